@@ -1,0 +1,397 @@
+//! The delta snapshot format and its server-side encoder.
+//!
+//! A client's view is a set of entities, each under a small per-client `LocalId`
+//! (so ids take one byte on the wire). A snapshot turns the state of a baseline snapshot
+//! the client acknowledged into the current state: `leaves`, then `enters` (full state),
+//! then `updates` (only changed fields; positions as centimetre deltas). With no usable
+//! baseline the snapshot is full (`baseline == 0`). Unchanged entities cost zero bytes.
+//! `PROTOCOL.md` documents the bytes.
+
+use bincode::de::{Decode, Decoder};
+use bincode::enc::{Encode, Encoder};
+use bincode::error::{DecodeError, EncodeError};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::messages::ServerMessage;
+
+/// Zone-wide replicated id of an entity; stable for the entity's life in the zone.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode,
+    Serialize, Deserialize,
+)]
+pub struct NetId(pub u32);
+
+/// Per-client slot of a visible entity (0..=249 keeps it at one byte).
+pub type LocalId = u16;
+
+/// What an entity is, so a client knows how to draw it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode, Serialize,
+    Deserialize,
+)]
+pub enum EntityKind {
+    Player,
+    Npc,
+}
+
+/// The replicated, quantized state of one entity.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode, Serialize,
+    Deserialize,
+)]
+pub struct EntityState {
+    pub kind: EntityKind,
+    /// Position in centimetres (see `quant`).
+    pub x_cm: i32,
+    pub y_cm: i32,
+}
+
+/// An entity entering the client's view, with its full state.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize)]
+pub struct EntityEnter {
+    pub local: LocalId,
+    pub net_id: NetId,
+    pub state: EntityState,
+}
+
+/// Changed fields of an entity already in view. `None` means unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityUpdate {
+    pub local: LocalId,
+    /// Position change in centimetres since the baseline.
+    pub pos_delta: Option<(i32, i32)>,
+}
+
+/// Field mask bits of an `EntityUpdate` (written only when the short form does not apply).
+pub mod field {
+    pub const POSITION: u8 = 1 << 0;
+    /// Every bit a decoder of this protocol version understands.
+    pub const KNOWN: u8 = POSITION;
+}
+
+impl EntityUpdate {
+    fn mask(&self) -> u8 {
+        if self.pos_delta.is_some() { field::POSITION } else { 0 }
+    }
+}
+
+// Wire form: a varint header `local << 1 | short`. `short == 1` means "position only"
+// and the two deltas follow directly, which is the common case for moving entities
+// (3 bytes in total for small moves). Otherwise a mask byte follows, then each field
+// whose bit is set, in bit order.
+impl Encode for EntityUpdate {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        let mask = self.mask();
+        let short = mask == field::POSITION;
+        let header = (u32::from(self.local) << 1) | u32::from(short);
+        header.encode(encoder)?;
+        if !short {
+            mask.encode(encoder)?;
+        }
+        if let Some((dx, dy)) = self.pos_delta {
+            dx.encode(encoder)?;
+            dy.encode(encoder)?;
+        }
+        Ok(())
+    }
+}
+
+impl<C> Decode<C> for EntityUpdate {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let header = u32::decode(decoder)?;
+        let local = LocalId::try_from(header >> 1)
+            .map_err(|_| DecodeError::Other("update local id out of range"))?;
+        let mask = if header & 1 == 1 { field::POSITION } else { u8::decode(decoder)? };
+        if mask & !field::KNOWN != 0 {
+            return Err(DecodeError::Other("unknown update field bits"));
+        }
+        let pos_delta = if mask & field::POSITION != 0 {
+            Some((i32::decode(decoder)?, i32::decode(decoder)?))
+        } else {
+            None
+        };
+        Ok(EntityUpdate { local, pos_delta })
+    }
+}
+bincode::impl_borrow_decode!(EntityUpdate);
+
+/// One snapshot for one client.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize,
+)]
+pub struct Snapshot {
+    /// Per-client sequence, starting at 1; what the client acks.
+    pub id: u32,
+    /// Zone tick this state was taken at.
+    pub tick: u32,
+    /// Snapshot id this one is a delta against; 0 means a full snapshot.
+    pub baseline: u32,
+    /// Newest input sequence the zone applied for this client (for reconciliation).
+    pub last_input_seq: u32,
+    pub leaves: Vec<LocalId>,
+    pub enters: Vec<EntityEnter>,
+    pub updates: Vec<EntityUpdate>,
+}
+
+/// One entity of a client's view: what the server sent or what the client decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewEntity {
+    pub local: LocalId,
+    pub net_id: NetId,
+    pub state: EntityState,
+}
+
+/// How many recent snapshots the server remembers per client as possible baselines.
+/// At 20 Hz this tolerates 800 ms of ack delay before falling back to a full snapshot.
+pub const SENT_RING: usize = 16;
+
+/// Sizes of one encoded snapshot, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeStats {
+    pub bytes: usize,
+    pub enters: usize,
+    pub updates: usize,
+    pub leaves: usize,
+    pub full: bool,
+}
+
+struct SentSnapshot {
+    id: u32,
+    entities: Vec<ViewEntity>,
+}
+
+/// Server-side per-client snapshot state: the ring of recently sent views and the
+/// newest acknowledged id. Pure logic: time and input come in as arguments.
+pub struct SnapshotSender {
+    ring: Vec<SentSnapshot>,
+    next_id: u32,
+    acked: Option<u32>,
+    scratch: Snapshot,
+}
+
+impl Default for SnapshotSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SnapshotSender {
+    pub fn new() -> Self {
+        SnapshotSender {
+            ring: (0..SENT_RING)
+                .map(|_| SentSnapshot { id: 0, entities: Vec::new() })
+                .collect(),
+            next_id: 1,
+            acked: None,
+            scratch: Snapshot::default(),
+        }
+    }
+
+    /// Records a client ack. Acks of unknown, future or older ids are ignored, so a
+    /// reordered or forged ack can never select a baseline the client does not have.
+    pub fn ack(&mut self, snapshot_id: u32) {
+        if snapshot_id == 0 || snapshot_id >= self.next_id {
+            return;
+        }
+        if self.acked.is_some_and(|a| snapshot_id <= a) {
+            return;
+        }
+        if self.sent(snapshot_id).is_some() {
+            self.acked = Some(snapshot_id);
+        }
+    }
+
+    /// The newest acknowledged snapshot id still usable as a baseline.
+    pub fn baseline_id(&self) -> Option<u32> {
+        self.acked.filter(|id| self.sent(*id).is_some())
+    }
+
+    fn sent(&self, id: u32) -> Option<&SentSnapshot> {
+        let slot = &self.ring[id as usize % SENT_RING];
+        (slot.id == id && id != 0).then_some(slot)
+    }
+
+    /// Builds the next snapshot of `current` (sorted by `local`, unique) against the
+    /// newest usable baseline, and appends its encoded `ServerMessage` to `out`.
+    pub fn encode_next(
+        &mut self,
+        tick: u32,
+        last_input_seq: u32,
+        current: &[ViewEntity],
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeStats, CodecError> {
+        debug_assert!(current.windows(2).all(|w| w[0].local < w[1].local));
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let baseline = self.baseline_id();
+        let mut snap = std::mem::take(&mut self.scratch);
+        snap.id = id;
+        snap.tick = tick;
+        snap.last_input_seq = last_input_seq;
+        snap.baseline = baseline.unwrap_or(0);
+        let empty: &[ViewEntity] = &[];
+        let base = baseline
+            .and_then(|b| self.sent(b))
+            .map_or(empty, |s| s.entities.as_slice());
+        diff_views(base, current, &mut snap);
+
+        let stats = EncodeStats {
+            bytes: 0,
+            enters: snap.enters.len(),
+            updates: snap.updates.len(),
+            leaves: snap.leaves.len(),
+            full: baseline.is_none(),
+        };
+        let start = out.len();
+        let message = ServerMessage::Snapshot(snap);
+        let result = codec::encode_server_message(&message, out);
+        if let ServerMessage::Snapshot(s) = message {
+            self.scratch = s;
+        }
+        result?;
+
+        let slot = &mut self.ring[id as usize % SENT_RING];
+        slot.id = id;
+        slot.entities.clear();
+        slot.entities.extend_from_slice(current);
+        Ok(EncodeStats { bytes: out.len() - start, ..stats })
+    }
+}
+
+/// Fills `snap`'s leaves/enters/updates with what turns `base` into `current`; both
+/// slices are sorted by local id.
+pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapshot) {
+    snap.leaves.clear();
+    snap.enters.clear();
+    snap.updates.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < base.len() || j < current.len() {
+        let b = base.get(i);
+        let c = current.get(j);
+        match (b, c) {
+            (Some(b), Some(c)) if b.local == c.local => {
+                if b.net_id == c.net_id && b.state.kind == c.state.kind {
+                    if b.state != c.state {
+                        snap.updates.push(EntityUpdate {
+                            local: c.local,
+                            pos_delta: Some((
+                                c.state.x_cm.wrapping_sub(b.state.x_cm),
+                                c.state.y_cm.wrapping_sub(b.state.y_cm),
+                            )),
+                        });
+                    }
+                } else {
+                    snap.leaves.push(b.local);
+                    snap.enters.push(EntityEnter { local: c.local, net_id: c.net_id, state: c.state });
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(c)) if b.local < c.local => {
+                snap.leaves.push(b.local);
+                i += 1;
+            }
+            (Some(b), None) => {
+                snap.leaves.push(b.local);
+                i += 1;
+            }
+            (_, Some(c)) => {
+                snap.enters.push(EntityEnter { local: c.local, net_id: c.net_id, state: c.state });
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_server_message;
+
+    fn ent(local: u16, net: u32, x: i32, y: i32) -> ViewEntity {
+        ViewEntity {
+            local,
+            net_id: NetId(net),
+            state: EntityState { kind: EntityKind::Npc, x_cm: x, y_cm: y },
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Snapshot {
+        match decode_server_message(bytes).unwrap() {
+            ServerMessage::Snapshot(s) => s,
+            other => panic!("not a snapshot: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_snapshot_is_full_then_deltas_follow_acks() {
+        let mut tx = SnapshotSender::new();
+        let mut out = Vec::new();
+        let s1 = tx.encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], &mut out).unwrap();
+        assert!(s1.full);
+        assert_eq!(decode(&out).enters.len(), 2);
+        tx.ack(1);
+        out.clear();
+        let s2 = tx.encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], &mut out).unwrap();
+        assert!(!s2.full);
+        let snap = decode(&out);
+        assert_eq!(snap.baseline, 1);
+        // The unchanged entity costs nothing; the moved one is one short update.
+        assert_eq!(snap.updates, vec![EntityUpdate { local: 0, pos_delta: Some((20, -20)) }]);
+        assert!(snap.enters.is_empty() && snap.leaves.is_empty());
+    }
+
+    #[test]
+    fn small_move_update_is_three_bytes() {
+        let mut bytes = Vec::new();
+        codec::encode_into(&EntityUpdate { local: 40, pos_delta: Some((-100, 125)) }, &mut bytes)
+            .unwrap();
+        assert_eq!(bytes.len(), 3);
+    }
+
+    #[test]
+    fn reused_local_id_becomes_leave_and_enter() {
+        let mut snap = Snapshot::default();
+        diff_views(&[ent(3, 1, 0, 0)], &[ent(3, 2, 0, 0)], &mut snap);
+        assert_eq!(snap.leaves, vec![3]);
+        assert_eq!(snap.enters.len(), 1);
+        assert!(snap.updates.is_empty());
+    }
+
+    #[test]
+    fn acks_for_unsent_or_older_snapshots_are_ignored() {
+        let mut tx = SnapshotSender::new();
+        let mut out = Vec::new();
+        tx.encode_next(1, 0, &[], &mut out).unwrap();
+        tx.encode_next(2, 0, &[], &mut out).unwrap();
+        tx.ack(7);
+        assert_eq!(tx.baseline_id(), None);
+        tx.ack(2);
+        tx.ack(1);
+        assert_eq!(tx.baseline_id(), Some(2));
+    }
+
+    #[test]
+    fn baseline_older_than_the_ring_falls_back_to_full() {
+        let mut tx = SnapshotSender::new();
+        let mut out = Vec::new();
+        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+        tx.ack(1);
+        for t in 0..SENT_RING as u32 {
+            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+        }
+        out.clear();
+        let stats = tx.encode_next(99, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+        assert!(stats.full);
+    }
+
+    #[test]
+    fn unknown_mask_bits_are_a_decode_error() {
+        // header: local 1, long form (0b10), then mask with an unknown bit
+        let bytes = [0b10u8, 0b1000_0000];
+        let r: Result<EntityUpdate, _> = codec::decode_limited::<_, 64>(&bytes);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! Client-side snapshot decoding: keeps the recent decoded views and applies each delta
+//! snapshot to the baseline it names. Shared by bots, tests and any Rust client.
+
+use std::collections::VecDeque;
+
+use crate::snapshot::{NetId, Snapshot, ViewEntity};
+
+/// How many decoded views a client keeps as possible baselines. Twice the server's
+/// ring, so any baseline the server may pick is still here even after losses.
+pub const VIEW_HISTORY: usize = 2 * crate::snapshot::SENT_RING;
+
+/// Why a snapshot could not be applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApplyError {
+    #[error("snapshot {id} is not newer than the current view {current}; ignore it")]
+    Stale { id: u32, current: u32 },
+    #[error("snapshot {id} needs baseline {baseline}, which this client no longer has")]
+    BaselineMissing { id: u32, baseline: u32 },
+    #[error("snapshot {id} is inconsistent with its baseline: {what}")]
+    Inconsistent { id: u32, what: &'static str },
+}
+
+struct DecodedView {
+    id: u32,
+    entities: Vec<ViewEntity>,
+}
+
+/// A client's decoded picture of the world.
+#[derive(Default)]
+pub struct ClientView {
+    history: VecDeque<DecodedView>,
+    /// Zone tick of the newest applied snapshot.
+    pub tick: u32,
+    /// Newest input sequence the server says it applied.
+    pub last_input_seq: u32,
+}
+
+impl ClientView {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Id of the newest applied snapshot (what to ack), 0 before the first.
+    pub fn current_id(&self) -> u32 {
+        self.history.back().map_or(0, |v| v.id)
+    }
+
+    /// The entities currently in view, sorted by local id.
+    pub fn entities(&self) -> &[ViewEntity] {
+        self.history.back().map_or(&[], |v| v.entities.as_slice())
+    }
+
+    /// Looks an entity up by its zone-wide id.
+    pub fn entity(&self, net_id: NetId) -> Option<&ViewEntity> {
+        self.entities().iter().find(|e| e.net_id == net_id)
+    }
+
+    /// Applies a snapshot. On success the client should ack `snapshot.id`.
+    /// On error nothing changes: a stale one is simply ignored, the others are counted
+    /// as decode errors (the server recovers by sending a full snapshot once acks stop
+    /// naming a usable baseline).
+    pub fn apply(&mut self, snapshot: &Snapshot) -> Result<(), ApplyError> {
+        let current = self.current_id();
+        if current != 0 && snapshot.id <= current {
+            return Err(ApplyError::Stale { id: snapshot.id, current });
+        }
+        let mut entities = if snapshot.baseline == 0 {
+            Vec::with_capacity(snapshot.enters.len())
+        } else {
+            match self.history.iter().rev().find(|v| v.id == snapshot.baseline) {
+                Some(v) => v.entities.clone(),
+                None => {
+                    return Err(ApplyError::BaselineMissing {
+                        id: snapshot.id,
+                        baseline: snapshot.baseline,
+                    });
+                }
+            }
+        };
+        let bad = |what| ApplyError::Inconsistent { id: snapshot.id, what };
+        for local in &snapshot.leaves {
+            let at = entities
+                .binary_search_by_key(local, |e| e.local)
+                .map_err(|_| bad("leave of an entity not in view"))?;
+            entities.remove(at);
+        }
+        for enter in &snapshot.enters {
+            match entities.binary_search_by_key(&enter.local, |e| e.local) {
+                Ok(_) => return Err(bad("enter into an occupied local id")),
+                Err(at) => entities.insert(
+                    at,
+                    ViewEntity { local: enter.local, net_id: enter.net_id, state: enter.state },
+                ),
+            }
+        }
+        for update in &snapshot.updates {
+            let at = entities
+                .binary_search_by_key(&update.local, |e| e.local)
+                .map_err(|_| bad("update of an entity not in view"))?;
+            let state = &mut entities[at].state;
+            if let Some((dx, dy)) = update.pos_delta {
+                state.x_cm = state.x_cm.wrapping_add(dx);
+                state.y_cm = state.y_cm.wrapping_add(dy);
+            }
+        }
+        if self.history.len() == VIEW_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(DecodedView { id: snapshot.id, entities });
+        self.tick = snapshot.tick;
+        self.last_input_seq = snapshot.last_input_seq;
+        Ok(())
+    }
+}
