@@ -1,0 +1,9 @@
+//! Server-validated, input-driven movement: clients send directions with sequence
+//! numbers, the zone queues, rate-limits and integrates them against bounds and obstacles.
+
+mod plugin;
+pub mod rules;
+mod systems;
+
+pub use plugin::{MovementPlugin, MovementSystems};
+pub use rules::PlayerInput;

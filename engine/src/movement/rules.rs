@@ -1,0 +1,212 @@
+//! Movement rules as pure functions: input acceptance (replay, flood and value checks),
+//! the per-tick input allowance, and integration with collision against the zone.
+
+use std::collections::VecDeque;
+
+use arcane_protocol::MoveInput;
+use arcane_protocol::messages::RejectReason;
+use bevy_ecs::prelude::Component;
+use glam::Vec2;
+
+use crate::content::{InputLimits, ZoneDef};
+
+/// A player's input stream: the queue waiting to be applied and its bookkeeping.
+#[derive(Component, Debug, Clone, Default)]
+pub struct PlayerInput {
+    queue: VecDeque<(u32, Vec2)>,
+    /// Newest sequence number received (accepted or dropped as a flood).
+    pub last_seq_received: u32,
+    /// Newest sequence number applied; echoed in snapshots for reconciliation.
+    pub last_applied_seq: u32,
+    credits: u8,
+}
+
+/// Checks a direction and clamps its length to 1. Non-finite values are rejected.
+pub fn validate_direction(x: f32, y: f32) -> Result<Vec2, RejectReason> {
+    if !x.is_finite() || !y.is_finite() {
+        return Err(RejectReason::InvalidDirection);
+    }
+    let d = Vec2::new(x, y);
+    // `clamp_length_max` keeps the direction and caps the length.
+    Ok(d.clamp_length_max(1.0))
+}
+
+impl PlayerInput {
+    /// Accepts an input into the queue or says why not. A dropped flood input still
+    /// consumes its sequence number so it cannot be replayed later.
+    pub fn accept(&mut self, input: MoveInput, limits: &InputLimits) -> Result<(), RejectReason> {
+        let (x, y) = input.direction().ok_or(RejectReason::InvalidDirection)?;
+        let dir = validate_direction(x, y)?;
+        if input.seq <= self.last_seq_received {
+            return Err(RejectReason::StaleSequence);
+        }
+        self.last_seq_received = input.seq;
+        if self.queue.len() >= usize::from(limits.max_queued) {
+            return Err(RejectReason::Flood);
+        }
+        self.queue.push_back((input.seq, dir));
+        Ok(())
+    }
+
+    /// Grants this tick's credit and yields the inputs to apply now: at most
+    /// `max_per_tick`, and never more than the credits saved, so the long-run rate is
+    /// one input per tick however fast a client sends.
+    pub fn take_for_tick(&mut self, limits: &InputLimits) -> impl Iterator<Item = Vec2> + '_ {
+        self.credits = (self.credits + 1).min(limits.credit_cap);
+        let n = self.queue.len().min(usize::from(limits.max_per_tick)).min(usize::from(self.credits));
+        self.credits -= n as u8;
+        if let Some(&(seq, _)) = self.queue.get(n.wrapping_sub(1)) {
+            self.last_applied_seq = seq;
+        }
+        self.queue.drain(..n).map(|(_, d)| d)
+    }
+
+    /// Forgets the stream (a reconnect starts its sequence numbers again).
+    pub fn reset(&mut self) {
+        *self = PlayerInput::default();
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Moves from `from` by `dir * step` metres, sliding along walls: if the full move is
+/// blocked by the bounds or an obstacle, each axis is tried alone; if both are blocked
+/// the entity stays put.
+pub fn next_position(zone: &ZoneDef, from: Vec2, dir: Vec2, step: f32) -> Vec2 {
+    let delta = dir * step;
+    if delta == Vec2::ZERO {
+        return from;
+    }
+    let full = from + delta;
+    if zone.is_walkable(full) {
+        return full;
+    }
+    let x_only = Vec2::new(from.x + delta.x, from.y);
+    if delta.x != 0.0 && zone.is_walkable(x_only) {
+        return x_only;
+    }
+    let y_only = Vec2::new(from.x, from.y + delta.y);
+    if delta.y != 0.0 && zone.is_walkable(y_only) {
+        return y_only;
+    }
+    from
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Bounds, Obstacle};
+
+    fn limits() -> InputLimits {
+        InputLimits { max_queued: 4, max_per_tick: 3, credit_cap: 3, kick_score: 40.0, score_decay_per_tick: 0.05 }
+    }
+
+    fn input(seq: u32, x: i8, y: i8) -> MoveInput {
+        MoveInput { seq, dir_x: x, dir_y: y }
+    }
+
+    #[test]
+    fn direction_validation_table() {
+        let cases: &[(f32, f32, Result<Vec2, RejectReason>)] = &[
+            (0.0, 0.0, Ok(Vec2::ZERO)),
+            (1.0, 0.0, Ok(Vec2::X)),
+            (0.6, 0.8, Ok(Vec2::new(0.6, 0.8))),
+            (1.0, 1.0, Ok(Vec2::new(1.0, 1.0).normalize())),
+            (30.0, -40.0, Ok(Vec2::new(0.6, -0.8))),
+            (f32::NAN, 0.0, Err(RejectReason::InvalidDirection)),
+            (0.0, f32::INFINITY, Err(RejectReason::InvalidDirection)),
+            (f32::NEG_INFINITY, f32::NAN, Err(RejectReason::InvalidDirection)),
+        ];
+        for (x, y, want) in cases {
+            let got = validate_direction(*x, *y);
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert!(g.distance(*w) < 1e-5, "({x},{y}) -> {g}, want {w}"),
+                (g, w) => assert_eq!(&g, w, "({x},{y})"),
+            }
+        }
+    }
+
+    #[test]
+    fn input_acceptance_table() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        let steps: &[(MoveInput, Result<(), RejectReason>)] = &[
+            (input(1, 127, 0), Ok(())),
+            (input(1, 127, 0), Err(RejectReason::StaleSequence)), // duplicate
+            (input(0, 127, 0), Err(RejectReason::StaleSequence)), // old
+            (input(2, -128, 0), Err(RejectReason::InvalidDirection)), // reserved value
+            (input(5, 0, 127), Ok(())), // gaps are fine (lost frames on QUIC)
+            (input(6, 0, 127), Ok(())),
+            (input(7, 0, 127), Ok(())),
+            (input(8, 0, 127), Err(RejectReason::Flood)), // queue of 4 is full
+            (input(8, 0, 127), Err(RejectReason::StaleSequence)), // flood seq is consumed
+        ];
+        for (i, (inp, want)) in steps.iter().enumerate() {
+            assert_eq!(&s.accept(*inp, &l), want, "step {i}: {inp:?}");
+        }
+    }
+
+    #[test]
+    fn flooding_never_beats_one_input_per_tick_on_average() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        let mut seq = 0;
+        let mut applied = 0;
+        for _ in 0..100 {
+            for _ in 0..10 {
+                seq += 1;
+                let _ = s.accept(input(seq, 127, 0), &l);
+            }
+            applied += s.take_for_tick(&l).count();
+        }
+        // One credit per tick; the first tick may use a saved burst of up to the cap.
+        assert!(applied <= 100, "applied {applied} inputs in 100 ticks");
+        assert!(applied >= 99);
+    }
+
+    #[test]
+    fn jitter_burst_is_absorbed_by_saved_credits() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        assert_eq!(s.take_for_tick(&l).count(), 0); // idle tick saves a credit
+        assert_eq!(s.take_for_tick(&l).count(), 0);
+        s.accept(input(1, 1, 0), &l).unwrap();
+        s.accept(input(2, 1, 0), &l).unwrap();
+        assert_eq!(s.take_for_tick(&l).count(), 2);
+        assert_eq!(s.last_applied_seq, 2);
+    }
+
+    fn zone() -> ZoneDef {
+        ZoneDef {
+            id: "t".into(),
+            bounds: Bounds { min: Vec2::ZERO, max: Vec2::splat(100.0) },
+            player_speed: 5.0,
+            max_players: 10,
+            spawn_points: vec![Vec2::splat(10.0)],
+            spawn_radius: 0.0,
+            obstacles: vec![
+                Obstacle::Box { min: Vec2::new(50.0, 0.0), max: Vec2::new(60.0, 100.0) },
+                Obstacle::Circle { center: Vec2::new(20.0, 80.0), radius: 5.0 },
+            ],
+            npcs: vec![],
+        }
+    }
+
+    #[test]
+    fn movement_is_blocked_by_bounds_and_obstacles_and_slides() {
+        let z = zone();
+        // free move
+        assert_eq!(next_position(&z, Vec2::new(10.0, 10.0), Vec2::X, 1.0), Vec2::new(11.0, 10.0));
+        // bounds block x, slide along y
+        let p = next_position(&z, Vec2::new(99.9, 10.0), Vec2::new(1.0, 1.0).normalize(), 1.0);
+        assert!(p.x == 99.9 && p.y > 10.0);
+        // the wall blocks
+        assert_eq!(next_position(&z, Vec2::new(49.9, 10.0), Vec2::X, 1.0), Vec2::new(49.9, 10.0));
+        // the circle blocks
+        assert_eq!(next_position(&z, Vec2::new(20.0, 74.5), Vec2::Y, 1.0), Vec2::new(20.0, 74.5));
+        // cannot leave through the bottom edge
+        assert_eq!(next_position(&z, Vec2::new(10.0, 0.2), -Vec2::Y, 1.0), Vec2::new(10.0, 0.2));
+    }
+}

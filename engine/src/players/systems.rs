@@ -1,0 +1,194 @@
+//! Player systems: the exclusive command ingest (joins need to spawn and later commands
+//! of the same tick must see the new entity) and the violation kick.
+
+use std::collections::HashMap;
+
+use arcane_protocol::{
+    ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION, ReliableEvent,
+    Welcome,
+};
+use arcane_protocol::quant::metres_to_cm;
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+
+use super::rules::Violations;
+use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
+use crate::content::ZoneDef;
+use crate::interest::InterestState;
+use crate::movement::PlayerInput;
+use crate::replication::SnapshotLink;
+use crate::rng::{ZoneRng, ZoneStream};
+use crate::zone::{
+    CommandInbox, PlayerId, ZoneClock, ZoneCommand, ZoneCounters, ZoneOutbox, ZoneOutput,
+    ZoneSettings,
+};
+
+/// A connected player.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Player {
+    pub id: PlayerId,
+    pub tier: ClientTier,
+}
+
+/// Player id → entity, for routing commands.
+#[derive(Resource, Default, Debug)]
+pub struct PlayerIndex(HashMap<PlayerId, Entity>);
+
+impl PlayerIndex {
+    pub fn get(&self, player: PlayerId) -> Option<Entity> {
+        self.0.get(&player).copied()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn remove(&mut self, player: PlayerId) -> Option<Entity> {
+        self.0.remove(&player)
+    }
+}
+
+/// A walkable point within `spawn_radius` of a random spawn point.
+pub fn pick_spawn(zone: &ZoneDef, rng: &mut ZoneStream) -> Vec2 {
+    let n = zone.spawn_points.len() as u32;
+    let base = zone.spawn_points[rng.below(n) as usize];
+    for _ in 0..16 {
+        let angle = rng.range(0.0, std::f32::consts::TAU);
+        let r = zone.spawn_radius * rng.unit().sqrt();
+        let p = base + Vec2::from_angle(angle) * r;
+        if zone.is_walkable(p) {
+            return p;
+        }
+    }
+    base
+}
+
+fn welcome_for(world: &World, net_id: NetId) -> Welcome {
+    let settings = &world.resource::<ZoneSettings>().0;
+    let b = settings.zone.bounds;
+    let dt = world.resource::<ZoneClock>().dt;
+    Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        zone_id: settings.zone.id.clone(),
+        player: net_id,
+        tick_rate_hz: settings.netcode.tick_rate_hz,
+        bounds_cm: [metres_to_cm(b.min.x), metres_to_cm(b.min.y), metres_to_cm(b.max.x), metres_to_cm(b.max.y)],
+        speed_cm_per_tick: metres_to_cm(settings.zone.player_speed * dt).max(0) as u32,
+    }
+}
+
+fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
+    if let Some(e) = world.resource::<PlayerIndex>().get(player) {
+        // Reconnect: same entity, fresh stream and view.
+        let mut ent = world.entity_mut(e);
+        if let Some(mut p) = ent.get_mut::<Player>() {
+            p.tier = tier;
+        }
+        if let Some(mut i) = ent.get_mut::<PlayerInput>() {
+            i.reset();
+        }
+        ent.insert((InterestState::new(tier), SnapshotLink::default()));
+        let net_id = world.get::<Replicated>(e).map(|r| r.net_id).unwrap_or(NetId(0));
+        let welcome = welcome_for(world, net_id);
+        world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Welcome { player, welcome });
+        return;
+    }
+    let settings = world.resource::<ZoneSettings>().0.clone();
+    if world.resource::<PlayerIndex>().len() >= settings.zone.max_players as usize {
+        world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Kick {
+            player,
+            reason: KickReason::ZoneFull,
+            detail: format!("zone {} is full ({} players)", settings.zone.id, settings.zone.max_players),
+        });
+        return;
+    }
+    let pos = pick_spawn(&settings.zone, &mut world.resource_mut::<ZoneRng>().spawn);
+    let net_id = world.resource_mut::<NetIdAllocator>().allocate();
+    let e = world
+        .spawn((
+            Player { id: player, tier },
+            Replicated { net_id, kind: EntityKind::Player },
+            Position(pos),
+            MoveSpeed(settings.zone.player_speed),
+            PlayerInput::default(),
+            Violations::default(),
+            InterestState::new(tier),
+            SnapshotLink::default(),
+        ))
+        .id();
+    world.resource_mut::<PlayerIndex>().0.insert(player, e);
+    let welcome = welcome_for(world, net_id);
+    world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Welcome { player, welcome });
+}
+
+/// Applies every queued session command in arrival order.
+pub fn ingest_commands(world: &mut World) {
+    let mut commands = std::mem::take(&mut world.resource_mut::<CommandInbox>().0);
+    let tick = world.resource::<ZoneClock>().tick as u32;
+    let limits = world.resource::<ZoneSettings>().0.netcode.input.clone();
+    for cmd in commands.drain(..) {
+        match cmd {
+            ZoneCommand::Join { player, tier } => join(world, player, tier),
+            ZoneCommand::Leave { player } => {
+                if let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) {
+                    world.despawn(e);
+                }
+            }
+            ZoneCommand::Input { player, input } => {
+                // Input for a player this zone does not own is ignored.
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else { continue };
+                let Some(mut stream) = world.get_mut::<PlayerInput>(e) else { continue };
+                let Err(reason) = stream.accept(input, &limits) else { continue };
+                world.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;
+                let tell = world.get_mut::<Violations>(e).is_some_and(|mut v| v.record(reason));
+                if tell {
+                    world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Event {
+                        player,
+                        event: ReliableEvent { tick, kind: EventKind::InputRejected { seq: input.seq, reason } },
+                    });
+                }
+            }
+            ZoneCommand::Ack { player, snapshot_id } => {
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else { continue };
+                if let Some(mut link) = world.get_mut::<SnapshotLink>(e) {
+                    link.sender.ack(snapshot_id);
+                }
+            }
+        }
+    }
+    // Hand the (now empty) buffer back so its capacity is reused next tick.
+    world.resource_mut::<CommandInbox>().0 = commands;
+}
+
+/// Decays violation scores and removes players over the threshold.
+pub fn kick_violators(
+    mut commands: Commands,
+    mut players: Query<(Entity, &Player, &mut Violations)>,
+    mut index: ResMut<PlayerIndex>,
+    mut outbox: ResMut<ZoneOutbox>,
+    mut counters: ResMut<ZoneCounters>,
+    settings: Res<ZoneSettings>,
+) {
+    let limits = &settings.0.netcode.input;
+    for (e, player, mut v) in &mut players {
+        if v.score == 0.0 && v.events_this_tick == 0 {
+            continue;
+        }
+        if v.end_tick(limits) {
+            let worst = v.worst();
+            outbox.0.push(ZoneOutput::Kick {
+                player: player.id,
+                reason: KickReason::TooManyViolations,
+                detail: format!(
+                    "too many rejected inputs (mostly {}): {:?}",
+                    worst.as_str(),
+                    v.counts
+                ),
+            });
+            counters.kicks += 1;
+            index.remove(player.id);
+            commands.entity(e).despawn();
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The `Zone`: one bevy_ecs `World` and its fixed-tick `Schedule`, fed with commands and
+//! drained of outputs by whoever owns it (the zone-server tick thread, tests, benches).
+
+use std::hash::{Hash, Hasher};
+
+use arcane_protocol::messages::RejectReason;
+use arcane_protocol::{ClientTier, KickReason, MoveInput, ReliableEvent, Welcome};
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleLabel;
+
+use crate::components::{Position, Replicated};
+use crate::content::ZoneContent;
+use crate::rng::ZoneRng;
+use crate::ZonePlugin;
+
+/// Account-level player id (from the join ticket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlayerId(pub u64);
+
+/// Input to the zone, produced by sessions and applied in `ZoneSystems::Ingest`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneCommand {
+    /// A verified player connects (or reconnects: the old view is reset).
+    Join { player: PlayerId, tier: ClientTier },
+    Leave { player: PlayerId },
+    Input { player: PlayerId, input: MoveInput },
+    Ack { player: PlayerId, snapshot_id: u32 },
+}
+
+/// Output of one tick, addressed to one player's connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneOutput {
+    Welcome { player: PlayerId, welcome: Welcome },
+    /// An encoded `ServerMessage::Snapshot`, ready for the wire.
+    Snapshot { player: PlayerId, bytes: Vec<u8> },
+    Event { player: PlayerId, event: ReliableEvent },
+    /// The zone removed the player; the connection should be closed with this reason.
+    Kick { player: PlayerId, reason: KickReason, detail: String },
+}
+
+/// The fixed order of a zone tick.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZoneSystems {
+    /// Apply session commands: joins, leaves, validated inputs, acks.
+    Ingest,
+    /// Gameplay: movement, NPCs (skills, enemy AI and creatures join here).
+    Simulate,
+    /// Deaths, kicks, despawns.
+    Lifecycle,
+    /// Spatial index and per-client visible sets.
+    Interest,
+    /// Per-client delta snapshot encoding.
+    Replicate,
+}
+
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ZoneTickSchedule;
+
+/// Tick number and the fixed step derived from the tick rate.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct ZoneClock {
+    pub tick: u64,
+    /// Seconds per tick.
+    pub dt: f32,
+}
+
+/// The loaded content of this zone.
+#[derive(Resource, Debug, Clone)]
+pub struct ZoneSettings(pub ZoneContent);
+
+/// Commands waiting for the next `Ingest`.
+#[derive(Resource, Default)]
+pub struct CommandInbox(pub Vec<ZoneCommand>);
+
+/// Outputs of the current tick.
+#[derive(Resource, Default)]
+pub struct ZoneOutbox(pub Vec<ZoneOutput>);
+
+/// Monotonic counters the process exports as metrics.
+#[derive(Resource, Default, Debug, Clone, PartialEq)]
+pub struct ZoneCounters {
+    pub inputs_applied: u64,
+    pub inputs_rejected: [u64; RejectReason::ALL.len()],
+    pub kicks: u64,
+    pub snapshots: u64,
+    pub full_snapshots: u64,
+    pub snapshot_bytes: u64,
+    pub entity_updates: u64,
+    pub entity_enters: u64,
+    pub entity_leaves: u64,
+}
+
+impl ZoneCounters {
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.inputs_rejected[reason as usize]
+    }
+}
+
+/// One simulated zone.
+pub struct Zone {
+    world: World,
+    schedule: Schedule,
+}
+
+impl Zone {
+    /// Builds a zone from its content; `seed` fixes every random stream.
+    pub fn new(content: ZoneContent, seed: u64) -> Zone {
+        let mut world = World::new();
+        let dt = 1.0 / f32::from(content.netcode.tick_rate_hz.max(1));
+        world.insert_resource(ZoneClock { tick: 0, dt });
+        world.insert_resource(ZoneSettings(content));
+        world.insert_resource(ZoneRng::from_seed(seed));
+        world.init_resource::<CommandInbox>();
+        world.init_resource::<ZoneOutbox>();
+        world.init_resource::<ZoneCounters>();
+        world.init_resource::<crate::components::NetIdAllocator>();
+
+        let mut schedule = Schedule::new(ZoneTickSchedule);
+        schedule.configure_sets(
+            (
+                ZoneSystems::Ingest,
+                ZoneSystems::Simulate,
+                ZoneSystems::Lifecycle,
+                ZoneSystems::Interest,
+                ZoneSystems::Replicate,
+            )
+                .chain(),
+        );
+        let plugins: [&dyn ZonePlugin; 5] = [
+            &crate::players::PlayersPlugin,
+            &crate::movement::MovementPlugin,
+            &crate::npc::NpcPlugin,
+            &crate::interest::InterestPlugin,
+            &crate::replication::ReplicationPlugin,
+        ];
+        for p in plugins {
+            p.build(&mut world, &mut schedule);
+        }
+        Zone { world, schedule }
+    }
+
+    /// Runs one tick over `commands`; read the results with [`Zone::drain_outputs`].
+    pub fn step(&mut self, commands: impl IntoIterator<Item = ZoneCommand>) {
+        self.world.resource_mut::<CommandInbox>().0.extend(commands);
+        self.schedule.run(&mut self.world);
+        self.world.resource_mut::<ZoneClock>().tick += 1;
+    }
+
+    /// Takes the outputs produced since the last call.
+    pub fn drain_outputs(&mut self) -> std::vec::Drain<'_, ZoneOutput> {
+        self.world.get_resource_mut::<ZoneOutbox>().map_or_else(
+            || unreachable!("ZoneOutbox is inserted in Zone::new"),
+            |o| o.into_inner().0.drain(..),
+        )
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.world.resource::<ZoneClock>().tick
+    }
+
+    pub fn settings(&self) -> &ZoneContent {
+        &self.world.resource::<ZoneSettings>().0
+    }
+
+    pub fn counters(&self) -> &ZoneCounters {
+        self.world.resource::<ZoneCounters>()
+    }
+
+    pub fn player_count(&self) -> usize {
+        self.world.resource::<crate::players::PlayerIndex>().len()
+    }
+
+    pub fn entity_count(&self) -> usize {
+        self.world.entities().count_spawned() as usize
+    }
+
+    /// Direct world access for tests, benches and admin tooling.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Position of a player's entity, if the player is in the zone.
+    pub fn player_position(&self, player: PlayerId) -> Option<glam::Vec2> {
+        let e = self.world.resource::<crate::players::PlayerIndex>().get(player)?;
+        self.world.get::<Position>(e).map(|p| p.0)
+    }
+
+    /// A hash of every replicated entity's id and exact position plus the tick: two
+    /// runs with the same seed and command journal must agree on it every tick.
+    pub fn state_hash(&mut self) -> u64 {
+        let mut q = self.world.query::<(&Replicated, &Position)>();
+        let mut rows: Vec<(u32, u32, u32)> = q
+            .iter(&self.world)
+            .map(|(r, p)| (r.net_id.0, p.0.x.to_bits(), p.0.y.to_bits()))
+            .collect();
+        rows.sort_unstable();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.tick().hash(&mut h);
+        rows.hash(&mut h);
+        h.finish()
+    }
+}

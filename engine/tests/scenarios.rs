@@ -1,0 +1,285 @@
+//! Scenario tests: build a small zone, feed commands, step N ticks, assert outcomes.
+
+use arcane_engine::content::ZoneContent;
+use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
+use arcane_protocol::codec::decode_server_message;
+use arcane_protocol::messages::RejectReason;
+use arcane_protocol::quant::{POSITION_EPSILON_M, cm_to_metres};
+use arcane_protocol::view::ClientView;
+use arcane_protocol::{ClientTier, EventKind, KickReason, MoveInput, NetId, ServerMessage};
+use proptest::prelude::*;
+
+const NETCODE: &str = include_str!("../../content/netcode.ron");
+
+/// A 200 m square zone with one spawn point per corner region and `npcs` wanderers.
+fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
+    let zone = format!(
+        r#"ZoneDef(
+            id: "test",
+            bounds: Bounds(min: (0.0, 0.0), max: (200.0, 200.0)),
+            player_speed: 5.0,
+            max_players: 100,
+            spawn_points: [(100.0, 100.0)],
+            spawn_radius: {spawn_radius},
+            obstacles: [Box(min: (0.0, 190.0), max: (10.0, 200.0))],
+            npcs: [NpcGroup(count: {npcs}, speed: 2.0, min_leg_ticks: 5, max_leg_ticks: 20, idle_chance: 0.2)],
+        )"#
+    );
+    ZoneContent::from_strs(NETCODE, &zone).unwrap()
+}
+
+fn join(p: u64) -> ZoneCommand {
+    ZoneCommand::Join { player: PlayerId(p), tier: ClientTier::Desktop }
+}
+
+fn mv(p: u64, seq: u32, x: i8, y: i8) -> ZoneCommand {
+    ZoneCommand::Input { player: PlayerId(p), input: MoveInput { seq, dir_x: x, dir_y: y } }
+}
+
+/// Collects one tick's outputs per player.
+#[derive(Default)]
+struct Outputs {
+    welcomes: Vec<(PlayerId, NetId)>,
+    snapshots: Vec<(PlayerId, Vec<u8>)>,
+    events: Vec<(PlayerId, EventKind)>,
+    kicks: Vec<(PlayerId, KickReason)>,
+}
+
+fn drain(zone: &mut Zone) -> Outputs {
+    let mut o = Outputs::default();
+    for out in zone.drain_outputs() {
+        match out {
+            ZoneOutput::Welcome { player, welcome } => o.welcomes.push((player, welcome.player)),
+            ZoneOutput::Snapshot { player, bytes } => o.snapshots.push((player, bytes)),
+            ZoneOutput::Event { player, event } => o.events.push((player, event.kind)),
+            ZoneOutput::Kick { player, reason, .. } => o.kicks.push((player, reason)),
+        }
+    }
+    o
+}
+
+fn snapshot_of(bytes: &[u8]) -> arcane_protocol::Snapshot {
+    match decode_server_message(bytes).unwrap() {
+        ServerMessage::Snapshot(s) => s,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+#[test]
+fn same_seed_and_journal_give_the_same_state_every_tick() {
+    let journal: Vec<Vec<ZoneCommand>> = (0..60u32)
+        .map(|t| {
+            let mut cmds = vec![];
+            if t == 0 {
+                cmds.extend((1..=5).map(join));
+            }
+            cmds.extend((1..=5).map(|p| mv(p, t + 1, (t as i8 % 3) * 60, 100 - p as i8)));
+            cmds
+        })
+        .collect();
+    let mut a = Zone::new(zone_content(50, 30.0), 7);
+    let mut b = Zone::new(zone_content(50, 30.0), 7);
+    let mut c = Zone::new(zone_content(50, 30.0), 8);
+    let mut differs = false;
+    for cmds in &journal {
+        a.step(cmds.clone());
+        b.step(cmds.clone());
+        c.step(cmds.clone());
+        let (ha, hb, hc) = (a.state_hash(), b.state_hash(), c.state_hash());
+        assert_eq!(ha, hb, "tick {}", a.tick());
+        differs |= ha != hc;
+    }
+    assert!(differs, "a different seed should give a different world");
+}
+
+#[test]
+fn inputs_move_the_player_at_content_speed_and_are_echoed() {
+    let mut zone = Zone::new(zone_content(0, 0.0), 1);
+    zone.step([join(1)]);
+    let o = drain(&mut zone);
+    assert_eq!(o.welcomes.len(), 1);
+    let start = zone.player_position(PlayerId(1)).unwrap();
+    for seq in 1..=20 {
+        zone.step([mv(1, seq, 127, 0)]);
+    }
+    let end = zone.player_position(PlayerId(1)).unwrap();
+    // 20 ticks at 20 Hz and 5 m/s: 5 m east.
+    assert!((end.x - start.x - 5.0).abs() < 1e-3, "{start} -> {end}");
+    assert_eq!(end.y, start.y);
+    let o = drain(&mut zone);
+    let last = snapshot_of(&o.snapshots.last().unwrap().1);
+    assert_eq!(last.last_input_seq, 20);
+}
+
+#[test]
+fn flooding_cannot_speed_up_and_gets_the_player_kicked() {
+    let mut zone = Zone::new(zone_content(0, 0.0), 1);
+    zone.step([join(1), join(2)]);
+    let start = zone.player_position(PlayerId(1)).unwrap();
+    let mut seq = 0;
+    let mut kicked = None;
+    for tick in 0..100 {
+        let mut cmds = vec![];
+        for _ in 0..6 {
+            seq += 1;
+            cmds.push(mv(1, seq, 127, 0));
+        }
+        cmds.push(mv(2, tick + 1, 0, 127));
+        zone.step(cmds);
+        let o = drain(&mut zone);
+        if let Some(k) = o.kicks.iter().find(|(p, _)| *p == PlayerId(1)) {
+            kicked = Some((tick, k.1));
+            break;
+        }
+        let moved = zone.player_position(PlayerId(1)).unwrap().x - start.x;
+        // Never faster than one input per tick (plus the saved burst of credit_cap).
+        assert!(moved <= 0.25 * (tick as f32 + 3.0) + 1e-3, "moved {moved} m in {tick} ticks");
+    }
+    let (tick, reason) = kicked.expect("flooding player was not kicked");
+    assert_eq!(reason, KickReason::TooManyViolations);
+    assert!(tick < 40, "kicked only after {tick} ticks");
+    assert!(zone.counters().rejected(RejectReason::Flood) > 0);
+    // The honest player is still there and still moving.
+    assert!(zone.player_position(PlayerId(1)).is_none());
+    assert!(zone.player_position(PlayerId(2)).is_some());
+}
+
+#[test]
+fn replayed_and_invalid_inputs_are_rejected_with_events() {
+    let mut zone = Zone::new(zone_content(0, 0.0), 1);
+    zone.step([join(1)]);
+    drain(&mut zone);
+    zone.step([mv(1, 5, 127, 0), mv(1, 5, 127, 0), mv(1, 3, 127, 0), mv(1, 6, -128, 0)]);
+    let o = drain(&mut zone);
+    let reasons: Vec<_> = o
+        .events
+        .iter()
+        .map(|(_, k)| match k {
+            EventKind::InputRejected { reason, .. } => *reason,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![RejectReason::StaleSequence, RejectReason::StaleSequence, RejectReason::InvalidDirection]
+    );
+    assert!(o.kicks.is_empty());
+}
+
+#[test]
+fn near_players_see_each_other_and_far_ones_do_not() {
+    let mut zone = Zone::new(zone_content(0, 0.0), 1);
+    // All spawn at (100, 100); player 3 walks 95 m away (beyond 50 + 8 m).
+    zone.step([join(1), join(2), join(3)]);
+    let ids: std::collections::HashMap<_, _> = drain(&mut zone).welcomes.into_iter().collect();
+    let mut views: std::collections::HashMap<PlayerId, ClientView> = Default::default();
+    for seq in 1..=380u32 {
+        // Each tick: player 3 walks west; everyone acks the newest snapshot it applied.
+        let mut cmds = vec![mv(3, seq, -127, 0)];
+        cmds.extend(views.iter().map(|(p, v)| ZoneCommand::Ack { player: *p, snapshot_id: v.current_id() }));
+        zone.step(cmds);
+        for (p, bytes) in drain(&mut zone).snapshots {
+            views.entry(p).or_default().apply(&snapshot_of(&bytes)).unwrap();
+        }
+    }
+    let p3x = zone.player_position(PlayerId(3)).unwrap().x;
+    assert!(p3x <= 5.0 + 1e-3, "player 3 should be at the west edge, is at {p3x}");
+    let v1 = &views[&PlayerId(1)];
+    assert!(v1.entity(ids[&PlayerId(2)]).is_some(), "1 sees 2");
+    assert!(v1.entity(ids[&PlayerId(3)]).is_none(), "1 does not see 3");
+    assert!(views[&PlayerId(3)].entity(ids[&PlayerId(1)]).is_none(), "3 does not see 1");
+    assert!(views[&PlayerId(3)].entity(ids[&PlayerId(3)]).is_some(), "3 sees itself");
+}
+
+#[test]
+fn tracked_cap_keeps_the_nearest_and_far_ones_still_refresh() {
+    // 60 wanderers around one player; desktop caps are 160 tracked / 96 per snapshot,
+    // so shrink them to force the priority path.
+    let mut content = zone_content(0, 0.0);
+    content.netcode.tiers.desktop.tracked_cap = 20;
+    content.netcode.tiers.desktop.snapshot_cap = 5;
+    content.zone.npcs = vec![arcane_engine::content::NpcGroup {
+        count: 200,
+        speed: 2.0,
+        min_leg_ticks: 5,
+        max_leg_ticks: 10,
+        idle_chance: 0.0,
+    }];
+    let mut zone = Zone::new(content, 3);
+    zone.step([join(1)]);
+    drain(&mut zone);
+    let mut view = ClientView::new();
+    let mut refreshed: std::collections::HashMap<NetId, u32> = Default::default();
+    let mut last: std::collections::HashMap<NetId, (i32, i32)> = Default::default();
+    for _ in 0..100 {
+        let o = drain(&mut zone);
+        for (_, bytes) in o.snapshots {
+            let s = snapshot_of(&bytes);
+            assert!(s.enters.len() + s.updates.len() <= 20);
+            view.apply(&s).unwrap();
+            for e in view.entities() {
+                let now = (e.state.x_cm, e.state.y_cm);
+                if last.insert(e.net_id, now).is_some_and(|before| before != now) {
+                    *refreshed.entry(e.net_id).or_default() += 1;
+                }
+            }
+            zone.step([ZoneCommand::Ack { player: PlayerId(1), snapshot_id: s.id }]);
+        }
+        if view.current_id() == 0 {
+            zone.step([]);
+        }
+        assert!(view.entities().len() <= 20);
+    }
+    // Several distinct entities were refreshed, not just the nearest five.
+    assert!(refreshed.len() > 5, "only {} entities ever refreshed", refreshed.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Over random movement with random ack loss, every decoded client view matches
+    /// the server's tracked set for that client, positions within quantization.
+    #[test]
+    fn decoded_views_match_the_server_under_ack_loss(
+        seed in 0u64..1000,
+        dirs in prop::collection::vec((-127i8..=127, -127i8..=127), 40),
+        ack_loss in prop::collection::vec(any::<bool>(), 40),
+    ) {
+        let mut content = zone_content(80, 60.0);
+        content.netcode.tiers.desktop.snapshot_cap = 160; // compare fresh state
+        let mut zone = Zone::new(content, seed);
+        zone.step((1..=4).map(join));
+        drain(&mut zone);
+        let mut views: std::collections::HashMap<PlayerId, ClientView> = Default::default();
+        for (t, (x, y)) in dirs.iter().enumerate() {
+            let mut cmds: Vec<_> = (1..=4).map(|p| mv(p, t as u32 + 1, *x, y.wrapping_mul(p as i8))).collect();
+            for (p, v) in &views {
+                if !ack_loss[t] {
+                    cmds.push(ZoneCommand::Ack { player: *p, snapshot_id: v.current_id() });
+                }
+            }
+            zone.step(cmds);
+            for (p, bytes) in drain(&mut zone).snapshots {
+                let v = views.entry(p).or_default();
+                v.apply(&snapshot_of(&bytes)).unwrap();
+            }
+            // Compare with the server's truth: every entity the client sees is where
+            // the server has it (within quantization) and is within the leave radius.
+            let world = zone.world_mut();
+            let mut q = world.query::<(&arcane_engine::components::Replicated, &arcane_engine::components::Position)>();
+            let truth: std::collections::HashMap<NetId, glam::Vec2> = q.iter(world).map(|(r, p)| (r.net_id, p.0)).collect();
+            for (p, v) in &views {
+                let me = zone.player_position(*p).unwrap();
+                for e in v.entities() {
+                    let at = truth[&e.net_id];
+                    prop_assert!((cm_to_metres(e.state.x_cm) - at.x).abs() <= POSITION_EPSILON_M + 1e-3);
+                    prop_assert!((cm_to_metres(e.state.y_cm) - at.y).abs() <= POSITION_EPSILON_M + 1e-3);
+                    prop_assert!(at.distance(me) <= 58.0 + 1e-3);
+                }
+                // And nothing within the enter radius is missing.
+                let within = truth.values().filter(|q| q.distance(me) <= 50.0 - 1e-3).count();
+                prop_assert!(v.entities().len() >= within, "sees {} of {}", v.entities().len(), within);
+            }
+        }
+    }
+}
