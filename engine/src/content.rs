@@ -144,6 +144,9 @@ pub struct InterestTier {
     pub snapshot_cap: u16,
     /// Priority per tick is `1 / (1 + distance / falloff)`.
     pub priority_falloff: f32,
+    /// Ticks between a client's spatial queries (newcomers appear at most this late;
+    /// tracked entities are refreshed every tick regardless).
+    pub query_interval_ticks: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -242,6 +245,9 @@ fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
         }
         if t.tracked_cap == 0 || t.tracked_cap > 250 {
             bad(format!("tiers.{name}.tracked_cap must be between 1 and 250 (one-byte local ids), got {}", t.tracked_cap));
+        }
+        if t.query_interval_ticks == 0 {
+            bad(format!("tiers.{name}.query_interval_ticks must be at least 1"));
         }
         if t.snapshot_cap == 0 || t.snapshot_cap > t.tracked_cap {
             bad(format!("tiers.{name}.snapshot_cap must be between 1 and tracked_cap, got {}", t.snapshot_cap));

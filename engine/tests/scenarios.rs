@@ -234,6 +234,44 @@ fn tracked_cap_keeps_the_nearest_and_far_ones_still_refresh() {
     assert!(refreshed.len() > 5, "only {} entities ever refreshed", refreshed.len());
 }
 
+#[test]
+fn newcomers_appear_within_the_query_interval() {
+    let content = zone_content(0, 0.0);
+    let interval = u64::from(content.netcode.tiers.desktop.query_interval_ticks);
+    assert!(interval > 1, "the shipped content staggers queries");
+    let mut zone = Zone::new(content, 1);
+    zone.step([join(1)]);
+    let me = drain(&mut zone).welcomes[0].1;
+    let mut view = ClientView::new();
+    // Let player 1's view settle, then a second player spawns right next to it.
+    for _ in 0..5 {
+        zone.step([]);
+        for (_, b) in drain(&mut zone).snapshots {
+            view.apply(&snapshot_of(&b)).unwrap();
+        }
+    }
+    zone.step([join(2)]);
+    let other = drain(&mut zone).welcomes[0].1;
+    let mut seen_after = None;
+    for t in 0..=interval {
+        if t > 0 {
+            zone.step([]);
+        }
+        for (p, b) in drain(&mut zone).snapshots {
+            if p == PlayerId(1) {
+                view.apply(&snapshot_of(&b)).unwrap();
+            }
+        }
+        if view.entity(other).is_some() {
+            seen_after = Some(t);
+            break;
+        }
+    }
+    assert!(view.entity(me).is_some());
+    let t = seen_after.expect("the newcomer never appeared");
+    assert!(t < interval, "appeared after {t} ticks");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -247,6 +285,7 @@ proptest! {
     ) {
         let mut content = zone_content(80, 60.0);
         content.netcode.tiers.desktop.snapshot_cap = 160; // compare fresh state
+        content.netcode.tiers.desktop.query_interval_ticks = 1; // and no late newcomers
         let mut zone = Zone::new(content, seed);
         zone.step((1..=4).map(join));
         drain(&mut zone);

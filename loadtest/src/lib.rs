@@ -1,1 +1,11 @@
-//! placeholder
+//! Headless bot swarm for Arcane Realms zones: bots connect over WebSocket, walk at
+//! random at the tick rate, ack snapshots and keep a decoded view of the world, while
+//! the swarm measures latency, bandwidth and errors and scrapes the zone's metrics.
+
+pub mod client;
+pub mod report;
+pub mod scrape;
+pub mod swarm;
+
+pub use report::Report;
+pub use swarm::{SwarmConfig, run_swarm};

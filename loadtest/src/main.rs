@@ -1,1 +1,101 @@
-fn main(){}
+//! `arcane-loadtest`: drives a bot swarm against one zone and reports.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arcane_loadtest::report::Thresholds;
+use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_protocol::ClientTier;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "arcane-loadtest", about = "Headless bot swarm for Arcane Realms zones", version)]
+struct Cli {
+    /// Zone WebSocket endpoint.
+    #[arg(long, default_value = "ws://127.0.0.1:7777")]
+    target: String,
+    #[arg(long, default_value_t = 100)]
+    bots: usize,
+    /// Measured duration after the ramp.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Time over which bots connect.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    ramp: Duration,
+    /// The zone's metrics URL, e.g. http://127.0.0.1:9100/metrics.
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Fail when input→observed p99 exceeds this many milliseconds.
+    #[arg(long)]
+    max_p99_ms: Option<f64>,
+    /// Fail when errors exceed this.
+    #[arg(long)]
+    max_errors: Option<u64>,
+    /// Fail when disconnects exceed this.
+    #[arg(long)]
+    max_disconnects: Option<u64>,
+    /// Zone id the tickets are minted for.
+    #[arg(long, default_value = "meadow")]
+    zone: String,
+    /// Secret to mint tickets with (must match the zone's).
+    #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = "arcane-dev-secret-change-me", hide_env_values = true)]
+    ticket_secret: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    first_player: u64,
+    /// Declare the mobile tier instead of desktop.
+    #[arg(long)]
+    mobile: bool,
+    #[arg(long, default_value_t = 20)]
+    input_hz: u32,
+    /// Send each input this many ms before the zone's next tick (0 = right after a
+    /// snapshot arrives, the worst phase).
+    #[arg(long, default_value_t = 20)]
+    input_lead_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    let cli = Cli::parse();
+    let thresholds = Thresholds {
+        max_p99_ms: cli.max_p99_ms,
+        max_errors: cli.max_errors,
+        max_disconnects: cli.max_disconnects,
+        min_connected: None,
+    };
+    let cfg = SwarmConfig {
+        target: cli.target,
+        bots: cli.bots,
+        duration: cli.duration,
+        ramp: cli.ramp,
+        metrics: cli.metrics,
+        zone: cli.zone,
+        ticket_secret: cli.ticket_secret,
+        first_player: cli.first_player,
+        tier: if cli.mobile { ClientTier::Mobile } else { ClientTier::Desktop },
+        input_hz: cli.input_hz,
+        live: true,
+        input_lead: Duration::from_millis(cli.input_lead_ms),
+    };
+    // One thread: the swarm is meant to show what one core can drive.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(cfg)));
+    print!("{}", report.summary());
+    if let Some(path) = cli.report {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    let broken = report.check(&thresholds);
+    if !broken.is_empty() {
+        for b in &broken {
+            eprintln!("threshold broken: {b}");
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -5,14 +5,14 @@ use arcane_protocol::snapshot::ViewEntity;
 use arcane_protocol::{ClientTier, EntityState, LocalId, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
-use rstar::RTree;
+use rstar::{AABB, RTree};
 use rstar::primitives::GeomWithData;
 use rustc_hash::FxHashMap;
 
 use super::rules::{in_view, keep_smallest, priority_gain};
 use crate::components::{Position, Replicated};
 use crate::content::InterestTier;
-use crate::zone::ZoneSettings;
+use crate::zone::{ZoneClock, ZoneSettings};
 
 /// One replicated entity as seen this tick: where it is and its quantized state.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +30,9 @@ pub type IndexPoint = GeomWithData<[f32; 2], u32>;
 pub struct SpatialIndex {
     pub tree: RTree<IndexPoint>,
     pub frame: Vec<FrameEntity>,
+    /// Net id → index into `frame` (`u32::MAX` when absent). Net ids are handed out
+    /// densely, so a vector beats a hash map for the per-tick lookups of tracked ids.
+    by_net: Vec<u32>,
 }
 
 impl SpatialIndex {
@@ -38,6 +41,14 @@ impl SpatialIndex {
     pub fn rebuild(&mut self, entities: impl Iterator<Item = FrameEntity>) {
         self.frame.clear();
         self.frame.extend(entities);
+        self.by_net.iter_mut().for_each(|i| *i = u32::MAX);
+        for (i, f) in self.frame.iter().enumerate() {
+            let id = f.net_id.0 as usize;
+            if id >= self.by_net.len() {
+                self.by_net.resize(id + 1, u32::MAX);
+            }
+            self.by_net[id] = i as u32;
+        }
         let points = self
             .frame
             .iter()
@@ -45,6 +56,13 @@ impl SpatialIndex {
             .map(|(i, f)| IndexPoint::new([f.pos.x, f.pos.y], i as u32))
             .collect();
         self.tree = RTree::bulk_load(points);
+    }
+}
+
+impl SpatialIndex {
+    /// Where `net_id` is in this tick's frame, if it still exists.
+    pub fn frame_index(&self, net_id: NetId) -> Option<u32> {
+        self.by_net.get(net_id.0 as usize).copied().filter(|&i| i != u32::MAX)
     }
 }
 
@@ -79,14 +97,21 @@ struct Slot {
 struct Candidate {
     frame_idx: u32,
     d2: f32,
+    /// The entity's local id if it is already tracked (looked up once).
+    local: Option<LocalId>,
 }
 
 /// What one client tracks, under which local ids, and this tick's view.
 #[derive(Component, Debug)]
 pub struct InterestState {
     pub tier: ClientTier,
+    /// Indexed by local id; only `..used` may hold entries.
     slots: Vec<Option<Slot>>,
+    /// One past the highest local id in use. Free ids are handed out lowest first,
+    /// so this stays close to the tracked count and loops never walk the whole cap.
+    used: usize,
     by_net: FxHashMap<NetId, LocalId>,
+    /// Free local ids below `used`, highest first (so `pop` yields the lowest).
     free: Vec<LocalId>,
     generation: u32,
     /// This tick's view, sorted by local id; read by replication.
@@ -100,6 +125,7 @@ impl InterestState {
         InterestState {
             tier,
             slots: Vec::new(),
+            used: 0,
             by_net: FxHashMap::default(),
             free: Vec::new(),
             generation: 0,
@@ -114,32 +140,76 @@ impl InterestState {
         self.by_net.len()
     }
 
-    fn ensure_capacity(&mut self, cap: usize) {
-        if self.slots.len() < cap {
-            let old = self.slots.len();
-            self.slots.resize(cap, None);
-            // Pop yields the lowest free id first.
-            self.free.extend((old..cap).rev().map(|l| l as LocalId));
-            self.free.sort_unstable_by(|a, b| b.cmp(a));
+    /// The lowest free local id, growing the used range when none is free below it.
+    fn allocate_local(&mut self, cap: usize) -> Option<LocalId> {
+        if let Some(l) = self.free.pop() {
+            return Some(l);
         }
+        if self.used >= cap {
+            return None;
+        }
+        if self.slots.len() <= self.used {
+            self.slots.push(None);
+        }
+        self.used += 1;
+        Some((self.used - 1) as LocalId)
     }
 
     /// Recomputes the tracked set and this tick's view for a client at `pos` (`own` is
     /// the client's own entity, which is always refreshed).
-    pub fn update(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier) {
+    ///
+    /// The spatial query runs every `tier.query_interval_ticks` ticks (staggered by
+    /// `own` so clients spread over ticks); in between, tracked entities are refreshed
+    /// from the frame and dropped once beyond `radius + margin`, and newcomers wait
+    /// for the next query.
+    pub fn update(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier, tick: u64) {
+        let interval = u64::from(tier.query_interval_ticks.max(1));
+        if self.used == 0 || (tick + u64::from(own.0)) % interval == 0 {
+            self.update_with_query(index, pos, own, tier);
+        } else {
+            self.update_tracked(index, pos, own, tier);
+        }
+    }
+
+    /// The in-between tick: no query, only refresh what is tracked.
+    fn update_tracked(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier) {
+        let outer = tier.radius + tier.margin;
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        for slot in self.slots[..self.used].iter_mut().flatten() {
+            let Some(idx) = index.frame_index(slot.net_id) else { continue };
+            let d2 = index.frame[idx as usize].pos.distance_squared(pos);
+            if d2 <= outer * outer {
+                slot.seen = generation;
+                slot.frame_idx = idx;
+                slot.distance = d2.sqrt();
+                slot.entered = false;
+            }
+        }
+        let tracked = self.slots[..self.used].iter().flatten().filter(|s| s.seen == generation).count();
+        self.finish(index, own, tier, tracked, 0);
+    }
+
+    fn update_with_query(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier) {
         let cap = usize::from(tier.tracked_cap);
-        self.ensure_capacity(cap);
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
 
-        // 1. Candidates from one radius query, filtered by hysteresis.
+        // 1. Candidates from one box query around the outer radius, filtered by
+        //    distance and hysteresis (a box test is cheaper than rstar's distance
+        //    selection, and we need each distance anyway).
         self.candidates.clear();
         let outer = tier.radius + tier.margin;
-        for p in index.tree.locate_within_distance([pos.x, pos.y], outer * outer) {
+        let envelope = AABB::from_corners([pos.x - outer, pos.y - outer], [pos.x + outer, pos.y + outer]);
+        for p in index.tree.locate_in_envelope(envelope) {
             let f = &index.frame[p.data as usize];
             let d2 = f.pos.distance_squared(pos);
-            if in_view(d2, self.by_net.contains_key(&f.net_id), tier.radius, tier.margin) {
-                self.candidates.push(Candidate { frame_idx: p.data, d2 });
+            if d2 > outer * outer {
+                continue;
+            }
+            let local = self.by_net.get(&f.net_id).copied();
+            if in_view(d2, local.is_some(), tier.radius, tier.margin) {
+                self.candidates.push(Candidate { frame_idx: p.data, d2, local });
             }
         }
         // 2. Over the cap: keep the nearest (the client's own entity is at distance 0).
@@ -147,79 +217,88 @@ impl InterestState {
 
         // 3. Mark kept entities, giving newcomers a free local id.
         let mut entered = 0usize;
-        for c in &self.candidates[..kept] {
+        for i in 0..kept {
+            let c = self.candidates[i];
             let f = &index.frame[c.frame_idx as usize];
             let distance = c.d2.sqrt();
-            match self.by_net.get(&f.net_id) {
-                Some(&local) => {
-                    if let Some(s) = self.slots[usize::from(local)].as_mut() {
-                        s.seen = generation;
-                        s.frame_idx = c.frame_idx;
-                        s.distance = distance;
-                        s.entered = false;
-                    }
+            if let Some(local) = c.local {
+                if let Some(s) = self.slots[usize::from(local)].as_mut() {
+                    s.seen = generation;
+                    s.frame_idx = c.frame_idx;
+                    s.distance = distance;
+                    s.entered = false;
                 }
-                None => {
-                    let Some(local) = self.free.pop() else { continue };
-                    self.by_net.insert(f.net_id, local);
-                    self.slots[usize::from(local)] = Some(Slot {
-                        net_id: f.net_id,
-                        last_sent: f.state,
-                        priority: 0.0,
-                        seen: generation,
-                        frame_idx: c.frame_idx,
-                        distance,
-                        entered: true,
-                    });
-                    entered += 1;
-                }
-            }
-        }
-        // 4. Drop what left the view and free its ids.
-        for (local, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(s) = slot
-                && s.seen != generation
-            {
-                self.by_net.remove(&s.net_id);
-                self.free.push(local as LocalId);
-                *slot = None;
-            }
-        }
-
-        // 5. Refresh: everything if it fits the snapshot cap, otherwise by accumulated
-        //    priority, so far entities still refresh, just less often. Newcomers were
-        //    stamped with their current state on entry and count against the cap.
-        let tracked = self.by_net.len();
-        let budget = usize::from(tier.snapshot_cap).saturating_sub(entered);
-        self.refresh.clear();
-        for (local, slot) in self.slots.iter_mut().enumerate() {
-            let Some(s) = slot else { continue };
-            if s.entered {
                 continue;
             }
-            s.priority += if s.net_id == own {
-                f32::INFINITY
-            } else {
-                priority_gain(s.distance, tier.priority_falloff)
-            };
-            self.refresh.push((s.priority, local as LocalId));
+            let Some(local) = self.allocate_local(cap) else { continue };
+            self.by_net.insert(f.net_id, local);
+            self.slots[usize::from(local)] = Some(Slot {
+                net_id: f.net_id,
+                last_sent: f.state,
+                priority: 0.0,
+                seen: generation,
+                frame_idx: c.frame_idx,
+                distance,
+                entered: true,
+            });
+            entered += 1;
         }
-        let n = if tracked <= usize::from(tier.snapshot_cap) {
-            self.refresh.len()
-        } else {
-            keep_smallest(&mut self.refresh, budget, |(p, _)| -p)
-        };
+
+        self.finish(index, own, tier, kept, entered);
+    }
+
+    /// Drops what was not seen this generation, refreshes states and builds the view.
+    fn finish(&mut self, index: &SpatialIndex, own: NetId, tier: &InterestTier, kept: usize, entered: usize) {
+        let generation = self.generation;
+        // 4. Drop what left the view; if everything fits the snapshot cap, refresh and
+        //    build the view in the same pass (the common case).
+        let fits = kept <= usize::from(tier.snapshot_cap);
+        self.view.clear();
+        self.refresh.clear();
+        for local in 0..self.used {
+            let Some(s) = self.slots[local].as_mut() else { continue };
+            if s.seen != generation {
+                self.by_net.remove(&s.net_id);
+                self.free.push(local as LocalId);
+                self.slots[local] = None;
+                continue;
+            }
+            if fits {
+                s.last_sent = index.frame[s.frame_idx as usize].state;
+                self.view.push(ViewEntity { local: local as LocalId, net_id: s.net_id, state: s.last_sent });
+            } else if !s.entered {
+                s.priority += if s.net_id == own {
+                    f32::INFINITY
+                } else {
+                    priority_gain(s.distance, tier.priority_falloff)
+                };
+                self.refresh.push((s.priority, local as LocalId));
+            }
+        }
+        // Trim trailing free ids so `used` tracks the highest live id.
+        while self.used > 0 && self.slots[self.used - 1].is_none() {
+            self.used -= 1;
+        }
+        let used = self.used as LocalId;
+        self.free.retain(|&l| l < used);
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        if fits {
+            return;
+        }
+
+        // 5. Over the snapshot cap: refresh by accumulated priority, so far entities
+        //    still refresh, just less often. Newcomers were stamped with their current
+        //    state on entry and count against the cap.
+        let budget = usize::from(tier.snapshot_cap).saturating_sub(entered);
+        let n = keep_smallest(&mut self.refresh, budget, |(p, _)| -p);
         for &(_, local) in &self.refresh[..n] {
             if let Some(s) = self.slots[usize::from(local)].as_mut() {
                 s.last_sent = index.frame[s.frame_idx as usize].state;
                 s.priority = 0.0;
             }
         }
-
-        // 6. The view, in local id order.
-        self.view.clear();
-        for (local, slot) in self.slots.iter().enumerate() {
-            if let Some(s) = slot {
+        for local in 0..self.used {
+            if let Some(s) = &self.slots[local] {
                 self.view.push(ViewEntity { local: local as LocalId, net_id: s.net_id, state: s.last_sent });
             }
         }
@@ -229,6 +308,7 @@ impl InterestState {
 pub fn update_interest(
     index: Res<SpatialIndex>,
     settings: Res<ZoneSettings>,
+    clock: Res<ZoneClock>,
     mut clients: Query<(&Position, &Replicated, &mut InterestState)>,
 ) {
     let tiers = &settings.0.netcode.tiers;
@@ -237,6 +317,6 @@ pub fn update_interest(
             ClientTier::Mobile => &tiers.mobile,
             ClientTier::Desktop => &tiers.desktop,
         };
-        state.update(&index, pos.0, replicated.net_id, tier);
+        state.update(&index, pos.0, replicated.net_id, tier, clock.tick);
     }
 }

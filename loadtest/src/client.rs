@@ -1,0 +1,113 @@
+//! A minimal protocol client over WebSocket, shared by bots and integration tests.
+
+use anyhow::{Context as _, bail};
+use arcane_protocol::codec::{decode_server_message, encode_client_frame};
+use arcane_protocol::{ClientMessage, ClientTier, Hello, PROTOCOL_VERSION, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One received frame.
+#[derive(Debug)]
+pub enum Incoming {
+    Message(ServerMessage, usize),
+    /// A binary frame that failed to decode (counted as an error by bots).
+    Malformed(String),
+    /// The server closed the connection (with the close frame's reason, if any).
+    Closed(Option<String>),
+}
+
+/// A connected client.
+pub struct Client {
+    ws: WsStream,
+    buf: Vec<u8>,
+}
+
+/// `ws://host:port` → `host:port`.
+pub fn host_port(url: &str) -> anyhow::Result<&str> {
+    let rest = url.strip_prefix("ws://").context("only ws:// targets are supported")?;
+    Ok(rest.split('/').next().unwrap_or(rest))
+}
+
+impl Client {
+    /// Opens the WebSocket (without sending anything).
+    pub async fn connect(url: &str) -> anyhow::Result<Client> {
+        let addr = host_port(url)?;
+        let tcp = TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let config = WebSocketConfig::default().max_message_size(Some(arcane_protocol::MAX_SERVER_FRAME));
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
+            .await
+            .context("websocket upgrade failed")?;
+        Ok(Client { ws, buf: Vec::with_capacity(64) })
+    }
+
+    /// Connects and sends the Hello with `ticket`.
+    pub async fn join(url: &str, ticket: &str, tier: ClientTier) -> anyhow::Result<Client> {
+        let mut c = Client::connect(url).await?;
+        c.send(&[ClientMessage::Hello(Hello { protocol_version: PROTOCOL_VERSION, ticket: ticket.into(), tier })])
+            .await?;
+        Ok(c)
+    }
+
+    /// Sends one frame batching `messages`.
+    pub async fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
+        self.buf.clear();
+        encode_client_frame(messages, &mut self.buf)?;
+        let n = self.buf.len();
+        self.ws.send(Message::Binary(self.buf.clone().into())).await?;
+        Ok(n)
+    }
+
+    /// Sends raw bytes as one binary frame (fault injection).
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.ws.send(Message::Binary(bytes.into())).await?;
+        Ok(())
+    }
+
+    /// Sends a text frame (fault injection).
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// Waits for the next binary frame or the close.
+    pub async fn recv(&mut self) -> Incoming {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    return match decode_server_message(&b) {
+                        Ok(m) => Incoming::Message(m, b.len()),
+                        Err(e) => Incoming::Malformed(e.to_string()),
+                    };
+                }
+                Some(Ok(Message::Close(frame))) => return Incoming::Closed(frame.map(|f| f.reason.to_string())),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Incoming::Closed(None),
+            }
+        }
+    }
+
+    /// Receives until a message matches `pick`, or fails on close.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ServerMessage) -> Option<T>) -> anyhow::Result<T> {
+        loop {
+            match self.recv().await {
+                Incoming::Message(m, _) => {
+                    if let Some(t) = pick(m) {
+                        return Ok(t);
+                    }
+                }
+                Incoming::Malformed(e) => bail!("malformed frame from server: {e}"),
+                Incoming::Closed(r) => bail!("connection closed ({r:?})"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}

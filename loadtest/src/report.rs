@@ -1,0 +1,129 @@
+//! The swarm's report: a k6-style text summary and a JSON document, plus thresholds.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ServerFigures {
+    pub ticks_per_s: f64,
+    pub tick_ms_p99: f64,
+    pub cpu_pct: f64,
+    /// Process CPU time per connected client per tick, in microseconds.
+    pub cpu_us_per_client_tick: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub target: String,
+    pub bots: usize,
+    /// Bots that received a Welcome.
+    pub connected: usize,
+    /// Connection failures, undecodable frames and snapshots that did not apply.
+    pub errors: u64,
+    /// Connections closed by the server or the network before the end of the run.
+    pub disconnects: u64,
+    pub duration_s: f64,
+    /// Input sent → a snapshot acknowledging it received.
+    pub latency_ms: LatencyMs,
+    pub bytes_per_client_per_s: f64,
+    pub snapshots_per_client_per_s: f64,
+    pub inputs_sent: u64,
+    pub snapshots_received: u64,
+    pub decode_errors: u64,
+    pub apply_errors: u64,
+    pub kicks: BTreeMap<String, u64>,
+    /// Average number of entities in a bot's decoded view at the end.
+    pub mean_view_size: f64,
+    /// `None` when no `--metrics` URL was given or the scrape failed.
+    pub server: Option<ServerFigures>,
+}
+
+/// Limits that make the run fail.
+#[derive(Debug, Clone, Default)]
+pub struct Thresholds {
+    pub max_p99_ms: Option<f64>,
+    pub max_errors: Option<u64>,
+    pub max_disconnects: Option<u64>,
+    pub min_connected: Option<usize>,
+}
+
+impl Report {
+    /// Every broken threshold, as a sentence.
+    pub fn check(&self, t: &Thresholds) -> Vec<String> {
+        let mut broken = Vec::new();
+        if let Some(max) = t.max_p99_ms
+            && self.latency_ms.p99 > max
+        {
+            broken.push(format!("latency p99 {:.1} ms > {max} ms", self.latency_ms.p99));
+        }
+        if let Some(max) = t.max_errors
+            && self.errors > max
+        {
+            broken.push(format!("errors {} > {max}", self.errors));
+        }
+        if let Some(max) = t.max_disconnects
+            && self.disconnects > max
+        {
+            broken.push(format!("disconnects {} > {max}", self.disconnects));
+        }
+        if let Some(min) = t.min_connected
+            && self.connected < min
+        {
+            broken.push(format!("connected {} < {min}", self.connected));
+        }
+        broken
+    }
+
+    /// The k6-style end-of-run summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("  {k:.<32} {v}\n"));
+        s.push_str(&format!("\n  arcane-loadtest → {}\n\n", self.target));
+        line(&mut s, "bots", format!("{} connected of {}", self.connected, self.bots));
+        line(&mut s, "duration", format!("{:.1}s", self.duration_s));
+        line(&mut s, "errors", format!("{} (decode {}, apply {})", self.errors, self.decode_errors, self.apply_errors));
+        line(&mut s, "disconnects", format!("{} {:?}", self.disconnects, self.kicks));
+        let l = &self.latency_ms;
+        line(&mut s, "input→observed latency", format!("p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms", l.p50, l.p95, l.p99, l.max));
+        line(&mut s, "bytes/client/s", format!("{:.0}", self.bytes_per_client_per_s));
+        line(&mut s, "snapshots/client/s", format!("{:.1}", self.snapshots_per_client_per_s));
+        line(&mut s, "inputs sent", format!("{}", self.inputs_sent));
+        line(&mut s, "mean view size", format!("{:.1} entities", self.mean_view_size));
+        match &self.server {
+            Some(sv) => {
+                line(&mut s, "server ticks/s", format!("{:.2}", sv.ticks_per_s));
+                line(&mut s, "server tick p99", format!("≤{:.1}ms", sv.tick_ms_p99));
+                line(&mut s, "server cpu", format!("{:.1}% ({:.2} µs/client/tick)", sv.cpu_pct, sv.cpu_us_per_client_tick));
+            }
+            None => line(&mut s, "server", "not scraped".into()),
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_report_each_breach() {
+        let r = Report { errors: 2, latency_ms: LatencyMs { p99: 80.0, ..Default::default() }, connected: 9, ..Default::default() };
+        let t = Thresholds { max_p99_ms: Some(60.0), max_errors: Some(0), max_disconnects: Some(0), min_connected: Some(10) };
+        assert_eq!(r.check(&t).len(), 3);
+        assert!(r.check(&Thresholds::default()).is_empty());
+    }
+}
+
+/// The JSON form of a report.
+pub fn to_json(report: &Report) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(report)
+}

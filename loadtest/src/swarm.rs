@@ -1,0 +1,307 @@
+//! The swarm: spawns bots on the current (single-threaded) runtime, ramps them up,
+//! prints a live line each second and builds the final report.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
+use arcane_protocol::view::{ApplyError, ClientView};
+use arcane_protocol::{ClientMessage, ClientTier, MoveInput, ServerMessage};
+use hdrhistogram::Histogram;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use crate::client::{Client, Incoming};
+use crate::report::{LatencyMs, Report, ServerFigures};
+use crate::scrape::{self, ServerSample};
+
+#[derive(Debug, Clone)]
+pub struct SwarmConfig {
+    /// `ws://host:port`
+    pub target: String,
+    pub bots: usize,
+    pub duration: Duration,
+    pub ramp: Duration,
+    /// `http://host:port/metrics` of the zone, for server figures.
+    pub metrics: Option<String>,
+    pub zone: String,
+    pub ticket_secret: String,
+    /// First player id; bot i is `first_player + i`.
+    pub first_player: u64,
+    pub tier: ClientTier,
+    /// Input rate (the zone's tick rate).
+    pub input_hz: u32,
+    /// Print a one-line summary every second.
+    pub live: bool,
+    /// How long before the zone's next tick a bot sends its input. Bots time inputs
+    /// from snapshot arrivals, as a client with tick synchronisation does, so an input
+    /// waits `lead` for its tick instead of a random part of a whole tick.
+    pub input_lead: Duration,
+}
+
+/// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
+struct Stats {
+    latency_us: Histogram<u64>,
+    connected: usize,
+    errors: u64,
+    decode_errors: u64,
+    apply_errors: u64,
+    disconnects: u64,
+    bytes: u64,
+    snapshots: u64,
+    inputs: u64,
+    kicks: BTreeMap<String, u64>,
+    view_sizes: Vec<usize>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+            connected: 0,
+            errors: 0,
+            decode_errors: 0,
+            apply_errors: 0,
+            disconnects: 0,
+            bytes: 0,
+            snapshots: 0,
+            inputs: 0,
+            kicks: BTreeMap::new(),
+            view_sizes: Vec::new(),
+        }
+    }
+}
+
+/// How many in-flight inputs a bot remembers send times for.
+const SENT_RING: usize = 256;
+
+async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, deadline: Instant) {
+    let key = TicketKey::new(&cfg.ticket_secret);
+    let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let ticket = key.mint(&TicketClaims {
+        player_id: cfg.first_player + i as u64,
+        zone_id: cfg.zone.clone(),
+        role: Role::Player,
+        expires_unix: now_unix + 600,
+    });
+    let mut client = match Client::join(&cfg.target, &ticket, cfg.tier).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(bot = i, "connect failed: {e:#}");
+            stats.borrow_mut().errors += 1;
+            return;
+        }
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+    let mut view = ClientView::new();
+    let mut welcomed = false;
+    let mut seq: u32 = 0;
+    let mut observed: u32 = 0;
+    let mut sent_at: Vec<Option<Instant>> = vec![None; SENT_RING];
+    let mut dir: (i8, i8) = (0, 0);
+    let mut leg_left = 0u32;
+    let period = Duration::from_secs_f64(1.0 / f64::from(cfg.input_hz.max(1)));
+    // Snapshots leave the zone right after its tick, so the next tick is one period
+    // after a snapshot arrives; send `lead` before it. Without snapshots yet, send on a
+    // plain period so the stream starts.
+    let send_delay = period.saturating_sub(cfg.input_lead);
+    let next_send = tokio::time::sleep(period);
+    tokio::pin!(next_send);
+    let mut last_snapshot_id = 0u32;
+    let end = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            _ = &mut end => break,
+            _ = &mut next_send, if welcomed => {
+                next_send.as_mut().reset(tokio::time::Instant::now() + period);
+                if leg_left == 0 {
+                    leg_left = 20 + rng.next_u32() % 60;
+                    let a = (rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
+                    dir = MoveInput::quantize_direction(a.cos(), a.sin());
+                }
+                leg_left -= 1;
+                seq += 1;
+                sent_at[seq as usize % SENT_RING] = Some(Instant::now());
+                let msgs = [
+                    ClientMessage::Input(MoveInput { seq, dir_x: dir.0, dir_y: dir.1 }),
+                    ClientMessage::Ack { snapshot_id: view.current_id() },
+                ];
+                if client.send(&msgs).await.is_err() {
+                    stats.borrow_mut().disconnects += 1;
+                    return;
+                }
+                stats.borrow_mut().inputs += 1;
+            }
+            incoming = client.recv() => {
+                let mut st = stats.borrow_mut();
+                match incoming {
+                    Incoming::Message(msg, len) => {
+                        st.bytes += len as u64;
+                        match msg {
+                            ServerMessage::Welcome(_) => {
+                                welcomed = true;
+                                st.connected += 1;
+                            }
+                            ServerMessage::Snapshot(snap) => match view.apply(&snap) {
+                                Ok(()) => {
+                                    st.snapshots += 1;
+                                    let now = Instant::now();
+                                    if snap.id > last_snapshot_id {
+                                        last_snapshot_id = snap.id;
+                                        next_send.as_mut().reset((now + send_delay).into());
+                                    }
+                                    while observed < view.last_input_seq {
+                                        observed += 1;
+                                        if let Some(t) = sent_at[observed as usize % SENT_RING].take() {
+                                            let us = now.duration_since(t).as_micros().max(1) as u64;
+                                            let _ = st.latency_us.record(us);
+                                        }
+                                    }
+                                }
+                                Err(ApplyError::Stale { .. }) => {}
+                                Err(e) => {
+                                    tracing::debug!(bot = i, "snapshot did not apply: {e}");
+                                    st.apply_errors += 1;
+                                    st.errors += 1;
+                                }
+                            },
+                            ServerMessage::Kick { reason, detail } => {
+                                tracing::debug!(bot = i, ?reason, "kicked: {detail}");
+                                *st.kicks.entry(format!("{reason:?}")).or_default() += 1;
+                            }
+                            ServerMessage::Events(_) | ServerMessage::Pong { .. } => {}
+                        }
+                    }
+                    Incoming::Malformed(e) => {
+                        tracing::debug!(bot = i, "malformed frame: {e}");
+                        st.decode_errors += 1;
+                        st.errors += 1;
+                    }
+                    Incoming::Closed(_) => {
+                        st.disconnects += 1;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    stats.borrow_mut().view_sizes.push(view.entities().len());
+    client.close().await;
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1e3 }
+}
+
+/// Runs the swarm to completion. Must be called inside a `tokio::task::LocalSet`.
+pub async fn run_swarm(cfg: SwarmConfig) -> Report {
+    let cfg = Rc::new(cfg);
+    let stats = Rc::new(RefCell::new(Stats::new()));
+    let start = Instant::now();
+    let deadline = start + cfg.ramp + cfg.duration;
+    let mut handles = Vec::with_capacity(cfg.bots);
+    let step = if cfg.bots > 0 { cfg.ramp / cfg.bots as u32 } else { Duration::ZERO };
+    let live = {
+        let stats = stats.clone();
+        let cfg = cfg.clone();
+        tokio::task::spawn_local(async move {
+            if !cfg.live {
+                return;
+            }
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.tick().await;
+            let (mut last_bytes, mut last_snaps) = (0u64, 0u64);
+            loop {
+                every.tick().await;
+                let st = stats.borrow();
+                let n = st.connected.max(1) as f64;
+                println!(
+                    "t={:>4.0}s bots={}/{} snaps/s/client={:.1} kB/s/client={:.2} p99={:.1}ms errors={} disconnects={}",
+                    start.elapsed().as_secs_f64(),
+                    st.connected,
+                    cfg.bots,
+                    st.snapshots.saturating_sub(last_snaps) as f64 / n,
+                    st.bytes.saturating_sub(last_bytes) as f64 / n / 1e3,
+                    quantile_ms(&st.latency_us, 0.99),
+                    st.errors,
+                    st.disconnects,
+                );
+                last_bytes = st.bytes;
+                last_snaps = st.snapshots;
+            }
+        })
+    };
+    for i in 0..cfg.bots {
+        handles.push(tokio::task::spawn_local(run_bot(i, cfg.clone(), stats.clone(), deadline)));
+        if !step.is_zero() {
+            tokio::time::sleep(step).await;
+        }
+    }
+    // Server figures over the steady state: from the end of the ramp to the end.
+    let before = match &cfg.metrics {
+        Some(url) => scrape::sample(url).await.map_err(|e| tracing::warn!("metrics scrape failed: {e:#}")).ok(),
+        None => None,
+    };
+    let measured_from = Instant::now();
+    // Reset the client-side figures too, so both cover the same window.
+    {
+        let mut st = stats.borrow_mut();
+        st.latency_us.reset();
+        st.bytes = 0;
+        st.snapshots = 0;
+    }
+    tokio::time::sleep_until((deadline - Duration::from_millis(200)).into()).await;
+    let after = match (&cfg.metrics, &before) {
+        (Some(url), Some(_)) => scrape::sample(url).await.ok(),
+        _ => None,
+    };
+    let window = measured_from.elapsed().as_secs_f64().max(1e-3);
+    for h in handles {
+        let _ = h.await;
+    }
+    live.abort();
+    let st = stats.borrow();
+    let connected = st.connected;
+    let server = match (before, after) {
+        (Some(b), Some(a)) => Some(server_figures(&b, &a, window, connected)),
+        _ => None,
+    };
+    let n = connected.max(1) as f64;
+    Report {
+        target: cfg.target.clone(),
+        bots: cfg.bots,
+        connected,
+        errors: st.errors,
+        disconnects: st.disconnects,
+        duration_s: window,
+        latency_ms: LatencyMs {
+            p50: quantile_ms(&st.latency_us, 0.50),
+            p95: quantile_ms(&st.latency_us, 0.95),
+            p99: quantile_ms(&st.latency_us, 0.99),
+            max: if st.latency_us.is_empty() { 0.0 } else { st.latency_us.max() as f64 / 1e3 },
+        },
+        bytes_per_client_per_s: st.bytes as f64 / n / window,
+        snapshots_per_client_per_s: st.snapshots as f64 / n / window,
+        inputs_sent: st.inputs,
+        snapshots_received: st.snapshots,
+        decode_errors: st.decode_errors,
+        apply_errors: st.apply_errors,
+        kicks: st.kicks.clone(),
+        mean_view_size: if st.view_sizes.is_empty() { 0.0 } else { st.view_sizes.iter().sum::<usize>() as f64 / st.view_sizes.len() as f64 },
+        server,
+    }
+}
+
+fn server_figures(before: &ServerSample, after: &ServerSample, window: f64, clients: usize) -> ServerFigures {
+    let ticks = after.ticks - before.ticks;
+    let cpu = after.cpu_seconds - before.cpu_seconds;
+    ServerFigures {
+        ticks_per_s: ticks / window,
+        tick_ms_p99: after.tick_quantile_ms(before, 0.99),
+        cpu_pct: cpu / window * 100.0,
+        cpu_us_per_client_tick: if ticks > 0.0 && clients > 0 { cpu * 1e6 / ticks / clients as f64 } else { 0.0 },
+    }
+}

@@ -1,0 +1,57 @@
+//! Zone server configuration: command-line flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Development ticket secret used when none is configured. Never use it in production:
+/// the server logs a warning when it is in effect.
+pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ZoneServerConfig {
+    /// Address for WebSocket clients (port 0 picks a free port).
+    #[arg(long, env = "ARCANE_WS_ADDR", default_value = "127.0.0.1:7777")]
+    pub ws_addr: SocketAddr,
+    /// Address for /metrics and /healthz.
+    #[arg(long, env = "ARCANE_ADMIN_ADDR", default_value = "127.0.0.1:9100")]
+    pub admin_addr: SocketAddr,
+    /// Content folder (netcode.ron, zones/).
+    #[arg(long, env = "ARCANE_CONTENT", default_value = "content")]
+    pub content: PathBuf,
+    /// Which zone of the content folder to run.
+    #[arg(long, env = "ARCANE_ZONE", default_value = "meadow")]
+    pub zone: String,
+    /// Seed of the zone's random streams.
+    #[arg(long, env = "ARCANE_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// HMAC secret that join tickets are signed with.
+    #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = DEV_TICKET_SECRET, hide_env_values = true)]
+    pub ticket_secret: String,
+    /// Most simultaneous connections (handshaking or playing).
+    #[arg(long, env = "ARCANE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    #[arg(long, env = "ARCANE_HEARTBEAT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub heartbeat_timeout: Duration,
+    /// Time allowed for the WebSocket upgrade and the Hello.
+    #[arg(long, env = "ARCANE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+}
+
+impl ZoneServerConfig {
+    /// Defaults for tests and the demo: loopback, free ports.
+    pub fn local(content: PathBuf, zone: &str) -> Self {
+        ZoneServerConfig {
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            content,
+            zone: zone.to_string(),
+            seed: 1,
+            ticket_secret: DEV_TICKET_SECRET.to_string(),
+            max_connections: 4096,
+            heartbeat_timeout: Duration::from_secs(15),
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Prometheus metrics of one zone process (no per-player labels).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arcane_engine::ZoneCounters;
+use arcane_protocol::KickReason;
+use arcane_protocol::messages::RejectReason;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: &'static str,
+}
+
+/// Every metric the zone exports. Cheap to update from any thread.
+pub struct Metrics {
+    pub registry: Registry,
+    /// `process_*` metrics, without the `arcane_` prefix, per Prometheus convention.
+    pub process: Registry,
+    pub tick_duration: Histogram,
+    pub ticks: Counter,
+    pub tick_overruns: Counter,
+    pub players: Gauge,
+    pub entities: Gauge,
+    pub connections: Gauge,
+    pub bytes_sent: Family<TransportLabel, Counter>,
+    pub bytes_received: Family<TransportLabel, Counter>,
+    pub messages_sent: Family<TransportLabel, Counter>,
+    pub messages_received: Family<TransportLabel, Counter>,
+    pub inputs_applied: Counter,
+    pub inputs_rejected: Family<ReasonLabel, Counter>,
+    pub snapshots: Counter,
+    pub full_snapshots: Counter,
+    pub snapshot_bytes: Counter,
+    pub outbox_drops: Counter,
+    pub inbox_drops: Counter,
+    pub malformed_frames: Counter,
+    pub kicks: Family<ReasonLabel, Counter>,
+    pub handshake_failures: Family<ReasonLabel, Counter>,
+    pub cpu_seconds: Counter<f64, AtomicU64>,
+    pub resident_memory: Gauge,
+    cpu_seen: AtomicU64,
+    last_engine: std::sync::Mutex<ZoneCounters>,
+}
+
+pub const WS: TransportLabel = TransportLabel { transport: "ws" };
+
+impl Metrics {
+    pub fn new(zone: &str) -> Metrics {
+        let mut registry = Registry::with_prefix_and_labels(
+            "arcane",
+            [(std::borrow::Cow::Borrowed("zone"), std::borrow::Cow::Owned(zone.to_string()))].into_iter(),
+        );
+        // Buckets around the 50 ms budget of a 20 Hz tick.
+        let tick_duration = Histogram::new([0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25]);
+        let m = Metrics {
+            tick_duration,
+            ticks: Counter::default(),
+            tick_overruns: Counter::default(),
+            players: Gauge::default(),
+            entities: Gauge::default(),
+            connections: Gauge::default(),
+            bytes_sent: Family::default(),
+            bytes_received: Family::default(),
+            messages_sent: Family::default(),
+            messages_received: Family::default(),
+            inputs_applied: Counter::default(),
+            inputs_rejected: Family::default(),
+            snapshots: Counter::default(),
+            full_snapshots: Counter::default(),
+            snapshot_bytes: Counter::default(),
+            outbox_drops: Counter::default(),
+            inbox_drops: Counter::default(),
+            malformed_frames: Counter::default(),
+            kicks: Family::default(),
+            handshake_failures: Family::default(),
+            cpu_seconds: Counter::default(),
+            resident_memory: Gauge::default(),
+            cpu_seen: AtomicU64::new(0),
+            last_engine: std::sync::Mutex::new(ZoneCounters::default()),
+            registry: Registry::default(),
+            process: Registry::default(),
+        };
+        registry.register_with_unit("tick_duration", "Time to run one zone tick", prometheus_client::registry::Unit::Seconds, m.tick_duration.clone());
+        registry.register("ticks", "Zone ticks run", m.ticks.clone());
+        registry.register("tick_overruns", "Ticks that took longer than the tick budget", m.tick_overruns.clone());
+        registry.register("players", "Players in the zone", m.players.clone());
+        registry.register("entities", "Entities in the zone", m.entities.clone());
+        registry.register("connections", "Open client connections", m.connections.clone());
+        registry.register_with_unit("sent", "Bytes sent to clients", prometheus_client::registry::Unit::Bytes, m.bytes_sent.clone());
+        registry.register_with_unit("received", "Bytes received from clients", prometheus_client::registry::Unit::Bytes, m.bytes_received.clone());
+        registry.register("messages_sent", "Frames sent to clients", m.messages_sent.clone());
+        registry.register("messages_received", "Frames received from clients", m.messages_received.clone());
+        registry.register("inputs_applied", "Movement inputs applied", m.inputs_applied.clone());
+        registry.register("inputs_rejected", "Inputs rejected by validation, by reason", m.inputs_rejected.clone());
+        registry.register("snapshots", "Snapshots encoded", m.snapshots.clone());
+        registry.register("full_snapshots", "Snapshots encoded without a baseline", m.full_snapshots.clone());
+        registry.register_with_unit("snapshot", "Encoded snapshot bytes", prometheus_client::registry::Unit::Bytes, m.snapshot_bytes.clone());
+        registry.register("outbox_drops", "Unsent snapshots replaced by a newer one", m.outbox_drops.clone());
+        registry.register("inbox_drops", "Client messages dropped because the tick inbox was full", m.inbox_drops.clone());
+        registry.register("malformed_frames", "Client frames that failed to decode", m.malformed_frames.clone());
+        registry.register("kicks", "Connections closed by the server, by reason", m.kicks.clone());
+        registry.register("handshake_failures", "Connections refused at handshake, by reason", m.handshake_failures.clone());
+        let mut process = Registry::with_prefix("process");
+        process.register_with_unit("cpu", "Process CPU time (user + system)", prometheus_client::registry::Unit::Seconds, m.cpu_seconds.clone());
+        process.register_with_unit("resident_memory", "Resident set size", prometheus_client::registry::Unit::Bytes, m.resident_memory.clone());
+        Metrics { registry, process, ..m }
+    }
+
+    /// Copies the engine's monotonic counters into the exported ones.
+    pub fn observe_engine(&self, now: &ZoneCounters) {
+        let Ok(mut last) = self.last_engine.lock() else { return };
+        self.inputs_applied.inc_by(now.inputs_applied - last.inputs_applied);
+        for r in RejectReason::ALL {
+            let d = now.rejected(r) - last.rejected(r);
+            if d > 0 {
+                self.inputs_rejected.get_or_create(&ReasonLabel { reason: r.as_str().into() }).inc_by(d);
+            }
+        }
+        self.snapshots.inc_by(now.snapshots - last.snapshots);
+        self.full_snapshots.inc_by(now.full_snapshots - last.full_snapshots);
+        self.snapshot_bytes.inc_by(now.snapshot_bytes - last.snapshot_bytes);
+        *last = now.clone();
+    }
+
+    pub fn kick(&self, reason: KickReason) {
+        self.kicks.get_or_create(&ReasonLabel { reason: kick_label(reason).into() }).inc();
+    }
+
+    pub fn handshake_failure(&self, reason: &str) {
+        self.handshake_failures.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+    }
+
+    /// Refreshes process CPU and memory from /proc before a scrape (Linux; elsewhere
+    /// these stay at zero).
+    pub fn refresh_process(&self) {
+        if let Some((cpu_ticks, rss_pages)) = read_proc_self() {
+            // USER_HZ is 100 on every Linux platform we run on.
+            let seen = self.cpu_seen.swap(cpu_ticks, Ordering::Relaxed);
+            if cpu_ticks > seen {
+                self.cpu_seconds.inc_by((cpu_ticks - seen) as f64 / 100.0);
+            }
+            self.resident_memory.set((rss_pages * 4096) as i64);
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.refresh_process();
+        // Two registries, one exposition: drop the first one's `# EOF` terminator.
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.process).is_err() {
+            out.clear();
+        }
+        if let Some(stripped) = out.strip_suffix("# EOF\n") {
+            out.truncate(stripped.len());
+        }
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Stable label for a kick reason.
+pub fn kick_label(reason: KickReason) -> &'static str {
+    match reason {
+        KickReason::VersionMismatch => "version_mismatch",
+        KickReason::BadTicket => "bad_ticket",
+        KickReason::TicketExpired => "ticket_expired",
+        KickReason::WrongZone => "wrong_zone",
+        KickReason::HandshakeFailed => "handshake_failed",
+        KickReason::MalformedPackets => "malformed_packets",
+        KickReason::TooManyViolations => "too_many_violations",
+        KickReason::SlowClient => "slow_client",
+        KickReason::Timeout => "timeout",
+        KickReason::DuplicateLogin => "duplicate_login",
+        KickReason::ZoneFull => "zone_full",
+        KickReason::ServerShutdown => "server_shutdown",
+    }
+}
+
+/// (utime + stime in clock ticks, resident pages) of this process.
+fn read_proc_self() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let rss: u64 = fields.get(21)?.parse().ok()?;
+    Some((utime + stime, rss))
+}

@@ -1,0 +1,182 @@
+//! The per-connection outbox between the tick thread and a connection's writer task.
+//!
+//! Snapshots sit in a single slot: a newer one replaces an unsent older one (any loss
+//! is harmless, the next delta is against an acked baseline). Reliable frames queue in
+//! order up to a bound. Neither ever grows without limit: a client that cannot keep up
+//! is closed with `SlowClient` instead.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use arcane_protocol::KickReason;
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Reliable frames a connection may have queued before it counts as too slow.
+pub const MAX_RELIABLE_QUEUED: usize = 512;
+
+/// Consecutive ticks a snapshot may be replaced unsent before the client is too slow
+/// (two seconds at 20 Hz).
+pub const MAX_STALE_SNAPSHOTS: u32 = 40;
+
+#[derive(Default)]
+struct Pending {
+    snapshot: Option<Bytes>,
+    reliable: VecDeque<Bytes>,
+    close: Option<(KickReason, String)>,
+}
+
+/// What the writer should send next.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub reliable: Vec<Bytes>,
+    pub snapshot: Option<Bytes>,
+    pub close: Option<(KickReason, String)>,
+}
+
+/// Result of offering a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    Queued,
+    /// An older unsent snapshot was replaced.
+    Replaced,
+    /// The client has been behind for too long and is being closed.
+    TooSlow,
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    pending: Mutex<Pending>,
+    stale: AtomicU32,
+    notify: Notify,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A poisoned lock only means a writer panicked mid-take; the data is still valid.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts the newest snapshot in the slot.
+    pub fn offer_snapshot(&self, bytes: Bytes) -> Offer {
+        let replaced = {
+            let mut p = self.lock();
+            if p.close.is_some() {
+                return Offer::Queued;
+            }
+            p.snapshot.replace(bytes).is_some()
+        };
+        if !replaced {
+            self.stale.store(0, Ordering::Relaxed);
+            self.notify.notify_one();
+            return Offer::Queued;
+        }
+        if self.stale.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_STALE_SNAPSHOTS {
+            self.close(KickReason::SlowClient, "snapshots are not being drained; the connection is too slow");
+            return Offer::TooSlow;
+        }
+        self.notify.notify_one();
+        Offer::Replaced
+    }
+
+    /// Queues a reliable frame; returns false (and closes) when the queue is full.
+    pub fn push_reliable(&self, bytes: Bytes) -> bool {
+        let full = {
+            let mut p = self.lock();
+            if p.close.is_some() {
+                return false;
+            }
+            if p.reliable.len() >= MAX_RELIABLE_QUEUED {
+                true
+            } else {
+                p.reliable.push_back(bytes);
+                false
+            }
+        };
+        if full {
+            self.close(KickReason::SlowClient, "reliable messages are not being drained; the connection is too slow");
+            return false;
+        }
+        self.notify.notify_one();
+        true
+    }
+
+    /// Asks the writer to send a kick with `reason` and close. The first reason wins.
+    pub fn close(&self, reason: KickReason, detail: impl Into<String>) {
+        {
+            let mut p = self.lock();
+            if p.close.is_none() {
+                p.close = Some((reason, detail.into()));
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.lock().close.is_some()
+    }
+
+    /// Takes everything pending (reliable first, then the newest snapshot).
+    pub fn take(&self) -> Batch {
+        let mut p = self.lock();
+        let batch = Batch {
+            reliable: p.reliable.drain(..).collect(),
+            snapshot: p.snapshot.take(),
+            close: p.close.clone(),
+        };
+        drop(p);
+        if batch.snapshot.is_some() {
+            self.stale.store(0, Ordering::Relaxed);
+        }
+        batch
+    }
+
+    /// Waits until something is pending.
+    pub async fn ready(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_snapshot_replaces_unsent_one() {
+        let o = Outbox::new();
+        assert_eq!(o.offer_snapshot(Bytes::from_static(b"1")), Offer::Queued);
+        assert_eq!(o.offer_snapshot(Bytes::from_static(b"2")), Offer::Replaced);
+        let b = o.take();
+        assert_eq!(b.snapshot.as_deref(), Some(&b"2"[..]));
+        assert!(b.close.is_none());
+    }
+
+    #[test]
+    fn a_client_that_never_drains_is_closed_as_slow() {
+        let o = Outbox::new();
+        let mut last = Offer::Queued;
+        for _ in 0..=MAX_STALE_SNAPSHOTS {
+            last = o.offer_snapshot(Bytes::from_static(b"s"));
+        }
+        assert_eq!(last, Offer::TooSlow);
+        assert_eq!(o.take().close.map(|c| c.0), Some(KickReason::SlowClient));
+    }
+
+    #[test]
+    fn reliable_queue_is_bounded_and_ordered() {
+        let o = Outbox::new();
+        for i in 0..MAX_RELIABLE_QUEUED {
+            assert!(o.push_reliable(Bytes::from(vec![i as u8])));
+        }
+        assert!(!o.push_reliable(Bytes::from_static(b"x")));
+        let b = o.take();
+        assert_eq!(b.reliable.len(), MAX_RELIABLE_QUEUED);
+        assert_eq!(b.reliable[1][0], 1);
+        assert_eq!(b.close.map(|c| c.0), Some(KickReason::SlowClient));
+    }
+}

@@ -1,0 +1,90 @@
+//! Wires a zone process together: content, tick thread, WebSocket and admin listeners.
+//! Usable in-process (tests, `arcane demo`) as well as from the `zone-server` binary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use arcane_engine::Zone;
+use arcane_engine::content::ZoneContent;
+use arcane_protocol::ticket::TicketKey;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{DEV_TICKET_SECRET, ZoneServerConfig};
+use crate::metrics::Metrics;
+use crate::session::SessionContext;
+use crate::tick::{self, TickShared};
+
+/// Capacity of the session → tick inbox: about two ticks of input from 4,000 players.
+const INBOX_CAPACITY: usize = 16 * 1024;
+
+/// A started zone. Dropping it does not stop it; call [`RunningZone::shutdown`].
+pub struct RunningZone {
+    pub ws_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    pub shared: Arc<TickShared>,
+    shutdown: watch::Sender<bool>,
+    tick_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Loads content, binds the listeners and starts the tick thread and servers on the
+/// current tokio runtime.
+pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
+    let content = ZoneContent::load(&config.content, &config.zone)
+        .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content.display()))?;
+    if config.ticket_secret == DEV_TICKET_SECRET {
+        tracing::warn!("using the development ticket secret; set ARCANE_TICKET_SECRET in production");
+    }
+    let zone_id = content.zone.id.clone();
+    let zone = Zone::new(content, config.seed);
+    let ws = TcpListener::bind(config.ws_addr).await.with_context(|| format!("cannot listen on {}", config.ws_addr))?;
+    let admin = TcpListener::bind(config.admin_addr).await.with_context(|| format!("cannot listen on {}", config.admin_addr))?;
+    let ws_addr = ws.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+
+    let metrics = Arc::new(Metrics::new(&zone_id));
+    let shared = Arc::new(TickShared::default());
+    let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let tick_thread = tick::spawn(zone, inbox_rx, metrics.clone(), shared.clone()).context("cannot start the tick thread")?;
+
+    let ctx = Arc::new(SessionContext::new(
+        zone_id.clone(),
+        TicketKey::new(&config.ticket_secret),
+        inbox_tx,
+        metrics.clone(),
+        shared.clone(),
+    ));
+    let config = Arc::new(config);
+    let tasks = vec![
+        tokio::spawn(crate::ws::serve(ws, ctx, config, shutdown_rx.clone())),
+        tokio::spawn(crate::admin::serve(admin, metrics.clone(), shared.clone(), shutdown_rx)),
+    ];
+    tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, "zone server listening");
+    Ok(RunningZone { ws_addr, admin_addr, metrics, shared, shutdown, tick_thread: Some(tick_thread), tasks })
+}
+
+impl RunningZone {
+    /// Stops accepting, closes every connection with `ServerShutdown` and stops ticking.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits until the tick thread and the listeners have stopped.
+    pub async fn wait(mut self) {
+        if let Some(t) = self.tick_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        // Give writers a moment to deliver the shutdown kicks.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! Transport-independent session logic: the handshake check and what to do with each
+//! client frame. Transports (WebSocket now, QUIC later) only move bytes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arcane_engine::PlayerId;
+use arcane_protocol::codec::{decode_client_frame, encode_server_message};
+use arcane_protocol::ticket::{TicketError, TicketKey};
+use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::tick::{ConnId, Inbound, TickShared};
+
+/// Malformed frames tolerated per connection before it is closed.
+pub const MAX_MALFORMED_FRAMES: u32 = 8;
+
+/// A refusal: the kick reason and a human-readable detail.
+pub type Refusal = (KickReason, String);
+
+/// What every session of one zone shares.
+pub struct SessionContext {
+    pub zone_id: String,
+    pub key: TicketKey,
+    pub inbox: mpsc::Sender<Inbound>,
+    pub metrics: Arc<Metrics>,
+    pub shared: Arc<TickShared>,
+    next_conn: AtomicU64,
+}
+
+/// A connection that passed the handshake.
+pub struct Session {
+    pub player: PlayerId,
+    pub conn: ConnId,
+    pub outbox: Arc<Outbox>,
+    malformed: u32,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Encodes a kick message for the wire.
+pub fn kick_frame(reason: KickReason, detail: &str) -> Bytes {
+    let mut out = Vec::new();
+    let msg = ServerMessage::Kick { reason, detail: detail.to_string() };
+    if encode_server_message(&msg, &mut out).is_err() {
+        out.clear();
+    }
+    Bytes::from(out)
+}
+
+impl SessionContext {
+    pub fn new(zone_id: String, key: TicketKey, inbox: mpsc::Sender<Inbound>, metrics: Arc<Metrics>, shared: Arc<TickShared>) -> Self {
+        SessionContext { zone_id, key, inbox, metrics, shared, next_conn: AtomicU64::new(1) }
+    }
+
+    /// Checks the first frame: exactly one `Hello`, our protocol version, and a ticket
+    /// that verifies for this zone and has not expired.
+    pub fn check_hello(&self, frame: &[u8]) -> Result<(PlayerId, ClientTier), Refusal> {
+        let messages = decode_client_frame(frame).map_err(|e| {
+            (KickReason::HandshakeFailed, format!("first frame did not decode: {e}"))
+        })?;
+        let [ClientMessage::Hello(hello)] = messages.as_slice() else {
+            return Err((KickReason::HandshakeFailed, "the first frame must be a single Hello".into()));
+        };
+        if hello.protocol_version != PROTOCOL_VERSION {
+            return Err((
+                KickReason::VersionMismatch,
+                format!("server speaks protocol {PROTOCOL_VERSION}, client sent {}; update the client", hello.protocol_version),
+            ));
+        }
+        let claims = self.key.verify(&hello.ticket, &self.zone_id, now_unix()).map_err(|e| {
+            let reason = match e {
+                TicketError::Expired { .. } => KickReason::TicketExpired,
+                TicketError::WrongZone { .. } => KickReason::WrongZone,
+                TicketError::Malformed | TicketError::BadSignature => KickReason::BadTicket,
+            };
+            (reason, e.to_string())
+        })?;
+        Ok((PlayerId(claims.player_id), hello.tier))
+    }
+
+    /// Registers a verified player with the tick thread.
+    pub async fn join(&self, player: PlayerId, tier: ClientTier) -> Option<Session> {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let outbox = Arc::new(Outbox::new());
+        let join = Inbound::Join { player, tier, conn, outbox: outbox.clone() };
+        // Joins and leaves wait for room rather than being dropped: losing one would
+        // leave a ghost player or a connection the zone never serves.
+        self.inbox.send(join).await.ok()?;
+        Some(Session { player, conn, outbox, malformed: 0 })
+    }
+
+    /// Tells the tick thread the connection is gone.
+    pub async fn leave(&self, session: &Session) {
+        let _ = self.inbox.send(Inbound::Leave { player: session.player, conn: session.conn }).await;
+    }
+
+    fn forward(&self, msg: Inbound) {
+        if self.inbox.try_send(msg).is_err() {
+            // The tick thread is behind; dropping an input or ack is safe (the client
+            // resends state implicitly with the next ones).
+            self.metrics.inbox_drops.inc();
+        }
+    }
+
+    /// Handles one binary frame from a playing client.
+    pub fn on_frame(&self, session: &mut Session, frame: &[u8]) -> Result<(), Refusal> {
+        let messages = match decode_client_frame(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::trace!(player = session.player.0, "malformed frame: {e}");
+                return self.on_malformed(session);
+            }
+        };
+        let (player, conn) = (session.player, session.conn);
+        for m in messages {
+            match m {
+                ClientMessage::Input(input) => self.forward(Inbound::Input { player, conn, input }),
+                ClientMessage::Ack { snapshot_id } => self.forward(Inbound::Ack { player, conn, snapshot_id }),
+                ClientMessage::Ping { nonce } => {
+                    let tick = self.shared.tick.load(Ordering::Relaxed) as u32;
+                    let mut out = Vec::new();
+                    if encode_server_message(&ServerMessage::Pong { nonce, tick }, &mut out).is_ok() {
+                        session.outbox.push_reliable(Bytes::from(out));
+                    }
+                }
+                ClientMessage::Hello(_) => {
+                    return Err((KickReason::HandshakeFailed, "Hello sent twice".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a frame that is not valid protocol (bad bytes, text frames).
+    pub fn on_malformed(&self, session: &mut Session) -> Result<(), Refusal> {
+        self.metrics.malformed_frames.inc();
+        session.malformed += 1;
+        if session.malformed >= MAX_MALFORMED_FRAMES {
+            return Err((KickReason::MalformedPackets, format!("{} frames failed to decode", session.malformed)));
+        }
+        Ok(())
+    }
+}

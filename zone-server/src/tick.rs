@@ -1,0 +1,214 @@
+//! The tick thread: owns the `Zone`, drains the bounded inbox, steps at a fixed rate and
+//! hands each connection its outputs. It never awaits and never blocks on I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
+use arcane_protocol::codec::encode_server_message;
+use arcane_protocol::{ClientTier, KickReason, MoveInput, ServerMessage};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+
+use crate::metrics::Metrics;
+use crate::outbox::{Offer, Outbox};
+
+/// Connection identity: a player may reconnect, and stale messages of the old
+/// connection must not touch the new one.
+pub type ConnId = u64;
+
+/// Messages from sessions to the tick thread.
+pub enum Inbound {
+    Join { player: PlayerId, tier: ClientTier, conn: ConnId, outbox: Arc<Outbox> },
+    Leave { player: PlayerId, conn: ConnId },
+    Input { player: PlayerId, conn: ConnId, input: MoveInput },
+    Ack { player: PlayerId, conn: ConnId, snapshot_id: u32 },
+}
+
+/// State the tick thread publishes to the rest of the process.
+#[derive(Default)]
+pub struct TickShared {
+    pub tick: AtomicU64,
+    /// Milliseconds since the tick thread started, at the end of the last tick; the
+    /// health check compares it with the clock.
+    pub last_tick_at_ms: AtomicU64,
+    pub started: std::sync::OnceLock<Instant>,
+    pub shutdown: AtomicBool,
+    pub running: AtomicBool,
+}
+
+impl TickShared {
+    /// True while the tick thread has completed a tick within `within`.
+    pub fn is_healthy(&self, within: Duration) -> bool {
+        let Some(start) = self.started.get() else { return false };
+        let now = start.elapsed().as_millis() as u64;
+        self.running.load(Ordering::Relaxed)
+            && now.saturating_sub(self.last_tick_at_ms.load(Ordering::Relaxed)) <= within.as_millis() as u64
+    }
+}
+
+struct Connection {
+    conn: ConnId,
+    outbox: Arc<Outbox>,
+}
+
+/// Connections by player, and the routing of zone outputs to their outboxes.
+struct Router {
+    sessions: HashMap<PlayerId, Connection>,
+    commands: Vec<ZoneCommand>,
+    metrics: Arc<Metrics>,
+    scratch: Vec<u8>,
+}
+
+impl Router {
+    fn handle(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Join { player, tier, conn, outbox } => {
+                if let Some(old) = self.sessions.insert(player, Connection { conn, outbox }) {
+                    old.outbox.close(KickReason::DuplicateLogin, "this player connected again from elsewhere");
+                    self.metrics.kick(KickReason::DuplicateLogin);
+                }
+                self.commands.push(ZoneCommand::Join { player, tier });
+            }
+            Inbound::Leave { player, conn } => {
+                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.sessions.remove(&player);
+                    self.commands.push(ZoneCommand::Leave { player });
+                }
+            }
+            Inbound::Input { player, conn, input } => {
+                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.commands.push(ZoneCommand::Input { player, input });
+                }
+            }
+            Inbound::Ack { player, conn, snapshot_id } => {
+                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.commands.push(ZoneCommand::Ack { player, snapshot_id });
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, msg: &ServerMessage) -> Option<Bytes> {
+        self.scratch.clear();
+        match encode_server_message(msg, &mut self.scratch) {
+            Ok(()) => Some(Bytes::copy_from_slice(&self.scratch)),
+            Err(e) => {
+                tracing::error!("cannot encode server message: {e}");
+                None
+            }
+        }
+    }
+
+    fn route(&mut self, out: ZoneOutput) {
+        match out {
+            ZoneOutput::Snapshot { player, bytes } => {
+                let Some(c) = self.sessions.get(&player) else { return };
+                match c.outbox.offer_snapshot(Bytes::from(bytes)) {
+                    Offer::Queued => {}
+                    Offer::Replaced => {
+                        self.metrics.outbox_drops.inc();
+                    }
+                    Offer::TooSlow => {
+                        self.metrics.outbox_drops.inc();
+                        self.metrics.kick(KickReason::SlowClient);
+                    }
+                }
+            }
+            ZoneOutput::Welcome { player, welcome } => {
+                if let Some(b) = self.encode(&ServerMessage::Welcome(welcome))
+                    && let Some(c) = self.sessions.get(&player)
+                {
+                    c.outbox.push_reliable(b);
+                }
+            }
+            ZoneOutput::Event { player, event } => {
+                if let Some(b) = self.encode(&ServerMessage::Events(vec![event]))
+                    && let Some(c) = self.sessions.get(&player)
+                    && !c.outbox.push_reliable(b)
+                {
+                    self.metrics.kick(KickReason::SlowClient);
+                }
+            }
+            ZoneOutput::Kick { player, reason, detail } => {
+                tracing::info!(player = player.0, reason = crate::metrics::kick_label(reason), "{detail}");
+                if let Some(c) = self.sessions.remove(&player) {
+                    c.outbox.close(reason, detail);
+                }
+                self.metrics.kick(reason);
+            }
+        }
+    }
+}
+
+/// Starts the tick thread. It runs until `shared.shutdown` is set or every sender of
+/// `inbox` is gone, then closes all connections with `ServerShutdown`.
+pub fn spawn(
+    zone: Zone,
+    mut inbox: mpsc::Receiver<Inbound>,
+    metrics: Arc<Metrics>,
+    shared: Arc<TickShared>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let zone_id = zone.settings().zone.id.clone();
+    std::thread::Builder::new().name(format!("tick-{zone_id}")).spawn(move || {
+        let rate = f64::from(zone.settings().netcode.tick_rate_hz.max(1));
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let started = *shared.started.get_or_init(Instant::now);
+        shared.running.store(true, Ordering::Relaxed);
+        let mut zone = zone;
+        let mut tl = Router { sessions: HashMap::new(), commands: Vec::new(), metrics, scratch: Vec::new() };
+        let mut next = Instant::now();
+        let _span = tracing::info_span!("tick", zone = %zone_id).entered();
+        loop {
+            let mut closed = shared.shutdown.load(Ordering::Relaxed);
+            loop {
+                match inbox.try_recv() {
+                    Ok(m) => tl.handle(m),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if closed {
+                break;
+            }
+            let t0 = Instant::now();
+            zone.step(tl.commands.drain(..));
+            for out in zone.drain_outputs() {
+                tl.route(out);
+            }
+            let elapsed = t0.elapsed();
+            let tick = zone.tick();
+            shared.tick.store(tick, Ordering::Relaxed);
+            shared.last_tick_at_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let m = &tl.metrics;
+            m.ticks.inc();
+            m.tick_duration.observe(elapsed.as_secs_f64());
+            m.players.set(zone.player_count() as i64);
+            m.entities.set(zone.entity_count() as i64);
+            m.observe_engine(zone.counters());
+            if elapsed > period {
+                m.tick_overruns.inc();
+                tracing::warn!(tick, took_ms = elapsed.as_secs_f64() * 1e3, "tick over budget");
+            }
+            next += period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else if now - next > period {
+                // Fell more than a tick behind: resynchronise instead of bursting.
+                next = now;
+            }
+        }
+        for (_, c) in tl.sessions.drain() {
+            c.outbox.close(KickReason::ServerShutdown, "the zone is shutting down");
+        }
+        shared.running.store(false, Ordering::Relaxed);
+        tracing::info!("tick thread stopped");
+    })
+}

@@ -1,0 +1,245 @@
+//! WebSocket transport: accepts connections, caps frame sizes before any decoding, runs
+//! the handshake, then pumps frames between the socket and the session/outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcane_protocol::{KickReason, MAX_CLIENT_FRAME};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::config::ZoneServerConfig;
+use crate::metrics::{WS, kick_label};
+use crate::session::{Refusal, Session, SessionContext, kick_frame};
+
+/// How often the server pings an idle connection so dead peers are noticed.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest a single flush to a client may take before it counts as too slow.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Ws = WebSocketStream<TcpStream>;
+
+fn ws_config() -> WebSocketConfig {
+    // tungstenite's defaults accept 64 MiB messages; a client never needs more than a
+    // few KiB, so anything larger is refused before it is buffered.
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_CLIENT_FRAME))
+        .max_frame_size(Some(MAX_CLIENT_FRAME))
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<SessionContext>,
+    config: Arc<ZoneServerConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Usually EMFILE; back off briefly rather than spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let config = config.clone();
+        let permit = slots.clone().try_acquire_owned();
+        tokio::spawn(async move {
+            match permit {
+                Ok(_permit) => handle_connection(stream, ctx, config).await,
+                Err(_) => refuse_full(stream, ctx, config).await,
+            }
+            tracing::trace!(%peer, "connection finished");
+        });
+    }
+}
+
+async fn refuse_full(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
+    if let Ok(Ok(mut ws)) = timeout(config.handshake_timeout, tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))).await {
+        ctx.metrics.handshake_failure(kick_label(KickReason::ZoneFull));
+        send_kick(&mut ws, (KickReason::ZoneFull, "the zone has no free connection slots".into())).await;
+    }
+}
+
+async fn send_kick(ws: &mut Ws, (reason, detail): Refusal) {
+    let frame = kick_frame(reason, &detail);
+    let close = Message::Close(Some(CloseFrame {
+        code: CloseCode::Policy,
+        reason: kick_label(reason).into(),
+    }));
+    let _ = timeout(WRITE_TIMEOUT, async {
+        ws.feed(Message::Binary(frame)).await?;
+        ws.send(close).await
+    })
+    .await;
+}
+
+fn describe(e: &WsError) -> Option<Refusal> {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some((
+            KickReason::MalformedPackets,
+            format!("frame of {size} bytes exceeds the {max_size} byte limit"),
+        )),
+        WsError::Capacity(c) => Some((KickReason::MalformedPackets, format!("frame refused: {c}"))),
+        WsError::Protocol(p) => Some((KickReason::MalformedPackets, format!("websocket protocol error: {p}"))),
+        _ => None,
+    }
+}
+
+async fn handle_connection(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
+    let upgrade = timeout(config.handshake_timeout, tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))).await;
+    let mut ws = match upgrade {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            ctx.metrics.handshake_failure("upgrade");
+            tracing::debug!("websocket upgrade failed: {e}");
+            return;
+        }
+        Err(_) => {
+            ctx.metrics.handshake_failure("timeout");
+            return;
+        }
+    };
+    let first = timeout(config.handshake_timeout, ws.next()).await;
+    let hello = match first {
+        Ok(Some(Ok(Message::Binary(b)))) => {
+            ctx.metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
+            ctx.metrics.messages_received.get_or_create(&WS).inc();
+            ctx.check_hello(&b)
+        }
+        Ok(Some(Ok(_))) => Err((KickReason::HandshakeFailed, "the first frame must be a binary Hello".into())),
+        Ok(Some(Err(e))) => Err(describe(&e).unwrap_or((KickReason::HandshakeFailed, e.to_string()))),
+        Ok(None) => return,
+        Err(_) => Err((KickReason::Timeout, "no Hello within the handshake timeout".into())),
+    };
+    let (player, tier) = match hello {
+        Ok(x) => x,
+        Err(refusal) => {
+            tracing::debug!(reason = kick_label(refusal.0), "handshake refused: {}", refusal.1);
+            ctx.metrics.handshake_failure(kick_label(refusal.0));
+            send_kick(&mut ws, refusal).await;
+            return;
+        }
+    };
+    let Some(mut session) = ctx.join(player, tier).await else {
+        send_kick(&mut ws, (KickReason::ServerShutdown, "the zone is shutting down".into())).await;
+        return;
+    };
+    ctx.metrics.connections.inc();
+    let span = tracing::debug_span!("session", player = player.0, conn = session.conn);
+    let _enter = span.enter();
+    run_session(ws, &ctx, &mut session, &config).await;
+    ctx.leave(&session).await;
+    ctx.metrics.connections.dec();
+}
+
+async fn run_session(ws: Ws, ctx: &SessionContext, session: &mut Session, config: &ZoneServerConfig) {
+    let (mut sink, mut stream) = ws.split();
+    let outbox = session.outbox.clone();
+    let metrics = ctx.metrics.clone();
+
+    let writer = async {
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = outbox.ready() => {}
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let batch = outbox.take();
+            let mut sent = 0u64;
+            let mut frames = 0u64;
+            let write = async {
+                for b in batch.reliable.into_iter().chain(batch.snapshot) {
+                    sent += b.len() as u64;
+                    frames += 1;
+                    sink.feed(Message::Binary(b)).await?;
+                }
+                if let Some((reason, detail)) = &batch.close {
+                    let frame = kick_frame(*reason, detail);
+                    sent += frame.len() as u64;
+                    frames += 1;
+                    sink.feed(Message::Binary(frame)).await?;
+                    sink.feed(Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: kick_label(*reason).into() })))
+                        .await?;
+                }
+                sink.flush().await
+            };
+            let result = timeout(WRITE_TIMEOUT, write).await;
+            metrics.bytes_sent.get_or_create(&WS).inc_by(sent);
+            metrics.messages_sent.get_or_create(&WS).inc_by(frames);
+            match result {
+                Ok(Ok(())) if batch.close.is_none() => {}
+                Ok(Ok(())) => return,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    metrics.kick(KickReason::SlowClient);
+                    return;
+                }
+            }
+        }
+    };
+
+    let reader = async {
+        loop {
+            let next = match timeout(config.heartbeat_timeout, stream.next()).await {
+                Err(_) => return Some((KickReason::Timeout, "nothing received within the heartbeat timeout".to_string())),
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return describe(&e),
+                Ok(Some(Ok(m))) => m,
+            };
+            match next {
+                Message::Binary(b) => {
+                    metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
+                    metrics.messages_received.get_or_create(&WS).inc();
+                    if let Err(r) = ctx.on_frame(session, &b) {
+                        return Some(r);
+                    }
+                }
+                Message::Text(_) => {
+                    if let Err(r) = ctx.on_malformed(session) {
+                        return Some(r);
+                    }
+                }
+                Message::Close(_) => return None,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    };
+
+    tokio::pin!(writer);
+    tokio::select! {
+        refusal = reader => {
+            if let Some((reason, detail)) = refusal {
+                tracing::debug!(reason = kick_label(reason), "closing: {detail}");
+                metrics.kick(reason);
+                outbox.close(reason, detail);
+                // Let the writer deliver the kick, but never wait long for it.
+                let _ = timeout(WRITE_TIMEOUT, &mut writer).await;
+            }
+        }
+        _ = &mut writer => {}
+    }
+}
