@@ -39,7 +39,11 @@ impl Client {
         let addr = host_port(url)?;
         let tcp = TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
         tcp.set_nodelay(true)?;
-        let config = WebSocketConfig::default().max_message_size(Some(arcane_protocol::MAX_SERVER_FRAME));
+        // A small read buffer: tungstenite zeroes it on every read, and the 128 KiB
+        // default dominates a bot's CPU.
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(arcane_protocol::MAX_SERVER_FRAME))
+            .read_buffer_size(8 * 1024);
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
             .await
             .context("websocket upgrade failed")?;
@@ -87,7 +91,8 @@ impl Client {
                 }
                 Some(Ok(Message::Close(frame))) => return Incoming::Closed(frame.map(|f| f.reason.to_string())),
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Incoming::Closed(None),
+                Some(Err(e)) => return Incoming::Closed(Some(format!("error: {e}"))),
+                None => return Incoming::Closed(None),
             }
         }
     }

@@ -106,10 +106,9 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
     // Snapshots leave the zone right after its tick, so the next tick is one period
     // after a snapshot arrives; send `lead` before it. Without snapshots yet, send on a
     // plain period so the stream starts.
-    let send_delay = period.saturating_sub(cfg.input_lead);
     let next_send = tokio::time::sleep(period);
     tokio::pin!(next_send);
-    let mut last_snapshot_id = 0u32;
+    let mut clock = TickClock::new(period);
     let end = tokio::time::sleep_until(deadline.into());
     tokio::pin!(end);
     loop {
@@ -149,9 +148,9 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
                                 Ok(()) => {
                                     st.snapshots += 1;
                                     let now = Instant::now();
-                                    if snap.id > last_snapshot_id {
-                                        last_snapshot_id = snap.id;
-                                        next_send.as_mut().reset((now + send_delay).into());
+                                    let next_tick = clock.observe(snap.tick, now);
+                                    if let Some(at) = next_tick.checked_sub(cfg.input_lead) {
+                                        next_send.as_mut().reset(at.max(now).into());
                                     }
                                     while observed < view.last_input_seq {
                                         observed += 1;
@@ -190,6 +189,38 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
     }
     stats.borrow_mut().view_sizes.push(view.entities().len());
     client.close().await;
+}
+
+/// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
+/// arrival, projected by tick number, is the best guess of a tick's end (a min filter,
+/// as in NTP-style clock sync). It creeps later slowly so it follows a zone that had
+/// to resynchronise its tick clock.
+struct TickClock {
+    period: Duration,
+    anchor: Option<(u32, Instant)>,
+}
+
+impl TickClock {
+    /// Allowed creep per observation (20 µs at 20 Hz is 0.4 ms per second).
+    const CREEP: Duration = Duration::from_micros(20);
+
+    fn new(period: Duration) -> Self {
+        TickClock { period, anchor: None }
+    }
+
+    /// Records that tick `tick`'s snapshot arrived at `now`; returns the expected
+    /// arrival time of the next tick's snapshot.
+    fn observe(&mut self, tick: u32, now: Instant) -> Instant {
+        let (t0, at0) = match self.anchor {
+            Some((t0, at0)) if tick >= t0 => {
+                let projected = at0 + self.period * (tick - t0);
+                if now < projected { (tick, now) } else { (t0, at0 + Self::CREEP) }
+            }
+            _ => (tick, now),
+        };
+        self.anchor = Some((t0, at0));
+        at0 + self.period * (tick + 1 - t0)
+    }
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {

@@ -34,10 +34,21 @@ const fn config_limited<const N: usize>() -> Config<N> {
     config::standard().with_limit::<N>()
 }
 
+/// Appends to a `Vec` directly; bincode's `std::io::Write` path costs a dynamic
+/// dispatch per field, which shows on the snapshot hot path.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// Encodes any protocol value into `out` (appending). Used for all message kinds.
 pub fn encode_into<T: Encode>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::encode_into_std_write(value, out, config::standard())
-        .map(|_| ())
+    bincode::encode_into_writer(value, VecWriter(out), config::standard())
         .map_err(|e| CodecError::Encode(e.to_string()))
 }
 

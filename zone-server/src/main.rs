@@ -7,6 +7,9 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     config: arcane_zone_server::ZoneServerConfig,
+    /// Threads serving connections (default: one less than the cores, at least one).
+    #[arg(long, env = "ARCANE_IO_THREADS")]
+    io_threads: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -14,7 +17,11 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let io_threads = cli.io_threads.unwrap_or_else(|| {
+        // Leave one core to the tick thread.
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(io_threads).enable_all().build()?;
     runtime.block_on(async {
         let zone = arcane_zone_server::start(cli.config).await?;
         wait_for_signal().await;

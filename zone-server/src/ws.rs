@@ -27,12 +27,18 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Ws = WebSocketStream<TcpStream>;
 
+/// Per-connection read buffer: a few client frames.
+const READ_BUFFER: usize = 4 * 1024;
+
 fn ws_config() -> WebSocketConfig {
     // tungstenite's defaults accept 64 MiB messages; a client never needs more than a
     // few KiB, so anything larger is refused before it is buffered.
+    // The read buffer is zeroed on every read: the 128 KiB default made memset half of
+    // the process's CPU at 1,000 clients (see BENCHMARKS.md).
     WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_FRAME))
         .max_frame_size(Some(MAX_CLIENT_FRAME))
+        .read_buffer_size(READ_BUFFER)
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -150,96 +156,101 @@ async fn handle_connection(stream: TcpStream, ctx: Arc<SessionContext>, config: 
     ctx.metrics.connections.dec();
 }
 
-async fn run_session(ws: Ws, ctx: &SessionContext, session: &mut Session, config: &ZoneServerConfig) {
-    let (mut sink, mut stream) = ws.split();
+/// Pumps one connection: frames in, outbox out, and a periodic ping/heartbeat check.
+/// One task drives the unsplit stream (no lock between a reader and a writer half),
+/// and liveness is checked on the ping tick rather than with a timer per frame.
+async fn run_session(mut ws: Ws, ctx: &SessionContext, session: &mut Session, config: &ZoneServerConfig) {
     let outbox = session.outbox.clone();
     let metrics = ctx.metrics.clone();
-
-    let writer = async {
-        let mut ping = tokio::time::interval(PING_INTERVAL);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = outbox.ready() => {}
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        return;
+    let mut ping = tokio::time::interval(PING_INTERVAL.min(config.heartbeat_timeout / 2));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = tokio::time::Instant::now();
+    let refusal: Option<Refusal> = loop {
+        tokio::select! {
+            incoming = ws.next() => {
+                let m = match incoming {
+                    None => break None,
+                    Some(Err(e)) => break describe(&e),
+                    Some(Ok(m)) => m,
+                };
+                last_heard = tokio::time::Instant::now();
+                match m {
+                    Message::Binary(b) => {
+                        metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
+                        metrics.messages_received.get_or_create(&WS).inc();
+                        if let Err(r) = ctx.on_frame(session, &b) {
+                            break Some(r);
+                        }
                     }
-                    continue;
+                    Message::Text(_) => {
+                        if let Err(r) = ctx.on_malformed(session) {
+                            break Some(r);
+                        }
+                    }
+                    Message::Close(_) => break None,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
-            let batch = outbox.take();
-            let mut sent = 0u64;
-            let mut frames = 0u64;
-            let write = async {
-                for b in batch.reliable.into_iter().chain(batch.snapshot) {
-                    sent += b.len() as u64;
-                    frames += 1;
-                    sink.feed(Message::Binary(b)).await?;
+            _ = outbox.ready() => {
+                match write_batch(&mut ws, &outbox, &metrics).await {
+                    WriteResult::Open => {}
+                    WriteResult::Closed => return,
                 }
-                if let Some((reason, detail)) = &batch.close {
-                    let frame = kick_frame(*reason, detail);
-                    sent += frame.len() as u64;
-                    frames += 1;
-                    sink.feed(Message::Binary(frame)).await?;
-                    sink.feed(Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: kick_label(*reason).into() })))
-                        .await?;
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > config.heartbeat_timeout {
+                    break Some((KickReason::Timeout, "nothing received within the heartbeat timeout".to_string()));
                 }
-                sink.flush().await
-            };
-            let result = timeout(WRITE_TIMEOUT, write).await;
-            metrics.bytes_sent.get_or_create(&WS).inc_by(sent);
-            metrics.messages_sent.get_or_create(&WS).inc_by(frames);
-            match result {
-                Ok(Ok(())) if batch.close.is_none() => {}
-                Ok(Ok(())) => return,
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    metrics.kick(KickReason::SlowClient);
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
         }
     };
+    if let Some((reason, detail)) = refusal {
+        tracing::debug!(reason = kick_label(reason), "closing: {detail}");
+        metrics.kick(reason);
+        outbox.close(reason, detail);
+        // Deliver what is pending and the kick, but never wait long for it.
+        let _ = timeout(WRITE_TIMEOUT, write_batch(&mut ws, &outbox, &metrics)).await;
+    }
+}
 
-    let reader = async {
-        loop {
-            let next = match timeout(config.heartbeat_timeout, stream.next()).await {
-                Err(_) => return Some((KickReason::Timeout, "nothing received within the heartbeat timeout".to_string())),
-                Ok(None) => return None,
-                Ok(Some(Err(e))) => return describe(&e),
-                Ok(Some(Ok(m))) => m,
-            };
-            match next {
-                Message::Binary(b) => {
-                    metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
-                    metrics.messages_received.get_or_create(&WS).inc();
-                    if let Err(r) = ctx.on_frame(session, &b) {
-                        return Some(r);
-                    }
-                }
-                Message::Text(_) => {
-                    if let Err(r) = ctx.on_malformed(session) {
-                        return Some(r);
-                    }
-                }
-                Message::Close(_) => return None,
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-            }
+enum WriteResult {
+    Open,
+    Closed,
+}
+
+/// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
+/// then a kick and close if one was requested) with one flush.
+async fn write_batch(ws: &mut Ws, outbox: &crate::outbox::Outbox, metrics: &crate::metrics::Metrics) -> WriteResult {
+    let batch = outbox.take();
+    let mut sent = 0u64;
+    let mut frames = 0u64;
+    let write = async {
+        for b in batch.reliable.into_iter().chain(batch.snapshot) {
+            sent += b.len() as u64;
+            frames += 1;
+            ws.feed(Message::Binary(b)).await?;
         }
+        if let Some((reason, detail)) = &batch.close {
+            let frame = kick_frame(*reason, detail);
+            sent += frame.len() as u64;
+            frames += 1;
+            ws.feed(Message::Binary(frame)).await?;
+            ws.feed(Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: kick_label(*reason).into() }))).await?;
+        }
+        ws.flush().await
     };
-
-    tokio::pin!(writer);
-    tokio::select! {
-        refusal = reader => {
-            if let Some((reason, detail)) = refusal {
-                tracing::debug!(reason = kick_label(reason), "closing: {detail}");
-                metrics.kick(reason);
-                outbox.close(reason, detail);
-                // Let the writer deliver the kick, but never wait long for it.
-                let _ = timeout(WRITE_TIMEOUT, &mut writer).await;
-            }
+    let result = timeout(WRITE_TIMEOUT, write).await;
+    metrics.bytes_sent.get_or_create(&WS).inc_by(sent);
+    metrics.messages_sent.get_or_create(&WS).inc_by(frames);
+    match result {
+        Ok(Ok(())) if batch.close.is_none() => WriteResult::Open,
+        Ok(Ok(())) | Ok(Err(_)) => WriteResult::Closed,
+        Err(_) => {
+            metrics.kick(KickReason::SlowClient);
+            WriteResult::Closed
         }
-        _ = &mut writer => {}
     }
 }

@@ -255,9 +255,11 @@ impl InterestState {
         let fits = kept <= usize::from(tier.snapshot_cap);
         self.view.clear();
         self.refresh.clear();
+        let mut dropped = false;
         for local in 0..self.used {
             let Some(s) = self.slots[local].as_mut() else { continue };
             if s.seen != generation {
+                dropped = true;
                 self.by_net.remove(&s.net_id);
                 self.free.push(local as LocalId);
                 self.slots[local] = None;
@@ -279,9 +281,11 @@ impl InterestState {
         while self.used > 0 && self.slots[self.used - 1].is_none() {
             self.used -= 1;
         }
-        let used = self.used as LocalId;
-        self.free.retain(|&l| l < used);
-        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        if dropped {
+            let used = self.used as LocalId;
+            self.free.retain(|&l| l < used);
+            self.free.sort_unstable_by(|a, b| b.cmp(a));
+        }
         if fits {
             return;
         }

@@ -1,0 +1,320 @@
+//! Multi-peer tests in one process: a real zone server on loopback and several protocol
+//! clients. Each bad input gets its documented outcome while good clients keep being
+//! served.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arcane_loadtest::client::{Client, Incoming};
+use arcane_protocol::messages::RejectReason;
+use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
+use arcane_protocol::view::ClientView;
+use arcane_protocol::{
+    ClientMessage, ClientTier, EventKind, Hello, KickReason, MoveInput, NetId, ServerMessage,
+};
+use arcane_zone_server::config::DEV_TICKET_SECRET;
+use arcane_zone_server::{RunningZone, ZoneServerConfig};
+use tokio::time::timeout;
+
+const NETCODE: &str = include_str!("../../content/netcode.ron");
+
+/// A content folder with a small, fast zone: everyone spawns at the same point and
+/// walks at 50 m/s, so "far away" is reachable in a second.
+fn test_content() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("arcane-loopback-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::write(dir.join("netcode.ron"), NETCODE).unwrap();
+    std::fs::write(
+        dir.join("zones/test.ron"),
+        r#"ZoneDef(
+            id: "test",
+            bounds: Bounds(min: (0.0, 0.0), max: (400.0, 400.0)),
+            player_speed: 50.0,
+            max_players: 50,
+            spawn_points: [(100.0, 200.0)],
+            spawn_radius: 0.0,
+            npcs: [NpcGroup(count: 20, speed: 2.0, min_leg_ticks: 5, max_leg_ticks: 20, idle_chance: 0.2)],
+        )"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+async fn start_zone(heartbeat: Duration) -> RunningZone {
+    let mut config = ZoneServerConfig::local(test_content(), "test");
+    config.heartbeat_timeout = heartbeat;
+    arcane_zone_server::start(config).await.unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn ticket(player: u64, zone: &str, secret: &str, expires: u64) -> String {
+    TicketKey::new(secret).mint(&TicketClaims { player_id: player, zone_id: zone.into(), role: Role::Player, expires_unix: expires })
+}
+
+fn good_ticket(player: u64) -> String {
+    ticket(player, "test", DEV_TICKET_SECRET, now() + 60)
+}
+
+fn url(z: &RunningZone) -> String {
+    format!("ws://{}", z.ws_addr)
+}
+
+/// A playing client: joined, welcomed, with a decoded view.
+struct Player {
+    client: Client,
+    me: NetId,
+    view: ClientView,
+    seq: u32,
+    events: Vec<EventKind>,
+}
+
+impl Player {
+    async fn join(z: &RunningZone, id: u64) -> Player {
+        let mut client = Client::join(&url(z), &good_ticket(id), ClientTier::Desktop).await.unwrap();
+        let me = timeout(Duration::from_secs(5), client.recv_until(|m| match m {
+            ServerMessage::Welcome(w) => Some(w.player),
+            _ => None,
+        }))
+        .await
+        .unwrap()
+        .unwrap();
+        Player { client, me, view: ClientView::new(), seq: 0, events: vec![] }
+    }
+
+    /// Sends one input (and the ack) and processes messages until the next snapshot.
+    async fn step(&mut self, dir: (i8, i8)) {
+        self.seq += 1;
+        let msgs = [
+            ClientMessage::Input(MoveInput { seq: self.seq, dir_x: dir.0, dir_y: dir.1 }),
+            ClientMessage::Ack { snapshot_id: self.view.current_id() },
+        ];
+        self.client.send(&msgs).await.unwrap();
+        self.next_snapshot().await;
+    }
+
+    async fn next_snapshot(&mut self) {
+        loop {
+            match timeout(Duration::from_secs(5), self.client.recv()).await.expect("no snapshot within 5 s") {
+                Incoming::Message(ServerMessage::Snapshot(s), _) => {
+                    self.view.apply(&s).unwrap();
+                    return;
+                }
+                Incoming::Message(ServerMessage::Events(e), _) => self.events.extend(e.into_iter().map(|e| e.kind)),
+                Incoming::Message(_, _) => {}
+                other => panic!("player {:?} lost its connection: {other:?}", self.me),
+            }
+        }
+    }
+
+    fn sees(&self, other: NetId) -> bool {
+        self.view.entity(other).is_some()
+    }
+}
+
+/// Reads until the server's kick (or close) and returns the kick reason.
+async fn expect_kick(client: &mut Client) -> KickReason {
+    loop {
+        match timeout(Duration::from_secs(5), client.recv()).await.expect("no kick within 5 s") {
+            Incoming::Message(ServerMessage::Kick { reason, .. }, _) => return reason,
+            Incoming::Message(_, _) => continue,
+            other => panic!("closed without a kick: {other:?}"),
+        }
+    }
+}
+
+async fn hello(client: &mut Client, version: u16, ticket: String) {
+    client
+        .send(&[ClientMessage::Hello(Hello { protocol_version: version, ticket, tier: ClientTier::Desktop })])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_players_see_each_other_and_far_ones_do_not() {
+    let z = start_zone(Duration::from_secs(15)).await;
+    let mut a = Player::join(&z, 1).await;
+    let mut b = Player::join(&z, 2).await;
+    let mut c = Player::join(&z, 3).await;
+    // C runs east for 2 s at 50 m/s: 100 m, beyond 50 + 8 m.
+    for _ in 0..40 {
+        a.step((0, 0)).await;
+        b.step((0, 0)).await;
+        c.step((127, 0)).await;
+    }
+    for _ in 0..8 {
+        a.step((0, 0)).await;
+        b.step((0, 0)).await;
+        c.step((0, 0)).await;
+    }
+    assert!(a.sees(b.me) && b.sees(a.me), "A and B stand together");
+    assert!(!a.sees(c.me) && !b.sees(c.me), "C is out of range of A and B");
+    assert!(!c.sees(a.me) && !c.sees(b.me), "A and B are out of C's range");
+    assert!(a.sees(a.me) && c.sees(c.me), "everyone sees themselves");
+    assert_eq!(c.view.last_input_seq, c.seq, "the last applied input is echoed");
+    z.shutdown();
+    z.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
+    let z = start_zone(Duration::from_secs(15)).await;
+    let u = url(&z);
+    let mut good = Player::join(&z, 100).await;
+    good.step((0, 0)).await;
+    let before = good.view.current_id();
+
+    // Refused at handshake, each with its reason.
+    let mut c = Client::connect(&u).await.unwrap();
+    hello(&mut c, 999, good_ticket(200)).await;
+    assert_eq!(expect_kick(&mut c).await, KickReason::VersionMismatch);
+
+    let mut c = Client::connect(&u).await.unwrap();
+    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(201, "test", "not-the-secret", now() + 60)).await;
+    assert_eq!(expect_kick(&mut c).await, KickReason::BadTicket, "forged ticket");
+
+    let mut c = Client::connect(&u).await.unwrap();
+    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(202, "test", DEV_TICKET_SECRET, now() - 1)).await;
+    assert_eq!(expect_kick(&mut c).await, KickReason::TicketExpired);
+
+    let mut c = Client::connect(&u).await.unwrap();
+    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(203, "other-zone", DEV_TICKET_SECRET, now() + 60)).await;
+    assert_eq!(expect_kick(&mut c).await, KickReason::WrongZone);
+
+    let mut c = Client::connect(&u).await.unwrap();
+    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, "garbage.ticket".into()).await;
+    assert_eq!(expect_kick(&mut c).await, KickReason::BadTicket, "malformed ticket");
+
+    let mut c = Client::connect(&u).await.unwrap();
+    c.send(&[ClientMessage::Input(MoveInput { seq: 1, dir_x: 1, dir_y: 0 })]).await.unwrap();
+    assert_eq!(expect_kick(&mut c).await, KickReason::HandshakeFailed, "input before hello");
+
+    let mut c = Client::connect(&u).await.unwrap();
+    c.send_raw(vec![0xFF; 64]).await.unwrap();
+    assert_eq!(expect_kick(&mut c).await, KickReason::HandshakeFailed, "garbage hello");
+
+    // Garbage after a good handshake: tolerated a few times, then a kick.
+    let mut p = Player::join(&z, 300).await;
+    for i in 0..arcane_zone_server::session::MAX_MALFORMED_FRAMES {
+        if i % 2 == 0 {
+            p.client.send_raw(vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).await.unwrap();
+        } else {
+            p.client.send_text("{\"move\": \"fast\"}").await.unwrap();
+        }
+    }
+    assert_eq!(expect_kick(&mut p.client).await, KickReason::MalformedPackets);
+
+    // An oversized frame is refused by the transport before any decoding.
+    let mut p = Player::join(&z, 301).await;
+    p.client.send_raw(vec![0; arcane_protocol::MAX_CLIENT_FRAME + 1]).await.unwrap();
+    assert_eq!(expect_kick(&mut p.client).await, KickReason::MalformedPackets, "oversized frame");
+
+    // Replayed and invalid inputs are rejected with an event; the player stays.
+    let mut p = Player::join(&z, 302).await;
+    p.step((127, 0)).await; // seq 1
+    p.client
+        .send(&[
+            ClientMessage::Input(MoveInput { seq: 1, dir_x: 127, dir_y: 0 }), // replay
+            ClientMessage::Input(MoveInput { seq: 2, dir_x: i8::MIN, dir_y: 0 }), // reserved value (the wire cannot carry NaN)
+        ])
+        .await
+        .unwrap();
+    p.seq = 2;
+    for _ in 0..3 {
+        p.step((0, 0)).await;
+    }
+    let rejected: Vec<_> = p
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::InputRejected { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejected, vec![RejectReason::StaleSequence, RejectReason::InvalidDirection]);
+
+    // Flooding sequence numbers: many inputs per tick get dropped and the player kicked.
+    let mut f = Player::join(&z, 303).await;
+    let mut kicked = None;
+    'flood: for round in 0..400u32 {
+        let msgs: Vec<_> = (0..16).map(|i| ClientMessage::Input(MoveInput { seq: round * 16 + i + 1, dir_x: 127, dir_y: 0 })).collect();
+        f.client.send(&msgs).await.unwrap();
+        while let Ok(m) = timeout(Duration::from_millis(5), f.client.recv()).await {
+            match m {
+                Incoming::Message(ServerMessage::Kick { reason, .. }, _) => {
+                    kicked = Some(reason);
+                    break 'flood;
+                }
+                Incoming::Closed(_) => break 'flood,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(kicked, Some(KickReason::TooManyViolations), "flooder kicked");
+
+    // Through all of it the good client kept receiving snapshots.
+    for _ in 0..5 {
+        good.step((0, 0)).await;
+    }
+    assert!(good.view.current_id() >= before + 5);
+    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr)).await.unwrap();
+    for name in [
+        "arcane_handshake_failures_total{",
+        "arcane_malformed_frames_total",
+        "arcane_inputs_rejected_total{",
+        "arcane_kicks_total{",
+        "arcane_tick_duration_seconds_bucket",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    z.shutdown();
+    z.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection() {
+    let z = start_zone(Duration::from_millis(800)).await;
+    // Says hello, then nothing (not even pongs): closed for a timeout. A dead peer
+    // cannot read the kick, so the outcome is checked on the connection and metrics.
+    let mut silent = Client::join(&url(&z), &good_ticket(1), ClientTier::Mobile).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    loop {
+        match timeout(Duration::from_secs(5), silent.recv()).await.expect("silent peer was not closed") {
+            Incoming::Message(ServerMessage::Kick { reason, .. }, _) => {
+                assert_eq!(reason, KickReason::Timeout);
+                break;
+            }
+            Incoming::Message(..) => continue,
+            Incoming::Malformed(e) => panic!("{e}"),
+            Incoming::Closed(_) => break,
+        }
+    }
+    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr)).await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("arcane_kicks_total{") && l.contains("reason=\"timeout\"") && !l.ends_with(" 0")),
+        "no timeout kick counted:\n{metrics}"
+    );
+
+    // The same player connecting twice: the first connection is told why it closed.
+    let mut first = Player::join(&z, 2).await;
+    first.step((0, 0)).await;
+    let mut second = Player::join(&z, 2).await;
+    assert_eq!(expect_kick(&mut first.client).await, KickReason::DuplicateLogin);
+    second.step((0, 0)).await;
+    second.step((0, 0)).await;
+    assert!(second.sees(second.me));
+
+    let health = arcane_loadtest::scrape::http_get(&format!("http://{}/healthz", z.admin_addr)).await.unwrap();
+    assert_eq!(health.trim(), "ok");
+    z.shutdown();
+    // Shutdown tells connected players why they are disconnected.
+    assert_eq!(expect_kick(&mut second.client).await, KickReason::ServerShutdown);
+    z.wait().await;
+}
