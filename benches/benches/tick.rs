@@ -1,1 +1,112 @@
-fn main(){}
+//! Zone hot paths: a full tick (ingest, simulate, interest, replicate for every client),
+//! interest alone (index rebuild by bulk load vs incremental updates, per-client views)
+//! and delta encoding alone.
+
+use std::time::Duration;
+
+use arcane_benches::LoadedZone;
+use arcane_engine::components::{Position, Replicated};
+use arcane_engine::interest::{FrameEntity, InterestState, SpatialIndex};
+use arcane_protocol::snapshot::{SnapshotSender, ViewEntity};
+use arcane_protocol::{ClientTier, EntityKind, EntityState, NetId};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+
+fn full_tick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("full_tick");
+    g.sample_size(20).measurement_time(Duration::from_secs(8));
+    for (players, npcs) in [(500u32, 5_000u32), (2_000, 20_000)] {
+        let mut lz = LoadedZone::new(players, npcs);
+        g.bench_function(BenchmarkId::from_parameter(format!("{players}p_{npcs}npc")), |b| b.iter(|| lz.tick()));
+    }
+    g.finish();
+}
+
+fn frame_of(lz: &mut LoadedZone) -> Vec<FrameEntity> {
+    let world = lz.zone.world_mut();
+    let mut q = world.query::<(&Replicated, &Position)>();
+    q.iter(world)
+        .map(|(r, p)| FrameEntity { net_id: r.net_id, pos: p.0, state: arcane_engine::interest::frame_state(r, p.0) })
+        .collect()
+}
+
+fn interest(c: &mut Criterion) {
+    let mut g = c.benchmark_group("interest");
+    g.sample_size(20);
+    let mut lz = LoadedZone::new(2_000, 20_000);
+    let before = frame_of(&mut lz);
+    lz.tick();
+    let after = frame_of(&mut lz);
+
+    // Rebuilding the index from scratch every tick...
+    g.bench_function("rebuild_bulk_load_22k", |b| {
+        let mut index = SpatialIndex::default();
+        b.iter(|| index.rebuild(after.iter().copied()));
+    });
+    // ...against moving every entity in a persistent tree (remove + insert).
+    g.bench_function("rebuild_incremental_22k", |b| {
+        type P = GeomWithData<[f32; 2], u32>;
+        let points = |f: &[FrameEntity]| f.iter().enumerate().map(|(i, e)| P::new([e.pos.x, e.pos.y], i as u32)).collect::<Vec<_>>();
+        let (old, new) = (points(&before), points(&after));
+        b.iter_batched_ref(
+            || RTree::bulk_load(old.clone()),
+            |tree| {
+                for (o, n) in old.iter().zip(&new) {
+                    if o.geom() != n.geom() {
+                        tree.remove(o);
+                        tree.insert(*n);
+                    }
+                }
+            },
+            criterion::BatchSize::LargeInput,
+        );
+    });
+
+    let mut index = SpatialIndex::default();
+    index.rebuild(after.iter().copied());
+    let tiers = lz.zone.settings().netcode.tiers.clone();
+    let clients: Vec<_> = after.iter().filter(|f| f.state.kind == EntityKind::Player).copied().collect();
+    let mut states: Vec<InterestState> = clients.iter().map(|_| InterestState::new(ClientTier::Desktop)).collect();
+    let mut tick = 0u64;
+    g.bench_function("views_2000_clients_22k_entities", |b| {
+        b.iter(|| {
+            tick += 1;
+            for (s, f) in states.iter_mut().zip(&clients) {
+                s.update(&index, f.pos, f.net_id, &tiers.desktop, tick);
+            }
+        })
+    });
+    g.finish();
+}
+
+fn delta_encode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("delta_encode");
+    // 40 visible entities, all moving 25 cm per tick (a busy desktop view).
+    let view = |t: i32| -> Vec<ViewEntity> {
+        (0..40u16)
+            .map(|i| ViewEntity {
+                local: i,
+                net_id: NetId(u32::from(i) * 7 + 1),
+                state: EntityState { kind: EntityKind::Npc, x_cm: i32::from(i) * 300 + t * 25, y_cm: 5_000 - t * 25 },
+            })
+            .collect()
+    };
+    let views: Vec<_> = (0..64).map(view).collect();
+    g.bench_function("40_moving_entities", |b| {
+        let mut tx = SnapshotSender::new();
+        let mut out = Vec::with_capacity(256);
+        let mut t = 0usize;
+        b.iter(|| {
+            t += 1;
+            out.clear();
+            // Ack two ticks behind, as a client one round trip away would.
+            tx.ack(t.saturating_sub(2) as u32);
+            tx.encode_next(t as u32, 0, &views[t % 64], &mut out).map(|s| s.bytes)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, full_tick, interest, delta_encode);
+criterion_main!(benches);

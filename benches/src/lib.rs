@@ -36,7 +36,13 @@ pub fn scaled_content(players: u32, npcs: u32) -> ZoneContent {
         }
     }
     c.zone.max_players = players.max(1);
-    c.zone.npcs = vec![NpcGroup { count: npcs, speed: 2.0, min_leg_ticks: 20, max_leg_ticks: 100, idle_chance: 0.3 }];
+    c.zone.npcs = vec![NpcGroup {
+        count: npcs,
+        speed: 2.0,
+        min_leg_ticks: 20,
+        max_leg_ticks: 100,
+        idle_chance: 0.3,
+    }];
     c
 }
 
@@ -51,9 +57,17 @@ pub struct LoadedZone {
 impl LoadedZone {
     pub fn new(players: u32, npcs: u32) -> LoadedZone {
         let mut zone = Zone::new(scaled_content(players, npcs), 42);
-        zone.step((0..players).map(|p| ZoneCommand::Join { player: PlayerId(u64::from(p)), tier: ClientTier::Desktop }));
+        zone.step((0..players).map(|p| ZoneCommand::Join {
+            player: PlayerId(u64::from(p)),
+            tier: ClientTier::Desktop,
+        }));
         zone.drain_outputs().for_each(drop);
-        let mut lz = LoadedZone { zone, players, seq: 0, commands: Vec::new() };
+        let mut lz = LoadedZone {
+            zone,
+            players,
+            seq: 0,
+            commands: Vec::new(),
+        };
         for _ in 0..10 {
             lz.tick();
         }
@@ -68,10 +82,16 @@ impl LoadedZone {
         for p in 0..self.players {
             let a = (p as f32 * 0.37 + seq as f32 * 0.01).sin();
             let (dir_x, dir_y) = MoveInput::quantize_direction(a, (1.0 - a * a).sqrt());
-            self.commands.push(ZoneCommand::Input { player: PlayerId(u64::from(p)), input: MoveInput { seq, dir_x, dir_y } });
+            self.commands.push(ZoneCommand::Input {
+                player: PlayerId(u64::from(p)),
+                input: MoveInput { seq, dir_x, dir_y },
+            });
             // Snapshot ids are per client and start at 1 with the join tick: ack the one
             // sent last tick, as a client one tick of latency away would.
-            self.commands.push(ZoneCommand::Ack { player: PlayerId(u64::from(p)), snapshot_id: seq });
+            self.commands.push(ZoneCommand::Ack {
+                player: PlayerId(u64::from(p)),
+                snapshot_id: seq,
+            });
         }
         self.zone.step(self.commands.drain(..));
         let mut bytes = 0;
@@ -82,4 +102,21 @@ impl LoadedZone {
         }
         bytes
     }
+}
+
+/// A realistic snapshot taken from a loaded zone (desktop client, steady state).
+pub fn sample_snapshot() -> arcane_protocol::Snapshot {
+    let mut lz = LoadedZone::new(500, 5000);
+    lz.tick();
+    let mut found = None;
+    lz.zone.step([]);
+    for out in lz.zone.drain_outputs() {
+        if let arcane_engine::ZoneOutput::Snapshot { bytes, .. } = out
+            && let Ok(arcane_protocol::ServerMessage::Snapshot(s)) = arcane_protocol::codec::decode_server_message(&bytes)
+            && found.as_ref().is_none_or(|f: &arcane_protocol::Snapshot| s.updates.len() > f.updates.len())
+        {
+            found = Some(s);
+        }
+    }
+    found.unwrap_or_default()
 }

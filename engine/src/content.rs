@@ -20,7 +20,9 @@ pub struct ContentError {
 impl fmt::Display for ContentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -206,7 +208,11 @@ impl ZoneContent {
         };
         errors.extend(check_netcode(&netcode_file, &netcode));
         errors.extend(check_zone(&zone_file, &zone, zone_id));
-        if errors.is_empty() { Ok(ZoneContent { zone, netcode }) } else { Err(ContentErrors(errors)) }
+        if errors.is_empty() {
+            Ok(ZoneContent { zone, netcode })
+        } else {
+            Err(ContentErrors(errors))
+        }
     }
 
     /// Parses content from strings (tests, embedded defaults); names are for messages.
@@ -219,38 +225,71 @@ impl ZoneContent {
             (Ok(netcode), Ok(zone)) => {
                 let mut errors = check_netcode(nf, &netcode);
                 errors.extend(check_zone(zf, &zone, &zone.id.clone()));
-                if errors.is_empty() { Ok(ZoneContent { zone, netcode }) } else { Err(ContentErrors(errors)) }
+                if errors.is_empty() {
+                    Ok(ZoneContent { zone, netcode })
+                } else {
+                    Err(ContentErrors(errors))
+                }
             }
             (n, z) => Err(ContentErrors(n.err().into_iter().chain(z.err()).collect())),
         }
     }
 }
 
+/// Finite and greater than zero (NaN fails).
+fn positive(x: f32) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// Finite and not negative (NaN fails).
+fn non_negative(x: f32) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
 fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
     let mut errs = Vec::new();
-    let mut bad = |m: String| errs.push(ContentError { file: file.to_path_buf(), position: None, message: m });
+    let mut bad = |m: String| {
+        errs.push(ContentError {
+            file: file.to_path_buf(),
+            position: None,
+            message: m,
+        })
+    };
     if !(1..=128).contains(&n.tick_rate_hz) {
-        bad(format!("tick_rate_hz must be between 1 and 128, got {}", n.tick_rate_hz));
+        bad(format!(
+            "tick_rate_hz must be between 1 and 128, got {}",
+            n.tick_rate_hz
+        ));
     }
     let i = &n.input;
     if i.max_queued == 0 || i.max_per_tick == 0 || i.credit_cap == 0 {
         bad("input.max_queued, input.max_per_tick and input.credit_cap must be at least 1".into());
     }
-    if !(i.kick_score > 0.0) || !(i.score_decay_per_tick >= 0.0) {
+    if !positive(i.kick_score) || !non_negative(i.score_decay_per_tick) {
         bad("input.kick_score must be positive and input.score_decay_per_tick not negative".into());
     }
     for (name, t) in [("mobile", &n.tiers.mobile), ("desktop", &n.tiers.desktop)] {
-        if !(t.radius > 0.0) || !(t.margin >= 0.0) || !(t.priority_falloff > 0.0) {
-            bad(format!("tiers.{name}: radius and priority_falloff must be positive, margin not negative"));
+        if !positive(t.radius) || !non_negative(t.margin) || !positive(t.priority_falloff) {
+            bad(format!(
+                "tiers.{name}: radius and priority_falloff must be positive, margin not negative"
+            ));
         }
         if t.tracked_cap == 0 || t.tracked_cap > 250 {
-            bad(format!("tiers.{name}.tracked_cap must be between 1 and 250 (one-byte local ids), got {}", t.tracked_cap));
+            bad(format!(
+                "tiers.{name}.tracked_cap must be between 1 and 250 (one-byte local ids), got {}",
+                t.tracked_cap
+            ));
         }
         if t.query_interval_ticks == 0 {
-            bad(format!("tiers.{name}.query_interval_ticks must be at least 1"));
+            bad(format!(
+                "tiers.{name}.query_interval_ticks must be at least 1"
+            ));
         }
         if t.snapshot_cap == 0 || t.snapshot_cap > t.tracked_cap {
-            bad(format!("tiers.{name}.snapshot_cap must be between 1 and tracked_cap, got {}", t.snapshot_cap));
+            bad(format!(
+                "tiers.{name}.snapshot_cap must be between 1 and tracked_cap, got {}",
+                t.snapshot_cap
+            ));
         }
     }
     errs
@@ -258,16 +297,28 @@ fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
 
 fn check_zone(file: &Path, z: &ZoneDef, expected_id: &str) -> Vec<ContentError> {
     let mut errs = Vec::new();
-    let mut bad = |m: String| errs.push(ContentError { file: file.to_path_buf(), position: None, message: m });
+    let mut bad = |m: String| {
+        errs.push(ContentError {
+            file: file.to_path_buf(),
+            position: None,
+            message: m,
+        })
+    };
     if z.id != expected_id {
-        bad(format!("id {:?} does not match the file name {expected_id:?}", z.id));
+        bad(format!(
+            "id {:?} does not match the file name {expected_id:?}",
+            z.id
+        ));
     }
     let b = z.bounds;
     if !(b.min.is_finite() && b.max.is_finite() && b.max.x > b.min.x && b.max.y > b.min.y) {
         bad("bounds: max must be greater than min on both axes".into());
     }
-    if !(z.player_speed > 0.0 && z.player_speed.is_finite()) {
-        bad(format!("player_speed must be positive, got {}", z.player_speed));
+    if !positive(z.player_speed) {
+        bad(format!(
+            "player_speed must be positive, got {}",
+            z.player_speed
+        ));
     }
     if z.max_players == 0 {
         bad("max_players must be at least 1".into());
@@ -275,31 +326,41 @@ fn check_zone(file: &Path, z: &ZoneDef, expected_id: &str) -> Vec<ContentError> 
     if z.spawn_points.is_empty() {
         bad("spawn_points: at least one spawn point is needed".into());
     }
-    if !(z.spawn_radius >= 0.0) {
+    if !non_negative(z.spawn_radius) {
         bad("spawn_radius must not be negative".into());
     }
     for (i, p) in z.spawn_points.iter().enumerate() {
         if !b.contains(*p) {
-            bad(format!("spawn_points[{i}] ({}, {}) is outside the zone bounds", p.x, p.y));
+            bad(format!(
+                "spawn_points[{i}] ({}, {}) is outside the zone bounds",
+                p.x, p.y
+            ));
         } else if z.obstacles.iter().any(|o| o.contains(*p)) {
-            bad(format!("spawn_points[{i}] ({}, {}) is inside an obstacle", p.x, p.y));
+            bad(format!(
+                "spawn_points[{i}] ({}, {}) is inside an obstacle",
+                p.x, p.y
+            ));
         }
     }
     for (i, o) in z.obstacles.iter().enumerate() {
         let ok = match *o {
             Obstacle::Circle { center, radius } => center.is_finite() && radius > 0.0,
-            Obstacle::Box { min, max } => min.is_finite() && max.is_finite() && max.x > min.x && max.y > min.y,
+            Obstacle::Box { min, max } => {
+                min.is_finite() && max.is_finite() && max.x > min.x && max.y > min.y
+            }
         };
         if !ok {
             bad(format!("obstacles[{i}] has a non-positive size"));
         }
     }
     for (i, g) in z.npcs.iter().enumerate() {
-        if !(g.speed >= 0.0 && g.speed.is_finite()) {
+        if !non_negative(g.speed) {
             bad(format!("npcs[{i}].speed must not be negative"));
         }
         if g.min_leg_ticks == 0 || g.max_leg_ticks < g.min_leg_ticks {
-            bad(format!("npcs[{i}]: need 1 <= min_leg_ticks <= max_leg_ticks"));
+            bad(format!(
+                "npcs[{i}]: need 1 <= min_leg_ticks <= max_leg_ticks"
+            ));
         }
         if !(0.0..=1.0).contains(&g.idle_chance) {
             bad(format!("npcs[{i}].idle_chance must be between 0 and 1"));

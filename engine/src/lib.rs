@@ -23,5 +23,9 @@ pub use zone::{PlayerId, Zone, ZoneCommand, ZoneCounters, ZoneOutput, ZoneSystem
 /// bevy's `Plugin` lives in `bevy_app`, which would bring an event loop and a task pool
 /// we do not want on the tick thread; this is the same idea over a bare `Schedule`.
 pub trait ZonePlugin {
-    fn build(&self, world: &mut bevy_ecs::world::World, schedule: &mut bevy_ecs::schedule::Schedule);
+    fn build(
+        &self,
+        world: &mut bevy_ecs::world::World,
+        schedule: &mut bevy_ecs::schedule::Schedule,
+    );
 }

@@ -8,10 +8,10 @@ use arcane_protocol::{ClientTier, KickReason, MoveInput, ReliableEvent, Welcome}
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::ScheduleLabel;
 
+use crate::ZonePlugin;
 use crate::components::{Position, Replicated};
 use crate::content::ZoneContent;
 use crate::rng::ZoneRng;
-use crate::ZonePlugin;
 
 /// Account-level player id (from the join ticket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,21 +21,45 @@ pub struct PlayerId(pub u64);
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZoneCommand {
     /// A verified player connects (or reconnects: the old view is reset).
-    Join { player: PlayerId, tier: ClientTier },
-    Leave { player: PlayerId },
-    Input { player: PlayerId, input: MoveInput },
-    Ack { player: PlayerId, snapshot_id: u32 },
+    Join {
+        player: PlayerId,
+        tier: ClientTier,
+    },
+    Leave {
+        player: PlayerId,
+    },
+    Input {
+        player: PlayerId,
+        input: MoveInput,
+    },
+    Ack {
+        player: PlayerId,
+        snapshot_id: u32,
+    },
 }
 
 /// Output of one tick, addressed to one player's connection.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZoneOutput {
-    Welcome { player: PlayerId, welcome: Welcome },
+    Welcome {
+        player: PlayerId,
+        welcome: Welcome,
+    },
     /// An encoded `ServerMessage::Snapshot`, ready for the wire.
-    Snapshot { player: PlayerId, bytes: Vec<u8> },
-    Event { player: PlayerId, event: ReliableEvent },
+    Snapshot {
+        player: PlayerId,
+        bytes: Vec<u8>,
+    },
+    Event {
+        player: PlayerId,
+        event: ReliableEvent,
+    },
     /// The zone removed the player; the connection should be closed with this reason.
-    Kick { player: PlayerId, reason: KickReason, detail: String },
+    Kick {
+        player: PlayerId,
+        reason: KickReason,
+        detail: String,
+    },
 }
 
 /// The fixed order of a zone tick.
@@ -185,7 +209,10 @@ impl Zone {
 
     /// Position of a player's entity, if the player is in the zone.
     pub fn player_position(&self, player: PlayerId) -> Option<glam::Vec2> {
-        let e = self.world.resource::<crate::players::PlayerIndex>().get(player)?;
+        let e = self
+            .world
+            .resource::<crate::players::PlayerIndex>()
+            .get(player)?;
         self.world.get::<Position>(e).map(|p| p.0)
     }
 

@@ -1,5 +1,7 @@
 //! Scenario tests: build a small zone, feed commands, step N ticks, assert outcomes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
 use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::decode_server_message;
@@ -29,11 +31,21 @@ fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
 }
 
 fn join(p: u64) -> ZoneCommand {
-    ZoneCommand::Join { player: PlayerId(p), tier: ClientTier::Desktop }
+    ZoneCommand::Join {
+        player: PlayerId(p),
+        tier: ClientTier::Desktop,
+    }
 }
 
 fn mv(p: u64, seq: u32, x: i8, y: i8) -> ZoneCommand {
-    ZoneCommand::Input { player: PlayerId(p), input: MoveInput { seq, dir_x: x, dir_y: y } }
+    ZoneCommand::Input {
+        player: PlayerId(p),
+        input: MoveInput {
+            seq,
+            dir_x: x,
+            dir_y: y,
+        },
+    }
 }
 
 /// Collects one tick's outputs per player.
@@ -133,7 +145,10 @@ fn flooding_cannot_speed_up_and_gets_the_player_kicked() {
         }
         let moved = zone.player_position(PlayerId(1)).unwrap().x - start.x;
         // Never faster than one input per tick (plus the saved burst of credit_cap).
-        assert!(moved <= 0.25 * (tick as f32 + 3.0) + 1e-3, "moved {moved} m in {tick} ticks");
+        assert!(
+            moved <= 0.25 * (tick as f32 + 3.0) + 1e-3,
+            "moved {moved} m in {tick} ticks"
+        );
     }
     let (tick, reason) = kicked.expect("flooding player was not kicked");
     assert_eq!(reason, KickReason::TooManyViolations);
@@ -149,7 +164,12 @@ fn replayed_and_invalid_inputs_are_rejected_with_events() {
     let mut zone = Zone::new(zone_content(0, 0.0), 1);
     zone.step([join(1)]);
     drain(&mut zone);
-    zone.step([mv(1, 5, 127, 0), mv(1, 5, 127, 0), mv(1, 3, 127, 0), mv(1, 6, -128, 0)]);
+    zone.step([
+        mv(1, 5, 127, 0),
+        mv(1, 5, 127, 0),
+        mv(1, 3, 127, 0),
+        mv(1, 6, -128, 0),
+    ]);
     let o = drain(&mut zone);
     let reasons: Vec<_> = o
         .events
@@ -161,7 +181,11 @@ fn replayed_and_invalid_inputs_are_rejected_with_events() {
         .collect();
     assert_eq!(
         reasons,
-        vec![RejectReason::StaleSequence, RejectReason::StaleSequence, RejectReason::InvalidDirection]
+        vec![
+            RejectReason::StaleSequence,
+            RejectReason::StaleSequence,
+            RejectReason::InvalidDirection
+        ]
     );
     assert!(o.kicks.is_empty());
 }
@@ -176,19 +200,35 @@ fn near_players_see_each_other_and_far_ones_do_not() {
     for seq in 1..=380u32 {
         // Each tick: player 3 walks west; everyone acks the newest snapshot it applied.
         let mut cmds = vec![mv(3, seq, -127, 0)];
-        cmds.extend(views.iter().map(|(p, v)| ZoneCommand::Ack { player: *p, snapshot_id: v.current_id() }));
+        cmds.extend(views.iter().map(|(p, v)| ZoneCommand::Ack {
+            player: *p,
+            snapshot_id: v.current_id(),
+        }));
         zone.step(cmds);
         for (p, bytes) in drain(&mut zone).snapshots {
-            views.entry(p).or_default().apply(&snapshot_of(&bytes)).unwrap();
+            views
+                .entry(p)
+                .or_default()
+                .apply(&snapshot_of(&bytes))
+                .unwrap();
         }
     }
     let p3x = zone.player_position(PlayerId(3)).unwrap().x;
-    assert!(p3x <= 5.0 + 1e-3, "player 3 should be at the west edge, is at {p3x}");
+    assert!(
+        p3x <= 5.0 + 1e-3,
+        "player 3 should be at the west edge, is at {p3x}"
+    );
     let v1 = &views[&PlayerId(1)];
     assert!(v1.entity(ids[&PlayerId(2)]).is_some(), "1 sees 2");
     assert!(v1.entity(ids[&PlayerId(3)]).is_none(), "1 does not see 3");
-    assert!(views[&PlayerId(3)].entity(ids[&PlayerId(1)]).is_none(), "3 does not see 1");
-    assert!(views[&PlayerId(3)].entity(ids[&PlayerId(3)]).is_some(), "3 sees itself");
+    assert!(
+        views[&PlayerId(3)].entity(ids[&PlayerId(1)]).is_none(),
+        "3 does not see 1"
+    );
+    assert!(
+        views[&PlayerId(3)].entity(ids[&PlayerId(3)]).is_some(),
+        "3 sees itself"
+    );
 }
 
 #[test]
@@ -219,11 +259,17 @@ fn tracked_cap_keeps_the_nearest_and_far_ones_still_refresh() {
             view.apply(&s).unwrap();
             for e in view.entities() {
                 let now = (e.state.x_cm, e.state.y_cm);
-                if last.insert(e.net_id, now).is_some_and(|before| before != now) {
+                if last
+                    .insert(e.net_id, now)
+                    .is_some_and(|before| before != now)
+                {
                     *refreshed.entry(e.net_id).or_default() += 1;
                 }
             }
-            zone.step([ZoneCommand::Ack { player: PlayerId(1), snapshot_id: s.id }]);
+            zone.step([ZoneCommand::Ack {
+                player: PlayerId(1),
+                snapshot_id: s.id,
+            }]);
         }
         if view.current_id() == 0 {
             zone.step([]);
@@ -231,7 +277,11 @@ fn tracked_cap_keeps_the_nearest_and_far_ones_still_refresh() {
         assert!(view.entities().len() <= 20);
     }
     // Several distinct entities were refreshed, not just the nearest five.
-    assert!(refreshed.len() > 5, "only {} entities ever refreshed", refreshed.len());
+    assert!(
+        refreshed.len() > 5,
+        "only {} entities ever refreshed",
+        refreshed.len()
+    );
 }
 
 #[test]

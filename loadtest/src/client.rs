@@ -29,7 +29,9 @@ pub struct Client {
 
 /// `ws://host:port` → `host:port`.
 pub fn host_port(url: &str) -> anyhow::Result<&str> {
-    let rest = url.strip_prefix("ws://").context("only ws:// targets are supported")?;
+    let rest = url
+        .strip_prefix("ws://")
+        .context("only ws:// targets are supported")?;
     Ok(rest.split('/').next().unwrap_or(rest))
 }
 
@@ -37,24 +39,37 @@ impl Client {
     /// Opens the WebSocket (without sending anything).
     pub async fn connect(url: &str) -> anyhow::Result<Client> {
         let addr = host_port(url)?;
-        let tcp = TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
         tcp.set_nodelay(true)?;
         // A small read buffer: tungstenite zeroes it on every read, and the 128 KiB
         // default dominates a bot's CPU.
         let config = WebSocketConfig::default()
             .max_message_size(Some(arcane_protocol::MAX_SERVER_FRAME))
             .read_buffer_size(8 * 1024);
-        let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
-            .await
-            .context("websocket upgrade failed")?;
-        Ok(Client { ws, buf: Vec::with_capacity(64) })
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            url,
+            MaybeTlsStream::Plain(tcp),
+            Some(config),
+        )
+        .await
+        .context("websocket upgrade failed")?;
+        Ok(Client {
+            ws,
+            buf: Vec::with_capacity(64),
+        })
     }
 
     /// Connects and sends the Hello with `ticket`.
     pub async fn join(url: &str, ticket: &str, tier: ClientTier) -> anyhow::Result<Client> {
         let mut c = Client::connect(url).await?;
-        c.send(&[ClientMessage::Hello(Hello { protocol_version: PROTOCOL_VERSION, ticket: ticket.into(), tier })])
-            .await?;
+        c.send(&[ClientMessage::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            ticket: ticket.into(),
+            tier,
+        })])
+        .await?;
         Ok(c)
     }
 
@@ -63,7 +78,9 @@ impl Client {
         self.buf.clear();
         encode_client_frame(messages, &mut self.buf)?;
         let n = self.buf.len();
-        self.ws.send(Message::Binary(self.buf.clone().into())).await?;
+        self.ws
+            .send(Message::Binary(self.buf.clone().into()))
+            .await?;
         Ok(n)
     }
 
@@ -89,7 +106,9 @@ impl Client {
                         Err(e) => Incoming::Malformed(e.to_string()),
                     };
                 }
-                Some(Ok(Message::Close(frame))) => return Incoming::Closed(frame.map(|f| f.reason.to_string())),
+                Some(Ok(Message::Close(frame))) => {
+                    return Incoming::Closed(frame.map(|f| f.reason.to_string()));
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Incoming::Closed(Some(format!("error: {e}"))),
                 None => return Incoming::Closed(None),
@@ -98,7 +117,10 @@ impl Client {
     }
 
     /// Receives until a message matches `pick`, or fails on close.
-    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(ServerMessage) -> Option<T>) -> anyhow::Result<T> {
+    pub async fn recv_until<T>(
+        &mut self,
+        mut pick: impl FnMut(ServerMessage) -> Option<T>,
+    ) -> anyhow::Result<T> {
         loop {
             match self.recv().await {
                 Incoming::Message(m, _) => {

@@ -10,7 +10,11 @@ use arcane_protocol::ClientTier;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "arcane-loadtest", about = "Headless bot swarm for Arcane Realms zones", version)]
+#[command(
+    name = "arcane-loadtest",
+    about = "Headless bot swarm for Arcane Realms zones",
+    version
+)]
 struct Cli {
     /// Zone WebSocket endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:7777")]
@@ -42,7 +46,12 @@ struct Cli {
     #[arg(long, default_value = "meadow")]
     zone: String,
     /// Secret to mint tickets with (must match the zone's).
-    #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = "arcane-dev-secret-change-me", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ARCANE_TICKET_SECRET",
+        default_value = "arcane-dev-secret-change-me",
+        hide_env_values = true
+    )]
     ticket_secret: String,
     #[arg(long, default_value_t = 1_000_000)]
     first_player: u64,
@@ -59,7 +68,9 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let thresholds = Thresholds {
@@ -77,17 +88,23 @@ fn main() -> anyhow::Result<()> {
         zone: cli.zone,
         ticket_secret: cli.ticket_secret,
         first_player: cli.first_player,
-        tier: if cli.mobile { ClientTier::Mobile } else { ClientTier::Desktop },
+        tier: if cli.mobile {
+            ClientTier::Mobile
+        } else {
+            ClientTier::Desktop
+        },
         input_hz: cli.input_hz,
         live: true,
         input_lead: Duration::from_millis(cli.input_lead_ms),
     };
     // One thread: the swarm is meant to show what one core can drive.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(cfg)));
     print!("{}", report.summary());
     if let Some(path) = cli.report {
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     let broken = report.check(&thresholds);

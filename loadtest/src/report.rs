@@ -63,7 +63,10 @@ impl Report {
         if let Some(max) = t.max_p99_ms
             && self.latency_ms.p99 > max
         {
-            broken.push(format!("latency p99 {:.1} ms > {max} ms", self.latency_ms.p99));
+            broken.push(format!(
+                "latency p99 {:.1} ms > {max} ms",
+                self.latency_ms.p99
+            ));
         }
         if let Some(max) = t.max_errors
             && self.errors > max
@@ -88,26 +91,76 @@ impl Report {
         let mut s = String::new();
         let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("  {k:.<32} {v}\n"));
         s.push_str(&format!("\n  arcane-loadtest → {}\n\n", self.target));
-        line(&mut s, "bots", format!("{} connected of {}", self.connected, self.bots));
+        line(
+            &mut s,
+            "bots",
+            format!("{} connected of {}", self.connected, self.bots),
+        );
         line(&mut s, "duration", format!("{:.1}s", self.duration_s));
-        line(&mut s, "errors", format!("{} (decode {}, apply {})", self.errors, self.decode_errors, self.apply_errors));
-        line(&mut s, "disconnects", format!("{} {:?}", self.disconnects, self.kicks));
+        line(
+            &mut s,
+            "errors",
+            format!(
+                "{} (decode {}, apply {})",
+                self.errors, self.decode_errors, self.apply_errors
+            ),
+        );
+        line(
+            &mut s,
+            "disconnects",
+            format!("{} {:?}", self.disconnects, self.kicks),
+        );
         let l = &self.latency_ms;
-        line(&mut s, "input→observed latency", format!("p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms", l.p50, l.p95, l.p99, l.max));
-        line(&mut s, "bytes/client/s", format!("{:.0}", self.bytes_per_client_per_s));
-        line(&mut s, "snapshots/client/s", format!("{:.1}", self.snapshots_per_client_per_s));
+        line(
+            &mut s,
+            "input→observed latency",
+            format!(
+                "p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms",
+                l.p50, l.p95, l.p99, l.max
+            ),
+        );
+        line(
+            &mut s,
+            "bytes/client/s",
+            format!("{:.0}", self.bytes_per_client_per_s),
+        );
+        line(
+            &mut s,
+            "snapshots/client/s",
+            format!("{:.1}", self.snapshots_per_client_per_s),
+        );
         line(&mut s, "inputs sent", format!("{}", self.inputs_sent));
-        line(&mut s, "mean view size", format!("{:.1} entities", self.mean_view_size));
+        line(
+            &mut s,
+            "mean view size",
+            format!("{:.1} entities", self.mean_view_size),
+        );
         match &self.server {
             Some(sv) => {
                 line(&mut s, "server ticks/s", format!("{:.2}", sv.ticks_per_s));
-                line(&mut s, "server tick p99", format!("≤{:.1}ms", sv.tick_ms_p99));
-                line(&mut s, "server cpu", format!("{:.1}% ({:.2} µs/client/tick)", sv.cpu_pct, sv.cpu_us_per_client_tick));
+                line(
+                    &mut s,
+                    "server tick p99",
+                    format!("≤{:.1}ms", sv.tick_ms_p99),
+                );
+                line(
+                    &mut s,
+                    "server cpu",
+                    format!(
+                        "{:.1}% ({:.2} µs/client/tick)",
+                        sv.cpu_pct, sv.cpu_us_per_client_tick
+                    ),
+                );
             }
             None => line(&mut s, "server", "not scraped".into()),
         }
         s
     }
+}
+
+/// The JSON form of a report.
+pub fn to_json(report: &Report) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(report)
 }
 
 #[cfg(test)]
@@ -116,14 +169,22 @@ mod tests {
 
     #[test]
     fn thresholds_report_each_breach() {
-        let r = Report { errors: 2, latency_ms: LatencyMs { p99: 80.0, ..Default::default() }, connected: 9, ..Default::default() };
-        let t = Thresholds { max_p99_ms: Some(60.0), max_errors: Some(0), max_disconnects: Some(0), min_connected: Some(10) };
+        let r = Report {
+            errors: 2,
+            latency_ms: LatencyMs {
+                p99: 80.0,
+                ..Default::default()
+            },
+            connected: 9,
+            ..Default::default()
+        };
+        let t = Thresholds {
+            max_p99_ms: Some(60.0),
+            max_errors: Some(0),
+            max_disconnects: Some(0),
+            min_connected: Some(10),
+        };
         assert_eq!(r.check(&t).len(), 3);
         assert!(r.check(&Thresholds::default()).is_empty());
     }
-}
-
-/// The JSON form of a report.
-pub fn to_json(report: &Report) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(report)
 }

@@ -20,19 +20,34 @@ pub struct ServerSample {
 
 /// Fetches `url` (`http://host:port/path`) and returns the body.
 pub async fn http_get(url: &str) -> anyhow::Result<String> {
-    let rest = url.strip_prefix("http://").context("only http:// metrics URLs are supported")?;
+    let rest = url
+        .strip_prefix("http://")
+        .context("only http:// metrics URLs are supported")?;
     let (host, path) = rest.split_once('/').map_or((rest, "/"), |(h, p)| (h, p));
-    let mut s = TcpStream::connect(host).await.with_context(|| format!("cannot connect to {host}"))?;
-    let req = format!("GET /{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", path.trim_start_matches('/'));
+    let mut s = TcpStream::connect(host)
+        .await
+        .with_context(|| format!("cannot connect to {host}"))?;
+    let req = format!(
+        "GET /{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        path.trim_start_matches('/')
+    );
     s.write_all(req.as_bytes()).await?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await?;
     let text = String::from_utf8_lossy(&resp);
-    let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
     if !head.starts_with("HTTP/1.1 200") {
-        bail!("metrics endpoint answered {}", head.lines().next().unwrap_or(""));
+        bail!(
+            "metrics endpoint answered {}",
+            head.lines().next().unwrap_or("")
+        );
     }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return Ok(dechunk(body));
     }
     Ok(body.to_string())
@@ -42,7 +57,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }
@@ -75,7 +92,11 @@ fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
 
 /// Sum of every series of `name` in an exposition.
 pub fn sum_of(text: &str, name: &str) -> f64 {
-    text.lines().filter_map(parse_line).filter(|(n, _, _)| *n == name).map(|(_, _, v)| v).sum()
+    text.lines()
+        .filter_map(parse_line)
+        .filter(|(n, _, _)| *n == name)
+        .map(|(_, _, v)| v)
+        .sum()
 }
 
 impl ServerSample {
@@ -91,8 +112,16 @@ impl ServerSample {
             if name == "arcane_tick_duration_seconds_bucket"
                 && let Some(le) = label(labels, "le")
             {
-                let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::INFINITY) };
-                let key = if bound.is_finite() { (bound * 1e9) as u64 } else { u64::MAX };
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().unwrap_or(f64::INFINITY)
+                };
+                let key = if bound.is_finite() {
+                    (bound * 1e9) as u64
+                } else {
+                    u64::MAX
+                };
                 s.tick_buckets.entry(key).or_insert((bound, 0.0)).1 += v;
             }
         }
@@ -144,6 +173,9 @@ mod tests {
 
     #[test]
     fn dechunks_bodies() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
     }
 }

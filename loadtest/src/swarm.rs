@@ -59,7 +59,8 @@ struct Stats {
 impl Stats {
     fn new() -> Self {
         Stats {
-            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
             connected: 0,
             errors: 0,
             decode_errors: 0,
@@ -79,7 +80,9 @@ const SENT_RING: usize = 256;
 
 async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, deadline: Instant) {
     let key = TicketKey::new(&cfg.ticket_secret);
-    let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let ticket = key.mint(&TicketClaims {
         player_id: cfg.first_player + i as u64,
         zone_id: cfg.zone.clone(),
@@ -205,7 +208,10 @@ impl TickClock {
     const CREEP: Duration = Duration::from_micros(20);
 
     fn new(period: Duration) -> Self {
-        TickClock { period, anchor: None }
+        TickClock {
+            period,
+            anchor: None,
+        }
     }
 
     /// Records that tick `tick`'s snapshot arrived at `now`; returns the expected
@@ -214,7 +220,11 @@ impl TickClock {
         let (t0, at0) = match self.anchor {
             Some((t0, at0)) if tick >= t0 => {
                 let projected = at0 + self.period * (tick - t0);
-                if now < projected { (tick, now) } else { (t0, at0 + Self::CREEP) }
+                if now < projected {
+                    (tick, now)
+                } else {
+                    (t0, at0 + Self::CREEP)
+                }
             }
             _ => (tick, now),
         };
@@ -224,7 +234,11 @@ impl TickClock {
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1e3 }
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1e3
+    }
 }
 
 /// Runs the swarm to completion. Must be called inside a `tokio::task::LocalSet`.
@@ -234,7 +248,11 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
-    let step = if cfg.bots > 0 { cfg.ramp / cfg.bots as u32 } else { Duration::ZERO };
+    let step = if cfg.bots > 0 {
+        cfg.ramp / cfg.bots as u32
+    } else {
+        Duration::ZERO
+    };
     let live = {
         let stats = stats.clone();
         let cfg = cfg.clone();
@@ -266,14 +284,22 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
         })
     };
     for i in 0..cfg.bots {
-        handles.push(tokio::task::spawn_local(run_bot(i, cfg.clone(), stats.clone(), deadline)));
+        handles.push(tokio::task::spawn_local(run_bot(
+            i,
+            cfg.clone(),
+            stats.clone(),
+            deadline,
+        )));
         if !step.is_zero() {
             tokio::time::sleep(step).await;
         }
     }
     // Server figures over the steady state: from the end of the ramp to the end.
     let before = match &cfg.metrics {
-        Some(url) => scrape::sample(url).await.map_err(|e| tracing::warn!("metrics scrape failed: {e:#}")).ok(),
+        Some(url) => scrape::sample(url)
+            .await
+            .map_err(|e| tracing::warn!("metrics scrape failed: {e:#}"))
+            .ok(),
         None => None,
     };
     let measured_from = Instant::now();
@@ -312,7 +338,11 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
             p50: quantile_ms(&st.latency_us, 0.50),
             p95: quantile_ms(&st.latency_us, 0.95),
             p99: quantile_ms(&st.latency_us, 0.99),
-            max: if st.latency_us.is_empty() { 0.0 } else { st.latency_us.max() as f64 / 1e3 },
+            max: if st.latency_us.is_empty() {
+                0.0
+            } else {
+                st.latency_us.max() as f64 / 1e3
+            },
         },
         bytes_per_client_per_s: st.bytes as f64 / n / window,
         snapshots_per_client_per_s: st.snapshots as f64 / n / window,
@@ -321,18 +351,31 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
         kicks: st.kicks.clone(),
-        mean_view_size: if st.view_sizes.is_empty() { 0.0 } else { st.view_sizes.iter().sum::<usize>() as f64 / st.view_sizes.len() as f64 },
+        mean_view_size: if st.view_sizes.is_empty() {
+            0.0
+        } else {
+            st.view_sizes.iter().sum::<usize>() as f64 / st.view_sizes.len() as f64
+        },
         server,
     }
 }
 
-fn server_figures(before: &ServerSample, after: &ServerSample, window: f64, clients: usize) -> ServerFigures {
+fn server_figures(
+    before: &ServerSample,
+    after: &ServerSample,
+    window: f64,
+    clients: usize,
+) -> ServerFigures {
     let ticks = after.ticks - before.ticks;
     let cpu = after.cpu_seconds - before.cpu_seconds;
     ServerFigures {
         ticks_per_s: ticks / window,
         tick_ms_p99: after.tick_quantile_ms(before, 0.99),
         cpu_pct: cpu / window * 100.0,
-        cpu_us_per_client_tick: if ticks > 0.0 && clients > 0 { cpu * 1e6 / ticks / clients as f64 } else { 0.0 },
+        cpu_us_per_client_tick: if ticks > 0.0 && clients > 0 {
+            cpu * 1e6 / ticks / clients as f64
+        } else {
+            0.0
+        },
     }
 }

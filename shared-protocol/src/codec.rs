@@ -77,7 +77,10 @@ fn decode_exact<T: Decode<()>, const N: usize>(bytes: &[u8]) -> Result<T, CodecE
 }
 
 /// Encodes a client frame: a batch of one or more client messages.
-pub fn encode_client_frame(messages: &[ClientMessage], out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub fn encode_client_frame(
+    messages: &[ClientMessage],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     if messages.is_empty() {
         return Err(CodecError::Empty);
     }
@@ -123,7 +126,11 @@ mod tests {
     #[test]
     fn client_frame_round_trips() {
         let frame = vec![
-            ClientMessage::Input(MoveInput { seq: 7, dir_x: 127, dir_y: -3 }),
+            ClientMessage::Input(MoveInput {
+                seq: 7,
+                dir_x: 127,
+                dir_y: -3,
+            }),
             ClientMessage::Ack { snapshot_id: 99 },
         ];
         let mut bytes = Vec::new();
@@ -141,11 +148,17 @@ mod tests {
     #[test]
     fn oversized_and_trailing_frames_are_rejected() {
         let big = vec![0u8; MAX_CLIENT_FRAME + 1];
-        assert!(matches!(decode_client_frame(&big), Err(CodecError::TooLarge { .. })));
+        assert!(matches!(
+            decode_client_frame(&big),
+            Err(CodecError::TooLarge { .. })
+        ));
         let mut bytes = Vec::new();
         encode_client_frame(&[ClientMessage::Ping { nonce: 1 }], &mut bytes).unwrap();
         bytes.push(0);
-        assert_eq!(decode_client_frame(&bytes), Err(CodecError::TrailingBytes(1)));
+        assert_eq!(
+            decode_client_frame(&bytes),
+            Err(CodecError::TrailingBytes(1))
+        );
     }
 
     #[test]

@@ -62,8 +62,12 @@ pub enum ClientMessage {
     Hello(Hello),
     Input(MoveInput),
     /// The newest snapshot id the client has applied; the server deltas against it.
-    Ack { snapshot_id: u32 },
-    Ping { nonce: u64 },
+    Ack {
+        snapshot_id: u32,
+    },
+    Ping {
+        nonce: u64,
+    },
 }
 
 /// Why the server closed a connection. Sent in a `Kick` before the close.

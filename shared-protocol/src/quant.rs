@@ -30,7 +30,10 @@ mod tests {
     fn round_trip_is_within_half_a_centimetre() {
         for m in [0.0f32, 0.004, 0.006, -3.337, 1999.995, 123.456] {
             let back = cm_to_metres(metres_to_cm(m));
-            assert!((back - m).abs() <= POSITION_EPSILON_M + 1e-4, "{m} -> {back}");
+            assert!(
+                (back - m).abs() <= POSITION_EPSILON_M + 1e-4,
+                "{m} -> {back}"
+            );
         }
         assert_eq!(metres_to_cm(f32::NAN), 0);
     }

@@ -17,8 +17,18 @@ use crate::messages::ServerMessage;
 
 /// Zone-wide replicated id of an entity; stable for the entity's life in the zone.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode,
-    Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    bincode::Encode,
+    bincode::Decode,
+    Serialize,
+    Deserialize,
 )]
 pub struct NetId(pub u32);
 
@@ -27,7 +37,15 @@ pub type LocalId = u16;
 
 /// What an entity is, so a client knows how to draw it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode, Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    bincode::Encode,
+    bincode::Decode,
+    Serialize,
     Deserialize,
 )]
 pub enum EntityKind {
@@ -37,7 +55,15 @@ pub enum EntityKind {
 
 /// The replicated, quantized state of one entity.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode, Serialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    bincode::Encode,
+    bincode::Decode,
+    Serialize,
     Deserialize,
 )]
 pub struct EntityState {
@@ -72,7 +98,11 @@ pub mod field {
 
 impl EntityUpdate {
     fn mask(&self) -> u8 {
-        if self.pos_delta.is_some() { field::POSITION } else { 0 }
+        if self.pos_delta.is_some() {
+            field::POSITION
+        } else {
+            0
+        }
     }
 }
 
@@ -102,7 +132,11 @@ impl<C> Decode<C> for EntityUpdate {
         let header = u32::decode(decoder)?;
         let local = LocalId::try_from(header >> 1)
             .map_err(|_| DecodeError::Other("update local id out of range"))?;
-        let mask = if header & 1 == 1 { field::POSITION } else { u8::decode(decoder)? };
+        let mask = if header & 1 == 1 {
+            field::POSITION
+        } else {
+            u8::decode(decoder)?
+        };
         if mask & !field::KNOWN != 0 {
             return Err(DecodeError::Other("unknown update field bits"));
         }
@@ -180,7 +214,10 @@ impl SnapshotSender {
     pub fn new() -> Self {
         SnapshotSender {
             ring: (0..SENT_RING)
-                .map(|_| SentSnapshot { id: 0, entities: Vec::new() })
+                .map(|_| SentSnapshot {
+                    id: 0,
+                    entities: Vec::new(),
+                })
                 .collect(),
             next_id: 1,
             acked: None,
@@ -255,7 +292,10 @@ impl SnapshotSender {
         slot.id = id;
         slot.entities.clear();
         slot.entities.extend_from_slice(current);
-        Ok(EncodeStats { bytes: out.len() - start, ..stats })
+        Ok(EncodeStats {
+            bytes: out.len() - start,
+            ..stats
+        })
     }
 }
 
@@ -283,7 +323,11 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
                     }
                 } else {
                     snap.leaves.push(b.local);
-                    snap.enters.push(EntityEnter { local: c.local, net_id: c.net_id, state: c.state });
+                    snap.enters.push(EntityEnter {
+                        local: c.local,
+                        net_id: c.net_id,
+                        state: c.state,
+                    });
                 }
                 i += 1;
                 j += 1;
@@ -297,7 +341,11 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
                 i += 1;
             }
             (_, Some(c)) => {
-                snap.enters.push(EntityEnter { local: c.local, net_id: c.net_id, state: c.state });
+                snap.enters.push(EntityEnter {
+                    local: c.local,
+                    net_id: c.net_id,
+                    state: c.state,
+                });
                 j += 1;
             }
             (None, None) => break,
@@ -314,7 +362,11 @@ mod tests {
         ViewEntity {
             local,
             net_id: NetId(net),
-            state: EntityState { kind: EntityKind::Npc, x_cm: x, y_cm: y },
+            state: EntityState {
+                kind: EntityKind::Npc,
+                x_cm: x,
+                y_cm: y,
+            },
         }
     }
 
@@ -329,25 +381,41 @@ mod tests {
     fn first_snapshot_is_full_then_deltas_follow_acks() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        let s1 = tx.encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], &mut out).unwrap();
+        let s1 = tx
+            .encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], &mut out)
+            .unwrap();
         assert!(s1.full);
         assert_eq!(decode(&out).enters.len(), 2);
         tx.ack(1);
         out.clear();
-        let s2 = tx.encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], &mut out).unwrap();
+        let s2 = tx
+            .encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], &mut out)
+            .unwrap();
         assert!(!s2.full);
         let snap = decode(&out);
         assert_eq!(snap.baseline, 1);
         // The unchanged entity costs nothing; the moved one is one short update.
-        assert_eq!(snap.updates, vec![EntityUpdate { local: 0, pos_delta: Some((20, -20)) }]);
+        assert_eq!(
+            snap.updates,
+            vec![EntityUpdate {
+                local: 0,
+                pos_delta: Some((20, -20))
+            }]
+        );
         assert!(snap.enters.is_empty() && snap.leaves.is_empty());
     }
 
     #[test]
     fn small_move_update_is_three_bytes() {
         let mut bytes = Vec::new();
-        codec::encode_into(&EntityUpdate { local: 40, pos_delta: Some((-100, 125)) }, &mut bytes)
-            .unwrap();
+        codec::encode_into(
+            &EntityUpdate {
+                local: 40,
+                pos_delta: Some((-100, 125)),
+            },
+            &mut bytes,
+        )
+        .unwrap();
         assert_eq!(bytes.len(), 3);
     }
 
@@ -380,7 +448,8 @@ mod tests {
         tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
         tx.ack(1);
         for t in 0..SENT_RING as u32 {
-            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], &mut out)
+                .unwrap();
         }
         out.clear();
         let stats = tx.encode_next(99, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();

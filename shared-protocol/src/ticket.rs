@@ -58,7 +58,9 @@ impl std::fmt::Debug for TicketKey {
 
 impl TicketKey {
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        TicketKey { secret: secret.as_ref().to_vec() }
+        TicketKey {
+            secret: secret.as_ref().to_vec(),
+        }
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -75,29 +77,49 @@ impl TicketKey {
         let mut mac = self.mac();
         mac.update(&body);
         let tag = mac.finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&body),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// Verifies signature, expiry and zone. `now_unix` comes from the caller so this
     /// stays a pure function.
-    pub fn verify(&self, ticket: &str, zone_id: &str, now_unix: u64) -> Result<TicketClaims, TicketError> {
+    pub fn verify(
+        &self,
+        ticket: &str,
+        zone_id: &str,
+        now_unix: u64,
+    ) -> Result<TicketClaims, TicketError> {
         if ticket.len() > MAX_TICKET_LEN {
             return Err(TicketError::Malformed);
         }
         let (body_b64, tag_b64) = ticket.split_once('.').ok_or(TicketError::Malformed)?;
-        let body = URL_SAFE_NO_PAD.decode(body_b64).map_err(|_| TicketError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag_b64).map_err(|_| TicketError::Malformed)?;
+        let body = URL_SAFE_NO_PAD
+            .decode(body_b64)
+            .map_err(|_| TicketError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag_b64)
+            .map_err(|_| TicketError::Malformed)?;
         let mut mac = self.mac();
         mac.update(&body);
         // Constant-time comparison.
-        mac.verify_slice(&tag).map_err(|_| TicketError::BadSignature)?;
-        let claims: TicketClaims =
-            codec::decode_limited::<_, MAX_TICKET_LEN>(&body).map_err(|_| TicketError::Malformed)?;
+        mac.verify_slice(&tag)
+            .map_err(|_| TicketError::BadSignature)?;
+        let claims: TicketClaims = codec::decode_limited::<_, MAX_TICKET_LEN>(&body)
+            .map_err(|_| TicketError::Malformed)?;
         if claims.expires_unix <= now_unix {
-            return Err(TicketError::Expired { expires_unix: claims.expires_unix, now_unix });
+            return Err(TicketError::Expired {
+                expires_unix: claims.expires_unix,
+                now_unix,
+            });
         }
         if claims.zone_id != zone_id {
-            return Err(TicketError::WrongZone { ticket_zone: claims.zone_id, zone: zone_id.into() });
+            return Err(TicketError::WrongZone {
+                ticket_zone: claims.zone_id,
+                zone: zone_id.into(),
+            });
         }
         Ok(claims)
     }
@@ -108,7 +130,12 @@ mod tests {
     use super::*;
 
     fn claims() -> TicketClaims {
-        TicketClaims { player_id: 42, zone_id: "meadow".into(), role: Role::Player, expires_unix: 1000 }
+        TicketClaims {
+            player_id: 42,
+            zone_id: "meadow".into(),
+            role: Role::Player,
+            expires_unix: 1000,
+        }
     }
 
     #[test]
@@ -124,14 +151,23 @@ mod tests {
         let t = TicketKey::new("other").mint(&claims());
         assert_eq!(key.verify(&t, "meadow", 0), Err(TicketError::BadSignature));
         let t = key.mint(&claims());
-        assert!(matches!(key.verify(&t, "meadow", 1000), Err(TicketError::Expired { .. })));
-        assert!(matches!(key.verify(&t, "cave", 0), Err(TicketError::WrongZone { .. })));
+        assert!(matches!(
+            key.verify(&t, "meadow", 1000),
+            Err(TicketError::Expired { .. })
+        ));
+        assert!(matches!(
+            key.verify(&t, "cave", 0),
+            Err(TicketError::WrongZone { .. })
+        ));
         // Tampering with the body breaks the signature.
         let mut forged = claims();
         forged.player_id = 1;
         let body = URL_SAFE_NO_PAD.encode(codec::encode_to_vec(&forged).unwrap());
         let tag = t.split_once('.').unwrap().1;
-        assert_eq!(key.verify(&format!("{body}.{tag}"), "meadow", 0), Err(TicketError::BadSignature));
+        assert_eq!(
+            key.verify(&format!("{body}.{tag}"), "meadow", 0),
+            Err(TicketError::BadSignature)
+        );
         for junk in ["", ".", "abc", "a.b.c", "!!!.???"] {
             assert!(key.verify(junk, "meadow", 0).is_err());
         }

@@ -62,12 +62,20 @@ impl ClientView {
     pub fn apply(&mut self, snapshot: &Snapshot) -> Result<(), ApplyError> {
         let current = self.current_id();
         if current != 0 && snapshot.id <= current {
-            return Err(ApplyError::Stale { id: snapshot.id, current });
+            return Err(ApplyError::Stale {
+                id: snapshot.id,
+                current,
+            });
         }
         let mut entities = if snapshot.baseline == 0 {
             Vec::with_capacity(snapshot.enters.len())
         } else {
-            match self.history.iter().rev().find(|v| v.id == snapshot.baseline) {
+            match self
+                .history
+                .iter()
+                .rev()
+                .find(|v| v.id == snapshot.baseline)
+            {
                 Some(v) => v.entities.clone(),
                 None => {
                     return Err(ApplyError::BaselineMissing {
@@ -77,7 +85,10 @@ impl ClientView {
                 }
             }
         };
-        let bad = |what| ApplyError::Inconsistent { id: snapshot.id, what };
+        let bad = |what| ApplyError::Inconsistent {
+            id: snapshot.id,
+            what,
+        };
         for local in &snapshot.leaves {
             let at = entities
                 .binary_search_by_key(local, |e| e.local)
@@ -89,7 +100,11 @@ impl ClientView {
                 Ok(_) => return Err(bad("enter into an occupied local id")),
                 Err(at) => entities.insert(
                     at,
-                    ViewEntity { local: enter.local, net_id: enter.net_id, state: enter.state },
+                    ViewEntity {
+                        local: enter.local,
+                        net_id: enter.net_id,
+                        state: enter.state,
+                    },
                 ),
             }
         }
@@ -106,7 +121,10 @@ impl ClientView {
         if self.history.len() == VIEW_HISTORY {
             self.history.pop_front();
         }
-        self.history.push_back(DecodedView { id: snapshot.id, entities });
+        self.history.push_back(DecodedView {
+            id: snapshot.id,
+            entities,
+        });
         self.tick = snapshot.tick;
         self.last_input_seq = snapshot.last_input_seq;
         Ok(())

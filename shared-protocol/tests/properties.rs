@@ -2,9 +2,9 @@
 //! delta snapshots under random loss, reordering and ack loss always decode to exactly
 //! the state the server sent.
 
-use arcane_protocol::codec::{
-    decode_client_frame, decode_server_message, encode_client_frame, encode_server_message,
-};
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
+use arcane_protocol::codec::{decode_client_frame, decode_server_message, encode_client_frame};
 use arcane_protocol::snapshot::{SnapshotSender, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
@@ -18,7 +18,11 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             ClientMessage::Hello(Hello {
                 protocol_version: v,
                 ticket: t,
-                tier: if d { ClientTier::Desktop } else { ClientTier::Mobile },
+                tier: if d {
+                    ClientTier::Desktop
+                } else {
+                    ClientTier::Mobile
+                },
             })
         }),
         (any::<u32>(), any::<i8>(), any::<i8>())
@@ -32,8 +36,12 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 /// come from a small pool so entities leave and come back.
 fn history() -> impl Strategy<Value = Vec<Vec<(u32, i32, i32)>>> {
     prop::collection::vec(
-        prop::collection::btree_map(0u32..40, (-500_000i32..500_000, -500_000i32..500_000), 0..30)
-            .prop_map(|m| m.into_iter().map(|(id, (x, y))| (id, x, y)).collect()),
+        prop::collection::btree_map(
+            0u32..40,
+            (-500_000i32..500_000, -500_000i32..500_000),
+            0..30,
+        )
+        .prop_map(|m| m.into_iter().map(|(id, (x, y))| (id, x, y)).collect()),
         1..60,
     )
 }
@@ -46,7 +54,8 @@ struct LocalIds {
 
 impl LocalIds {
     fn assign(&mut self, visible: &[(u32, i32, i32)]) -> Vec<ViewEntity> {
-        self.by_net.retain(|net, _| visible.iter().any(|(n, _, _)| n == net));
+        self.by_net
+            .retain(|net, _| visible.iter().any(|(n, _, _)| n == net));
         let mut out = Vec::new();
         for &(net, x, y) in visible {
             let local = match self.by_net.get(&net) {
@@ -58,8 +67,20 @@ impl LocalIds {
                     l
                 }
             };
-            let kind = if net % 3 == 0 { EntityKind::Player } else { EntityKind::Npc };
-            out.push(ViewEntity { local, net_id: NetId(net), state: EntityState { kind, x_cm: x, y_cm: y } });
+            let kind = if net % 3 == 0 {
+                EntityKind::Player
+            } else {
+                EntityKind::Npc
+            };
+            out.push(ViewEntity {
+                local,
+                net_id: NetId(net),
+                state: EntityState {
+                    kind,
+                    x_cm: x,
+                    y_cm: y,
+                },
+            });
         }
         out.sort_by_key(|e| e.local);
         out

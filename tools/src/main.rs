@@ -55,16 +55,40 @@ enum Command {
 /// `content/` next to the workspace when run from a checkout, else `./content`.
 fn default_content() -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../content");
-    if repo.join("netcode.ron").exists() { repo } else { PathBuf::from("content") }
+    if repo.join("netcode.ron").exists() {
+        repo
+    } else {
+        PathBuf::from("content")
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     match Cli::parse().command {
-        Command::Demo { bots, duration, content, zone, report } => demo(bots, duration, content.unwrap_or_else(default_content), zone, report),
-        Command::Ticket { player, zone, admin, ttl, secret } => {
+        Command::Demo {
+            bots,
+            duration,
+            content,
+            zone,
+            report,
+        } => demo(
+            bots,
+            duration,
+            content.unwrap_or_else(default_content),
+            zone,
+            report,
+        ),
+        Command::Ticket {
+            player,
+            zone,
+            admin,
+            ttl,
+            secret,
+        } => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
             let claims = TicketClaims {
                 player_id: player,
@@ -78,12 +102,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn demo(bots: usize, duration: Duration, content: PathBuf, zone: String, report_path: Option<PathBuf>) -> anyhow::Result<()> {
+fn demo(
+    bots: usize,
+    duration: Duration,
+    content: PathBuf,
+    zone: String,
+    report_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
     // The zone gets a multi-threaded runtime of its own; the bots run on one thread,
     // as they would in `arcane-loadtest`.
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let config = ZoneServerConfig::local(content, &zone);
-    let running = server_rt.block_on(arcane_zone_server::start(config)).context("cannot start the zone")?;
+    let running = server_rt
+        .block_on(arcane_zone_server::start(config))
+        .context("cannot start the zone")?;
     println!(
         "arcane demo: zone {zone:?} on ws://{} (metrics http://{}/metrics), {bots} bots for {}",
         running.ws_addr,
@@ -104,23 +139,25 @@ fn demo(bots: usize, duration: Duration, content: PathBuf, zone: String, report_
         live: true,
         input_lead: Duration::from_millis(20),
     };
-    let bots_rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bots_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = bots_rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)));
     running.shutdown();
     server_rt.block_on(running.wait());
     print!("{}", report.summary());
     if let Some(path) = report_path {
-        std::fs::write(&path, serde_json_report(&report)?)?;
+        std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)?;
     }
-    let broken = report.check(&Thresholds { max_errors: Some(0), min_connected: Some(bots), ..Default::default() });
+    let broken = report.check(&Thresholds {
+        max_errors: Some(0),
+        min_connected: Some(bots),
+        ..Default::default()
+    });
     if broken.is_empty() {
         println!("demo ok: {} bots connected, 0 errors", report.connected);
         Ok(())
     } else {
         anyhow::bail!("demo failed: {}", broken.join("; "))
     }
-}
-
-fn serde_json_report(report: &arcane_loadtest::Report) -> anyhow::Result<String> {
-    Ok(arcane_loadtest::report::to_json(report)?)
 }

@@ -22,7 +22,10 @@ struct AdminState {
 
 async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
 }
@@ -32,11 +35,19 @@ async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
     if s.shared.is_healthy(Duration::from_secs(1)) {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "tick thread is not ticking\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tick thread is not ticking\n",
+        )
     }
 }
 
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shared: Arc<TickShared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shared: Arc<TickShared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))

@@ -14,14 +14,19 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let io_threads = cli.io_threads.unwrap_or_else(|| {
         // Leave one core to the tick thread.
         std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(io_threads).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let zone = arcane_zone_server::start(cli.config).await?;
         wait_for_signal().await;

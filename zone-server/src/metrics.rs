@@ -59,10 +59,16 @@ impl Metrics {
     pub fn new(zone: &str) -> Metrics {
         let mut registry = Registry::with_prefix_and_labels(
             "arcane",
-            [(std::borrow::Cow::Borrowed("zone"), std::borrow::Cow::Owned(zone.to_string()))].into_iter(),
+            [(
+                std::borrow::Cow::Borrowed("zone"),
+                std::borrow::Cow::Owned(zone.to_string()),
+            )]
+            .into_iter(),
         );
         // Buckets around the 50 ms budget of a 20 Hz tick.
-        let tick_duration = Histogram::new([0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25]);
+        let tick_duration = Histogram::new([
+            0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25,
+        ]);
         let m = Metrics {
             tick_duration,
             ticks: Counter::default(),
@@ -91,54 +97,153 @@ impl Metrics {
             registry: Registry::default(),
             process: Registry::default(),
         };
-        registry.register_with_unit("tick_duration", "Time to run one zone tick", prometheus_client::registry::Unit::Seconds, m.tick_duration.clone());
+        registry.register_with_unit(
+            "tick_duration",
+            "Time to run one zone tick",
+            prometheus_client::registry::Unit::Seconds,
+            m.tick_duration.clone(),
+        );
         registry.register("ticks", "Zone ticks run", m.ticks.clone());
-        registry.register("tick_overruns", "Ticks that took longer than the tick budget", m.tick_overruns.clone());
+        registry.register(
+            "tick_overruns",
+            "Ticks that took longer than the tick budget",
+            m.tick_overruns.clone(),
+        );
         registry.register("players", "Players in the zone", m.players.clone());
         registry.register("entities", "Entities in the zone", m.entities.clone());
-        registry.register("connections", "Open client connections", m.connections.clone());
-        registry.register_with_unit("sent", "Bytes sent to clients", prometheus_client::registry::Unit::Bytes, m.bytes_sent.clone());
-        registry.register_with_unit("received", "Bytes received from clients", prometheus_client::registry::Unit::Bytes, m.bytes_received.clone());
-        registry.register("messages_sent", "Frames sent to clients", m.messages_sent.clone());
-        registry.register("messages_received", "Frames received from clients", m.messages_received.clone());
-        registry.register("inputs_applied", "Movement inputs applied", m.inputs_applied.clone());
-        registry.register("inputs_rejected", "Inputs rejected by validation, by reason", m.inputs_rejected.clone());
+        registry.register(
+            "connections",
+            "Open client connections",
+            m.connections.clone(),
+        );
+        registry.register_with_unit(
+            "sent",
+            "Bytes sent to clients",
+            prometheus_client::registry::Unit::Bytes,
+            m.bytes_sent.clone(),
+        );
+        registry.register_with_unit(
+            "received",
+            "Bytes received from clients",
+            prometheus_client::registry::Unit::Bytes,
+            m.bytes_received.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Frames sent to clients",
+            m.messages_sent.clone(),
+        );
+        registry.register(
+            "messages_received",
+            "Frames received from clients",
+            m.messages_received.clone(),
+        );
+        registry.register(
+            "inputs_applied",
+            "Movement inputs applied",
+            m.inputs_applied.clone(),
+        );
+        registry.register(
+            "inputs_rejected",
+            "Inputs rejected by validation, by reason",
+            m.inputs_rejected.clone(),
+        );
         registry.register("snapshots", "Snapshots encoded", m.snapshots.clone());
-        registry.register("full_snapshots", "Snapshots encoded without a baseline", m.full_snapshots.clone());
-        registry.register_with_unit("snapshot", "Encoded snapshot bytes", prometheus_client::registry::Unit::Bytes, m.snapshot_bytes.clone());
-        registry.register("outbox_drops", "Unsent snapshots replaced by a newer one", m.outbox_drops.clone());
-        registry.register("inbox_drops", "Client messages dropped because the tick inbox was full", m.inbox_drops.clone());
-        registry.register("malformed_frames", "Client frames that failed to decode", m.malformed_frames.clone());
-        registry.register("kicks", "Connections closed by the server, by reason", m.kicks.clone());
-        registry.register("handshake_failures", "Connections refused at handshake, by reason", m.handshake_failures.clone());
+        registry.register(
+            "full_snapshots",
+            "Snapshots encoded without a baseline",
+            m.full_snapshots.clone(),
+        );
+        registry.register_with_unit(
+            "snapshot",
+            "Encoded snapshot bytes",
+            prometheus_client::registry::Unit::Bytes,
+            m.snapshot_bytes.clone(),
+        );
+        registry.register(
+            "outbox_drops",
+            "Unsent snapshots replaced by a newer one",
+            m.outbox_drops.clone(),
+        );
+        registry.register(
+            "inbox_drops",
+            "Client messages dropped because the tick inbox was full",
+            m.inbox_drops.clone(),
+        );
+        registry.register(
+            "malformed_frames",
+            "Client frames that failed to decode",
+            m.malformed_frames.clone(),
+        );
+        registry.register(
+            "kicks",
+            "Connections closed by the server, by reason",
+            m.kicks.clone(),
+        );
+        registry.register(
+            "handshake_failures",
+            "Connections refused at handshake, by reason",
+            m.handshake_failures.clone(),
+        );
         let mut process = Registry::with_prefix("process");
-        process.register_with_unit("cpu", "Process CPU time (user + system)", prometheus_client::registry::Unit::Seconds, m.cpu_seconds.clone());
-        process.register_with_unit("resident_memory", "Resident set size", prometheus_client::registry::Unit::Bytes, m.resident_memory.clone());
-        Metrics { registry, process, ..m }
+        process.register_with_unit(
+            "cpu",
+            "Process CPU time (user + system)",
+            prometheus_client::registry::Unit::Seconds,
+            m.cpu_seconds.clone(),
+        );
+        process.register_with_unit(
+            "resident_memory",
+            "Resident set size",
+            prometheus_client::registry::Unit::Bytes,
+            m.resident_memory.clone(),
+        );
+        Metrics {
+            registry,
+            process,
+            ..m
+        }
     }
 
     /// Copies the engine's monotonic counters into the exported ones.
     pub fn observe_engine(&self, now: &ZoneCounters) {
-        let Ok(mut last) = self.last_engine.lock() else { return };
-        self.inputs_applied.inc_by(now.inputs_applied - last.inputs_applied);
+        let Ok(mut last) = self.last_engine.lock() else {
+            return;
+        };
+        self.inputs_applied
+            .inc_by(now.inputs_applied - last.inputs_applied);
         for r in RejectReason::ALL {
             let d = now.rejected(r) - last.rejected(r);
             if d > 0 {
-                self.inputs_rejected.get_or_create(&ReasonLabel { reason: r.as_str().into() }).inc_by(d);
+                self.inputs_rejected
+                    .get_or_create(&ReasonLabel {
+                        reason: r.as_str().into(),
+                    })
+                    .inc_by(d);
             }
         }
         self.snapshots.inc_by(now.snapshots - last.snapshots);
-        self.full_snapshots.inc_by(now.full_snapshots - last.full_snapshots);
-        self.snapshot_bytes.inc_by(now.snapshot_bytes - last.snapshot_bytes);
+        self.full_snapshots
+            .inc_by(now.full_snapshots - last.full_snapshots);
+        self.snapshot_bytes
+            .inc_by(now.snapshot_bytes - last.snapshot_bytes);
         *last = now.clone();
     }
 
     pub fn kick(&self, reason: KickReason) {
-        self.kicks.get_or_create(&ReasonLabel { reason: kick_label(reason).into() }).inc();
+        self.kicks
+            .get_or_create(&ReasonLabel {
+                reason: kick_label(reason).into(),
+            })
+            .inc();
     }
 
     pub fn handshake_failure(&self, reason: &str) {
-        self.handshake_failures.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+        self.handshake_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Refreshes process CPU and memory from /proc before a scrape (Linux; elsewhere

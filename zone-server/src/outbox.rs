@@ -77,7 +77,10 @@ impl Outbox {
             return Offer::Queued;
         }
         if self.stale.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_STALE_SNAPSHOTS {
-            self.close(KickReason::SlowClient, "snapshots are not being drained; the connection is too slow");
+            self.close(
+                KickReason::SlowClient,
+                "snapshots are not being drained; the connection is too slow",
+            );
             return Offer::TooSlow;
         }
         self.notify.notify_one();
@@ -99,7 +102,10 @@ impl Outbox {
             }
         };
         if full {
-            self.close(KickReason::SlowClient, "reliable messages are not being drained; the connection is too slow");
+            self.close(
+                KickReason::SlowClient,
+                "reliable messages are not being drained; the connection is too slow",
+            );
             return false;
         }
         self.notify.notify_one();

@@ -38,12 +38,18 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let content = ZoneContent::load(&config.content, &config.zone)
         .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content.display()))?;
     if config.ticket_secret == DEV_TICKET_SECRET {
-        tracing::warn!("using the development ticket secret; set ARCANE_TICKET_SECRET in production");
+        tracing::warn!(
+            "using the development ticket secret; set ARCANE_TICKET_SECRET in production"
+        );
     }
     let zone_id = content.zone.id.clone();
     let zone = Zone::new(content, config.seed);
-    let ws = TcpListener::bind(config.ws_addr).await.with_context(|| format!("cannot listen on {}", config.ws_addr))?;
-    let admin = TcpListener::bind(config.admin_addr).await.with_context(|| format!("cannot listen on {}", config.admin_addr))?;
+    let ws = TcpListener::bind(config.ws_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.ws_addr))?;
+    let admin = TcpListener::bind(config.admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.admin_addr))?;
     let ws_addr = ws.local_addr()?;
     let admin_addr = admin.local_addr()?;
 
@@ -51,7 +57,8 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let shared = Arc::new(TickShared::default());
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let tick_thread = tick::spawn(zone, inbox_rx, metrics.clone(), shared.clone()).context("cannot start the tick thread")?;
+    let tick_thread = tick::spawn(zone, inbox_rx, metrics.clone(), shared.clone())
+        .context("cannot start the tick thread")?;
 
     let ctx = Arc::new(SessionContext::new(
         zone_id.clone(),
@@ -63,10 +70,23 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let config = Arc::new(config);
     let tasks = vec![
         tokio::spawn(crate::ws::serve(ws, ctx, config, shutdown_rx.clone())),
-        tokio::spawn(crate::admin::serve(admin, metrics.clone(), shared.clone(), shutdown_rx)),
+        tokio::spawn(crate::admin::serve(
+            admin,
+            metrics.clone(),
+            shared.clone(),
+            shutdown_rx,
+        )),
     ];
     tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, "zone server listening");
-    Ok(RunningZone { ws_addr, admin_addr, metrics, shared, shutdown, tick_thread: Some(tick_thread), tasks })
+    Ok(RunningZone {
+        ws_addr,
+        admin_addr,
+        metrics,
+        shared,
+        shutdown,
+        tick_thread: Some(tick_thread),
+        tasks,
+    })
 }
 
 impl RunningZone {

@@ -41,13 +41,18 @@ pub struct Session {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Encodes a kick message for the wire.
 pub fn kick_frame(reason: KickReason, detail: &str) -> Bytes {
     let mut out = Vec::new();
-    let msg = ServerMessage::Kick { reason, detail: detail.to_string() };
+    let msg = ServerMessage::Kick {
+        reason,
+        detail: detail.to_string(),
+    };
     if encode_server_message(&msg, &mut out).is_err() {
         out.clear();
     }
@@ -55,33 +60,58 @@ pub fn kick_frame(reason: KickReason, detail: &str) -> Bytes {
 }
 
 impl SessionContext {
-    pub fn new(zone_id: String, key: TicketKey, inbox: mpsc::Sender<Inbound>, metrics: Arc<Metrics>, shared: Arc<TickShared>) -> Self {
-        SessionContext { zone_id, key, inbox, metrics, shared, next_conn: AtomicU64::new(1) }
+    pub fn new(
+        zone_id: String,
+        key: TicketKey,
+        inbox: mpsc::Sender<Inbound>,
+        metrics: Arc<Metrics>,
+        shared: Arc<TickShared>,
+    ) -> Self {
+        SessionContext {
+            zone_id,
+            key,
+            inbox,
+            metrics,
+            shared,
+            next_conn: AtomicU64::new(1),
+        }
     }
 
     /// Checks the first frame: exactly one `Hello`, our protocol version, and a ticket
     /// that verifies for this zone and has not expired.
     pub fn check_hello(&self, frame: &[u8]) -> Result<(PlayerId, ClientTier), Refusal> {
         let messages = decode_client_frame(frame).map_err(|e| {
-            (KickReason::HandshakeFailed, format!("first frame did not decode: {e}"))
+            (
+                KickReason::HandshakeFailed,
+                format!("first frame did not decode: {e}"),
+            )
         })?;
         let [ClientMessage::Hello(hello)] = messages.as_slice() else {
-            return Err((KickReason::HandshakeFailed, "the first frame must be a single Hello".into()));
+            return Err((
+                KickReason::HandshakeFailed,
+                "the first frame must be a single Hello".into(),
+            ));
         };
         if hello.protocol_version != PROTOCOL_VERSION {
             return Err((
                 KickReason::VersionMismatch,
-                format!("server speaks protocol {PROTOCOL_VERSION}, client sent {}; update the client", hello.protocol_version),
+                format!(
+                    "server speaks protocol {PROTOCOL_VERSION}, client sent {}; update the client",
+                    hello.protocol_version
+                ),
             ));
         }
-        let claims = self.key.verify(&hello.ticket, &self.zone_id, now_unix()).map_err(|e| {
-            let reason = match e {
-                TicketError::Expired { .. } => KickReason::TicketExpired,
-                TicketError::WrongZone { .. } => KickReason::WrongZone,
-                TicketError::Malformed | TicketError::BadSignature => KickReason::BadTicket,
-            };
-            (reason, e.to_string())
-        })?;
+        let claims = self
+            .key
+            .verify(&hello.ticket, &self.zone_id, now_unix())
+            .map_err(|e| {
+                let reason = match e {
+                    TicketError::Expired { .. } => KickReason::TicketExpired,
+                    TicketError::WrongZone { .. } => KickReason::WrongZone,
+                    TicketError::Malformed | TicketError::BadSignature => KickReason::BadTicket,
+                };
+                (reason, e.to_string())
+            })?;
         Ok((PlayerId(claims.player_id), hello.tier))
     }
 
@@ -89,16 +119,32 @@ impl SessionContext {
     pub async fn join(&self, player: PlayerId, tier: ClientTier) -> Option<Session> {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
-        let join = Inbound::Join { player, tier, conn, outbox: outbox.clone() };
+        let join = Inbound::Join {
+            player,
+            tier,
+            conn,
+            outbox: outbox.clone(),
+        };
         // Joins and leaves wait for room rather than being dropped: losing one would
         // leave a ghost player or a connection the zone never serves.
         self.inbox.send(join).await.ok()?;
-        Some(Session { player, conn, outbox, malformed: 0 })
+        Some(Session {
+            player,
+            conn,
+            outbox,
+            malformed: 0,
+        })
     }
 
     /// Tells the tick thread the connection is gone.
     pub async fn leave(&self, session: &Session) {
-        let _ = self.inbox.send(Inbound::Leave { player: session.player, conn: session.conn }).await;
+        let _ = self
+            .inbox
+            .send(Inbound::Leave {
+                player: session.player,
+                conn: session.conn,
+            })
+            .await;
     }
 
     fn forward(&self, msg: Inbound) {
@@ -121,12 +167,21 @@ impl SessionContext {
         let (player, conn) = (session.player, session.conn);
         for m in messages {
             match m {
-                ClientMessage::Input(input) => self.forward(Inbound::Input { player, conn, input }),
-                ClientMessage::Ack { snapshot_id } => self.forward(Inbound::Ack { player, conn, snapshot_id }),
+                ClientMessage::Input(input) => self.forward(Inbound::Input {
+                    player,
+                    conn,
+                    input,
+                }),
+                ClientMessage::Ack { snapshot_id } => self.forward(Inbound::Ack {
+                    player,
+                    conn,
+                    snapshot_id,
+                }),
                 ClientMessage::Ping { nonce } => {
                     let tick = self.shared.tick.load(Ordering::Relaxed) as u32;
                     let mut out = Vec::new();
-                    if encode_server_message(&ServerMessage::Pong { nonce, tick }, &mut out).is_ok() {
+                    if encode_server_message(&ServerMessage::Pong { nonce, tick }, &mut out).is_ok()
+                    {
                         session.outbox.push_reliable(Bytes::from(out));
                     }
                 }
@@ -143,7 +198,10 @@ impl SessionContext {
         self.metrics.malformed_frames.inc();
         session.malformed += 1;
         if session.malformed >= MAX_MALFORMED_FRAMES {
-            return Err((KickReason::MalformedPackets, format!("{} frames failed to decode", session.malformed)));
+            return Err((
+                KickReason::MalformedPackets,
+                format!("{} frames failed to decode", session.malformed),
+            ));
         }
         Ok(())
     }

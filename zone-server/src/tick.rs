@@ -22,10 +22,26 @@ pub type ConnId = u64;
 
 /// Messages from sessions to the tick thread.
 pub enum Inbound {
-    Join { player: PlayerId, tier: ClientTier, conn: ConnId, outbox: Arc<Outbox> },
-    Leave { player: PlayerId, conn: ConnId },
-    Input { player: PlayerId, conn: ConnId, input: MoveInput },
-    Ack { player: PlayerId, conn: ConnId, snapshot_id: u32 },
+    Join {
+        player: PlayerId,
+        tier: ClientTier,
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    },
+    Leave {
+        player: PlayerId,
+        conn: ConnId,
+    },
+    Input {
+        player: PlayerId,
+        conn: ConnId,
+        input: MoveInput,
+    },
+    Ack {
+        player: PlayerId,
+        conn: ConnId,
+        snapshot_id: u32,
+    },
 }
 
 /// State the tick thread publishes to the rest of the process.
@@ -43,10 +59,13 @@ pub struct TickShared {
 impl TickShared {
     /// True while the tick thread has completed a tick within `within`.
     pub fn is_healthy(&self, within: Duration) -> bool {
-        let Some(start) = self.started.get() else { return false };
+        let Some(start) = self.started.get() else {
+            return false;
+        };
         let now = start.elapsed().as_millis() as u64;
         self.running.load(Ordering::Relaxed)
-            && now.saturating_sub(self.last_tick_at_ms.load(Ordering::Relaxed)) <= within.as_millis() as u64
+            && now.saturating_sub(self.last_tick_at_ms.load(Ordering::Relaxed))
+                <= within.as_millis() as u64
     }
 }
 
@@ -66,9 +85,17 @@ struct Router {
 impl Router {
     fn handle(&mut self, msg: Inbound) {
         match msg {
-            Inbound::Join { player, tier, conn, outbox } => {
+            Inbound::Join {
+                player,
+                tier,
+                conn,
+                outbox,
+            } => {
                 if let Some(old) = self.sessions.insert(player, Connection { conn, outbox }) {
-                    old.outbox.close(KickReason::DuplicateLogin, "this player connected again from elsewhere");
+                    old.outbox.close(
+                        KickReason::DuplicateLogin,
+                        "this player connected again from elsewhere",
+                    );
                     self.metrics.kick(KickReason::DuplicateLogin);
                 }
                 self.commands.push(ZoneCommand::Join { player, tier });
@@ -79,14 +106,25 @@ impl Router {
                     self.commands.push(ZoneCommand::Leave { player });
                 }
             }
-            Inbound::Input { player, conn, input } => {
+            Inbound::Input {
+                player,
+                conn,
+                input,
+            } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
                     self.commands.push(ZoneCommand::Input { player, input });
                 }
             }
-            Inbound::Ack { player, conn, snapshot_id } => {
+            Inbound::Ack {
+                player,
+                conn,
+                snapshot_id,
+            } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
-                    self.commands.push(ZoneCommand::Ack { player, snapshot_id });
+                    self.commands.push(ZoneCommand::Ack {
+                        player,
+                        snapshot_id,
+                    });
                 }
             }
         }
@@ -106,7 +144,9 @@ impl Router {
     fn route(&mut self, out: ZoneOutput) {
         match out {
             ZoneOutput::Snapshot { player, bytes } => {
-                let Some(c) = self.sessions.get(&player) else { return };
+                let Some(c) = self.sessions.get(&player) else {
+                    return;
+                };
                 match c.outbox.offer_snapshot(Bytes::from(bytes)) {
                     Offer::Queued => {}
                     Offer::Replaced => {
@@ -133,8 +173,16 @@ impl Router {
                     self.metrics.kick(KickReason::SlowClient);
                 }
             }
-            ZoneOutput::Kick { player, reason, detail } => {
-                tracing::info!(player = player.0, reason = crate::metrics::kick_label(reason), "{detail}");
+            ZoneOutput::Kick {
+                player,
+                reason,
+                detail,
+            } => {
+                tracing::info!(
+                    player = player.0,
+                    reason = crate::metrics::kick_label(reason),
+                    "{detail}"
+                );
                 if let Some(c) = self.sessions.remove(&player) {
                     c.outbox.close(reason, detail);
                 }
@@ -153,62 +201,76 @@ pub fn spawn(
     shared: Arc<TickShared>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let zone_id = zone.settings().zone.id.clone();
-    std::thread::Builder::new().name(format!("tick-{zone_id}")).spawn(move || {
-        let rate = f64::from(zone.settings().netcode.tick_rate_hz.max(1));
-        let period = Duration::from_secs_f64(1.0 / rate);
-        let started = *shared.started.get_or_init(Instant::now);
-        shared.running.store(true, Ordering::Relaxed);
-        let mut zone = zone;
-        let mut tl = Router { sessions: HashMap::new(), commands: Vec::new(), metrics, scratch: Vec::new() };
-        let mut next = Instant::now();
-        let _span = tracing::info_span!("tick", zone = %zone_id).entered();
-        loop {
-            let mut closed = shared.shutdown.load(Ordering::Relaxed);
+    std::thread::Builder::new()
+        .name(format!("tick-{zone_id}"))
+        .spawn(move || {
+            let rate = f64::from(zone.settings().netcode.tick_rate_hz.max(1));
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let started = *shared.started.get_or_init(Instant::now);
+            shared.running.store(true, Ordering::Relaxed);
+            let mut zone = zone;
+            let mut tl = Router {
+                sessions: HashMap::new(),
+                commands: Vec::new(),
+                metrics,
+                scratch: Vec::new(),
+            };
+            let mut next = Instant::now();
+            let _span = tracing::info_span!("tick", zone = %zone_id).entered();
             loop {
-                match inbox.try_recv() {
-                    Ok(m) => tl.handle(m),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        closed = true;
-                        break;
+                let mut closed = shared.shutdown.load(Ordering::Relaxed);
+                loop {
+                    match inbox.try_recv() {
+                        Ok(m) => tl.handle(m),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
                     }
                 }
+                if closed {
+                    break;
+                }
+                let t0 = Instant::now();
+                zone.step(tl.commands.drain(..));
+                for out in zone.drain_outputs() {
+                    tl.route(out);
+                }
+                let elapsed = t0.elapsed();
+                let tick = zone.tick();
+                shared.tick.store(tick, Ordering::Relaxed);
+                shared
+                    .last_tick_at_ms
+                    .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                let m = &tl.metrics;
+                m.ticks.inc();
+                m.tick_duration.observe(elapsed.as_secs_f64());
+                m.players.set(zone.player_count() as i64);
+                m.entities.set(zone.entity_count() as i64);
+                m.observe_engine(zone.counters());
+                if elapsed > period {
+                    m.tick_overruns.inc();
+                    tracing::warn!(
+                        tick,
+                        took_ms = elapsed.as_secs_f64() * 1e3,
+                        "tick over budget"
+                    );
+                }
+                next += period;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else if now - next > period {
+                    // Fell more than a tick behind: resynchronise instead of bursting.
+                    next = now;
+                }
             }
-            if closed {
-                break;
+            for (_, c) in tl.sessions.drain() {
+                c.outbox
+                    .close(KickReason::ServerShutdown, "the zone is shutting down");
             }
-            let t0 = Instant::now();
-            zone.step(tl.commands.drain(..));
-            for out in zone.drain_outputs() {
-                tl.route(out);
-            }
-            let elapsed = t0.elapsed();
-            let tick = zone.tick();
-            shared.tick.store(tick, Ordering::Relaxed);
-            shared.last_tick_at_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            let m = &tl.metrics;
-            m.ticks.inc();
-            m.tick_duration.observe(elapsed.as_secs_f64());
-            m.players.set(zone.player_count() as i64);
-            m.entities.set(zone.entity_count() as i64);
-            m.observe_engine(zone.counters());
-            if elapsed > period {
-                m.tick_overruns.inc();
-                tracing::warn!(tick, took_ms = elapsed.as_secs_f64() * 1e3, "tick over budget");
-            }
-            next += period;
-            let now = Instant::now();
-            if next > now {
-                std::thread::sleep(next - now);
-            } else if now - next > period {
-                // Fell more than a tick behind: resynchronise instead of bursting.
-                next = now;
-            }
-        }
-        for (_, c) in tl.sessions.drain() {
-            c.outbox.close(KickReason::ServerShutdown, "the zone is shutting down");
-        }
-        shared.running.store(false, Ordering::Relaxed);
-        tracing::info!("tick thread stopped");
-    })
+            shared.running.store(false, Ordering::Relaxed);
+            tracing::info!("tick thread stopped");
+        })
 }

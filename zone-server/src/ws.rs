@@ -9,12 +9,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
 
 use crate::config::ZoneServerConfig;
 use crate::metrics::{WS, kick_label};
@@ -78,9 +78,22 @@ pub async fn serve(
 }
 
 async fn refuse_full(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
-    if let Ok(Ok(mut ws)) = timeout(config.handshake_timeout, tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))).await {
-        ctx.metrics.handshake_failure(kick_label(KickReason::ZoneFull));
-        send_kick(&mut ws, (KickReason::ZoneFull, "the zone has no free connection slots".into())).await;
+    if let Ok(Ok(mut ws)) = timeout(
+        config.handshake_timeout,
+        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
+    )
+    .await
+    {
+        ctx.metrics
+            .handshake_failure(kick_label(KickReason::ZoneFull));
+        send_kick(
+            &mut ws,
+            (
+                KickReason::ZoneFull,
+                "the zone has no free connection slots".into(),
+            ),
+        )
+        .await;
     }
 }
 
@@ -104,13 +117,24 @@ fn describe(e: &WsError) -> Option<Refusal> {
             format!("frame of {size} bytes exceeds the {max_size} byte limit"),
         )),
         WsError::Capacity(c) => Some((KickReason::MalformedPackets, format!("frame refused: {c}"))),
-        WsError::Protocol(p) => Some((KickReason::MalformedPackets, format!("websocket protocol error: {p}"))),
+        WsError::Protocol(p) => Some((
+            KickReason::MalformedPackets,
+            format!("websocket protocol error: {p}"),
+        )),
         _ => None,
     }
 }
 
-async fn handle_connection(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
-    let upgrade = timeout(config.handshake_timeout, tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()))).await;
+async fn handle_connection(
+    stream: TcpStream,
+    ctx: Arc<SessionContext>,
+    config: Arc<ZoneServerConfig>,
+) {
+    let upgrade = timeout(
+        config.handshake_timeout,
+        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
+    )
+    .await;
     let mut ws = match upgrade {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -126,26 +150,48 @@ async fn handle_connection(stream: TcpStream, ctx: Arc<SessionContext>, config: 
     let first = timeout(config.handshake_timeout, ws.next()).await;
     let hello = match first {
         Ok(Some(Ok(Message::Binary(b)))) => {
-            ctx.metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
+            ctx.metrics
+                .bytes_received
+                .get_or_create(&WS)
+                .inc_by(b.len() as u64);
             ctx.metrics.messages_received.get_or_create(&WS).inc();
             ctx.check_hello(&b)
         }
-        Ok(Some(Ok(_))) => Err((KickReason::HandshakeFailed, "the first frame must be a binary Hello".into())),
-        Ok(Some(Err(e))) => Err(describe(&e).unwrap_or((KickReason::HandshakeFailed, e.to_string()))),
+        Ok(Some(Ok(_))) => Err((
+            KickReason::HandshakeFailed,
+            "the first frame must be a binary Hello".into(),
+        )),
+        Ok(Some(Err(e))) => {
+            Err(describe(&e).unwrap_or((KickReason::HandshakeFailed, e.to_string())))
+        }
         Ok(None) => return,
-        Err(_) => Err((KickReason::Timeout, "no Hello within the handshake timeout".into())),
+        Err(_) => Err((
+            KickReason::Timeout,
+            "no Hello within the handshake timeout".into(),
+        )),
     };
     let (player, tier) = match hello {
         Ok(x) => x,
         Err(refusal) => {
-            tracing::debug!(reason = kick_label(refusal.0), "handshake refused: {}", refusal.1);
+            tracing::debug!(
+                reason = kick_label(refusal.0),
+                "handshake refused: {}",
+                refusal.1
+            );
             ctx.metrics.handshake_failure(kick_label(refusal.0));
             send_kick(&mut ws, refusal).await;
             return;
         }
     };
     let Some(mut session) = ctx.join(player, tier).await else {
-        send_kick(&mut ws, (KickReason::ServerShutdown, "the zone is shutting down".into())).await;
+        send_kick(
+            &mut ws,
+            (
+                KickReason::ServerShutdown,
+                "the zone is shutting down".into(),
+            ),
+        )
+        .await;
         return;
     };
     ctx.metrics.connections.inc();
@@ -159,7 +205,12 @@ async fn handle_connection(stream: TcpStream, ctx: Arc<SessionContext>, config: 
 /// Pumps one connection: frames in, outbox out, and a periodic ping/heartbeat check.
 /// One task drives the unsplit stream (no lock between a reader and a writer half),
 /// and liveness is checked on the ping tick rather than with a timer per frame.
-async fn run_session(mut ws: Ws, ctx: &SessionContext, session: &mut Session, config: &ZoneServerConfig) {
+async fn run_session(
+    mut ws: Ws,
+    ctx: &SessionContext,
+    session: &mut Session,
+    config: &ZoneServerConfig,
+) {
     let outbox = session.outbox.clone();
     let metrics = ctx.metrics.clone();
     let mut ping = tokio::time::interval(PING_INTERVAL.min(config.heartbeat_timeout / 2));
@@ -223,7 +274,11 @@ enum WriteResult {
 
 /// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
 /// then a kick and close if one was requested) with one flush.
-async fn write_batch(ws: &mut Ws, outbox: &crate::outbox::Outbox, metrics: &crate::metrics::Metrics) -> WriteResult {
+async fn write_batch(
+    ws: &mut Ws,
+    outbox: &crate::outbox::Outbox,
+    metrics: &crate::metrics::Metrics,
+) -> WriteResult {
     let batch = outbox.take();
     let mut sent = 0u64;
     let mut frames = 0u64;
@@ -238,7 +293,11 @@ async fn write_batch(ws: &mut Ws, outbox: &crate::outbox::Outbox, metrics: &crat
             sent += frame.len() as u64;
             frames += 1;
             ws.feed(Message::Binary(frame)).await?;
-            ws.feed(Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: kick_label(*reason).into() }))).await?;
+            ws.feed(Message::Close(Some(CloseFrame {
+                code: CloseCode::Policy,
+                reason: kick_label(*reason).into(),
+            })))
+            .await?;
         }
         ws.flush().await
     };

@@ -2,6 +2,8 @@
 //! clients. Each bad input gets its documented outcome while good clients keep being
 //! served.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +23,11 @@ const NETCODE: &str = include_str!("../../content/netcode.ron");
 /// A content folder with a small, fast zone: everyone spawns at the same point and
 /// walks at 50 m/s, so "far away" is reachable in a second.
 fn test_content() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("arcane-loopback-{}-{}", std::process::id(), rand_suffix()));
+    let dir = std::env::temp_dir().join(format!(
+        "arcane-loopback-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(dir.join("zones")).unwrap();
     std::fs::write(dir.join("netcode.ron"), NETCODE).unwrap();
     std::fs::write(
@@ -41,7 +47,10 @@ fn test_content() -> PathBuf {
 }
 
 fn rand_suffix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 async fn start_zone(heartbeat: Duration) -> RunningZone {
@@ -51,11 +60,19 @@ async fn start_zone(heartbeat: Duration) -> RunningZone {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn ticket(player: u64, zone: &str, secret: &str, expires: u64) -> String {
-    TicketKey::new(secret).mint(&TicketClaims { player_id: player, zone_id: zone.into(), role: Role::Player, expires_unix: expires })
+    TicketKey::new(secret).mint(&TicketClaims {
+        player_id: player,
+        zone_id: zone.into(),
+        role: Role::Player,
+        expires_unix: expires,
+    })
 }
 
 fn good_ticket(player: u64) -> String {
@@ -77,23 +94,40 @@ struct Player {
 
 impl Player {
     async fn join(z: &RunningZone, id: u64) -> Player {
-        let mut client = Client::join(&url(z), &good_ticket(id), ClientTier::Desktop).await.unwrap();
-        let me = timeout(Duration::from_secs(5), client.recv_until(|m| match m {
-            ServerMessage::Welcome(w) => Some(w.player),
-            _ => None,
-        }))
+        let mut client = Client::join(&url(z), &good_ticket(id), ClientTier::Desktop)
+            .await
+            .unwrap();
+        let me = timeout(
+            Duration::from_secs(5),
+            client.recv_until(|m| match m {
+                ServerMessage::Welcome(w) => Some(w.player),
+                _ => None,
+            }),
+        )
         .await
         .unwrap()
         .unwrap();
-        Player { client, me, view: ClientView::new(), seq: 0, events: vec![] }
+        Player {
+            client,
+            me,
+            view: ClientView::new(),
+            seq: 0,
+            events: vec![],
+        }
     }
 
     /// Sends one input (and the ack) and processes messages until the next snapshot.
     async fn step(&mut self, dir: (i8, i8)) {
         self.seq += 1;
         let msgs = [
-            ClientMessage::Input(MoveInput { seq: self.seq, dir_x: dir.0, dir_y: dir.1 }),
-            ClientMessage::Ack { snapshot_id: self.view.current_id() },
+            ClientMessage::Input(MoveInput {
+                seq: self.seq,
+                dir_x: dir.0,
+                dir_y: dir.1,
+            }),
+            ClientMessage::Ack {
+                snapshot_id: self.view.current_id(),
+            },
         ];
         self.client.send(&msgs).await.unwrap();
         self.next_snapshot().await;
@@ -101,12 +135,17 @@ impl Player {
 
     async fn next_snapshot(&mut self) {
         loop {
-            match timeout(Duration::from_secs(5), self.client.recv()).await.expect("no snapshot within 5 s") {
+            match timeout(Duration::from_secs(5), self.client.recv())
+                .await
+                .expect("no snapshot within 5 s")
+            {
                 Incoming::Message(ServerMessage::Snapshot(s), _) => {
                     self.view.apply(&s).unwrap();
                     return;
                 }
-                Incoming::Message(ServerMessage::Events(e), _) => self.events.extend(e.into_iter().map(|e| e.kind)),
+                Incoming::Message(ServerMessage::Events(e), _) => {
+                    self.events.extend(e.into_iter().map(|e| e.kind))
+                }
                 Incoming::Message(_, _) => {}
                 other => panic!("player {:?} lost its connection: {other:?}", self.me),
             }
@@ -121,7 +160,10 @@ impl Player {
 /// Reads until the server's kick (or close) and returns the kick reason.
 async fn expect_kick(client: &mut Client) -> KickReason {
     loop {
-        match timeout(Duration::from_secs(5), client.recv()).await.expect("no kick within 5 s") {
+        match timeout(Duration::from_secs(5), client.recv())
+            .await
+            .expect("no kick within 5 s")
+        {
             Incoming::Message(ServerMessage::Kick { reason, .. }, _) => return reason,
             Incoming::Message(_, _) => continue,
             other => panic!("closed without a kick: {other:?}"),
@@ -131,7 +173,11 @@ async fn expect_kick(client: &mut Client) -> KickReason {
 
 async fn hello(client: &mut Client, version: u16, ticket: String) {
     client
-        .send(&[ClientMessage::Hello(Hello { protocol_version: version, ticket, tier: ClientTier::Desktop })])
+        .send(&[ClientMessage::Hello(Hello {
+            protocol_version: version,
+            ticket,
+            tier: ClientTier::Desktop,
+        })])
         .await
         .unwrap();
 }
@@ -154,10 +200,19 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
         c.step((0, 0)).await;
     }
     assert!(a.sees(b.me) && b.sees(a.me), "A and B stand together");
-    assert!(!a.sees(c.me) && !b.sees(c.me), "C is out of range of A and B");
-    assert!(!c.sees(a.me) && !c.sees(b.me), "A and B are out of C's range");
+    assert!(
+        !a.sees(c.me) && !b.sees(c.me),
+        "C is out of range of A and B"
+    );
+    assert!(
+        !c.sees(a.me) && !c.sees(b.me),
+        "A and B are out of C's range"
+    );
     assert!(a.sees(a.me) && c.sees(c.me), "everyone sees themselves");
-    assert_eq!(c.view.last_input_seq, c.seq, "the last applied input is echoed");
+    assert_eq!(
+        c.view.last_input_seq, c.seq,
+        "the last applied input is echoed"
+    );
     z.shutdown();
     z.wait().await;
 }
@@ -176,52 +231,115 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
     assert_eq!(expect_kick(&mut c).await, KickReason::VersionMismatch);
 
     let mut c = Client::connect(&u).await.unwrap();
-    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(201, "test", "not-the-secret", now() + 60)).await;
-    assert_eq!(expect_kick(&mut c).await, KickReason::BadTicket, "forged ticket");
+    hello(
+        &mut c,
+        arcane_protocol::PROTOCOL_VERSION,
+        ticket(201, "test", "not-the-secret", now() + 60),
+    )
+    .await;
+    assert_eq!(
+        expect_kick(&mut c).await,
+        KickReason::BadTicket,
+        "forged ticket"
+    );
 
     let mut c = Client::connect(&u).await.unwrap();
-    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(202, "test", DEV_TICKET_SECRET, now() - 1)).await;
+    hello(
+        &mut c,
+        arcane_protocol::PROTOCOL_VERSION,
+        ticket(202, "test", DEV_TICKET_SECRET, now() - 1),
+    )
+    .await;
     assert_eq!(expect_kick(&mut c).await, KickReason::TicketExpired);
 
     let mut c = Client::connect(&u).await.unwrap();
-    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, ticket(203, "other-zone", DEV_TICKET_SECRET, now() + 60)).await;
+    hello(
+        &mut c,
+        arcane_protocol::PROTOCOL_VERSION,
+        ticket(203, "other-zone", DEV_TICKET_SECRET, now() + 60),
+    )
+    .await;
     assert_eq!(expect_kick(&mut c).await, KickReason::WrongZone);
 
     let mut c = Client::connect(&u).await.unwrap();
-    hello(&mut c, arcane_protocol::PROTOCOL_VERSION, "garbage.ticket".into()).await;
-    assert_eq!(expect_kick(&mut c).await, KickReason::BadTicket, "malformed ticket");
+    hello(
+        &mut c,
+        arcane_protocol::PROTOCOL_VERSION,
+        "garbage.ticket".into(),
+    )
+    .await;
+    assert_eq!(
+        expect_kick(&mut c).await,
+        KickReason::BadTicket,
+        "malformed ticket"
+    );
 
     let mut c = Client::connect(&u).await.unwrap();
-    c.send(&[ClientMessage::Input(MoveInput { seq: 1, dir_x: 1, dir_y: 0 })]).await.unwrap();
-    assert_eq!(expect_kick(&mut c).await, KickReason::HandshakeFailed, "input before hello");
+    c.send(&[ClientMessage::Input(MoveInput {
+        seq: 1,
+        dir_x: 1,
+        dir_y: 0,
+    })])
+    .await
+    .unwrap();
+    assert_eq!(
+        expect_kick(&mut c).await,
+        KickReason::HandshakeFailed,
+        "input before hello"
+    );
 
     let mut c = Client::connect(&u).await.unwrap();
     c.send_raw(vec![0xFF; 64]).await.unwrap();
-    assert_eq!(expect_kick(&mut c).await, KickReason::HandshakeFailed, "garbage hello");
+    assert_eq!(
+        expect_kick(&mut c).await,
+        KickReason::HandshakeFailed,
+        "garbage hello"
+    );
 
     // Garbage after a good handshake: tolerated a few times, then a kick.
     let mut p = Player::join(&z, 300).await;
     for i in 0..arcane_zone_server::session::MAX_MALFORMED_FRAMES {
         if i % 2 == 0 {
-            p.client.send_raw(vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]).await.unwrap();
+            p.client
+                .send_raw(vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
+                .await
+                .unwrap();
         } else {
             p.client.send_text("{\"move\": \"fast\"}").await.unwrap();
         }
     }
-    assert_eq!(expect_kick(&mut p.client).await, KickReason::MalformedPackets);
+    assert_eq!(
+        expect_kick(&mut p.client).await,
+        KickReason::MalformedPackets
+    );
 
     // An oversized frame is refused by the transport before any decoding.
     let mut p = Player::join(&z, 301).await;
-    p.client.send_raw(vec![0; arcane_protocol::MAX_CLIENT_FRAME + 1]).await.unwrap();
-    assert_eq!(expect_kick(&mut p.client).await, KickReason::MalformedPackets, "oversized frame");
+    p.client
+        .send_raw(vec![0; arcane_protocol::MAX_CLIENT_FRAME + 1])
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_kick(&mut p.client).await,
+        KickReason::MalformedPackets,
+        "oversized frame"
+    );
 
     // Replayed and invalid inputs are rejected with an event; the player stays.
     let mut p = Player::join(&z, 302).await;
     p.step((127, 0)).await; // seq 1
     p.client
         .send(&[
-            ClientMessage::Input(MoveInput { seq: 1, dir_x: 127, dir_y: 0 }), // replay
-            ClientMessage::Input(MoveInput { seq: 2, dir_x: i8::MIN, dir_y: 0 }), // reserved value (the wire cannot carry NaN)
+            ClientMessage::Input(MoveInput {
+                seq: 1,
+                dir_x: 127,
+                dir_y: 0,
+            }), // replay
+            ClientMessage::Input(MoveInput {
+                seq: 2,
+                dir_x: i8::MIN,
+                dir_y: 0,
+            }), // reserved value (the wire cannot carry NaN)
         ])
         .await
         .unwrap();
@@ -237,13 +355,24 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
             _ => None,
         })
         .collect();
-    assert_eq!(rejected, vec![RejectReason::StaleSequence, RejectReason::InvalidDirection]);
+    assert_eq!(
+        rejected,
+        vec![RejectReason::StaleSequence, RejectReason::InvalidDirection]
+    );
 
     // Flooding sequence numbers: many inputs per tick get dropped and the player kicked.
     let mut f = Player::join(&z, 303).await;
     let mut kicked = None;
     'flood: for round in 0..400u32 {
-        let msgs: Vec<_> = (0..16).map(|i| ClientMessage::Input(MoveInput { seq: round * 16 + i + 1, dir_x: 127, dir_y: 0 })).collect();
+        let msgs: Vec<_> = (0..16)
+            .map(|i| {
+                ClientMessage::Input(MoveInput {
+                    seq: round * 16 + i + 1,
+                    dir_x: 127,
+                    dir_y: 0,
+                })
+            })
+            .collect();
         f.client.send(&msgs).await.unwrap();
         while let Ok(m) = timeout(Duration::from_millis(5), f.client.recv()).await {
             match m {
@@ -256,14 +385,20 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
             }
         }
     }
-    assert_eq!(kicked, Some(KickReason::TooManyViolations), "flooder kicked");
+    assert_eq!(
+        kicked,
+        Some(KickReason::TooManyViolations),
+        "flooder kicked"
+    );
 
     // Through all of it the good client kept receiving snapshots.
     for _ in 0..5 {
         good.step((0, 0)).await;
     }
     assert!(good.view.current_id() >= before + 5);
-    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr)).await.unwrap();
+    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr))
+        .await
+        .unwrap();
     for name in [
         "arcane_handshake_failures_total{",
         "arcane_malformed_frames_total",
@@ -283,10 +418,15 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
     let z = start_zone(Duration::from_millis(800)).await;
     // Says hello, then nothing (not even pongs): closed for a timeout. A dead peer
     // cannot read the kick, so the outcome is checked on the connection and metrics.
-    let mut silent = Client::join(&url(&z), &good_ticket(1), ClientTier::Mobile).await.unwrap();
+    let mut silent = Client::join(&url(&z), &good_ticket(1), ClientTier::Mobile)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     loop {
-        match timeout(Duration::from_secs(5), silent.recv()).await.expect("silent peer was not closed") {
+        match timeout(Duration::from_secs(5), silent.recv())
+            .await
+            .expect("silent peer was not closed")
+        {
             Incoming::Message(ServerMessage::Kick { reason, .. }, _) => {
                 assert_eq!(reason, KickReason::Timeout);
                 break;
@@ -296,9 +436,13 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
             Incoming::Closed(_) => break,
         }
     }
-    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr)).await.unwrap();
+    let metrics = arcane_loadtest::scrape::http_get(&format!("http://{}/metrics", z.admin_addr))
+        .await
+        .unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("arcane_kicks_total{") && l.contains("reason=\"timeout\"") && !l.ends_with(" 0")),
+        metrics.lines().any(|l| l.starts_with("arcane_kicks_total{")
+            && l.contains("reason=\"timeout\"")
+            && !l.ends_with(" 0")),
         "no timeout kick counted:\n{metrics}"
     );
 
@@ -306,15 +450,23 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
     let mut first = Player::join(&z, 2).await;
     first.step((0, 0)).await;
     let mut second = Player::join(&z, 2).await;
-    assert_eq!(expect_kick(&mut first.client).await, KickReason::DuplicateLogin);
+    assert_eq!(
+        expect_kick(&mut first.client).await,
+        KickReason::DuplicateLogin
+    );
     second.step((0, 0)).await;
     second.step((0, 0)).await;
     assert!(second.sees(second.me));
 
-    let health = arcane_loadtest::scrape::http_get(&format!("http://{}/healthz", z.admin_addr)).await.unwrap();
+    let health = arcane_loadtest::scrape::http_get(&format!("http://{}/healthz", z.admin_addr))
+        .await
+        .unwrap();
     assert_eq!(health.trim(), "ok");
     z.shutdown();
     // Shutdown tells connected players why they are disconnected.
-    assert_eq!(expect_kick(&mut second.client).await, KickReason::ServerShutdown);
+    assert_eq!(
+        expect_kick(&mut second.client).await,
+        KickReason::ServerShutdown
+    );
     z.wait().await;
 }

@@ -1,5 +1,7 @@
 //! The zone-server binary shuts down cleanly on SIGTERM, telling connected clients why.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -8,7 +10,11 @@ use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::{ClientTier, KickReason, ServerMessage};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -16,29 +22,61 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
     let (ws, admin) = (free_port(), free_port());
     let content = concat!(env!("CARGO_MANIFEST_DIR"), "/../content");
     let mut child = Command::new(env!("CARGO_BIN_EXE_zone-server"))
-        .args(["--ws-addr", &format!("127.0.0.1:{ws}"), "--admin-addr", &format!("127.0.0.1:{admin}")])
-        .args(["--content", content, "--zone", "meadow", "--ticket-secret", "sigterm-test"])
+        .args([
+            "--ws-addr",
+            &format!("127.0.0.1:{ws}"),
+            "--admin-addr",
+            &format!("127.0.0.1:{admin}"),
+        ])
+        .args([
+            "--content",
+            content,
+            "--zone",
+            "meadow",
+            "--ticket-secret",
+            "sigterm-test",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let url = format!("ws://127.0.0.1:{ws}");
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 60;
-    let ticket = TicketKey::new("sigterm-test").mint(&TicketClaims { player_id: 9, zone_id: "meadow".into(), role: Role::Player, expires_unix: exp });
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let ticket = TicketKey::new("sigterm-test").mint(&TicketClaims {
+        player_id: 9,
+        zone_id: "meadow".into(),
+        role: Role::Player,
+        expires_unix: exp,
+    });
     // Wait for the listener (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut client = loop {
         match Client::join(&url, &ticket, ClientTier::Desktop).await {
             Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(e) => panic!("zone-server did not come up: {e:#}"),
         }
     };
-    client.recv_until(|m| matches!(m, ServerMessage::Snapshot(_)).then_some(())).await.unwrap();
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    client
+        .recv_until(|m| matches!(m, ServerMessage::Snapshot(_)).then_some(()))
+        .await
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let reason = loop {
-        match tokio::time::timeout(Duration::from_secs(5), client.recv()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(5), client.recv())
+            .await
+            .unwrap()
+        {
             Incoming::Message(ServerMessage::Kick { reason, .. }, _) => break Some(reason),
             Incoming::Message(..) => continue,
             _ => break None,
@@ -50,7 +88,10 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "zone-server did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "zone-server did not exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(code.success(), "exit status {code}");

@@ -10,4 +10,6 @@ pub mod rules;
 mod systems;
 
 pub use plugin::{InterestPlugin, InterestSystems};
-pub use systems::{FrameEntity, InterestState, SpatialIndex, rebuild_spatial_index, update_interest};
+pub use systems::{
+    FrameEntity, InterestState, SpatialIndex, frame_state, rebuild_spatial_index, update_interest,
+};

@@ -3,7 +3,11 @@
 /// Whether a candidate at squared distance `d2` belongs in the view: newcomers must be
 /// within `radius`, entities already tracked stay until beyond `radius + margin`.
 pub fn in_view(d2: f32, already_tracked: bool, radius: f32, margin: f32) -> bool {
-    let limit = if already_tracked { radius + margin } else { radius };
+    let limit = if already_tracked {
+        radius + margin
+    } else {
+        radius
+    };
     d2 <= limit * limit
 }
 

@@ -5,8 +5,8 @@ use arcane_protocol::snapshot::ViewEntity;
 use arcane_protocol::{ClientTier, EntityState, LocalId, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
-use rstar::{AABB, RTree};
 use rstar::primitives::GeomWithData;
+use rstar::{AABB, RTree};
 use rustc_hash::FxHashMap;
 
 use super::rules::{in_view, keep_smallest, priority_gain};
@@ -62,16 +62,26 @@ impl SpatialIndex {
 impl SpatialIndex {
     /// Where `net_id` is in this tick's frame, if it still exists.
     pub fn frame_index(&self, net_id: NetId) -> Option<u32> {
-        self.by_net.get(net_id.0 as usize).copied().filter(|&i| i != u32::MAX)
+        self.by_net
+            .get(net_id.0 as usize)
+            .copied()
+            .filter(|&i| i != u32::MAX)
     }
 }
 
 /// Quantizes an entity for the wire.
 pub fn frame_state(replicated: &Replicated, pos: Vec2) -> EntityState {
-    EntityState { kind: replicated.kind, x_cm: metres_to_cm(pos.x), y_cm: metres_to_cm(pos.y) }
+    EntityState {
+        kind: replicated.kind,
+        x_cm: metres_to_cm(pos.x),
+        y_cm: metres_to_cm(pos.y),
+    }
 }
 
-pub fn rebuild_spatial_index(mut index: ResMut<SpatialIndex>, entities: Query<(&Replicated, &Position)>) {
+pub fn rebuild_spatial_index(
+    mut index: ResMut<SpatialIndex>,
+    entities: Query<(&Replicated, &Position)>,
+) {
     index.rebuild(entities.iter().map(|(r, p)| FrameEntity {
         net_id: r.net_id,
         pos: p.0,
@@ -162,9 +172,16 @@ impl InterestState {
     /// `own` so clients spread over ticks); in between, tracked entities are refreshed
     /// from the frame and dropped once beyond `radius + margin`, and newcomers wait
     /// for the next query.
-    pub fn update(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier, tick: u64) {
+    pub fn update(
+        &mut self,
+        index: &SpatialIndex,
+        pos: Vec2,
+        own: NetId,
+        tier: &InterestTier,
+        tick: u64,
+    ) {
         let interval = u64::from(tier.query_interval_ticks.max(1));
-        if self.used == 0 || (tick + u64::from(own.0)) % interval == 0 {
+        if self.used == 0 || (tick + u64::from(own.0)).is_multiple_of(interval) {
             self.update_with_query(index, pos, own, tier);
         } else {
             self.update_tracked(index, pos, own, tier);
@@ -177,7 +194,9 @@ impl InterestState {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         for slot in self.slots[..self.used].iter_mut().flatten() {
-            let Some(idx) = index.frame_index(slot.net_id) else { continue };
+            let Some(idx) = index.frame_index(slot.net_id) else {
+                continue;
+            };
             let d2 = index.frame[idx as usize].pos.distance_squared(pos);
             if d2 <= outer * outer {
                 slot.seen = generation;
@@ -186,11 +205,21 @@ impl InterestState {
                 slot.entered = false;
             }
         }
-        let tracked = self.slots[..self.used].iter().flatten().filter(|s| s.seen == generation).count();
+        let tracked = self.slots[..self.used]
+            .iter()
+            .flatten()
+            .filter(|s| s.seen == generation)
+            .count();
         self.finish(index, own, tier, tracked, 0);
     }
 
-    fn update_with_query(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier) {
+    fn update_with_query(
+        &mut self,
+        index: &SpatialIndex,
+        pos: Vec2,
+        own: NetId,
+        tier: &InterestTier,
+    ) {
         let cap = usize::from(tier.tracked_cap);
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
@@ -200,7 +229,10 @@ impl InterestState {
         //    selection, and we need each distance anyway).
         self.candidates.clear();
         let outer = tier.radius + tier.margin;
-        let envelope = AABB::from_corners([pos.x - outer, pos.y - outer], [pos.x + outer, pos.y + outer]);
+        let envelope = AABB::from_corners(
+            [pos.x - outer, pos.y - outer],
+            [pos.x + outer, pos.y + outer],
+        );
         for p in index.tree.locate_in_envelope(envelope) {
             let f = &index.frame[p.data as usize];
             let d2 = f.pos.distance_squared(pos);
@@ -209,7 +241,11 @@ impl InterestState {
             }
             let local = self.by_net.get(&f.net_id).copied();
             if in_view(d2, local.is_some(), tier.radius, tier.margin) {
-                self.candidates.push(Candidate { frame_idx: p.data, d2, local });
+                self.candidates.push(Candidate {
+                    frame_idx: p.data,
+                    d2,
+                    local,
+                });
             }
         }
         // 2. Over the cap: keep the nearest (the client's own entity is at distance 0).
@@ -230,7 +266,9 @@ impl InterestState {
                 }
                 continue;
             }
-            let Some(local) = self.allocate_local(cap) else { continue };
+            let Some(local) = self.allocate_local(cap) else {
+                continue;
+            };
             self.by_net.insert(f.net_id, local);
             self.slots[usize::from(local)] = Some(Slot {
                 net_id: f.net_id,
@@ -248,7 +286,14 @@ impl InterestState {
     }
 
     /// Drops what was not seen this generation, refreshes states and builds the view.
-    fn finish(&mut self, index: &SpatialIndex, own: NetId, tier: &InterestTier, kept: usize, entered: usize) {
+    fn finish(
+        &mut self,
+        index: &SpatialIndex,
+        own: NetId,
+        tier: &InterestTier,
+        kept: usize,
+        entered: usize,
+    ) {
         let generation = self.generation;
         // 4. Drop what left the view; if everything fits the snapshot cap, refresh and
         //    build the view in the same pass (the common case).
@@ -257,7 +302,9 @@ impl InterestState {
         self.refresh.clear();
         let mut dropped = false;
         for local in 0..self.used {
-            let Some(s) = self.slots[local].as_mut() else { continue };
+            let Some(s) = self.slots[local].as_mut() else {
+                continue;
+            };
             if s.seen != generation {
                 dropped = true;
                 self.by_net.remove(&s.net_id);
@@ -267,7 +314,11 @@ impl InterestState {
             }
             if fits {
                 s.last_sent = index.frame[s.frame_idx as usize].state;
-                self.view.push(ViewEntity { local: local as LocalId, net_id: s.net_id, state: s.last_sent });
+                self.view.push(ViewEntity {
+                    local: local as LocalId,
+                    net_id: s.net_id,
+                    state: s.last_sent,
+                });
             } else if !s.entered {
                 s.priority += if s.net_id == own {
                     f32::INFINITY
@@ -303,7 +354,11 @@ impl InterestState {
         }
         for local in 0..self.used {
             if let Some(s) = &self.slots[local] {
-                self.view.push(ViewEntity { local: local as LocalId, net_id: s.net_id, state: s.last_sent });
+                self.view.push(ViewEntity {
+                    local: local as LocalId,
+                    net_id: s.net_id,
+                    state: s.last_sent,
+                });
             }
         }
     }

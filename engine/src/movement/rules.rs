@@ -53,7 +53,11 @@ impl PlayerInput {
     /// one input per tick however fast a client sends.
     pub fn take_for_tick(&mut self, limits: &InputLimits) -> impl Iterator<Item = Vec2> + '_ {
         self.credits = (self.credits + 1).min(limits.credit_cap);
-        let n = self.queue.len().min(usize::from(limits.max_per_tick)).min(usize::from(self.credits));
+        let n = self
+            .queue
+            .len()
+            .min(usize::from(limits.max_per_tick))
+            .min(usize::from(self.credits));
         self.credits -= n as u8;
         if let Some(&(seq, _)) = self.queue.get(n.wrapping_sub(1)) {
             self.last_applied_seq = seq;
@@ -100,11 +104,21 @@ mod tests {
     use crate::content::{Bounds, Obstacle};
 
     fn limits() -> InputLimits {
-        InputLimits { max_queued: 4, max_per_tick: 3, credit_cap: 3, kick_score: 40.0, score_decay_per_tick: 0.05 }
+        InputLimits {
+            max_queued: 4,
+            max_per_tick: 3,
+            credit_cap: 3,
+            kick_score: 40.0,
+            score_decay_per_tick: 0.05,
+        }
     }
 
     fn input(seq: u32, x: i8, y: i8) -> MoveInput {
-        MoveInput { seq, dir_x: x, dir_y: y }
+        MoveInput {
+            seq,
+            dir_x: x,
+            dir_y: y,
+        }
     }
 
     #[test]
@@ -117,7 +131,11 @@ mod tests {
             (30.0, -40.0, Ok(Vec2::new(0.6, -0.8))),
             (f32::NAN, 0.0, Err(RejectReason::InvalidDirection)),
             (0.0, f32::INFINITY, Err(RejectReason::InvalidDirection)),
-            (f32::NEG_INFINITY, f32::NAN, Err(RejectReason::InvalidDirection)),
+            (
+                f32::NEG_INFINITY,
+                f32::NAN,
+                Err(RejectReason::InvalidDirection),
+            ),
         ];
         for (x, y, want) in cases {
             let got = validate_direction(*x, *y);
@@ -181,14 +199,23 @@ mod tests {
     fn zone() -> ZoneDef {
         ZoneDef {
             id: "t".into(),
-            bounds: Bounds { min: Vec2::ZERO, max: Vec2::splat(100.0) },
+            bounds: Bounds {
+                min: Vec2::ZERO,
+                max: Vec2::splat(100.0),
+            },
             player_speed: 5.0,
             max_players: 10,
             spawn_points: vec![Vec2::splat(10.0)],
             spawn_radius: 0.0,
             obstacles: vec![
-                Obstacle::Box { min: Vec2::new(50.0, 0.0), max: Vec2::new(60.0, 100.0) },
-                Obstacle::Circle { center: Vec2::new(20.0, 80.0), radius: 5.0 },
+                Obstacle::Box {
+                    min: Vec2::new(50.0, 0.0),
+                    max: Vec2::new(60.0, 100.0),
+                },
+                Obstacle::Circle {
+                    center: Vec2::new(20.0, 80.0),
+                    radius: 5.0,
+                },
             ],
             npcs: vec![],
         }
@@ -198,15 +225,32 @@ mod tests {
     fn movement_is_blocked_by_bounds_and_obstacles_and_slides() {
         let z = zone();
         // free move
-        assert_eq!(next_position(&z, Vec2::new(10.0, 10.0), Vec2::X, 1.0), Vec2::new(11.0, 10.0));
+        assert_eq!(
+            next_position(&z, Vec2::new(10.0, 10.0), Vec2::X, 1.0),
+            Vec2::new(11.0, 10.0)
+        );
         // bounds block x, slide along y
-        let p = next_position(&z, Vec2::new(99.9, 10.0), Vec2::new(1.0, 1.0).normalize(), 1.0);
+        let p = next_position(
+            &z,
+            Vec2::new(99.9, 10.0),
+            Vec2::new(1.0, 1.0).normalize(),
+            1.0,
+        );
         assert!(p.x == 99.9 && p.y > 10.0);
         // the wall blocks
-        assert_eq!(next_position(&z, Vec2::new(49.9, 10.0), Vec2::X, 1.0), Vec2::new(49.9, 10.0));
+        assert_eq!(
+            next_position(&z, Vec2::new(49.9, 10.0), Vec2::X, 1.0),
+            Vec2::new(49.9, 10.0)
+        );
         // the circle blocks
-        assert_eq!(next_position(&z, Vec2::new(20.0, 74.5), Vec2::Y, 1.0), Vec2::new(20.0, 74.5));
+        assert_eq!(
+            next_position(&z, Vec2::new(20.0, 74.5), Vec2::Y, 1.0),
+            Vec2::new(20.0, 74.5)
+        );
         // cannot leave through the bottom edge
-        assert_eq!(next_position(&z, Vec2::new(10.0, 0.2), -Vec2::Y, 1.0), Vec2::new(10.0, 0.2));
+        assert_eq!(
+            next_position(&z, Vec2::new(10.0, 0.2), -Vec2::Y, 1.0),
+            Vec2::new(10.0, 0.2)
+        );
     }
 }

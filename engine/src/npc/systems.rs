@@ -19,7 +19,10 @@ pub struct Wander {
 }
 
 fn random_point(bounds: crate::content::Bounds, rng: &mut ZoneStream) -> Vec2 {
-    Vec2::new(rng.range(bounds.min.x, bounds.max.x), rng.range(bounds.min.y, bounds.max.y))
+    Vec2::new(
+        rng.range(bounds.min.x, bounds.max.x),
+        rng.range(bounds.min.y, bounds.max.y),
+    )
 }
 
 /// Spawns every content NPC group at random walkable points.
@@ -40,10 +43,17 @@ pub fn spawn_npcs(world: &mut World) {
             };
             let net_id = world.resource_mut::<NetIdAllocator>().allocate();
             world.spawn((
-                Replicated { net_id, kind: EntityKind::Npc },
+                Replicated {
+                    net_id,
+                    kind: EntityKind::Npc,
+                },
                 Position(pos),
                 MoveSpeed(group.speed),
-                Wander { dir: Vec2::ZERO, ticks_left: 0, group: gi as u16 },
+                Wander {
+                    dir: Vec2::ZERO,
+                    ticks_left: 0,
+                    group: gi as u16,
+                },
             ));
         }
     }
@@ -59,7 +69,9 @@ pub fn wander_npcs(
     let rng = &mut rng.npc;
     for (mut pos, speed, mut w) in &mut npcs {
         if w.ticks_left == 0 {
-            let Some(group) = zone.npcs.get(usize::from(w.group)) else { continue };
+            let Some(group) = zone.npcs.get(usize::from(w.group)) else {
+                continue;
+            };
             let span = group.max_leg_ticks.saturating_sub(group.min_leg_ticks) + 1;
             w.ticks_left = group.min_leg_ticks + rng.below(span);
             w.dir = if rng.unit() < group.idle_chance {

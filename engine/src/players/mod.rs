@@ -8,4 +8,3 @@ mod systems;
 pub use plugin::{PlayersPlugin, PlayersSystems};
 pub use rules::Violations;
 pub use systems::{Player, PlayerIndex, pick_spawn};
-

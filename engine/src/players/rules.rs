@@ -52,7 +52,13 @@ mod tests {
     use super::*;
 
     fn limits() -> InputLimits {
-        InputLimits { max_queued: 8, max_per_tick: 3, credit_cap: 3, kick_score: 10.0, score_decay_per_tick: 0.5 }
+        InputLimits {
+            max_queued: 8,
+            max_per_tick: 3,
+            credit_cap: 3,
+            kick_score: 10.0,
+            score_decay_per_tick: 0.5,
+        }
     }
 
     #[test]

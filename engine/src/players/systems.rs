@@ -3,11 +3,10 @@
 
 use std::collections::HashMap;
 
-use arcane_protocol::{
-    ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION, ReliableEvent,
-    Welcome,
-};
 use arcane_protocol::quant::metres_to_cm;
+use arcane_protocol::{
+    ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION, ReliableEvent, Welcome,
+};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
@@ -73,7 +72,12 @@ fn welcome_for(world: &World, net_id: NetId) -> Welcome {
         zone_id: settings.zone.id.clone(),
         player: net_id,
         tick_rate_hz: settings.netcode.tick_rate_hz,
-        bounds_cm: [metres_to_cm(b.min.x), metres_to_cm(b.min.y), metres_to_cm(b.max.x), metres_to_cm(b.max.y)],
+        bounds_cm: [
+            metres_to_cm(b.min.x),
+            metres_to_cm(b.min.y),
+            metres_to_cm(b.max.x),
+            metres_to_cm(b.max.y),
+        ],
         speed_cm_per_tick: metres_to_cm(settings.zone.player_speed * dt).max(0) as u32,
     }
 }
@@ -89,9 +93,15 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
             i.reset();
         }
         ent.insert((InterestState::new(tier), SnapshotLink::default()));
-        let net_id = world.get::<Replicated>(e).map(|r| r.net_id).unwrap_or(NetId(0));
+        let net_id = world
+            .get::<Replicated>(e)
+            .map(|r| r.net_id)
+            .unwrap_or(NetId(0));
         let welcome = welcome_for(world, net_id);
-        world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Welcome { player, welcome });
+        world
+            .resource_mut::<ZoneOutbox>()
+            .0
+            .push(ZoneOutput::Welcome { player, welcome });
         return;
     }
     let settings = world.resource::<ZoneSettings>().0.clone();
@@ -99,7 +109,10 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
         world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Kick {
             player,
             reason: KickReason::ZoneFull,
-            detail: format!("zone {} is full ({} players)", settings.zone.id, settings.zone.max_players),
+            detail: format!(
+                "zone {} is full ({} players)",
+                settings.zone.id, settings.zone.max_players
+            ),
         });
         return;
     }
@@ -108,7 +121,10 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
     let e = world
         .spawn((
             Player { id: player, tier },
-            Replicated { net_id, kind: EntityKind::Player },
+            Replicated {
+                net_id,
+                kind: EntityKind::Player,
+            },
             Position(pos),
             MoveSpeed(settings.zone.player_speed),
             PlayerInput::default(),
@@ -119,7 +135,10 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
         .id();
     world.resource_mut::<PlayerIndex>().0.insert(player, e);
     let welcome = welcome_for(world, net_id);
-    world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Welcome { player, welcome });
+    world
+        .resource_mut::<ZoneOutbox>()
+        .0
+        .push(ZoneOutput::Welcome { player, welcome });
 }
 
 /// Applies every queued session command in arrival order.
@@ -137,20 +156,42 @@ pub fn ingest_commands(world: &mut World) {
             }
             ZoneCommand::Input { player, input } => {
                 // Input for a player this zone does not own is ignored.
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else { continue };
-                let Some(mut stream) = world.get_mut::<PlayerInput>(e) else { continue };
-                let Err(reason) = stream.accept(input, &limits) else { continue };
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+                    continue;
+                };
+                let Some(mut stream) = world.get_mut::<PlayerInput>(e) else {
+                    continue;
+                };
+                let Err(reason) = stream.accept(input, &limits) else {
+                    continue;
+                };
                 world.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;
-                let tell = world.get_mut::<Violations>(e).is_some_and(|mut v| v.record(reason));
+                let tell = world
+                    .get_mut::<Violations>(e)
+                    .is_some_and(|mut v| v.record(reason));
                 if tell {
-                    world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Event {
-                        player,
-                        event: ReliableEvent { tick, kind: EventKind::InputRejected { seq: input.seq, reason } },
-                    });
+                    world
+                        .resource_mut::<ZoneOutbox>()
+                        .0
+                        .push(ZoneOutput::Event {
+                            player,
+                            event: ReliableEvent {
+                                tick,
+                                kind: EventKind::InputRejected {
+                                    seq: input.seq,
+                                    reason,
+                                },
+                            },
+                        });
                 }
             }
-            ZoneCommand::Ack { player, snapshot_id } => {
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else { continue };
+            ZoneCommand::Ack {
+                player,
+                snapshot_id,
+            } => {
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+                    continue;
+                };
                 if let Some(mut link) = world.get_mut::<SnapshotLink>(e) {
                     link.sender.ack(snapshot_id);
                 }

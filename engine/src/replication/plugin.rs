@@ -3,8 +3,8 @@
 use bevy_ecs::prelude::*;
 
 use super::systems::encode_snapshots;
-use crate::zone::ZoneSystems;
 use crate::ZonePlugin;
+use crate::zone::ZoneSystems;
 
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReplicationSystems;

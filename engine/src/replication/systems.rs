@@ -26,7 +26,10 @@ pub fn encode_snapshots(
     let tick = clock.tick as u32;
     for (player, input, interest, mut link) in &mut clients {
         let mut bytes = Vec::with_capacity(SNAPSHOT_BUFFER);
-        match link.sender.encode_next(tick, input.last_applied_seq, &interest.view, &mut bytes) {
+        match link
+            .sender
+            .encode_next(tick, input.last_applied_seq, &interest.view, &mut bytes)
+        {
             Ok(stats) => {
                 counters.snapshots += 1;
                 counters.full_snapshots += u64::from(stats.full);
@@ -34,7 +37,10 @@ pub fn encode_snapshots(
                 counters.entity_updates += stats.updates as u64;
                 counters.entity_enters += stats.enters as u64;
                 counters.entity_leaves += stats.leaves as u64;
-                outbox.0.push(ZoneOutput::Snapshot { player: player.id, bytes });
+                outbox.0.push(ZoneOutput::Snapshot {
+                    player: player.id,
+                    bytes,
+                });
             }
             Err(e) => tracing::error!(player = player.id.0, tick, "snapshot encode failed: {e}"),
         }
