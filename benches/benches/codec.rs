@@ -14,6 +14,14 @@ fn codecs(c: &mut Criterion) {
     let post = postcard::to_allocvec(&msg).unwrap_or_default();
     let bitc = bitcode::serialize(&msg).unwrap_or_default();
     if let ServerMessage::Snapshot(s) = &msg {
+        let mut updates = Vec::new();
+        arcane_protocol::codec::encode_into(&s.updates, &mut updates).unwrap_or_default();
+        println!(
+            "updates section: {} B for {} moving entities = {:.2} B per update (incl. the count prefix)",
+            updates.len(),
+            s.updates.len(),
+            updates.len() as f64 / s.updates.len().max(1) as f64
+        );
         println!(
             "snapshot: {} enters, {} updates, {} leaves -> bincode {} B, postcard {} B, bitcode {} B",
             s.enters.len(),

@@ -146,6 +146,7 @@ fn demo(
     running.shutdown();
     server_rt.block_on(running.wait());
     print!("{}", report.summary());
+    println!("  (the demo runs zone and bots in one process: server cpu includes the bots)");
     if let Some(path) = report_path {
         std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)?;
     }

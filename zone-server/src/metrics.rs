@@ -22,8 +22,19 @@ pub struct TransportLabel {
     pub transport: &'static str,
 }
 
+/// Counters of one transport, resolved once so the per-frame path does not look the
+/// label set up (a lock and a hash) every time.
+#[derive(Clone, Default)]
+pub struct TransportCounters {
+    pub bytes_sent: Counter,
+    pub bytes_received: Counter,
+    pub messages_sent: Counter,
+    pub messages_received: Counter,
+}
+
 /// Every metric the zone exports. Cheap to update from any thread.
 pub struct Metrics {
+    pub ws: TransportCounters,
     pub registry: Registry,
     /// `process_*` metrics, without the `arcane_` prefix, per Prometheus convention.
     pub process: Registry,
@@ -69,17 +80,28 @@ impl Metrics {
         let tick_duration = Histogram::new([
             0.001, 0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25,
         ]);
+        let bytes_sent = Family::<TransportLabel, Counter>::default();
+        let bytes_received = Family::<TransportLabel, Counter>::default();
+        let messages_sent = Family::<TransportLabel, Counter>::default();
+        let messages_received = Family::<TransportLabel, Counter>::default();
+        let ws = TransportCounters {
+            bytes_sent: bytes_sent.get_or_create(&WS).clone(),
+            bytes_received: bytes_received.get_or_create(&WS).clone(),
+            messages_sent: messages_sent.get_or_create(&WS).clone(),
+            messages_received: messages_received.get_or_create(&WS).clone(),
+        };
         let m = Metrics {
+            ws,
             tick_duration,
             ticks: Counter::default(),
             tick_overruns: Counter::default(),
             players: Gauge::default(),
             entities: Gauge::default(),
             connections: Gauge::default(),
-            bytes_sent: Family::default(),
-            bytes_received: Family::default(),
-            messages_sent: Family::default(),
-            messages_received: Family::default(),
+            bytes_sent,
+            bytes_received,
+            messages_sent,
+            messages_received,
             inputs_applied: Counter::default(),
             inputs_rejected: Family::default(),
             snapshots: Counter::default(),

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::config::ZoneServerConfig;
-use crate::metrics::{WS, kick_label};
+use crate::metrics::kick_label;
 use crate::session::{Refusal, Session, SessionContext, kick_frame};
 
 /// How often the server pings an idle connection so dead peers are noticed.
@@ -150,11 +150,8 @@ async fn handle_connection(
     let first = timeout(config.handshake_timeout, ws.next()).await;
     let hello = match first {
         Ok(Some(Ok(Message::Binary(b)))) => {
-            ctx.metrics
-                .bytes_received
-                .get_or_create(&WS)
-                .inc_by(b.len() as u64);
-            ctx.metrics.messages_received.get_or_create(&WS).inc();
+            ctx.metrics.ws.bytes_received.inc_by(b.len() as u64);
+            ctx.metrics.ws.messages_received.inc();
             ctx.check_hello(&b)
         }
         Ok(Some(Ok(_))) => Err((
@@ -227,8 +224,8 @@ async fn run_session(
                 last_heard = tokio::time::Instant::now();
                 match m {
                     Message::Binary(b) => {
-                        metrics.bytes_received.get_or_create(&WS).inc_by(b.len() as u64);
-                        metrics.messages_received.get_or_create(&WS).inc();
+                        metrics.ws.bytes_received.inc_by(b.len() as u64);
+                        metrics.ws.messages_received.inc();
                         if let Err(r) = ctx.on_frame(session, &b) {
                             break Some(r);
                         }
@@ -302,8 +299,8 @@ async fn write_batch(
         ws.flush().await
     };
     let result = timeout(WRITE_TIMEOUT, write).await;
-    metrics.bytes_sent.get_or_create(&WS).inc_by(sent);
-    metrics.messages_sent.get_or_create(&WS).inc_by(frames);
+    metrics.ws.bytes_sent.inc_by(sent);
+    metrics.ws.messages_sent.inc_by(frames);
     match result {
         Ok(Ok(())) if batch.close.is_none() => WriteResult::Open,
         Ok(Ok(())) | Ok(Err(_)) => WriteResult::Closed,
