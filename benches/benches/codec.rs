@@ -40,11 +40,19 @@ fn codecs(c: &mut Criterion) {
             encode_server_message(&msg, &mut out)
         })
     });
-    g.bench_function("postcard_encode", |b| b.iter(|| postcard::to_allocvec(&msg)));
+    g.bench_function("postcard_encode", |b| {
+        b.iter(|| postcard::to_allocvec(&msg))
+    });
     g.bench_function("bitcode_encode", |b| b.iter(|| bitcode::serialize(&msg)));
-    g.bench_function("bincode2_decode", |b| b.iter(|| decode_server_message(&bin)));
-    g.bench_function("postcard_decode", |b| b.iter(|| postcard::from_bytes::<ServerMessage>(&post)));
-    g.bench_function("bitcode_decode", |b| b.iter(|| bitcode::deserialize::<ServerMessage>(&bitc)));
+    g.bench_function("bincode2_decode", |b| {
+        b.iter(|| decode_server_message(&bin))
+    });
+    g.bench_function("postcard_decode", |b| {
+        b.iter(|| postcard::from_bytes::<ServerMessage>(&post))
+    });
+    g.bench_function("bitcode_decode", |b| {
+        b.iter(|| bitcode::deserialize::<ServerMessage>(&bitc))
+    });
     g.finish();
 }
 

@@ -18,7 +18,10 @@ fn full_tick(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(8));
     for (players, npcs) in [(500u32, 5_000u32), (2_000, 20_000)] {
         let mut lz = LoadedZone::new(players, npcs);
-        g.bench_function(BenchmarkId::from_parameter(format!("{players}p_{npcs}npc")), |b| b.iter(|| lz.tick()));
+        g.bench_function(
+            BenchmarkId::from_parameter(format!("{players}p_{npcs}npc")),
+            |b| b.iter(|| lz.tick()),
+        );
     }
     g.finish();
 }
@@ -27,7 +30,11 @@ fn frame_of(lz: &mut LoadedZone) -> Vec<FrameEntity> {
     let world = lz.zone.world_mut();
     let mut q = world.query::<(&Replicated, &Position)>();
     q.iter(world)
-        .map(|(r, p)| FrameEntity { net_id: r.net_id, pos: p.0, state: arcane_engine::interest::frame_state(r, p.0) })
+        .map(|(r, p)| FrameEntity {
+            net_id: r.net_id,
+            pos: p.0,
+            state: arcane_engine::interest::frame_state(r, p.0),
+        })
         .collect()
 }
 
@@ -47,7 +54,12 @@ fn interest(c: &mut Criterion) {
     // ...against moving every entity in a persistent tree (remove + insert).
     g.bench_function("rebuild_incremental_22k", |b| {
         type P = GeomWithData<[f32; 2], u32>;
-        let points = |f: &[FrameEntity]| f.iter().enumerate().map(|(i, e)| P::new([e.pos.x, e.pos.y], i as u32)).collect::<Vec<_>>();
+        let points = |f: &[FrameEntity]| {
+            f.iter()
+                .enumerate()
+                .map(|(i, e)| P::new([e.pos.x, e.pos.y], i as u32))
+                .collect::<Vec<_>>()
+        };
         let (old, new) = (points(&before), points(&after));
         b.iter_batched_ref(
             || RTree::bulk_load(old.clone()),
@@ -66,8 +78,15 @@ fn interest(c: &mut Criterion) {
     let mut index = SpatialIndex::default();
     index.rebuild(after.iter().copied());
     let tiers = lz.zone.settings().netcode.tiers.clone();
-    let clients: Vec<_> = after.iter().filter(|f| f.state.kind == EntityKind::Player).copied().collect();
-    let mut states: Vec<InterestState> = clients.iter().map(|_| InterestState::new(ClientTier::Desktop)).collect();
+    let clients: Vec<_> = after
+        .iter()
+        .filter(|f| f.state.kind == EntityKind::Player)
+        .copied()
+        .collect();
+    let mut states: Vec<InterestState> = clients
+        .iter()
+        .map(|_| InterestState::new(ClientTier::Desktop))
+        .collect();
     let mut tick = 0u64;
     g.bench_function("views_2000_clients_22k_entities", |b| {
         b.iter(|| {
@@ -88,7 +107,11 @@ fn delta_encode(c: &mut Criterion) {
             .map(|i| ViewEntity {
                 local: i,
                 net_id: NetId(u32::from(i) * 7 + 1),
-                state: EntityState { kind: EntityKind::Npc, x_cm: i32::from(i) * 300 + t * 25, y_cm: 5_000 - t * 25 },
+                state: EntityState {
+                    kind: EntityKind::Npc,
+                    x_cm: i32::from(i) * 300 + t * 25,
+                    y_cm: 5_000 - t * 25,
+                },
             })
             .collect()
     };
@@ -102,7 +125,8 @@ fn delta_encode(c: &mut Criterion) {
             out.clear();
             // Ack two ticks behind, as a client one round trip away would.
             tx.ack(t.saturating_sub(2) as u32);
-            tx.encode_next(t as u32, 0, &views[t % 64], &mut out).map(|s| s.bytes)
+            tx.encode_next(t as u32, 0, &views[t % 64], &mut out)
+                .map(|s| s.bytes)
         })
     });
     g.finish();

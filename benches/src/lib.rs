@@ -112,8 +112,11 @@ pub fn sample_snapshot() -> arcane_protocol::Snapshot {
     lz.zone.step([]);
     for out in lz.zone.drain_outputs() {
         if let arcane_engine::ZoneOutput::Snapshot { bytes, .. } = out
-            && let Ok(arcane_protocol::ServerMessage::Snapshot(s)) = arcane_protocol::codec::decode_server_message(&bytes)
-            && found.as_ref().is_none_or(|f: &arcane_protocol::Snapshot| s.updates.len() > f.updates.len())
+            && let Ok(arcane_protocol::ServerMessage::Snapshot(s)) =
+                arcane_protocol::codec::decode_server_message(&bytes)
+            && found
+                .as_ref()
+                .is_none_or(|f: &arcane_protocol::Snapshot| s.updates.len() > f.updates.len())
         {
             found = Some(s);
         }
