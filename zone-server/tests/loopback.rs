@@ -213,6 +213,17 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
         c.view.last_input_seq, c.seq,
         "the last applied input is echoed"
     );
+
+    // A disconnect removes the player's entity: B leaves A's view within a few ticks.
+    let b_id = b.me;
+    b.client.close().await;
+    for _ in 0..10 {
+        a.step((0, 0)).await;
+        if !a.sees(b_id) {
+            break;
+        }
+    }
+    assert!(!a.sees(b_id), "B's entity outlived its connection");
     z.shutdown();
     z.wait().await;
 }
