@@ -17,6 +17,17 @@ pub struct ContentError {
     pub message: String,
 }
 
+impl ContentError {
+    /// A problem found after parsing, which has no text position.
+    fn semantic(file: &Path, message: String) -> Self {
+        ContentError {
+            file: file.to_path_buf(),
+            position: None,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for ContentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
@@ -248,13 +259,7 @@ fn non_negative(x: f32) -> bool {
 
 fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
     let mut errs = Vec::new();
-    let mut bad = |m: String| {
-        errs.push(ContentError {
-            file: file.to_path_buf(),
-            position: None,
-            message: m,
-        })
-    };
+    let mut bad = |m: String| errs.push(ContentError::semantic(file, m));
     if !(1..=128).contains(&n.tick_rate_hz) {
         bad(format!(
             "tick_rate_hz must be between 1 and 128, got {}",
@@ -297,13 +302,7 @@ fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
 
 fn check_zone(file: &Path, z: &ZoneDef, expected_id: &str) -> Vec<ContentError> {
     let mut errs = Vec::new();
-    let mut bad = |m: String| {
-        errs.push(ContentError {
-            file: file.to_path_buf(),
-            position: None,
-            message: m,
-        })
-    };
+    let mut bad = |m: String| errs.push(ContentError::semantic(file, m));
     if z.id != expected_id {
         bad(format!(
             "id {:?} does not match the file name {expected_id:?}",

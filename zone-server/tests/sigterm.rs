@@ -1,4 +1,5 @@
-//! The zone-server binary shuts down cleanly on SIGTERM, telling connected clients why.
+//! Process lifecycle: the zone-server binary shuts down cleanly on SIGTERM, telling
+//! connected clients why, and refuses to start on broken content.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
@@ -95,4 +96,36 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(code.success(), "exit status {code}");
+}
+
+#[tokio::test]
+async fn broken_content_is_refused_with_its_location() {
+    let dir = std::env::temp_dir().join(format!("arcane-broken-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::write(
+        dir.join("netcode.ron"),
+        include_str!("../../content/netcode.ron"),
+    )
+    .unwrap();
+    let zone =
+        include_str!("../../content/zones/meadow.ron").replacen("player_speed", "player_sped", 1);
+    std::fs::write(dir.join("zones/meadow.ron"), zone).unwrap();
+    let config = arcane_zone_server::ZoneServerConfig::local(dir.clone(), "meadow");
+    let err = match arcane_zone_server::start(config).await {
+        Ok(_) => panic!("a zone started on broken content"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("meadow.ron:") && err.contains("player_sped"),
+        "{err}"
+    );
+    let missing = arcane_zone_server::ZoneServerConfig::local(dir, "nowhere");
+    let err = format!(
+        "{:#}",
+        arcane_zone_server::start(missing).await.err().unwrap()
+    );
+    assert!(
+        err.contains("nowhere.ron") && err.contains("cannot read"),
+        "{err}"
+    );
 }
