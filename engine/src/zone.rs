@@ -172,10 +172,11 @@ impl Zone {
 
     /// Takes the outputs produced since the last call.
     pub fn drain_outputs(&mut self) -> std::vec::Drain<'_, ZoneOutput> {
-        self.world.get_resource_mut::<ZoneOutbox>().map_or_else(
-            || unreachable!("ZoneOutbox is inserted in Zone::new"),
-            |o| o.into_inner().0.drain(..),
-        )
+        self.world
+            .resource_mut::<ZoneOutbox>()
+            .into_inner()
+            .0
+            .drain(..)
     }
 
     pub fn tick(&self) -> u64 {

@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(cfg)));
+    let report = rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(cfg)))?;
     print!("{}", report.summary());
     if let Some(path) = cli.report {
         std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)

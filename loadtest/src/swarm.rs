@@ -57,10 +57,11 @@ struct Stats {
 }
 
 impl Stats {
-    fn new() -> Self {
-        Stats {
-            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)
-                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!())),
+    fn new() -> anyhow::Result<Self> {
+        // Auto-resizing, 3 significant figures, values in microseconds.
+        let latency_us = Histogram::new(3)?;
+        Ok(Stats {
+            latency_us,
             connected: 0,
             errors: 0,
             decode_errors: 0,
@@ -71,7 +72,7 @@ impl Stats {
             inputs: 0,
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
-        }
+        })
     }
 }
 
@@ -242,9 +243,9 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 /// Runs the swarm to completion. Must be called inside a `tokio::task::LocalSet`.
-pub async fn run_swarm(cfg: SwarmConfig) -> Report {
+pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let cfg = Rc::new(cfg);
-    let stats = Rc::new(RefCell::new(Stats::new()));
+    let stats = Rc::new(RefCell::new(Stats::new()?));
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
@@ -296,10 +297,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
     }
     // Server figures over the steady state: from the end of the ramp to the end.
     let before = match &cfg.metrics {
-        Some(url) => scrape::sample(url)
-            .await
-            .map_err(|e| tracing::warn!("metrics scrape failed: {e:#}"))
-            .ok(),
+        Some(url) => scrape_with_timeout(url).await,
         None => None,
     };
     let measured_from = Instant::now();
@@ -312,7 +310,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
     }
     tokio::time::sleep_until((deadline - Duration::from_millis(200)).into()).await;
     let after = match (&cfg.metrics, &before) {
-        (Some(url), Some(_)) => scrape::sample(url).await.ok(),
+        (Some(url), Some(_)) => scrape_with_timeout(url).await,
         _ => None,
     };
     let window = measured_from.elapsed().as_secs_f64().max(1e-3);
@@ -327,7 +325,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
         _ => None,
     };
     let n = connected.max(1) as f64;
-    Report {
+    Ok(Report {
         target: cfg.target.clone(),
         bots: cfg.bots,
         connected,
@@ -357,6 +355,23 @@ pub async fn run_swarm(cfg: SwarmConfig) -> Report {
             st.view_sizes.iter().sum::<usize>() as f64 / st.view_sizes.len() as f64
         },
         server,
+    })
+}
+
+/// Longest a metrics scrape may take before it is given up on.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn scrape_with_timeout(url: &str) -> Option<ServerSample> {
+    match tokio::time::timeout(SCRAPE_TIMEOUT, scrape::sample(url)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::warn!("metrics scrape of {url} failed: {e:#}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("metrics scrape of {url} timed out");
+            None
+        }
     }
 }
 

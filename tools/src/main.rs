@@ -145,6 +145,7 @@ fn demo(
     let report = bots_rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)));
     running.shutdown();
     server_rt.block_on(running.wait());
+    let report = report?;
     print!("{}", report.summary());
     println!("  (the demo runs zone and bots in one process: server cpu includes the bots)");
     if let Some(path) = report_path {

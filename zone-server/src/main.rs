@@ -29,10 +29,17 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let zone = arcane_zone_server::start(cli.config).await?;
-        wait_for_signal().await;
+        let failed = tokio::select! {
+            _ = wait_for_signal() => false,
+            _ = zone.tick_stopped() => true,
+        };
         tracing::info!("shutting down");
         zone.shutdown();
         zone.wait().await;
+        if failed {
+            // Exit non-zero so the supervisor restarts the zone.
+            anyhow::bail!("the tick thread stopped unexpectedly; see the log above");
+        }
         Ok(())
     })
 }

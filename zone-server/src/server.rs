@@ -29,6 +29,7 @@ pub struct RunningZone {
     pub shared: Arc<TickShared>,
     shutdown: watch::Sender<bool>,
     tick_thread: Option<std::thread::JoinHandle<()>>,
+    tick_stopped: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -57,8 +58,15 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let shared = Arc::new(TickShared::default());
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let tick_thread = tick::spawn(zone, inbox_rx, metrics.clone(), shared.clone())
-        .context("cannot start the tick thread")?;
+    let (tick_stopped_tx, tick_stopped) = watch::channel(false);
+    let tick_thread = tick::spawn(
+        zone,
+        inbox_rx,
+        metrics.clone(),
+        shared.clone(),
+        tick_stopped_tx,
+    )
+    .context("cannot start the tick thread")?;
 
     let ctx = Arc::new(SessionContext::new(
         zone_id.clone(),
@@ -85,6 +93,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         shared,
         shutdown,
         tick_thread: Some(tick_thread),
+        tick_stopped,
         tasks,
     })
 }
@@ -94,6 +103,13 @@ impl RunningZone {
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
+    }
+
+    /// Resolves when the tick thread has ended, whether through `shutdown` or a
+    /// failure (a panic in a system); a zone without a tick must not keep serving.
+    pub async fn tick_stopped(&self) {
+        let mut rx = self.tick_stopped.clone();
+        let _ = rx.wait_for(|stopped| *stopped).await;
     }
 
     /// Waits until the tick thread and the listeners have stopped.

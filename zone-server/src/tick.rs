@@ -10,8 +10,8 @@ use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
 use arcane_protocol::{ClientTier, KickReason, MoveInput, ServerMessage};
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
 use crate::outbox::{Offer, Outbox};
@@ -192,13 +192,29 @@ impl Router {
     }
 }
 
+/// Marks the tick thread stopped when dropped, which also happens when it panics, so
+/// the process can notice and exit instead of serving clients a frozen zone.
+struct StopGuard {
+    shared: Arc<TickShared>,
+    stopped: watch::Sender<bool>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.shared.running.store(false, Ordering::Relaxed);
+        let _ = self.stopped.send(true);
+    }
+}
+
 /// Starts the tick thread. It runs until `shared.shutdown` is set or every sender of
-/// `inbox` is gone, then closes all connections with `ServerShutdown`.
+/// `inbox` is gone, then closes all connections with `ServerShutdown`. `stopped`
+/// turns true when the thread ends for any reason, panics included.
 pub fn spawn(
     zone: Zone,
     mut inbox: mpsc::Receiver<Inbound>,
     metrics: Arc<Metrics>,
     shared: Arc<TickShared>,
+    stopped: watch::Sender<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let zone_id = zone.settings().zone.id.clone();
     std::thread::Builder::new()
@@ -208,6 +224,10 @@ pub fn spawn(
             let period = Duration::from_secs_f64(1.0 / rate);
             let started = *shared.started.get_or_init(Instant::now);
             shared.running.store(true, Ordering::Relaxed);
+            let _guard = StopGuard {
+                shared: shared.clone(),
+                stopped,
+            };
             let mut zone = zone;
             let mut tl = Router {
                 sessions: HashMap::new(),
@@ -270,7 +290,6 @@ pub fn spawn(
                 c.outbox
                     .close(KickReason::ServerShutdown, "the zone is shutting down");
             }
-            shared.running.store(false, Ordering::Relaxed);
             tracing::info!("tick thread stopped");
         })
 }
