@@ -34,6 +34,12 @@ pub struct ZoneServerConfig {
     /// A connection that sends nothing for this long is closed.
     #[arg(long, env = "ARCANE_HEARTBEAT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat_timeout: Duration,
+    /// Kernel send buffer per connection (bytes; Linux doubles it). Small on purpose:
+    /// a stalled client should not have seconds of stale snapshots queued in the
+    /// kernel; once it is full the outbox replaces unsent snapshots and, if the client
+    /// stays behind, closes it as `SlowClient`.
+    #[arg(long, env = "ARCANE_SEND_BUFFER", default_value_t = 16 * 1024)]
+    pub send_buffer: usize,
     /// Time allowed for the WebSocket upgrade and the Hello.
     #[arg(long, env = "ARCANE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
@@ -50,6 +56,7 @@ impl ZoneServerConfig {
             seed: 1,
             ticket_secret: DEV_TICKET_SECRET.to_string(),
             max_connections: 4096,
+            send_buffer: 16 * 1024,
             heartbeat_timeout: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(5),
         }

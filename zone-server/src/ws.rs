@@ -64,6 +64,9 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(config.send_buffer) {
+            tracing::debug!("cannot set the send buffer: {e}");
+        }
         let ctx = ctx.clone();
         let config = config.clone();
         let permit = slots.clone().try_acquire_owned();

@@ -481,3 +481,77 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
     );
     z.wait().await;
 }
+
+/// A client that stops reading: once the kernel buffers are full, newer snapshots
+/// replace unsent ones, and a client that stays behind is closed as `SlowClient`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_as_slow() {
+    // Many NPCs around the spawn make every (never acked, so full) snapshot ~2 KB.
+    let dir = test_content();
+    let crowded = std::fs::read_to_string(dir.join("zones/test.ron"))
+        .unwrap()
+        .replace("max: (400.0, 400.0)", "max: (150.0, 250.0)")
+        .replace("count: 20", "count: 300");
+    std::fs::write(dir.join("zones/test.ron"), crowded).unwrap();
+    let z = arcane_zone_server::start(ZoneServerConfig::local(dir, "test"))
+        .await
+        .unwrap();
+    let mut good = Player::join(&z, 1).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(z.ws_addr).await.unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(url(&z), tcp).await.unwrap();
+    {
+        use futures_util::SinkExt;
+        let mut hello = Vec::new();
+        arcane_protocol::codec::encode_client_frame(
+            &[ClientMessage::Hello(Hello {
+                protocol_version: arcane_protocol::PROTOCOL_VERSION,
+                ticket: good_ticket(2),
+                tier: ClientTier::Desktop,
+            })],
+            &mut hello,
+        )
+        .unwrap();
+        stalled
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                hello.into(),
+            ))
+            .await
+            .unwrap();
+    }
+    // Keep the good client playing while the stalled one reads nothing (bounded: 30 s).
+    let metrics_url = format!("http://{}/metrics", z.admin_addr);
+    let mut slow_kicks = 0.0;
+    for _ in 0..600 {
+        good.step((0, 0)).await;
+        let m = arcane_loadtest::scrape::http_get(&metrics_url)
+            .await
+            .unwrap();
+        slow_kicks = m
+            .lines()
+            .filter(|l| {
+                l.starts_with("arcane_kicks_total{") && l.contains("reason=\"slow_client\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if slow_kicks >= 1.0 {
+            break;
+        }
+    }
+    assert!(
+        slow_kicks >= 1.0,
+        "the stalled client was never closed as slow"
+    );
+    let drops = arcane_loadtest::scrape::sum_of(
+        &arcane_loadtest::scrape::http_get(&metrics_url)
+            .await
+            .unwrap(),
+        "arcane_outbox_drops_total",
+    );
+    assert!(drops > 0.0, "no unsent snapshot was ever replaced");
+    // The good client was served throughout.
+    good.step((0, 0)).await;
+    z.shutdown();
+    z.wait().await;
+}
