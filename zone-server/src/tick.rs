@@ -16,6 +16,9 @@ use tokio::sync::{mpsc, watch};
 use crate::metrics::Metrics;
 use crate::outbox::{Offer, Outbox};
 
+/// Most session messages applied in one tick (about four per player at capacity).
+pub const MAX_INBOUND_PER_TICK: usize = 16 * 1024;
+
 /// Connection identity: a player may reconnect, and stale messages of the old
 /// connection must not touch the new one.
 pub type ConnId = u64;
@@ -239,7 +242,9 @@ pub fn spawn(
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
             loop {
                 let mut closed = shared.shutdown.load(Ordering::Relaxed);
-                loop {
+                // Bounded: sessions refilling the channel while we drain cannot hold
+                // the tick back; what is left waits for the next tick.
+                for _ in 0..MAX_INBOUND_PER_TICK {
                     match inbox.try_recv() {
                         Ok(m) => tl.handle(m),
                         Err(TryRecvError::Empty) => break,

@@ -104,19 +104,20 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
             .push(ZoneOutput::Welcome { player, welcome });
         return;
     }
-    let settings = world.resource::<ZoneSettings>().0.clone();
-    if world.resource::<PlayerIndex>().len() >= settings.zone.max_players as usize {
+    let zone = &world.resource::<ZoneSettings>().0.zone;
+    let (max_players, speed) = (zone.max_players, zone.player_speed);
+    if world.resource::<PlayerIndex>().len() >= max_players as usize {
+        let detail = format!("zone {} is full ({max_players} players)", zone.id);
         world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Kick {
             player,
             reason: KickReason::ZoneFull,
-            detail: format!(
-                "zone {} is full ({} players)",
-                settings.zone.id, settings.zone.max_players
-            ),
+            detail,
         });
         return;
     }
-    let pos = pick_spawn(&settings.zone, &mut world.resource_mut::<ZoneRng>().spawn);
+    let pos = world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
+        pick_spawn(&world.resource::<ZoneSettings>().0.zone, &mut rng.spawn)
+    });
     let net_id = world.resource_mut::<NetIdAllocator>().allocate();
     let e = world
         .spawn((
@@ -126,7 +127,7 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
                 kind: EntityKind::Player,
             },
             Position(pos),
-            MoveSpeed(settings.zone.player_speed),
+            MoveSpeed(speed),
             PlayerInput::default(),
             Violations::default(),
             InterestState::new(tier),
