@@ -174,6 +174,10 @@ pub struct Tiers {
 #[serde(deny_unknown_fields)]
 pub struct NetcodeDef {
     pub tick_rate_hz: u16,
+    /// Ticks between R-tree rebuilds. In between, queries are widened by how far the
+    /// fastest entity can have moved, and entities spawned since appear at the next
+    /// rebuild.
+    pub index_rebuild_interval_ticks: u8,
     pub input: InputLimits,
     pub tiers: Tiers,
 }
@@ -265,6 +269,9 @@ fn check_netcode(file: &Path, n: &NetcodeDef) -> Vec<ContentError> {
             "tick_rate_hz must be between 1 and 128, got {}",
             n.tick_rate_hz
         ));
+    }
+    if n.index_rebuild_interval_ticks == 0 {
+        bad("index_rebuild_interval_ticks must be at least 1".into());
     }
     let i = &n.input;
     if i.max_queued == 0 || i.max_per_tick == 0 || i.credit_cap == 0 {
