@@ -52,14 +52,24 @@ enum Command {
     },
 }
 
-/// `content/` next to the workspace when run from a checkout, else `./content`.
-fn default_content() -> PathBuf {
+/// The shipped content, compiled in so the demo runs from anywhere.
+const EMBEDDED_NETCODE: &str = include_str!("../../content/netcode.ron");
+const EMBEDDED_MEADOW: &str = include_str!("../../content/zones/meadow.ron");
+
+/// `content/` of the checkout this was built from, else `./content`, else the
+/// embedded copy written to a temporary folder.
+fn default_content() -> anyhow::Result<PathBuf> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../content");
-    if repo.join("netcode.ron").exists() {
-        repo
-    } else {
-        PathBuf::from("content")
+    for dir in [repo, PathBuf::from("content")] {
+        if dir.join("netcode.ron").exists() {
+            return Ok(dir);
+        }
     }
+    let dir = std::env::temp_dir().join(format!("arcane-demo-content-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("zones"))?;
+    std::fs::write(dir.join("netcode.ron"), EMBEDDED_NETCODE)?;
+    std::fs::write(dir.join("zones/meadow.ron"), EMBEDDED_MEADOW)?;
+    Ok(dir)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,7 +88,10 @@ fn main() -> anyhow::Result<()> {
         } => demo(
             bots,
             duration,
-            content.unwrap_or_else(default_content),
+            match content {
+                Some(c) => c,
+                None => default_content()?,
+            },
             zone,
             report,
         ),
