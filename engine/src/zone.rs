@@ -48,7 +48,8 @@ pub enum ZoneOutput {
     /// An encoded `ServerMessage::Snapshot`, ready for the wire.
     Snapshot {
         player: PlayerId,
-        bytes: Vec<u8>,
+        /// A slice of the tick's shared snapshot buffer.
+        bytes: bytes::Bytes,
     },
     Event {
         player: PlayerId,

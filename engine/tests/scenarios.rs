@@ -62,7 +62,7 @@ fn drain(zone: &mut Zone) -> Outputs {
     for out in zone.drain_outputs() {
         match out {
             ZoneOutput::Welcome { player, welcome } => o.welcomes.push((player, welcome.player)),
-            ZoneOutput::Snapshot { player, bytes } => o.snapshots.push((player, bytes)),
+            ZoneOutput::Snapshot { player, bytes } => o.snapshots.push((player, bytes.to_vec())),
             ZoneOutput::Event { player, event } => o.events.push((player, event.kind)),
             ZoneOutput::Kick { player, reason, .. } => o.kicks.push((player, reason)),
         }

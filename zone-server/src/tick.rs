@@ -150,7 +150,7 @@ impl Router {
                 let Some(c) = self.sessions.get(&player) else {
                     return;
                 };
-                match c.outbox.offer_snapshot(Bytes::from(bytes)) {
+                match c.outbox.offer_snapshot(bytes) {
                     Offer::Queued => {}
                     Offer::Replaced => {
                         self.metrics.outbox_drops.inc();

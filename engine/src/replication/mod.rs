@@ -6,4 +6,4 @@ mod plugin;
 mod systems;
 
 pub use plugin::{ReplicationPlugin, ReplicationSystems};
-pub use systems::{SnapshotLink, encode_snapshots};
+pub use systems::{SnapshotLink, SnapshotScratch, encode_snapshots};

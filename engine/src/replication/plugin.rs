@@ -12,7 +12,8 @@ pub struct ReplicationSystems;
 pub struct ReplicationPlugin;
 
 impl ZonePlugin for ReplicationPlugin {
-    fn build(&self, _world: &mut World, schedule: &mut Schedule) {
+    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world.init_resource::<super::systems::SnapshotScratch>();
         schedule.configure_sets(ReplicationSystems.in_set(ZoneSystems::Replicate));
         schedule.add_systems(encode_snapshots.in_set(ReplicationSystems));
     }

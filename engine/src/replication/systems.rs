@@ -14,21 +14,30 @@ pub struct SnapshotLink {
     pub sender: SnapshotSender,
 }
 
-/// Snapshot buffers start at this size; most snapshots fit without growing.
-const SNAPSHOT_BUFFER: usize = 256;
+/// This tick's encoded snapshots, back to back, and which player each range is for.
+/// One buffer for all clients: one allocation per tick instead of one per client, and
+/// each connection gets a reference-counted slice of it.
+#[derive(Resource, Default)]
+pub struct SnapshotScratch {
+    buffer: Vec<u8>,
+    ranges: Vec<(crate::zone::PlayerId, std::ops::Range<usize>)>,
+}
 
 pub fn encode_snapshots(
     mut clients: Query<(&Player, &PlayerInput, &InterestState, &mut SnapshotLink)>,
     clock: Res<ZoneClock>,
     mut outbox: ResMut<ZoneOutbox>,
     mut counters: ResMut<ZoneCounters>,
+    mut scratch: ResMut<SnapshotScratch>,
 ) {
     let tick = clock.tick as u32;
+    let SnapshotScratch { buffer, ranges } = &mut *scratch;
+    ranges.clear();
     for (player, input, interest, mut link) in &mut clients {
-        let mut bytes = Vec::with_capacity(SNAPSHOT_BUFFER);
+        let start = buffer.len();
         match link
             .sender
-            .encode_next(tick, input.last_applied_seq, &interest.view, &mut bytes)
+            .encode_next(tick, input.last_applied_seq, &interest.view, buffer)
         {
             Ok(stats) => {
                 counters.snapshots += 1;
@@ -37,12 +46,21 @@ pub fn encode_snapshots(
                 counters.entity_updates += stats.updates as u64;
                 counters.entity_enters += stats.enters as u64;
                 counters.entity_leaves += stats.leaves as u64;
-                outbox.0.push(ZoneOutput::Snapshot {
-                    player: player.id,
-                    bytes,
-                });
+                ranges.push((player.id, start..buffer.len()));
             }
-            Err(e) => tracing::error!(player = player.id.0, tick, "snapshot encode failed: {e}"),
+            Err(e) => {
+                buffer.truncate(start);
+                tracing::error!(player = player.id.0, tick, "snapshot encode failed: {e}");
+            }
         }
+    }
+    // Size the next tick's buffer like this one's, then hand this one out.
+    let next = Vec::with_capacity(buffer.len());
+    let shared = bytes::Bytes::from(std::mem::replace(buffer, next));
+    for (player, range) in ranges.drain(..) {
+        outbox.0.push(ZoneOutput::Snapshot {
+            player,
+            bytes: shared.slice(range),
+        });
     }
 }
