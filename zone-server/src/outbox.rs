@@ -6,8 +6,8 @@
 //! is closed with `SlowClient` instead.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arcane_protocol::KickReason;
 use bytes::Bytes;
@@ -62,7 +62,9 @@ impl Outbox {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts the newest snapshot in the slot.
+    /// Puts the newest snapshot in the slot. It does not wake the writer: on `Queued`
+    /// the caller wakes it (the tick thread hands all of a tick's wakes to the
+    /// [`Dispatcher`] at once); on `Replaced` a wake is already pending.
     pub fn offer_snapshot(&self, bytes: Bytes) -> Offer {
         let replaced = {
             let mut p = self.lock();
@@ -73,7 +75,6 @@ impl Outbox {
         };
         if !replaced {
             self.stale.store(0, Ordering::Relaxed);
-            self.notify.notify_one();
             return Offer::Queued;
         }
         if self.stale.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_STALE_SNAPSHOTS {
@@ -83,7 +84,6 @@ impl Outbox {
             );
             return Offer::TooSlow;
         }
-        self.notify.notify_one();
         Offer::Replaced
     }
 
@@ -142,9 +142,55 @@ impl Outbox {
         batch
     }
 
+    /// Wakes the writer.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
     /// Waits until something is pending.
     pub async fn ready(&self) {
         self.notify.notified().await;
+    }
+}
+
+/// Carries a tick's writer wakes from the tick thread to the I/O runtime in one
+/// cross-thread wake; the dispatcher task then wakes each connection locally, which
+/// is cheaper than a thousand wakes from a foreign thread.
+#[derive(Default)]
+pub struct Dispatcher {
+    queue: Mutex<Vec<Arc<Outbox>>>,
+    notify: Notify,
+}
+
+impl Dispatcher {
+    /// Queues `outboxes` for waking (draining the vector) and wakes the dispatcher.
+    pub fn submit(&self, outboxes: &mut Vec<Arc<Outbox>>) {
+        if outboxes.is_empty() {
+            return;
+        }
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(outboxes);
+        self.notify.notify_one();
+    }
+
+    /// The dispatcher task: runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                _ = self.notify.notified() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            std::mem::swap(
+                &mut batch,
+                &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            );
+            for outbox in batch.drain(..) {
+                outbox.wake();
+            }
+        }
     }
 }
 

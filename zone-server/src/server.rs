@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{DEV_TICKET_SECRET, ZoneServerConfig};
 use crate::metrics::Metrics;
+use crate::outbox::Dispatcher;
 use crate::session::SessionContext;
 use crate::tick::{self, TickShared};
 
@@ -59,12 +60,14 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (tick_stopped_tx, tick_stopped) = watch::channel(false);
+    let dispatcher = Arc::new(Dispatcher::default());
     let tick_thread = tick::spawn(
         zone,
         inbox_rx,
         metrics.clone(),
         shared.clone(),
         tick_stopped_tx,
+        dispatcher.clone(),
     )
     .context("cannot start the tick thread")?;
 
@@ -77,6 +80,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     ));
     let config = Arc::new(config);
     let tasks = vec![
+        tokio::spawn(dispatcher.run(shutdown_rx.clone())),
         tokio::spawn(crate::ws::serve(ws, ctx, config, shutdown_rx.clone())),
         tokio::spawn(crate::admin::serve(
             admin,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
-use crate::outbox::{Offer, Outbox};
+use crate::outbox::{Dispatcher, Offer, Outbox};
 
 /// Most session messages applied in one tick (about four per player at capacity).
 pub const MAX_INBOUND_PER_TICK: usize = 16 * 1024;
@@ -80,6 +80,8 @@ struct Connection {
 /// Connections by player, and the routing of zone outputs to their outboxes.
 struct Router {
     sessions: HashMap<PlayerId, Connection>,
+    /// Writers to wake at the end of this tick, handed to the dispatcher in one go.
+    to_wake: Vec<Arc<Outbox>>,
     commands: Vec<ZoneCommand>,
     metrics: Arc<Metrics>,
     scratch: Vec<u8>,
@@ -151,7 +153,7 @@ impl Router {
                     return;
                 };
                 match c.outbox.offer_snapshot(bytes) {
-                    Offer::Queued => {}
+                    Offer::Queued => self.to_wake.push(c.outbox.clone()),
                     Offer::Replaced => {
                         self.metrics.outbox_drops.inc();
                     }
@@ -218,6 +220,7 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     shared: Arc<TickShared>,
     stopped: watch::Sender<bool>,
+    dispatcher: Arc<Dispatcher>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let zone_id = zone.settings().zone.id.clone();
     std::thread::Builder::new()
@@ -234,6 +237,7 @@ pub fn spawn(
             let mut zone = zone;
             let mut tl = Router {
                 sessions: HashMap::new(),
+                to_wake: Vec::new(),
                 commands: Vec::new(),
                 metrics,
                 scratch: Vec::new(),
@@ -262,6 +266,7 @@ pub fn spawn(
                 for out in zone.drain_outputs() {
                     tl.route(out);
                 }
+                dispatcher.submit(&mut tl.to_wake);
                 let elapsed = t0.elapsed();
                 let tick = zone.tick();
                 shared.tick.store(tick, Ordering::Relaxed);
