@@ -61,7 +61,6 @@ pub struct Metrics {
     pub cpu_seconds: Counter<f64, AtomicU64>,
     pub resident_memory: Gauge,
     cpu_seen: AtomicU64,
-    last_engine: std::sync::Mutex<ZoneCounters>,
 }
 
 pub const WS: TransportLabel = TransportLabel { transport: "ws" };
@@ -115,7 +114,6 @@ impl Metrics {
             cpu_seconds: Counter::default(),
             resident_memory: Gauge::default(),
             cpu_seen: AtomicU64::new(0),
-            last_engine: std::sync::Mutex::new(ZoneCounters::default()),
             registry: Registry::default(),
             process: Registry::default(),
         };
@@ -228,10 +226,9 @@ impl Metrics {
     }
 
     /// Copies the engine's monotonic counters into the exported ones.
-    pub fn observe_engine(&self, now: &ZoneCounters) {
-        let Ok(mut last) = self.last_engine.lock() else {
-            return;
-        };
+    /// Adds what the engine's monotonic counters gained since `last` (the tick thread
+    /// keeps `last`) to the exported ones.
+    pub fn observe_engine(&self, last: &ZoneCounters, now: &ZoneCounters) {
         self.inputs_applied
             .inc_by(now.inputs_applied - last.inputs_applied);
         for r in RejectReason::ALL {
@@ -249,7 +246,6 @@ impl Metrics {
             .inc_by(now.full_snapshots - last.full_snapshots);
         self.snapshot_bytes
             .inc_by(now.snapshot_bytes - last.snapshot_bytes);
-        *last = now.clone();
     }
 
     pub fn kick(&self, reason: KickReason) {

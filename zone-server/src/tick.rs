@@ -243,6 +243,7 @@ pub fn spawn(
                 scratch: Vec::new(),
             };
             let mut next = Instant::now();
+            let mut last_counters = arcane_engine::ZoneCounters::default();
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
             loop {
                 let mut closed = shared.shutdown.load(Ordering::Relaxed);
@@ -278,7 +279,8 @@ pub fn spawn(
                 m.tick_duration.observe(elapsed.as_secs_f64());
                 m.players.set(zone.player_count() as i64);
                 m.entities.set(zone.entity_count() as i64);
-                m.observe_engine(zone.counters());
+                m.observe_engine(&last_counters, zone.counters());
+                last_counters.clone_from(zone.counters());
                 if elapsed > period {
                     m.tick_overruns.inc();
                     tracing::warn!(

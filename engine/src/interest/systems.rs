@@ -247,6 +247,7 @@ impl InterestState {
         let outer = tier.radius + tier.margin;
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
+        let mut tracked = 0;
         for slot in self.slots[..self.used].iter_mut().flatten() {
             let Some(idx) = index.frame_index(slot.net_id) else {
                 continue;
@@ -257,13 +258,9 @@ impl InterestState {
                 slot.frame_idx = idx;
                 slot.distance = d2.sqrt();
                 slot.entered = false;
+                tracked += 1;
             }
         }
-        let tracked = self.slots[..self.used]
-            .iter()
-            .flatten()
-            .filter(|s| s.seen == generation)
-            .count();
         self.finish(index, own, tier, tracked, 0);
     }
 
