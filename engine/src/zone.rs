@@ -205,10 +205,6 @@ impl Zone {
         &mut self.world
     }
 
-    pub fn world(&self) -> &World {
-        &self.world
-    }
-
     /// Position of a player's entity, if the player is in the zone.
     pub fn player_position(&self, player: PlayerId) -> Option<glam::Vec2> {
         let e = self

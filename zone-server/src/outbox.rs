@@ -123,10 +123,6 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    pub fn is_closing(&self) -> bool {
-        self.lock().close.is_some()
-    }
-
     /// Takes everything pending (reliable first, then the newest snapshot).
     pub fn take(&self) -> Batch {
         let mut p = self.lock();

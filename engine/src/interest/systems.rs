@@ -199,11 +199,6 @@ impl InterestState {
         }
     }
 
-    /// Number of entities currently tracked.
-    pub fn tracked(&self) -> usize {
-        self.by_net.len()
-    }
-
     /// The lowest free local id, growing the used range when none is free below it.
     fn allocate_local(&mut self, cap: usize) -> Option<LocalId> {
         if let Some(l) = self.free.pop() {

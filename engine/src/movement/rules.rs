@@ -69,10 +69,6 @@ impl PlayerInput {
     pub fn reset(&mut self) {
         *self = PlayerInput::default();
     }
-
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
 }
 
 /// Moves from `from` by `dir * step` metres, sliding along walls: if the full move is
