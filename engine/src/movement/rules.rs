@@ -203,6 +203,9 @@ mod tests {
             max_players: 10,
             spawn_points: vec![Vec2::splat(10.0)],
             spawn_radius: 0.0,
+            player_class: "mage".into(),
+            respawn_points: Vec::new(),
+            spawners: Vec::new(),
             obstacles: vec![
                 Obstacle::Box {
                     min: Vec2::new(50.0, 0.0),

@@ -1,0 +1,269 @@
+//! The text of a content folder, and loading a zone from it: parse every file, check
+//! everything, resolve each problem's path to `file:line:col`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::check::{self, Problem};
+use super::locate::locate;
+use super::{ClassDef, ContentError, ContentErrors, EnemyDef, NetcodeDef, SkillDef, ZoneContent, ZoneDef};
+
+/// The shared files every zone needs, relative to the content folder.
+pub const SHARED_FILES: [&str; 4] = ["netcode.ron", "skills.ron", "classes.ron", "enemies.ron"];
+
+/// A short hash of the content files, shown in `/metrics` and the welcome message so a
+/// client, a bot or an operator can tell which content a zone runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ContentVersion(pub u64);
+
+impl fmt::Display for ContentVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// The files of a content folder, by path relative to it (`zones/meadow.ron`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSources {
+    /// Where the files came from; error messages name files under it.
+    root: PathBuf,
+    files: BTreeMap<String, String>,
+}
+
+/// The shared files, parsed.
+struct Shared {
+    netcode: NetcodeDef,
+    skills: Vec<SkillDef>,
+    classes: Vec<ClassDef>,
+    enemies: Vec<EnemyDef>,
+}
+
+impl ContentSources {
+    /// An empty set whose errors name files under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ContentSources {
+            root: root.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// The content shipped in this repository's `content/`, compiled in.
+    pub fn shipped() -> Self {
+        let mut s = ContentSources::new("content");
+        s.set("netcode.ron", include_str!("../../../content/netcode.ron"));
+        s.set("skills.ron", include_str!("../../../content/skills.ron"));
+        s.set("classes.ron", include_str!("../../../content/classes.ron"));
+        s.set("enemies.ron", include_str!("../../../content/enemies.ron"));
+        s.set("zones/meadow.ron", include_str!("../../../content/zones/meadow.ron"));
+        s.set("zones/test_area.ron", include_str!("../../../content/zones/test_area.ron"));
+        s
+    }
+
+    /// Reads the shared files and every `zones/*.ron` under `dir`.
+    pub fn read_dir(dir: &Path) -> Result<Self, ContentErrors> {
+        let mut s = ContentSources::new(dir);
+        let mut errors = Vec::new();
+        let unreadable = |rel: &str, e: std::io::Error| ContentError {
+            file: dir.join(rel),
+            position: None,
+            message: format!("cannot read file: {e}"),
+        };
+        for rel in SHARED_FILES {
+            match std::fs::read_to_string(dir.join(rel)) {
+                Ok(t) => s.set(rel, t),
+                Err(e) => errors.push(unreadable(rel, e)),
+            }
+        }
+        match std::fs::read_dir(dir.join("zones")) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".ron"))
+                    .collect();
+                names.sort();
+                for n in names {
+                    let rel = format!("zones/{n}");
+                    match std::fs::read_to_string(dir.join(&rel)) {
+                        Ok(t) => s.set(&rel, t),
+                        Err(e) => errors.push(unreadable(&rel, e)),
+                    }
+                }
+            }
+            Err(e) => errors.push(unreadable("zones", e)),
+        }
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ContentErrors(errors))
+        }
+    }
+
+    /// Adds or replaces a file (tests, tools).
+    pub fn set(&mut self, rel: &str, text: impl Into<String>) {
+        self.files.insert(rel.to_string(), text.into());
+    }
+
+    pub fn get(&self, rel: &str) -> Option<&str> {
+        self.files.get(rel).map(String::as_str)
+    }
+
+    /// Ids of the zones in `zones/`, sorted.
+    pub fn zone_ids(&self) -> Vec<String> {
+        self.files
+            .keys()
+            .filter_map(|k| k.strip_prefix("zones/")?.strip_suffix(".ron"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A hash over every file's path and text.
+    pub fn version(&self) -> ContentVersion {
+        let mut h = Sha256::new();
+        for (k, v) in &self.files {
+            h.update((k.len() as u64).to_le_bytes());
+            h.update(k.as_bytes());
+            h.update((v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+        let d = h.finalize();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        ContentVersion(u64::from_be_bytes(b))
+    }
+
+    fn error(&self, rel: &str, position: Option<(usize, usize)>, message: String) -> ContentError {
+        ContentError {
+            file: self.root.join(rel),
+            position,
+            message,
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(&self, rel: &str) -> Result<T, ContentError> {
+        let Some(text) = self.files.get(rel) else {
+            return Err(self.error(rel, None, "file is missing".into()));
+        };
+        ron::from_str(text).map_err(|e| {
+            self.error(
+                rel,
+                Some((e.span.start.line, e.span.start.col)),
+                e.code.to_string(),
+            )
+        })
+    }
+
+    fn resolve(&self, problems: Vec<Problem>) -> Vec<ContentError> {
+        problems
+            .into_iter()
+            .map(|p| {
+                let position = self.files.get(&p.file).map(|t| locate(t, &p.segs()));
+                self.error(&p.file, position, p.message)
+            })
+            .collect()
+    }
+
+    fn shared(&self) -> Result<Shared, Vec<ContentError>> {
+        let netcode = self.parse::<NetcodeDef>("netcode.ron");
+        let skills = self.parse::<Vec<SkillDef>>("skills.ron");
+        let classes = self.parse::<Vec<ClassDef>>("classes.ron");
+        let enemies = self.parse::<Vec<EnemyDef>>("enemies.ron");
+        match (netcode, skills, classes, enemies) {
+            (Ok(netcode), Ok(skills), Ok(classes), Ok(enemies)) => Ok(Shared {
+                netcode,
+                skills,
+                classes,
+                enemies,
+            }),
+            (n, s, c, e) => Err([n.err(), s.err(), c.err(), e.err()]
+                .into_iter()
+                .flatten()
+                .collect()),
+        }
+    }
+
+    fn zone_with(&self, shared: &Shared, zone_id: &str) -> Result<ZoneContent, Vec<ContentError>> {
+        let rel = format!("zones/{zone_id}.ron");
+        let zone = self.parse::<ZoneDef>(&rel).map_err(|e| vec![e])?;
+        let problems = check::zone(&rel, &zone, zone_id, &shared.classes, &shared.enemies);
+        if !problems.is_empty() {
+            return Err(self.resolve(problems));
+        }
+        Ok(ZoneContent {
+            zone,
+            netcode: shared.netcode.clone(),
+            skills: shared.skills.clone(),
+            classes: shared.classes.clone(),
+            enemies: shared.enemies.clone(),
+            version: self.version(),
+        })
+    }
+
+    fn checked_shared(&self) -> Result<Shared, Vec<ContentError>> {
+        let shared = self.shared()?;
+        let problems = check::shared(&shared.netcode, &shared.skills, &shared.classes, &shared.enemies);
+        if problems.is_empty() {
+            Ok(shared)
+        } else {
+            Err(self.resolve(problems))
+        }
+    }
+
+    /// The content of zone `zone_id`, or every problem in the files it uses.
+    pub fn zone(&self, zone_id: &str) -> Result<ZoneContent, ContentErrors> {
+        let shared = match self.shared() {
+            Ok(s) => s,
+            Err(e) => return Err(ContentErrors(e)),
+        };
+        let mut errors = self.resolve(check::shared(
+            &shared.netcode,
+            &shared.skills,
+            &shared.classes,
+            &shared.enemies,
+        ));
+        match self.zone_with(&shared, zone_id) {
+            Ok(z) if errors.is_empty() => Ok(z),
+            Ok(_) => Err(ContentErrors(errors)),
+            Err(e) => {
+                errors.extend(e);
+                Err(ContentErrors(errors))
+            }
+        }
+    }
+
+    /// Checks every file and every zone; returns the zone ids when all is well.
+    pub fn validate(&self) -> Result<Vec<String>, ContentErrors> {
+        let ids = self.zone_ids();
+        let mut errors = Vec::new();
+        if ids.is_empty() {
+            errors.push(self.error("zones", None, "no zone files (zones/*.ron)".into()));
+        }
+        match self.checked_shared() {
+            Ok(shared) => {
+                for id in &ids {
+                    if let Err(e) = self.zone_with(&shared, id) {
+                        errors.extend(e);
+                    }
+                }
+            }
+            Err(e) => {
+                errors.extend(e);
+                // Zone files can still be checked for syntax on their own.
+                for id in &ids {
+                    if let Err(e) = self.parse::<ZoneDef>(&format!("zones/{id}.ron")) {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(ids)
+        } else {
+            Err(ContentErrors(errors))
+        }
+    }
+}
