@@ -13,13 +13,15 @@ pub mod view;
 
 pub use codec::CodecError;
 pub use messages::{
-    ClientMessage, ClientTier, EventKind, Hello, KickReason, MoveInput, ReliableEvent,
-    ServerMessage, Welcome,
+    AdminCommand, CastIntent, CastRejectReason, CastTarget, ClientMessage, ClientTier, EventKind,
+    Hello, KickReason, MoveInput, ReliableEvent, ServerMessage, Telegraph, TelegraphArea, Welcome,
 };
-pub use snapshot::{EntityEnter, EntityKind, EntityState, EntityUpdate, LocalId, NetId, Snapshot};
+pub use snapshot::{
+    EntityEnter, EntityKind, EntityState, EntityUpdate, LocalId, NetId, OwnState, Snapshot,
+};
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest client→server frame a zone accepts (bytes). Checked by the transport before
 /// any decoding; a client batch of the largest legal messages fits many times over.

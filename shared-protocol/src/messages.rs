@@ -56,6 +56,42 @@ impl MoveInput {
     }
 }
 
+/// What a cast is aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub enum CastTarget {
+    /// No target: the caster (self-centred skills, or a heal on oneself).
+    Caster,
+    /// Another entity, by its zone-wide id.
+    Entity(NetId),
+    /// A point on the ground, in centimetres.
+    Point { x_cm: i32, y_cm: i32 },
+}
+
+/// A cast intent: which of the class's skill slots (see `Welcome::skills`), at what.
+/// The zone decides whether it happens and what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct CastIntent {
+    /// Strictly increasing per connection (separate from move inputs).
+    pub seq: u32,
+    pub slot: u8,
+    pub target: CastTarget,
+}
+
+/// Test-area and game-master commands, honoured only from admin tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub enum AdminCommand {
+    /// Spawns an enemy of a content type at a point.
+    SpawnEnemy { enemy: String, x_cm: i32, y_cm: i32 },
+    /// Removes admin-spawned enemies, refills the spawners and restores every player.
+    ResetArea,
+    /// Sets an entity's HP (clamped to its maximum; 0 kills it). `NetId(0)` is oneself.
+    SetHp { target: NetId, hp: u32 },
+    /// Moves a player or enemy to a walkable point. `NetId(0)` is oneself.
+    Teleport { target: NetId, x_cm: i32, y_cm: i32 },
+    /// Turns lasting invulnerability on or off. `NetId(0)` is oneself.
+    SetInvulnerable { target: NetId, on: bool },
+}
+
 /// Everything a client may send. Several are batched into one frame.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum ClientMessage {
@@ -67,6 +103,14 @@ pub enum ClientMessage {
     },
     Ping {
         nonce: u64,
+    },
+    Cast(CastIntent),
+    /// A dead player asks to reappear (honoured once the class's delay has passed).
+    Respawn,
+    /// `seq` is echoed in the `AdminResult` event.
+    Admin {
+        seq: u32,
+        command: AdminCommand,
     },
 }
 
@@ -127,6 +171,81 @@ impl RejectReason {
     }
 }
 
+/// Why a cast intent was refused. Reported to the caster and counted in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub enum CastRejectReason {
+    /// The slot is not one of the class's skills.
+    UnknownSkill,
+    Dead,
+    /// The skill's own cooldown has not run out.
+    Cooldown,
+    /// Another cast was too recent.
+    GlobalCooldown,
+    NotEnoughMana,
+    OutOfRange,
+    /// Wrong kind of target (an ally for a damage skill, a dead or unknown entity...).
+    InvalidTarget,
+    /// An obstacle is in the way.
+    NoLineOfSight,
+    /// A cast with a cast time is already under way.
+    AlreadyCasting,
+    /// The sequence number was not newer than the last cast intent's (replay).
+    StaleSequence,
+    /// More cast intents arrived than the zone holds per player.
+    Flood,
+}
+
+impl CastRejectReason {
+    pub const ALL: [CastRejectReason; 11] = [
+        CastRejectReason::UnknownSkill,
+        CastRejectReason::Dead,
+        CastRejectReason::Cooldown,
+        CastRejectReason::GlobalCooldown,
+        CastRejectReason::NotEnoughMana,
+        CastRejectReason::OutOfRange,
+        CastRejectReason::InvalidTarget,
+        CastRejectReason::NoLineOfSight,
+        CastRejectReason::AlreadyCasting,
+        CastRejectReason::StaleSequence,
+        CastRejectReason::Flood,
+    ];
+
+    /// Stable lower-case name used in metrics labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CastRejectReason::UnknownSkill => "unknown_skill",
+            CastRejectReason::Dead => "dead",
+            CastRejectReason::Cooldown => "cooldown",
+            CastRejectReason::GlobalCooldown => "global_cooldown",
+            CastRejectReason::NotEnoughMana => "not_enough_mana",
+            CastRejectReason::OutOfRange => "out_of_range",
+            CastRejectReason::InvalidTarget => "invalid_target",
+            CastRejectReason::NoLineOfSight => "no_line_of_sight",
+            CastRejectReason::AlreadyCasting => "already_casting",
+            CastRejectReason::StaleSequence => "stale_sequence",
+            CastRejectReason::Flood => "flood",
+        }
+    }
+}
+
+/// The area an enemy attack will hit, in centimetres, announced at wind-up start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub enum TelegraphArea {
+    Circle { radius_cm: u32 },
+    /// Full opening angle in tenths of a degree.
+    Cone { length_cm: u32, angle_decideg: u16 },
+    Line { length_cm: u32, width_cm: u32 },
+}
+
+/// A telegraph: shape, origin and facing (milliradians, counter-clockwise from +x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Telegraph {
+    pub area: TelegraphArea,
+    pub x_cm: i32,
+    pub y_cm: i32,
+    pub facing_mrad: i16,
+}
+
 /// A reliable, ordered event (never dropped, unlike snapshots).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct ReliableEvent {
@@ -136,8 +255,67 @@ pub struct ReliableEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum EventKind {
-    InputRejected { seq: u32, reason: RejectReason },
-    Notice { text: String },
+    InputRejected {
+        seq: u32,
+        reason: RejectReason,
+    },
+    Notice {
+        text: String,
+    },
+    /// To the caster only.
+    CastRejected {
+        seq: u32,
+        slot: u8,
+        reason: CastRejectReason,
+    },
+    /// A cast began; it resolves after `cast_ticks` (0: it already has).
+    CastStarted {
+        caster: NetId,
+        slot: u8,
+        cast_ticks: u16,
+    },
+    /// A cast with a cast time was broken off (by moving, or by death).
+    CastInterrupted {
+        caster: NetId,
+        slot: u8,
+    },
+    ProjectileSpawned {
+        projectile: NetId,
+        caster: NetId,
+        slot: u8,
+    },
+    /// `slot` is the caster's skill slot, or `None` for an enemy attack.
+    Damage {
+        source: NetId,
+        target: NetId,
+        amount: u32,
+        slot: Option<u8>,
+    },
+    Healed {
+        source: NetId,
+        target: NetId,
+        amount: u32,
+    },
+    Died {
+        entity: NetId,
+        killer: Option<NetId>,
+    },
+    Respawned {
+        entity: NetId,
+    },
+    /// An enemy winds up: the attack lands on whoever is inside `telegraph` in
+    /// `windup_ticks` ticks.
+    Telegraph {
+        enemy: NetId,
+        telegraph: Telegraph,
+        windup_ticks: u16,
+    },
+    /// To the admin who sent command `seq`.
+    AdminResult {
+        seq: u32,
+        ok: bool,
+        detail: String,
+    },
 }
 
 /// Sent once the zone has accepted the handshake.
@@ -152,6 +330,10 @@ pub struct Welcome {
     pub bounds_cm: [i32; 4],
     /// Movement speed in centimetres per tick, for client-side prediction.
     pub speed_cm_per_tick: u32,
+    /// Hash of the content the zone runs (changes on hot reload).
+    pub content_version: u64,
+    /// Skill ids of the player's slots, in slot order (`CastIntent::slot`).
+    pub skills: Vec<String>,
 }
 
 /// Everything a zone may send. One message per frame.

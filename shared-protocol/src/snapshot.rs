@@ -50,7 +50,24 @@ pub type LocalId = u16;
 )]
 pub enum EntityKind {
     Player,
+    /// Wildlife: wanders, cannot be fought.
     Npc,
+    /// `EntityState::variant` is the index of its type in the zone's enemy list.
+    Enemy,
+    /// `EntityState::variant` is the caster's skill slot that launched it.
+    Projectile,
+}
+
+/// Bits of `EntityState::flags`.
+pub mod flags {
+    pub const DEAD: u8 = 1 << 0;
+    pub const INVULNERABLE: u8 = 1 << 1;
+    /// A player casting a skill with a cast time.
+    pub const CASTING: u8 = 1 << 2;
+    /// An enemy winding up an attack (its telegraph is out).
+    pub const WINDUP: u8 = 1 << 3;
+    /// An enemy in its recovery window after an attack.
+    pub const RECOVERING: u8 = 1 << 4;
 }
 
 /// The replicated, quantized state of one entity.
@@ -68,9 +85,15 @@ pub enum EntityKind {
 )]
 pub struct EntityState {
     pub kind: EntityKind,
+    /// Sub-type, by kind (see `EntityKind`); 0 when unused.
+    pub variant: u16,
     /// Position in centimetres (see `quant`).
     pub x_cm: i32,
     pub y_cm: i32,
+    /// HP as a percentage of the maximum, rounded up (so only the dead show 0).
+    pub hp_pct: u8,
+    /// `flags::*` bits.
+    pub flags: u8,
 }
 
 /// An entity entering the client's view, with its full state.
@@ -82,27 +105,37 @@ pub struct EntityEnter {
 }
 
 /// Changed fields of an entity already in view. `None` means unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EntityUpdate {
     pub local: LocalId,
     /// Position change in centimetres since the baseline.
     pub pos_delta: Option<(i32, i32)>,
+    pub hp_pct: Option<u8>,
+    pub flags: Option<u8>,
 }
 
 /// Field mask bits of an `EntityUpdate` (written only when the short form does not apply).
 pub mod field {
     pub const POSITION: u8 = 1 << 0;
+    pub const HP: u8 = 1 << 1;
+    pub const FLAGS: u8 = 1 << 2;
     /// Every bit a decoder of this protocol version understands.
-    pub const KNOWN: u8 = POSITION;
+    pub const KNOWN: u8 = POSITION | HP | FLAGS;
 }
 
 impl EntityUpdate {
     fn mask(&self) -> u8 {
+        let mut m = 0;
         if self.pos_delta.is_some() {
-            field::POSITION
-        } else {
-            0
+            m |= field::POSITION;
         }
+        if self.hp_pct.is_some() {
+            m |= field::HP;
+        }
+        if self.flags.is_some() {
+            m |= field::FLAGS;
+        }
+        m
     }
 }
 
@@ -123,6 +156,12 @@ impl Encode for EntityUpdate {
             dx.encode(encoder)?;
             dy.encode(encoder)?;
         }
+        if let Some(hp) = self.hp_pct {
+            hp.encode(encoder)?;
+        }
+        if let Some(f) = self.flags {
+            f.encode(encoder)?;
+        }
         Ok(())
     }
 }
@@ -140,15 +179,57 @@ impl<C> Decode<C> for EntityUpdate {
         if mask & !field::KNOWN != 0 {
             return Err(DecodeError::Other("unknown update field bits"));
         }
+        if mask == 0 {
+            return Err(DecodeError::Other("update with no fields"));
+        }
         let pos_delta = if mask & field::POSITION != 0 {
             Some((i32::decode(decoder)?, i32::decode(decoder)?))
         } else {
             None
         };
-        Ok(EntityUpdate { local, pos_delta })
+        let hp_pct = if mask & field::HP != 0 {
+            Some(u8::decode(decoder)?)
+        } else {
+            None
+        };
+        let flags = if mask & field::FLAGS != 0 {
+            Some(u8::decode(decoder)?)
+        } else {
+            None
+        };
+        Ok(EntityUpdate {
+            local,
+            pos_delta,
+            hp_pct,
+            flags,
+        })
     }
 }
 bincode::impl_borrow_decode!(EntityUpdate);
+
+/// The receiving player's own vital state: exact HP and mana and when each skill slot
+/// is ready. Sent only when it differs from the baseline's (times are absolute ticks,
+/// so a cooldown counting down does not change it).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize,
+)]
+pub struct OwnState {
+    pub hp: u32,
+    pub max_hp: u32,
+    /// Whole points (rounded down).
+    pub mana: u32,
+    pub max_mana: u32,
+    /// Per skill slot: the tick from which it may be cast again.
+    pub ready_tick: Vec<u32>,
+    /// The tick from which any cast may start (global cooldown).
+    pub gcd_ready_tick: u32,
+    /// The slot being cast and the tick it completes, during a cast time.
+    pub casting: Option<(u8, u32)>,
+    /// While dead: the tick from which a respawn request is honoured.
+    pub respawn_tick: Option<u32>,
+    /// Invulnerable until this tick (`u32::MAX`: until turned off).
+    pub invulnerable_until: u32,
+}
 
 /// One snapshot for one client.
 #[derive(
@@ -166,6 +247,9 @@ pub struct Snapshot {
     pub leaves: Vec<LocalId>,
     pub enters: Vec<EntityEnter>,
     pub updates: Vec<EntityUpdate>,
+    /// The player's own state, when it changed since the baseline (always in a full
+    /// snapshot of a player that has one).
+    pub own: Option<OwnState>,
 }
 
 /// One entity of a client's view: what the server sent or what the client decoded.
@@ -193,6 +277,7 @@ pub struct EncodeStats {
 struct SentSnapshot {
     id: u32,
     entities: Vec<ViewEntity>,
+    own: Option<OwnState>,
 }
 
 /// Server-side per-client snapshot state: the ring of recently sent views and the
@@ -217,6 +302,7 @@ impl SnapshotSender {
                 .map(|_| SentSnapshot {
                     id: 0,
                     entities: Vec::new(),
+                    own: None,
                 })
                 .collect(),
             next_id: 1,
@@ -249,13 +335,15 @@ impl SnapshotSender {
         (slot.id == id && id != 0).then_some(slot)
     }
 
-    /// Builds the next snapshot of `current` (sorted by `local`, unique) against the
-    /// newest usable baseline, and appends its encoded `ServerMessage` to `out`.
+    /// Builds the next snapshot of `current` (sorted by `local`, unique) and the
+    /// player's `own` state against the newest usable baseline, and appends its encoded
+    /// `ServerMessage` to `out`.
     pub fn encode_next(
         &mut self,
         tick: u32,
         last_input_seq: u32,
         current: &[ViewEntity],
+        own: Option<&OwnState>,
         out: &mut Vec<u8>,
     ) -> Result<EncodeStats, CodecError> {
         debug_assert!(current.windows(2).all(|w| w[0].local < w[1].local));
@@ -268,10 +356,14 @@ impl SnapshotSender {
         snap.last_input_seq = last_input_seq;
         snap.baseline = baseline.unwrap_or(0);
         let empty: &[ViewEntity] = &[];
-        let base = baseline
-            .and_then(|b| self.sent(b))
-            .map_or(empty, |s| s.entities.as_slice());
+        let base_snap = baseline.and_then(|b| self.sent(b));
+        let base = base_snap.map_or(empty, |s| s.entities.as_slice());
         diff_views(base, current, &mut snap);
+        let base_own = base_snap.and_then(|s| s.own.as_ref());
+        snap.own = match own {
+            Some(o) if base_own != Some(o) => Some(o.clone()),
+            _ => None,
+        };
 
         let stats = EncodeStats {
             bytes: 0,
@@ -292,6 +384,10 @@ impl SnapshotSender {
         slot.id = id;
         slot.entities.clear();
         slot.entities.extend_from_slice(current);
+        match (own, &mut slot.own) {
+            (Some(o), Some(kept)) => kept.clone_from(o),
+            (o, kept) => *kept = o.cloned(),
+        }
         Ok(EncodeStats {
             bytes: out.len() - start,
             ..stats
@@ -311,14 +407,20 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
         let c = current.get(j);
         match (b, c) {
             (Some(b), Some(c)) if b.local == c.local => {
-                if b.net_id == c.net_id && b.state.kind == c.state.kind {
-                    if b.state != c.state {
+                let (bs, cs) = (&b.state, &c.state);
+                if b.net_id == c.net_id && bs.kind == cs.kind && bs.variant == cs.variant {
+                    if bs != cs {
+                        let moved = bs.x_cm != cs.x_cm || bs.y_cm != cs.y_cm;
                         snap.updates.push(EntityUpdate {
                             local: c.local,
-                            pos_delta: Some((
-                                c.state.x_cm.wrapping_sub(b.state.x_cm),
-                                c.state.y_cm.wrapping_sub(b.state.y_cm),
-                            )),
+                            pos_delta: moved.then(|| {
+                                (
+                                    cs.x_cm.wrapping_sub(bs.x_cm),
+                                    cs.y_cm.wrapping_sub(bs.y_cm),
+                                )
+                            }),
+                            hp_pct: (bs.hp_pct != cs.hp_pct).then_some(cs.hp_pct),
+                            flags: (bs.flags != cs.flags).then_some(cs.flags),
                         });
                     }
                 } else {
@@ -364,8 +466,11 @@ mod tests {
             net_id: NetId(net),
             state: EntityState {
                 kind: EntityKind::Npc,
+                variant: 0,
                 x_cm: x,
                 y_cm: y,
+                hp_pct: 100,
+                flags: 0,
             },
         }
     }
@@ -382,14 +487,14 @@ mod tests {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
         let s1 = tx
-            .encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], &mut out)
+            .encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], None, &mut out)
             .unwrap();
         assert!(s1.full);
         assert_eq!(decode(&out).enters.len(), 2);
         tx.ack(1);
         out.clear();
         let s2 = tx
-            .encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], &mut out)
+            .encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], None, &mut out)
             .unwrap();
         assert!(!s2.full);
         let snap = decode(&out);
@@ -399,7 +504,8 @@ mod tests {
             snap.updates,
             vec![EntityUpdate {
                 local: 0,
-                pos_delta: Some((20, -20))
+                pos_delta: Some((20, -20)),
+                ..EntityUpdate::default()
             }]
         );
         assert!(snap.enters.is_empty() && snap.leaves.is_empty());
@@ -412,6 +518,7 @@ mod tests {
             &EntityUpdate {
                 local: 40,
                 pos_delta: Some((-100, 125)),
+                ..EntityUpdate::default()
             },
             &mut bytes,
         )
@@ -432,8 +539,8 @@ mod tests {
     fn acks_for_unsent_or_older_snapshots_are_ignored() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, 0, &[], &mut out).unwrap();
-        tx.encode_next(2, 0, &[], &mut out).unwrap();
+        tx.encode_next(1, 0, &[], None, &mut out).unwrap();
+        tx.encode_next(2, 0, &[], None, &mut out).unwrap();
         tx.ack(7);
         assert_eq!(tx.baseline_id(), None);
         tx.ack(2);
@@ -445,14 +552,14 @@ mod tests {
     fn baseline_older_than_the_ring_falls_back_to_full() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], None, &mut out).unwrap();
         tx.ack(1);
         for t in 0..SENT_RING as u32 {
-            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], &mut out)
+            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], None, &mut out)
                 .unwrap();
         }
         out.clear();
-        let stats = tx.encode_next(99, 0, &[ent(0, 1, 0, 0)], &mut out).unwrap();
+        let stats = tx.encode_next(99, 0, &[ent(0, 1, 0, 0)], None, &mut out).unwrap();
         assert!(stats.full);
     }
 

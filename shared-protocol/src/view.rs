@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::snapshot::{NetId, Snapshot, ViewEntity};
+use crate::snapshot::{NetId, OwnState, Snapshot, ViewEntity};
 
 /// How many decoded views a client keeps as possible baselines. Twice the server's
 /// ring, so any baseline the server may pick is still here even after losses.
@@ -23,6 +23,7 @@ pub enum ApplyError {
 struct DecodedView {
     id: u32,
     entities: Vec<ViewEntity>,
+    own: Option<OwnState>,
 }
 
 /// A client's decoded picture of the world.
@@ -50,6 +51,11 @@ impl ClientView {
         self.history.back().map_or(&[], |v| v.entities.as_slice())
     }
 
+    /// The player's own state as of the newest snapshot.
+    pub fn own(&self) -> Option<&OwnState> {
+        self.history.back().and_then(|v| v.own.as_ref())
+    }
+
     /// Looks an entity up by its zone-wide id.
     pub fn entity(&self, net_id: NetId) -> Option<&ViewEntity> {
         self.entities().iter().find(|e| e.net_id == net_id)
@@ -67,8 +73,8 @@ impl ClientView {
                 current,
             });
         }
-        let mut entities = if snapshot.baseline == 0 {
-            Vec::with_capacity(snapshot.enters.len())
+        let (mut entities, base_own) = if snapshot.baseline == 0 {
+            (Vec::with_capacity(snapshot.enters.len()), None)
         } else {
             match self
                 .history
@@ -76,7 +82,7 @@ impl ClientView {
                 .rev()
                 .find(|v| v.id == snapshot.baseline)
             {
-                Some(v) => v.entities.clone(),
+                Some(v) => (v.entities.clone(), v.own.clone()),
                 None => {
                     return Err(ApplyError::BaselineMissing {
                         id: snapshot.id,
@@ -117,6 +123,12 @@ impl ClientView {
                 state.x_cm = state.x_cm.wrapping_add(dx);
                 state.y_cm = state.y_cm.wrapping_add(dy);
             }
+            if let Some(hp) = update.hp_pct {
+                state.hp_pct = hp;
+            }
+            if let Some(f) = update.flags {
+                state.flags = f;
+            }
         }
         if self.history.len() == VIEW_HISTORY {
             self.history.pop_front();
@@ -124,6 +136,7 @@ impl ClientView {
         self.history.push_back(DecodedView {
             id: snapshot.id,
             entities,
+            own: snapshot.own.clone().or(base_own),
         });
         self.tick = snapshot.tick;
         self.last_input_seq = snapshot.last_input_seq;

@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use arcane_protocol::codec::{decode_client_frame, decode_server_message, encode_client_frame};
-use arcane_protocol::snapshot::{SnapshotSender, ViewEntity};
+use arcane_protocol::snapshot::{OwnState, SnapshotSender, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
-    ClientMessage, ClientTier, EntityKind, EntityState, Hello, MoveInput, NetId, ServerMessage,
+    AdminCommand, CastIntent, CastTarget, ClientMessage, ClientTier, EntityKind, EntityState,
+    Hello, MoveInput, NetId, ServerMessage,
 };
 use proptest::prelude::*;
 
@@ -29,6 +30,29 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             .prop_map(|(seq, dir_x, dir_y)| ClientMessage::Input(MoveInput { seq, dir_x, dir_y })),
         any::<u32>().prop_map(|snapshot_id| ClientMessage::Ack { snapshot_id }),
         any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
+        (any::<u32>(), any::<u8>(), any::<u32>(), any::<i32>(), 0u8..3).prop_map(
+            |(seq, slot, id, x, t)| {
+                let target = match t {
+                    0 => CastTarget::Caster,
+                    1 => CastTarget::Entity(NetId(id)),
+                    _ => CastTarget::Point { x_cm: x, y_cm: -x },
+                };
+                ClientMessage::Cast(CastIntent { seq, slot, target })
+            }
+        ),
+        Just(ClientMessage::Respawn),
+        (any::<u32>(), "[a-z_]{0,12}", any::<i32>(), any::<u32>()).prop_map(|(seq, enemy, x, hp)| {
+            ClientMessage::Admin {
+                seq,
+                command: match hp % 5 {
+                    0 => AdminCommand::SpawnEnemy { enemy, x_cm: x, y_cm: x / 2 },
+                    1 => AdminCommand::ResetArea,
+                    2 => AdminCommand::SetHp { target: NetId(seq), hp },
+                    3 => AdminCommand::Teleport { target: NetId(0), x_cm: x, y_cm: 7 },
+                    _ => AdminCommand::SetInvulnerable { target: NetId(seq), on: hp % 2 == 0 },
+                },
+            }
+        }),
     ]
 }
 
@@ -67,18 +91,25 @@ impl LocalIds {
                     l
                 }
             };
-            let kind = if net % 3 == 0 {
-                EntityKind::Player
-            } else {
-                EntityKind::Npc
+            let kind = match net % 3 {
+                0 => EntityKind::Player,
+                1 => EntityKind::Enemy,
+                _ => EntityKind::Npc,
             };
+            // HP and flags derived from the position, so they change in some steps and
+            // stay put in others, alone or together with a move.
+            let hp_pct = if net % 2 == 0 { (x.rem_euclid(101)) as u8 } else { 100 };
+            let flags = (y.rem_euclid(4)) as u8;
             out.push(ViewEntity {
                 local,
                 net_id: NetId(net),
                 state: EntityState {
                     kind,
+                    variant: (net % 2) as u16,
                     x_cm: x,
                     y_cm: y,
+                    hp_pct,
+                    flags,
                 },
             });
         }
@@ -133,19 +164,28 @@ proptest! {
         let mut tx = SnapshotSender::new();
         let mut ids = LocalIds { by_net: Default::default() };
         let mut client = ClientView::new();
-        let mut sent: Vec<(u32, Vec<ViewEntity>)> = Vec::new();
+        let mut sent: Vec<(u32, Vec<ViewEntity>, OwnState)> = Vec::new();
         let mut in_flight: Vec<Vec<u8>> = Vec::new();
         let mut pending_acks: Vec<u32> = Vec::new();
 
-        let deliver = |bytes: &[u8], client: &mut ClientView, sent: &[(u32, Vec<ViewEntity>)], acks: &mut Vec<u32>| -> Result<(), TestCaseError> {
+        // The player's own state changes every third step.
+        let own_at = |i: usize| OwnState {
+            hp: (i / 3) as u32,
+            max_hp: 100,
+            ready_tick: vec![i as u32 / 3, 7],
+            casting: (i % 2 == 0).then_some((1, 9)),
+            ..OwnState::default()
+        };
+        let deliver = |bytes: &[u8], client: &mut ClientView, sent: &[(u32, Vec<ViewEntity>, OwnState)], acks: &mut Vec<u32>| -> Result<(), TestCaseError> {
             let snap = match decode_server_message(bytes).unwrap() {
                 ServerMessage::Snapshot(s) => s,
                 other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
             };
             match client.apply(&snap) {
                 Ok(()) => {
-                    let expected = &sent.iter().find(|(id, _)| *id == snap.id).unwrap().1;
+                    let (_, expected, own) = sent.iter().find(|(id, _, _)| *id == snap.id).unwrap();
                     prop_assert_eq!(client.entities(), expected.as_slice());
+                    prop_assert_eq!(client.own(), Some(own));
                     acks.push(snap.id);
                 }
                 Err(ApplyError::Stale { .. }) => {}
@@ -162,8 +202,9 @@ proptest! {
             }
             let view = ids.assign(visible);
             let mut bytes = Vec::new();
-            tx.encode_next(i as u32, 0, &view, &mut bytes).unwrap();
-            sent.push((i as u32 + 1, view));
+            let own = own_at(i / 2);
+            tx.encode_next(i as u32, 0, &view, Some(&own), &mut bytes).unwrap();
+            sent.push((i as u32 + 1, view, own));
             in_flight.push(bytes);
             if swaps[i % 60] && in_flight.len() >= 2 {
                 let n = in_flight.len();
@@ -193,8 +234,9 @@ proptest! {
                 tx.ack(a);
             }
             let mut bytes = Vec::new();
-            tx.encode_next(0, 0, &last, &mut bytes).unwrap();
-            sent.push((sent.len() as u32 + 1, last.clone()));
+            let own = own_at(total);
+            tx.encode_next(0, 0, &last, Some(&own), &mut bytes).unwrap();
+            sent.push((sent.len() as u32 + 1, last.clone(), own));
             in_flight.push(bytes);
         }
         for b in in_flight.drain(..) {
@@ -202,5 +244,6 @@ proptest! {
             deliver(&b, &mut client, &sent, &mut acks)?;
         }
         prop_assert_eq!(client.entities(), last.as_slice());
+        prop_assert_eq!(client.own(), Some(&own_at(total)));
     }
 }
