@@ -26,14 +26,29 @@ fn full_tick(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 3's budget: 1,000 players casting at their full rate among 10,000 enemies
+/// running the state machine.
+fn combat_tick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("combat_tick");
+    g.sample_size(20);
+    let mut lz = LoadedZone::combat(1_000, 10_000);
+    // Warm up into the steady state: fights under way, spawners cycling.
+    for _ in 0..100 {
+        lz.tick();
+    }
+    g.bench_function("1000p_casting_10000_enemies", |b| b.iter(|| lz.tick()));
+    g.finish();
+}
+
 fn frame_of(lz: &mut LoadedZone) -> Vec<FrameEntity> {
     let world = lz.zone.world_mut();
-    let mut q = world.query::<(&Replicated, &Position)>();
+    let mut q = world.query::<(bevy_ecs::entity::Entity, &Replicated, &Position)>();
     q.iter(world)
-        .map(|(r, p)| FrameEntity {
+        .map(|(entity, r, p)| FrameEntity {
+            entity,
             net_id: r.net_id,
             pos: p.0,
-            state: arcane_engine::interest::frame_state(r, p.0),
+            state: arcane_engine::interest::frame_state(r, p.0, 100, 0),
         })
         .collect()
 }
@@ -109,8 +124,11 @@ fn delta_encode(c: &mut Criterion) {
                 net_id: NetId(u32::from(i) * 7 + 1),
                 state: EntityState {
                     kind: EntityKind::Npc,
+                    variant: 0,
                     x_cm: i32::from(i) * 300 + t * 25,
                     y_cm: 5_000 - t * 25,
+                    hp_pct: 100,
+                    flags: 0,
                 },
             })
             .collect()
@@ -125,12 +143,12 @@ fn delta_encode(c: &mut Criterion) {
             out.clear();
             // Ack two ticks behind, as a client one round trip away would.
             tx.ack(t.saturating_sub(2) as u32);
-            tx.encode_next(t as u32, 0, &views[t % 64], &mut out)
+            tx.encode_next(t as u32, 0, &views[t % 64], None, &mut out)
                 .map(|s| s.bytes)
         })
     });
     g.finish();
 }
 
-criterion_group!(benches, full_tick, interest, delta_encode);
+criterion_group!(benches, full_tick, combat_tick, interest, delta_encode);
 criterion_main!(benches);

@@ -1,17 +1,15 @@
 //! Shared set-up for the benchmarks: loaded zones driven the way real clients drive
 //! them (one input per player per tick, acks one tick behind).
 
-use arcane_engine::content::{NpcGroup, ZoneContent};
+use arcane_engine::content::{ContentSources, NpcGroup, Spawner, ZoneContent};
 use arcane_engine::{PlayerId, Zone, ZoneCommand};
-use arcane_protocol::{ClientTier, MoveInput};
-
-pub const NETCODE: &str = include_str!("../../content/netcode.ron");
-pub const MEADOW: &str = include_str!("../../content/zones/meadow.ron");
+use arcane_protocol::ticket::Role;
+use arcane_protocol::{CastIntent, CastTarget, ClientTier, MoveInput};
 
 /// The meadow, scaled so `players + npcs` entities keep the shipped density
 /// (about 4,000 per km², 30–45 entities in a desktop view).
 pub fn scaled_content(players: u32, npcs: u32) -> ZoneContent {
-    let mut c = match ZoneContent::from_strs(NETCODE, MEADOW) {
+    let mut c = match ContentSources::shipped().zone("meadow") {
         Ok(c) => c,
         Err(e) => panic!("shipped content must load: {e}"),
     };
@@ -24,12 +22,18 @@ pub fn scaled_content(players: u32, npcs: u32) -> ZoneContent {
     }
     c.zone.spawn_radius *= scale;
     for o in &mut c.zone.obstacles {
-        match o {
-            arcane_engine::content::Obstacle::Circle { center, radius } => {
+        match *o {
+            arcane_engine::content::Obstacle::Circle {
+                ref mut center,
+                ref mut radius,
+            } => {
                 *center *= scale;
                 *radius *= scale;
             }
-            arcane_engine::content::Obstacle::Box { min, max } => {
+            arcane_engine::content::Obstacle::Box {
+                ref mut min,
+                ref mut max,
+            } => {
                 *min *= scale;
                 *max *= scale;
             }
@@ -43,6 +47,37 @@ pub fn scaled_content(players: u32, npcs: u32) -> ZoneContent {
         max_leg_ticks: 100,
         idle_chance: 0.3,
     }];
+    for p in &mut c.zone.respawn_points {
+        *p *= scale;
+    }
+    // Enemies are opt-in (`combat_content`), so movement-only figures stay comparable.
+    c.zone.spawners.clear();
+    c
+}
+
+/// The meadow scaled for `players + enemies` at the shipped density, with `enemies`
+/// enemies (wolves, archers, golems) spread over a grid of spawners and no wildlife.
+pub fn combat_content(players: u32, enemies: u32) -> ZoneContent {
+    let mut c = scaled_content(players, enemies);
+    c.zone.npcs.clear();
+    let side = c.zone.bounds.max.x;
+    let cells = 10u32;
+    let per = enemies.div_ceil(cells * cells);
+    let kinds = ["wolf", "archer", "wolf", "golem"];
+    for i in 0..cells * cells {
+        let (cx, cy) = (i % cells, i / cells);
+        let at = glam::Vec2::new(
+            (cx as f32 + 0.5) * side / cells as f32,
+            (cy as f32 + 0.5) * side / cells as f32,
+        );
+        c.zone.spawners.push(Spawner {
+            enemy: kinds[i as usize % kinds.len()].to_string(),
+            at,
+            radius: side / cells as f32 * 0.45,
+            count: per.min(enemies.saturating_sub(per * i)),
+            respawn_s: 5.0,
+        });
+    }
     c
 }
 
@@ -52,14 +87,26 @@ pub struct LoadedZone {
     players: u32,
     seq: u32,
     commands: Vec<ZoneCommand>,
+    /// Also send a cast intent per player per tick (and respawn when dead).
+    casting: bool,
 }
 
 impl LoadedZone {
     pub fn new(players: u32, npcs: u32) -> LoadedZone {
-        let mut zone = Zone::new(scaled_content(players, npcs), 42);
+        Self::with_content(scaled_content(players, npcs), players, false)
+    }
+
+    /// `players` players casting at their full rate among `enemies` enemies.
+    pub fn combat(players: u32, enemies: u32) -> LoadedZone {
+        Self::with_content(combat_content(players, enemies), players, true)
+    }
+
+    fn with_content(content: ZoneContent, players: u32, casting: bool) -> LoadedZone {
+        let mut zone = Zone::new(content, 42);
         zone.step((0..players).map(|p| ZoneCommand::Join {
             player: PlayerId(u64::from(p)),
             tier: ClientTier::Desktop,
+            role: Role::Player,
         }));
         zone.drain_outputs().for_each(drop);
         let mut lz = LoadedZone {
@@ -67,6 +114,7 @@ impl LoadedZone {
             players,
             seq: 0,
             commands: Vec::new(),
+            casting,
         };
         for _ in 0..10 {
             lz.tick();
@@ -92,6 +140,33 @@ impl LoadedZone {
                 player: PlayerId(u64::from(p)),
                 snapshot_id: seq,
             });
+            if self.casting {
+                // Like a client mashing its keys: a nova every half second, a heal on
+                // oneself now and then, otherwise a missile at the ground 15 m ahead.
+                // Intents on cooldown are refused, as the zone would refuse them.
+                let player = PlayerId(u64::from(p));
+                let (slot, target) = match (seq + p) % 20 {
+                    0 | 10 => (1, CastTarget::Caster),
+                    5 => (2, CastTarget::Caster),
+                    _ => {
+                        let at = self.zone.player_position(player).unwrap_or_default()
+                            + glam::Vec2::new(f32::from(dir_x), f32::from(dir_y)) / 127.0 * 15.0;
+                        let cm = |m: f32| (m * 100.0) as i32;
+                        (
+                            0,
+                            CastTarget::Point {
+                                x_cm: cm(at.x),
+                                y_cm: cm(at.y),
+                            },
+                        )
+                    }
+                };
+                self.commands.push(ZoneCommand::Cast {
+                    player,
+                    intent: CastIntent { seq, slot, target },
+                });
+                self.commands.push(ZoneCommand::Respawn { player });
+            }
         }
         self.zone.step(self.commands.drain(..));
         let mut bytes = 0;

@@ -9,6 +9,8 @@ use glam::Vec2;
 pub struct Replicated {
     pub net_id: NetId,
     pub kind: EntityKind,
+    /// Sub-type shown to clients (`EntityState::variant`).
+    pub variant: u16,
 }
 
 /// World position in metres.

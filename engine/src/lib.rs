@@ -5,14 +5,19 @@
 //! same command journal yields the same state tick for tick (see [`Zone::state_hash`]).
 //! Sockets, threads and wall time belong to `arcane-zone-server`.
 
+pub mod admin;
+pub mod combat;
 pub mod components;
 pub mod content;
+pub mod enemy_ai;
 pub mod interest;
 pub mod movement;
 pub mod npc;
 pub mod players;
+pub mod reload;
 pub mod replication;
 pub mod rng;
+pub mod skills;
 pub mod zone;
 
 pub use content::{ContentError, NetcodeDef, ZoneDef};

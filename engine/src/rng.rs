@@ -10,6 +10,8 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 pub struct ZoneRng {
     pub npc: ZoneStream,
     pub spawn: ZoneStream,
+    /// Enemy AI and spawners.
+    pub ai: ZoneStream,
 }
 
 impl ZoneRng {
@@ -17,6 +19,7 @@ impl ZoneRng {
         ZoneRng {
             npc: ZoneStream::new(seed, 1),
             spawn: ZoneStream::new(seed, 2),
+            ai: ZoneStream::new(seed, 3),
         }
     }
 }

@@ -4,7 +4,11 @@
 use std::hash::{Hash, Hasher};
 
 use arcane_protocol::messages::RejectReason;
-use arcane_protocol::{ClientTier, KickReason, MoveInput, ReliableEvent, Welcome};
+use arcane_protocol::ticket::Role;
+use arcane_protocol::{
+    AdminCommand, CastIntent, CastRejectReason, ClientTier, KickReason, MoveInput, ReliableEvent,
+    Welcome,
+};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::ScheduleLabel;
 
@@ -24,6 +28,8 @@ pub enum ZoneCommand {
     Join {
         player: PlayerId,
         tier: ClientTier,
+        /// From the ticket; only `Admin` may send admin commands.
+        role: Role,
     },
     Leave {
         player: PlayerId,
@@ -35,6 +41,18 @@ pub enum ZoneCommand {
     Ack {
         player: PlayerId,
         snapshot_id: u32,
+    },
+    Cast {
+        player: PlayerId,
+        intent: CastIntent,
+    },
+    Respawn {
+        player: PlayerId,
+    },
+    Admin {
+        player: PlayerId,
+        seq: u32,
+        command: AdminCommand,
     },
 }
 
@@ -113,6 +131,22 @@ pub struct ZoneCounters {
     pub entity_updates: u64,
     pub entity_enters: u64,
     pub entity_leaves: u64,
+    /// Casts that passed validation.
+    pub casts: u64,
+    pub cast_rejected: [u64; CastRejectReason::ALL.len()],
+    /// Damage hits that landed (skills and enemy attacks).
+    pub hits: u64,
+    /// Enemies killed.
+    pub kills: u64,
+    pub player_deaths: u64,
+    pub respawns: u64,
+    /// Enemy attacks resolved (whether or not they hit anyone).
+    pub enemy_attacks: u64,
+    pub admin_commands: u64,
+    /// Admin commands from players without the admin role.
+    pub admin_refused: u64,
+    /// Content reloads applied at a tick boundary.
+    pub content_reloads: u64,
 }
 
 impl ZoneCounters {
@@ -151,10 +185,13 @@ impl Zone {
             )
                 .chain(),
         );
-        let plugins: [&dyn ZonePlugin; 5] = [
+        let plugins: [&dyn ZonePlugin; 8] = [
             &crate::players::PlayersPlugin,
             &crate::movement::MovementPlugin,
             &crate::npc::NpcPlugin,
+            &crate::combat::CombatPlugin,
+            &crate::skills::SkillsPlugin,
+            &crate::enemy_ai::EnemyAiPlugin,
             &crate::interest::InterestPlugin,
             &crate::replication::ReplicationPlugin,
         ];
@@ -205,6 +242,24 @@ impl Zone {
         &mut self.world
     }
 
+    /// Applies new content at this tick boundary (see [`crate::reload`]); refused when
+    /// it is for another zone.
+    pub fn reload(&mut self, content: ZoneContent) -> Result<(), String> {
+        crate::reload::apply(&mut self.world, content)
+    }
+
+    /// The content version the zone runs.
+    pub fn content_version(&self) -> crate::content::ContentVersion {
+        self.settings().version
+    }
+
+    /// The entity of a player, if the player is in the zone.
+    pub fn player_entity(&self, player: PlayerId) -> Option<Entity> {
+        self.world
+            .resource::<crate::players::PlayerIndex>()
+            .get(player)
+    }
+
     /// Position of a player's entity, if the player is in the zone.
     pub fn player_position(&self, player: PlayerId) -> Option<glam::Vec2> {
         let e = self
@@ -217,10 +272,15 @@ impl Zone {
     /// A hash of every replicated entity's id and exact position plus the tick: two
     /// runs with the same seed and command journal must agree on it every tick.
     pub fn state_hash(&mut self) -> u64 {
-        let mut q = self.world.query::<(&Replicated, &Position)>();
-        let mut rows: Vec<(u32, u32, u32)> = q
+        let mut q = self
+            .world
+            .query::<(&Replicated, &Position, Option<&crate::combat::Health>)>();
+        let mut rows: Vec<(u32, u32, u32, u32)> = q
             .iter(&self.world)
-            .map(|(r, p)| (r.net_id.0, p.0.x.to_bits(), p.0.y.to_bits()))
+            .map(|(r, p, h)| {
+                let hp = h.map_or(u32::MAX, |h| h.hp);
+                (r.net_id.0, p.0.x.to_bits(), p.0.y.to_bits(), hp)
+            })
             .collect();
         rows.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -2,16 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use arcane_engine::content::ZoneContent;
+use arcane_engine::content::{ContentSources, ZoneContent};
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::decode_server_message;
 use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::{POSITION_EPSILON_M, cm_to_metres};
+use arcane_protocol::ticket::Role;
 use arcane_protocol::view::ClientView;
 use arcane_protocol::{ClientTier, EventKind, KickReason, MoveInput, NetId, ServerMessage};
 use proptest::prelude::*;
-
-const NETCODE: &str = include_str!("../../content/netcode.ron");
 
 /// A 200 m square zone with one spawn point per corner region and `npcs` wanderers.
 fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
@@ -27,13 +26,16 @@ fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
             npcs: [NpcGroup(count: {npcs}, speed: 2.0, min_leg_ticks: 5, max_leg_ticks: 20, idle_chance: 0.2)],
         )"#
     );
-    ZoneContent::from_strs(NETCODE, &zone).unwrap()
+    let mut sources = ContentSources::shipped();
+    sources.set("zones/test.ron", zone);
+    sources.zone("test").unwrap()
 }
 
 fn join(p: u64) -> ZoneCommand {
     ZoneCommand::Join {
         player: PlayerId(p),
         tier: ClientTier::Desktop,
+        role: Role::Player,
     }
 }
 

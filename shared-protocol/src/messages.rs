@@ -231,10 +231,18 @@ impl CastRejectReason {
 /// The area an enemy attack will hit, in centimetres, announced at wind-up start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum TelegraphArea {
-    Circle { radius_cm: u32 },
+    Circle {
+        radius_cm: u32,
+    },
     /// Full opening angle in tenths of a degree.
-    Cone { length_cm: u32, angle_decideg: u16 },
-    Line { length_cm: u32, width_cm: u32 },
+    Cone {
+        length_cm: u32,
+        angle_decideg: u16,
+    },
+    Line {
+        length_cm: u32,
+        width_cm: u32,
+    },
 }
 
 /// A telegraph: shape, origin and facing (milliradians, counter-clockwise from +x).

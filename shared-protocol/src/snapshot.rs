@@ -414,10 +414,7 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
                         snap.updates.push(EntityUpdate {
                             local: c.local,
                             pos_delta: moved.then(|| {
-                                (
-                                    cs.x_cm.wrapping_sub(bs.x_cm),
-                                    cs.y_cm.wrapping_sub(bs.y_cm),
-                                )
+                                (cs.x_cm.wrapping_sub(bs.x_cm), cs.y_cm.wrapping_sub(bs.y_cm))
                             }),
                             hp_pct: (bs.hp_pct != cs.hp_pct).then_some(cs.hp_pct),
                             flags: (bs.flags != cs.flags).then_some(cs.flags),
@@ -487,14 +484,26 @@ mod tests {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
         let s1 = tx
-            .encode_next(1, 0, &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)], None, &mut out)
+            .encode_next(
+                1,
+                0,
+                &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)],
+                None,
+                &mut out,
+            )
             .unwrap();
         assert!(s1.full);
         assert_eq!(decode(&out).enters.len(), 2);
         tx.ack(1);
         out.clear();
         let s2 = tx
-            .encode_next(2, 0, &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)], None, &mut out)
+            .encode_next(
+                2,
+                0,
+                &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)],
+                None,
+                &mut out,
+            )
             .unwrap();
         assert!(!s2.full);
         let snap = decode(&out);
@@ -552,14 +561,17 @@ mod tests {
     fn baseline_older_than_the_ring_falls_back_to_full() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], None, &mut out).unwrap();
+        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], None, &mut out)
+            .unwrap();
         tx.ack(1);
         for t in 0..SENT_RING as u32 {
             tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], None, &mut out)
                 .unwrap();
         }
         out.clear();
-        let stats = tx.encode_next(99, 0, &[ent(0, 1, 0, 0)], None, &mut out).unwrap();
+        let stats = tx
+            .encode_next(99, 0, &[ent(0, 1, 0, 0)], None, &mut out)
+            .unwrap();
         assert!(stats.full);
     }
 

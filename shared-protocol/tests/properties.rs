@@ -30,29 +30,50 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             .prop_map(|(seq, dir_x, dir_y)| ClientMessage::Input(MoveInput { seq, dir_x, dir_y })),
         any::<u32>().prop_map(|snapshot_id| ClientMessage::Ack { snapshot_id }),
         any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
-        (any::<u32>(), any::<u8>(), any::<u32>(), any::<i32>(), 0u8..3).prop_map(
-            |(seq, slot, id, x, t)| {
+        (
+            any::<u32>(),
+            any::<u8>(),
+            any::<u32>(),
+            any::<i32>(),
+            0u8..3
+        )
+            .prop_map(|(seq, slot, id, x, t)| {
                 let target = match t {
                     0 => CastTarget::Caster,
                     1 => CastTarget::Entity(NetId(id)),
                     _ => CastTarget::Point { x_cm: x, y_cm: -x },
                 };
                 ClientMessage::Cast(CastIntent { seq, slot, target })
+            }),
+        Just(ClientMessage::Respawn),
+        (any::<u32>(), "[a-z_]{0,12}", any::<i32>(), any::<u32>()).prop_map(
+            |(seq, enemy, x, hp)| {
+                ClientMessage::Admin {
+                    seq,
+                    command: match hp % 5 {
+                        0 => AdminCommand::SpawnEnemy {
+                            enemy,
+                            x_cm: x,
+                            y_cm: x / 2,
+                        },
+                        1 => AdminCommand::ResetArea,
+                        2 => AdminCommand::SetHp {
+                            target: NetId(seq),
+                            hp,
+                        },
+                        3 => AdminCommand::Teleport {
+                            target: NetId(0),
+                            x_cm: x,
+                            y_cm: 7,
+                        },
+                        _ => AdminCommand::SetInvulnerable {
+                            target: NetId(seq),
+                            on: hp % 2 == 0,
+                        },
+                    },
+                }
             }
         ),
-        Just(ClientMessage::Respawn),
-        (any::<u32>(), "[a-z_]{0,12}", any::<i32>(), any::<u32>()).prop_map(|(seq, enemy, x, hp)| {
-            ClientMessage::Admin {
-                seq,
-                command: match hp % 5 {
-                    0 => AdminCommand::SpawnEnemy { enemy, x_cm: x, y_cm: x / 2 },
-                    1 => AdminCommand::ResetArea,
-                    2 => AdminCommand::SetHp { target: NetId(seq), hp },
-                    3 => AdminCommand::Teleport { target: NetId(0), x_cm: x, y_cm: 7 },
-                    _ => AdminCommand::SetInvulnerable { target: NetId(seq), on: hp % 2 == 0 },
-                },
-            }
-        }),
     ]
 }
 
@@ -98,7 +119,11 @@ impl LocalIds {
             };
             // HP and flags derived from the position, so they change in some steps and
             // stay put in others, alone or together with a move.
-            let hp_pct = if net % 2 == 0 { (x.rem_euclid(101)) as u8 } else { 100 };
+            let hp_pct = if net % 2 == 0 {
+                (x.rem_euclid(101)) as u8
+            } else {
+                100
+            };
             let flags = (y.rem_euclid(4)) as u8;
             out.push(ViewEntity {
                 local,
@@ -173,7 +198,7 @@ proptest! {
             hp: (i / 3) as u32,
             max_hp: 100,
             ready_tick: vec![i as u32 / 3, 7],
-            casting: (i % 2 == 0).then_some((1, 9)),
+            casting: i.is_multiple_of(2).then_some((1, 9)),
             ..OwnState::default()
         };
         let deliver = |bytes: &[u8], client: &mut ClientView, sent: &[(u32, Vec<ViewEntity>, OwnState)], acks: &mut Vec<u32>| -> Result<(), TestCaseError> {

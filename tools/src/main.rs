@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use arcane_engine::content::ContentSources;
 use arcane_loadtest::report::Thresholds;
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_protocol::ClientTier;
@@ -52,10 +53,6 @@ enum Command {
     },
 }
 
-/// The shipped content, compiled in so the demo runs from anywhere.
-const EMBEDDED_NETCODE: &str = include_str!("../../content/netcode.ron");
-const EMBEDDED_MEADOW: &str = include_str!("../../content/zones/meadow.ron");
-
 /// `content/` of the checkout this was built from, else `./content`, else the
 /// embedded copy written to a temporary folder.
 fn default_content() -> anyhow::Result<PathBuf> {
@@ -65,10 +62,9 @@ fn default_content() -> anyhow::Result<PathBuf> {
             return Ok(dir);
         }
     }
+    // The shipped content is compiled in, so the demo runs from anywhere.
     let dir = std::env::temp_dir().join(format!("arcane-demo-content-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("zones"))?;
-    std::fs::write(dir.join("netcode.ron"), EMBEDDED_NETCODE)?;
-    std::fs::write(dir.join("zones/meadow.ron"), EMBEDDED_MEADOW)?;
+    ContentSources::shipped().write_to(&dir)?;
     Ok(dir)
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arcane_engine::PlayerId;
+use arcane_engine::{PlayerId, ZoneCommand};
 use arcane_protocol::codec::{decode_client_frame, encode_server_message};
-use arcane_protocol::ticket::{TicketError, TicketKey};
+use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -79,7 +79,7 @@ impl SessionContext {
 
     /// Checks the first frame: exactly one `Hello`, our protocol version, and a ticket
     /// that verifies for this zone and has not expired.
-    pub fn check_hello(&self, frame: &[u8]) -> Result<(PlayerId, ClientTier), Refusal> {
+    pub fn check_hello(&self, frame: &[u8]) -> Result<(PlayerId, ClientTier, Role), Refusal> {
         let messages = decode_client_frame(frame).map_err(|e| {
             (
                 KickReason::HandshakeFailed,
@@ -112,16 +112,17 @@ impl SessionContext {
                 };
                 (reason, e.to_string())
             })?;
-        Ok((PlayerId(claims.player_id), hello.tier))
+        Ok((PlayerId(claims.player_id), hello.tier, claims.role))
     }
 
     /// Registers a verified player with the tick thread.
-    pub async fn join(&self, player: PlayerId, tier: ClientTier) -> Option<Session> {
+    pub async fn join(&self, player: PlayerId, tier: ClientTier, role: Role) -> Option<Session> {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
         let join = Inbound::Join {
             player,
             tier,
+            role,
             conn,
             outbox: outbox.clone(),
         };
@@ -166,17 +167,19 @@ impl SessionContext {
         };
         let (player, conn) = (session.player, session.conn);
         for m in messages {
-            match m {
-                ClientMessage::Input(input) => self.forward(Inbound::Input {
+            let command = match m {
+                ClientMessage::Input(input) => ZoneCommand::Input { player, input },
+                ClientMessage::Ack { snapshot_id } => ZoneCommand::Ack {
                     player,
-                    conn,
-                    input,
-                }),
-                ClientMessage::Ack { snapshot_id } => self.forward(Inbound::Ack {
-                    player,
-                    conn,
                     snapshot_id,
-                }),
+                },
+                ClientMessage::Cast(intent) => ZoneCommand::Cast { player, intent },
+                ClientMessage::Respawn => ZoneCommand::Respawn { player },
+                ClientMessage::Admin { seq, command } => ZoneCommand::Admin {
+                    player,
+                    seq,
+                    command,
+                },
                 ClientMessage::Ping { nonce } => {
                     let tick = self.shared.tick.load(Ordering::Relaxed) as u32;
                     let mut out = Vec::new();
@@ -184,11 +187,17 @@ impl SessionContext {
                     {
                         session.outbox.push_reliable(Bytes::from(out));
                     }
+                    continue;
                 }
                 ClientMessage::Hello(_) => {
                     return Err((KickReason::HandshakeFailed, "Hello sent twice".into()));
                 }
-            }
+            };
+            self.forward(Inbound::Play {
+                player,
+                conn,
+                command,
+            });
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
-use arcane_protocol::{ClientTier, KickReason, MoveInput, ServerMessage};
+use arcane_protocol::ticket::Role;
+use arcane_protocol::{ClientTier, KickReason, ServerMessage};
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch};
@@ -28,6 +29,7 @@ pub enum Inbound {
     Join {
         player: PlayerId,
         tier: ClientTier,
+        role: Role,
         conn: ConnId,
         outbox: Arc<Outbox>,
     },
@@ -35,15 +37,11 @@ pub enum Inbound {
         player: PlayerId,
         conn: ConnId,
     },
-    Input {
+    /// A gameplay command (input, ack, cast, respawn, admin) from `conn`.
+    Play {
         player: PlayerId,
         conn: ConnId,
-        input: MoveInput,
-    },
-    Ack {
-        player: PlayerId,
-        conn: ConnId,
-        snapshot_id: u32,
+        command: ZoneCommand,
     },
 }
 
@@ -93,6 +91,7 @@ impl Router {
             Inbound::Join {
                 player,
                 tier,
+                role,
                 conn,
                 outbox,
             } => {
@@ -103,7 +102,7 @@ impl Router {
                     );
                     self.metrics.kick(KickReason::DuplicateLogin);
                 }
-                self.commands.push(ZoneCommand::Join { player, tier });
+                self.commands.push(ZoneCommand::Join { player, tier, role });
             }
             Inbound::Leave { player, conn } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
@@ -111,25 +110,13 @@ impl Router {
                     self.commands.push(ZoneCommand::Leave { player });
                 }
             }
-            Inbound::Input {
+            Inbound::Play {
                 player,
                 conn,
-                input,
+                command,
             } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
-                    self.commands.push(ZoneCommand::Input { player, input });
-                }
-            }
-            Inbound::Ack {
-                player,
-                conn,
-                snapshot_id,
-            } => {
-                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
-                    self.commands.push(ZoneCommand::Ack {
-                        player,
-                        snapshot_id,
-                    });
+                    self.commands.push(command);
                 }
             }
         }

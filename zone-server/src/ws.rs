@@ -170,7 +170,7 @@ async fn handle_connection(
             "no Hello within the handshake timeout".into(),
         )),
     };
-    let (player, tier) = match hello {
+    let (player, tier, role) = match hello {
         Ok(x) => x,
         Err(refusal) => {
             tracing::debug!(
@@ -183,7 +183,7 @@ async fn handle_connection(
             return;
         }
     };
-    let Some(mut session) = ctx.join(player, tier).await else {
+    let Some(mut session) = ctx.join(player, tier, role).await else {
         send_kick(
             &mut ws,
             (

@@ -18,8 +18,6 @@ use arcane_zone_server::config::DEV_TICKET_SECRET;
 use arcane_zone_server::{RunningZone, ZoneServerConfig};
 use tokio::time::timeout;
 
-const NETCODE: &str = include_str!("../../content/netcode.ron");
-
 /// A content folder with a small, fast zone: everyone spawns at the same point and
 /// walks at 50 m/s, so "far away" is reachable in a second.
 fn test_content() -> PathBuf {
@@ -28,8 +26,9 @@ fn test_content() -> PathBuf {
         std::process::id(),
         rand_suffix()
     ));
-    std::fs::create_dir_all(dir.join("zones")).unwrap();
-    std::fs::write(dir.join("netcode.ron"), NETCODE).unwrap();
+    arcane_engine::content::ContentSources::shipped()
+        .write_to(&dir)
+        .unwrap();
     std::fs::write(
         dir.join("zones/test.ron"),
         r#"ZoneDef(

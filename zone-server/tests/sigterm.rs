@@ -101,12 +101,9 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
 #[tokio::test]
 async fn broken_content_is_refused_with_its_location() {
     let dir = std::env::temp_dir().join(format!("arcane-broken-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("zones")).unwrap();
-    std::fs::write(
-        dir.join("netcode.ron"),
-        include_str!("../../content/netcode.ron"),
-    )
-    .unwrap();
+    arcane_engine::content::ContentSources::shipped()
+        .write_to(&dir)
+        .unwrap();
     let zone =
         include_str!("../../content/zones/meadow.ron").replacen("player_speed", "player_sped", 1);
     std::fs::write(dir.join("zones/meadow.ron"), zone).unwrap();
@@ -125,7 +122,7 @@ async fn broken_content_is_refused_with_its_location() {
         arcane_zone_server::start(missing).await.err().unwrap()
     );
     assert!(
-        err.contains("nowhere.ron") && err.contains("cannot read"),
+        err.contains("nowhere.ron") && err.contains("file not found"),
         "{err}"
     );
 }

@@ -102,7 +102,10 @@ fn check_netcode(n: &NetcodeDef) -> Vec<Problem> {
     if !(1..=128).contains(&n.tick_rate_hz) {
         r.bad(
             &[F("tick_rate_hz")],
-            format!("tick_rate_hz must be between 1 and 128, got {}", n.tick_rate_hz),
+            format!(
+                "tick_rate_hz must be between 1 and 128, got {}",
+                n.tick_rate_hz
+            ),
         );
     }
     if n.index_rebuild_interval_ticks == 0 {
@@ -118,17 +121,34 @@ fn check_netcode(n: &NetcodeDef) -> Vec<Problem> {
         ("credit_cap", i.credit_cap),
     ] {
         if v == 0 {
-            r.bad(&[F("input"), F(name)], format!("input.{name} must be at least 1"));
+            r.bad(
+                &[F("input"), F(name)],
+                format!("input.{name} must be at least 1"),
+            );
         }
     }
-    r.positive(&[F("input"), F("kick_score")], "input.kick_score", i.kick_score);
+    r.positive(
+        &[F("input"), F("kick_score")],
+        "input.kick_score",
+        i.kick_score,
+    );
     r.non_negative(
         &[F("input"), F("score_decay_per_tick")],
         "input.score_decay_per_tick",
         i.score_decay_per_tick,
     );
     for (name, t) in [("mobile", &n.tiers.mobile), ("desktop", &n.tiers.desktop)] {
-        let at = |f: &'static str| [F("tiers"), F(if name == "mobile" { "mobile" } else { "desktop" }), F(f)];
+        let at = |f: &'static str| {
+            [
+                F("tiers"),
+                F(if name == "mobile" {
+                    "mobile"
+                } else {
+                    "desktop"
+                }),
+                F(f),
+            ]
+        };
         r.positive(&at("radius"), &format!("tiers.{name}.radius"), t.radius);
         r.non_negative(&at("margin"), &format!("tiers.{name}.margin"), t.margin);
         r.positive(
@@ -172,9 +192,21 @@ fn check_skills(skills: &[SkillDef]) -> Vec<Problem> {
     duplicates(&mut r, skills.iter().map(|s| s.id.as_str()), "skill");
     for (i, s) in skills.iter().enumerate() {
         let id = &s.id;
-        r.non_negative(&[I(i), F("mana_cost")], &format!("{id}: mana_cost"), s.mana_cost);
-        r.positive(&[I(i), F("cooldown_s")], &format!("{id}: cooldown_s"), s.cooldown_s);
-        r.non_negative(&[I(i), F("cast_time_s")], &format!("{id}: cast_time_s"), s.cast_time_s);
+        r.non_negative(
+            &[I(i), F("mana_cost")],
+            &format!("{id}: mana_cost"),
+            s.mana_cost,
+        );
+        r.positive(
+            &[I(i), F("cooldown_s")],
+            &format!("{id}: cooldown_s"),
+            s.cooldown_s,
+        );
+        r.non_negative(
+            &[I(i), F("cast_time_s")],
+            &format!("{id}: cast_time_s"),
+            s.cast_time_s,
+        );
         if s.target == SkillTarget::Caster {
             r.non_negative(&[I(i), F("range")], &format!("{id}: range"), s.range);
         } else {
@@ -191,12 +223,19 @@ fn check_skills(skills: &[SkillDef]) -> Vec<Problem> {
             } => {
                 r.positive(&eff("speed"), &format!("{id}: speed"), *speed);
                 r.positive(&eff("max_range"), &format!("{id}: max_range"), *max_range);
-                r.positive(&eff("hit_radius"), &format!("{id}: hit_radius"), *hit_radius);
+                r.positive(
+                    &eff("hit_radius"),
+                    &format!("{id}: hit_radius"),
+                    *hit_radius,
+                );
                 if *damage == 0 {
                     r.bad(&eff("damage"), format!("{id}: damage must be at least 1"));
                 }
                 if s.target != SkillTarget::Enemy {
-                    r.bad(&[I(i), F("target")], format!("{id}: a projectile skill must target Enemy"));
+                    r.bad(
+                        &[I(i), F("target")],
+                        format!("{id}: a projectile skill must target Enemy"),
+                    );
                 }
             }
             SkillEffect::Nova {
@@ -210,7 +249,10 @@ fn check_skills(skills: &[SkillDef]) -> Vec<Problem> {
                     r.bad(&eff("damage"), format!("{id}: damage must be at least 1"));
                 }
                 if s.target != SkillTarget::Caster {
-                    r.bad(&[I(i), F("target")], format!("{id}: a nova skill must target Caster"));
+                    r.bad(
+                        &[I(i), F("target")],
+                        format!("{id}: a nova skill must target Caster"),
+                    );
                 }
             }
             SkillEffect::Heal { amount } => {
@@ -218,7 +260,10 @@ fn check_skills(skills: &[SkillDef]) -> Vec<Problem> {
                     r.bad(&eff("amount"), format!("{id}: amount must be at least 1"));
                 }
                 if s.target != SkillTarget::AllyOrSelf {
-                    r.bad(&[I(i), F("target")], format!("{id}: a heal skill must target AllyOrSelf"));
+                    r.bad(
+                        &[I(i), F("target")],
+                        format!("{id}: a heal skill must target AllyOrSelf"),
+                    );
                 }
             }
         }
@@ -235,19 +280,41 @@ fn check_classes(classes: &[ClassDef], skills: &[SkillDef]) -> Vec<Problem> {
     for (i, c) in classes.iter().enumerate() {
         let id = &c.id;
         if c.max_hp == 0 {
-            r.bad(&[I(i), F("max_hp")], format!("{id}: max_hp must be at least 1"));
+            r.bad(
+                &[I(i), F("max_hp")],
+                format!("{id}: max_hp must be at least 1"),
+            );
         }
-        r.non_negative(&[I(i), F("max_mana")], &format!("{id}: max_mana"), c.max_mana);
-        r.non_negative(&[I(i), F("mana_regen_per_s")], &format!("{id}: mana_regen_per_s"), c.mana_regen_per_s);
-        r.non_negative(&[I(i), F("global_cooldown_s")], &format!("{id}: global_cooldown_s"), c.global_cooldown_s);
-        r.non_negative(&[I(i), F("respawn_delay_s")], &format!("{id}: respawn_delay_s"), c.respawn_delay_s);
+        r.non_negative(
+            &[I(i), F("max_mana")],
+            &format!("{id}: max_mana"),
+            c.max_mana,
+        );
+        r.non_negative(
+            &[I(i), F("mana_regen_per_s")],
+            &format!("{id}: mana_regen_per_s"),
+            c.mana_regen_per_s,
+        );
+        r.non_negative(
+            &[I(i), F("global_cooldown_s")],
+            &format!("{id}: global_cooldown_s"),
+            c.global_cooldown_s,
+        );
+        r.non_negative(
+            &[I(i), F("respawn_delay_s")],
+            &format!("{id}: respawn_delay_s"),
+            c.respawn_delay_s,
+        );
         r.non_negative(
             &[I(i), F("respawn_invulnerable_s")],
             &format!("{id}: respawn_invulnerable_s"),
             c.respawn_invulnerable_s,
         );
         if c.skills.len() > 16 {
-            r.bad(&[I(i), F("skills")], format!("{id}: at most 16 skill slots"));
+            r.bad(
+                &[I(i), F("skills")],
+                format!("{id}: at most 16 skill slots"),
+            );
         }
         for (k, s) in c.skills.iter().enumerate() {
             if !skills.iter().any(|d| &d.id == s) {
@@ -270,10 +337,17 @@ fn check_enemies(enemies: &[EnemyDef]) -> Vec<Problem> {
     for (i, e) in enemies.iter().enumerate() {
         let id = &e.id;
         if e.max_hp == 0 {
-            r.bad(&[I(i), F("max_hp")], format!("{id}: max_hp must be at least 1"));
+            r.bad(
+                &[I(i), F("max_hp")],
+                format!("{id}: max_hp must be at least 1"),
+            );
         }
         r.positive(&[I(i), F("speed")], &format!("{id}: speed"), e.speed);
-        r.positive(&[I(i), F("aggro_radius")], &format!("{id}: aggro_radius"), e.aggro_radius);
+        r.positive(
+            &[I(i), F("aggro_radius")],
+            &format!("{id}: aggro_radius"),
+            e.aggro_radius,
+        );
         if !(e.leash_radius.is_finite() && e.leash_radius > e.aggro_radius) {
             r.bad(
                 &[I(i), F("leash_radius")],
@@ -284,15 +358,30 @@ fn check_enemies(enemies: &[EnemyDef]) -> Vec<Problem> {
             );
         }
         if let IdleBehaviour::Wander { radius } = e.idle {
-            r.positive(&[I(i), F("idle"), F("radius")], &format!("{id}: idle wander radius"), radius);
+            r.positive(
+                &[I(i), F("idle"), F("radius")],
+                &format!("{id}: idle wander radius"),
+                radius,
+            );
         }
         let a = &e.attack;
         let at = |f: &'static str| [I(i), F("attack"), F(f)];
         r.positive(&at("range"), &format!("{id}: attack.range"), a.range);
-        r.non_negative(&at("windup_s"), &format!("{id}: attack.windup_s"), a.windup_s);
-        r.non_negative(&at("recover_s"), &format!("{id}: attack.recover_s"), a.recover_s);
+        r.non_negative(
+            &at("windup_s"),
+            &format!("{id}: attack.windup_s"),
+            a.windup_s,
+        );
+        r.non_negative(
+            &at("recover_s"),
+            &format!("{id}: attack.recover_s"),
+            a.recover_s,
+        );
         if a.damage == 0 {
-            r.bad(&at("damage"), format!("{id}: attack.damage must be at least 1"));
+            r.bad(
+                &at("damage"),
+                format!("{id}: attack.damage must be at least 1"),
+            );
         }
         let shape = |f: &'static str| [I(i), F("attack"), F("shape"), F(f)];
         match a.shape {
@@ -347,20 +436,32 @@ pub(super) fn zone(
     }
     let b = z.bounds;
     if !(b.min.is_finite() && b.max.is_finite() && b.max.x > b.min.x && b.max.y > b.min.y) {
-        r.bad(&[F("bounds")], "bounds: max must be greater than min on both axes".into());
+        r.bad(
+            &[F("bounds")],
+            "bounds: max must be greater than min on both axes".into(),
+        );
     }
     r.positive(&[F("player_speed")], "player_speed", z.player_speed);
     if z.max_players == 0 {
         r.bad(&[F("max_players")], "max_players must be at least 1".into());
     }
     if z.spawn_points.is_empty() {
-        r.bad(&[F("spawn_points")], "spawn_points: at least one spawn point is needed".into());
+        r.bad(
+            &[F("spawn_points")],
+            "spawn_points: at least one spawn point is needed".into(),
+        );
     }
     r.non_negative(&[F("spawn_radius")], "spawn_radius", z.spawn_radius);
-    for (list, points) in [("spawn_points", &z.spawn_points), ("respawn_points", &z.respawn_points)] {
+    for (list, points) in [
+        ("spawn_points", &z.spawn_points),
+        ("respawn_points", &z.respawn_points),
+    ] {
         for (i, p) in points.iter().enumerate() {
             if let Some(why) = point_problem(z, *p) {
-                r.bad(&[F(list), I(i)], format!("{list}[{i}] ({}, {}) {why}", p.x, p.y));
+                r.bad(
+                    &[F(list), I(i)],
+                    format!("{list}[{i}] ({}, {}) {why}", p.x, p.y),
+                );
             }
         }
     }
@@ -372,11 +473,18 @@ pub(super) fn zone(
             }
         };
         if !ok {
-            r.bad(&[F("obstacles"), I(i)], format!("obstacles[{i}] has a non-positive size"));
+            r.bad(
+                &[F("obstacles"), I(i)],
+                format!("obstacles[{i}] has a non-positive size"),
+            );
         }
     }
     for (i, g) in z.npcs.iter().enumerate() {
-        r.non_negative(&[F("npcs"), I(i), F("speed")], &format!("npcs[{i}].speed"), g.speed);
+        r.non_negative(
+            &[F("npcs"), I(i), F("speed")],
+            &format!("npcs[{i}].speed"),
+            g.speed,
+        );
         if g.min_leg_ticks == 0 || g.max_leg_ticks < g.min_leg_ticks {
             r.bad(
                 &[F("npcs"), I(i), F("min_leg_ticks")],
@@ -400,7 +508,10 @@ pub(super) fn zone(
         if !enemies.iter().any(|e| e.id == s.enemy) {
             r.bad(
                 &[F("spawners"), I(i), F("enemy")],
-                format!("spawners[{i}]: unknown enemy {:?} (not in enemies.ron)", s.enemy),
+                format!(
+                    "spawners[{i}]: unknown enemy {:?} (not in enemies.ron)",
+                    s.enemy
+                ),
             );
         }
         if let Some(why) = point_problem(z, s.at) {
@@ -409,8 +520,16 @@ pub(super) fn zone(
                 format!("spawners[{i}].at ({}, {}) {why}", s.at.x, s.at.y),
             );
         }
-        r.non_negative(&[F("spawners"), I(i), F("radius")], &format!("spawners[{i}].radius"), s.radius);
-        r.positive(&[F("spawners"), I(i), F("respawn_s")], &format!("spawners[{i}].respawn_s"), s.respawn_s);
+        r.non_negative(
+            &[F("spawners"), I(i), F("radius")],
+            &format!("spawners[{i}].radius"),
+            s.radius,
+        );
+        r.positive(
+            &[F("spawners"), I(i), F("respawn_s")],
+            &format!("spawners[{i}].respawn_s"),
+            s.respawn_s,
+        );
     }
     r.out
 }

@@ -160,7 +160,10 @@ fn walk(toks: &[Token<'_>], mut i: usize, path: &[Seg<'_>]) -> usize {
     {
         i += 1;
     }
-    if !matches!(toks.get(i).map(|t| t.tok), Some(Tok::Punct('(' | '[' | '{'))) {
+    if !matches!(
+        toks.get(i).map(|t| t.tok),
+        Some(Tok::Punct('(' | '[' | '{'))
+    ) {
         return start;
     }
     i += 1;
@@ -222,9 +225,23 @@ mod tests {
     #[test]
     fn finds_fields_inside_list_elements() {
         assert_eq!(locate(TEXT, &[Seg::Index(1), Seg::Field("cost")]), (6, 9));
-        assert_eq!(locate(TEXT, &[Seg::Index(0), Seg::Field("effect"), Seg::Field("amount")]), (3, 44));
         assert_eq!(
-            locate(TEXT, &[Seg::Index(1), Seg::Field("effect"), Seg::Field("tags"), Seg::Index(1)]),
+            locate(
+                TEXT,
+                &[Seg::Index(0), Seg::Field("effect"), Seg::Field("amount")]
+            ),
+            (3, 44)
+        );
+        assert_eq!(
+            locate(
+                TEXT,
+                &[
+                    Seg::Index(1),
+                    Seg::Field("effect"),
+                    Seg::Field("tags"),
+                    Seg::Index(1)
+                ]
+            ),
             (7, 52)
         );
     }
@@ -238,7 +255,13 @@ mod tests {
 
     #[test]
     fn never_panics_on_unbalanced_text() {
-        for text in ["[(", ")]", "Skill(id: \"x", "[1, 2,, ]", "(a: (b: [1, (c: 2"] {
+        for text in [
+            "[(",
+            ")]",
+            "Skill(id: \"x",
+            "[1, 2,, ]",
+            "(a: (b: [1, (c: 2",
+        ] {
             let _ = locate(text, &[Seg::Index(0), Seg::Field("c"), Seg::Index(3)]);
         }
     }

@@ -23,7 +23,6 @@ pub struct ContentError {
     pub message: String,
 }
 
-
 impl fmt::Display for ContentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
@@ -262,7 +261,6 @@ pub struct NetcodeDef {
     pub tiers: Tiers,
 }
 
-
 /// Who a skill may target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum SkillTarget {
@@ -368,7 +366,9 @@ pub enum TargetRule {
 pub enum IdleBehaviour {
     Guard,
     /// Walks to random points within `radius` of its spawn.
-    Wander { radius: f32 },
+    Wander {
+        radius: f32,
+    },
 }
 
 /// An enemy's attack: wind-up with a telegraph, then the hit, then a recovery.
@@ -434,8 +434,20 @@ impl ZoneContent {
     /// Skill indices (into `skills`) of the player class's slots.
     pub fn class_skill_indices(&self) -> Vec<usize> {
         self.player_class()
-            .map(|c| c.skills.iter().filter_map(|s| self.skill_index(s)).collect())
+            .map(|c| {
+                c.skills
+                    .iter()
+                    .filter_map(|s| self.skill_index(s))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// The fastest anything walks here (metres per second); projectiles excluded.
+    pub fn fastest_speed(&self) -> f32 {
+        let npcs = self.zone.npcs.iter().map(|g| g.speed);
+        let enemies = self.enemies.iter().map(|e| e.speed);
+        npcs.chain(enemies).fold(self.zone.player_speed, f32::max)
     }
 
     /// Seconds to whole ticks at this zone's tick rate (at least `min`).
@@ -467,7 +479,10 @@ mod tests {
     #[test]
     fn unknown_field_reports_line_and_column() {
         let mut s = ContentSources::shipped();
-        let text = s.get("zones/meadow.ron").unwrap().replacen("player_speed", "player_sped", 1);
+        let text = s
+            .get("zones/meadow.ron")
+            .unwrap()
+            .replacen("player_speed", "player_sped", 1);
         s.set("zones/meadow.ron", text);
         let e = one_error(&s, "meadow");
         assert_eq!(e.position, Some((5, 5)), "{e}");
@@ -477,15 +492,23 @@ mod tests {
     #[test]
     fn semantic_errors_point_at_the_value_and_all_are_reported() {
         let mut s = ContentSources::shipped();
-        let skills = s.get("skills.ron").unwrap().replacen("cooldown_s: 6.0", "cooldown_s: -6.0", 1);
+        let skills =
+            s.get("skills.ron")
+                .unwrap()
+                .replacen("cooldown_s: 6.0", "cooldown_s: -6.0", 1);
         s.set("skills.ron", skills);
-        let classes = s.get("classes.ron").unwrap().replacen("\"heal\"]", "\"fireball\"]", 1);
+        let classes = s
+            .get("classes.ron")
+            .unwrap()
+            .replacen("\"heal\"]", "\"fireball\"]", 1);
         s.set("classes.ron", classes);
         let errs = s.validate().unwrap_err();
         let text = errs.to_string();
         assert_eq!(errs.0.len(), 2, "{text}");
         assert!(
-            text.contains("content/skills.ron:16:9: arcane_nova: cooldown_s must be positive, got -6"),
+            text.contains(
+                "content/skills.ron:16:9: arcane_nova: cooldown_s must be positive, got -6"
+            ),
             "{text}"
         );
         assert!(

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::check::{self, Problem};
 use super::locate::locate;
-use super::{ClassDef, ContentError, ContentErrors, EnemyDef, NetcodeDef, SkillDef, ZoneContent, ZoneDef};
+use super::{
+    ClassDef, ContentError, ContentErrors, EnemyDef, NetcodeDef, SkillDef, ZoneContent, ZoneDef,
+};
 
 /// The shared files every zone needs, relative to the content folder.
 pub const SHARED_FILES: [&str; 4] = ["netcode.ron", "skills.ron", "classes.ron", "enemies.ron"];
@@ -58,8 +60,14 @@ impl ContentSources {
         s.set("skills.ron", include_str!("../../../content/skills.ron"));
         s.set("classes.ron", include_str!("../../../content/classes.ron"));
         s.set("enemies.ron", include_str!("../../../content/enemies.ron"));
-        s.set("zones/meadow.ron", include_str!("../../../content/zones/meadow.ron"));
-        s.set("zones/test_area.ron", include_str!("../../../content/zones/test_area.ron"));
+        s.set(
+            "zones/meadow.ron",
+            include_str!("../../../content/zones/meadow.ron"),
+        );
+        s.set(
+            "zones/test_area.ron",
+            include_str!("../../../content/zones/test_area.ron"),
+        );
         s
     }
 
@@ -112,6 +120,23 @@ impl ContentSources {
         self.files.get(rel).map(String::as_str)
     }
 
+    /// Removes a file (tests: a content folder with only some zones).
+    pub fn remove(&mut self, rel: &str) {
+        self.files.remove(rel);
+    }
+
+    /// Writes every file under `dir`, creating folders as needed.
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        for (rel, text) in &self.files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, text)?;
+        }
+        Ok(())
+    }
+
     /// Ids of the zones in `zones/`, sorted.
     pub fn zone_ids(&self) -> Vec<String> {
         self.files
@@ -146,7 +171,7 @@ impl ContentSources {
 
     fn parse<T: DeserializeOwned>(&self, rel: &str) -> Result<T, ContentError> {
         let Some(text) = self.files.get(rel) else {
-            return Err(self.error(rel, None, "file is missing".into()));
+            return Err(self.error(rel, None, "file not found".into()));
         };
         ron::from_str(text).map_err(|e| {
             self.error(
@@ -188,6 +213,14 @@ impl ContentSources {
 
     fn zone_with(&self, shared: &Shared, zone_id: &str) -> Result<ZoneContent, Vec<ContentError>> {
         let rel = format!("zones/{zone_id}.ron");
+        if !self.files.contains_key(&rel) {
+            let known = self.zone_ids().join(", ");
+            return Err(vec![self.error(
+                &rel,
+                None,
+                format!("file not found: no zone {zone_id:?} (zones here: {known})"),
+            )]);
+        }
         let zone = self.parse::<ZoneDef>(&rel).map_err(|e| vec![e])?;
         let problems = check::zone(&rel, &zone, zone_id, &shared.classes, &shared.enemies);
         if !problems.is_empty() {
@@ -205,7 +238,12 @@ impl ContentSources {
 
     fn checked_shared(&self) -> Result<Shared, Vec<ContentError>> {
         let shared = self.shared()?;
-        let problems = check::shared(&shared.netcode, &shared.skills, &shared.classes, &shared.enemies);
+        let problems = check::shared(
+            &shared.netcode,
+            &shared.skills,
+            &shared.classes,
+            &shared.enemies,
+        );
         if problems.is_empty() {
             Ok(shared)
         } else {

@@ -10,13 +10,17 @@ use rstar::{AABB, RTree};
 use rustc_hash::FxHashMap;
 
 use super::rules::{in_view, keep_smallest, priority_gain};
+use crate::combat::{Dead, Health, Invulnerable};
 use crate::components::{Position, Replicated};
 use crate::content::InterestTier;
+use crate::enemy_ai::Enemy;
+use crate::skills::Caster;
 use crate::zone::{ZoneClock, ZoneSettings};
 
 /// One replicated entity as seen this tick: where it is and its quantized state.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameEntity {
+    pub entity: Entity,
     pub net_id: NetId,
     pub pos: Vec2,
     pub state: EntityState,
@@ -87,6 +91,35 @@ impl SpatialIndex {
             .filter(|&i| i != u32::MAX)
     }
 
+    /// Calls `found` for every frame entity that may be within `radius` of `pos` now:
+    /// the frame is the previous tick's, so gameplay systems running before this tick's
+    /// refresh pass a `slack` of how far things may have moved since, and check the
+    /// current positions themselves.
+    pub fn candidates(
+        &self,
+        pos: Vec2,
+        radius: f32,
+        slack: f32,
+        mut found: impl FnMut(&FrameEntity),
+    ) {
+        let reach = radius + slack + self.drift;
+        let envelope = AABB::from_corners(
+            [pos.x - reach, pos.y - reach],
+            [pos.x + reach, pos.y + reach],
+        );
+        for p in self.tree.locate_in_envelope(envelope) {
+            if let Some(idx) = self.frame_index(NetId(p.data)) {
+                found(&self.frame[idx as usize]);
+            }
+        }
+    }
+
+    /// The entity behind a net id in this frame.
+    pub fn entity(&self, net_id: NetId) -> Option<Entity> {
+        self.frame_index(net_id)
+            .map(|i| self.frame[i as usize].entity)
+    }
+
     /// Calls `found(frame_idx, distance²)` for every entity within `radius` of `pos`
     /// at its current position: one box query (widened by the drift), then an exact
     /// distance check against this tick's frame.
@@ -109,37 +142,77 @@ impl SpatialIndex {
 }
 
 /// Quantizes an entity for the wire.
-pub fn frame_state(replicated: &Replicated, pos: Vec2) -> EntityState {
+pub fn frame_state(replicated: &Replicated, pos: Vec2, hp_pct: u8, flags: u8) -> EntityState {
     EntityState {
         kind: replicated.kind,
+        variant: replicated.variant,
         x_cm: metres_to_cm(pos.x),
         y_cm: metres_to_cm(pos.y),
+        hp_pct,
+        flags,
     }
 }
 
+/// The replicated status bits of an entity (`arcane_protocol::snapshot::flags`).
+fn status_flags(
+    dead: bool,
+    invulnerable: bool,
+    caster: Option<&Caster>,
+    enemy: Option<&Enemy>,
+) -> u8 {
+    use arcane_protocol::snapshot::flags;
+    let mut f = 0;
+    if dead {
+        f |= flags::DEAD;
+    }
+    if invulnerable {
+        f |= flags::INVULNERABLE;
+    }
+    if caster.is_some_and(|c| c.casting.is_some()) {
+        f |= flags::CASTING;
+    }
+    if let Some(e) = enemy {
+        f |= e.state.flags();
+    }
+    f
+}
+
+#[allow(clippy::type_complexity)]
 pub fn rebuild_spatial_index(
     mut index: ResMut<SpatialIndex>,
-    entities: Query<(&Replicated, &Position)>,
+    entities: Query<(
+        Entity,
+        &Replicated,
+        &Position,
+        Option<&Health>,
+        Has<Dead>,
+        Has<Invulnerable>,
+        Option<&Caster>,
+        Option<&Enemy>,
+    )>,
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
 ) {
     let content = &settings.0;
     let interval = u64::from(content.netcode.index_rebuild_interval_ticks.max(1));
-    let fastest = content
-        .zone
-        .npcs
-        .iter()
-        .map(|g| g.speed)
-        .fold(content.zone.player_speed, f32::max);
-    let frame = entities.iter().map(|(r, p)| FrameEntity {
-        net_id: r.net_id,
-        pos: p.0,
-        state: frame_state(r, p.0),
-    });
+    let frame =
+        entities.iter().map(
+            |(entity, r, p, health, dead, inv, caster, enemy)| FrameEntity {
+                entity,
+                net_id: r.net_id,
+                pos: p.0,
+                state: frame_state(
+                    r,
+                    p.0,
+                    health.map_or(100, Health::percent),
+                    status_flags(dead, inv, caster, enemy),
+                ),
+            },
+        );
     index.refresh(
         frame,
         clock.tick.is_multiple_of(interval),
-        fastest * clock.dt,
+        content.fastest_speed() * clock.dt,
     );
 }
 
@@ -424,12 +497,16 @@ mod tests {
     fn at(id: u32, x: f32) -> FrameEntity {
         let pos = Vec2::new(x, 0.0);
         FrameEntity {
+            entity: Entity::PLACEHOLDER,
             net_id: NetId(id),
             pos,
             state: EntityState {
                 kind: EntityKind::Npc,
+                variant: 0,
                 x_cm: metres_to_cm(pos.x),
                 y_cm: 0,
+                hp_pct: 100,
+                flags: 0,
             },
         }
     }

@@ -46,6 +46,7 @@ pub fn spawn_npcs(world: &mut World) {
                 Replicated {
                     net_id,
                     kind: EntityKind::Npc,
+                    variant: 0,
                 },
                 Position(pos),
                 MoveSpeed(group.speed),

@@ -7,4 +7,4 @@ mod systems;
 
 pub use plugin::{PlayersPlugin, PlayersSystems};
 pub use rules::Violations;
-pub use systems::{Player, PlayerIndex, pick_spawn};
+pub use systems::{Player, PlayerIndex, class_components, pick_spawn};

@@ -4,19 +4,23 @@
 use std::collections::HashMap;
 
 use arcane_protocol::quant::metres_to_cm;
+use arcane_protocol::ticket::Role;
 use arcane_protocol::{
-    ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION, ReliableEvent, Welcome,
+    CastRejectReason, ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION,
+    ReliableEvent, Welcome,
 };
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use super::rules::Violations;
+use crate::combat::{Dead, Health, RespawnRequested, Team};
 use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
-use crate::content::ZoneDef;
+use crate::content::{ZoneContent, ZoneDef};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
 use crate::replication::SnapshotLink;
 use crate::rng::{ZoneRng, ZoneStream};
+use crate::skills::{Caster, Mana};
 use crate::zone::{
     CommandInbox, PlayerId, ZoneClock, ZoneCommand, ZoneCounters, ZoneOutbox, ZoneOutput,
     ZoneSettings,
@@ -27,6 +31,7 @@ use crate::zone::{
 pub struct Player {
     pub id: PlayerId,
     pub tier: ClientTier,
+    pub role: Role,
 }
 
 /// Player id → entity, for routing commands.
@@ -79,18 +84,57 @@ fn welcome_for(world: &World, net_id: NetId) -> Welcome {
             metres_to_cm(b.max.y),
         ],
         speed_cm_per_tick: metres_to_cm(settings.zone.player_speed * dt).max(0) as u32,
+        content_version: settings.version.0,
+        skills: settings
+            .player_class()
+            .map(|c| c.skills.clone())
+            .unwrap_or_default(),
     }
 }
 
-fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
+/// The class components a player of this zone gets (also re-applied on reload).
+pub fn class_components(content: &ZoneContent) -> (Health, Mana, Caster) {
+    let dt = 1.0 / f32::from(content.netcode.tick_rate_hz.max(1));
+    let slots = content
+        .class_skill_indices()
+        .into_iter()
+        .map(|i| i as u16)
+        .collect();
+    match content.player_class() {
+        Some(c) => (
+            Health::full(c.max_hp),
+            Mana {
+                current: c.max_mana,
+                max: c.max_mana,
+                regen_per_tick: c.mana_regen_per_s * dt,
+            },
+            Caster::new(slots),
+        ),
+        None => (
+            Health::full(1),
+            Mana {
+                current: 0.0,
+                max: 0.0,
+                regen_per_tick: 0.0,
+            },
+            Caster::new(Vec::new()),
+        ),
+    }
+}
+
+fn join(world: &mut World, player: PlayerId, tier: ClientTier, role: Role) {
     if let Some(e) = world.resource::<PlayerIndex>().get(player) {
         // Reconnect: same entity, fresh stream and view.
         let mut ent = world.entity_mut(e);
         if let Some(mut p) = ent.get_mut::<Player>() {
             p.tier = tier;
+            p.role = role;
         }
         if let Some(mut i) = ent.get_mut::<PlayerInput>() {
             i.reset();
+        }
+        if let Some(mut c) = ent.get_mut::<Caster>() {
+            c.reset_stream();
         }
         ent.insert((InterestState::new(tier), SnapshotLink::default()));
         let net_id = world
@@ -119,12 +163,18 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
         pick_spawn(&world.resource::<ZoneSettings>().0.zone, &mut rng.spawn)
     });
     let net_id = world.resource_mut::<NetIdAllocator>().allocate();
+    let (health, mana, caster) = class_components(&world.resource::<ZoneSettings>().0);
     let e = world
         .spawn((
-            Player { id: player, tier },
+            Player {
+                id: player,
+                tier,
+                role,
+            },
             Replicated {
                 net_id,
                 kind: EntityKind::Player,
+                variant: 0,
             },
             Position(pos),
             MoveSpeed(speed),
@@ -132,6 +182,7 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier) {
             Violations::default(),
             InterestState::new(tier),
             SnapshotLink::default(),
+            (health, mana, caster, Team::Players),
         ))
         .id();
     world.resource_mut::<PlayerIndex>().0.insert(player, e);
@@ -149,7 +200,49 @@ pub fn ingest_commands(world: &mut World) {
     let limits = world.resource::<ZoneSettings>().0.netcode.input.clone();
     for cmd in commands.drain(..) {
         match cmd {
-            ZoneCommand::Join { player, tier } => join(world, player, tier),
+            ZoneCommand::Join { player, tier, role } => join(world, player, tier, role),
+            ZoneCommand::Cast { player, intent } => {
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+                    continue;
+                };
+                let Some(Err(reason)) = world.get_mut::<Caster>(e).map(|mut c| c.accept(intent))
+                else {
+                    continue;
+                };
+                world.resource_mut::<ZoneCounters>().cast_rejected[reason as usize] += 1;
+                if reason == CastRejectReason::StaleSequence || reason == CastRejectReason::Flood {
+                    // Replays and floods count toward a kick, like move inputs.
+                    if let Some(mut v) = world.get_mut::<Violations>(e) {
+                        v.score += 1.0;
+                    }
+                }
+                world
+                    .resource_mut::<ZoneOutbox>()
+                    .0
+                    .push(ZoneOutput::Event {
+                        player,
+                        event: ReliableEvent {
+                            tick,
+                            kind: EventKind::CastRejected {
+                                seq: intent.seq,
+                                slot: intent.slot,
+                                reason,
+                            },
+                        },
+                    });
+            }
+            ZoneCommand::Respawn { player } => {
+                if let Some(e) = world.resource::<PlayerIndex>().get(player)
+                    && world.get::<Dead>(e).is_some()
+                {
+                    world.entity_mut(e).insert(RespawnRequested);
+                }
+            }
+            ZoneCommand::Admin {
+                player,
+                seq,
+                command,
+            } => crate::admin::handle(world, player, seq, command),
             ZoneCommand::Leave { player } => {
                 if let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) {
                     world.despawn(e);

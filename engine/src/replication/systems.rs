@@ -1,11 +1,14 @@
 //! The snapshot encoding system.
 
+use arcane_protocol::OwnState;
 use arcane_protocol::snapshot::SnapshotSender;
 use bevy_ecs::prelude::*;
 
+use crate::combat::{Dead, Health, Invulnerable};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
 use crate::players::Player;
+use crate::skills::{Caster, Mana};
 use crate::zone::{ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput};
 
 /// Per-client snapshot history (sent ring and ack).
@@ -21,23 +24,72 @@ pub struct SnapshotLink {
 pub struct SnapshotScratch {
     buffer: Vec<u8>,
     ranges: Vec<(crate::zone::PlayerId, std::ops::Range<usize>)>,
+    /// Reused for each client's own state.
+    own: OwnState,
 }
 
+/// Fills `own` with a player's vitals; times are absolute ticks so the state changes
+/// only when something happens.
+fn own_state(
+    own: &mut OwnState,
+    (health, mana, caster, dead, inv): (
+        &Health,
+        &Mana,
+        &Caster,
+        Option<&Dead>,
+        Option<&Invulnerable>,
+    ),
+) {
+    let t = |tick: u64| tick.min(u64::from(u32::MAX)) as u32;
+    own.hp = health.hp;
+    own.max_hp = health.max;
+    own.mana = mana.current.max(0.0) as u32;
+    own.max_mana = mana.max.max(0.0) as u32;
+    own.ready_tick.clear();
+    own.ready_tick
+        .extend(caster.ready_tick.iter().map(|&r| t(r)));
+    own.gcd_ready_tick = t(caster.gcd_ready_tick);
+    own.casting = caster.casting.map(|c| (c.slot, t(c.completes_tick)));
+    own.respawn_tick = dead.map(|d| t(d.respawn_tick));
+    own.invulnerable_until = inv.map_or(0, |i| t(i.until_tick));
+}
+
+#[allow(clippy::type_complexity)]
 pub fn encode_snapshots(
-    mut clients: Query<(&Player, &PlayerInput, &InterestState, &mut SnapshotLink)>,
+    mut clients: Query<(
+        &Player,
+        &PlayerInput,
+        &InterestState,
+        &mut SnapshotLink,
+        Option<(
+            &Health,
+            &Mana,
+            &Caster,
+            Option<&Dead>,
+            Option<&Invulnerable>,
+        )>,
+    )>,
     clock: Res<ZoneClock>,
     mut outbox: ResMut<ZoneOutbox>,
     mut counters: ResMut<ZoneCounters>,
     mut scratch: ResMut<SnapshotScratch>,
 ) {
     let tick = clock.tick as u32;
-    let SnapshotScratch { buffer, ranges } = &mut *scratch;
+    let SnapshotScratch {
+        buffer,
+        ranges,
+        own,
+    } = &mut *scratch;
     ranges.clear();
-    for (player, input, interest, mut link) in &mut clients {
+    for (player, input, interest, mut link, vitals) in &mut clients {
         let start = buffer.len();
+        let own = vitals.map(|v| {
+            own_state(own, v);
+            &*own
+        });
         match link
             .sender
-            .encode_next(tick, input.last_applied_seq, &interest.view, buffer)
+            .encode_next(tick, input.last_applied_seq, &interest.view, own, buffer)
         {
             Ok(stats) => {
                 counters.snapshots += 1;

@@ -1,0 +1,265 @@
+//! Combat systems: apply queued hits, respawn, invulnerability expiry, and delivering
+//! area events to the players near them.
+
+use arcane_protocol::{EventKind, NetId, ReliableEvent};
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use rustc_hash::FxHashMap;
+
+use super::rules::{apply_damage, apply_heal};
+use super::{Dead, Health, Invulnerable, RespawnRequested, Team};
+use crate::components::{Position, Replicated};
+use crate::movement::rules::next_position;
+use crate::players::Player;
+use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput, ZoneSettings};
+
+/// Damage or healing one entity deals another, applied at the end of `Simulate`.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit {
+    pub source: Entity,
+    pub source_net: NetId,
+    pub target: Entity,
+    /// Damage when `heal` is false.
+    pub amount: u32,
+    pub heal: bool,
+    /// The caster's skill slot, or `None` for an enemy attack.
+    pub slot: Option<u8>,
+    /// Pushes the target this far (metres, direction included), if it survives.
+    pub knockback: Vec2,
+}
+
+/// Hits queued this tick.
+#[derive(Resource, Default)]
+pub struct HitQueue(pub Vec<Hit>);
+
+/// Events of this tick: area events go to every player within the broadcast radius
+/// of their position, direct ones to one player.
+#[derive(Resource, Default)]
+pub struct EventBus {
+    pub area: Vec<(Vec2, EventKind)>,
+    pub direct: Vec<(PlayerId, EventKind)>,
+}
+
+/// Who hurt an enemy how much, for the `Threat` target rule; cleared when it resets.
+#[derive(Component, Debug, Default, Clone)]
+pub struct Threat(pub Vec<(Entity, u32)>);
+
+impl Threat {
+    pub fn add(&mut self, who: Entity, amount: u32) {
+        match self.0.iter_mut().find(|(e, _)| *e == who) {
+            Some((_, t)) => *t = t.saturating_add(amount),
+            None => self.0.push((who, amount)),
+        }
+    }
+}
+
+/// An enemy that died this tick (its spawner and despawn are handled by enemy AI).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Slain;
+
+/// Applies every queued hit in order: invulnerable and dead targets are skipped, HP is
+/// clamped, a killing blow marks the target dead (players) or slain (enemies).
+#[allow(clippy::type_complexity)]
+pub fn apply_hits(
+    mut commands: Commands,
+    mut queue: ResMut<HitQueue>,
+    mut targets: Query<(
+        &Replicated,
+        &Team,
+        &mut Health,
+        &mut Position,
+        Option<&Invulnerable>,
+        Has<Dead>,
+        Has<Slain>,
+        Option<&mut Threat>,
+    )>,
+    mut bus: ResMut<EventBus>,
+    mut counters: ResMut<ZoneCounters>,
+    settings: Res<ZoneSettings>,
+    clock: Res<ZoneClock>,
+) {
+    let content = &settings.0;
+    let respawn_ticks = content
+        .player_class()
+        .map_or(0, |c| content.ticks(c.respawn_delay_s, 0));
+    for hit in queue.0.drain(..) {
+        let Ok((rep, team, mut health, mut pos, invulnerable, dead, slain, threat)) =
+            targets.get_mut(hit.target)
+        else {
+            continue;
+        };
+        if dead || slain || health.hp == 0 {
+            continue;
+        }
+        if hit.heal {
+            let (hp, restored) = apply_heal(health.hp, health.max, hit.amount);
+            health.hp = hp;
+            bus.area.push((
+                pos.0,
+                EventKind::Healed {
+                    source: hit.source_net,
+                    target: rep.net_id,
+                    amount: restored,
+                },
+            ));
+            continue;
+        }
+        if invulnerable.is_some_and(|i| clock.tick < i.until_tick) {
+            continue;
+        }
+        let (hp, killed) = apply_damage(health.hp, hit.amount);
+        let dealt = health.hp - hp;
+        health.hp = hp;
+        counters.hits += 1;
+        if let Some(mut t) = threat {
+            t.add(hit.source, dealt);
+        }
+        bus.area.push((
+            pos.0,
+            EventKind::Damage {
+                source: hit.source_net,
+                target: rep.net_id,
+                amount: dealt,
+                slot: hit.slot,
+            },
+        ));
+        if killed {
+            bus.area.push((
+                pos.0,
+                EventKind::Died {
+                    entity: rep.net_id,
+                    killer: Some(hit.source_net),
+                },
+            ));
+            match team {
+                Team::Players => {
+                    counters.player_deaths += 1;
+                    commands.entity(hit.target).insert(Dead {
+                        at_tick: clock.tick,
+                        respawn_tick: clock.tick + respawn_ticks,
+                    });
+                }
+                Team::Enemies => {
+                    counters.kills += 1;
+                    commands.entity(hit.target).insert(Slain);
+                }
+            }
+        } else if hit.knockback != Vec2::ZERO {
+            let len = hit.knockback.length();
+            pos.0 = next_position(&content.zone, pos.0, hit.knockback / len, len);
+        }
+    }
+}
+
+/// Brings back dead players who asked to respawn, once their delay has passed: at the
+/// nearest respawn point, with full HP and mana, invulnerable for a while.
+#[allow(clippy::type_complexity)]
+pub fn respawn_players(
+    mut commands: Commands,
+    mut players: Query<
+        (
+            Entity,
+            &Replicated,
+            &Dead,
+            &mut Position,
+            &mut Health,
+            Option<&mut crate::skills::Mana>,
+        ),
+        With<RespawnRequested>,
+    >,
+    mut bus: ResMut<EventBus>,
+    mut counters: ResMut<ZoneCounters>,
+    settings: Res<ZoneSettings>,
+    clock: Res<ZoneClock>,
+) {
+    let content = &settings.0;
+    let invulnerable_ticks = content
+        .player_class()
+        .map_or(0, |c| content.ticks(c.respawn_invulnerable_s, 0));
+    for (e, rep, dead, mut pos, mut health, mana) in &mut players {
+        if clock.tick < dead.respawn_tick {
+            continue;
+        }
+        pos.0 = content.zone.respawn_point(pos.0);
+        health.hp = health.max;
+        if let Some(mut m) = mana {
+            m.current = m.max;
+        }
+        commands
+            .entity(e)
+            .remove::<(Dead, RespawnRequested)>()
+            .insert(Invulnerable {
+                until_tick: clock.tick + invulnerable_ticks,
+            });
+        counters.respawns += 1;
+        bus.area
+            .push((pos.0, EventKind::Respawned { entity: rep.net_id }));
+    }
+}
+
+/// Removes invulnerability that has run out.
+pub fn expire_invulnerability(
+    mut commands: Commands,
+    q: Query<(Entity, &Invulnerable)>,
+    clock: Res<ZoneClock>,
+) {
+    for (e, inv) in &q {
+        if clock.tick >= inv.until_tick {
+            commands.entity(e).remove::<Invulnerable>();
+        }
+    }
+}
+
+/// Sends this tick's events: direct ones to their player, area ones to every player
+/// within the broadcast radius (the widest interest radius), via a grid of players.
+pub fn deliver_events(
+    mut bus: ResMut<EventBus>,
+    players: Query<(&Player, &Position)>,
+    mut outbox: ResMut<ZoneOutbox>,
+    settings: Res<ZoneSettings>,
+    clock: Res<ZoneClock>,
+) {
+    let tick = clock.tick as u32;
+    let EventBus { area, direct } = &mut *bus;
+    for (player, kind) in direct.drain(..) {
+        outbox.0.push(ZoneOutput::Event {
+            player,
+            event: ReliableEvent { tick, kind },
+        });
+    }
+    if area.is_empty() {
+        return;
+    }
+    let tiers = &settings.0.netcode.tiers;
+    let radius = (tiers.desktop.radius + tiers.desktop.margin)
+        .max(tiers.mobile.radius + tiers.mobile.margin)
+        .max(1.0);
+    let cell = |p: Vec2| ((p.x / radius).floor() as i32, (p.y / radius).floor() as i32);
+    let mut grid: FxHashMap<(i32, i32), Vec<(PlayerId, Vec2)>> = FxHashMap::default();
+    for (player, pos) in &players {
+        grid.entry(cell(pos.0))
+            .or_default()
+            .push((player.id, pos.0));
+    }
+    for (at, kind) in area.drain(..) {
+        let (cx, cy) = cell(at);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                let Some(list) = grid.get(&(cx + dx, cy + dy)) else {
+                    continue;
+                };
+                for &(player, p) in list {
+                    if p.distance_squared(at) <= radius * radius {
+                        outbox.0.push(ZoneOutput::Event {
+                            player,
+                            event: ReliableEvent {
+                                tick,
+                                kind: kind.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

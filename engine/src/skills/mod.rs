@@ -1,0 +1,99 @@
+//! Mage skills: cast intents validated against cooldowns, mana, range, targets and line
+//! of sight; cast times; projectiles, novas and heals. Rules are pure functions in
+//! `rules`; the systems only gather what they need and apply the outcome.
+
+mod plugin;
+pub mod rules;
+mod systems;
+
+pub use plugin::{SkillsPlugin, SkillsSystems};
+
+use arcane_protocol::{CastIntent, CastRejectReason, NetId};
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+
+/// Most cast intents held per player between ticks; more are refused as a flood.
+pub const MAX_QUEUED_CASTS: usize = 4;
+
+/// Mana and its regeneration.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Mana {
+    pub current: f32,
+    pub max: f32,
+    pub regen_per_tick: f32,
+}
+
+/// A cast under way (skills with a cast time).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActiveCast {
+    pub slot: u8,
+    pub target: rules::Aimed,
+    pub completes_tick: u64,
+    /// Where the caster stood when the cast began; moving away interrupts it when the
+    /// skill says so.
+    pub from: Vec2,
+}
+
+/// A player's skill slots, their cooldowns and the cast intents waiting for the tick.
+#[derive(Component, Debug, Clone)]
+pub struct Caster {
+    /// Index into the zone's skills, per slot.
+    pub slots: Vec<u16>,
+    /// Per slot: first tick it may be cast again.
+    pub ready_tick: Vec<u64>,
+    pub gcd_ready_tick: u64,
+    pub casting: Option<ActiveCast>,
+    last_seq: u32,
+    pub queue: Vec<CastIntent>,
+}
+
+impl Caster {
+    pub fn new(slots: Vec<u16>) -> Self {
+        let n = slots.len();
+        Caster {
+            slots,
+            ready_tick: vec![0; n],
+            gcd_ready_tick: 0,
+            casting: None,
+            last_seq: 0,
+            queue: Vec::new(),
+        }
+    }
+
+    /// Queues an intent for the next tick: sequence numbers must increase (replays are
+    /// dropped) and at most `MAX_QUEUED_CASTS` wait.
+    pub fn accept(&mut self, intent: CastIntent) -> Result<(), CastRejectReason> {
+        if intent.seq <= self.last_seq {
+            return Err(CastRejectReason::StaleSequence);
+        }
+        self.last_seq = intent.seq;
+        if self.queue.len() >= MAX_QUEUED_CASTS {
+            return Err(CastRejectReason::Flood);
+        }
+        self.queue.push(intent);
+        Ok(())
+    }
+
+    /// A reconnect starts a fresh sequence.
+    pub fn reset_stream(&mut self) {
+        self.last_seq = 0;
+        self.queue.clear();
+    }
+}
+
+/// A flying Magic Missile (or any projectile skill).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Projectile {
+    pub caster: Entity,
+    pub caster_net: NetId,
+    pub slot: u8,
+    /// Followed while alive when homing.
+    pub target: Option<Entity>,
+    pub dir: Vec2,
+    pub speed_per_tick: f32,
+    /// Metres left before it expires.
+    pub range_left: f32,
+    pub damage: u32,
+    pub hit_radius: f32,
+    pub homing: bool,
+}
