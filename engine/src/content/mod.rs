@@ -254,8 +254,8 @@ pub struct Tiers {
 pub struct NetcodeDef {
     pub tick_rate_hz: u16,
     /// Ticks between R-tree rebuilds. In between, queries are widened by how far the
-    /// fastest entity can have moved, and entities spawned since appear at the next
-    /// rebuild.
+    /// fastest entity can have moved, and entities spawned since are checked
+    /// linearly until the next rebuild takes them in.
     pub index_rebuild_interval_ticks: u8,
     pub input: InputLimits,
     pub tiers: Tiers,

@@ -42,6 +42,12 @@ pub struct SpatialIndex {
     /// How far any entity may have moved since the tree was built (metres); queries
     /// are widened by this so a stale tree never misses an entity that is now in range.
     drift: f32,
+    /// Highest net id in the tree. Net ids only grow, so anything above it spawned
+    /// since the last rebuild...
+    tree_max_net: u32,
+    /// ...and is listed here (frame indices) and checked linearly by every query, so
+    /// a new entity is visible to gameplay and interest on the tick after it spawns.
+    recent: Vec<u32>,
 }
 
 impl SpatialIndex {
@@ -65,6 +71,7 @@ impl SpatialIndex {
             }
             self.by_net[id] = i as u32;
         }
+        self.recent.clear();
         if rebuild_tree || self.tree.size() == 0 {
             let points = self
                 .frame
@@ -73,8 +80,17 @@ impl SpatialIndex {
                 .collect();
             self.tree = RTree::bulk_load(points);
             self.drift = 0.0;
+            self.tree_max_net = self.frame.iter().map(|f| f.net_id.0).max().unwrap_or(0);
         } else {
             self.drift += max_step;
+            let max = self.tree_max_net;
+            self.recent.extend(
+                self.frame
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.net_id.0 > max)
+                    .map(|(i, _)| i as u32),
+            );
         }
     }
 
@@ -112,6 +128,12 @@ impl SpatialIndex {
                 found(&self.frame[idx as usize]);
             }
         }
+        for &i in &self.recent {
+            let f = &self.frame[i as usize];
+            if (f.pos - pos).abs().max_element() <= reach {
+                found(f);
+            }
+        }
     }
 
     /// The entity behind a net id in this frame.
@@ -133,6 +155,12 @@ impl SpatialIndex {
             let Some(idx) = self.frame_index(NetId(p.data)) else {
                 continue;
             };
+            let d2 = self.frame[idx as usize].pos.distance_squared(pos);
+            if d2 <= radius * radius {
+                found(idx, d2);
+            }
+        }
+        for &idx in &self.recent {
             let d2 = self.frame[idx as usize].pos.distance_squared(pos);
             if d2 <= radius * radius {
                 found(idx, d2);
@@ -528,7 +556,14 @@ mod tests {
         // One tick later, without a rebuild: 2 walked in (2 m), 1 walked out, 3 despawned.
         index.refresh([at(1, 11.0), at(2, 9.0)].into_iter(), false, 6.0);
         assert_eq!(found(&index, 10.0), vec![2]);
-        // A rebuild resets the drift and picks up newcomers.
+        // A newcomer is found before the next rebuild (from the recent list)...
+        index.refresh(
+            [at(1, 11.0), at(2, 9.0), at(4, 1.0)].into_iter(),
+            false,
+            6.0,
+        );
+        assert_eq!(found(&index, 10.0), vec![2, 4]);
+        // ...and a rebuild resets the drift and takes it into the tree.
         index.refresh([at(1, 11.0), at(2, 9.0), at(4, 1.0)].into_iter(), true, 6.0);
         assert_eq!(found(&index, 10.0), vec![2, 4]);
     }
