@@ -116,10 +116,6 @@ impl Arena {
         self.zone.world_mut().get::<Position>(e).unwrap().0
     }
 
-    fn set_pos(&mut self, e: Entity, p: Vec2) {
-        self.zone.world_mut().get_mut::<Position>(e).unwrap().0 = p;
-    }
-
     fn rejections(&self, p: u64) -> Vec<CastRejectReason> {
         self.events
             .iter()
@@ -432,7 +428,7 @@ fn admin_commands_work_for_admins_only() {
         seq: 0,
     };
     a.collect();
-    let mut admin = |a: &mut Arena, p: u64, command: A| {
+    let admin = |a: &mut Arena, p: u64, command: A| {
         a.seq += 1;
         let seq = a.seq;
         a.step([ZoneCommand::Admin {
