@@ -43,6 +43,10 @@ pub struct ZoneServerConfig {
     /// Time allowed for the WebSocket upgrade and the Hello.
     #[arg(long, env = "ARCANE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
+    /// Watch the content folder and apply valid changes at the next tick boundary
+    /// (`--watch-content false` to pin the content a zone started with).
+    #[arg(long, env = "ARCANE_WATCH_CONTENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_content: bool,
 }
 
 impl ZoneServerConfig {
@@ -59,6 +63,7 @@ impl ZoneServerConfig {
             send_buffer: 16 * 1024,
             heartbeat_timeout: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(5),
+            watch_content: true,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod config;
 pub mod metrics;
 pub mod outbox;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod tick;

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arcane_engine::ZoneCounters;
-use arcane_protocol::KickReason;
 use arcane_protocol::messages::RejectReason;
+use arcane_protocol::{CastRejectReason, KickReason};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,9 +58,32 @@ pub struct Metrics {
     pub malformed_frames: Counter,
     pub kicks: Family<ReasonLabel, Counter>,
     pub handshake_failures: Family<ReasonLabel, Counter>,
+    pub casts: Counter,
+    pub casts_rejected: Family<ReasonLabel, Counter>,
+    pub hits: Counter,
+    pub kills: Counter,
+    pub player_deaths: Counter,
+    pub respawns: Counter,
+    pub enemy_attacks: Counter,
+    pub admin_commands: Counter,
+    pub admin_refused: Counter,
+    /// `result` is `applied` or `rejected`.
+    pub content_reloads: Family<ResultLabel, Counter>,
+    /// One series with value 1, labelled with the running content's version.
+    pub content_info: Family<VersionLabel, Gauge>,
     pub cpu_seconds: Counter<f64, AtomicU64>,
     pub resident_memory: Gauge,
     cpu_seen: AtomicU64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
 }
 
 pub const WS: TransportLabel = TransportLabel { transport: "ws" };
@@ -111,6 +134,17 @@ impl Metrics {
             malformed_frames: Counter::default(),
             kicks: Family::default(),
             handshake_failures: Family::default(),
+            casts: Counter::default(),
+            casts_rejected: Family::default(),
+            hits: Counter::default(),
+            kills: Counter::default(),
+            player_deaths: Counter::default(),
+            respawns: Counter::default(),
+            enemy_attacks: Counter::default(),
+            admin_commands: Counter::default(),
+            admin_refused: Counter::default(),
+            content_reloads: Family::default(),
+            content_info: Family::default(),
             cpu_seconds: Counter::default(),
             resident_memory: Gauge::default(),
             cpu_seen: AtomicU64::new(0),
@@ -205,6 +239,41 @@ impl Metrics {
             "Connections refused at handshake, by reason",
             m.handshake_failures.clone(),
         );
+        registry.register("casts", "Casts that passed validation", m.casts.clone());
+        registry.register(
+            "casts_rejected",
+            "Cast intents refused, by reason",
+            m.casts_rejected.clone(),
+        );
+        registry.register("hits", "Damage hits that landed", m.hits.clone());
+        registry.register("kills", "Enemies killed", m.kills.clone());
+        registry.register("player_deaths", "Player deaths", m.player_deaths.clone());
+        registry.register("respawns", "Player respawns", m.respawns.clone());
+        registry.register(
+            "enemy_attacks",
+            "Enemy attacks resolved after their wind-up",
+            m.enemy_attacks.clone(),
+        );
+        registry.register(
+            "admin_commands",
+            "Admin commands run",
+            m.admin_commands.clone(),
+        );
+        registry.register(
+            "admin_refused",
+            "Admin commands refused for lack of the admin role",
+            m.admin_refused.clone(),
+        );
+        registry.register(
+            "content_reloads",
+            "Content hot reloads, by result",
+            m.content_reloads.clone(),
+        );
+        registry.register(
+            "content",
+            "The content version this zone runs (value 1, version label)",
+            m.content_info.clone(),
+        );
         let mut process = Registry::with_prefix("process");
         process.register_with_unit(
             "cpu",
@@ -246,6 +315,45 @@ impl Metrics {
             .inc_by(now.full_snapshots - last.full_snapshots);
         self.snapshot_bytes
             .inc_by(now.snapshot_bytes - last.snapshot_bytes);
+        self.casts.inc_by(now.casts - last.casts);
+        for r in CastRejectReason::ALL {
+            let d = now.cast_rejected[r as usize] - last.cast_rejected[r as usize];
+            if d > 0 {
+                self.casts_rejected
+                    .get_or_create(&ReasonLabel {
+                        reason: r.as_str().into(),
+                    })
+                    .inc_by(d);
+            }
+        }
+        self.hits.inc_by(now.hits - last.hits);
+        self.kills.inc_by(now.kills - last.kills);
+        self.player_deaths
+            .inc_by(now.player_deaths - last.player_deaths);
+        self.respawns.inc_by(now.respawns - last.respawns);
+        self.enemy_attacks
+            .inc_by(now.enemy_attacks - last.enemy_attacks);
+        self.admin_commands
+            .inc_by(now.admin_commands - last.admin_commands);
+        self.admin_refused
+            .inc_by(now.admin_refused - last.admin_refused);
+    }
+
+    /// Shows `version` as the running content (and no other).
+    pub fn set_content_version(&self, version: &str) {
+        self.content_info.clear();
+        self.content_info
+            .get_or_create(&VersionLabel {
+                version: version.to_string(),
+            })
+            .set(1);
+    }
+
+    /// Counts a hot reload by result (`applied` or `rejected`).
+    pub fn content_reload(&self, result: &'static str) {
+        self.content_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     pub fn kick(&self, reason: KickReason) {

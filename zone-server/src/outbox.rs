@@ -87,8 +87,19 @@ impl Outbox {
         Offer::Replaced
     }
 
-    /// Queues a reliable frame; returns false (and closes) when the queue is full.
+    /// Queues a reliable frame and wakes the writer; returns false (and closes) when
+    /// the queue is full.
     pub fn push_reliable(&self, bytes: Bytes) -> bool {
+        let queued = self.enqueue_reliable(bytes);
+        if queued {
+            self.notify.notify_one();
+        }
+        queued
+    }
+
+    /// Like `push_reliable`, without waking the writer: the tick thread wakes a tick's
+    /// writers together through the `Dispatcher`.
+    pub fn enqueue_reliable(&self, bytes: Bytes) -> bool {
         let full = {
             let mut p = self.lock();
             if p.close.is_some() {
@@ -108,7 +119,6 @@ impl Outbox {
             );
             return false;
         }
-        self.notify.notify_one();
         true
     }
 

@@ -32,6 +32,8 @@ pub struct RunningZone {
     tick_thread: Option<std::thread::JoinHandle<()>>,
     tick_stopped: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Watches the content folder while the zone runs (none when disabled).
+    _content_watcher: Option<crate::reload::ContentWatcher>,
 }
 
 /// Loads content, binds the listeners and starts the tick thread and servers on the
@@ -45,6 +47,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         );
     }
     let zone_id = content.zone.id.clone();
+    let version = content.version;
     let zone = Zone::new(content, config.seed);
     let ws = TcpListener::bind(config.ws_addr)
         .await
@@ -71,6 +74,28 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     )
     .context("cannot start the tick thread")?;
 
+    let content_watcher = if config.watch_content {
+        let watcher = crate::reload::watch(
+            config.content.clone(),
+            config.zone.clone(),
+            version,
+            inbox_tx.clone(),
+            metrics.clone(),
+        );
+        match watcher {
+            Ok(w) => Some(w),
+            Err(e) => {
+                // The zone can run without hot reload; say so loudly.
+                tracing::warn!(
+                    "cannot watch {} for content changes: {e:#}",
+                    config.content.display()
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     let ctx = Arc::new(SessionContext::new(
         zone_id.clone(),
         TicketKey::new(&config.ticket_secret),
@@ -89,7 +114,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             shutdown_rx,
         )),
     ];
-    tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, "zone server listening");
+    tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, content = %version, "zone server listening");
     Ok(RunningZone {
         ws_addr,
         admin_addr,
@@ -99,6 +124,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         tick_thread: Some(tick_thread),
         tick_stopped,
         tasks,
+        _content_watcher: content_watcher,
     })
 }
 

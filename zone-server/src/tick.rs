@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
 use arcane_protocol::ticket::Role;
-use arcane_protocol::{ClientTier, KickReason, ServerMessage};
+use arcane_protocol::{ClientTier, KickReason, ReliableEvent, ServerMessage};
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch};
@@ -43,6 +44,8 @@ pub enum Inbound {
         conn: ConnId,
         command: ZoneCommand,
     },
+    /// New, already validated content, applied before the next tick.
+    Reload(Box<ZoneContent>),
 }
 
 /// State the tick thread publishes to the rest of the process.
@@ -81,6 +84,10 @@ struct Router {
     /// Writers to wake at the end of this tick, handed to the dispatcher in one go.
     to_wake: Vec<Arc<Outbox>>,
     commands: Vec<ZoneCommand>,
+    /// Content waiting for the tick boundary.
+    reload: Option<Box<ZoneContent>>,
+    /// This tick's events per player, sent as one `Events` message each.
+    events: HashMap<PlayerId, Vec<ReliableEvent>>,
     metrics: Arc<Metrics>,
     scratch: Vec<u8>,
 }
@@ -119,7 +126,25 @@ impl Router {
                     self.commands.push(command);
                 }
             }
+            Inbound::Reload(content) => self.reload = Some(content),
         }
+    }
+
+    /// Sends each player this tick's events as one message.
+    fn flush_events(&mut self) {
+        let mut events = std::mem::take(&mut self.events);
+        for (player, list) in events.drain() {
+            if let Some(b) = self.encode(&ServerMessage::Events(list))
+                && let Some(c) = self.sessions.get(&player)
+            {
+                if c.outbox.enqueue_reliable(b) {
+                    self.to_wake.push(c.outbox.clone());
+                } else {
+                    self.metrics.kick(KickReason::SlowClient);
+                }
+            }
+        }
+        self.events = events;
     }
 
     fn encode(&mut self, msg: &ServerMessage) -> Option<Bytes> {
@@ -158,11 +183,8 @@ impl Router {
                 }
             }
             ZoneOutput::Event { player, event } => {
-                if let Some(b) = self.encode(&ServerMessage::Events(vec![event]))
-                    && let Some(c) = self.sessions.get(&player)
-                    && !c.outbox.push_reliable(b)
-                {
-                    self.metrics.kick(KickReason::SlowClient);
+                if self.sessions.contains_key(&player) {
+                    self.events.entry(player).or_default().push(event);
                 }
             }
             ZoneOutput::Kick {
@@ -226,9 +248,13 @@ pub fn spawn(
                 sessions: HashMap::new(),
                 to_wake: Vec::new(),
                 commands: Vec::new(),
+                reload: None,
+                events: HashMap::new(),
                 metrics,
                 scratch: Vec::new(),
             };
+            tl.metrics
+                .set_content_version(&zone.content_version().to_string());
             let mut next = Instant::now();
             let mut last_counters = arcane_engine::ZoneCounters::default();
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
@@ -249,11 +275,26 @@ pub fn spawn(
                 if closed {
                     break;
                 }
+                if let Some(content) = tl.reload.take() {
+                    let version = content.version;
+                    match zone.reload(*content) {
+                        Ok(()) => {
+                            tl.metrics.content_reload("applied");
+                            tl.metrics.set_content_version(&version.to_string());
+                            tracing::info!(%version, tick = zone.tick(), "content reloaded");
+                        }
+                        Err(e) => {
+                            tl.metrics.content_reload("rejected");
+                            tracing::warn!("content reload refused: {e}");
+                        }
+                    }
+                }
                 let t0 = Instant::now();
                 zone.step(tl.commands.drain(..));
                 for out in zone.drain_outputs() {
                     tl.route(out);
                 }
+                tl.flush_events();
                 dispatcher.submit(&mut tl.to_wake);
                 let elapsed = t0.elapsed();
                 let tick = zone.tick();
