@@ -2,6 +2,7 @@
 //! random at the tick rate, ack snapshots and keep a decoded view of the world, while
 //! the swarm measures latency, bandwidth and errors and scrapes the zone's metrics.
 
+pub mod behaviour;
 pub mod client;
 pub mod report;
 pub mod scrape;

@@ -64,6 +64,9 @@ struct Cli {
     /// snapshot arrives, the worst phase).
     #[arg(long, default_value_t = 20)]
     input_lead_ms: u64,
+    /// What bots do besides walking: wanderer, caster, healer, or a mix.
+    #[arg(long, value_enum, default_value = "wanderer")]
+    behaviour: arcane_loadtest::behaviour::BehaviourMix,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         input_hz: cli.input_hz,
         live: true,
         input_lead: Duration::from_millis(cli.input_lead_ms),
+        behaviour: cli.behaviour,
     };
     // One thread: the swarm is meant to show what one core can drive.
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -21,6 +21,23 @@ pub struct ServerFigures {
     pub cpu_us_per_client_tick: f64,
 }
 
+/// What the bots did and what happened to them (from the zone's events).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GameplayFigures {
+    /// Cast intents the bots sent.
+    pub casts_sent: u64,
+    /// Casts the zone accepted (`CastStarted` for a bot).
+    pub casts: u64,
+    /// Damage the bots dealt, in hits.
+    pub hits: u64,
+    /// Enemies the bots killed.
+    pub kills: u64,
+    pub deaths: u64,
+    pub respawns: u64,
+    /// Cast intents refused, by reason.
+    pub cast_rejections: BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
     pub target: String,
@@ -41,6 +58,7 @@ pub struct Report {
     pub decode_errors: u64,
     pub apply_errors: u64,
     pub kicks: BTreeMap<String, u64>,
+    pub gameplay: GameplayFigures,
     /// Average number of entities in a bot's decoded view at the end.
     pub mean_view_size: f64,
     /// `None` when no `--metrics` URL was given or the scrape failed.
@@ -130,6 +148,25 @@ impl Report {
             format!("{:.1}", self.snapshots_per_client_per_s),
         );
         line(&mut s, "inputs sent", format!("{}", self.inputs_sent));
+        let g = &self.gameplay;
+        if g.casts_sent > 0 || g.deaths > 0 {
+            line(
+                &mut s,
+                "casts",
+                format!("{} accepted of {} sent", g.casts, g.casts_sent),
+            );
+            line(&mut s, "hits / kills", format!("{} / {}", g.hits, g.kills));
+            line(
+                &mut s,
+                "deaths / respawns",
+                format!("{} / {}", g.deaths, g.respawns),
+            );
+            line(
+                &mut s,
+                "cast rejections",
+                format!("{:?}", g.cast_rejections),
+            );
+        }
         line(
             &mut s,
             "mean view size",

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::view::{ApplyError, ClientView};
-use arcane_protocol::{ClientMessage, ClientTier, MoveInput, ServerMessage};
+use arcane_protocol::{
+    CastIntent, ClientMessage, ClientTier, EventKind, MoveInput, NetId, ServerMessage,
+};
 use hdrhistogram::Histogram;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
+use crate::behaviour::{BehaviourMix, Slots, Walk, decide};
 use crate::client::{Client, Incoming};
-use crate::report::{LatencyMs, Report, ServerFigures};
+use crate::report::{GameplayFigures, LatencyMs, Report, ServerFigures};
 use crate::scrape::{self, ServerSample};
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct SwarmConfig {
     /// from snapshot arrivals, as a client with tick synchronisation does, so an input
     /// waits `lead` for its tick instead of a random part of a whole tick.
     pub input_lead: Duration,
+    /// What the bots do besides walking.
+    pub behaviour: BehaviourMix,
 }
 
 /// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
@@ -54,6 +59,7 @@ struct Stats {
     inputs: u64,
     kicks: BTreeMap<String, u64>,
     view_sizes: Vec<usize>,
+    gameplay: GameplayFigures,
 }
 
 impl Stats {
@@ -72,6 +78,7 @@ impl Stats {
             inputs: 0,
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
+            gameplay: GameplayFigures::default(),
         })
     }
 }
@@ -101,6 +108,12 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
     let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
     let mut view = ClientView::new();
     let mut welcomed = false;
+    let behaviour = cfg.behaviour.for_bot(i);
+    let mut me = NetId(0);
+    let mut slots = Slots::default();
+    let mut cast_seq: u32 = 0;
+    // Zone tick of the last respawn request, so a dead bot asks once a second.
+    let mut respawn_asked: u32 = 0;
     let mut seq: u32 = 0;
     let mut observed: u32 = 0;
     let mut sent_at: Vec<Option<Instant>> = vec![None; SENT_RING];
@@ -126,12 +139,27 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
                     dir = MoveInput::quantize_direction(a.cos(), a.sin());
                 }
                 leg_left -= 1;
+                let decision = decide(behaviour, &view, me, slots);
+                let step = match decision.walk {
+                    Walk::Wander => dir,
+                    Walk::Stand => (0, 0),
+                    Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
+                };
                 seq += 1;
                 sent_at[seq as usize % SENT_RING] = Some(Instant::now());
-                let msgs = [
-                    ClientMessage::Input(MoveInput { seq, dir_x: dir.0, dir_y: dir.1 }),
+                let mut msgs = vec![
+                    ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }),
                     ClientMessage::Ack { snapshot_id: view.current_id() },
                 ];
+                if let Some((slot, target)) = decision.cast {
+                    cast_seq += 1;
+                    msgs.push(ClientMessage::Cast(CastIntent { seq: cast_seq, slot, target }));
+                    stats.borrow_mut().gameplay.casts_sent += 1;
+                }
+                if decision.respawn && view.tick >= respawn_asked + 20 {
+                    respawn_asked = view.tick;
+                    msgs.push(ClientMessage::Respawn);
+                }
                 if client.send(&msgs).await.is_err() {
                     stats.borrow_mut().disconnects += 1;
                     return;
@@ -144,9 +172,16 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
                     Incoming::Message(msg, len) => {
                         st.bytes += len as u64;
                         match msg {
-                            ServerMessage::Welcome(_) => {
+                            ServerMessage::Welcome(w) => {
                                 welcomed = true;
+                                me = w.player;
+                                slots = Slots::from_welcome(&w.skills);
                                 st.connected += 1;
+                            }
+                            ServerMessage::Events(events) => {
+                                for e in events {
+                                    count_event(&mut st.gameplay, me, &e.kind);
+                                }
                             }
                             ServerMessage::Snapshot(snap) => match view.apply(&snap) {
                                 Ok(()) => {
@@ -175,7 +210,7 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
                                 tracing::debug!(bot = i, ?reason, "kicked: {detail}");
                                 *st.kicks.entry(format!("{reason:?}")).or_default() += 1;
                             }
-                            ServerMessage::Events(_) | ServerMessage::Pong { .. } => {}
+                            ServerMessage::Pong { .. } => {}
                         }
                     }
                     Incoming::Malformed(e) => {
@@ -193,6 +228,26 @@ async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, dead
     }
     stats.borrow_mut().view_sizes.push(view.entities().len());
     client.close().await;
+}
+
+/// Counts what an event says about bot `me`: its casts, hits, kills, deaths,
+/// respawns and refused casts. Events about others nearby are ignored.
+fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
+    match *kind {
+        EventKind::CastStarted { caster, .. } if caster == me => g.casts += 1,
+        EventKind::Damage { source, .. } if source == me => g.hits += 1,
+        EventKind::Died { entity, .. } if entity == me => g.deaths += 1,
+        EventKind::Died {
+            killer: Some(k), ..
+        } if k == me => g.kills += 1,
+        EventKind::Respawned { entity } if entity == me => g.respawns += 1,
+        EventKind::CastRejected { reason, .. } => {
+            *g.cast_rejections
+                .entry(reason.as_str().to_string())
+                .or_default() += 1;
+        }
+        _ => {}
+    }
 }
 
 /// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
@@ -349,6 +404,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
         kicks: st.kicks.clone(),
+        gameplay: st.gameplay.clone(),
         mean_view_size: if st.view_sizes.is_empty() {
             0.0
         } else {

@@ -236,21 +236,6 @@ impl ContentSources {
         })
     }
 
-    fn checked_shared(&self) -> Result<Shared, Vec<ContentError>> {
-        let shared = self.shared()?;
-        let problems = check::shared(
-            &shared.netcode,
-            &shared.skills,
-            &shared.classes,
-            &shared.enemies,
-        );
-        if problems.is_empty() {
-            Ok(shared)
-        } else {
-            Err(self.resolve(problems))
-        }
-    }
-
     /// The content of zone `zone_id`, or every problem in the files it uses.
     pub fn zone(&self, zone_id: &str) -> Result<ZoneContent, ContentErrors> {
         let shared = match self.shared() {
@@ -280,8 +265,14 @@ impl ContentSources {
         if ids.is_empty() {
             errors.push(self.error("zones", None, "no zone files (zones/*.ron)".into()));
         }
-        match self.checked_shared() {
+        match self.shared() {
             Ok(shared) => {
+                errors.extend(self.resolve(check::shared(
+                    &shared.netcode,
+                    &shared.skills,
+                    &shared.classes,
+                    &shared.enemies,
+                )));
                 for id in &ids {
                     if let Err(e) = self.zone_with(&shared, id) {
                         errors.extend(e);
