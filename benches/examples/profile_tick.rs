@@ -1,23 +1,52 @@
 //! Runs ticks of a loaded zone for profiling (`perf record`, callgrind).
+//!
+//! `profile_tick [players] [npcs] [ticks]` walks players among wandering wildlife;
+//! `profile_tick combat [players] [enemies] [ticks]` has them cast among enemies and
+//! prints what happened (casts, hits, kills, deaths, enemy attacks).
 fn main() {
+    let combat = std::env::args().nth(1).is_some_and(|a| a == "combat");
     let args: Vec<u32> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let (players, npcs, ticks) = (
+    let (players, others, ticks) = (
         args.first().copied().unwrap_or(1000),
-        args.get(1).copied().unwrap_or(3000),
+        args.get(1)
+            .copied()
+            .unwrap_or(if combat { 10_000 } else { 3000 }),
         args.get(2).copied().unwrap_or(200),
     );
-    let mut z = arcane_benches::LoadedZone::new(players, npcs);
+    let mut z = if combat {
+        arcane_benches::LoadedZone::combat(players, others)
+    } else {
+        arcane_benches::LoadedZone::new(players, others)
+    };
+    let before = z.zone.counters().clone();
     let t = std::time::Instant::now();
     let mut bytes = 0;
     for _ in 0..ticks {
         bytes += z.tick();
     }
     let per = t.elapsed() / ticks;
+    let kind = if combat { "enemies" } else { "npcs" };
     println!(
-        "{players} players + {npcs} npcs: {per:?} per tick, {} snapshot bytes per tick",
+        "{players} players + {others} {kind}: {per:?} per tick, {} snapshot bytes per tick",
         bytes / ticks as usize
     );
+    if combat {
+        let c = z.zone.counters();
+        let per_tick = |a: u64, b: u64| (a - b) as f64 / f64::from(ticks);
+        let rejected: u64 =
+            c.cast_rejected.iter().sum::<u64>() - before.cast_rejected.iter().sum::<u64>();
+        println!(
+            "per tick: {:.0} casts, {:.0} refused, {:.0} hits, {:.1} kills, {:.1} player deaths, {:.0} enemy attacks; {} entities",
+            per_tick(c.casts, before.casts),
+            rejected as f64 / f64::from(ticks),
+            per_tick(c.hits, before.hits),
+            per_tick(c.kills, before.kills),
+            per_tick(c.player_deaths, before.player_deaths),
+            per_tick(c.enemy_attacks, before.enemy_attacks),
+            z.zone.entity_count(),
+        );
+    }
 }

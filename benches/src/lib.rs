@@ -142,23 +142,26 @@ impl LoadedZone {
             });
             if self.casting {
                 // Like a client mashing its keys: a nova every half second, a heal on
-                // oneself now and then, otherwise a missile at the ground 15 m ahead.
-                // Intents on cooldown are refused, as the zone would refuse them.
+                // oneself now and then, otherwise a missile at the nearest enemy in
+                // range (a client picks it from its view; here from the zone's index),
+                // or at the ground ahead when none is. Intents on cooldown are refused,
+                // as the zone would refuse them.
                 let player = PlayerId(u64::from(p));
                 let (slot, target) = match (seq + p) % 20 {
                     0 | 10 => (1, CastTarget::Caster),
                     5 => (2, CastTarget::Caster),
                     _ => {
-                        let at = self.zone.player_position(player).unwrap_or_default()
-                            + glam::Vec2::new(f32::from(dir_x), f32::from(dir_y)) / 127.0 * 15.0;
-                        let cm = |m: f32| (m * 100.0) as i32;
-                        (
-                            0,
-                            CastTarget::Point {
-                                x_cm: cm(at.x),
-                                y_cm: cm(at.y),
-                            },
-                        )
+                        let me = self.zone.player_position(player).unwrap_or_default();
+                        match self.nearest_enemy(me, 28.0) {
+                            Some(net) => (0, CastTarget::Entity(net)),
+                            None => {
+                                let ahead = glam::Vec2::new(f32::from(dir_x), f32::from(dir_y));
+                                let at = me + ahead / 127.0 * 15.0;
+                                let cm = |m: f32| (m * 100.0) as i32;
+                                let (x_cm, y_cm) = (cm(at.x), cm(at.y));
+                                (0, CastTarget::Point { x_cm, y_cm })
+                            }
+                        }
                     }
                 };
                 self.commands.push(ZoneCommand::Cast {
@@ -176,6 +179,27 @@ impl LoadedZone {
             }
         }
         bytes
+    }
+}
+
+impl LoadedZone {
+    /// The nearest enemy within `range` metres of `at`, as a client would pick it.
+    fn nearest_enemy(&mut self, at: glam::Vec2, range: f32) -> Option<arcane_protocol::NetId> {
+        let index = self
+            .zone
+            .world_mut()
+            .resource::<arcane_engine::interest::SpatialIndex>();
+        let mut best: Option<(f32, arcane_protocol::NetId)> = None;
+        index.for_each_within(at, range, |i, d2| {
+            let f = &index.frame[i as usize];
+            if f.state.kind == arcane_protocol::EntityKind::Enemy
+                && f.state.hp_pct > 0
+                && best.is_none_or(|(b, _)| d2 < b)
+            {
+                best = Some((d2, f.net_id));
+            }
+        });
+        best.map(|(_, n)| n)
     }
 }
 
