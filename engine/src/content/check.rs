@@ -138,17 +138,7 @@ fn check_netcode(n: &NetcodeDef) -> Vec<Problem> {
         i.score_decay_per_tick,
     );
     for (name, t) in [("mobile", &n.tiers.mobile), ("desktop", &n.tiers.desktop)] {
-        let at = |f: &'static str| {
-            [
-                F("tiers"),
-                F(if name == "mobile" {
-                    "mobile"
-                } else {
-                    "desktop"
-                }),
-                F(f),
-            ]
-        };
+        let at = |f: &'static str| [F("tiers"), F(name), F(f)];
         r.positive(&at("radius"), &format!("tiers.{name}.radius"), t.radius);
         r.non_negative(&at("margin"), &format!("tiers.{name}.margin"), t.margin);
         r.positive(

@@ -17,7 +17,7 @@ use crate::rng::{ZoneRng, ZoneStream};
 use crate::zone::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Idle enemies look for players every this many ticks (staggered by net id), so
-/// 10,000 idle enemies cost a 2,500 spatial queries per tick, not 10,000.
+/// 10,000 idle enemies cost 2,500 spatial queries per tick, not 10,000.
 pub const IDLE_SCAN_INTERVAL: u64 = 4;
 
 /// How far anything may have moved since the spatial index's frame.
