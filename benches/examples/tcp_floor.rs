@@ -1,0 +1,97 @@
+//! The kernel's floor for the zone's traffic pattern on loopback TCP: per client per
+//! tick, one ~110-byte send (a snapshot) and one ~20-byte receive (an input frame),
+//! with no WebSocket, no async runtime, no epoll and no simulation: a plain loop over
+//! non-blocking sockets. Whatever CPU this costs, any TCP zone server pays at least it.
+//!
+//! `tcp_floor server [clients] [seconds]` listens on 127.0.0.1:7999 and prints its own
+//! CPU per client per tick; `tcp_floor clients [clients] [seconds]` is the other side
+//! (run it as a second process, as the bots are).
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(50);
+const SNAPSHOT: [u8; 110] = [7; 110];
+const INPUT: [u8; 20] = [3; 20];
+
+/// (user, system) CPU seconds of this process so far.
+fn cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are 12 and 13 after the command name.
+    (f.get(11).copied().unwrap_or(0.0) / 100.0, f.get(12).copied().unwrap_or(0.0) / 100.0)
+}
+
+fn pump(socks: &mut [TcpStream], out: &[u8], buf: &mut [u8]) {
+    for s in socks.iter_mut() {
+        let _ = s.write(out);
+    }
+    for s in socks.iter_mut() {
+        loop {
+            match s.read(buf) {
+                Ok(0) => break,
+                Ok(n) if n < buf.len() => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().map_or("server", String::as_str).to_string();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let secs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let mut buf = [0u8; 4096];
+    let mut socks = Vec::with_capacity(n);
+    let out: &[u8] = if mode == "server" {
+        let l = TcpListener::bind("127.0.0.1:7999").expect("bind 127.0.0.1:7999");
+        while socks.len() < n {
+            let (s, _) = l.accept().expect("accept");
+            socks.push(s);
+        }
+        &SNAPSHOT
+    } else {
+        for _ in 0..n {
+            socks.push(TcpStream::connect("127.0.0.1:7999").expect("connect"));
+        }
+        &INPUT
+    };
+    for s in &socks {
+        s.set_nodelay(true).ok();
+        s.set_nonblocking(true).ok();
+    }
+    // Warm up, then measure.
+    let mut next = Instant::now();
+    let mut ticks = 0u64;
+    let mut start = (Instant::now(), cpu());
+    let total = secs * 20;
+    while ticks < total {
+        if ticks == 40 {
+            start = (Instant::now(), cpu());
+        }
+        pump(&mut socks, out, &mut buf);
+        ticks += 1;
+        next += TICK;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let (u0, s0) = start.1;
+    let (u1, s1) = cpu();
+    let measured = (total - 40) as f64;
+    let per = |x: f64| x * 1e6 / measured / n as f64;
+    println!(
+        "{mode}: {n} clients, {:.1} s: {:.2} µs user + {:.2} µs system = {:.2} µs CPU per client per tick",
+        start.0.elapsed().as_secs_f64(),
+        per(u1 - u0),
+        per(s1 - s0),
+        per(u1 - u0 + s1 - s0)
+    );
+}
