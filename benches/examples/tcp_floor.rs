@@ -23,7 +23,10 @@ fn cpu() -> (f64, f64) {
         .map(|x| x.parse().unwrap_or(0.0))
         .collect();
     // Fields 14 and 15 (utime, stime) are 12 and 13 after the command name.
-    (f.get(11).copied().unwrap_or(0.0) / 100.0, f.get(12).copied().unwrap_or(0.0) / 100.0)
+    (
+        f.get(11).copied().unwrap_or(0.0) / 100.0,
+        f.get(12).copied().unwrap_or(0.0) / 100.0,
+    )
 }
 
 fn pump(socks: &mut [TcpStream], out: &[u8], buf: &mut [u8]) {

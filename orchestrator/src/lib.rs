@@ -1,0 +1,15 @@
+//! Arcane Realms control plane: player login and placement with signed join tickets,
+//! the zone registry, and persistence of players and their ownership.
+//!
+//! **Architecture Invariant:** one owner — a player belongs to exactly one zone at any
+//! instant (`store::Ownership`), changed only by compare-and-set on its epoch; and one
+//! placement — concurrent logins, even through several orchestrator replicas sharing
+//! Redis, place a player in one zone (`shared::SharedState::place`).
+
+pub mod api;
+pub mod shared;
+pub mod store;
+
+pub use api::{ApiConfig, Orchestrator};
+pub use shared::{MemoryState, RedisState, SharedState};
+pub use store::Store;

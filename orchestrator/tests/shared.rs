@@ -1,0 +1,66 @@
+//! The shared-state contract, run against the in-memory implementation and a real
+//! Redis: registry, heartbeats, liveness by timeout, atomic placement.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
+mod services;
+
+use arcane_orchestrator::shared::{ZoneInfo, ZoneLoad};
+use arcane_orchestrator::{MemoryState, RedisState, SharedState};
+
+async fn contract<S: SharedState>(s: &S, what: &str) {
+    let info = |id: &str| ZoneInfo {
+        zone_id: id.into(),
+        endpoint: format!("ws://{id}"),
+        capacity: 100,
+    };
+    s.register(info("b"), 1_000).await.unwrap();
+    s.register(info("a"), 1_000).await.unwrap();
+    assert!(
+        !s.heartbeat("nope", ZoneLoad::default(), 1_100)
+            .await
+            .unwrap(),
+        "{what}"
+    );
+    let load = ZoneLoad {
+        players: 7,
+        tick_p99_ms: 3.5,
+    };
+    assert!(s.heartbeat("a", load, 2_000).await.unwrap(), "{what}");
+    let zones = s.zones(1_900, 1_000).await.unwrap();
+    let ids: Vec<_> = zones
+        .iter()
+        .map(|z| (z.info.zone_id.as_str(), z.up))
+        .collect();
+    assert_eq!(ids, [("a", true), ("b", true)], "{what}");
+    assert_eq!(zones[0].load, load, "{what}");
+    // b has been silent for 1.6 s with a 1 s timeout: down.
+    let zones = s.zones(2_600, 1_000).await.unwrap();
+    assert!(zones[0].up && !zones[1].up, "{what}: {zones:?}");
+
+    // The first placement wins; later ones get it back; release frees the player.
+    assert_eq!(s.place(42, "a", 60_000).await.unwrap(), "a", "{what}");
+    assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "a", "{what}");
+    s.release(42).await.unwrap();
+    assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "b", "{what}");
+    // Placements expire (a player who never connected can be placed again).
+    assert_eq!(s.place(43, "a", 50).await.unwrap(), "a", "{what}");
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert_eq!(s.place(43, "b", 60_000).await.unwrap(), "b", "{what}");
+}
+
+#[tokio::test]
+async fn memory_state_keeps_the_contract() {
+    contract(&MemoryState::default(), "memory").await;
+}
+
+#[tokio::test]
+async fn redis_state_keeps_the_contract() {
+    let Some(url) = services::url("ARCANE_TEST_REDIS_URL") else {
+        return;
+    };
+    let s = RedisState::connect(&url, &services::unique("arcane-test"))
+        .await
+        .unwrap();
+    contract(&s, "redis").await;
+}
