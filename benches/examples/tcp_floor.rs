@@ -46,7 +46,7 @@ fn pump(socks: &mut [TcpStream], out: &[u8], buf: &mut [u8]) {
     }
 }
 
-fn main() {
+fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map_or("server", String::as_str).to_string();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
@@ -54,15 +54,15 @@ fn main() {
     let mut buf = [0u8; 4096];
     let mut socks = Vec::with_capacity(n);
     let out: &[u8] = if mode == "server" {
-        let l = TcpListener::bind("127.0.0.1:7999").expect("bind 127.0.0.1:7999");
+        let l = TcpListener::bind("127.0.0.1:7999")?;
         while socks.len() < n {
-            let (s, _) = l.accept().expect("accept");
+            let (s, _) = l.accept()?;
             socks.push(s);
         }
         &SNAPSHOT
     } else {
         for _ in 0..n {
-            socks.push(TcpStream::connect("127.0.0.1:7999").expect("connect"));
+            socks.push(TcpStream::connect("127.0.0.1:7999")?);
         }
         &INPUT
     };
@@ -97,4 +97,5 @@ fn main() {
         per(s1 - s0),
         per(u1 - u0 + s1 - s0)
     );
+    Ok(())
 }
