@@ -67,6 +67,10 @@ struct Cli {
     /// What bots do besides walking: wanderer, caster, healer, or a mix.
     #[arg(long, value_enum, default_value = "wanderer")]
     behaviour: arcane_loadtest::behaviour::BehaviourMix,
+    /// Log bots in through this orchestrator (`http://host:port`) instead of minting
+    /// tickets for `--target`.
+    #[arg(long)]
+    orchestrator: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         live: true,
         input_lead: Duration::from_millis(cli.input_lead_ms),
         behaviour: cli.behaviour,
+        orchestrator: cli.orchestrator,
     };
     // One thread: the swarm is meant to show what one core can drive.
     let rt = tokio::runtime::Builder::new_current_thread()

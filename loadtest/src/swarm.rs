@@ -44,6 +44,9 @@ pub struct SwarmConfig {
     pub input_lead: Duration,
     /// What the bots do besides walking.
     pub behaviour: BehaviourMix,
+    /// Log in through this orchestrator (`http://host:port`) for a ticket and an
+    /// endpoint instead of minting tickets for `target`.
+    pub orchestrator: Option<String>,
 }
 
 /// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
@@ -86,18 +89,53 @@ impl Stats {
 /// How many in-flight inputs a bot remembers send times for.
 const SENT_RING: usize = 256;
 
-async fn run_bot(i: usize, cfg: Rc<SwarmConfig>, stats: Rc<RefCell<Stats>>, deadline: Instant) {
-    let key = TicketKey::new(&cfg.ticket_secret);
+/// Where bot `i` connects and with which ticket: from the orchestrator's login when
+/// one is configured (as a real client does), else minted locally for `cfg.target`.
+async fn bot_ticket(
+    i: usize,
+    cfg: &SwarmConfig,
+    http: &reqwest::Client,
+) -> anyhow::Result<(String, String)> {
+    let player_id = cfg.first_player + i as u64;
+    if let Some(base) = &cfg.orchestrator {
+        #[derive(serde::Deserialize)]
+        struct Login {
+            endpoint: String,
+            ticket: String,
+        }
+        let r = http
+            .post(format!("{}/v1/login", base.trim_end_matches('/')))
+            .json(&serde_json::json!({ "name": format!("bot{player_id}") }))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "login refused: {}", r.status());
+        let login: Login = r.json().await?;
+        return Ok((login.endpoint, login.ticket));
+    }
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let ticket = key.mint(&TicketClaims {
-        player_id: cfg.first_player + i as u64,
+    let ticket = TicketKey::new(&cfg.ticket_secret).mint(&TicketClaims {
+        player_id,
         zone_id: cfg.zone.clone(),
         role: Role::Player,
         expires_unix: now_unix + 600,
     });
-    let mut client = match Client::join(&cfg.target, &ticket, cfg.tier).await {
+    Ok((cfg.target.clone(), ticket))
+}
+
+async fn run_bot(
+    i: usize,
+    cfg: Rc<SwarmConfig>,
+    http: reqwest::Client,
+    stats: Rc<RefCell<Stats>>,
+    deadline: Instant,
+) {
+    let joined = match bot_ticket(i, &cfg, &http).await {
+        Ok((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
+        Err(e) => Err(e),
+    };
+    let mut client = match joined {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(bot = i, "connect failed: {e:#}");
@@ -304,6 +342,9 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let step = if cfg.bots > 0 {
         cfg.ramp / cfg.bots as u32
     } else {
@@ -343,6 +384,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         handles.push(tokio::task::spawn_local(run_bot(
             i,
             cfg.clone(),
+            http.clone(),
             stats.clone(),
             deadline,
         )));

@@ -313,6 +313,7 @@ fn demo(
         live: true,
         input_lead: Duration::from_millis(20),
         behaviour: arcane_loadtest::behaviour::BehaviourMix::Mix,
+        orchestrator: None,
     };
     let bots_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -47,6 +47,14 @@ pub struct ZoneServerConfig {
     /// (`--watch-content false` to pin the content a zone started with).
     #[arg(long, env = "ARCANE_WATCH_CONTENT", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_content: bool,
+    /// Orchestrator to register with and heartbeat to (`http://host:port`); the zone
+    /// runs standalone when unset.
+    #[arg(long, env = "ARCANE_ORCHESTRATOR_URL")]
+    pub orchestrator: Option<String>,
+    /// The WebSocket address clients are told to use (default: `ws://` + the bound
+    /// `--ws-addr`); set it when clients reach the zone through another address.
+    #[arg(long, env = "ARCANE_PUBLIC_ENDPOINT")]
+    pub public_endpoint: Option<String>,
 }
 
 impl ZoneServerConfig {
@@ -64,6 +72,8 @@ impl ZoneServerConfig {
             heartbeat_timeout: Duration::from_secs(15),
             handshake_timeout: Duration::from_secs(5),
             watch_content: true,
+            orchestrator: None,
+            public_endpoint: None,
         }
     }
 }

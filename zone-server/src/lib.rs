@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod control;
 pub mod metrics;
 pub mod outbox;
 pub mod reload;

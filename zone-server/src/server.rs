@@ -47,6 +47,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         );
     }
     let zone_id = content.zone.id.clone();
+    let capacity = content.zone.max_players;
     let version = content.version;
     let zone = Zone::new(content, config.seed);
     let ws = TcpListener::bind(config.ws_addr)
@@ -104,7 +105,22 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         shared.clone(),
     ));
     let config = Arc::new(config);
-    let tasks = vec![
+    let mut tasks = vec![];
+    if let Some(url) = &config.orchestrator {
+        let endpoint = config
+            .public_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("ws://{ws_addr}"));
+        tasks.push(tokio::spawn(crate::control::run(
+            url.clone(),
+            zone_id.clone(),
+            endpoint,
+            capacity,
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    tasks.extend([
         tokio::spawn(dispatcher.run(shutdown_rx.clone())),
         tokio::spawn(crate::ws::serve(ws, ctx, config, shutdown_rx.clone())),
         tokio::spawn(crate::admin::serve(
@@ -113,7 +129,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             shared.clone(),
             shutdown_rx,
         )),
-    ];
+    ]);
     tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, content = %version, "zone server listening");
     Ok(RunningZone {
         ws_addr,

@@ -58,6 +58,10 @@ pub struct TickShared {
     pub started: std::sync::OnceLock<Instant>,
     pub shutdown: AtomicBool,
     pub running: AtomicBool,
+    /// Players in the zone after the last tick.
+    pub players: AtomicU64,
+    /// Longest tick (µs) since the control-plane heartbeat last took it.
+    pub slowest_tick_us: AtomicU64,
 }
 
 impl TickShared {
@@ -305,6 +309,12 @@ pub fn spawn(
                 let m = &tl.metrics;
                 m.ticks.inc();
                 m.tick_duration.observe(elapsed.as_secs_f64());
+                shared
+                    .slowest_tick_us
+                    .fetch_max(elapsed.as_micros() as u64, Ordering::Relaxed);
+                shared
+                    .players
+                    .store(zone.player_count() as u64, Ordering::Relaxed);
                 m.players.set(zone.player_count() as i64);
                 m.entities.set(zone.entity_count() as i64);
                 m.observe_engine(&last_counters, zone.counters());

@@ -1,0 +1,123 @@
+//! End to end through the control plane: an orchestrator (SQLite, in-memory registry)
+//! and a zone-server that registers with it; bots log in through the orchestrator, get
+//! a ticket and an endpoint, and are served by the zone, which stays registered and up
+//! through its heartbeats.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcane_engine::content::ContentSources;
+use arcane_loadtest::behaviour::BehaviourMix;
+use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
+use arcane_protocol::ClientTier;
+use arcane_protocol::ticket::TicketKey;
+use arcane_zone_server::ZoneServerConfig;
+use arcane_zone_server::config::DEV_TICKET_SECRET;
+
+#[test]
+fn bots_log_in_through_the_orchestrator_and_are_served() {
+    let dir = std::env::temp_dir().join(format!("arcane-placement-{}", std::process::id()));
+    ContentSources::shipped().write_to(&dir).unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (orchestrator, zone) = server.block_on(async {
+        let store = Store::connect(&format!("sqlite://{}", dir.join("arcane.db").display()))
+            .await
+            .unwrap();
+        let state = Arc::new(Orchestrator {
+            store,
+            shared: MemoryState::default(),
+            key: TicketKey::new(DEV_TICKET_SECRET),
+            config: ApiConfig {
+                ticket_secret: DEV_TICKET_SECRET.into(),
+                ticket_ttl: Duration::from_secs(60),
+                heartbeat_timeout: Duration::from_secs(3),
+                placement_ttl: Duration::from_secs(60),
+                start_zone: "test_area".into(),
+                start_position: (20.0, 50.0),
+                start_vitals: (200, 100),
+            },
+        });
+        let (addr, _task) =
+            arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), state)
+                .await
+                .unwrap();
+        let url = format!("http://{addr}");
+        let mut config = ZoneServerConfig::local(dir.clone(), "test_area");
+        config.orchestrator = Some(url.clone());
+        let zone = arcane_zone_server::start(config).await.unwrap();
+        // Wait for the registration.
+        let http = reqwest::Client::new();
+        for _ in 0..50 {
+            let zones: serde_json::Value = http
+                .get(format!("{url}/v1/zones"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if zones.as_array().is_some_and(|z| !z.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (url, zone)
+    });
+
+    let swarm = SwarmConfig {
+        target: "ws://unused".into(),
+        bots: 20,
+        duration: Duration::from_secs(3),
+        ramp: Duration::from_millis(500),
+        metrics: None,
+        zone: "test_area".into(),
+        ticket_secret: "not-used-when-logging-in".into(),
+        first_player: 1,
+        tier: ClientTier::Desktop,
+        input_hz: 20,
+        live: false,
+        input_lead: Duration::from_millis(20),
+        behaviour: BehaviourMix::Wanderer,
+        orchestrator: Some(orchestrator.clone()),
+    };
+    let bots = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = bots
+        .block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)))
+        .unwrap();
+    assert_eq!(report.connected, 20, "{}", report.summary());
+    assert_eq!(report.errors, 0, "{}", report.summary());
+    assert!(
+        report.snapshots_per_client_per_s > 15.0,
+        "{}",
+        report.summary()
+    );
+
+    // The zone kept heartbeating: it is still registered and up.
+    server.block_on(async {
+        let http = reqwest::Client::new();
+        let zones: serde_json::Value = http
+            .get(format!("{orchestrator}/v1/zones"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(zones[0]["info"]["zone_id"], "test_area");
+        assert_eq!(zones[0]["up"], true);
+        zone.shutdown();
+        zone.wait().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,129 @@
+//! The zone's control-plane client: registers with the orchestrator (endpoint,
+//! capacity) and heartbeats its load every second, re-registering when the
+//! orchestrator has forgotten it (restarted) and retrying with backoff while it is
+//! unreachable. Runs on the I/O runtime; the tick thread only updates two atomics.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::tick::TickShared;
+
+/// Heartbeat period (the orchestrator marks a zone down after a few missed ones).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+struct Register<'a> {
+    zone_id: &'a str,
+    endpoint: &'a str,
+    capacity: u32,
+}
+
+#[derive(Serialize)]
+struct Load {
+    players: u32,
+    /// The slowest tick since the last heartbeat (20 ticks at 20 Hz: at least their p99).
+    tick_p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Heartbeat<'a> {
+    zone_id: &'a str,
+    load: Load,
+}
+
+/// Registers and heartbeats until `shutdown` turns true.
+pub async fn run(
+    orchestrator: String,
+    zone_id: String,
+    endpoint: String,
+    capacity: u32,
+    shared: Arc<TickShared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot build the orchestrator client: {e}");
+            return;
+        }
+    };
+    let base = orchestrator.trim_end_matches('/').to_string();
+    let mut registered = false;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let ok = if registered {
+            let hb = Heartbeat {
+                zone_id: &zone_id,
+                load: Load {
+                    players: shared.players.load(Ordering::Relaxed) as u32,
+                    tick_p99_ms: shared.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
+                },
+            };
+            match http
+                .post(format!("{base}/v1/zones/heartbeat"))
+                .json(&hb)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => true,
+                Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                    tracing::warn!("the orchestrator forgot this zone; registering again");
+                    registered = false;
+                    false
+                }
+                Ok(r) => {
+                    tracing::warn!(status = %r.status(), "heartbeat refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("heartbeat failed: {e}");
+                    false
+                }
+            }
+        } else {
+            let reg = Register {
+                zone_id: &zone_id,
+                endpoint: &endpoint,
+                capacity,
+            };
+            match http
+                .post(format!("{base}/v1/zones/register"))
+                .json(&reg)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    tracing::info!(%base, %endpoint, "registered with the orchestrator");
+                    registered = true;
+                    true
+                }
+                Ok(r) => {
+                    tracing::warn!(status = %r.status(), "registration refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("cannot reach the orchestrator at {base}: {e}");
+                    false
+                }
+            }
+        };
+        let wait = if ok {
+            backoff = Duration::from_millis(200);
+            HEARTBEAT_EVERY
+        } else {
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
