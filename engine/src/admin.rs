@@ -97,6 +97,9 @@ fn run(world: &mut World, me: Entity, command: AdminCommand) -> Result<String, S
         AdminCommand::SetHp { target: net, hp } => {
             let e = target(world, me, net)?;
             let tick = world.resource::<ZoneClock>().tick;
+            if hp == 0 && (world.get::<Dead>(e).is_some() || world.get::<Slain>(e).is_some()) {
+                return Ok("already dead".into());
+            }
             let Some(mut health) = world.get_mut::<Health>(e) else {
                 return Err("that entity has no HP".into());
             };

@@ -149,19 +149,23 @@ async fn login<S: SharedState>(
             "no zone is up with room for a player",
         );
     };
-    let placed = match o
-        .shared
-        .place(
-            player.id,
-            &choice.info.zone_id,
-            c.placement_ttl.as_millis() as u64,
-        )
-        .await
-    {
+    let ttl = c.placement_ttl.as_millis() as u64;
+    let mut placed = match o.shared.place(player.id, &choice.info.zone_id, ttl).await {
         Ok(z) => z,
         Err(e) => return internal(e),
     };
-    // A concurrent login may have placed the player first; honour that placement.
+    // A concurrent or earlier login may have placed the player first; honour that
+    // placement while its zone is up, and replace it when the zone went down.
+    if !zones.iter().any(|z| z.info.zone_id == placed && z.up) {
+        tracing::info!(player = player.id, zone = %placed, "placement in a zone that is down; placing again");
+        let again = o
+            .shared
+            .replace(player.id, &placed, &choice.info.zone_id, ttl);
+        placed = match again.await {
+            Ok(z) => z,
+            Err(e) => return internal(e),
+        };
+    }
     let Some(zone) = zones.iter().find(|z| z.info.zone_id == placed) else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,

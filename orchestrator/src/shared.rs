@@ -74,6 +74,16 @@ pub trait SharedState: Send + Sync + 'static {
         zone: &str,
         ttl_ms: u64,
     ) -> impl Future<Output = Result<String, SharedError>> + Send;
+    /// Moves a placement away from `stale` (a zone that went down) to `zone`, only if
+    /// the player is still placed in `stale` (or nowhere); returns where it is placed
+    /// now. Atomic, so replicas that all notice the dead zone agree on one new zone.
+    fn replace(
+        &self,
+        player: u64,
+        stale: &str,
+        zone: &str,
+        ttl_ms: u64,
+    ) -> impl Future<Output = Result<String, SharedError>> + Send;
     /// Forgets a placement (logout, transfer done).
     fn release(&self, player: u64) -> impl Future<Output = Result<(), SharedError>> + Send;
 }
@@ -150,6 +160,24 @@ impl SharedState for MemoryState {
         let mut p = lock(&self.placements);
         match p.get(&player) {
             Some((z, expires)) if *expires > now => Ok(z.clone()),
+            _ => {
+                p.insert(player, (zone.to_string(), now + ttl_ms));
+                Ok(zone.to_string())
+            }
+        }
+    }
+
+    async fn replace(
+        &self,
+        player: u64,
+        stale: &str,
+        zone: &str,
+        ttl_ms: u64,
+    ) -> Result<String, SharedError> {
+        let now = now_ms();
+        let mut p = lock(&self.placements);
+        match p.get(&player) {
+            Some((z, expires)) if *expires > now && z != stale => Ok(z.clone()),
             _ => {
                 p.insert(player, (zone.to_string(), now + ttl_ms));
                 Ok(zone.to_string())
@@ -276,6 +304,34 @@ impl SharedState for RedisState {
             .await?;
         let _ = set;
         Ok(existing.unwrap_or_else(|| zone.to_string()))
+    }
+
+    async fn replace(
+        &self,
+        player: u64,
+        stale: &str,
+        zone: &str,
+        ttl_ms: u64,
+    ) -> Result<String, SharedError> {
+        // Compare-and-set in one script: Redis runs it atomically.
+        const SCRIPT: &str = r"
+            local v = redis.call('GET', KEYS[1])
+            if v == false or v == ARGV[1] then
+                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                return ARGV[2]
+            end
+            return v";
+        let mut c = self.conn.clone();
+        let now: String = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(1)
+            .arg(self.key(&format!("placement:{player}")))
+            .arg(stale)
+            .arg(zone)
+            .arg(ttl_ms.max(1))
+            .query_async(&mut c)
+            .await?;
+        Ok(now)
     }
 
     async fn release(&self, player: u64) -> Result<(), SharedError> {

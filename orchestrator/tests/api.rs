@@ -216,3 +216,21 @@ async fn one_replica_in_memory_never_places_a_player_twice() {
     let base = start(sqlite().await, MemoryState::default()).await;
     storm([base.clone(), base]).await;
 }
+
+#[tokio::test]
+async fn a_player_placed_in_a_zone_that_went_down_is_placed_again() {
+    let base = start(sqlite().await, MemoryState::default()).await;
+    let http = reqwest::Client::new();
+    register(&http, &base, "meadow", 100).await;
+    let first = login(&http, &base, "dora").await.unwrap();
+    assert_eq!(first.zone_id, "meadow");
+    // Meadow dies (no heartbeats); forest comes up.
+    register(&http, &base, "forest", 100).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    beat(&http, &base, "forest", 0).await;
+    let again = login(&http, &base, "dora").await.unwrap();
+    assert_eq!(
+        (again.player_id, again.zone_id.as_str()),
+        (first.player_id, "forest")
+    );
+}

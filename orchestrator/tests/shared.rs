@@ -43,6 +43,17 @@ async fn contract<S: SharedState>(s: &S, what: &str) {
     assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "a", "{what}");
     s.release(42).await.unwrap();
     assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "b", "{what}");
+    // A placement in a dead zone moves once: the second replacer sees the first's.
+    assert_eq!(
+        s.replace(42, "b", "a", 60_000).await.unwrap(),
+        "a",
+        "{what}"
+    );
+    assert_eq!(
+        s.replace(42, "b", "c", 60_000).await.unwrap(),
+        "a",
+        "{what}"
+    );
     // Placements expire (a player who never connected can be placed again).
     assert_eq!(s.place(43, "a", 50).await.unwrap(), "a", "{what}");
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
