@@ -4,7 +4,7 @@
 
 use arcane_protocol::quant::cm_to_metres;
 use arcane_protocol::ticket::Role;
-use arcane_protocol::{AdminCommand, EventKind, NetId, ReliableEvent};
+use arcane_protocol::{AdminCommand, EventKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
@@ -13,7 +13,7 @@ use crate::components::{NetIdAllocator, Position, Replicated};
 use crate::enemy_ai::{AdminSpawned, Enemy, Spawners, enemy_bundle};
 use crate::players::{Player, PlayerIndex};
 use crate::skills::{Caster, Mana, Projectile};
-use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput, ZoneSettings};
+use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneSettings};
 
 /// Runs one admin command from `player` (during `Ingest`).
 pub fn handle(world: &mut World, player: PlayerId, seq: u32, command: AdminCommand) {
@@ -35,16 +35,11 @@ pub fn handle(world: &mut World, player: PlayerId, seq: u32, command: AdminComma
         Err(d) => (false, d),
     };
     let tick = world.resource::<ZoneClock>().tick as u32;
-    world
-        .resource_mut::<ZoneOutbox>()
-        .0
-        .push(ZoneOutput::Event {
-            player,
-            event: ReliableEvent {
-                tick,
-                kind: EventKind::AdminResult { seq, ok, detail },
-            },
-        });
+    world.resource_mut::<ZoneOutbox>().event(
+        player,
+        tick,
+        EventKind::AdminResult { seq, ok, detail },
+    );
 }
 
 fn point(x_cm: i32, y_cm: i32) -> Vec2 {

@@ -119,6 +119,16 @@ pub struct CommandInbox(pub Vec<ZoneCommand>);
 #[derive(Resource, Default)]
 pub struct ZoneOutbox(pub Vec<ZoneOutput>);
 
+impl ZoneOutbox {
+    /// Queues a reliable event for one player.
+    pub fn event(&mut self, player: PlayerId, tick: u32, kind: arcane_protocol::EventKind) {
+        self.0.push(ZoneOutput::Event {
+            player,
+            event: ReliableEvent { tick, kind },
+        });
+    }
+}
+
 /// Monotonic counters the process exports as metrics.
 #[derive(Resource, Default, Debug, Clone, PartialEq)]
 pub struct ZoneCounters {

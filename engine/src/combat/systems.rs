@@ -1,7 +1,7 @@
 //! Combat systems: apply queued hits, respawn, invulnerability expiry, and delivering
 //! area events to the players near them.
 
-use arcane_protocol::{EventKind, NetId, ReliableEvent};
+use arcane_protocol::{EventKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rustc_hash::FxHashMap;
@@ -11,7 +11,7 @@ use super::{Dead, Health, Invulnerable, RespawnRequested, Team};
 use crate::components::{Position, Replicated};
 use crate::movement::rules::next_position;
 use crate::players::Player;
-use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput, ZoneSettings};
+use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneSettings};
 
 /// Damage or healing one entity deals another, applied at the end of `Simulate`.
 #[derive(Debug, Clone, Copy)]
@@ -210,22 +210,24 @@ pub fn expire_invulnerability(
     }
 }
 
+/// Players by grid cell, kept between ticks so the cells' buffers are reused.
+#[derive(Default)]
+pub struct PlayerGrid(FxHashMap<(i32, i32), Vec<(PlayerId, Vec2)>>);
+
 /// Sends this tick's events: direct ones to their player, area ones to every player
 /// within the broadcast radius (the widest interest radius), via a grid of players.
 pub fn deliver_events(
     mut bus: ResMut<EventBus>,
     players: Query<(&Player, &Position)>,
     mut outbox: ResMut<ZoneOutbox>,
+    mut grid: Local<PlayerGrid>,
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
 ) {
     let tick = clock.tick as u32;
     let EventBus { area, direct } = &mut *bus;
     for (player, kind) in direct.drain(..) {
-        outbox.0.push(ZoneOutput::Event {
-            player,
-            event: ReliableEvent { tick, kind },
-        });
+        outbox.event(player, tick, kind);
     }
     if area.is_empty() {
         return;
@@ -235,7 +237,8 @@ pub fn deliver_events(
         .max(tiers.mobile.radius + tiers.mobile.margin)
         .max(1.0);
     let cell = |p: Vec2| ((p.x / radius).floor() as i32, (p.y / radius).floor() as i32);
-    let mut grid: FxHashMap<(i32, i32), Vec<(PlayerId, Vec2)>> = FxHashMap::default();
+    let grid = &mut grid.0;
+    grid.values_mut().for_each(Vec::clear);
     for (player, pos) in &players {
         grid.entry(cell(pos.0))
             .or_default()
@@ -250,13 +253,7 @@ pub fn deliver_events(
                 };
                 for &(player, p) in list {
                     if p.distance_squared(at) <= radius * radius {
-                        outbox.0.push(ZoneOutput::Event {
-                            player,
-                            event: ReliableEvent {
-                                tick,
-                                kind: kind.clone(),
-                            },
-                        });
+                        outbox.event(player, tick, kind.clone());
                     }
                 }
             }

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
+use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::metres_to_cm;
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{
     CastRejectReason, ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION,
-    ReliableEvent, Welcome,
+    Welcome,
 };
 use bevy_ecs::prelude::*;
 use glam::Vec2;
@@ -210,26 +211,22 @@ pub fn ingest_commands(world: &mut World) {
                     continue;
                 };
                 world.resource_mut::<ZoneCounters>().cast_rejected[reason as usize] += 1;
-                if reason == CastRejectReason::StaleSequence || reason == CastRejectReason::Flood {
-                    // Replays and floods count toward a kick, like move inputs.
-                    if let Some(mut v) = world.get_mut::<Violations>(e) {
-                        v.score += 1.0;
-                    }
+                // Replays and floods count toward a kick, like those of move inputs.
+                let as_input = match reason {
+                    CastRejectReason::StaleSequence => RejectReason::StaleSequence,
+                    _ => RejectReason::Flood,
+                };
+                let tell = world
+                    .get_mut::<Violations>(e)
+                    .is_some_and(|mut v| v.record(as_input));
+                if tell {
+                    let kind = EventKind::CastRejected {
+                        seq: intent.seq,
+                        slot: intent.slot,
+                        reason,
+                    };
+                    world.resource_mut::<ZoneOutbox>().event(player, tick, kind);
                 }
-                world
-                    .resource_mut::<ZoneOutbox>()
-                    .0
-                    .push(ZoneOutput::Event {
-                        player,
-                        event: ReliableEvent {
-                            tick,
-                            kind: EventKind::CastRejected {
-                                seq: intent.seq,
-                                slot: intent.slot,
-                                reason,
-                            },
-                        },
-                    });
             }
             ZoneCommand::Respawn { player } => {
                 if let Some(e) = world.resource::<PlayerIndex>().get(player)
@@ -264,19 +261,11 @@ pub fn ingest_commands(world: &mut World) {
                     .get_mut::<Violations>(e)
                     .is_some_and(|mut v| v.record(reason));
                 if tell {
-                    world
-                        .resource_mut::<ZoneOutbox>()
-                        .0
-                        .push(ZoneOutput::Event {
-                            player,
-                            event: ReliableEvent {
-                                tick,
-                                kind: EventKind::InputRejected {
-                                    seq: input.seq,
-                                    reason,
-                                },
-                            },
-                        });
+                    let kind = EventKind::InputRejected {
+                        seq: input.seq,
+                        reason,
+                    };
+                    world.resource_mut::<ZoneOutbox>().event(player, tick, kind);
                 }
             }
             ZoneCommand::Ack {
