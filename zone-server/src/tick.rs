@@ -135,31 +135,39 @@ impl Router {
     }
 
     /// Sends each player this tick's events as one message.
+    /// Sends each player this tick's events as one message. The per-player buffers
+    /// are kept for the next tick while the player is connected.
     fn flush_events(&mut self) {
-        let mut events = std::mem::take(&mut self.events);
-        for (player, list) in events.drain() {
-            if let Some(b) = self.encode(&ServerMessage::Events(list))
-                && let Some(c) = self.sessions.get(&player)
-            {
+        let Router {
+            events,
+            sessions,
+            to_wake,
+            metrics,
+            scratch,
+            ..
+        } = self;
+        events.retain(|player, list| {
+            let Some(c) = sessions.get(player) else {
+                return false;
+            };
+            if list.is_empty() {
+                return true;
+            }
+            let msg = ServerMessage::Events(std::mem::take(list));
+            let bytes = encode(scratch, &msg);
+            if let ServerMessage::Events(mut buffer) = msg {
+                buffer.clear();
+                *list = buffer;
+            }
+            if let Some(b) = bytes {
                 if c.outbox.enqueue_reliable(b) {
-                    self.to_wake.push(c.outbox.clone());
+                    to_wake.push(c.outbox.clone());
                 } else {
-                    self.metrics.kick(KickReason::SlowClient);
+                    metrics.kick(KickReason::SlowClient);
                 }
             }
-        }
-        self.events = events;
-    }
-
-    fn encode(&mut self, msg: &ServerMessage) -> Option<Bytes> {
-        self.scratch.clear();
-        match encode_server_message(msg, &mut self.scratch) {
-            Ok(()) => Some(Bytes::copy_from_slice(&self.scratch)),
-            Err(e) => {
-                tracing::error!("cannot encode server message: {e}");
-                None
-            }
-        }
+            true
+        });
     }
 
     fn route(&mut self, out: ZoneOutput) {
@@ -180,7 +188,7 @@ impl Router {
                 }
             }
             ZoneOutput::Welcome { player, welcome } => {
-                if let Some(b) = self.encode(&ServerMessage::Welcome(welcome))
+                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Welcome(welcome))
                     && let Some(c) = self.sessions.get(&player)
                 {
                     c.outbox.push_reliable(b);
@@ -206,6 +214,18 @@ impl Router {
                 }
                 self.metrics.kick(reason);
             }
+        }
+    }
+}
+
+/// Encodes one reliable message (through the router's reusable scratch buffer).
+fn encode(scratch: &mut Vec<u8>, msg: &ServerMessage) -> Option<Bytes> {
+    scratch.clear();
+    match encode_server_message(msg, scratch) {
+        Ok(()) => Some(Bytes::copy_from_slice(scratch)),
+        Err(e) => {
+            tracing::error!("cannot encode server message: {e}");
+            None
         }
     }
 }
