@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::now_ms;
 use crate::shared::{SharedState, ZoneInfo, ZoneLoad, ZoneStatus};
 use crate::store::Store;
 
@@ -75,12 +76,6 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("request failed: {e}");
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The hook where a real identity provider's token would be verified; in development

@@ -13,3 +13,10 @@ pub mod store;
 pub use api::{ApiConfig, Orchestrator};
 pub use shared::{MemoryState, RedisState, SharedState};
 pub use store::Store;
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

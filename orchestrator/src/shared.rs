@@ -9,6 +9,8 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use redis::aio::ConnectionManager;
+
+use crate::now_ms;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +105,6 @@ pub struct MemoryState {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl SharedState for MemoryState {

@@ -56,12 +56,6 @@ pub struct Store {
     pool: AnyPool,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn record(row: &sqlx::any::AnyRow) -> Result<PlayerRecord, StoreError> {
     let inventory: String = row.try_get("inventory")?;
     Ok(PlayerRecord {
@@ -137,7 +131,7 @@ impl Store {
         .bind(start.1)
         .bind(i64::from(vitals.0))
         .bind(i64::from(vitals.1))
-        .bind(now_ms())
+        .bind(crate::now_ms() as i64)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -225,7 +219,7 @@ impl Store {
         .bind(i64::from(p.hp))
         .bind(i64::from(p.mana))
         .bind(inventory)
-        .bind(now_ms())
+        .bind(crate::now_ms() as i64)
         .bind(p.id as i64)
         .bind(&owner.zone)
         .bind(owner.epoch)

@@ -18,6 +18,14 @@ use arcane_protocol::ticket::TicketKey;
 use arcane_zone_server::ZoneServerConfig;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 
+/// The orchestrator's zone list.
+async fn zones(orchestrator: &str) -> serde_json::Value {
+    let r = reqwest::get(format!("{orchestrator}/v1/zones"))
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
 #[test]
 fn bots_log_in_through_the_orchestrator_and_are_served() {
     let dir = std::env::temp_dir().join(format!("arcane-placement-{}", std::process::id()));
@@ -54,16 +62,8 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
         config.orchestrator = Some(url.clone());
         let zone = arcane_zone_server::start(config).await.unwrap();
         // Wait for the registration.
-        let http = reqwest::Client::new();
         for _ in 0..50 {
-            let zones: serde_json::Value = http
-                .get(format!("{url}/v1/zones"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let zones = zones(&url).await;
             if zones.as_array().is_some_and(|z| !z.is_empty()) {
                 break;
             }
@@ -105,15 +105,7 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
 
     // The zone kept heartbeating: it is still registered and up.
     server.block_on(async {
-        let http = reqwest::Client::new();
-        let zones: serde_json::Value = http
-            .get(format!("{orchestrator}/v1/zones"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let zones = zones(&orchestrator).await;
         assert_eq!(zones[0]["info"]["zone_id"], "test_area");
         assert_eq!(zones[0]["up"], true);
         zone.shutdown();
