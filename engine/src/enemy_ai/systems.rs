@@ -11,9 +11,9 @@ use crate::combat::{Dead, EventBus, Health, Hit, HitQueue, Invulnerable, Slain, 
 use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
 use crate::content::{IdleBehaviour, TelegraphShape, ZoneContent};
 use crate::interest::SpatialIndex;
-use crate::movement::rules::next_position;
+use crate::movement::rules::{next_position, walkable_point_near};
 use crate::players::Player;
-use crate::rng::{ZoneRng, ZoneStream};
+use crate::rng::ZoneRng;
 use crate::zone::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Idle enemies look for players every this many ticks (staggered by net id), so
@@ -80,18 +80,6 @@ fn telegraph_wire(shape: TelegraphShape, at: TelegraphAt) -> Telegraph {
         y_cm: metres_to_cm(at.origin.y),
         facing_mrad: (at.facing.to_angle() * 1000.0).round() as i16,
     }
-}
-
-/// A walkable point within `radius` of `center` (or `center` itself).
-fn point_near(content: &ZoneContent, center: Vec2, radius: f32, rng: &mut ZoneStream) -> Vec2 {
-    for _ in 0..16 {
-        let p = center
-            + Vec2::from_angle(rng.range(0.0, std::f32::consts::TAU)) * radius * rng.unit().sqrt();
-        if content.zone.is_walkable(p) {
-            return p;
-        }
-    }
-    center
 }
 
 /// Read access to the players enemies care about.
@@ -202,7 +190,8 @@ pub fn run_enemies(
                             enemy.until_tick = tick + content.ticks(1.0 + 3.0 * rng.unit(), 1);
                         }
                         None if tick >= enemy.until_tick => {
-                            enemy.wander_to = Some(point_near(content, enemy.home, radius, rng));
+                            enemy.wander_to =
+                                Some(walkable_point_near(&content.zone, enemy.home, radius, rng));
                         }
                         None => {}
                     }
@@ -378,7 +367,7 @@ pub fn run_spawners(
                 continue;
             }
             slot.pending.swap_remove(k);
-            let pos = point_near(content, def.at, def.radius, &mut rng.ai);
+            let pos = walkable_point_near(&content.zone, def.at, def.radius, &mut rng.ai);
             commands.spawn(enemy_bundle(
                 content,
                 enemy as u16,

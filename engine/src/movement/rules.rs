@@ -74,6 +74,25 @@ impl PlayerInput {
 /// Moves from `from` by `dir * step` metres, sliding along walls: if the full move is
 /// blocked by the bounds or an obstacle, each axis is tried alone; if both are blocked
 /// the entity stays put.
+/// A uniformly random walkable point within `radius` of `center` (16 tries, then
+/// `center` itself). Used for player spawns, enemy spawns and wandering.
+pub fn walkable_point_near(
+    zone: &ZoneDef,
+    center: Vec2,
+    radius: f32,
+    rng: &mut crate::rng::ZoneStream,
+) -> Vec2 {
+    for _ in 0..16 {
+        let angle = rng.range(0.0, std::f32::consts::TAU);
+        let r = radius * rng.unit().sqrt();
+        let p = center + Vec2::from_angle(angle) * r;
+        if zone.is_walkable(p) {
+            return p;
+        }
+    }
+    center
+}
+
 pub fn next_position(zone: &ZoneDef, from: Vec2, dir: Vec2, step: f32) -> Vec2 {
     let delta = dir * step;
     if delta == Vec2::ZERO {

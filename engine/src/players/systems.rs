@@ -19,6 +19,7 @@ use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
 use crate::content::{ZoneContent, ZoneDef};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
+use crate::movement::rules::walkable_point_near;
 use crate::replication::SnapshotLink;
 use crate::rng::{ZoneRng, ZoneStream};
 use crate::skills::{Caster, Mana};
@@ -58,15 +59,7 @@ impl PlayerIndex {
 pub fn pick_spawn(zone: &ZoneDef, rng: &mut ZoneStream) -> Vec2 {
     let n = zone.spawn_points.len() as u32;
     let base = zone.spawn_points[rng.below(n) as usize];
-    for _ in 0..16 {
-        let angle = rng.range(0.0, std::f32::consts::TAU);
-        let r = zone.spawn_radius * rng.unit().sqrt();
-        let p = base + Vec2::from_angle(angle) * r;
-        if zone.is_walkable(p) {
-            return p;
-        }
-    }
-    base
+    walkable_point_near(zone, base, zone.spawn_radius, rng)
 }
 
 fn welcome_for(world: &World, net_id: NetId) -> Welcome {
