@@ -113,7 +113,6 @@ fn run(world: &mut World, me: Entity, command: AdminCommand) -> Result<String, S
                             .map_or(0, |k| c.ticks(k.respawn_delay_s, 0))
                     };
                     world.entity_mut(e).insert(Dead {
-                        at_tick: tick,
                         respawn_tick: tick + delay,
                     });
                     world.resource_mut::<ZoneCounters>().player_deaths += 1;

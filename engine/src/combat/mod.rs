@@ -45,7 +45,6 @@ pub enum Team {
 /// A dead player (enemies are despawned instead). Movement and casts are refused.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Dead {
-    pub at_tick: u64,
     /// From this tick a respawn request is honoured.
     pub respawn_tick: u64,
 }

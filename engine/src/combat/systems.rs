@@ -135,7 +135,6 @@ pub fn apply_hits(
                 Team::Players => {
                     counters.player_deaths += 1;
                     commands.entity(hit.target).insert(Dead {
-                        at_tick: clock.tick,
                         respawn_tick: clock.tick + respawn_ticks,
                     });
                 }

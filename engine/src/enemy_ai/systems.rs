@@ -101,6 +101,10 @@ fn eligible(players: &PlayerTargets<'_, '_>, e: Entity, tick: u64) -> Option<Vec
     (health.hp > 0 && !dead && !shielded).then_some(pos.0)
 }
 
+/// Scan results, kept between ticks so the buffer is reused.
+#[derive(Default)]
+pub struct CandidateBuffer(Vec<Candidate>);
+
 /// Runs every enemy's state machine for one tick.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn run_enemies(
@@ -121,6 +125,7 @@ pub fn run_enemies(
     mut bus: ResMut<EventBus>,
     mut rng: ResMut<ZoneRng>,
     mut counters: ResMut<ZoneCounters>,
+    mut found: Local<CandidateBuffer>,
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
 ) {
@@ -128,7 +133,7 @@ pub fn run_enemies(
     let zone = &content.zone;
     let (tick, dt) = (clock.tick, clock.dt);
     let rng = &mut rng.ai;
-    let mut found: Vec<Candidate> = Vec::new();
+    let found = &mut found.0;
     for (me, rep, mut pos, mut enemy, mut health, mut threat) in &mut enemies {
         let Some(def) = content.enemies.get(usize::from(enemy.def)) else {
             continue;
@@ -162,8 +167,8 @@ pub fn run_enemies(
         match enemy.state {
             EnemyState::Idle => {
                 if (tick + u64::from(rep.net_id.0)).is_multiple_of(IDLE_SCAN_INTERVAL) {
-                    scan(pos.0, def.aggro_radius, &threat, &mut found);
-                    if let Some(t) = choose_target(def.target_rule, &found) {
+                    scan(pos.0, def.aggro_radius, &threat, found);
+                    if let Some(t) = choose_target(def.target_rule, found) {
                         enemy.target = Some(t);
                         enemy.wander_to = None;
                         enemy.state = EnemyState::Pursue;
@@ -211,8 +216,8 @@ pub fn run_enemies(
                     || (def.target_rule == crate::content::TargetRule::Threat
                         && (tick + u64::from(rep.net_id.0)).is_multiple_of(IDLE_SCAN_INTERVAL));
                 if rescan {
-                    scan(pos.0, def.leash_radius, &threat, &mut found);
-                    enemy.target = choose_target(def.target_rule, &found);
+                    scan(pos.0, def.leash_radius, &threat, found);
+                    enemy.target = choose_target(def.target_rule, found);
                 }
                 let Some(target_pos) = enemy.target.and_then(|t| eligible(&players, t, tick))
                 else {
