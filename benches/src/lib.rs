@@ -107,6 +107,7 @@ impl LoadedZone {
             player: PlayerId(u64::from(p)),
             tier: ClientTier::Desktop,
             role: Role::Player,
+            saved: None,
         }));
         zone.drain_outputs().for_each(drop);
         let mut lz = LoadedZone {

@@ -13,6 +13,7 @@ pub mod enemy_ai;
 pub mod interest;
 pub mod movement;
 pub mod npc;
+pub mod persist;
 pub mod players;
 pub mod reload;
 pub mod replication;

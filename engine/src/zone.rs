@@ -4,6 +4,7 @@
 use std::hash::{Hash, Hasher};
 
 use arcane_protocol::messages::RejectReason;
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{
     AdminCommand, CastIntent, CastRejectReason, ClientTier, KickReason, MoveInput, ReliableEvent,
@@ -14,7 +15,7 @@ use bevy_ecs::schedule::ScheduleLabel;
 
 use crate::ZonePlugin;
 use crate::components::{Position, Replicated};
-use crate::content::ZoneContent;
+use crate::content::{ExitTarget, ZoneContent};
 use crate::rng::ZoneRng;
 
 /// Account-level player id (from the join ticket).
@@ -30,6 +31,15 @@ pub enum ZoneCommand {
         tier: ClientTier,
         /// From the ticket; only `Admin` may send admin commands.
         role: Role,
+        /// The player's saved state (from the database or a transfer's handoff);
+        /// `None` places a fresh player at a spawn point.
+        saved: Option<Box<SavedPlayer>>,
+    },
+    /// The transfer the zone asked for (`ZoneOutput::Transfer`) was refused or could
+    /// not be carried out: the player stays here and may move again.
+    TransferFailed {
+        player: PlayerId,
+        detail: String,
     },
     Leave {
         player: PlayerId,
@@ -78,6 +88,20 @@ pub enum ZoneOutput {
         player: PlayerId,
         reason: KickReason,
         detail: String,
+    },
+    /// The periodic write-behind checkpoint: every player not in transfer.
+    Checkpoint(Vec<(PlayerId, SavedPlayer)>),
+    /// A player left (disconnect); this is their final state here.
+    Logout {
+        player: PlayerId,
+        state: SavedPlayer,
+    },
+    /// A player walked into an exit and is frozen: hand them to `to` with `state`
+    /// (already at the arrival point), then send `Leave`, or `TransferFailed`.
+    Transfer {
+        player: PlayerId,
+        to: ExitTarget,
+        state: SavedPlayer,
     },
 }
 
@@ -195,8 +219,9 @@ impl Zone {
             )
                 .chain(),
         );
-        let plugins: [&dyn ZonePlugin; 8] = [
+        let plugins: [&dyn ZonePlugin; 9] = [
             &crate::players::PlayersPlugin,
+            &crate::persist::PersistPlugin,
             &crate::movement::MovementPlugin,
             &crate::npc::NpcPlugin,
             &crate::combat::CombatPlugin,
@@ -225,6 +250,11 @@ impl Zone {
             .into_inner()
             .0
             .drain(..)
+    }
+
+    /// The persistent state of a player in this zone.
+    pub fn saved_player(&self, player: PlayerId) -> Option<SavedPlayer> {
+        crate::persist::saved_state(&self.world, self.player_entity(player)?)
     }
 
     pub fn tick(&self) -> u64 {

@@ -49,6 +49,7 @@ impl Arena {
             player: PlayerId(p),
             tier: ClientTier::Desktop,
             role: Role::Player,
+            saved: None,
         }));
         let mut a = Arena {
             zone,
@@ -415,11 +416,13 @@ fn admin_commands_work_for_admins_only() {
             player: PlayerId(1),
             tier: ClientTier::Desktop,
             role: Role::Admin,
+            saved: None,
         },
         ZoneCommand::Join {
             player: PlayerId(2),
             tier: ClientTier::Desktop,
             role: Role::Player,
+            saved: None,
         },
     ]);
     let mut a = Arena {
@@ -585,6 +588,7 @@ fn fights_are_deterministic_for_a_seed() {
                         player: PlayerId(p),
                         tier: ClientTier::Desktop,
                         role: Role::Player,
+                        saved: None,
                     });
                 }
             }

@@ -16,6 +16,9 @@ pub enum Behaviour {
     Caster,
     /// Keeps the nearest wounded player (or itself) alive, fights when nobody needs it.
     Healer,
+    /// Walks east until a zone transfer, then west until the next one, and so on:
+    /// crosses zone borders (with the shipped content, meadow ⇄ forest).
+    Traveller,
 }
 
 /// Which behaviour each bot gets.
@@ -24,7 +27,8 @@ pub enum BehaviourMix {
     Wanderer,
     Caster,
     Healer,
-    /// Half casters, a quarter healers, a quarter wanderers.
+    Traveller,
+    /// Half casters, a quarter healers, an eighth wanderers, an eighth travellers.
     Mix,
 }
 
@@ -34,10 +38,12 @@ impl BehaviourMix {
             BehaviourMix::Wanderer => Behaviour::Wanderer,
             BehaviourMix::Caster => Behaviour::Caster,
             BehaviourMix::Healer => Behaviour::Healer,
-            BehaviourMix::Mix => match i % 4 {
-                0 | 1 => Behaviour::Caster,
-                2 => Behaviour::Healer,
-                _ => Behaviour::Wanderer,
+            BehaviourMix::Traveller => Behaviour::Traveller,
+            BehaviourMix::Mix => match i % 8 {
+                0 | 1 | 4 | 5 => Behaviour::Caster,
+                2 | 6 => Behaviour::Healer,
+                3 => Behaviour::Wanderer,
+                _ => Behaviour::Traveller,
             },
         }
     }
@@ -76,6 +82,8 @@ pub enum Walk {
     Wander,
     Stand,
     Toward(f32, f32),
+    /// Keep walking the traveller's current heading (east or west).
+    Travel,
 }
 
 /// Missiles are cast from a bit inside their 30 m range, so a moving target is still
@@ -138,6 +146,12 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
     }
     if behaviour == Behaviour::Wanderer {
         return idle;
+    }
+    if behaviour == Behaviour::Traveller {
+        return Decision {
+            walk: Walk::Travel,
+            ..idle
+        };
     }
     if own.casting.is_some() {
         // Standing still keeps a cast with a cast time from being interrupted.

@@ -38,6 +38,20 @@ pub struct GameplayFigures {
     pub cast_rejections: BTreeMap<String, u64>,
 }
 
+/// Zone transfers the bots went through (travellers crossing borders).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TransferFigures {
+    /// `Redirect` messages received.
+    pub redirects: u64,
+    /// Redirects that ended with a welcome from the next zone.
+    pub completed: u64,
+    /// Logins repeated because a zone was unreachable or did not own the bot.
+    pub relogins: u64,
+    /// Redirect received → welcomed by the next zone.
+    pub rejoin_ms_p50: f64,
+    pub rejoin_ms_p99: f64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
     pub target: String,
@@ -59,6 +73,7 @@ pub struct Report {
     pub apply_errors: u64,
     pub kicks: BTreeMap<String, u64>,
     pub gameplay: GameplayFigures,
+    pub transfers: TransferFigures,
     /// Average number of entities in a bot's decoded view at the end.
     pub mean_view_size: f64,
     /// `None` when no `--metrics` URL was given or the scrape failed.
@@ -165,6 +180,22 @@ impl Report {
                 &mut s,
                 "cast rejections",
                 format!("{:?}", g.cast_rejections),
+            );
+        }
+        let t = &self.transfers;
+        if t.redirects > 0 || t.relogins > 0 {
+            line(
+                &mut s,
+                "zone transfers",
+                format!(
+                    "{} completed of {} redirects, {} re-logins",
+                    t.completed, t.redirects, t.relogins
+                ),
+            );
+            line(
+                &mut s,
+                "redirect→welcome",
+                format!("p50={:.1}ms p99={:.1}ms", t.rejoin_ms_p50, t.rejoin_ms_p99),
             );
         }
         line(

@@ -17,7 +17,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::behaviour::{BehaviourMix, Slots, Walk, decide};
 use crate::client::{Client, Incoming};
-use crate::report::{GameplayFigures, LatencyMs, Report, ServerFigures};
+use crate::report::{GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures};
 use crate::scrape::{self, ServerSample};
 
 #[derive(Debug, Clone)]
@@ -63,6 +63,9 @@ struct Stats {
     kicks: BTreeMap<String, u64>,
     view_sizes: Vec<usize>,
     gameplay: GameplayFigures,
+    transfers: TransferFigures,
+    /// Redirect received → welcomed by the next zone, in microseconds.
+    rejoin_us: Histogram<u64>,
 }
 
 impl Stats {
@@ -82,6 +85,8 @@ impl Stats {
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
             gameplay: GameplayFigures::default(),
+            transfers: TransferFigures::default(),
+            rejoin_us: Histogram::new(3)?,
         })
     }
 }
@@ -124,6 +129,31 @@ async fn bot_ticket(
     Ok((cfg.target.clone(), ticket))
 }
 
+/// How one connection of a bot ended.
+enum Ended {
+    /// The run is over.
+    Deadline,
+    /// The zone handed the bot to another zone.
+    Redirect(arcane_protocol::Redirect),
+    /// The zone said it does not own the player: log in again.
+    NotOwner,
+    /// Closed or failed otherwise (counted as a disconnect).
+    Lost,
+}
+
+/// What a bot keeps across connections (zone transfers and re-logins).
+struct BotState {
+    rng: ChaCha8Rng,
+    /// A traveller's heading along x: +1 east, -1 west; flips at every transfer.
+    heading: i8,
+    welcomed_once: bool,
+    /// When the last redirect arrived, until the next zone welcomes the bot.
+    transfer_started: Option<Instant>,
+}
+
+/// Longest a bot keeps trying to get back into a zone after a transfer or re-login.
+const REJOIN_FOR: Duration = Duration::from_secs(30);
+
 async fn run_bot(
     i: usize,
     cfg: Rc<SwarmConfig>,
@@ -131,19 +161,75 @@ async fn run_bot(
     stats: Rc<RefCell<Stats>>,
     deadline: Instant,
 ) {
-    let joined = match bot_ticket(i, &cfg, &http).await {
-        Ok((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
-        Err(e) => Err(e),
+    let mut bot = BotState {
+        rng: ChaCha8Rng::seed_from_u64(i as u64),
+        heading: 1,
+        welcomed_once: false,
+        transfer_started: None,
     };
-    let mut client = match joined {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(bot = i, "connect failed: {e:#}");
-            stats.borrow_mut().errors += 1;
-            return;
+    // Where to connect next: the redirect's endpoint and ticket, or a fresh login.
+    let mut next: Option<(String, String)> = None;
+    // Set while the bot is trying to get back in; it gives up after `REJOIN_FOR`.
+    let mut rejoining_since: Option<Instant> = None;
+    loop {
+        let joined = match next.take() {
+            Some((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
+            None => match bot_ticket(i, &cfg, &http).await {
+                Ok((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
+                Err(e) => Err(e),
+            },
+        };
+        let client = match joined {
+            Ok(c) => c,
+            Err(e) => {
+                let since = *rejoining_since.get_or_insert_with(Instant::now);
+                if cfg.orchestrator.is_some()
+                    && bot.welcomed_once
+                    && since.elapsed() < REJOIN_FOR
+                    && Instant::now() + Duration::from_millis(500) < deadline
+                {
+                    // The zone may be restarting; log in again shortly.
+                    tracing::debug!(bot = i, "rejoin failed, retrying: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    stats.borrow_mut().transfers.relogins += 1;
+                    continue;
+                }
+                tracing::debug!(bot = i, "connect failed: {e:#}");
+                stats.borrow_mut().errors += 1;
+                return;
+            }
+        };
+        match play(i, client, &cfg, &stats, deadline, &mut bot).await {
+            Ended::Deadline => return,
+            Ended::Redirect(r) => {
+                rejoining_since = None;
+                bot.heading = -bot.heading;
+                if !r.endpoint.is_empty() {
+                    next = Some((r.endpoint, r.ticket));
+                }
+            }
+            Ended::NotOwner if cfg.orchestrator.is_some() => {
+                rejoining_since.get_or_insert_with(Instant::now);
+                stats.borrow_mut().transfers.relogins += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ended::NotOwner | Ended::Lost => {
+                stats.borrow_mut().disconnects += 1;
+                return;
+            }
         }
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+    }
+}
+
+/// Plays one connection until the deadline, a redirect or a close.
+async fn play(
+    i: usize,
+    mut client: Client,
+    cfg: &SwarmConfig,
+    stats: &RefCell<Stats>,
+    deadline: Instant,
+    bot: &mut BotState,
+) -> Ended {
     let mut view = ClientView::new();
     let mut welcomed = false;
     let behaviour = cfg.behaviour.for_bot(i);
@@ -172,8 +258,8 @@ async fn run_bot(
             _ = &mut next_send, if welcomed => {
                 next_send.as_mut().reset(tokio::time::Instant::now() + period);
                 if leg_left == 0 {
-                    leg_left = 20 + rng.next_u32() % 60;
-                    let a = (rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
+                    leg_left = 20 + bot.rng.next_u32() % 60;
+                    let a = (bot.rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
                     dir = MoveInput::quantize_direction(a.cos(), a.sin());
                 }
                 leg_left -= 1;
@@ -182,6 +268,7 @@ async fn run_bot(
                     Walk::Wander => dir,
                     Walk::Stand => (0, 0),
                     Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
+                    Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
                 };
                 seq += 1;
                 sent_at[seq as usize % SENT_RING] = Some(Instant::now());
@@ -199,8 +286,7 @@ async fn run_bot(
                     msgs.push(ClientMessage::Respawn);
                 }
                 if client.send(&msgs).await.is_err() {
-                    stats.borrow_mut().disconnects += 1;
-                    return;
+                    return Ended::Lost;
                 }
                 stats.borrow_mut().inputs += 1;
             }
@@ -214,7 +300,15 @@ async fn run_bot(
                                 welcomed = true;
                                 me = w.player;
                                 slots = Slots::from_welcome(&w.skills);
-                                st.connected += 1;
+                                if !bot.welcomed_once {
+                                    bot.welcomed_once = true;
+                                    st.connected += 1;
+                                }
+                                if let Some(at) = bot.transfer_started.take() {
+                                    st.transfers.completed += 1;
+                                    let us = at.elapsed().as_micros().max(1) as u64;
+                                    let _ = st.rejoin_us.record(us);
+                                }
                             }
                             ServerMessage::Events(events) => {
                                 for e in events {
@@ -244,9 +338,18 @@ async fn run_bot(
                                     st.errors += 1;
                                 }
                             },
+                            ServerMessage::Redirect(r) => {
+                                tracing::debug!(bot = i, zone = %r.zone_id, "redirected");
+                                st.transfers.redirects += 1;
+                                bot.transfer_started = Some(Instant::now());
+                                return Ended::Redirect(r);
+                            }
                             ServerMessage::Kick { reason, detail } => {
                                 tracing::debug!(bot = i, ?reason, "kicked: {detail}");
                                 *st.kicks.entry(format!("{reason:?}")).or_default() += 1;
+                                if reason == arcane_protocol::KickReason::NotOwner {
+                                    return Ended::NotOwner;
+                                }
                             }
                             ServerMessage::Pong { .. } => {}
                         }
@@ -256,16 +359,14 @@ async fn run_bot(
                         st.decode_errors += 1;
                         st.errors += 1;
                     }
-                    Incoming::Closed(_) => {
-                        st.disconnects += 1;
-                        return;
-                    }
+                    Incoming::Closed(_) => return Ended::Lost,
                 }
             }
         }
     }
     stats.borrow_mut().view_sizes.push(view.entities().len());
     client.close().await;
+    Ended::Deadline
 }
 
 /// Counts what an event says about bot `me`: its casts, hits, kills, deaths,
@@ -447,6 +548,11 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         apply_errors: st.apply_errors,
         kicks: st.kicks.clone(),
         gameplay: st.gameplay.clone(),
+        transfers: TransferFigures {
+            rejoin_ms_p50: quantile_ms(&st.rejoin_us, 0.50),
+            rejoin_ms_p99: quantile_ms(&st.rejoin_us, 0.99),
+            ..st.transfers.clone()
+        },
         mean_view_size: if st.view_sizes.is_empty() {
             0.0
         } else {

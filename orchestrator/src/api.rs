@@ -13,9 +13,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::failpoint::failpoint;
 use crate::now_ms;
+use crate::placement::{Choice, choose, instance_id, party_key, template_of};
 use crate::shared::{SharedState, ZoneInfo, ZoneLoad, ZoneStatus};
-use crate::store::Store;
+use crate::store::{Handoff, HandoffStatus, PlayerRecord, Store};
+use crate::supervisor::{NoSupervisor, Supervisor, ZoneSpec};
 
 /// Tuning of one orchestrator.
 #[derive(Debug, Clone)]
@@ -25,7 +28,7 @@ pub struct ApiConfig {
     pub ticket_ttl: Duration,
     /// A zone silent for longer is down: no new players go there.
     pub heartbeat_timeout: Duration,
-    /// How long a placement holds while the player connects.
+    /// How long a claim to open a zone holds (replicas wait for the claimant).
     pub placement_ttl: Duration,
     /// Where new players start.
     pub start_zone: String,
@@ -34,12 +37,42 @@ pub struct ApiConfig {
     pub start_vitals: (u32, u32),
 }
 
+/// Longest wait for a zone the orchestrator opened (an overflow copy, an instance)
+/// to register and heartbeat.
+pub const OPEN_WAIT: Duration = Duration::from_secs(20);
+
+/// Pending transfers older than this are finished by the orchestrator itself (their
+/// source zone died or lost touch): committed, or aborted when the target is gone.
+pub const ROLL_FORWARD_AFTER: Duration = Duration::from_secs(10);
+
 /// Shared by every request.
 pub struct Orchestrator<S> {
     pub store: Store,
     pub shared: S,
     pub key: TicketKey,
     pub config: ApiConfig,
+    pub supervisor: Box<dyn Supervisor>,
+    pub metrics: crate::metrics::OrchestratorMetrics,
+}
+
+impl<S: SharedState> Orchestrator<S> {
+    /// An orchestrator whose zones are started by someone else.
+    pub fn new(store: Store, shared: S, config: ApiConfig) -> Self {
+        Orchestrator {
+            store,
+            shared,
+            key: TicketKey::new(&config.ticket_secret),
+            config,
+            supervisor: Box::new(NoSupervisor),
+            metrics: crate::metrics::OrchestratorMetrics::new(),
+        }
+    }
+
+    /// Starts zones (overflow copies, instances) through `supervisor`.
+    pub fn with_supervisor(mut self, supervisor: impl Supervisor) -> Self {
+        self.supervisor = Box::new(supervisor);
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +80,10 @@ pub struct LoginRequest {
     /// Development authentication: the player name. Production puts an identity
     /// provider's token here and `authenticate` verifies it.
     pub name: String,
+    /// Players logging in with the same party are kept together: placed in the same
+    /// copy of a zone and sent into the same instance.
+    #[serde(default)]
+    pub party: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +99,27 @@ pub struct LoginResponse {
 pub struct Heartbeat {
     pub zone_id: String,
     pub load: ZoneLoad,
+}
+
+/// `POST /v1/transfers`: the source zone asks for a recorded handoff to be carried out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferRequest {
+    pub transfer_id: String,
+}
+
+/// Where the transferred player goes (also the answer to a repeated request).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferResponse {
+    pub zone_id: String,
+    /// Empty when the target zone is not up right now: the client logs in again.
+    pub endpoint: String,
+    pub ticket: String,
+    pub expires_unix: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deregister {
+    pub zone_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,26 +148,282 @@ pub fn authenticate(req: &LoginRequest) -> Result<String, String> {
     {
         return Err("name must be 1-32 letters, digits, '_' or '-'".into());
     }
+    if let Some(p) = &req.party
+        && (p.len() > 32
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        return Err("party must be up to 32 letters, digits, '_' or '-'".into());
+    }
     Ok(n.to_string())
 }
 
-/// Where a player goes: its last zone when that is up and has room (sticky), else the
-/// up zone with the lowest fill ratio (ties by id).
-pub fn choose_zone<'a>(zones: &'a [ZoneStatus], last: &str) -> Option<&'a ZoneStatus> {
-    let open = |z: &&ZoneStatus| z.up && z.load.players < z.info.capacity;
-    zones
-        .iter()
-        .filter(open)
-        .find(|z| z.info.zone_id == last)
-        .or_else(|| {
-            zones.iter().filter(open).min_by(|a, b| {
-                let fill =
-                    |z: &ZoneStatus| f64::from(z.load.players) / f64::from(z.info.capacity.max(1));
-                fill(a)
-                    .total_cmp(&fill(b))
-                    .then_with(|| a.info.zone_id.cmp(&b.info.zone_id))
-            })
-        })
+/// Why a request could not be served.
+#[derive(Debug)]
+pub enum Refused {
+    /// Try again later (503).
+    Unavailable(String),
+    Internal(String),
+}
+
+impl Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
+            Refused::Internal(m) => internal(m),
+        }
+    }
+}
+
+fn int(e: impl std::fmt::Display) -> Refused {
+    Refused::Internal(e.to_string())
+}
+
+impl<S: SharedState> Orchestrator<S> {
+    async fn zones_now(&self) -> Result<Vec<ZoneStatus>, Refused> {
+        let timeout = self.config.heartbeat_timeout.as_millis() as u64;
+        self.shared.zones(now_ms(), timeout).await.map_err(int)
+    }
+
+    /// Makes sure `spec` runs and is up: claims the right to open it (so replicas do
+    /// not start it twice), asks the supervisor, and waits for it to register. True
+    /// when this call started it (it was not running or being opened already).
+    pub async fn open_zone(&self, spec: ZoneSpec) -> Result<bool, Refused> {
+        let id = spec.zone_id.clone();
+        let up = |zones: &[ZoneStatus]| zones.iter().any(|z| z.info.zone_id == id && z.up);
+        if up(&self.zones_now().await?) {
+            return Ok(false);
+        }
+        let me = format!("{:x}", rand_token());
+        let ttl = self.config.placement_ttl.as_millis() as u64;
+        let claimant = self
+            .shared
+            .claim(&format!("open:{id}"), &me, ttl)
+            .await
+            .map_err(int)?;
+        let opening = claimant == me;
+        if opening {
+            tracing::info!(zone = %id, template = %spec.template, "opening zone");
+            if let Err(e) = self.supervisor.start(spec) {
+                let _ = self.shared.release(&format!("open:{id}")).await;
+                return Err(Refused::Unavailable(e.to_string()));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if up(&self.zones_now().await?) {
+                return Ok(opening);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Refused::Unavailable(format!(
+            "zone {id} did not come up within {OPEN_WAIT:?}"
+        )))
+    }
+
+    /// The zone a transfer's player goes to: the target zone or a copy of it below its
+    /// overflow threshold, or the party's instance (opened when `may_open`).
+    async fn resolve_target(&self, h: &Handoff, may_open: bool) -> Result<String, Refused> {
+        let zones = self.zones_now().await?;
+        if let Some(template) = h.target.strip_prefix("instance:") {
+            let party = self
+                .store
+                .player(h.player_id)
+                .await
+                .map_err(int)?
+                .and_then(|p| p.party);
+            let id = instance_id(template, &party_key(party.as_deref(), h.player_id));
+            if zones.iter().any(|z| z.info.zone_id == id && z.up) {
+                return Ok(id);
+            }
+            if !may_open {
+                return Err(Refused::Unavailable(format!("instance {id} is not open")));
+            }
+            let spec = ZoneSpec {
+                zone_id: id.clone(),
+                template: template.to_string(),
+                close_after_empty: None,
+            };
+            if self.open_zone(spec).await? {
+                self.metrics.instances_opened.inc();
+            }
+            return Ok(id);
+        }
+        let Some(target) = h.target.strip_prefix("zone:") else {
+            return Err(Refused::Internal(format!(
+                "bad transfer target {:?}",
+                h.target
+            )));
+        };
+        match choose(&zones, target, true) {
+            Choice::Zone(z) => Ok(z),
+            Choice::OpenCopy(id) if may_open => {
+                let spec = ZoneSpec {
+                    zone_id: id.clone(),
+                    template: template_of(target).to_string(),
+                    close_after_empty: Some(COPY_CLOSE_AFTER_EMPTY),
+                };
+                match self.open_zone(spec).await {
+                    Ok(opened) => {
+                        if opened {
+                            self.metrics.copies_opened.inc();
+                        }
+                        Ok(id)
+                    }
+                    // No supervisor: squeeze into the target while it has room.
+                    Err(e) => match zones.iter().find(|z| z.info.zone_id == target) {
+                        Some(z) if z.up && z.load.players < z.info.capacity => {
+                            Ok(target.to_string())
+                        }
+                        _ => Err(e),
+                    },
+                }
+            }
+            // The target is registered but down (restarting): commit anyway, so the
+            // transfer completes; the player logs in again once it is back.
+            _ if zones.iter().any(|z| z.info.zone_id == target) => Ok(target.to_string()),
+            Choice::OpenCopy(_) | Choice::Unavailable(_) => Err(Refused::Unavailable(format!(
+                "zone {target} is not running"
+            ))),
+        }
+    }
+
+    /// Carries out a recorded transfer: resolves the target, commits (ownership CAS
+    /// plus the player's new state, in one transaction) or aborts it. Idempotent.
+    pub async fn finish_transfer(
+        &self,
+        transfer_id: &str,
+        may_open: bool,
+    ) -> Result<HandoffStatus, Refused> {
+        let Some((h, status)) = self.store.handoff(transfer_id).await.map_err(int)? else {
+            return Err(Refused::Unavailable(format!("no transfer {transfer_id}")));
+        };
+        if status != HandoffStatus::Pending {
+            return Ok(status);
+        }
+        failpoint("orch.commit").await;
+        let started = std::time::Instant::now();
+        let outcome = match self.resolve_target(&h, may_open).await {
+            Ok(to) => self
+                .store
+                .commit_handoff(transfer_id, &to)
+                .await
+                .map_err(int)?,
+            Err(Refused::Unavailable(why)) => {
+                tracing::info!(transfer = transfer_id, "transfer aborted: {why}");
+                self.store.abort_handoff(transfer_id).await.map_err(int)?
+            }
+            Err(e) => return Err(e),
+        };
+        self.metrics.transfer(&outcome, started.elapsed());
+        if let HandoffStatus::Committed { to_zone, epoch } = &outcome {
+            tracing::info!(transfer = transfer_id, player = h.player_id, from = %h.from_zone, to = %to_zone, epoch, "transfer committed");
+            failpoint("orch.committed").await;
+        }
+        Ok(outcome)
+    }
+
+    fn mint(&self, player_id: u64, zone_id: &str) -> (String, u64) {
+        let expires_unix = now_ms() / 1000 + self.config.ticket_ttl.as_secs().max(1);
+        let ticket = self.key.mint(&TicketClaims {
+            player_id,
+            zone_id: zone_id.to_string(),
+            role: Role::Player,
+            expires_unix,
+        });
+        (ticket, expires_unix)
+    }
+
+    /// Places a logged-in player: finishes a transfer it was in the middle of, then
+    /// sends it to the zone that owns it, or moves ownership to a copy of the same map
+    /// when that zone is down or full (opening one when all are past their threshold).
+    /// Ownership only moves by compare-and-set, so replicas racing on one player agree.
+    pub async fn place(&self, player: &PlayerRecord) -> Result<(String, String), Refused> {
+        let pending = self
+            .store
+            .pending_handoffs(Some(player.id), u64::MAX)
+            .await
+            .map_err(int)?;
+        for h in pending {
+            self.finish_transfer(&h.transfer_id, true).await?;
+        }
+        for _ in 0..4 {
+            let owner = self
+                .store
+                .owner(player.id)
+                .await
+                .map_err(int)?
+                .ok_or_else(|| Refused::Internal(format!("player {} has no owner", player.id)))?;
+            let zones = self.zones_now().await?;
+            let registered = zones.iter().any(|z| z.info.zone_id == owner.zone);
+            let to = match choose(&zones, &owner.zone, false) {
+                Choice::Zone(z) => z,
+                Choice::OpenCopy(id) => {
+                    let spec = ZoneSpec {
+                        zone_id: id.clone(),
+                        template: template_of(&owner.zone).to_string(),
+                        close_after_empty: Some(COPY_CLOSE_AFTER_EMPTY),
+                    };
+                    if self.open_zone(spec).await? {
+                        self.metrics.copies_opened.inc();
+                    }
+                    id
+                }
+                Choice::Unavailable(why) => {
+                    // A closed copy or instance is gone for good: a copy's players go
+                    // back to the map's main zone, an instance's to the start.
+                    if registered || !owner.zone.contains('~') {
+                        return Err(Refused::Unavailable(why));
+                    }
+                    let template = template_of(&owner.zone);
+                    let is_copy = zones.iter().any(|z| z.info.zone_id == template);
+                    let (to, relocate) = if is_copy {
+                        (template.to_string(), None)
+                    } else {
+                        (
+                            self.config.start_zone.clone(),
+                            Some(self.config.start_position),
+                        )
+                    };
+                    self.store
+                        .move_owner(player.id, &owner, &to, relocate)
+                        .await
+                        .map_err(int)?;
+                    continue;
+                }
+            };
+            if to != owner.zone {
+                let moved = self.store.move_owner(player.id, &owner, &to, None);
+                if moved.await.map_err(int)?.is_none() {
+                    // Another replica (or a transfer) moved the player first; look again.
+                    continue;
+                }
+                tracing::info!(player = player.id, from = %owner.zone, %to, "player moved to another copy");
+            }
+            let zones = self.zones_now().await?;
+            let endpoint = zones
+                .iter()
+                .find(|z| z.info.zone_id == to)
+                .map(|z| z.info.endpoint.clone())
+                .unwrap_or_default();
+            return Ok((to, endpoint));
+        }
+        Err(Refused::Unavailable(
+            "the player is moving between zones; try again".into(),
+        ))
+    }
+}
+
+/// Overflow copies close after being empty this long.
+pub const COPY_CLOSE_AFTER_EMPTY: Duration = Duration::from_secs(60);
+
+/// A random token (claim ownership) from the OS-seeded hasher; not for secrets.
+fn rand_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ms());
+    h.finish()
 }
 
 async fn login<S: SharedState>(
@@ -118,7 +432,10 @@ async fn login<S: SharedState>(
 ) -> Response {
     let name = match authenticate(&req) {
         Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            o.metrics.login("refused");
+            return error(StatusCode::BAD_REQUEST, e);
+        }
     };
     let c = &o.config;
     let player = match o
@@ -129,59 +446,93 @@ async fn login<S: SharedState>(
         Ok(p) => p,
         Err(e) => return internal(e),
     };
-    let now = now_ms();
-    let zones = match o
-        .shared
-        .zones(now, c.heartbeat_timeout.as_millis() as u64)
-        .await
+    if req.party != player.party
+        && let Err(e) = o.store.set_party(player.id, req.party.as_deref()).await
     {
-        Ok(z) => z,
-        Err(e) => return internal(e),
-    };
-    let Some(choice) = choose_zone(&zones, &player.zone) else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no zone is up with room for a player",
-        );
-    };
-    let ttl = c.placement_ttl.as_millis() as u64;
-    let mut placed = match o.shared.place(player.id, &choice.info.zone_id, ttl).await {
-        Ok(z) => z,
-        Err(e) => return internal(e),
-    };
-    // A concurrent or earlier login may have placed the player first; honour that
-    // placement while its zone is up, and replace it when the zone went down.
-    if !zones.iter().any(|z| z.info.zone_id == placed && z.up) {
-        tracing::info!(player = player.id, zone = %placed, "placement in a zone that is down; placing again");
-        let again = o
-            .shared
-            .replace(player.id, &placed, &choice.info.zone_id, ttl);
-        placed = match again.await {
-            Ok(z) => z,
-            Err(e) => return internal(e),
-        };
+        return internal(e);
     }
-    let Some(zone) = zones.iter().find(|z| z.info.zone_id == placed) else {
+    let (zone_id, endpoint) = match o.place(&player).await {
+        Ok(p) => p,
+        Err(e) => {
+            o.metrics.login("unavailable");
+            return e.into_response();
+        }
+    };
+    if endpoint.is_empty() {
+        o.metrics.login("unavailable");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("placed in unknown zone {placed}"),
+            format!("zone {zone_id} is not running; try again"),
         );
-    };
-    let expires_unix = now / 1000 + c.ticket_ttl.as_secs().max(1);
-    let ticket = o.key.mint(&TicketClaims {
-        player_id: player.id,
-        zone_id: placed.clone(),
-        role: Role::Player,
-        expires_unix,
-    });
+    }
+    o.metrics.login("ok");
+    let (ticket, expires_unix) = o.mint(player.id, &zone_id);
     Json(LoginResponse {
         player_id: player.id,
-        zone_id: placed,
-        endpoint: zone.info.endpoint.clone(),
+        zone_id,
+        endpoint,
         ticket,
         expires_unix,
     })
     .into_response()
+}
+
+async fn transfer<S: SharedState>(
+    State(o): State<Arc<Orchestrator<S>>>,
+    Json(req): Json<TransferRequest>,
+) -> Response {
+    let outcome = match o.finish_transfer(&req.transfer_id, true).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    match outcome {
+        HandoffStatus::Committed { to_zone, .. } => {
+            let Some((h, _)) = o.store.handoff(&req.transfer_id).await.ok().flatten() else {
+                return internal("committed transfer vanished");
+            };
+            let endpoint = match o.zones_now().await {
+                Ok(zones) => zones
+                    .iter()
+                    .find(|z| z.info.zone_id == to_zone && z.up)
+                    .map(|z| z.info.endpoint.clone())
+                    .unwrap_or_default(),
+                Err(e) => return e.into_response(),
+            };
+            let (ticket, expires_unix) = o.mint(h.player_id, &to_zone);
+            Json(TransferResponse {
+                zone_id: to_zone,
+                endpoint,
+                ticket,
+                expires_unix,
+            })
+            .into_response()
+        }
+        HandoffStatus::Aborted => error(StatusCode::CONFLICT, "transfer aborted"),
+        HandoffStatus::Pending => error(StatusCode::SERVICE_UNAVAILABLE, "transfer pending"),
+    }
+}
+
+/// Finishes transfers whose source zone stopped asking (it died or lost touch), so no
+/// player stays frozen in a handoff record. Runs until the task is dropped.
+pub async fn roll_forward<S: SharedState>(o: Arc<Orchestrator<S>>) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        every.tick().await;
+        let before = now_ms().saturating_sub(ROLL_FORWARD_AFTER.as_millis() as u64);
+        let pending = match o.store.pending_handoffs(None, before).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("cannot list pending transfers: {e}");
+                continue;
+            }
+        };
+        for h in pending {
+            match o.finish_transfer(&h.transfer_id, false).await {
+                Ok(s) => tracing::info!(transfer = %h.transfer_id, "rolled forward: {s:?}"),
+                Err(e) => tracing::warn!(transfer = %h.transfer_id, "roll forward failed: {e:?}"),
+            }
+        }
+    }
 }
 
 async fn register<S: SharedState>(
@@ -220,6 +571,35 @@ async fn zones<S: SharedState>(State(o): State<Arc<Orchestrator<S>>>) -> Respons
     }
 }
 
+async fn deregister<S: SharedState>(
+    State(o): State<Arc<Orchestrator<S>>>,
+    Json(d): Json<Deregister>,
+) -> Response {
+    tracing::info!(zone = %d.zone_id, "zone closed");
+    let key = format!("open:{}", d.zone_id);
+    match (
+        o.shared.deregister(&d.zone_id).await,
+        o.shared.release(&key).await,
+    ) {
+        (Ok(()), Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        (Err(e), _) | (_, Err(e)) => internal(e),
+    }
+}
+
+async fn metrics<S: SharedState>(State(o): State<Arc<Orchestrator<S>>>) -> Response {
+    if let Ok(zones) = o.zones_now().await {
+        o.metrics.observe_zones(&zones);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        o.metrics.encode(),
+    )
+        .into_response()
+}
+
 /// The API routes over `state`.
 pub fn router<S: SharedState>(state: Arc<Orchestrator<S>>) -> Router {
     Router::new()
@@ -227,6 +607,9 @@ pub fn router<S: SharedState>(state: Arc<Orchestrator<S>>) -> Router {
         .route("/v1/zones", get(zones::<S>))
         .route("/v1/zones/register", post(register::<S>))
         .route("/v1/zones/heartbeat", post(heartbeat::<S>))
+        .route("/v1/zones/deregister", post(deregister::<S>))
+        .route("/v1/transfers", post(transfer::<S>))
+        .route("/metrics", get(metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
 }
@@ -247,7 +630,10 @@ pub async fn spawn<S: SharedState>(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        if let Err(e) = serve(listener, state).await {
+        let sweeper = tokio::spawn(roll_forward(state.clone()));
+        let served = serve(listener, state).await;
+        sweeper.abort();
+        if let Err(e) = served {
             tracing::error!("orchestrator API stopped: {e}");
         }
     });

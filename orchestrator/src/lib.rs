@@ -7,12 +7,18 @@
 //! Redis, place a player in one zone (`shared::SharedState::place`).
 
 pub mod api;
+pub mod cli;
+pub mod failpoint;
+pub mod metrics;
+pub mod placement;
 pub mod shared;
 pub mod store;
+pub mod supervisor;
 
 pub use api::{ApiConfig, Orchestrator};
 pub use shared::{MemoryState, RedisState, SharedState};
 pub use store::Store;
+pub use supervisor::{LocalConfig, LocalSupervisor, NoSupervisor, Supervisor, ZoneSpec};
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_ms() -> u64 {

@@ -22,12 +22,42 @@ pub enum SharedError {
 }
 
 /// What a zone tells the orchestrator when it registers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZoneInfo {
     pub zone_id: String,
     /// Where clients connect (`ws://host:port`).
     pub endpoint: String,
     pub capacity: u32,
+    /// The content zone this runs (a copy or an instance runs its template's map);
+    /// empty means the same as `zone_id`.
+    #[serde(default)]
+    pub template: String,
+    /// Players from which new arrivals go to an overflow copy (0: `capacity`).
+    #[serde(default)]
+    pub overflow_at: u32,
+    /// An instance (dungeon, arena) opened for a party rather than a shared zone.
+    #[serde(default)]
+    pub instance: bool,
+}
+
+impl ZoneInfo {
+    /// The content zone id this zone runs.
+    pub fn template(&self) -> &str {
+        if self.template.is_empty() {
+            &self.zone_id
+        } else {
+            &self.template
+        }
+    }
+
+    /// Population from which new arrivals are sent to a copy.
+    pub fn overflow_at(&self) -> u32 {
+        if self.overflow_at == 0 {
+            self.capacity
+        } else {
+            self.overflow_at.min(self.capacity)
+        }
+    }
 }
 
 /// A zone's load, sent with every heartbeat.
@@ -68,26 +98,29 @@ pub trait SharedState: Send + Sync + 'static {
         now_ms: u64,
         timeout_ms: u64,
     ) -> impl Future<Output = Result<Vec<ZoneStatus>, SharedError>> + Send;
-    /// Places `player` in `zone` unless it is already placed: returns the zone it is
-    /// placed in (the existing one wins). Atomic across replicas.
-    fn place(
+    /// Sets `key` to `value` unless it holds an unexpired value: returns the value it
+    /// holds now (the existing one wins). Atomic across replicas: used so that
+    /// replicas racing to open an instance for one party, or an overflow copy of one
+    /// zone, agree on a single one.
+    fn claim(
         &self,
-        player: u64,
-        zone: &str,
+        key: &str,
+        value: &str,
         ttl_ms: u64,
     ) -> impl Future<Output = Result<String, SharedError>> + Send;
-    /// Moves a placement away from `stale` (a zone that went down) to `zone`, only if
-    /// the player is still placed in `stale` (or nowhere); returns where it is placed
-    /// now. Atomic, so replicas that all notice the dead zone agree on one new zone.
-    fn replace(
+    /// Replaces `key`'s value when it is `stale` (or unset): returns the value it holds
+    /// now. Atomic, so replicas that all notice a dead instance agree on one new one.
+    fn reclaim(
         &self,
-        player: u64,
+        key: &str,
         stale: &str,
-        zone: &str,
+        value: &str,
         ttl_ms: u64,
     ) -> impl Future<Output = Result<String, SharedError>> + Send;
-    /// Forgets a placement (logout, transfer done).
-    fn release(&self, player: u64) -> impl Future<Output = Result<(), SharedError>> + Send;
+    /// Forgets a claim.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), SharedError>> + Send;
+    /// Removes a zone from the registry (a closed instance or overflow copy).
+    fn deregister(&self, zone_id: &str) -> impl Future<Output = Result<(), SharedError>> + Send;
 }
 
 fn with_up(mut z: ZoneStatus, now_ms: u64, timeout_ms: u64) -> ZoneStatus {
@@ -99,8 +132,8 @@ fn with_up(mut z: ZoneStatus, now_ms: u64, timeout_ms: u64) -> ZoneStatus {
 #[derive(Default)]
 pub struct MemoryState {
     zones: Mutex<HashMap<String, ZoneStatus>>,
-    /// Player → (zone, expiry ms).
-    placements: Mutex<HashMap<u64, (String, u64)>>,
+    /// Claims: key → (value, expiry ms).
+    claims: Mutex<HashMap<String, (String, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,45 +184,50 @@ impl SharedState for MemoryState {
         Ok(out)
     }
 
-    async fn place(&self, player: u64, zone: &str, ttl_ms: u64) -> Result<String, SharedError> {
+    async fn claim(&self, key: &str, value: &str, ttl_ms: u64) -> Result<String, SharedError> {
         let now = now_ms();
-        let mut p = lock(&self.placements);
-        match p.get(&player) {
-            Some((z, expires)) if *expires > now => Ok(z.clone()),
+        let mut p = lock(&self.claims);
+        match p.get(key) {
+            Some((v, expires)) if *expires > now => Ok(v.clone()),
             _ => {
-                p.insert(player, (zone.to_string(), now + ttl_ms));
-                Ok(zone.to_string())
+                p.insert(key.to_string(), (value.to_string(), now + ttl_ms));
+                Ok(value.to_string())
             }
         }
     }
 
-    async fn replace(
+    async fn reclaim(
         &self,
-        player: u64,
+        key: &str,
         stale: &str,
-        zone: &str,
+        value: &str,
         ttl_ms: u64,
     ) -> Result<String, SharedError> {
         let now = now_ms();
-        let mut p = lock(&self.placements);
-        match p.get(&player) {
-            Some((z, expires)) if *expires > now && z != stale => Ok(z.clone()),
+        let mut p = lock(&self.claims);
+        match p.get(key) {
+            Some((v, expires)) if *expires > now && v != stale => Ok(v.clone()),
             _ => {
-                p.insert(player, (zone.to_string(), now + ttl_ms));
-                Ok(zone.to_string())
+                p.insert(key.to_string(), (value.to_string(), now + ttl_ms));
+                Ok(value.to_string())
             }
         }
     }
 
-    async fn release(&self, player: u64) -> Result<(), SharedError> {
-        lock(&self.placements).remove(&player);
+    async fn release(&self, key: &str) -> Result<(), SharedError> {
+        lock(&self.claims).remove(key);
+        Ok(())
+    }
+
+    async fn deregister(&self, zone_id: &str) -> Result<(), SharedError> {
+        lock(&self.zones).remove(zone_id);
         Ok(())
     }
 }
 
 /// State in Redis, shared by orchestrator replicas. Keys: `arcane:zone:<id>` (JSON of
-/// the status), `arcane:zones` (set of ids), `arcane:placement:<player>` (zone id, with
-/// a TTL).
+/// the status), `arcane:zones` (set of ids), `arcane:claim:<key>` (a claimed value,
+/// with a TTL).
 #[derive(Clone)]
 pub struct RedisState {
     conn: ConnectionManager,
@@ -281,16 +319,16 @@ impl SharedState for RedisState {
         Ok(out)
     }
 
-    async fn place(&self, player: u64, zone: &str, ttl_ms: u64) -> Result<String, SharedError> {
+    async fn claim(&self, key: &str, value: &str, ttl_ms: u64) -> Result<String, SharedError> {
         let mut c = self.conn.clone();
-        let key = self.key(&format!("placement:{player}"));
+        let key = self.key(&format!("claim:{key}"));
         // SET NX and GET in one round trip: whichever replica sets first wins, and
         // every other one reads the winner's zone.
         let (set, existing): (Option<String>, Option<String>) = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(&key)
-            .arg(zone)
+            .arg(value)
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms.max(1))
@@ -299,14 +337,14 @@ impl SharedState for RedisState {
             .query_async(&mut c)
             .await?;
         let _ = set;
-        Ok(existing.unwrap_or_else(|| zone.to_string()))
+        Ok(existing.unwrap_or_else(|| value.to_string()))
     }
 
-    async fn replace(
+    async fn reclaim(
         &self,
-        player: u64,
+        key: &str,
         stale: &str,
-        zone: &str,
+        value: &str,
         ttl_ms: u64,
     ) -> Result<String, SharedError> {
         // Compare-and-set in one script: Redis runs it atomically.
@@ -321,19 +359,35 @@ impl SharedState for RedisState {
         let now: String = redis::cmd("EVAL")
             .arg(SCRIPT)
             .arg(1)
-            .arg(self.key(&format!("placement:{player}")))
+            .arg(self.key(&format!("claim:{key}")))
             .arg(stale)
-            .arg(zone)
+            .arg(value)
             .arg(ttl_ms.max(1))
             .query_async(&mut c)
             .await?;
         Ok(now)
     }
 
-    async fn release(&self, player: u64) -> Result<(), SharedError> {
+    async fn release(&self, key: &str) -> Result<(), SharedError> {
         let mut c = self.conn.clone();
         redis::cmd("DEL")
-            .arg(self.key(&format!("placement:{player}")))
+            .arg(self.key(&format!("claim:{key}")))
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn deregister(&self, zone_id: &str) -> Result<(), SharedError> {
+        let mut c = self.conn.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.key(&format!("zone:{zone_id}")))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.key("zones"))
+            .arg(zone_id)
+            .ignore()
             .query_async::<()>(&mut c)
             .await?;
         Ok(())

@@ -23,12 +23,7 @@ pub enum StoreError {
     Url(String),
 }
 
-/// A stack of one item kind (or a creature, `item: "creature:<id>"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemStack {
-    pub item: String,
-    pub count: u32,
-}
+pub use arcane_protocol::saved::{ItemStack, SavedPlayer};
 
 /// What is saved of a player.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +36,47 @@ pub struct PlayerRecord {
     pub hp: u32,
     pub mana: u32,
     pub inventory: Vec<ItemStack>,
+    /// The party the player last logged in with.
+    pub party: Option<String>,
+}
+
+impl PlayerRecord {
+    /// The state a zone loads the player with.
+    pub fn saved(&self) -> SavedPlayer {
+        SavedPlayer {
+            x: self.x as f32,
+            y: self.y as f32,
+            hp: self.hp,
+            mana: self.mana,
+            inventory: self.inventory.clone(),
+        }
+    }
+}
+
+/// A zone transfer as the source zone records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub transfer_id: String,
+    pub player_id: u64,
+    pub from_zone: String,
+    pub from_epoch: i64,
+    /// `zone:<id>` or `instance:<template>`.
+    pub target: String,
+    /// The frozen player's state at the arrival point.
+    pub state: SavedPlayer,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HandoffStatus {
+    Pending,
+    /// Ownership moved to `to_zone` at `epoch`; the player's row holds the handoff state.
+    Committed {
+        to_zone: String,
+        epoch: i64,
+    },
+    /// Nothing moved; the source still owns the player (unless it had lost it before).
+    Aborted,
 }
 
 /// Which zone owns a player, and since which epoch.
@@ -67,13 +103,47 @@ fn record(row: &sqlx::any::AnyRow) -> Result<PlayerRecord, StoreError> {
         hp: row.try_get::<i64, _>("hp")?.clamp(0, i64::from(u32::MAX)) as u32,
         mana: row.try_get::<i64, _>("mana")?.clamp(0, i64::from(u32::MAX)) as u32,
         inventory: serde_json::from_str(&inventory)?,
+        party: row.try_get("party")?,
     })
+}
+
+fn handoff(row: &sqlx::any::AnyRow) -> Result<(Handoff, HandoffStatus), StoreError> {
+    let state: String = row.try_get("state")?;
+    let h = Handoff {
+        transfer_id: row.try_get("transfer_id")?,
+        player_id: row.try_get::<i64, _>("player_id")? as u64,
+        from_zone: row.try_get("from_zone")?,
+        from_epoch: row.try_get("from_epoch")?,
+        target: row.try_get("target")?,
+        state: serde_json::from_str(&state)?,
+    };
+    let status = match row.try_get::<String, _>("status")?.as_str() {
+        "committed" => HandoffStatus::Committed {
+            to_zone: row
+                .try_get::<Option<String>, _>("to_zone")?
+                .unwrap_or_default(),
+            epoch: h.from_epoch + 1,
+        },
+        "aborted" => HandoffStatus::Aborted,
+        _ => HandoffStatus::Pending,
+    };
+    Ok((h, status))
+}
+
+macro_rules! select_handoff {
+    ($where:literal) => {
+        concat!(
+            "SELECT transfer_id, player_id, from_zone, from_epoch, target, to_zone, state, \
+             status FROM handoffs WHERE ",
+            $where
+        )
+    };
 }
 
 macro_rules! select_player {
     ($where:literal) => {
         concat!(
-            "SELECT id, name, zone, x, y, hp, mana, inventory FROM players WHERE ",
+            "SELECT id, name, zone, x, y, hp, mana, inventory, party FROM players WHERE ",
             $where
         )
     };
@@ -97,6 +167,13 @@ impl Store {
             .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
             .connect(&url)
             .await?;
+        if url.starts_with("sqlite:") {
+            // Zones and the orchestrator share the file from several processes: WAL
+            // lets readers go on while one of them writes (persistent in the file).
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
     }
@@ -226,5 +303,271 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The player's record and the epoch at which `zone` owns it, or `None` when
+    /// `zone` does not own the player (or it does not exist).
+    pub async fn load_owned(
+        &self,
+        id: u64,
+        zone: &str,
+    ) -> Result<Option<(PlayerRecord, i64)>, StoreError> {
+        let Some(owner) = self.owner(id).await? else {
+            return Ok(None);
+        };
+        if owner.zone != zone {
+            return Ok(None);
+        }
+        Ok(self.player(id).await?.map(|p| (p, owner.epoch)))
+    }
+
+    /// Moves ownership like [`Store::transfer_ownership`] and, in the same transaction,
+    /// puts the player at `relocate` (used when the player moves to another map
+    /// without a handoff: the zone it was in is gone for good).
+    pub async fn move_owner(
+        &self,
+        id: u64,
+        from: &Ownership,
+        to: &str,
+        relocate: Option<(f64, f64)>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
+             WHERE player_id = $2 AND zone = $3 AND epoch = $4",
+        )
+        .bind(to)
+        .bind(id as i64)
+        .bind(&from.zone)
+        .bind(from.epoch)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let q = match relocate {
+            Some((x, y)) => {
+                sqlx::query("UPDATE players SET zone = $1, x = $2, y = $3 WHERE id = $4")
+                    .bind(to)
+                    .bind(x)
+                    .bind(y)
+                    .bind(id as i64)
+            }
+            None => sqlx::query("UPDATE players SET zone = $1 WHERE id = $2")
+                .bind(to)
+                .bind(id as i64),
+        };
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(from.epoch + 1))
+    }
+
+    /// Records the party a player logged in with (`None`: no party).
+    pub async fn set_party(&self, id: u64, party: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE players SET party = $1 WHERE id = $2")
+            .bind(party)
+            .bind(id as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A zone's write-behind checkpoint of many players in one transaction. Each row is
+    /// written only while `zone` still owns that player at the given epoch; returns the
+    /// players it does not own any more (the zone must let them go).
+    ///
+    /// The ownership row is touched first (a no-op update that takes its lock) so a
+    /// concurrent transfer commit either happens entirely before this write — and the
+    /// epoch no longer matches — or waits for it.
+    pub async fn checkpoint_batch(
+        &self,
+        zone: &str,
+        players: &[(u64, i64, SavedPlayer)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut lost = Vec::new();
+        if players.is_empty() {
+            return Ok(lost);
+        }
+        let now = crate::now_ms() as i64;
+        let mut tx = self.pool.begin().await?;
+        for (id, epoch, p) in players {
+            let owned = sqlx::query(
+                "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
+            )
+            .bind(*id as i64)
+            .bind(zone)
+            .bind(*epoch)
+            .execute(&mut *tx)
+            .await?;
+            if owned.rows_affected() != 1 {
+                lost.push(*id);
+                continue;
+            }
+            sqlx::query(
+                "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, \
+                 inventory = $6, updated_ms = $7 WHERE id = $8",
+            )
+            .bind(zone)
+            .bind(f64::from(p.x))
+            .bind(f64::from(p.y))
+            .bind(i64::from(p.hp))
+            .bind(i64::from(p.mana))
+            .bind(serde_json::to_string(&p.inventory)?)
+            .bind(now)
+            .bind(*id as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(lost)
+    }
+
+    /// Records a transfer (idempotent: a second call with the same id changes nothing)
+    /// and returns where it stands.
+    pub async fn begin_handoff(&self, h: &Handoff) -> Result<HandoffStatus, StoreError> {
+        sqlx::query(
+            "INSERT INTO handoffs (transfer_id, player_id, from_zone, from_epoch, target, \
+             state, status, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) \
+             ON CONFLICT (transfer_id) DO NOTHING",
+        )
+        .bind(&h.transfer_id)
+        .bind(h.player_id as i64)
+        .bind(&h.from_zone)
+        .bind(h.from_epoch)
+        .bind(&h.target)
+        .bind(serde_json::to_string(&h.state)?)
+        .bind(crate::now_ms() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .handoff(&h.transfer_id)
+            .await?
+            .map_or(HandoffStatus::Pending, |(_, s)| s))
+    }
+
+    pub async fn handoff(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Option<(Handoff, HandoffStatus)>, StoreError> {
+        let row = sqlx::query(select_handoff!("transfer_id = $1"))
+            .bind(transfer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(handoff).transpose()
+    }
+
+    /// Pending transfers created before `created_before_ms`, of one player or of all.
+    pub async fn pending_handoffs(
+        &self,
+        player: Option<u64>,
+        created_before_ms: u64,
+    ) -> Result<Vec<Handoff>, StoreError> {
+        let rows = sqlx::query(select_handoff!(
+            "status = 'pending' AND created_ms <= $1 AND ($2 < 0 OR player_id = $2) \
+             ORDER BY created_ms"
+        ))
+        .bind(created_before_ms.min(i64::MAX as u64) as i64)
+        .bind(player.map_or(-1, |p| p as i64))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| handoff(r).map(|(h, _)| h)).collect()
+    }
+
+    /// Commits a pending transfer into `to_zone`: in one transaction, ownership moves
+    /// by compare-and-set from (from_zone, from_epoch), the player's row takes the
+    /// handoff state, and the record is marked committed. When the compare-and-set
+    /// fails (someone else moved the player), the record is aborted. Calling it again
+    /// returns the first outcome (idempotent by transfer id).
+    pub async fn commit_handoff(
+        &self,
+        transfer_id: &str,
+        to_zone: &str,
+    ) -> Result<HandoffStatus, StoreError> {
+        let now = crate::now_ms() as i64;
+        let mut tx = self.pool.begin().await?;
+        // Write first: takes the row lock (PostgreSQL) or the write lock (SQLite), so
+        // two commits of one transfer are serialised and the second sees the first.
+        sqlx::query("UPDATE handoffs SET status = status WHERE transfer_id = $1")
+            .bind(transfer_id)
+            .execute(&mut *tx)
+            .await?;
+        let Some(row) = sqlx::query(select_handoff!("transfer_id = $1"))
+            .bind(transfer_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Err(StoreError::Db(sqlx::Error::RowNotFound));
+        };
+        let (h, status) = handoff(&row)?;
+        if status != HandoffStatus::Pending {
+            return Ok(status);
+        }
+        let moved = sqlx::query(
+            "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
+             WHERE player_id = $2 AND zone = $3 AND epoch = $4",
+        )
+        .bind(to_zone)
+        .bind(h.player_id as i64)
+        .bind(&h.from_zone)
+        .bind(h.from_epoch)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            sqlx::query(
+                "UPDATE handoffs SET status = 'aborted', resolved_ms = $1 WHERE transfer_id = $2",
+            )
+            .bind(now)
+            .bind(transfer_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(HandoffStatus::Aborted);
+        }
+        let p = &h.state;
+        sqlx::query(
+            "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, \
+             inventory = $6, updated_ms = $7 WHERE id = $8",
+        )
+        .bind(to_zone)
+        .bind(f64::from(p.x))
+        .bind(f64::from(p.y))
+        .bind(i64::from(p.hp))
+        .bind(i64::from(p.mana))
+        .bind(serde_json::to_string(&p.inventory)?)
+        .bind(now)
+        .bind(h.player_id as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE handoffs SET status = 'committed', to_zone = $1, resolved_ms = $2 \
+             WHERE transfer_id = $3",
+        )
+        .bind(to_zone)
+        .bind(now)
+        .bind(transfer_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(HandoffStatus::Committed {
+            to_zone: to_zone.to_string(),
+            epoch: h.from_epoch + 1,
+        })
+    }
+
+    /// Aborts a pending transfer (the target cannot take the player); returns the
+    /// outcome, which is the earlier one when it was already resolved.
+    pub async fn abort_handoff(&self, transfer_id: &str) -> Result<HandoffStatus, StoreError> {
+        sqlx::query(
+            "UPDATE handoffs SET status = 'aborted', resolved_ms = $1 \
+             WHERE transfer_id = $2 AND status = 'pending'",
+        )
+        .bind(crate::now_ms() as i64)
+        .bind(transfer_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .handoff(transfer_id)
+            .await?
+            .map_or(HandoffStatus::Aborted, |(_, s)| s))
     }
 }

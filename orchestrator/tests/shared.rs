@@ -13,6 +13,7 @@ async fn contract<S: SharedState>(s: &S, what: &str) {
         zone_id: id.into(),
         endpoint: format!("ws://{id}"),
         capacity: 100,
+        ..ZoneInfo::default()
     };
     s.register(info("b"), 1_000).await.unwrap();
     s.register(info("a"), 1_000).await.unwrap();
@@ -39,25 +40,57 @@ async fn contract<S: SharedState>(s: &S, what: &str) {
     assert!(zones[0].up && !zones[1].up, "{what}: {zones:?}");
 
     // The first placement wins; later ones get it back; release frees the player.
-    assert_eq!(s.place(42, "a", 60_000).await.unwrap(), "a", "{what}");
-    assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "a", "{what}");
-    s.release(42).await.unwrap();
-    assert_eq!(s.place(42, "b", 60_000).await.unwrap(), "b", "{what}");
-    // A placement in a dead zone moves once: the second replacer sees the first's.
     assert_eq!(
-        s.replace(42, "b", "a", 60_000).await.unwrap(),
+        s.claim("placement:42", "a", 60_000).await.unwrap(),
         "a",
         "{what}"
     );
     assert_eq!(
-        s.replace(42, "b", "c", 60_000).await.unwrap(),
+        s.claim("placement:42", "b", 60_000).await.unwrap(),
+        "a",
+        "{what}"
+    );
+    s.release("placement:42").await.unwrap();
+    assert_eq!(
+        s.claim("placement:42", "b", 60_000).await.unwrap(),
+        "b",
+        "{what}"
+    );
+    // A placement in a dead zone moves once: the second replacer sees the first's.
+    assert_eq!(
+        s.reclaim("placement:42", "b", "a", 60_000).await.unwrap(),
+        "a",
+        "{what}"
+    );
+    assert_eq!(
+        s.reclaim("placement:42", "b", "c", 60_000).await.unwrap(),
         "a",
         "{what}"
     );
     // Placements expire (a player who never connected can be placed again).
-    assert_eq!(s.place(43, "a", 50).await.unwrap(), "a", "{what}");
+    assert_eq!(
+        s.claim("placement:43", "a", 50).await.unwrap(),
+        "a",
+        "{what}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-    assert_eq!(s.place(43, "b", 60_000).await.unwrap(), "b", "{what}");
+    assert_eq!(
+        s.claim("placement:43", "b", 60_000).await.unwrap(),
+        "b",
+        "{what}"
+    );
+
+    // A closed instance leaves the registry.
+    s.deregister("b").await.unwrap();
+    let ids: Vec<_> = s
+        .zones(2_600, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|z| z.info.zone_id)
+        .collect();
+    assert_eq!(ids, ["a"], "{what}");
+    assert!(!s.heartbeat("b", load, 2_700).await.unwrap(), "{what}");
 }
 
 #[tokio::test]

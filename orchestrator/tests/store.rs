@@ -1,11 +1,14 @@
 //! Persistence against SQLite (a fresh file) and a real PostgreSQL: login creates once,
-//! ownership moves only by compare-and-set, checkpoints are fenced by ownership.
+//! ownership moves only by compare-and-set, checkpoints are fenced by ownership, and a
+//! transfer's handoff commits exactly once (with the items) or aborts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 mod services;
 
-use arcane_orchestrator::store::{ItemStack, Ownership, Store};
+use arcane_orchestrator::store::{
+    Handoff, HandoffStatus, ItemStack, Ownership, SavedPlayer, Store,
+};
 
 async fn stores() -> Vec<(&'static str, Store)> {
     let mut out = Vec::new();
@@ -117,6 +120,150 @@ async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
         let saved = store.player(p.id).await.unwrap().unwrap();
         assert_eq!(saved, p, "{db}");
         assert!(store.player(u64::MAX / 4).await.unwrap().is_none(), "{db}");
+    }
+}
+
+fn state(x: f32, items: &[(&str, u32)]) -> SavedPlayer {
+    SavedPlayer {
+        x,
+        y: 7.0,
+        hp: 120,
+        mana: 40,
+        inventory: items
+            .iter()
+            .map(|(i, n)| ItemStack {
+                item: (*i).into(),
+                count: *n,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
+    for (db, store) in stores().await {
+        let p = store
+            .login(&services::unique("dee"), "meadow", (1.0, 1.0), (200, 100))
+            .await
+            .unwrap();
+        let owner = store.owner(p.id).await.unwrap().unwrap();
+        // A batch checkpoint by the owner is written; by anyone else it is refused.
+        let lost = store
+            .checkpoint_batch("meadow", &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))])
+            .await
+            .unwrap();
+        assert!(lost.is_empty(), "{db}");
+        let lost = store
+            .checkpoint_batch("forest", &[(p.id, owner.epoch, state(4.0, &[]))])
+            .await
+            .unwrap();
+        assert_eq!(lost, [p.id], "{db}");
+        assert_eq!(store.player(p.id).await.unwrap().unwrap().x, 3.0, "{db}");
+
+        let tid = services::unique("t");
+        let h = Handoff {
+            transfer_id: tid.clone(),
+            player_id: p.id,
+            from_zone: "meadow".into(),
+            from_epoch: owner.epoch,
+            target: "zone:forest".into(),
+            state: state(8.0, &[("gem", 2), ("sword", 1)]),
+        };
+        assert_eq!(
+            store.begin_handoff(&h).await.unwrap(),
+            HandoffStatus::Pending,
+            "{db}"
+        );
+        // Recording it again (a retry) changes nothing.
+        assert_eq!(
+            store.begin_handoff(&h).await.unwrap(),
+            HandoffStatus::Pending,
+            "{db}"
+        );
+        assert_eq!(
+            store.pending_handoffs(Some(p.id), u64::MAX).await.unwrap(),
+            std::slice::from_ref(&h),
+            "{db}"
+        );
+        // Two commits race (an orchestrator retry and a roll-forward): one outcome.
+        let (a, b) = tokio::join!(
+            store.commit_handoff(&tid, "forest"),
+            store.commit_handoff(&tid, "forest")
+        );
+        let committed = HandoffStatus::Committed {
+            to_zone: "forest".into(),
+            epoch: owner.epoch + 1,
+        };
+        assert_eq!(
+            (a.unwrap(), b.unwrap()),
+            (committed.clone(), committed.clone()),
+            "{db}"
+        );
+        assert_eq!(store.abort_handoff(&tid).await.unwrap(), committed, "{db}");
+        assert!(
+            store
+                .pending_handoffs(Some(p.id), u64::MAX)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{db}"
+        );
+        let now = store.player(p.id).await.unwrap().unwrap();
+        assert_eq!((now.zone.as_str(), now.x), ("forest", 8.0), "{db}");
+        assert_eq!(now.inventory, h.state.inventory, "{db}");
+        // The old owner's late checkpoint (taken before the freeze) cannot undo it.
+        let lost = store
+            .checkpoint_batch("meadow", &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))])
+            .await
+            .unwrap();
+        assert_eq!(lost, [p.id], "{db}");
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap().inventory,
+            h.state.inventory,
+            "{db}"
+        );
+
+        // A second handoff from the stale epoch aborts and moves nothing.
+        let stale = Handoff {
+            transfer_id: services::unique("t"),
+            ..h.clone()
+        };
+        store.begin_handoff(&stale).await.unwrap();
+        assert_eq!(
+            store
+                .commit_handoff(&stale.transfer_id, "caves")
+                .await
+                .unwrap(),
+            HandoffStatus::Aborted,
+            "{db}"
+        );
+        assert_eq!(
+            store.owner(p.id).await.unwrap().unwrap().zone,
+            "forest",
+            "{db}"
+        );
+        // Moving a player out of a closed instance relocates it in the same step.
+        let o = store.owner(p.id).await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .move_owner(p.id, &o, "meadow", Some((5.0, 6.0)))
+                .await
+                .unwrap(),
+            Some(o.epoch + 1),
+            "{db}"
+        );
+        assert_eq!(
+            store.move_owner(p.id, &o, "caves", None).await.unwrap(),
+            None,
+            "{db}"
+        );
+        let moved = store.player(p.id).await.unwrap().unwrap();
+        assert_eq!(
+            (moved.zone.as_str(), moved.x, moved.y),
+            ("meadow", 5.0, 6.0),
+            "{db}"
+        );
+        assert_eq!(moved.inventory, h.state.inventory, "{db}");
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod messages;
 pub mod quant;
+pub mod saved;
 pub mod snapshot;
 pub mod ticket;
 pub mod view;
@@ -14,14 +15,15 @@ pub mod view;
 pub use codec::CodecError;
 pub use messages::{
     AdminCommand, CastIntent, CastRejectReason, CastTarget, ClientMessage, ClientTier, EventKind,
-    Hello, KickReason, MoveInput, ReliableEvent, ServerMessage, Telegraph, TelegraphArea, Welcome,
+    Hello, KickReason, MoveInput, Redirect, ReliableEvent, ServerMessage, Telegraph, TelegraphArea,
+    Welcome,
 };
 pub use snapshot::{
     EntityEnter, EntityKind, EntityState, EntityUpdate, LocalId, NetId, OwnState, Snapshot,
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest client→server frame a zone accepts (bytes). Checked by the transport before
 /// any decoding; a client batch of the largest legal messages fits many times over.

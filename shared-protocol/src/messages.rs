@@ -141,6 +141,11 @@ pub enum KickReason {
     ZoneFull,
     /// The zone is shutting down.
     ServerShutdown,
+    /// The player moved to another zone; a `Redirect` came just before this.
+    Redirected,
+    /// This zone does not own the player (it is owned by another zone, or a transfer of
+    /// it is in progress); log in again through the orchestrator.
+    NotOwner,
 }
 
 /// Why one input was not applied. Reported back as an event and counted in metrics.
@@ -350,6 +355,25 @@ pub enum ServerMessage {
     Welcome(Welcome),
     Snapshot(Snapshot),
     Events(Vec<ReliableEvent>),
-    Kick { reason: KickReason, detail: String },
-    Pong { nonce: u64, tick: u32 },
+    Kick {
+        reason: KickReason,
+        detail: String,
+    },
+    Pong {
+        nonce: u64,
+        tick: u32,
+    },
+    /// Continue in another zone: connect to `endpoint` and send a `Hello` with `ticket`.
+    /// The zone closes this connection (`Kick { Redirected }`) right after.
+    Redirect(Redirect),
+}
+
+/// Where a player goes after a zone transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Redirect {
+    pub zone_id: String,
+    /// `ws://host:port`; empty when the target zone is not reachable right now, in
+    /// which case the client logs in again through the orchestrator.
+    pub endpoint: String,
+    pub ticket: String,
 }

@@ -14,7 +14,6 @@ use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
 use arcane_protocol::ClientTier;
-use arcane_protocol::ticket::TicketKey;
 use arcane_zone_server::ZoneServerConfig;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 
@@ -39,11 +38,10 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
         let store = Store::connect(&format!("sqlite://{}", dir.join("arcane.db").display()))
             .await
             .unwrap();
-        let state = Arc::new(Orchestrator {
+        let state = Arc::new(Orchestrator::new(
             store,
-            shared: MemoryState::default(),
-            key: TicketKey::new(DEV_TICKET_SECRET),
-            config: ApiConfig {
+            MemoryState::default(),
+            ApiConfig {
                 ticket_secret: DEV_TICKET_SECRET.into(),
                 ticket_ttl: Duration::from_secs(60),
                 heartbeat_timeout: Duration::from_secs(3),
@@ -52,7 +50,7 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
                 start_position: (20.0, 50.0),
                 start_vitals: (200, 100),
             },
-        });
+        ));
         let (addr, _task) =
             arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), state)
                 .await

@@ -40,7 +40,10 @@ fn the_shipped_content_passes() {
     let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../content");
     let (ok, out, err) = arcane(&["validate", repo]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("ok (2 zones: meadow, test_area)"), "{out}");
+    assert!(
+        out.contains("ok (4 zones: crypt, forest, meadow, test_area)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! The admin HTTP endpoint: `/metrics` (Prometheus text) and `/healthz`.
+//! The admin HTTP endpoint: `/metrics` (Prometheus text), `/healthz` and `/players`
+//! (the ids of the connected players, a JSON array: operators and the transfer fault
+//! test check where players are).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,16 @@ async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+async fn players(State(s): State<AdminState>) -> impl IntoResponse {
+    let ids = s
+        .shared
+        .roster
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    axum::Json(ids)
+}
+
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -51,6 +63,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
+        .route("/players", get(players))
         .with_state(AdminState { metrics, shared });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

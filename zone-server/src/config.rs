@@ -51,6 +51,19 @@ pub struct ZoneServerConfig {
     /// runs standalone when unset.
     #[arg(long, env = "ARCANE_ORCHESTRATOR_URL")]
     pub orchestrator: Option<String>,
+    /// Run the content zone `--zone` under this id (an overflow copy or an instance,
+    /// `meadow~2`, `crypt~party-red`); default: the content zone's id.
+    #[arg(long, env = "ARCANE_ZONE_ID")]
+    pub zone_id: Option<String>,
+    /// Persist players: load them on join (only players this zone owns), write-behind
+    /// checkpoints, logout saves and transfers. `sqlite://file.db` or `postgres://…`.
+    /// Without it the zone runs standalone and players start fresh.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Close the zone (deregister and exit cleanly) once it has been empty this long.
+    /// Instances take theirs from content (`instance.close_after_empty_s`).
+    #[arg(long, env = "ARCANE_CLOSE_AFTER_EMPTY", value_parser = humantime::parse_duration)]
+    pub close_after_empty: Option<Duration>,
     /// The WebSocket address clients are told to use (default: `ws://` + the bound
     /// `--ws-addr`); set it when clients reach the zone through another address.
     #[arg(long, env = "ARCANE_PUBLIC_ENDPOINT")]
@@ -74,6 +87,9 @@ impl ZoneServerConfig {
             watch_content: true,
             orchestrator: None,
             public_endpoint: None,
+            zone_id: None,
+            database_url: None,
+            close_after_empty: None,
         }
     }
 }

@@ -15,11 +15,21 @@ use crate::tick::TickShared;
 /// Heartbeat period (the orchestrator marks a zone down after a few missed ones).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
+/// What the zone tells the orchestrator about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneIdentity {
+    pub zone_id: String,
+    pub endpoint: String,
+    pub capacity: u32,
+    /// The content zone (map) it runs.
+    pub template: String,
+    pub overflow_at: u32,
+    pub instance: bool,
+}
+
 #[derive(Serialize)]
-struct Register<'a> {
+struct Deregister<'a> {
     zone_id: &'a str,
-    endpoint: &'a str,
-    capacity: u32,
 }
 
 #[derive(Serialize)]
@@ -35,13 +45,15 @@ struct Heartbeat<'a> {
     load: Load,
 }
 
-/// Registers and heartbeats until `shutdown` turns true.
+/// Registers and heartbeats until `shutdown` turns true. With `close_after_empty`,
+/// a zone that has had no players for that long deregisters and sets `closing` (the
+/// process then exits cleanly, and a supervisor does not restart it).
 pub async fn run(
-    orchestrator: String,
-    zone_id: String,
-    endpoint: String,
-    capacity: u32,
+    orchestrator: Option<String>,
+    me: ZoneIdentity,
+    close_after_empty: Option<Duration>,
     shared: Arc<TickShared>,
+    closing: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let http = match reqwest::Client::builder()
@@ -54,15 +66,43 @@ pub async fn run(
             return;
         }
     };
-    let base = orchestrator.trim_end_matches('/').to_string();
+    let base = orchestrator.map(|o| o.trim_end_matches('/').to_string());
+    let zone_id = me.zone_id.clone();
     let mut registered = false;
     let mut backoff = Duration::from_millis(200);
+    let mut empty_since = std::time::Instant::now();
     loop {
+        let players = shared.players.load(Ordering::Relaxed) as u32;
+        if players > 0 {
+            empty_since = std::time::Instant::now();
+        } else if let Some(after) = close_after_empty
+            && empty_since.elapsed() >= after
+        {
+            tracing::info!(zone = %zone_id, "empty for {after:?}; closing");
+            if let Some(base) = &base {
+                let r = http
+                    .post(format!("{base}/v1/zones/deregister"))
+                    .json(&Deregister { zone_id: &zone_id })
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!("cannot deregister: {e}");
+                }
+            }
+            let _ = closing.send(true);
+            return;
+        }
+        let Some(base) = &base else {
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        };
         let ok = if registered {
             let hb = Heartbeat {
                 zone_id: &zone_id,
                 load: Load {
-                    players: shared.players.load(Ordering::Relaxed) as u32,
+                    players,
                     tick_p99_ms: shared.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
                 },
             };
@@ -88,19 +128,14 @@ pub async fn run(
                 }
             }
         } else {
-            let reg = Register {
-                zone_id: &zone_id,
-                endpoint: &endpoint,
-                capacity,
-            };
             match http
                 .post(format!("{base}/v1/zones/register"))
-                .json(&reg)
+                .json(&me)
                 .send()
                 .await
             {
                 Ok(r) if r.status().is_success() => {
-                    tracing::info!(%base, %endpoint, "registered with the orchestrator");
+                    tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
                     registered = true;
                     true
                 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod metrics;
 pub mod outbox;
+pub mod persist;
 pub mod reload;
 pub mod server;
 pub mod session;

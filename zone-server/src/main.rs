@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         let zone = arcane_zone_server::start(cli.config).await?;
         let failed = tokio::select! {
             _ = wait_for_signal() => false,
+            _ = zone.closed() => false,
             _ = zone.tick_stopped() => true,
         };
         tracing::info!("shutting down");

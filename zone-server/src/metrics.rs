@@ -71,6 +71,16 @@ pub struct Metrics {
     pub content_reloads: Family<ResultLabel, Counter>,
     /// One series with value 1, labelled with the running content's version.
     pub content_info: Family<VersionLabel, Gauge>,
+    /// Outgoing transfers by result (`committed`, `aborted`).
+    pub transfers: Family<ResultLabel, Counter>,
+    /// Freeze → commit answered (the source zone's part of a transfer).
+    pub transfer_duration: Histogram,
+    /// Checkpoint writes by result (`ok`, `failed`) and players written.
+    pub checkpoints: Family<ResultLabel, Counter>,
+    pub checkpointed_players: Counter,
+    pub checkpoint_duration: Histogram,
+    /// Checkpoints skipped because the previous one was still being written.
+    pub checkpoints_skipped: Counter,
     pub cpu_seconds: Counter<f64, AtomicU64>,
     pub resident_memory: Gauge,
     cpu_seen: AtomicU64,
@@ -145,6 +155,16 @@ impl Metrics {
             admin_refused: Counter::default(),
             content_reloads: Family::default(),
             content_info: Family::default(),
+            transfers: Family::default(),
+            transfer_duration: Histogram::new([
+                0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            checkpoints: Family::default(),
+            checkpointed_players: Counter::default(),
+            checkpoint_duration: Histogram::new([
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
+            checkpoints_skipped: Counter::default(),
             cpu_seconds: Counter::default(),
             resident_memory: Gauge::default(),
             cpu_seen: AtomicU64::new(0),
@@ -265,6 +285,36 @@ impl Metrics {
             m.admin_refused.clone(),
         );
         registry.register(
+            "transfers",
+            "Players handed to other zones, by result",
+            m.transfers.clone(),
+        );
+        registry.register(
+            "transfer_duration_seconds",
+            "From the freeze at an exit to the orchestrator's commit",
+            m.transfer_duration.clone(),
+        );
+        registry.register(
+            "checkpoints",
+            "Write-behind checkpoint batches, by result",
+            m.checkpoints.clone(),
+        );
+        registry.register(
+            "checkpointed_players",
+            "Player states written by checkpoints and logouts",
+            m.checkpointed_players.clone(),
+        );
+        registry.register(
+            "checkpoint_duration_seconds",
+            "Time to write one checkpoint batch",
+            m.checkpoint_duration.clone(),
+        );
+        registry.register(
+            "checkpoints_skipped",
+            "Checkpoints skipped because the previous one was still being written",
+            m.checkpoints_skipped.clone(),
+        );
+        registry.register(
             "content_reloads",
             "Content hot reloads, by result",
             m.content_reloads.clone(),
@@ -349,6 +399,23 @@ impl Metrics {
             .set(1);
     }
 
+    /// Counts an outgoing transfer and its duration.
+    pub fn transfer(&self, result: &'static str, took: std::time::Duration) {
+        self.transfers.get_or_create(&ResultLabel { result }).inc();
+        self.transfer_duration.observe(took.as_secs_f64());
+    }
+
+    /// Counts a checkpoint write of `players` states.
+    pub fn checkpoint(&self, result: &'static str, players: usize, took: std::time::Duration) {
+        self.checkpoints
+            .get_or_create(&ResultLabel { result })
+            .inc();
+        if result == "ok" {
+            self.checkpointed_players.inc_by(players as u64);
+        }
+        self.checkpoint_duration.observe(took.as_secs_f64());
+    }
+
     /// Counts a hot reload by result (`applied` or `rejected`).
     pub fn content_reload(&self, result: &'static str) {
         self.content_reloads
@@ -417,6 +484,8 @@ pub fn kick_label(reason: KickReason) -> &'static str {
         KickReason::DuplicateLogin => "duplicate_login",
         KickReason::ZoneFull => "zone_full",
         KickReason::ServerShutdown => "server_shutdown",
+        KickReason::Redirected => "redirected",
+        KickReason::NotOwner => "not_owner",
     }
 }
 

@@ -38,12 +38,12 @@ pub enum Reloaded {
 /// tick thread. Blocking (file reads); runs on the watcher's own thread.
 pub fn reload_once(
     dir: &Path,
-    zone_id: &str,
+    (template, zone_id): (&str, &str),
     last: &mut ContentVersion,
     inbox: &mpsc::Sender<Inbound>,
     metrics: &Metrics,
 ) -> Reloaded {
-    match ZoneContent::load(dir, zone_id) {
+    match ZoneContent::load_as(dir, template, zone_id) {
         Ok(content) if content.version == *last => Reloaded::Unchanged,
         Ok(content) => {
             let version = content.version;
@@ -69,10 +69,11 @@ pub fn reload_once(
     }
 }
 
-/// Starts watching `dir` for changes to the content of zone `zone_id`.
+/// Starts watching `dir` for changes to the content of map `template`, which this
+/// process runs as zone `zone_id`.
 pub fn watch(
     dir: PathBuf,
-    zone_id: String,
+    (template, zone_id): (String, String),
     running: ContentVersion,
     inbox: mpsc::Sender<Inbound>,
     metrics: Arc<Metrics>,
@@ -81,7 +82,7 @@ pub fn watch(
     let watched = dir.clone();
     let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| match events {
         Ok(events) if events.iter().any(|e| is_content(&e.path)) => {
-            reload_once(&dir, &zone_id, &mut last, &inbox, &metrics);
+            reload_once(&dir, (&template, &zone_id), &mut last, &inbox, &metrics);
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("content watch error: {e}"),

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arcane_engine::Zone;
@@ -31,6 +32,8 @@ pub struct RunningZone {
     shutdown: watch::Sender<bool>,
     tick_thread: Option<std::thread::JoinHandle<()>>,
     tick_stopped: watch::Receiver<bool>,
+    /// Turns true when the zone closed itself (empty for its close-after time).
+    closing: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// Watches the content folder while the zone runs (none when disabled).
     _content_watcher: Option<crate::reload::ContentWatcher>,
@@ -39,7 +42,11 @@ pub struct RunningZone {
 /// Loads content, binds the listeners and starts the tick thread and servers on the
 /// current tokio runtime.
 pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
-    let content = ZoneContent::load(&config.content, &config.zone)
+    let run_as = config
+        .zone_id
+        .clone()
+        .unwrap_or_else(|| config.zone.clone());
+    let content = ZoneContent::load_as(&config.content, &config.zone, &run_as)
         .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content.display()))?;
     if config.ticket_secret == DEV_TICKET_SECRET {
         tracing::warn!(
@@ -48,7 +55,17 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     }
     let zone_id = content.zone.id.clone();
     let capacity = content.zone.max_players;
+    let overflow_at = content.zone.overflow_at.unwrap_or(capacity);
+    let instance = content.zone.instance.clone();
     let version = content.version;
+    let store = match &config.database_url {
+        Some(url) => Some(
+            arcane_orchestrator::Store::connect(url)
+                .await
+                .with_context(|| format!("cannot open the player database {url}"))?,
+        ),
+        None => None,
+    };
     let zone = Zone::new(content, config.seed);
     let ws = TcpListener::bind(config.ws_addr)
         .await
@@ -65,6 +82,21 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (tick_stopped_tx, tick_stopped) = watch::channel(false);
     let dispatcher = Arc::new(Dispatcher::default());
+    let mut tasks = vec![];
+    let persist = store.clone().map(|store| {
+        let (handle, task) = crate::persist::spawn(
+            crate::persist::Persister {
+                store,
+                zone_id: zone_id.clone(),
+                orchestrator: config.orchestrator.clone(),
+                inbox: inbox_tx.clone(),
+                metrics: metrics.clone(),
+            },
+            shutdown_rx.clone(),
+        );
+        tasks.push(task);
+        handle
+    });
     let tick_thread = tick::spawn(
         zone,
         inbox_rx,
@@ -72,13 +104,14 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         shared.clone(),
         tick_stopped_tx,
         dispatcher.clone(),
+        persist,
     )
     .context("cannot start the tick thread")?;
 
     let content_watcher = if config.watch_content {
         let watcher = crate::reload::watch(
             config.content.clone(),
-            config.zone.clone(),
+            (config.zone.clone(), zone_id.clone()),
             version,
             inbox_tx.clone(),
             metrics.clone(),
@@ -103,20 +136,33 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         inbox_tx,
         metrics.clone(),
         shared.clone(),
+        store,
     ));
     let config = Arc::new(config);
-    let mut tasks = vec![];
-    if let Some(url) = &config.orchestrator {
+    let close_after_empty = instance
+        .as_ref()
+        .map(|i| Duration::from_secs_f32(i.close_after_empty_s.max(0.0)))
+        .or(config.close_after_empty);
+    let (closing, closing_rx) = watch::channel(false);
+    if config.orchestrator.is_some() || close_after_empty.is_some() {
         let endpoint = config
             .public_endpoint
             .clone()
             .unwrap_or_else(|| format!("ws://{ws_addr}"));
-        tasks.push(tokio::spawn(crate::control::run(
-            url.clone(),
-            zone_id.clone(),
+        let me = crate::control::ZoneIdentity {
+            zone_id: zone_id.clone(),
             endpoint,
             capacity,
+            template: config.zone.clone(),
+            overflow_at,
+            instance: instance.is_some(),
+        };
+        tasks.push(tokio::spawn(crate::control::run(
+            config.orchestrator.clone(),
+            me,
+            close_after_empty,
             shared.clone(),
+            closing,
             shutdown_rx.clone(),
         )));
     }
@@ -139,6 +185,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         shutdown,
         tick_thread: Some(tick_thread),
         tick_stopped,
+        closing: closing_rx,
         tasks,
         _content_watcher: content_watcher,
     })
@@ -156,6 +203,16 @@ impl RunningZone {
     pub async fn tick_stopped(&self) {
         let mut rx = self.tick_stopped.clone();
         let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Resolves when the zone decided to close (it stayed empty for its close-after
+    /// time and deregistered); the owner should then shut it down and exit cleanly.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            // The control task is gone without closing: never resolve.
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Waits until the tick thread and the listeners have stopped.

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arcane_engine::{PlayerId, ZoneCommand};
+use arcane_orchestrator::failpoint::failpoint;
+use arcane_orchestrator::store::Store;
 use arcane_protocol::codec::{decode_client_frame, encode_server_message};
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
 use bytes::Bytes;
@@ -29,6 +32,8 @@ pub struct SessionContext {
     pub inbox: mpsc::Sender<Inbound>,
     pub metrics: Arc<Metrics>,
     pub shared: Arc<TickShared>,
+    /// Player persistence; `None` runs the zone without a database (fresh players).
+    pub store: Option<Store>,
     next_conn: AtomicU64,
 }
 
@@ -66,6 +71,7 @@ impl SessionContext {
         inbox: mpsc::Sender<Inbound>,
         metrics: Arc<Metrics>,
         shared: Arc<TickShared>,
+        store: Option<Store>,
     ) -> Self {
         SessionContext {
             zone_id,
@@ -73,6 +79,7 @@ impl SessionContext {
             inbox,
             metrics,
             shared,
+            store,
             next_conn: AtomicU64::new(1),
         }
     }
@@ -115,8 +122,51 @@ impl SessionContext {
         Ok((PlayerId(claims.player_id), hello.tier, claims.role))
     }
 
+    /// Loads the player's saved state when the zone persists players: only the zone
+    /// that owns a player may take it in (its state lives here until it leaves).
+    /// Admin tickets without a stored player join unsaved.
+    async fn load(
+        &self,
+        player: PlayerId,
+        role: Role,
+    ) -> Result<Option<(Box<SavedPlayer>, i64)>, Refusal> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let loaded = store
+            .load_owned(player.0, &self.zone_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(player = player.0, "cannot load the player: {e}");
+                (
+                    KickReason::NotOwner,
+                    "the player could not be loaded; log in again".to_string(),
+                )
+            })?;
+        match loaded {
+            Some((record, epoch)) => {
+                failpoint("zone.load").await;
+                Ok(Some((Box::new(record.saved()), epoch)))
+            }
+            None if role == Role::Admin => Ok(None),
+            None => Err((
+                KickReason::NotOwner,
+                format!(
+                    "zone {} does not own player {}; log in through the orchestrator",
+                    self.zone_id, player.0
+                ),
+            )),
+        }
+    }
+
     /// Registers a verified player with the tick thread.
-    pub async fn join(&self, player: PlayerId, tier: ClientTier, role: Role) -> Option<Session> {
+    pub async fn join(
+        &self,
+        player: PlayerId,
+        tier: ClientTier,
+        role: Role,
+    ) -> Result<Session, Refusal> {
+        let saved = self.load(player, role).await?;
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
         let join = Inbound::Join {
@@ -125,11 +175,17 @@ impl SessionContext {
             role,
             conn,
             outbox: outbox.clone(),
+            saved,
         };
         // Joins and leaves wait for room rather than being dropped: losing one would
         // leave a ghost player or a connection the zone never serves.
-        self.inbox.send(join).await.ok()?;
-        Some(Session {
+        if self.inbox.send(join).await.is_err() {
+            return Err((
+                KickReason::ServerShutdown,
+                "the zone is shutting down".into(),
+            ));
+        }
+        Ok(Session {
             player,
             conn,
             outbox,

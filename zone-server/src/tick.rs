@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::Role;
-use arcane_protocol::{ClientTier, KickReason, ReliableEvent, ServerMessage};
+use arcane_protocol::{ClientTier, KickReason, Redirect, ReliableEvent, ServerMessage};
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
 use crate::outbox::{Dispatcher, Offer, Outbox};
+use crate::persist::{PersistHandle, PersistJob};
 
 /// Most session messages applied in one tick (about four per player at capacity).
 pub const MAX_INBOUND_PER_TICK: usize = 16 * 1024;
@@ -33,6 +35,9 @@ pub enum Inbound {
         role: Role,
         conn: ConnId,
         outbox: Arc<Outbox>,
+        /// The saved state and the ownership epoch it was loaded at (zones with
+        /// persistence); `None` spawns a fresh player.
+        saved: Option<(Box<SavedPlayer>, i64)>,
     },
     Leave {
         player: PlayerId,
@@ -46,6 +51,20 @@ pub enum Inbound {
     },
     /// New, already validated content, applied before the next tick.
     Reload(Box<ZoneContent>),
+    /// A transfer committed: send the client on, then remove the player.
+    Redirect {
+        player: PlayerId,
+        redirect: Redirect,
+    },
+    /// A transfer was aborted and this zone still owns the player: unfreeze it.
+    TransferFailed {
+        player: PlayerId,
+        detail: String,
+    },
+    /// This zone does not own the player any more: disconnect it without saving.
+    OwnershipLost {
+        player: PlayerId,
+    },
 }
 
 /// State the tick thread publishes to the rest of the process.
@@ -62,6 +81,8 @@ pub struct TickShared {
     pub players: AtomicU64,
     /// Longest tick (µs) since the control-plane heartbeat last took it.
     pub slowest_tick_us: AtomicU64,
+    /// Ids of the connected players (`GET /players` on the admin port).
+    pub roster: std::sync::Mutex<Vec<u64>>,
 }
 
 impl TickShared {
@@ -94,9 +115,25 @@ struct Router {
     events: HashMap<PlayerId, Vec<ReliableEvent>>,
     metrics: Arc<Metrics>,
     scratch: Vec<u8>,
+    /// Write-behind persistence and transfers (zones with a database).
+    persist: Option<PersistHandle>,
+    /// The ownership epoch of each player loaded from the database.
+    epochs: HashMap<PlayerId, i64>,
+    /// Set when a player joined or left this tick (the roster is republished).
+    roster_changed: bool,
 }
 
 impl Router {
+    /// Closes a player's connection with `reason` and removes them from the zone.
+    fn drop_player(&mut self, player: PlayerId, reason: KickReason, detail: &str) {
+        if let Some(c) = self.sessions.remove(&player) {
+            c.outbox.close(reason, detail);
+            self.metrics.kick(reason);
+            self.roster_changed = true;
+        }
+        self.commands.push(ZoneCommand::Leave { player });
+    }
+
     fn handle(&mut self, msg: Inbound) {
         match msg {
             Inbound::Join {
@@ -105,6 +142,7 @@ impl Router {
                 role,
                 conn,
                 outbox,
+                saved,
             } => {
                 if let Some(old) = self.sessions.insert(player, Connection { conn, outbox }) {
                     old.outbox.close(
@@ -113,13 +151,47 @@ impl Router {
                     );
                     self.metrics.kick(KickReason::DuplicateLogin);
                 }
-                self.commands.push(ZoneCommand::Join { player, tier, role });
+                self.roster_changed = true;
+                let saved = saved.map(|(state, epoch)| {
+                    self.epochs.insert(player, epoch);
+                    state
+                });
+                self.commands.push(ZoneCommand::Join {
+                    player,
+                    tier,
+                    role,
+                    saved,
+                });
             }
             Inbound::Leave { player, conn } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
                     self.sessions.remove(&player);
+                    self.roster_changed = true;
                     self.commands.push(ZoneCommand::Leave { player });
                 }
+            }
+            Inbound::Redirect { player, redirect } => {
+                let zone = redirect.zone_id.clone();
+                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Redirect(redirect))
+                    && let Some(c) = self.sessions.get(&player)
+                {
+                    c.outbox.push_reliable(b);
+                }
+                self.epochs.remove(&player);
+                self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
+            }
+            Inbound::TransferFailed { player, detail } => {
+                self.commands
+                    .push(ZoneCommand::TransferFailed { player, detail });
+            }
+            Inbound::OwnershipLost { player } => {
+                // Forget the epoch first: the Leave's final save must not be tried.
+                self.epochs.remove(&player);
+                self.drop_player(
+                    player,
+                    KickReason::NotOwner,
+                    "another zone owns this player now; log in again",
+                );
             }
             Inbound::Play {
                 player,
@@ -211,8 +283,47 @@ impl Router {
                 );
                 if let Some(c) = self.sessions.remove(&player) {
                     c.outbox.close(reason, detail);
+                    self.roster_changed = true;
                 }
+                // The engine removed the entity with the kick; the player's state is
+                // the last checkpoint's.
+                self.epochs.remove(&player);
                 self.metrics.kick(reason);
+            }
+            ZoneOutput::Checkpoint(states) => {
+                let Some(p) = &self.persist else { return };
+                let batch: Vec<_> = states
+                    .into_iter()
+                    .filter_map(|(player, s)| Some((player.0, *self.epochs.get(&player)?, s)))
+                    .collect();
+                if !batch.is_empty() && !p.checkpoint(batch) {
+                    self.metrics.checkpoints_skipped.inc();
+                }
+            }
+            ZoneOutput::Logout { player, state } => {
+                if let (Some(p), Some(epoch)) = (&self.persist, self.epochs.remove(&player)) {
+                    p.send(PersistJob::Logout(player.0, epoch, state));
+                }
+            }
+            ZoneOutput::Transfer { player, to, state } => {
+                let job = match (&self.persist, self.epochs.get(&player)) {
+                    (Some(p), Some(&epoch)) => Some((p, epoch)),
+                    _ => None,
+                };
+                let sent = job.is_some_and(|(p, epoch)| {
+                    p.send(PersistJob::Transfer {
+                        player: player.0,
+                        epoch,
+                        to,
+                        state,
+                    })
+                });
+                if !sent {
+                    self.commands.push(ZoneCommand::TransferFailed {
+                        player,
+                        detail: "this zone runs without persistence".into(),
+                    });
+                }
             }
         }
     }
@@ -254,6 +365,7 @@ pub fn spawn(
     shared: Arc<TickShared>,
     stopped: watch::Sender<bool>,
     dispatcher: Arc<Dispatcher>,
+    persist: Option<PersistHandle>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let zone_id = zone.settings().zone.id.clone();
     std::thread::Builder::new()
@@ -276,6 +388,9 @@ pub fn spawn(
                 events: HashMap::new(),
                 metrics,
                 scratch: Vec::new(),
+                persist,
+                epochs: HashMap::new(),
+                roster_changed: false,
             };
             tl.metrics
                 .set_content_version(&zone.content_version().to_string());
@@ -320,6 +435,11 @@ pub fn spawn(
                 }
                 tl.flush_events();
                 dispatcher.submit(&mut tl.to_wake);
+                if std::mem::take(&mut tl.roster_changed) {
+                    let mut ids: Vec<u64> = tl.sessions.keys().map(|p| p.0).collect();
+                    ids.sort_unstable();
+                    *shared.roster.lock().unwrap_or_else(|e| e.into_inner()) = ids;
+                }
                 let elapsed = t0.elapsed();
                 let tick = zone.tick();
                 shared.tick.store(tick, Ordering::Relaxed);
@@ -354,6 +474,18 @@ pub fn spawn(
                 } else if now - next > period {
                     // Fell more than a tick behind: resynchronise instead of bursting.
                     next = now;
+                }
+            }
+            // Everyone still here is saved as a logout before the connections close.
+            let leaving: Vec<PlayerId> = tl.sessions.keys().copied().collect();
+            zone.step(
+                leaving
+                    .into_iter()
+                    .map(|player| ZoneCommand::Leave { player }),
+            );
+            for out in zone.drain_outputs() {
+                if matches!(out, ZoneOutput::Logout { .. }) {
+                    tl.route(out);
                 }
             }
             for (_, c) in tl.sessions.drain() {

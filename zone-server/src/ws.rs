@@ -183,16 +183,13 @@ async fn handle_connection(
             return;
         }
     };
-    let Some(mut session) = ctx.join(player, tier, role).await else {
-        send_kick(
-            &mut ws,
-            (
-                KickReason::ServerShutdown,
-                "the zone is shutting down".into(),
-            ),
-        )
-        .await;
-        return;
+    let mut session = match ctx.join(player, tier, role).await {
+        Ok(s) => s,
+        Err(refusal) => {
+            ctx.metrics.handshake_failure(kick_label(refusal.0));
+            send_kick(&mut ws, refusal).await;
+            return;
+        }
     };
     ctx.metrics.connections.inc();
     let span = tracing::debug_span!("session", player = player.0, conn = session.conn);

@@ -7,8 +7,8 @@ use glam::Vec2;
 
 use super::locate::Seg;
 use super::{
-    ClassDef, EnemyDef, IdleBehaviour, NetcodeDef, Obstacle, SkillDef, SkillEffect, SkillTarget,
-    TelegraphShape, ZoneDef,
+    ClassDef, EnemyDef, ExitTarget, IdleBehaviour, NetcodeDef, Obstacle, SkillDef, SkillEffect,
+    SkillTarget, TelegraphShape, ZoneDef,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,6 +413,7 @@ pub(super) fn zone(
     expected_id: &str,
     classes: &[ClassDef],
     enemies: &[EnemyDef],
+    zone_ids: &[String],
 ) -> Vec<Problem> {
     let mut r = Report {
         file,
@@ -487,6 +488,56 @@ pub(super) fn zone(
                 format!("npcs[{i}].idle_chance must be between 0 and 1"),
             );
         }
+    }
+    for (i, x) in z.exits.iter().enumerate() {
+        let a = x.area;
+        if !(a.min.is_finite() && a.max.is_finite() && a.max.x > a.min.x && a.max.y > a.min.y) {
+            r.bad(
+                &[F("exits"), I(i), F("area")],
+                format!("exits[{i}].area: max must be greater than min on both axes"),
+            );
+        } else if !(b.contains(a.min) && b.contains(a.max)) {
+            r.bad(
+                &[F("exits"), I(i), F("area")],
+                format!("exits[{i}].area is not inside the zone bounds"),
+            );
+        }
+        let (ExitTarget::Zone(to) | ExitTarget::Instance(to)) = &x.to;
+        if !zone_ids.iter().any(|id| id == to) {
+            r.bad(
+                &[F("exits"), I(i), F("to")],
+                format!("exits[{i}]: unknown zone {to:?} (no zones/{to}.ron)"),
+            );
+        } else if to == &z.id {
+            r.bad(
+                &[F("exits"), I(i), F("to")],
+                format!("exits[{i}] leads back into {to:?} itself"),
+            );
+        }
+        if z.spawn_points.iter().any(|p| a.contains(*p)) {
+            r.bad(
+                &[F("exits"), I(i), F("area")],
+                format!("exits[{i}].area covers a spawn point (players would leave at once)"),
+            );
+        }
+    }
+    if let Some(inst) = &z.instance {
+        r.positive(
+            &[F("instance"), F("close_after_empty_s")],
+            "instance.close_after_empty_s",
+            inst.close_after_empty_s,
+        );
+    }
+    if let Some(n) = z.overflow_at
+        && (n == 0 || n > z.max_players)
+    {
+        r.bad(
+            &[F("overflow_at")],
+            format!(
+                "overflow_at must be between 1 and max_players ({})",
+                z.max_players
+            ),
+        );
     }
     if !classes.iter().any(|c| c.id == z.player_class) {
         r.bad(

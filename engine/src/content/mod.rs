@@ -156,6 +156,65 @@ pub struct ZoneDef {
     pub respawn_points: Vec<Vec2>,
     #[serde(default)]
     pub spawners: Vec<Spawner>,
+    /// Borders and portals to other zones and instances.
+    #[serde(default)]
+    pub exits: Vec<Exit>,
+    /// Set for instance templates (dungeons, boss arenas): the orchestrator opens a
+    /// copy per party and closes it after it has been empty for a while.
+    #[serde(default)]
+    pub instance: Option<InstanceDef>,
+    /// Players at which the orchestrator places new arrivals in an overflow copy of
+    /// this zone instead (default: `max_players`, i.e. only when full).
+    #[serde(default)]
+    pub overflow_at: Option<u32>,
+}
+
+/// An area that hands a player who walks into it to another zone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exit {
+    pub area: Bounds,
+    pub to: ExitTarget,
+    pub arrive: Arrival,
+}
+
+/// Where an exit leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+pub enum ExitTarget {
+    /// A shared zone, by id (a border or a portal).
+    Zone(String),
+    /// A new or the party's existing instance of a template (a zone with `instance`).
+    Instance(String),
+}
+
+/// Where in the target zone the player appears.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub enum Arrival {
+    /// At this point.
+    At(Vec2),
+    /// At this x, keeping the player's y (an east or west border).
+    KeepY(f32),
+    /// At this y, keeping the player's x (a north or south border).
+    KeepX(f32),
+}
+
+impl Arrival {
+    /// The arrival point for a player who left from `from`.
+    pub fn point(self, from: Vec2) -> Vec2 {
+        match self {
+            Arrival::At(p) => p,
+            Arrival::KeepY(x) => Vec2::new(x, from.y),
+            Arrival::KeepX(y) => Vec2::new(from.x, y),
+        }
+    }
+}
+
+/// How an instance template behaves.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceDef {
+    /// Seconds an open instance may stay empty before it is closed.
+    pub close_after_empty_s: f32,
 }
 
 fn default_class() -> String {
@@ -259,6 +318,21 @@ pub struct NetcodeDef {
     pub index_rebuild_interval_ticks: u8,
     pub input: InputLimits,
     pub tiers: Tiers,
+    /// Ticks between write-behind checkpoints of every player (100 = 5 s at 20 Hz):
+    /// the most movement a killed zone can lose.
+    #[serde(default = "default_checkpoint_ticks")]
+    pub checkpoint_interval_ticks: u32,
+    /// Ticks a player waits, after a transfer failed, before an exit tries again.
+    #[serde(default = "default_transfer_retry_ticks")]
+    pub transfer_retry_ticks: u32,
+}
+
+fn default_checkpoint_ticks() -> u32 {
+    100
+}
+
+fn default_transfer_retry_ticks() -> u32 {
+    100
 }
 
 /// Who a skill may target.
@@ -418,6 +492,18 @@ impl ZoneContent {
         ContentSources::read_dir(dir)?.zone(zone_id)
     }
 
+    /// Loads the map `template` to run as zone `run_as` (an overflow copy or an
+    /// instance has its own id but its template's content).
+    pub fn load_as(
+        dir: &std::path::Path,
+        template: &str,
+        run_as: &str,
+    ) -> Result<ZoneContent, ContentErrors> {
+        let mut content = Self::load(dir, template)?;
+        content.zone.id = run_as.to_string();
+        Ok(content)
+    }
+
     pub fn skill_index(&self, id: &str) -> Option<usize> {
         self.skills.iter().position(|s| s.id == id)
     }
@@ -468,9 +554,35 @@ mod tests {
     }
 
     #[test]
+    fn exits_must_lead_somewhere_from_inside_the_bounds() {
+        let mut s = ContentSources::shipped();
+        let meadow = s.get("zones/meadow.ron").unwrap().to_string();
+        s.set(
+            "zones/meadow.ron",
+            meadow.replace("to: Zone(\"forest\")", "to: Zone(\"swamp\")"),
+        );
+        let e = one_error(&s, "meadow");
+        assert!(e.message.contains("unknown zone \"swamp\""), "{e}");
+        let mut s = ContentSources::shipped();
+        s.set(
+            "zones/meadow.ron",
+            meadow.replace(
+                "min: (995.0, 0.0), max: (1000.0, 1000.0)",
+                "min: (995.0, 0.0), max: (1010.0, 1000.0)",
+            ),
+        );
+        let e = one_error(&s, "meadow");
+        assert!(e.message.contains("not inside the zone bounds"), "{e}");
+        assert!(e.position.is_some(), "{e}");
+    }
+
+    #[test]
     fn shipped_content_validates() {
         let ids = ContentSources::shipped().validate().unwrap();
-        assert_eq!(ids, ["meadow", "test_area"]);
+        assert_eq!(ids, ["crypt", "forest", "meadow", "test_area"]);
+        let crypt = ContentSources::shipped().zone("crypt").unwrap();
+        assert!(crypt.zone.instance.is_some());
+        assert_eq!(crypt.zone.exits[0].to, ExitTarget::Zone("meadow".into()));
         let c = ContentSources::shipped().zone("meadow").unwrap();
         assert_eq!(c.player_class().unwrap().id, "mage");
         assert_eq!(c.class_skill_indices().len(), 3);

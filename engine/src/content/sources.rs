@@ -65,6 +65,14 @@ impl ContentSources {
             include_str!("../../../content/zones/meadow.ron"),
         );
         s.set(
+            "zones/forest.ron",
+            include_str!("../../../content/zones/forest.ron"),
+        );
+        s.set(
+            "zones/crypt.ron",
+            include_str!("../../../content/zones/crypt.ron"),
+        );
+        s.set(
             "zones/test_area.ron",
             include_str!("../../../content/zones/test_area.ron"),
         );
@@ -222,7 +230,14 @@ impl ContentSources {
             )]);
         }
         let zone = self.parse::<ZoneDef>(&rel).map_err(|e| vec![e])?;
-        let problems = check::zone(&rel, &zone, zone_id, &shared.classes, &shared.enemies);
+        let problems = check::zone(
+            &rel,
+            &zone,
+            zone_id,
+            &shared.classes,
+            &shared.enemies,
+            &self.zone_ids(),
+        );
         if !problems.is_empty() {
             return Err(self.resolve(problems));
         }

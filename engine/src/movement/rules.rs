@@ -225,6 +225,9 @@ mod tests {
             player_class: "mage".into(),
             respawn_points: Vec::new(),
             spawners: Vec::new(),
+            exits: Vec::new(),
+            instance: None,
+            overflow_at: None,
             obstacles: vec![
                 Obstacle::Box {
                     min: Vec2::new(50.0, 0.0),

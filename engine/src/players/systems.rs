@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::metres_to_cm;
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{
     CastRejectReason, ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION,
@@ -20,6 +21,7 @@ use crate::content::{ZoneContent, ZoneDef};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
 use crate::movement::rules::walkable_point_near;
+use crate::persist::{Inventory, Transferring};
 use crate::replication::SnapshotLink;
 use crate::rng::{ZoneRng, ZoneStream};
 use crate::skills::{Caster, Mana};
@@ -116,7 +118,35 @@ pub fn class_components(content: &ZoneContent) -> (Health, Mana, Caster) {
     }
 }
 
-fn join(world: &mut World, player: PlayerId, tier: ClientTier, role: Role) {
+/// Where a player with a saved position appears: there when it is walkable in this
+/// zone (content can change under a saved position), else the nearest walkable point
+/// the spawn stream finds, else a spawn point.
+fn saved_position(world: &mut World, saved: &SavedPlayer) -> Vec2 {
+    let p = Vec2::new(saved.x, saved.y);
+    world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
+        let zone = &world.resource::<ZoneSettings>().0.zone;
+        if !p.is_finite() {
+            return pick_spawn(zone, &mut rng.spawn);
+        }
+        if zone.is_walkable(p) {
+            return p;
+        }
+        let near = walkable_point_near(zone, p, 10.0, &mut rng.spawn);
+        if zone.is_walkable(near) {
+            near
+        } else {
+            pick_spawn(zone, &mut rng.spawn)
+        }
+    })
+}
+
+fn join(
+    world: &mut World,
+    player: PlayerId,
+    tier: ClientTier,
+    role: Role,
+    saved: Option<Box<SavedPlayer>>,
+) {
     if let Some(e) = world.resource::<PlayerIndex>().get(player) {
         // Reconnect: same entity, fresh stream and view.
         let mut ent = world.entity_mut(e);
@@ -153,11 +183,27 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier, role: Role) {
         });
         return;
     }
-    let pos = world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
-        pick_spawn(&world.resource::<ZoneSettings>().0.zone, &mut rng.spawn)
-    });
     let net_id = world.resource_mut::<NetIdAllocator>().allocate();
-    let (health, mana, caster) = class_components(&world.resource::<ZoneSettings>().0);
+    let (mut health, mut mana, caster) = class_components(&world.resource::<ZoneSettings>().0);
+    let mut inventory = Inventory::default();
+    let pos = match saved {
+        Some(saved) => {
+            // A player saved dead comes back respawned: full HP, at the respawn point.
+            let pos = if saved.hp == 0 {
+                let zone = &world.resource::<ZoneSettings>().0.zone;
+                zone.respawn_point(Vec2::new(saved.x, saved.y))
+            } else {
+                health.hp = saved.hp.min(health.max);
+                saved_position(world, &saved)
+            };
+            mana.current = (saved.mana as f32).min(mana.max);
+            inventory.0 = saved.inventory;
+            pos
+        }
+        None => world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
+            pick_spawn(&world.resource::<ZoneSettings>().0.zone, &mut rng.spawn)
+        }),
+    };
     let e = world
         .spawn((
             Player {
@@ -176,7 +222,7 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier, role: Role) {
             Violations::default(),
             InterestState::new(tier),
             SnapshotLink::default(),
-            (health, mana, caster, Team::Players),
+            (health, mana, caster, Team::Players, inventory),
         ))
         .id();
     world.resource_mut::<PlayerIndex>().0.insert(player, e);
@@ -187,6 +233,13 @@ fn join(world: &mut World, player: PlayerId, tier: ClientTier, role: Role) {
         .push(ZoneOutput::Welcome { player, welcome });
 }
 
+/// The player's entity, unless the player is frozen for a transfer (then its
+/// commands are ignored).
+fn frozen_or(world: &World, player: PlayerId) -> Option<Entity> {
+    let e = world.resource::<PlayerIndex>().get(player)?;
+    world.get::<Transferring>(e).is_none().then_some(e)
+}
+
 /// Applies every queued session command in arrival order.
 pub fn ingest_commands(world: &mut World) {
     let mut commands = std::mem::take(&mut world.resource_mut::<CommandInbox>().0);
@@ -194,9 +247,19 @@ pub fn ingest_commands(world: &mut World) {
     let limits = world.resource::<ZoneSettings>().0.netcode.input.clone();
     for cmd in commands.drain(..) {
         match cmd {
-            ZoneCommand::Join { player, tier, role } => join(world, player, tier, role),
+            ZoneCommand::Join {
+                player,
+                tier,
+                role,
+                saved,
+            } => join(world, player, tier, role, saved),
+            ZoneCommand::TransferFailed { player, detail } => {
+                if let Some(e) = world.resource::<PlayerIndex>().get(player) {
+                    crate::persist::transfer_failed(world, player, e, detail);
+                }
+            }
             ZoneCommand::Cast { player, intent } => {
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+                let Some(e) = frozen_or(world, player) else {
                     continue;
                 };
                 let Some(Err(reason)) = world.get_mut::<Caster>(e).map(|mut c| c.accept(intent))
@@ -222,7 +285,7 @@ pub fn ingest_commands(world: &mut World) {
                 }
             }
             ZoneCommand::Respawn { player } => {
-                if let Some(e) = world.resource::<PlayerIndex>().get(player)
+                if let Some(e) = frozen_or(world, player)
                     && world.get::<Dead>(e).is_some()
                 {
                     world.entity_mut(e).insert(RespawnRequested);
@@ -232,15 +295,30 @@ pub fn ingest_commands(world: &mut World) {
                 player,
                 seq,
                 command,
-            } => crate::admin::handle(world, player, seq, command),
+            } => {
+                if frozen_or(world, player).is_some() {
+                    crate::admin::handle(world, player, seq, command);
+                }
+            }
             ZoneCommand::Leave { player } => {
                 if let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) {
+                    // The final save, unless the player is being handed over (then
+                    // the handoff record is the only state that may be kept).
+                    if world.get::<Transferring>(e).is_none()
+                        && let Some(state) = crate::persist::saved_state(world, e)
+                    {
+                        world
+                            .resource_mut::<ZoneOutbox>()
+                            .0
+                            .push(ZoneOutput::Logout { player, state });
+                    }
                     world.despawn(e);
                 }
             }
             ZoneCommand::Input { player, input } => {
-                // Input for a player this zone does not own is ignored.
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+                // Input for a player this zone does not own, or one frozen for a
+                // transfer, is ignored.
+                let Some(e) = frozen_or(world, player) else {
                     continue;
                 };
                 let Some(mut stream) = world.get_mut::<PlayerInput>(e) else {

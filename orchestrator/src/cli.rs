@@ -1,0 +1,175 @@
+//! The orchestrator's command line, shared by the `orchestrator` binary and
+//! `arcane orchestrator`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::supervisor::{LocalConfig, LocalSupervisor, ZoneSpec};
+use crate::{ApiConfig, MemoryState, Orchestrator, RedisState, SharedState, Store, Supervisor};
+
+/// The development ticket secret zones also default to (see `zone-server --help`).
+pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrchestratorArgs {
+    #[arg(
+        long,
+        env = "ARCANE_ORCHESTRATOR_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub addr: SocketAddr,
+    /// `sqlite://file.db` (created when missing) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://arcane.db")]
+    pub database_url: String,
+    /// Shared state in Redis (for several replicas); in memory when unset.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = DEV_TICKET_SECRET, hide_env_values = true)]
+    pub ticket_secret: String,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub ticket_ttl: Duration,
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub heartbeat_timeout: Duration,
+    /// Where new players start, and the position and HP/mana they start with.
+    #[arg(long, default_value = "meadow")]
+    pub start_zone: String,
+    #[arg(long, default_value = "125,125", value_parser = parse_point)]
+    pub start_position: (f64, f64),
+    #[arg(long, default_value = "200,100", value_parser = parse_vitals)]
+    pub start_vitals: (u32, u32),
+    /// Local mode: zones to start and keep running as child processes (comma
+    /// separated content zone ids). Overflow copies and instances are started the same
+    /// way on demand. Without it, zones are started by someone else (Kubernetes).
+    #[arg(long, value_delimiter = ',')]
+    pub zones: Vec<String>,
+    /// The zone-server command for local mode (default: `zone-server` beside this
+    /// executable).
+    #[arg(long)]
+    pub zone_command: Option<PathBuf>,
+    /// Arguments placed before the zone's own (e.g. `zone` for `arcane zone`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub zone_command_arg: Vec<String>,
+    /// Content folder passed to the zones it starts.
+    #[arg(long, env = "ARCANE_CONTENT", default_value = "content")]
+    pub content: PathBuf,
+}
+
+fn parse_point(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(',').ok_or("expected x,y")?;
+    let p = |v: &str| v.trim().parse::<f64>().map_err(|e| e.to_string());
+    Ok((p(a)?, p(b)?))
+}
+
+fn parse_vitals(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once(',').ok_or("expected hp,mana")?;
+    let p = |v: &str| v.trim().parse::<u32>().map_err(|e| e.to_string());
+    Ok((p(a)?, p(b)?))
+}
+
+impl OrchestratorArgs {
+    pub fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            ticket_secret: self.ticket_secret.clone(),
+            ticket_ttl: self.ticket_ttl,
+            heartbeat_timeout: self.heartbeat_timeout,
+            placement_ttl: Duration::from_secs(30),
+            start_zone: self.start_zone.clone(),
+            start_position: self.start_position,
+            start_vitals: self.start_vitals,
+        }
+    }
+
+    /// The local supervisor's settings, for an orchestrator reachable at `url`.
+    pub fn local_config(&self, url: String) -> anyhow::Result<LocalConfig> {
+        let program = match &self.zone_command {
+            Some(p) => p.clone(),
+            None => {
+                let exe = std::env::current_exe()?;
+                exe.with_file_name(format!("zone-server{}", std::env::consts::EXE_SUFFIX))
+            }
+        };
+        let mut env = vec![
+            ("DATABASE_URL".to_string(), self.database_url.clone()),
+            (
+                "ARCANE_TICKET_SECRET".to_string(),
+                self.ticket_secret.clone(),
+            ),
+        ];
+        if let Ok(f) = std::env::var("RUST_LOG") {
+            env.push(("RUST_LOG".into(), f));
+        }
+        Ok(LocalConfig {
+            program,
+            args: self.zone_command_arg.clone(),
+            orchestrator_url: url,
+            content: self.content.clone(),
+            env,
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+        })
+    }
+}
+
+/// Runs the orchestrator until Ctrl-C or SIGTERM.
+pub async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
+    if args.ticket_secret == DEV_TICKET_SECRET {
+        tracing::warn!(
+            "using the development ticket secret; set ARCANE_TICKET_SECRET in production"
+        );
+    }
+    let store = Store::connect(&args.database_url).await?;
+    match args.redis_url.clone() {
+        Some(url) => {
+            let shared = RedisState::connect(&url, "arcane").await?;
+            serve(args, store, shared).await
+        }
+        None => serve(args, store, MemoryState::default()).await,
+    }
+}
+
+async fn serve<S: SharedState>(
+    args: OrchestratorArgs,
+    store: Store,
+    shared: S,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    let mut o = Orchestrator::new(store, shared, args.api_config());
+    if !args.zones.is_empty() {
+        let sup = LocalSupervisor::new(args.local_config(format!("http://{addr}"))?);
+        for z in &args.zones {
+            sup.start(ZoneSpec {
+                zone_id: z.clone(),
+                template: crate::placement::template_of(z).to_string(),
+                close_after_empty: None,
+            })?;
+        }
+        o = o.with_supervisor(sup);
+    }
+    let state = Arc::new(o);
+    tracing::info!(%addr, "orchestrator listening");
+    let sweeper = tokio::spawn(crate::api::roll_forward(state.clone()));
+    tokio::select! {
+        r = crate::api::serve(listener, state) => r?,
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    sweeper.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,35 @@
+//! Fault injection for the transfer fault test (`tools/tests/transfer_faults.rs`).
+//! When `ARCANE_FAILPOINT_FILE` names a file holding `<name> <pause_ms>`, the first
+//! process to reach the failpoint `<name>` renames the file to `<file>.fired` (atomic,
+//! so exactly one process fires), logs it and pauses for `pause_ms`, during which the
+//! test kills whichever process it means to. Without the variable, failpoints cost one
+//! environment lookup.
+
+use std::time::Duration;
+
+/// The environment variable naming the failpoint file.
+pub const ENV: &str = "ARCANE_FAILPOINT_FILE";
+
+/// Pauses here if the armed failpoint is `name`.
+pub async fn failpoint(name: &str) {
+    let Some(path) = std::env::var_os(ENV) else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let Ok(text) = tokio::fs::read_to_string(&path).await else {
+        return;
+    };
+    let mut words = text.split_whitespace();
+    if words.next() != Some(name) {
+        return;
+    }
+    let pause_ms: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    let mut fired = path.clone().into_os_string();
+    fired.push(".fired");
+    if tokio::fs::rename(&path, &fired).await.is_err() {
+        // Another process (or task) fired it first.
+        return;
+    }
+    tracing::warn!(failpoint = name, pause_ms, "failpoint reached; pausing");
+    tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+}

@@ -1,0 +1,135 @@
+//! The orchestrator's Prometheus metrics: logins and transfers by result, transfer
+//! commit latency, instances and copies opened, and the zones in the registry by kind.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::shared::ZoneStatus;
+use crate::store::HandoffStatus;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneKindLabel {
+    /// `shared`, `copy` or `instance`.
+    pub kind: &'static str,
+    /// `up` or `down`.
+    pub state: &'static str,
+}
+
+pub struct OrchestratorMetrics {
+    registry: Registry,
+    logins: Family<ResultLabel, Counter>,
+    transfers: Family<ResultLabel, Counter>,
+    transfer_commit: Histogram,
+    pub instances_opened: Counter,
+    pub copies_opened: Counter,
+    zones: Family<ZoneKindLabel, Gauge>,
+}
+
+impl Default for OrchestratorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrchestratorMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("arcane_orchestrator");
+        let logins = Family::<ResultLabel, Counter>::default();
+        let transfers = Family::<ResultLabel, Counter>::default();
+        let transfer_commit = Histogram::new([
+            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ]);
+        let instances_opened = Counter::default();
+        let copies_opened = Counter::default();
+        let zones = Family::<ZoneKindLabel, Gauge>::default();
+        registry.register("logins", "Logins by result", logins.clone());
+        registry.register(
+            "transfers",
+            "Zone transfers resolved, by result (committed, aborted)",
+            transfers.clone(),
+        );
+        registry.register(
+            "transfer_commit_seconds",
+            "Time to resolve a transfer's target and commit it",
+            transfer_commit.clone(),
+        );
+        registry.register(
+            "instances_opened",
+            "Instances opened for parties",
+            instances_opened.clone(),
+        );
+        registry.register(
+            "overflow_copies_opened",
+            "Overflow copies opened for full zones",
+            copies_opened.clone(),
+        );
+        registry.register("zones", "Registered zones by kind and state", zones.clone());
+        OrchestratorMetrics {
+            registry,
+            logins,
+            transfers,
+            transfer_commit,
+            instances_opened,
+            copies_opened,
+            zones,
+        }
+    }
+
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn transfer(&self, outcome: &HandoffStatus, took: Duration) {
+        let result = match outcome {
+            HandoffStatus::Committed { .. } => "committed",
+            HandoffStatus::Aborted => "aborted",
+            HandoffStatus::Pending => "pending",
+        };
+        self.transfers.get_or_create(&ResultLabel { result }).inc();
+        self.transfer_commit.observe(took.as_secs_f64());
+    }
+
+    /// Sets the zone gauges from the registry.
+    pub fn observe_zones(&self, zones: &[ZoneStatus]) {
+        self.zones.clear();
+        for kind in ["shared", "copy", "instance"] {
+            for state in ["up", "down"] {
+                self.zones
+                    .get_or_create(&ZoneKindLabel { kind, state })
+                    .set(0);
+            }
+        }
+        for z in zones {
+            let kind = if z.info.instance {
+                "instance"
+            } else if z.info.zone_id.contains('~') {
+                "copy"
+            } else {
+                "shared"
+            };
+            let state = if z.up { "up" } else { "down" };
+            self.zones
+                .get_or_create(&ZoneKindLabel { kind, state })
+                .inc();
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,313 @@
+//! Write-behind persistence and the source side of zone transfers. The tick thread
+//! hands jobs over an unbounded channel and never waits; one task here writes them in
+//! order (so a checkpoint taken before a freeze always lands before that player's
+//! handoff record), and each transfer then runs in its own task:
+//!
+//! 1. record the handoff (`store.begin_handoff`, idempotent by transfer id), retried
+//!    until the database takes it;
+//! 2. ask the orchestrator to carry it out (`POST /v1/transfers`), retried while it is
+//!    unreachable — the orchestrator also rolls forward handoffs nobody asks about;
+//! 3. on commit, tell the tick thread to redirect the client; on abort, unfreeze the
+//!    player if this zone still owns it, or let it go if it does not.
+//!
+//! **Invariant:** the tick thread never blocks on the database or the network, and a
+//! frozen player is only unfrozen after the orchestrator aborted its handoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arcane_engine::PlayerId;
+use arcane_engine::content::ExitTarget;
+use arcane_orchestrator::api::{TransferRequest, TransferResponse};
+use arcane_orchestrator::failpoint::failpoint;
+use arcane_orchestrator::store::{Handoff, Store};
+use arcane_protocol::Redirect;
+use arcane_protocol::saved::SavedPlayer;
+use tokio::sync::{mpsc, watch};
+
+use crate::metrics::Metrics;
+use crate::tick::Inbound;
+
+/// Work for the persistence task.
+pub enum PersistJob {
+    /// The periodic checkpoint: (player, owned epoch, state).
+    Checkpoint(Vec<(u64, i64, SavedPlayer)>),
+    /// A logout's final save; retried harder than a checkpoint.
+    Logout(u64, i64, SavedPlayer),
+    /// Hand a frozen player to another zone.
+    Transfer {
+        player: u64,
+        epoch: i64,
+        to: ExitTarget,
+        state: SavedPlayer,
+    },
+}
+
+/// A transfer id unique across attempts and restarts: zone, player, epoch, this
+/// process's random nonce and a counter.
+fn transfer_id(zone: &str, player: u64, epoch: i64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicU64;
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nonce = *NONCE.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{zone}-{player}-e{epoch}-{:08x}-{n}", nonce as u32)
+}
+
+/// The tick thread's end of persistence.
+#[derive(Clone)]
+pub struct PersistHandle {
+    jobs: mpsc::UnboundedSender<PersistJob>,
+    /// True while a checkpoint batch is queued or being written: the next interval's
+    /// batch is skipped rather than queued behind it (memory stays bounded when the
+    /// database is slow; the next checkpoint carries newer state anyway).
+    checkpoint_busy: Arc<AtomicBool>,
+}
+
+impl PersistHandle {
+    /// Queues a checkpoint unless one is still being written; false when skipped.
+    pub fn checkpoint(&self, batch: Vec<(u64, i64, SavedPlayer)>) -> bool {
+        if self.checkpoint_busy.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if self.jobs.send(PersistJob::Checkpoint(batch)).is_err() {
+            self.checkpoint_busy.store(false, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    pub fn send(&self, job: PersistJob) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+}
+
+/// Everything the persistence task needs.
+pub struct Persister {
+    pub store: Store,
+    pub zone_id: String,
+    /// `http://host:port` of the orchestrator (transfers need one).
+    pub orchestrator: Option<String>,
+    pub inbox: mpsc::Sender<Inbound>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts the persistence task; returns the tick thread's handle.
+pub fn spawn(
+    p: Persister,
+    shutdown: watch::Receiver<bool>,
+) -> (PersistHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let busy = Arc::new(AtomicBool::new(false));
+    let handle = PersistHandle {
+        jobs: tx,
+        checkpoint_busy: busy.clone(),
+    };
+    let task = tokio::spawn(run(Arc::new(p), rx, busy, shutdown));
+    (handle, task)
+}
+
+async fn run(
+    p: Arc<Persister>,
+    mut jobs: mpsc::UnboundedReceiver<PersistJob>,
+    busy: Arc<AtomicBool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
+    // Runs until every sender is gone (the tick thread ended), so the final logouts
+    // queued at shutdown are still written.
+    while let Some(job) = jobs.recv().await {
+        match job {
+            PersistJob::Checkpoint(batch) => {
+                save(&p, &batch, 2).await;
+                busy.store(false, Ordering::Release);
+            }
+            PersistJob::Logout(player, epoch, state) => {
+                save(&p, &[(player, epoch, state)], 8).await;
+            }
+            PersistJob::Transfer {
+                player,
+                epoch,
+                to,
+                state,
+            } => {
+                tokio::spawn(transfer(
+                    p.clone(),
+                    http.clone(),
+                    Frozen {
+                        player,
+                        epoch,
+                        to,
+                        state,
+                    },
+                    shutdown.clone(),
+                ));
+            }
+        }
+    }
+}
+
+/// Writes a batch, retrying up to `attempts` times; players this zone turns out not
+/// to own any more are released.
+async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: u32) {
+    let started = Instant::now();
+    for attempt in 1..=attempts {
+        match p.store.checkpoint_batch(&p.zone_id, batch).await {
+            Ok(lost) => {
+                p.metrics.checkpoint("ok", batch.len(), started.elapsed());
+                for player in lost {
+                    tracing::warn!(player, "ownership lost; releasing the player");
+                    let _ = p
+                        .inbox
+                        .send(Inbound::OwnershipLost {
+                            player: PlayerId(player),
+                        })
+                        .await;
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, players = batch.len(), "checkpoint failed: {e}");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
+    p.metrics
+        .checkpoint("failed", batch.len(), started.elapsed());
+}
+
+struct Frozen {
+    player: u64,
+    epoch: i64,
+    to: ExitTarget,
+    state: SavedPlayer,
+}
+
+/// Waits `backoff` (doubling up to 2 s) unless the zone shuts down; false on shutdown.
+async fn pause(backoff: &mut Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let stop = tokio::select! {
+        _ = tokio::time::sleep(*backoff) => false,
+        _ = shutdown.wait_for(|s| *s) => true,
+    };
+    *backoff = (*backoff * 2).min(Duration::from_secs(2));
+    !stop
+}
+
+async fn transfer(
+    p: Arc<Persister>,
+    http: reqwest::Client,
+    f: Frozen,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let started = Instant::now();
+    let player = PlayerId(f.player);
+    let Some(base) = p.orchestrator.clone() else {
+        let _ = p
+            .inbox
+            .send(Inbound::TransferFailed {
+                player,
+                detail: "this zone runs without an orchestrator".into(),
+            })
+            .await;
+        return;
+    };
+    failpoint("zone.freeze").await;
+    // The id makes every step idempotent (retries, roll-forward by the orchestrator).
+    let handoff = Handoff {
+        transfer_id: transfer_id(&p.zone_id, f.player, f.epoch),
+        player_id: f.player,
+        from_zone: p.zone_id.clone(),
+        from_epoch: f.epoch,
+        target: match &f.to {
+            ExitTarget::Zone(z) => format!("zone:{z}"),
+            ExitTarget::Instance(t) => format!("instance:{t}"),
+        },
+        state: f.state,
+    };
+    let id = handoff.transfer_id.clone();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match p.store.begin_handoff(&handoff).await {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(transfer = %id, "cannot record the handoff yet: {e}");
+                if !pause(&mut backoff, &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+    failpoint("zone.handoff").await;
+    let url = format!("{}/v1/transfers", base.trim_end_matches('/'));
+    let mut backoff = Duration::from_millis(100);
+    let outcome = loop {
+        let sent = http
+            .post(&url)
+            .json(&TransferRequest {
+                transfer_id: id.clone(),
+            })
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => match r.json::<TransferResponse>().await {
+                Ok(t) => break Some(t),
+                Err(e) => tracing::warn!(transfer = %id, "bad transfer answer: {e}"),
+            },
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => break None,
+            Ok(r) => {
+                tracing::info!(transfer = %id, status = %r.status(), "transfer not done yet; retrying")
+            }
+            Err(e) => tracing::info!(transfer = %id, "orchestrator unreachable ({e}); retrying"),
+        }
+        if !pause(&mut backoff, &mut shutdown).await {
+            return;
+        }
+    };
+    let inbound = match outcome {
+        Some(t) => {
+            failpoint("zone.redirect").await;
+            p.metrics.transfer("committed", started.elapsed());
+            tracing::info!(transfer = %id, to = %t.zone_id, "transfer committed; redirecting");
+            Inbound::Redirect {
+                player,
+                redirect: Redirect {
+                    zone_id: t.zone_id,
+                    endpoint: t.endpoint,
+                    ticket: t.ticket,
+                },
+            }
+        }
+        None => {
+            p.metrics.transfer("aborted", started.elapsed());
+            // Aborted: this zone keeps the player only if it still owns it.
+            match p.store.load_owned(f.player, &p.zone_id).await {
+                Ok(Some((_, epoch))) if epoch == f.epoch => Inbound::TransferFailed {
+                    player,
+                    detail: "the destination is not available".into(),
+                },
+                Ok(_) => Inbound::OwnershipLost { player },
+                Err(e) => {
+                    // Unknown: keep the player frozen rather than risk two owners;
+                    // they get out by reconnecting (login finds the owner).
+                    tracing::error!(transfer = %id, "cannot check ownership after abort: {e}");
+                    Inbound::OwnershipLost { player }
+                }
+            }
+        }
+    };
+    let _ = p.inbox.send(inbound).await;
+}
