@@ -38,6 +38,9 @@ pub struct ZoneInfo {
     /// An instance (dungeon, arena) opened for a party rather than a shared zone.
     #[serde(default)]
     pub instance: bool,
+    /// `http://host:port` of the zone's `/metrics`, `/healthz` and `/players`.
+    #[serde(default)]
+    pub admin_endpoint: String,
 }
 
 impl ZoneInfo {

@@ -42,6 +42,15 @@ pub trait Supervisor: Send + Sync + 'static {
     fn running(&self) -> Vec<String>;
 }
 
+impl<T: Supervisor> Supervisor for Arc<T> {
+    fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
+        (**self).start(spec)
+    }
+    fn running(&self) -> Vec<String> {
+        (**self).running()
+    }
+}
+
 /// For orchestrators whose zones are started by someone else.
 pub struct NoSupervisor;
 
@@ -105,9 +114,14 @@ impl LocalSupervisor {
         lock(&self.children).get(zone_id).map(|c| c.restarts)
     }
 
-    /// Kills every child and stops restarting them.
-    pub fn shutdown(&self) {
+    /// Stops every child (SIGTERM, so zones save their players, then SIGKILL after a
+    /// grace period) and stops restarting them; returns once they are gone.
+    pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        let deadline = Instant::now() + STOP_GRACE + Duration::from_secs(1);
+        while !lock(&self.children).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn command(&self, spec: &ZoneSpec) -> Command {
@@ -131,6 +145,25 @@ impl LocalSupervisor {
         }
         cmd
     }
+}
+
+/// How long a zone gets to exit after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Asks a child to stop (SIGTERM), then kills it after `STOP_GRACE`.
+async fn stop_child(child: &mut tokio::process::Child, zone: &str) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id() {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        if kill(Pid::from_raw(pid as i32), Signal::SIGTERM).is_ok()
+            && tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok()
+        {
+            return;
+        }
+    }
+    tracing::warn!(zone, "zone did not stop in time; killing it");
+    let _ = child.kill().await;
 }
 
 impl Drop for LocalSupervisor {
@@ -175,7 +208,7 @@ impl Supervisor for LocalSupervisor {
                     _ = shutdown.wait_for(|s| *s) => None,
                 };
                 let Some(status) = status else {
-                    let _ = child.kill().await;
+                    stop_child(&mut child, &spec.zone_id).await;
                     break;
                 };
                 match status {

@@ -1,4 +1,5 @@
-//! `arcane`: the project's command-line tool — run the demo, mint dev tickets.
+//! `arcane`: the project's command-line tool — run the demo, validate content, send
+//! admin commands, mint dev tickets, and run a zone or the orchestrator.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -6,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::Client;
-use arcane_loadtest::report::Thresholds;
-use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::{AdminCommand, ClientMessage, ClientTier, EventKind, NetId, ServerMessage};
 use arcane_zone_server::ZoneServerConfig;
+
+mod demo;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 use clap::{Parser, Subcommand};
 
@@ -23,8 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start a zone and a bot swarm on loopback with embedded defaults, print a live
-    /// summary each second and a final report.
+    /// Start an orchestrator (SQLite, in-memory registry) that runs two neighbouring
+    /// zones (meadow and forest) as child processes, and a bot swarm that logs in
+    /// through it; travellers walk across the border. Prints a live summary each
+    /// second and a final report.
     Demo {
         #[arg(long, default_value_t = 50)]
         bots: usize,
@@ -33,11 +36,28 @@ enum Command {
         /// Content folder; defaults to the repository's `content/`.
         #[arg(long)]
         content: Option<PathBuf>,
-        #[arg(long, default_value = "meadow")]
-        zone: String,
+        /// Zones to run (comma separated); bots start in the first.
+        #[arg(long, value_delimiter = ',', default_value = "meadow,forest")]
+        zones: Vec<String>,
+        /// Where bots start (metres), near the meadow's border with the forest.
+        #[arg(long, default_value = "960,520")]
+        start: String,
         /// Write the JSON report here.
         #[arg(long)]
         report: Option<PathBuf>,
+    },
+    /// Run a zone server (the same as the `zone-server` binary).
+    Zone {
+        #[command(flatten)]
+        config: ZoneServerConfig,
+        /// Threads serving connections (default: one less than the cores).
+        #[arg(long, env = "ARCANE_IO_THREADS")]
+        io_threads: Option<usize>,
+    },
+    /// Run the orchestrator (the same as the `orchestrator` binary).
+    Orchestrator {
+        #[command(flatten)]
+        args: arcane_orchestrator::cli::OrchestratorArgs,
     },
     /// Check a content folder: every file, every zone, every reference. Prints each
     /// problem as `file:line:col: message` and exits non-zero if there is any.
@@ -221,28 +241,42 @@ fn admin(
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Services log at info like their own binaries; the tools stay quiet.
+    let default_filter = match cli.command {
+        Command::Zone { .. } | Command::Orchestrator { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Demo {
             bots,
             duration,
             content,
-            zone,
+            zones,
+            start,
             report,
-        } => demo(
+        } => demo::run(demo::DemoArgs {
             bots,
             duration,
-            match content {
+            content: match content {
                 Some(c) => c,
                 None => default_content()?,
             },
-            zone,
+            zones,
+            start,
             report,
-        ),
+        }),
+        Command::Zone { config, io_threads } => arcane_zone_server::run_process(config, io_threads),
+        Command::Orchestrator { args } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(arcane_orchestrator::cli::run(args)),
         Command::Validate { dir } => {
             if !validate(&dir) {
                 std::process::exit(1);
@@ -273,69 +307,5 @@ fn main() -> anyhow::Result<()> {
             println!("{}", TicketKey::new(secret).mint(&claims));
             Ok(())
         }
-    }
-}
-
-fn demo(
-    bots: usize,
-    duration: Duration,
-    content: PathBuf,
-    zone: String,
-    report_path: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    // The zone gets a multi-threaded runtime of its own; the bots run on one thread,
-    // as they would in `arcane-loadtest`.
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let config = ZoneServerConfig::local(content, &zone);
-    let running = server_rt
-        .block_on(arcane_zone_server::start(config))
-        .context("cannot start the zone")?;
-    println!(
-        "arcane demo: zone {zone:?} on ws://{} (metrics http://{}/metrics), {bots} bots for {}",
-        running.ws_addr,
-        running.admin_addr,
-        humantime::format_duration(duration)
-    );
-    let swarm = SwarmConfig {
-        target: format!("ws://{}", running.ws_addr),
-        bots,
-        duration,
-        ramp: Duration::from_secs(2).min(duration / 4),
-        metrics: Some(format!("http://{}/metrics", running.admin_addr)),
-        zone,
-        ticket_secret: DEV_TICKET_SECRET.to_string(),
-        first_player: 1,
-        tier: ClientTier::Desktop,
-        input_hz: 20,
-        live: true,
-        input_lead: Duration::from_millis(20),
-        behaviour: arcane_loadtest::behaviour::BehaviourMix::Mix,
-        orchestrator: None,
-    };
-    let bots_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = bots_rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)));
-    running.shutdown();
-    server_rt.block_on(running.wait());
-    let report = report?;
-    print!("{}", report.summary());
-    println!("  (the demo runs zone and bots in one process: server cpu includes the bots)");
-    if let Some(path) = report_path {
-        std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)?;
-    }
-    let broken = report.check(&Thresholds {
-        max_errors: Some(0),
-        min_connected: Some(bots),
-        ..Default::default()
-    });
-    if broken.is_empty() {
-        println!("demo ok: {} bots connected, 0 errors", report.connected);
-        Ok(())
-    } else {
-        anyhow::bail!("demo failed: {}", broken.join("; "))
     }
 }

@@ -25,6 +25,8 @@ pub struct ZoneIdentity {
     pub template: String,
     pub overflow_at: u32,
     pub instance: bool,
+    /// `http://host:port` of the admin listener.
+    pub admin_endpoint: String,
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,8 @@
 //!
 //! **Architecture Invariant:** the tick thread never awaits, never blocks on a socket
 //! and never touches a database; it talks to sessions only through bounded channels
-//! and per-connection outboxes.
+//! and per-connection outboxes, and to persistence through a queue that holds at most
+//! one checkpoint batch plus one job per leaving or transferring player.
 
 pub mod admin;
 pub mod config;
@@ -19,3 +20,55 @@ pub mod ws;
 
 pub use config::ZoneServerConfig;
 pub use server::{RunningZone, start};
+
+/// Runs one zone as a process until SIGTERM or Ctrl-C, until it closes itself (an
+/// empty instance), or until its tick thread fails (then with an error, so a
+/// supervisor restarts it). Used by `zone-server` and `arcane zone`.
+pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyhow::Result<()> {
+    let io_threads = io_threads.unwrap_or_else(|| {
+        // Leave one core to the tick thread.
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let zone = start(config).await?;
+        let failed = tokio::select! {
+            _ = wait_for_signal() => false,
+            _ = zone.closed() => false,
+            _ = zone.tick_stopped() => true,
+        };
+        tracing::info!("shutting down");
+        zone.shutdown();
+        zone.wait().await;
+        if failed {
+            // Exit non-zero so the supervisor restarts the zone.
+            anyhow::bail!("the tick thread stopped unexpectedly; see the log above");
+        }
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

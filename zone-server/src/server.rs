@@ -156,6 +156,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             template: config.zone.clone(),
             overflow_at,
             instance: instance.is_some(),
+            admin_endpoint: format!("http://{admin_addr}"),
         };
         tasks.push(tokio::spawn(crate::control::run(
             config.orchestrator.clone(),

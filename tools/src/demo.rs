@@ -1,0 +1,213 @@
+//! `arcane demo`: the whole stack on loopback with embedded defaults. An orchestrator
+//! (SQLite in a fresh temporary folder, in-memory registry) runs the zones as child
+//! processes through its local supervisor (`arcane zone …`); bots log in through it,
+//! and travellers walk across the meadow–forest border and back, so every run shows
+//! zone transfers end to end.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use arcane_loadtest::behaviour::BehaviourMix;
+use arcane_loadtest::report::Thresholds;
+use arcane_loadtest::scrape::{http_get, sum_of};
+use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_orchestrator::shared::ZoneStatus;
+use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
+use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
+use arcane_protocol::ClientTier;
+use arcane_zone_server::config::DEV_TICKET_SECRET;
+
+pub struct DemoArgs {
+    pub bots: usize,
+    pub duration: Duration,
+    pub content: PathBuf,
+    pub zones: Vec<String>,
+    pub start: String,
+    pub report: Option<PathBuf>,
+}
+
+/// Longest wait for the zone processes to start and register.
+const ZONES_UP_WITHIN: Duration = Duration::from_secs(60);
+
+async fn zones(base: &str) -> anyhow::Result<Vec<ZoneStatus>> {
+    let text = http_get(&format!("{base}/v1/zones")).await?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!a.zones.is_empty(), "--zones needs at least one zone");
+    let (sx, sy) = a.start.split_once(',').context("--start is x,y")?;
+    let start_position = (sx.trim().parse::<f64>()?, sy.trim().parse::<f64>()?);
+    let dir = std::env::temp_dir().join(format!("arcane-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let database_url = format!("sqlite://{}", dir.join("arcane.db").display());
+    // The orchestrator runs on a multi-threaded runtime of its own; the bots run on
+    // one thread, as they would in `arcane-loadtest`; the zones are processes.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let (base, supervisor) = server_rt.block_on(async {
+        let store = Store::connect(&database_url).await?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let mut env = vec![
+            ("DATABASE_URL".to_string(), database_url.clone()),
+            (
+                "ARCANE_TICKET_SECRET".to_string(),
+                DEV_TICKET_SECRET.to_string(),
+            ),
+            ("ARCANE_IO_THREADS".to_string(), "1".to_string()),
+        ];
+        env.push((
+            "RUST_LOG".into(),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ));
+        let supervisor = Arc::new(LocalSupervisor::new(LocalConfig {
+            program: std::env::current_exe()?,
+            args: vec!["zone".into()],
+            orchestrator_url: base.clone(),
+            content: a.content.clone(),
+            env,
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(5),
+        }));
+        let config = ApiConfig {
+            ticket_secret: DEV_TICKET_SECRET.into(),
+            ticket_ttl: Duration::from_secs(60),
+            heartbeat_timeout: Duration::from_secs(3),
+            placement_ttl: Duration::from_secs(30),
+            start_zone: a.zones[0].clone(),
+            start_position,
+            start_vitals: (200, 100),
+        };
+        let o = Arc::new(
+            Orchestrator::new(store, MemoryState::default(), config)
+                .with_supervisor(supervisor.clone()),
+        );
+        tokio::spawn(arcane_orchestrator::api::roll_forward(o.clone()));
+        tokio::spawn(arcane_orchestrator::api::serve(listener, o));
+        for z in &a.zones {
+            supervisor.start(ZoneSpec {
+                zone_id: z.clone(),
+                template: z.clone(),
+                close_after_empty: None,
+            })?;
+        }
+        let started = Instant::now();
+        loop {
+            let up = zones(&base).await.unwrap_or_default();
+            if a.zones
+                .iter()
+                .all(|z| up.iter().any(|s| &s.info.zone_id == z && s.up))
+            {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < ZONES_UP_WITHIN,
+                "the zones did not come up within {ZONES_UP_WITHIN:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::Ok((base, supervisor))
+    })?;
+    let up = server_rt.block_on(zones(&base))?;
+    let first = up
+        .iter()
+        .find(|z| z.info.zone_id == a.zones[0])
+        .context("first zone vanished")?;
+    println!(
+        "arcane demo: orchestrator {base} (metrics {base}/metrics), zones {} as processes, {} bots for {}",
+        up.iter()
+            .map(|z| format!("{} {}", z.info.zone_id, z.info.endpoint))
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.bots,
+        humantime::format_duration(a.duration)
+    );
+    let swarm = SwarmConfig {
+        target: first.info.endpoint.clone(),
+        bots: a.bots,
+        duration: a.duration,
+        ramp: Duration::from_secs(2).min(a.duration / 4),
+        metrics: Some(format!("{}/metrics", first.info.admin_endpoint)),
+        zone: first.info.zone_id.clone(),
+        ticket_secret: DEV_TICKET_SECRET.to_string(),
+        first_player: 1,
+        tier: ClientTier::Desktop,
+        input_hz: 20,
+        live: true,
+        input_lead: Duration::from_millis(20),
+        behaviour: BehaviourMix::Mix,
+        orchestrator: Some(base.clone()),
+    };
+    let bots_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = bots_rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)));
+    // Per-zone figures before the zones stop.
+    let per_zone = server_rt.block_on(async {
+        let mut lines = Vec::new();
+        for z in zones(&base).await.unwrap_or_default() {
+            let text = http_get(&format!("{}/metrics", z.info.admin_endpoint))
+                .await
+                .unwrap_or_default();
+            lines.push(format!(
+                "  {:<10} players {:>4}  transfers out {:>4}  checkpointed states {:>5}",
+                z.info.zone_id,
+                sum_of(&text, "arcane_players"),
+                sum_of(&text, "arcane_transfers_total"),
+                sum_of(&text, "arcane_checkpointed_players_total"),
+            ));
+        }
+        let orch = http_get(&format!("{base}/metrics"))
+            .await
+            .unwrap_or_default();
+        lines.push(format!(
+            "  orchestrator: logins {}  transfers committed {}  aborted {}",
+            sum_of(&orch, "arcane_orchestrator_logins_total"),
+            label_value(&orch, "arcane_orchestrator_transfers_total", "committed"),
+            label_value(&orch, "arcane_orchestrator_transfers_total", "aborted"),
+        ));
+        lines
+    });
+    server_rt.block_on(supervisor.shutdown());
+    let report = report?;
+    print!("{}", report.summary());
+    for l in per_zone {
+        println!("{l}");
+    }
+    if let Some(path) = &a.report {
+        std::fs::write(path, arcane_loadtest::report::to_json(&report)?)?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut broken = report.check(&Thresholds {
+        max_errors: Some(0),
+        min_connected: Some(a.bots),
+        ..Default::default()
+    });
+    if a.zones.len() > 1 && a.bots >= 8 && report.transfers.completed == 0 {
+        broken.push("no bot crossed a zone border".into());
+    }
+    if broken.is_empty() {
+        println!(
+            "demo ok: {} bots connected, {} zone transfers, 0 errors",
+            report.connected, report.transfers.completed
+        );
+        Ok(())
+    } else {
+        anyhow::bail!("demo failed: {}", broken.join("; "))
+    }
+}
+
+/// The value of `name{result="<result>"}` in a metrics text (0 when absent).
+fn label_value(text: &str, name: &str, result: &str) -> f64 {
+    let prefix = format!("{name}{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
