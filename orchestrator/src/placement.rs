@@ -122,7 +122,7 @@ mod tests {
                 capacity,
                 template: template_of(id).into(),
                 overflow_at: capacity * 8 / 10,
-                instance: false,
+                ..ZoneInfo::default()
             },
             load: ZoneLoad {
                 players,
