@@ -35,6 +35,11 @@ pub struct ApiConfig {
     pub start_position: (f64, f64),
     /// HP and mana a new player starts with.
     pub start_vitals: (u32, u32),
+    /// After a start, how long zones get to (re-)register before a zone missing from
+    /// the registry counts as gone: until then, transfers to it and logins into it are
+    /// answered "try again" instead of aborted or relocated (the in-memory registry
+    /// starts empty after a restart).
+    pub registry_warmup: Duration,
 }
 
 /// Longest wait for a zone the orchestrator opened (an overflow copy, an instance)
@@ -53,6 +58,7 @@ pub struct Orchestrator<S> {
     pub config: ApiConfig,
     pub supervisor: Box<dyn Supervisor>,
     pub metrics: crate::metrics::OrchestratorMetrics,
+    started: std::time::Instant,
 }
 
 impl<S: SharedState> Orchestrator<S> {
@@ -65,7 +71,13 @@ impl<S: SharedState> Orchestrator<S> {
             config,
             supervisor: Box::new(NoSupervisor),
             metrics: crate::metrics::OrchestratorMetrics::new(),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// True once zones have had time to register after this orchestrator started.
+    fn registry_warm(&self) -> bool {
+        self.started.elapsed() >= self.config.registry_warmup
     }
 
     /// Starts zones (overflow copies, instances) through `supervisor`.
@@ -310,6 +322,11 @@ impl<S: SharedState> Orchestrator<S> {
                 .commit_handoff(transfer_id, &to)
                 .await
                 .map_err(int)?,
+            Err(Refused::Unavailable(why)) if !self.registry_warm() => {
+                return Err(Refused::Unavailable(format!(
+                    "{why} (zones are still registering; try again)"
+                )));
+            }
             Err(Refused::Unavailable(why)) => {
                 tracing::info!(transfer = transfer_id, "transfer aborted: {why}");
                 self.store.abort_handoff(transfer_id).await.map_err(int)?
@@ -373,7 +390,7 @@ impl<S: SharedState> Orchestrator<S> {
                 Choice::Unavailable(why) => {
                     // A closed copy or instance is gone for good: a copy's players go
                     // back to the map's main zone, an instance's to the start.
-                    if registered || !owner.zone.contains('~') {
+                    if registered || !owner.zone.contains('~') || !self.registry_warm() {
                         return Err(Refused::Unavailable(why));
                     }
                     let template = template_of(&owner.zone);

@@ -78,6 +78,7 @@ impl OrchestratorArgs {
             start_zone: self.start_zone.clone(),
             start_position: self.start_position,
             start_vitals: self.start_vitals,
+            registry_warmup: (self.heartbeat_timeout * 2).max(Duration::from_secs(2)),
         }
     }
 

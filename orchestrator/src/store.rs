@@ -570,4 +570,21 @@ impl Store {
             .await?
             .map_or(HandoffStatus::Aborted, |(_, s)| s))
     }
+
+    /// How many transfers are committed, aborted and pending (operators, fault tests).
+    pub async fn handoff_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM handoffs GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = (0, 0, 0);
+        for r in rows {
+            let n = r.try_get::<i64, _>("n")?.max(0) as u64;
+            match r.try_get::<String, _>("status")?.as_str() {
+                "committed" => out.0 = n,
+                "aborted" => out.1 = n,
+                _ => out.2 += n,
+            }
+        }
+        Ok(out)
+    }
 }

@@ -31,6 +31,7 @@ fn config() -> ApiConfig {
         start_zone: "meadow".into(),
         start_position: (5.0, 5.0),
         start_vitals: (200, 100),
+        registry_warmup: Duration::ZERO,
     }
 }
 

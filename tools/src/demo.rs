@@ -83,6 +83,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             start_zone: a.zones[0].clone(),
             start_position,
             start_vitals: (200, 100),
+            registry_warmup: Duration::ZERO,
         };
         let o = Arc::new(
             Orchestrator::new(store, MemoryState::default(), config)

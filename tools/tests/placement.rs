@@ -49,6 +49,7 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
                 start_zone: "test_area".into(),
                 start_position: (20.0, 50.0),
                 start_vitals: (200, 100),
+                registry_warmup: Duration::ZERO,
             },
         ));
         let (addr, _task) =

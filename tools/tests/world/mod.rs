@@ -1,0 +1,376 @@
+//! A small world of real processes for transfer tests: an orchestrator and two zones
+//! (`west` and `east`, sharing a border) started as `arcane orchestrator` and
+//! `arcane zone` children on loopback, one SQLite file, and a failpoint file. Players
+//! are driven by test clients that walk east until a zone they want welcomes them.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use arcane_engine::content::ContentSources;
+use arcane_loadtest::client::{Client, Incoming};
+use arcane_orchestrator::api::LoginResponse;
+use arcane_orchestrator::shared::ZoneStatus;
+use arcane_orchestrator::store::{ItemStack, SavedPlayer, Store};
+use arcane_protocol::view::ClientView;
+use arcane_protocol::{ClientMessage, ClientTier, MoveInput, ServerMessage};
+
+const WEST: &str = r#"ZoneDef(
+    id: "west",
+    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
+    player_speed: 5.0,
+    max_players: 64,
+    spawn_points: [(50.0, 50.0)],
+    spawn_radius: 0.0,
+    exits: [Exit(area: Bounds(min: (95.0, 0.0), max: (100.0, 100.0)), to: Zone("east"), arrive: KeepY(8.0))],
+)"#;
+
+const EAST: &str = r#"ZoneDef(
+    id: "east",
+    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
+    player_speed: 5.0,
+    max_players: 64,
+    spawn_points: [(50.0, 50.0)],
+    spawn_radius: 0.0,
+    exits: [Exit(area: Bounds(min: (0.0, 0.0), max: (5.0, 100.0)), to: Zone("west"), arrive: KeepY(90.0))],
+)"#;
+
+pub struct World {
+    pub dir: PathBuf,
+    pub db_url: String,
+    pub orchestrator: String,
+    orch_addr: String,
+    pub failpoint: PathBuf,
+    procs: Mutex<HashMap<&'static str, Child>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl World {
+    /// Writes the content and starts the three processes.
+    pub async fn start(tag: &str) -> World {
+        let dir = std::env::temp_dir().join(format!("arcane-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut content = ContentSources::shipped();
+        content.set("zones/west.ron", WEST.to_string());
+        content.set("zones/east.ron", EAST.to_string());
+        content.write_to(&dir.join("content")).unwrap();
+        let orch_addr = format!("127.0.0.1:{}", free_port());
+        let w = World {
+            db_url: format!("sqlite://{}", dir.join("arcane.db").display()),
+            orchestrator: format!("http://{orch_addr}"),
+            orch_addr,
+            failpoint: dir.join("failpoint"),
+            dir,
+            procs: Mutex::new(HashMap::new()),
+        };
+        // The database (and its migrations) exist before anyone races to create them.
+        Store::connect(&w.db_url).await.unwrap();
+        for p in ["orchestrator", "west", "east"] {
+            w.spawn(p);
+        }
+        w.wait_up(&["west", "east"]).await;
+        w
+    }
+
+    fn spawn(&self, which: &'static str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{which}.log")))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arcane"));
+        if which == "orchestrator" {
+            cmd.args(["orchestrator", "--addr", &self.orch_addr])
+                .args(["--start-zone", "west", "--start-position", "50,50"])
+                .args(["--heartbeat-timeout", "1s"]);
+        } else {
+            cmd.args([
+                "zone",
+                "--zone",
+                which,
+                "--orchestrator",
+                &self.orchestrator,
+            ])
+            .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(["--watch-content", "false", "--io-threads", "1"])
+            .arg("--content")
+            .arg(self.dir.join("content"));
+        }
+        cmd.env("DATABASE_URL", &self.db_url)
+            .env("ARCANE_FAILPOINT_FILE", &self.failpoint)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        self.procs
+            .lock()
+            .unwrap()
+            .insert(which, cmd.spawn().unwrap());
+    }
+
+    /// SIGKILLs a process and starts it again.
+    pub fn kill_and_restart(&self, which: &'static str) {
+        let old = self.procs.lock().unwrap().remove(which);
+        if let Some(mut c) = old {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        self.spawn(which);
+    }
+
+    pub async fn zones(&self) -> Vec<ZoneStatus> {
+        match reqwest::get(format!("{}/v1/zones", self.orchestrator)).await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub async fn wait_up(&self, zones: &[&str]) {
+        let start = Instant::now();
+        loop {
+            let up = self.zones().await;
+            if zones
+                .iter()
+                .all(|z| up.iter().any(|s| s.info.zone_id == *z && s.up))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "zones {zones:?} did not come up: {up:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The players each zone says it has (`GET /players` on its admin port).
+    pub async fn rosters(&self) -> HashMap<String, Vec<u64>> {
+        let mut out = HashMap::new();
+        for z in self.zones().await {
+            let url = format!("{}/players", z.info.admin_endpoint);
+            if let Ok(r) = reqwest::get(url).await
+                && let Ok(ids) = r.json::<Vec<u64>>().await
+            {
+                out.insert(z.info.zone_id.clone(), ids);
+            }
+        }
+        out
+    }
+
+    /// Logs in, retrying while the orchestrator or the player's zone is unavailable.
+    pub async fn login(&self, name: &str) -> LoginResponse {
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            let r = http
+                .post(format!("{}/v1/login", self.orchestrator))
+                .json(&serde_json::json!({ "name": name }))
+                .send()
+                .await;
+            if let Ok(r) = r
+                && r.status().is_success()
+            {
+                return r.json().await.unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{name} could not log in\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.db_url).await.unwrap()
+    }
+
+    /// Arms the failpoint `name` (fires once, pausing `pause_ms`).
+    pub fn arm(&self, name: &str, pause_ms: u64) {
+        let _ = std::fs::remove_file(self.fired());
+        std::fs::write(&self.failpoint, format!("{name} {pause_ms}")).unwrap();
+    }
+
+    pub fn fired(&self) -> PathBuf {
+        let mut p = self.failpoint.clone().into_os_string();
+        p.push(".fired");
+        PathBuf::from(p)
+    }
+
+    /// The tail of every process log (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for p in ["orchestrator", "west", "east"] {
+            let text =
+                std::fs::read_to_string(self.dir.join(format!("{p}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {p}.log ---\n"));
+            for l in &lines[lines.len().saturating_sub(25)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for (_, mut c) in self.procs.lock().unwrap().drain() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The items player `i` owns in a test: unique, so a duplicate or a loss shows.
+pub fn items_of(i: u64) -> Vec<ItemStack> {
+    vec![
+        ItemStack {
+            item: format!("sword-{i}"),
+            count: 1,
+        },
+        ItemStack {
+            item: format!("creature:wolfling-{i}"),
+            count: 1,
+        },
+        ItemStack {
+            item: "gold".into(),
+            count: 100 + i as u32,
+        },
+    ]
+}
+
+/// Gives a freshly logged-in player (owned by `zone`) its test state: a position just
+/// west of the border, 150 HP, and unique items.
+pub async fn seed(store: &Store, zone: &str, player: u64, i: u64) {
+    let owner = store.owner(player).await.unwrap().unwrap();
+    assert_eq!(owner.zone, zone);
+    let state = SavedPlayer {
+        x: 90.0,
+        y: 10.0 + (i % 16) as f32 * 5.0,
+        hp: 150,
+        mana: 50,
+        inventory: items_of(i),
+    };
+    let lost = store
+        .checkpoint_batch(zone, &[(player, owner.epoch, state)])
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+}
+
+/// How a traveller's trip went.
+#[derive(Debug, Default)]
+pub struct Trip {
+    pub welcomes: u32,
+    pub redirects: u32,
+    pub relogins: u32,
+    /// HP the destination zone reported for the player.
+    pub hp: u32,
+}
+
+/// Connects with `first` (endpoint, ticket), waits for `go`, then walks east until
+/// `want` welcomes the player; follows redirects and logs in again whenever a zone is
+/// gone or says it does not own the player. Returns the connected client.
+pub async fn travel(
+    world: &World,
+    name: &str,
+    first: (String, String),
+    want: &str,
+    mut go: tokio::sync::watch::Receiver<bool>,
+) -> (Client, Trip) {
+    let mut trip = Trip::default();
+    let mut next = Some(first);
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{name} never reached {want}: {trip:?}\n{}",
+            world.logs()
+        );
+        let (endpoint, ticket) = match next.take() {
+            Some(n) => n,
+            None => {
+                trip.relogins += 1;
+                let l = world.login(name).await;
+                (l.endpoint, l.ticket)
+            }
+        };
+        let Ok(mut client) = Client::join(&endpoint, &ticket, ClientTier::Desktop).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let welcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.recv_until(|m| match m {
+                ServerMessage::Welcome(w) => Some(w),
+                _ => None,
+            }),
+        )
+        .await;
+        let Ok(Ok(welcome)) = welcome else {
+            continue;
+        };
+        trip.welcomes += 1;
+        if welcome.zone_id == want {
+            let mut view = ClientView::new();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
+                    Ok(Incoming::Message(ServerMessage::Snapshot(s), _)) => {
+                        if view.apply(&s).is_ok()
+                            && let Some(own) = view.own()
+                        {
+                            trip.hp = own.hp;
+                            return (client, trip);
+                        }
+                    }
+                    Ok(Incoming::Message(..)) => {}
+                    other => panic!("{name} lost {want} before a snapshot: {other:?}"),
+                }
+            }
+        }
+        let _ = go.wait_for(|g| *g).await;
+        // Walk east, acking snapshots, until redirected or dropped.
+        let mut seq = 0u32;
+        let mut view = ClientView::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        next = loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    seq += 1;
+                    let msgs = [
+                        ClientMessage::Input(MoveInput { seq, dir_x: 127, dir_y: 0 }),
+                        ClientMessage::Ack { snapshot_id: view.current_id() },
+                    ];
+                    if client.send(&msgs).await.is_err() {
+                        break None;
+                    }
+                }
+                m = client.recv() => match m {
+                    Incoming::Message(ServerMessage::Redirect(r), _) => {
+                        trip.redirects += 1;
+                        break (!r.endpoint.is_empty()).then_some((r.endpoint, r.ticket));
+                    }
+                    Incoming::Message(ServerMessage::Snapshot(s), _) => {
+                        let _ = view.apply(&s);
+                    }
+                    Incoming::Message(..) => {}
+                    Incoming::Malformed(e) => panic!("{name}: malformed frame {e}"),
+                    Incoming::Closed(_) => break None,
+                }
+            }
+        };
+    }
+}
