@@ -99,6 +99,35 @@ pub fn sum_of(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// p-quantile (0..1) of the histogram `name` (without `_bucket`) in an exposition, in
+/// milliseconds, as the upper bound of the bucket it falls in (0 when empty).
+pub fn histogram_quantile_ms(text: &str, name: &str, q: f64) -> f64 {
+    let bucket = format!("{name}_bucket");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for (n, labels, v) in text.lines().filter_map(parse_line) {
+        if n != bucket {
+            continue;
+        }
+        let Some(le) = label(labels, "le") else {
+            continue;
+        };
+        let bound = le.parse().unwrap_or(f64::INFINITY);
+        match buckets.iter_mut().find(|(b, _)| *b == bound) {
+            Some(b) => b.1 += v,
+            None => buckets.push((bound, v)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    if total <= 0.0 {
+        return 0.0;
+    }
+    buckets
+        .iter()
+        .find(|(_, cum)| *cum >= q * total)
+        .map_or(f64::INFINITY, |(bound, _)| bound * 1e3)
+}
+
 impl ServerSample {
     pub fn parse(text: &str) -> ServerSample {
         let mut s = ServerSample {

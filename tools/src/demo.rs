@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::report::Thresholds;
-use arcane_loadtest::scrape::{http_get, sum_of};
+use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, sum_of};
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_orchestrator::shared::ZoneStatus;
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
@@ -156,11 +156,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             let text = http_get(&format!("{}/metrics", z.info.admin_endpoint))
                 .await
                 .unwrap_or_default();
+            let q = |q| histogram_quantile_ms(&text, "arcane_transfer_duration_seconds", q);
             lines.push(format!(
-                "  {:<10} players {:>4}  transfers out {:>4}  checkpointed states {:>5}",
+                "  {:<10} players {:>4}  transfers out {:>4} (freeze→commit p50 ≤{:.0}ms p99 ≤{:.0}ms)  checkpointed states {:>5}",
                 z.info.zone_id,
                 sum_of(&text, "arcane_players"),
                 sum_of(&text, "arcane_transfers_total"),
+                q(0.5),
+                q(0.99),
                 sum_of(&text, "arcane_checkpointed_players_total"),
             ));
         }

@@ -43,8 +43,9 @@ async fn check_one_owner(world: &World, name: &str, player: u64, zone: &str, i: 
             return;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{name} is in {present:?}, expected only {zone}"
+            start.elapsed() < Duration::from_secs(10),
+            "{name} (player {player}) is in {present:?}, expected only {zone}: {rosters:?}\n{}",
+            world.logs()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
