@@ -164,11 +164,27 @@ async fn transfers_survive_a_kill_of_any_process_at_every_step() {
                 .await
                 .unwrap_or_else(|_| panic!("{step}/{victim}: travellers stuck\n{}", world.logs()));
             world.wait_up(&["west", "east"]).await;
+            let mut reconnected = Vec::new();
             for ((name, player, i, _), (_client, trip)) in walking.iter().zip(done.iter()) {
                 transfers += trip.redirects;
                 relogins += trip.relogins;
+                // A player who had already arrived when its zone was killed lost its
+                // connection with the process; like any client it logs in again.
+                let present = world
+                    .rosters()
+                    .await
+                    .values()
+                    .any(|ids| ids.contains(player));
+                if !present {
+                    let l = world.login(name).await;
+                    let (_, go) = watch::channel(true);
+                    let again = travel(&world, name, (l.endpoint, l.ticket), "east", go).await;
+                    relogins += 1;
+                    reconnected.push(again);
+                }
                 check_one_owner(&world, name, *player, "east", *i).await;
             }
+            drop(reconnected);
             drop(done);
             cases += 1;
             println!(
