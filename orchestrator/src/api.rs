@@ -374,7 +374,16 @@ impl<S: SharedState> Orchestrator<S> {
                 .ok_or_else(|| Refused::Internal(format!("player {} has no owner", player.id)))?;
             let zones = self.zones_now().await?;
             let registered = zones.iter().any(|z| z.info.zone_id == owner.zone);
-            let to = match choose(&zones, &owner.zone, false) {
+            let mut choice = choose(&zones, &owner.zone, false);
+            if matches!(&choice, Choice::Zone(z) if *z != owner.zone)
+                || matches!(choice, Choice::OpenCopy(_))
+            {
+                // Moving to a copy: the copy the player's party is in, when it has room.
+                if let Some(z) = self.party_copy(player, &owner.zone, &zones).await? {
+                    choice = Choice::Zone(z);
+                }
+            }
+            let to = match choice {
                 Choice::Zone(z) => z,
                 Choice::OpenCopy(id) => {
                     let spec = ZoneSpec {
@@ -432,6 +441,32 @@ impl<S: SharedState> Orchestrator<S> {
     }
 }
 
+impl<S: SharedState> Orchestrator<S> {
+    /// A running copy of `owner`'s map with room that owns a member of the player's
+    /// party, if any.
+    async fn party_copy(
+        &self,
+        player: &PlayerRecord,
+        owner: &str,
+        zones: &[ZoneStatus],
+    ) -> Result<Option<String>, Refused> {
+        let Some(party) = &player.party else {
+            return Ok(None);
+        };
+        let theirs = self.store.party_zones(party).await.map_err(int)?;
+        Ok(zones
+            .iter()
+            .find(|z| {
+                z.up && !z.info.instance
+                    && z.info.zone_id != owner
+                    && z.info.template() == template_of(owner)
+                    && z.load.players < z.info.capacity
+                    && theirs.contains(&z.info.zone_id)
+            })
+            .map(|z| z.info.zone_id.clone()))
+    }
+}
+
 /// Overflow copies close after being empty this long.
 pub const COPY_CLOSE_AFTER_EMPTY: Duration = Duration::from_secs(60);
 
@@ -455,7 +490,7 @@ async fn login<S: SharedState>(
         }
     };
     let c = &o.config;
-    let player = match o
+    let mut player = match o
         .store
         .login(&name, &c.start_zone, c.start_position, c.start_vitals)
         .await
@@ -463,10 +498,11 @@ async fn login<S: SharedState>(
         Ok(p) => p,
         Err(e) => return internal(e),
     };
-    if req.party != player.party
-        && let Err(e) = o.store.set_party(player.id, req.party.as_deref()).await
-    {
-        return internal(e);
+    if req.party != player.party {
+        if let Err(e) = o.store.set_party(player.id, req.party.as_deref()).await {
+            return internal(e);
+        }
+        player.party = req.party.clone();
     }
     let (zone_id, endpoint) = match o.place(&player).await {
         Ok(p) => p,

@@ -587,4 +587,18 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The zones that own members of `party` (to keep a party in one copy).
+    pub async fn party_zones(&self, party: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT o.zone AS zone FROM ownership o \
+             JOIN players p ON p.id = o.player_id WHERE p.party = $1",
+        )
+        .bind(party)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("zone").map_err(StoreError::from))
+            .collect()
+    }
 }

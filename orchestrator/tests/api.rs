@@ -531,4 +531,15 @@ async fn instances_open_per_party_close_and_overflow_opens_copies() {
             .iter()
             .any(|s| s.zone_id == "meadow~2" && s.template == "meadow")
     );
+
+    // A party is kept together: with the copy busier than a newer one, Dan's party
+    // mate still joins him there.
+    let dan2 = login(&http, &base, "dab.blue").await.unwrap();
+    assert_eq!(dan2.zone_id, "meadow~2");
+    register(&http, &base, "meadow~3", 100).await;
+    beat(&http, &base, "meadow~2", 5).await;
+    let eva = login(&http, &base, "eva.blue").await.unwrap();
+    assert_eq!(eva.zone_id, "meadow~2", "with her party");
+    let fin = login(&http, &base, "fin").await.unwrap();
+    assert_eq!(fin.zone_id, "meadow~3", "least filled, no party");
 }

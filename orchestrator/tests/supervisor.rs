@@ -1,0 +1,97 @@
+//! The local supervisor with a stand-in zone program (a shell script): a zone that
+//! crashes is restarted with growing waits, one that exits cleanly (a closed
+//! instance) is not, and shutdown stops the children.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
+#![cfg(unix)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
+
+/// A script that appends one line per start to `starts` and exits with the code in
+/// the file `code` (default 1).
+fn script(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("fake-zone.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {starts}\ncode=$(cat {code} 2>/dev/null || echo 1)\nexit $code\n",
+            starts = dir.join("starts").display(),
+            code = dir.join("code").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn starts(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("starts"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn crashed_zones_restart_with_backoff_and_closed_ones_stay_closed() {
+    let dir = std::env::temp_dir().join(format!("arcane-supervisor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sup = LocalSupervisor::new(LocalConfig {
+        program: script(&dir),
+        args: vec!["zone".into()],
+        orchestrator_url: "http://127.0.0.1:1".into(),
+        content: dir.join("content"),
+        env: vec![],
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+    });
+    let spec = ZoneSpec {
+        zone_id: "crypt~party-red".into(),
+        template: "crypt".into(),
+        close_after_empty: None,
+    };
+    sup.start(spec.clone()).unwrap();
+    // Starting it again while it runs is a no-op.
+    sup.start(spec.clone()).unwrap();
+    assert_eq!(sup.running(), ["crypt~party-red"]);
+    let t0 = Instant::now();
+    while starts(&dir).len() < 5 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "not restarted: {:?}",
+            starts(&dir)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 50 + 100 + 200 + 400 ms of waits at least before the fifth start.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(sup.restarts("crypt~party-red").unwrap() >= 4);
+    let first = &starts(&dir)[0];
+    assert!(
+        first.starts_with("zone --zone crypt --zone-id crypt~party-red --content"),
+        "{first}"
+    );
+
+    // Now it exits cleanly: not restarted, and no longer running.
+    std::fs::write(dir.join("code"), "0").unwrap();
+    let t1 = Instant::now();
+    while !sup.running().is_empty() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(10),
+            "a clean exit was restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = starts(&dir).len();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(starts(&dir).len(), n, "started again after a clean exit");
+    sup.shutdown().await;
+}
