@@ -149,6 +149,54 @@ macro_rules! select_player {
     };
 }
 
+/// Moves ownership of `id` from (`from_zone`, `from_epoch`) to `to`, bumping the
+/// epoch: the compare-and-set every change of owner goes through. False when the
+/// player is not owned there at that epoch any more.
+async fn cas_owner(
+    c: &mut sqlx::AnyConnection,
+    id: u64,
+    from_zone: &str,
+    from_epoch: i64,
+    to: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
+         WHERE player_id = $2 AND zone = $3 AND epoch = $4",
+    )
+    .bind(to)
+    .bind(id as i64)
+    .bind(from_zone)
+    .bind(from_epoch)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Writes a player's saved state (and the zone it is in) to its row.
+async fn write_state(
+    c: &mut sqlx::AnyConnection,
+    id: u64,
+    zone: &str,
+    p: &SavedPlayer,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, \
+         inventory = $6, updated_ms = $7 WHERE id = $8",
+    )
+    .bind(zone)
+    .bind(f64::from(p.x))
+    .bind(f64::from(p.y))
+    .bind(i64::from(p.hp))
+    .bind(i64::from(p.mana))
+    .bind(serde_json::to_string(&p.inventory)?)
+    .bind(now_ms)
+    .bind(id as i64)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Connects and applies the migrations. `sqlite://file.db` (created when missing)
     /// or `postgres://user:pass@host/db`.
@@ -255,56 +303,6 @@ impl Store {
         .transpose()
     }
 
-    /// Moves ownership from `from` (at `epoch`) to zone `to`: a compare-and-set that
-    /// succeeds for exactly one caller. Returns the new epoch, or `None` when the
-    /// player is not owned by `from` at `epoch` any more.
-    pub async fn transfer_ownership(
-        &self,
-        id: u64,
-        from: &Ownership,
-        to: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
-             WHERE player_id = $2 AND zone = $3 AND epoch = $4",
-        )
-        .bind(to)
-        .bind(id as i64)
-        .bind(&from.zone)
-        .bind(from.epoch)
-        .execute(&self.pool)
-        .await?;
-        Ok((done.rows_affected() == 1).then_some(from.epoch + 1))
-    }
-
-    /// Writes a zone's checkpoint of a player, only while `owner` still owns it
-    /// (fenced by the epoch). Returns false, writing nothing, when it does not.
-    pub async fn checkpoint(
-        &self,
-        p: &PlayerRecord,
-        owner: &Ownership,
-    ) -> Result<bool, StoreError> {
-        let inventory = serde_json::to_string(&p.inventory)?;
-        let done = sqlx::query(
-            "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, inventory = $6, \
-             updated_ms = $7 WHERE id = $8 AND EXISTS (SELECT 1 FROM ownership \
-             WHERE player_id = $8 AND zone = $9 AND epoch = $10)",
-        )
-        .bind(&p.zone)
-        .bind(p.x)
-        .bind(p.y)
-        .bind(i64::from(p.hp))
-        .bind(i64::from(p.mana))
-        .bind(inventory)
-        .bind(crate::now_ms() as i64)
-        .bind(p.id as i64)
-        .bind(&owner.zone)
-        .bind(owner.epoch)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// The player's record and the epoch at which `zone` owns it, or `None` when
     /// `zone` does not own the player (or it does not exist).
     pub async fn load_owned(
@@ -321,7 +319,8 @@ impl Store {
         Ok(self.player(id).await?.map(|p| (p, owner.epoch)))
     }
 
-    /// Moves ownership like [`Store::transfer_ownership`] and, in the same transaction,
+    /// Moves ownership by compare-and-set (the new epoch, or `None` when `from` is
+    /// stale) and, in the same transaction,
     /// puts the player at `relocate` (used when the player moves to another map
     /// without a handoff: the zone it was in is gone for good).
     pub async fn move_owner(
@@ -332,17 +331,7 @@ impl Store {
         relocate: Option<(f64, f64)>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
-             WHERE player_id = $2 AND zone = $3 AND epoch = $4",
-        )
-        .bind(to)
-        .bind(id as i64)
-        .bind(&from.zone)
-        .bind(from.epoch)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        if !cas_owner(&mut tx, id, &from.zone, from.epoch, to).await? {
             return Ok(None);
         }
         let q = match relocate {
@@ -403,20 +392,7 @@ impl Store {
                 lost.push(*id);
                 continue;
             }
-            sqlx::query(
-                "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, \
-                 inventory = $6, updated_ms = $7 WHERE id = $8",
-            )
-            .bind(zone)
-            .bind(f64::from(p.x))
-            .bind(f64::from(p.y))
-            .bind(i64::from(p.hp))
-            .bind(i64::from(p.mana))
-            .bind(serde_json::to_string(&p.inventory)?)
-            .bind(now)
-            .bind(*id as i64)
-            .execute(&mut *tx)
-            .await?;
+            write_state(&mut tx, *id, zone, p, now).await?;
         }
         tx.commit().await?;
         Ok(lost)
@@ -502,17 +478,7 @@ impl Store {
         if status != HandoffStatus::Pending {
             return Ok(status);
         }
-        let moved = sqlx::query(
-            "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
-             WHERE player_id = $2 AND zone = $3 AND epoch = $4",
-        )
-        .bind(to_zone)
-        .bind(h.player_id as i64)
-        .bind(&h.from_zone)
-        .bind(h.from_epoch)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
+        if !cas_owner(&mut tx, h.player_id, &h.from_zone, h.from_epoch, to_zone).await? {
             sqlx::query(
                 "UPDATE handoffs SET status = 'aborted', resolved_ms = $1 WHERE transfer_id = $2",
             )
@@ -523,21 +489,7 @@ impl Store {
             tx.commit().await?;
             return Ok(HandoffStatus::Aborted);
         }
-        let p = &h.state;
-        sqlx::query(
-            "UPDATE players SET zone = $1, x = $2, y = $3, hp = $4, mana = $5, \
-             inventory = $6, updated_ms = $7 WHERE id = $8",
-        )
-        .bind(to_zone)
-        .bind(f64::from(p.x))
-        .bind(f64::from(p.y))
-        .bind(i64::from(p.hp))
-        .bind(i64::from(p.mana))
-        .bind(serde_json::to_string(&p.inventory)?)
-        .bind(now)
-        .bind(h.player_id as i64)
-        .execute(&mut *tx)
-        .await?;
+        write_state(&mut tx, h.player_id, to_zone, &h.state, now).await?;
         sqlx::query(
             "UPDATE handoffs SET status = 'committed', to_zone = $1, resolved_ms = $2 \
              WHERE transfer_id = $3",

@@ -7,7 +7,7 @@
 mod services;
 
 use arcane_orchestrator::store::{
-    Handoff, HandoffStatus, ItemStack, Ownership, SavedPlayer, Store,
+    Handoff, HandoffStatus, ItemStack, Ownership, PlayerRecord, SavedPlayer, Store,
 };
 
 async fn stores() -> Vec<(&'static str, Store)> {
@@ -77,6 +77,15 @@ async fn futures_join(store: &Store, name: &str) -> Vec<u64> {
     ids
 }
 
+/// A checkpoint of `p` by `owner`; true when it was written.
+async fn written(store: &Store, p: &PlayerRecord, owner: &Ownership) -> bool {
+    let lost = store
+        .checkpoint_batch(&owner.zone, &[(p.id, owner.epoch, p.saved())])
+        .await
+        .unwrap();
+    lost.is_empty()
+}
+
 #[tokio::test]
 async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
     for (db, store) in stores().await {
@@ -87,13 +96,10 @@ async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
         let first = store.owner(p.id).await.unwrap().unwrap();
         // Two zones race to take the player from meadow at epoch 1: one wins.
         let a = store
-            .transfer_ownership(p.id, &first, "forest")
+            .move_owner(p.id, &first, "forest", None)
             .await
             .unwrap();
-        let b = store
-            .transfer_ownership(p.id, &first, "caves")
-            .await
-            .unwrap();
+        let b = store.move_owner(p.id, &first, "caves", None).await.unwrap();
         assert_eq!((a, b), (Some(2), None), "{db}");
         let now = store.owner(p.id).await.unwrap().unwrap();
         assert_eq!(
@@ -108,7 +114,7 @@ async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
         // The old owner's late checkpoint is refused; the new owner's is written.
         p.x = 99.0;
         assert!(
-            !store.checkpoint(&p, &first).await.unwrap(),
+            !written(&store, &p, &first).await,
             "{db}: stale owner wrote"
         );
         p.zone = "forest".into();
@@ -116,7 +122,7 @@ async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
             item: "potion".into(),
             count: 3,
         }];
-        assert!(store.checkpoint(&p, &now).await.unwrap(), "{db}");
+        assert!(written(&store, &p, &now).await, "{db}");
         let saved = store.player(p.id).await.unwrap().unwrap();
         assert_eq!(saved, p, "{db}");
         assert!(store.player(u64::MAX / 4).await.unwrap().is_none(), "{db}");
