@@ -99,6 +99,15 @@ pub fn sum_of(text: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Sum of the series of `name` whose label `key` is `value` (0 when none).
+pub fn labelled(text: &str, name: &str, key: &str, value: &str) -> f64 {
+    text.lines()
+        .filter_map(parse_line)
+        .filter(|(n, labels, _)| *n == name && label(labels, key) == Some(value))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
 /// p-quantile (0..1) of the histogram `name` (without `_bucket`) in an exposition, in
 /// milliseconds, as the upper bound of the bucket it falls in (0 when empty).
 pub fn histogram_quantile_ms(text: &str, name: &str, q: f64) -> f64 {

@@ -207,7 +207,7 @@ impl<S: SharedState> Orchestrator<S> {
         if up(&self.zones_now().await?) {
             return Ok(false);
         }
-        let me = format!("{:x}", rand_token());
+        let me = format!("{:x}", crate::random_token());
         let ttl = self.config.placement_ttl.as_millis() as u64;
         let claimant = self
             .shared
@@ -303,16 +303,17 @@ impl<S: SharedState> Orchestrator<S> {
 
     /// Carries out a recorded transfer: resolves the target, commits (ownership CAS
     /// plus the player's new state, in one transaction) or aborts it. Idempotent.
+    /// Returns the transferred player and the outcome.
     pub async fn finish_transfer(
         &self,
         transfer_id: &str,
         may_open: bool,
-    ) -> Result<HandoffStatus, Refused> {
+    ) -> Result<(u64, HandoffStatus), Refused> {
         let Some((h, status)) = self.store.handoff(transfer_id).await.map_err(int)? else {
             return Err(Refused::Unavailable(format!("no transfer {transfer_id}")));
         };
         if status != HandoffStatus::Pending {
-            return Ok(status);
+            return Ok((h.player_id, status));
         }
         failpoint("orch.commit").await;
         let started = std::time::Instant::now();
@@ -338,7 +339,7 @@ impl<S: SharedState> Orchestrator<S> {
             tracing::info!(transfer = transfer_id, player = h.player_id, from = %h.from_zone, to = %to_zone, epoch, "transfer committed");
             failpoint("orch.committed").await;
         }
-        Ok(outcome)
+        Ok((h.player_id, outcome))
     }
 
     fn mint(&self, player_id: u64, zone_id: &str) -> (String, u64) {
@@ -470,14 +471,6 @@ impl<S: SharedState> Orchestrator<S> {
 /// Overflow copies close after being empty this long.
 pub const COPY_CLOSE_AFTER_EMPTY: Duration = Duration::from_secs(60);
 
-/// A random token (claim ownership) from the OS-seeded hasher; not for secrets.
-fn rand_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_ms());
-    h.finish()
-}
-
 async fn login<S: SharedState>(
     State(o): State<Arc<Orchestrator<S>>>,
     Json(req): Json<LoginRequest>,
@@ -534,15 +527,12 @@ async fn transfer<S: SharedState>(
     State(o): State<Arc<Orchestrator<S>>>,
     Json(req): Json<TransferRequest>,
 ) -> Response {
-    let outcome = match o.finish_transfer(&req.transfer_id, true).await {
+    let (player_id, outcome) = match o.finish_transfer(&req.transfer_id, true).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     match outcome {
         HandoffStatus::Committed { to_zone, .. } => {
-            let Some((h, _)) = o.store.handoff(&req.transfer_id).await.ok().flatten() else {
-                return internal("committed transfer vanished");
-            };
             let endpoint = match o.zones_now().await {
                 Ok(zones) => zones
                     .iter()
@@ -551,7 +541,7 @@ async fn transfer<S: SharedState>(
                     .unwrap_or_default(),
                 Err(e) => return e.into_response(),
             };
-            let (ticket, expires_unix) = o.mint(h.player_id, &to_zone);
+            let (ticket, expires_unix) = o.mint(player_id, &to_zone);
             Json(TransferResponse {
                 zone_id: to_zone,
                 endpoint,
@@ -581,7 +571,7 @@ pub async fn roll_forward<S: SharedState>(o: Arc<Orchestrator<S>>) {
         };
         for h in pending {
             match o.finish_transfer(&h.transfer_id, false).await {
-                Ok(s) => tracing::info!(transfer = %h.transfer_id, "rolled forward: {s:?}"),
+                Ok((_, s)) => tracing::info!(transfer = %h.transfer_id, "rolled forward: {s:?}"),
                 Err(e) => tracing::warn!(transfer = %h.transfer_id, "roll forward failed: {e:?}"),
             }
         }

@@ -160,7 +160,8 @@ async fn serve<S: SharedState>(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C (shared by the orchestrator and zone processes).
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

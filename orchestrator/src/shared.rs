@@ -143,6 +143,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl MemoryState {
+    /// Sets `key` to `value` unless it holds an unexpired value other than `stale`;
+    /// returns what it holds afterwards.
+    fn set_claim(&self, key: &str, stale: Option<&str>, value: &str, ttl_ms: u64) -> String {
+        let now = now_ms();
+        let mut claims = lock(&self.claims);
+        match claims.get(key) {
+            Some((v, expires)) if *expires > now && Some(v.as_str()) != stale => v.clone(),
+            _ => {
+                claims.insert(key.to_string(), (value.to_string(), now + ttl_ms));
+                value.to_string()
+            }
+        }
+    }
+}
+
 impl SharedState for MemoryState {
     async fn register(&self, info: ZoneInfo, now_ms: u64) -> Result<(), SharedError> {
         let id = info.zone_id.clone();
@@ -188,15 +204,7 @@ impl SharedState for MemoryState {
     }
 
     async fn claim(&self, key: &str, value: &str, ttl_ms: u64) -> Result<String, SharedError> {
-        let now = now_ms();
-        let mut p = lock(&self.claims);
-        match p.get(key) {
-            Some((v, expires)) if *expires > now => Ok(v.clone()),
-            _ => {
-                p.insert(key.to_string(), (value.to_string(), now + ttl_ms));
-                Ok(value.to_string())
-            }
-        }
+        Ok(self.set_claim(key, None, value, ttl_ms))
     }
 
     async fn reclaim(
@@ -206,15 +214,7 @@ impl SharedState for MemoryState {
         value: &str,
         ttl_ms: u64,
     ) -> Result<String, SharedError> {
-        let now = now_ms();
-        let mut p = lock(&self.claims);
-        match p.get(key) {
-            Some((v, expires)) if *expires > now && v != stale => Ok(v.clone()),
-            _ => {
-                p.insert(key.to_string(), (value.to_string(), now + ttl_ms));
-                Ok(value.to_string())
-            }
-        }
+        Ok(self.set_claim(key, Some(stale), value, ttl_ms))
     }
 
     async fn release(&self, key: &str) -> Result<(), SharedError> {

@@ -123,28 +123,28 @@ impl LocalSupervisor {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
 
-    fn command(&self, spec: &ZoneSpec) -> Command {
-        let c = &self.config;
-        let mut cmd = Command::new(&c.program);
-        cmd.args(&c.args)
-            .arg("--zone")
-            .arg(&spec.template)
-            .arg("--zone-id")
-            .arg(&spec.zone_id)
-            .arg("--content")
-            .arg(&c.content)
-            .arg("--orchestrator")
-            .arg(&c.orchestrator_url)
-            .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
-            .envs(c.env.iter().map(|(k, v)| (k, v)))
-            .kill_on_drop(true);
-        if let Some(d) = spec.close_after_empty {
-            cmd.arg("--close-after-empty")
-                .arg(format!("{}ms", d.as_millis()));
-        }
-        cmd
+/// The zone-server command line for `spec`.
+fn command(c: &LocalConfig, spec: &ZoneSpec) -> Command {
+    let mut cmd = Command::new(&c.program);
+    cmd.args(&c.args)
+        .arg("--zone")
+        .arg(&spec.template)
+        .arg("--zone-id")
+        .arg(&spec.zone_id)
+        .arg("--content")
+        .arg(&c.content)
+        .arg("--orchestrator")
+        .arg(&c.orchestrator_url)
+        .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .envs(c.env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true);
+    if let Some(d) = spec.close_after_empty {
+        cmd.arg("--close-after-empty")
+            .arg(format!("{}ms", d.as_millis()));
     }
+    cmd
 }
 
 /// How long a zone gets to exit after SIGTERM before it is killed.
@@ -181,7 +181,7 @@ impl Supervisor for LocalSupervisor {
             }
             children.insert(spec.zone_id.clone(), Child { restarts: 0 });
         }
-        let mut child = match self.command(&spec).spawn() {
+        let mut child = match command(&self.config, &spec).spawn() {
             Ok(c) => c,
             Err(source) => {
                 lock(&self.children).remove(&spec.zone_id);
@@ -195,10 +195,7 @@ impl Supervisor for LocalSupervisor {
         let children = self.children.clone();
         let mut shutdown = self.shutdown.subscribe();
         let (min, max) = (self.config.backoff_min, self.config.backoff_max);
-        let respawn = self.command(&spec);
-        let program = respawn.as_std().get_program().to_owned();
-        let args: Vec<_> = respawn.as_std().get_args().map(|a| a.to_owned()).collect();
-        let envs: Vec<_> = self.config.env.clone();
+        let config = self.config.clone();
         tokio::spawn(async move {
             let mut backoff = min;
             loop {
@@ -231,11 +228,7 @@ impl Supervisor for LocalSupervisor {
                     break;
                 }
                 backoff = (backoff * 2).min(max);
-                let mut cmd = Command::new(&program);
-                cmd.args(&args)
-                    .envs(envs.iter().map(|(k, v)| (k, v)))
-                    .kill_on_drop(true);
-                match cmd.spawn() {
+                match command(&config, &spec).spawn() {
                     Ok(c) => {
                         child = c;
                         if let Some(c) = lock(&children).get_mut(&spec.zone_id) {

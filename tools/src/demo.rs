@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::report::Thresholds;
-use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, sum_of};
+use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, labelled, sum_of};
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_orchestrator::shared::ZoneStatus;
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
@@ -173,8 +173,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         lines.push(format!(
             "  orchestrator: logins {}  transfers committed {}  aborted {}",
             sum_of(&orch, "arcane_orchestrator_logins_total"),
-            label_value(&orch, "arcane_orchestrator_transfers_total", "committed"),
-            label_value(&orch, "arcane_orchestrator_transfers_total", "aborted"),
+            labelled(&orch, "arcane_orchestrator_transfers_total", "result", "committed"),
+            labelled(&orch, "arcane_orchestrator_transfers_total", "result", "aborted"),
         ));
         lines
     });
@@ -205,13 +205,4 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("demo failed: {}", broken.join("; "))
     }
-}
-
-/// The value of `name{result="<result>"}` in a metrics text (0 when absent).
-fn label_value(text: &str, name: &str, result: &str) -> f64 {
-    let prefix = format!("{name}{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
 }

@@ -36,7 +36,7 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
     runtime.block_on(async {
         let zone = start(config).await?;
         let failed = tokio::select! {
-            _ = wait_for_signal() => false,
+            _ = arcane_orchestrator::cli::shutdown_signal() => false,
             _ = zone.closed() => false,
             _ = zone.tick_stopped() => true,
         };
@@ -49,26 +49,4 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         }
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -47,20 +47,11 @@ pub enum PersistJob {
 /// A transfer id unique across attempts and restarts: zone, player, epoch, this
 /// process's random nonce and a counter.
 fn transfer_id(zone: &str, player: u64, epoch: i64) -> String {
-    use std::hash::{BuildHasher, Hasher};
     use std::sync::OnceLock;
     use std::sync::atomic::AtomicU64;
     static NONCE: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nonce = *NONCE.get_or_init(|| {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.finish()
-    });
+    let nonce = *NONCE.get_or_init(arcane_orchestrator::random_token);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{zone}-{player}-e{epoch}-{:08x}-{n}", nonce as u32)
 }

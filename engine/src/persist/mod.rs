@@ -16,7 +16,6 @@ use glam::Vec2;
 use crate::ZonePlugin;
 use crate::combat::{Dead, Health};
 use crate::components::Position;
-use crate::content::ExitTarget;
 use crate::movement::PlayerInput;
 use crate::players::Player;
 use crate::skills::Mana;
@@ -26,32 +25,34 @@ use crate::zone::{PlayerId, ZoneClock, ZoneOutbox, ZoneOutput, ZoneSettings, Zon
 #[derive(Component, Debug, Clone, Default, PartialEq)]
 pub struct Inventory(pub Vec<ItemStack>);
 
-/// The player walked into an exit; the zone server is handing it over.
-#[derive(Component, Debug, Clone, PartialEq)]
-pub struct Transferring {
-    pub to: ExitTarget,
-    pub since_tick: u64,
-}
+/// The player walked into an exit; the zone server is handing it over (the target
+/// travels in `ZoneOutput::Transfer`).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transferring;
 
 /// A failed transfer: exits are ignored for this player until the tick.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct TransferRetryAt(pub u64);
 
+/// What is saved of a player standing at `at`.
+fn saved(at: Vec2, h: &Health, m: &Mana, inv: &Inventory) -> SavedPlayer {
+    SavedPlayer {
+        x: at.x,
+        y: at.y,
+        hp: h.hp,
+        mana: m.current.max(0.0) as u32,
+        inventory: inv.0.clone(),
+    }
+}
+
 /// The persistent state of one player entity (position in this zone).
 pub fn saved_state(world: &World, e: Entity) -> Option<SavedPlayer> {
-    let pos = world.get::<Position>(e)?.0;
-    let hp = world.get::<Health>(e).map_or(0, |h| h.hp);
-    let mana = world
-        .get::<Mana>(e)
-        .map_or(0, |m| m.current.max(0.0) as u32);
-    let inventory = world.get::<Inventory>(e).map(|i| i.0.clone());
-    Some(SavedPlayer {
-        x: pos.x,
-        y: pos.y,
-        hp,
-        mana,
-        inventory: inventory.unwrap_or_default(),
-    })
+    Some(saved(
+        world.get::<Position>(e)?.0,
+        world.get::<Health>(e)?,
+        world.get::<Mana>(e)?,
+        world.get::<Inventory>(e)?,
+    ))
 }
 
 /// Every `checkpoint_interval_ticks`, the state of every player not in transfer.
@@ -67,16 +68,7 @@ fn checkpoint(
     }
     let states = players
         .iter()
-        .map(|(p, pos, h, m, inv)| {
-            let state = SavedPlayer {
-                x: pos.0.x,
-                y: pos.0.y,
-                hp: h.hp,
-                mana: m.current.max(0.0) as u32,
-                inventory: inv.0.clone(),
-            };
-            (p.id, state)
-        })
+        .map(|(p, pos, h, m, inv)| (p.id, saved(pos.0, h, m, inv)))
         .collect();
     outbox.0.push(ZoneOutput::Checkpoint(states));
 }
@@ -114,22 +106,12 @@ fn take_exits(
         let Some(exit) = exits.iter().find(|x| x.area.contains(pos.0)) else {
             continue;
         };
-        let arrive: Vec2 = exit.arrive.point(pos.0);
         input.reset();
-        commands.entity(e).insert(Transferring {
-            to: exit.to.clone(),
-            since_tick: clock.tick,
-        });
+        commands.entity(e).insert(Transferring);
         outbox.0.push(ZoneOutput::Transfer {
             player: p.id,
             to: exit.to.clone(),
-            state: SavedPlayer {
-                x: arrive.x,
-                y: arrive.y,
-                hp: h.hp,
-                mana: m.current.max(0.0) as u32,
-                inventory: inv.0.clone(),
-            },
+            state: saved(exit.arrive.point(pos.0), h, m, inv),
         });
     }
 }
