@@ -138,8 +138,12 @@ async fn serve<S: SharedState>(
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
     let mut o = Orchestrator::new(store, shared, args.api_config());
+    // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
+    let mut local = None;
     if !args.zones.is_empty() {
-        let sup = LocalSupervisor::new(args.local_config(format!("http://{addr}"))?);
+        let sup = Arc::new(LocalSupervisor::new(
+            args.local_config(format!("http://{addr}"))?,
+        ));
         for z in &args.zones {
             sup.start(ZoneSpec {
                 zone_id: z.clone(),
@@ -147,7 +151,8 @@ async fn serve<S: SharedState>(
                 close_after_empty: None,
             })?;
         }
-        o = o.with_supervisor(sup);
+        o = o.with_supervisor(sup.clone());
+        local = Some(sup);
     }
     let state = Arc::new(o);
     tracing::info!(%addr, "orchestrator listening");
@@ -157,6 +162,9 @@ async fn serve<S: SharedState>(
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     sweeper.abort();
+    if let Some(sup) = local {
+        sup.shutdown().await;
+    }
     Ok(())
 }
 

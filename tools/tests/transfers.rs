@@ -12,44 +12,7 @@ mod world;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use world::{World, items_of, seed, travel};
-
-/// Checks that `player` is owned by `zone`, is in that zone's roster and no other's,
-/// has exactly `items`, and has no transfer left pending.
-async fn check_one_owner(world: &World, name: &str, player: u64, zone: &str, i: u64) {
-    let store = world.store().await;
-    let owner = store.owner(player).await.unwrap().unwrap();
-    assert_eq!(owner.zone, zone, "{name}: owner");
-    let record = store.player(player).await.unwrap().unwrap();
-    assert_eq!(record.inventory, items_of(i), "{name}: items");
-    assert!(
-        store
-            .pending_handoffs(Some(player), u64::MAX)
-            .await
-            .unwrap()
-            .is_empty(),
-        "{name}: a transfer is still pending"
-    );
-    // The roster is republished at the end of a tick; give it a moment.
-    let start = Instant::now();
-    loop {
-        let rosters = world.rosters().await;
-        let present: Vec<&String> = rosters
-            .iter()
-            .filter(|(_, ids)| ids.contains(&player))
-            .map(|(z, _)| z)
-            .collect();
-        if present == [zone] {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{name} (player {player}) is in {present:?}, expected only {zone}: {rosters:?}\n{}",
-            world.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use world::{World, check_one_owner, seed, travel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_cross_the_border_and_arrive_with_their_state() {

@@ -1,7 +1,9 @@
-//! A small world of real processes for transfer tests: an orchestrator and two zones
-//! (`west` and `east`, sharing a border) started as `arcane orchestrator` and
-//! `arcane zone` children on loopback, one SQLite file, and a failpoint file. Players
-//! are driven by test clients that walk east until a zone they want welcomes them.
+//! A small world of real processes for transfer tests: an orchestrator and zones
+//! started as `arcane orchestrator` and `arcane zone` children on loopback, one SQLite
+//! file, and a failpoint file. Either the test starts the zones itself (`west` and
+//! `east`, sharing a border: [`World::start`]) or the orchestrator's local supervisor
+//! does, opening instances on demand ([`World::start_supervised`]). Players are driven
+//! by test clients that walk until a zone they want welcomes them.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,8 +41,34 @@ const EAST: &str = r#"ZoneDef(
     exits: [Exit(area: Bounds(min: (0.0, 0.0), max: (5.0, 100.0)), to: Zone("west"), arrive: KeepY(90.0))],
 )"#;
 
+/// A `west` zone with a portal strip (x 60–65) into the `vault` instance template.
+const WEST_WITH_PORTAL: &str = r#"ZoneDef(
+    id: "west",
+    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
+    player_speed: 5.0,
+    max_players: 64,
+    spawn_points: [(50.0, 50.0)],
+    spawn_radius: 0.0,
+    exits: [Exit(area: Bounds(min: (60.0, 0.0), max: (65.0, 100.0)), to: Instance("vault"), arrive: At((20.0, 50.0)))],
+)"#;
+
+/// An instance template: its west edge leads back to `west`; it closes itself one
+/// second after its last player has left.
+const VAULT: &str = r#"ZoneDef(
+    id: "vault",
+    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
+    player_speed: 5.0,
+    max_players: 8,
+    spawn_points: [(20.0, 50.0)],
+    spawn_radius: 0.0,
+    exits: [Exit(area: Bounds(min: (0.0, 0.0), max: (4.0, 100.0)), to: Zone("west"), arrive: At((50.0, 50.0)))],
+    instance: Some(InstanceDef(close_after_empty_s: 1.0)),
+)"#;
+
 pub struct World {
     pub dir: PathBuf,
+    /// The zones are the orchestrator's children (`--zones`), not the test's.
+    supervised: bool,
     pub db_url: String,
     pub orchestrator: String,
     orch_addr: String,
@@ -57,16 +85,37 @@ fn free_port() -> u16 {
 }
 
 impl World {
-    /// Writes the content and starts the three processes.
+    /// Writes the content and starts the three processes: the orchestrator, `west`
+    /// and `east`.
     pub async fn start(tag: &str) -> World {
+        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], false).await;
+        for p in ["orchestrator", "west", "east"] {
+            w.spawn(p);
+        }
+        w.wait_up(&["west", "east"]).await;
+        w
+    }
+
+    /// Starts only the orchestrator, which runs `west` (with a portal into the `vault`
+    /// instance template) as a child process and opens instances itself.
+    pub async fn start_supervised(tag: &str) -> World {
+        let w = World::prepare(tag, &[("west", WEST_WITH_PORTAL), ("vault", VAULT)], true).await;
+        w.spawn("orchestrator");
+        w.wait_up(&["west"]).await;
+        w
+    }
+
+    async fn prepare(tag: &str, zones: &[(&str, &str)], supervised: bool) -> World {
         let dir = std::env::temp_dir().join(format!("arcane-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut content = ContentSources::shipped();
-        content.set("zones/west.ron", WEST.to_string());
-        content.set("zones/east.ron", EAST.to_string());
+        for (id, ron) in zones {
+            content.set(&format!("zones/{id}.ron"), ron.to_string());
+        }
         content.write_to(&dir.join("content")).unwrap();
         let orch_addr = format!("127.0.0.1:{}", free_port());
         let w = World {
+            supervised,
             db_url: format!("sqlite://{}", dir.join("arcane.db").display()),
             orchestrator: format!("http://{orch_addr}"),
             orch_addr,
@@ -76,10 +125,6 @@ impl World {
         };
         // The database (and its migrations) exist before anyone races to create them.
         Store::connect(&w.db_url).await.unwrap();
-        for p in ["orchestrator", "west", "east"] {
-            w.spawn(p);
-        }
-        w.wait_up(&["west", "east"]).await;
         w
     }
 
@@ -94,6 +139,13 @@ impl World {
             cmd.args(["orchestrator", "--addr", &self.orch_addr])
                 .args(["--start-zone", "west", "--start-position", "50,50"])
                 .args(["--heartbeat-timeout", "1s"]);
+            if self.supervised {
+                cmd.args(["--zones", "west", "--zone-command-arg", "zone"])
+                    .arg("--zone-command")
+                    .arg(env!("CARGO_BIN_EXE_arcane"))
+                    .arg("--content")
+                    .arg(self.dir.join("content"));
+            }
         } else {
             cmd.args([
                 "zone",
@@ -170,12 +222,17 @@ impl World {
 
     /// Logs in, retrying while the orchestrator or the player's zone is unavailable.
     pub async fn login(&self, name: &str) -> LoginResponse {
+        self.login_in_party(name, None).await
+    }
+
+    /// Logs in as a member of `party` (kept together, sent into one instance).
+    pub async fn login_in_party(&self, name: &str, party: Option<&str>) -> LoginResponse {
         let http = reqwest::Client::new();
         let start = Instant::now();
         loop {
             let r = http
                 .post(format!("{}/v1/login", self.orchestrator))
-                .json(&serde_json::json!({ "name": name }))
+                .json(&serde_json::json!({ "name": name, "party": party }))
                 .send()
                 .await;
             if let Ok(r) = r
@@ -208,15 +265,30 @@ impl World {
         PathBuf::from(p)
     }
 
-    /// The tail of every process log (for failure messages).
+    /// The orchestrator's `/metrics` text (empty while it is down).
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(format!("{}/metrics", self.orchestrator)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The tail of every process log (for failure messages). Supervised zones write
+    /// into the orchestrator's.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for p in ["orchestrator", "west", "east"] {
+        let names: &[&str] = if self.supervised {
+            &["orchestrator"]
+        } else {
+            &["orchestrator", "west", "east"]
+        };
+        for p in names {
             let text =
                 std::fs::read_to_string(self.dir.join(format!("{p}.log"))).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             out.push_str(&format!("--- {p}.log ---\n"));
-            for l in &lines[lines.len().saturating_sub(25)..] {
+            let tail = if self.supervised { 60 } else { 25 };
+            for l in &lines[lines.len().saturating_sub(tail)..] {
                 out.push_str(l);
                 out.push('\n');
             }
@@ -228,6 +300,16 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         for (_, mut c) in self.procs.lock().unwrap().drain() {
+            // A supervising orchestrator is asked to stop, so it stops its zones
+            // rather than leave them orphaned.
+            if self.supervised {
+                use nix::sys::signal::{Signal, kill};
+                let _ = kill(nix::unistd::Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -255,11 +337,16 @@ pub fn items_of(i: u64) -> Vec<ItemStack> {
 /// Gives a freshly logged-in player (owned by `zone`) its test state: a position just
 /// west of the border, 150 HP, and unique items.
 pub async fn seed(store: &Store, zone: &str, player: u64, i: u64) {
+    seed_at(store, zone, player, i, (90.0, 10.0 + (i % 16) as f32 * 5.0)).await;
+}
+
+/// [`seed`], at `at`.
+pub async fn seed_at(store: &Store, zone: &str, player: u64, i: u64, at: (f32, f32)) {
     let owner = store.owner(player).await.unwrap().unwrap();
     assert_eq!(owner.zone, zone);
     let state = SavedPlayer {
-        x: 90.0,
-        y: 10.0 + (i % 16) as f32 * 5.0,
+        x: at.0,
+        y: at.1,
         hp: 150,
         mana: 50,
         inventory: items_of(i),
@@ -269,6 +356,43 @@ pub async fn seed(store: &Store, zone: &str, player: u64, i: u64) {
         .await
         .unwrap();
     assert!(lost.is_empty());
+}
+
+/// Checks that `player` is owned by `zone`, is in that zone's roster and no other's,
+/// has exactly `items`, and has no transfer left pending.
+pub async fn check_one_owner(world: &World, name: &str, player: u64, zone: &str, i: u64) {
+    let store = world.store().await;
+    let owner = store.owner(player).await.unwrap().unwrap();
+    assert_eq!(owner.zone, zone, "{name}: owner");
+    let record = store.player(player).await.unwrap().unwrap();
+    assert_eq!(record.inventory, items_of(i), "{name}: items");
+    assert!(
+        store
+            .pending_handoffs(Some(player), u64::MAX)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{name}: a transfer is still pending"
+    );
+    // The roster is republished at the end of a tick; give it a moment.
+    let start = Instant::now();
+    loop {
+        let rosters = world.rosters().await;
+        let present: Vec<&String> = rosters
+            .iter()
+            .filter(|(_, ids)| ids.contains(&player))
+            .map(|(z, _)| z)
+            .collect();
+        if present == [zone] {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{name} (player {player}) is in {present:?}, expected only {zone}: {rosters:?}\n{}",
+            world.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// How a traveller's trip went.
@@ -289,60 +413,90 @@ pub async fn travel(
     name: &str,
     first: (String, String),
     want: &str,
+    go: tokio::sync::watch::Receiver<bool>,
+) -> (Client, Trip) {
+    journey(world, name, Start::Ticket(first.0, first.1), want, 127, go).await
+}
+
+/// Where a journey begins.
+pub enum Start {
+    /// Not connected yet: join with this (endpoint, ticket).
+    Ticket(String, String),
+    /// Already in a zone: start walking from there.
+    Connected(Box<Client>),
+}
+
+/// [`travel`], from `start`, walking along x in the direction of `dir_x`.
+pub async fn journey(
+    world: &World,
+    name: &str,
+    start: Start,
+    want: &str,
+    dir_x: i8,
     mut go: tokio::sync::watch::Receiver<bool>,
 ) -> (Client, Trip) {
     let mut trip = Trip::default();
-    let mut next = Some(first);
-    let start = Instant::now();
+    let (mut next, mut carried) = match start {
+        Start::Ticket(endpoint, ticket) => (Some((endpoint, ticket)), None),
+        Start::Connected(client) => (None, Some(*client)),
+    };
+    let begun = Instant::now();
     loop {
         assert!(
-            start.elapsed() < Duration::from_secs(90),
+            begun.elapsed() < Duration::from_secs(90),
             "{name} never reached {want}: {trip:?}\n{}",
             world.logs()
         );
-        let (endpoint, ticket) = match next.take() {
-            Some(n) => n,
+        let mut client = match carried.take() {
+            Some(c) => c,
             None => {
-                trip.relogins += 1;
-                let l = world.login(name).await;
-                (l.endpoint, l.ticket)
-            }
-        };
-        let Ok(mut client) = Client::join(&endpoint, &ticket, ClientTier::Desktop).await else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let welcome = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.recv_until(|m| match m {
-                ServerMessage::Welcome(w) => Some(w),
-                _ => None,
-            }),
-        )
-        .await;
-        let Ok(Ok(welcome)) = welcome else {
-            continue;
-        };
-        trip.welcomes += 1;
-        if welcome.zone_id == want {
-            let mut view = ClientView::new();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
-                    Ok(Incoming::Message(ServerMessage::Snapshot(s), _)) => {
-                        if view.apply(&s).is_ok()
-                            && let Some(own) = view.own()
-                        {
-                            trip.hp = own.hp;
-                            return (client, trip);
+                let (endpoint, ticket) = match next.take() {
+                    Some(n) => n,
+                    None => {
+                        trip.relogins += 1;
+                        let l = world.login(name).await;
+                        (l.endpoint, l.ticket)
+                    }
+                };
+                let Ok(mut client) = Client::join(&endpoint, &ticket, ClientTier::Desktop).await
+                else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                let welcome = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    client.recv_until(|m| match m {
+                        ServerMessage::Welcome(w) => Some(w),
+                        _ => None,
+                    }),
+                )
+                .await;
+                let Ok(Ok(welcome)) = welcome else {
+                    continue;
+                };
+                trip.welcomes += 1;
+                if welcome.zone_id == want {
+                    let mut view = ClientView::new();
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
+                            Ok(Incoming::Message(ServerMessage::Snapshot(s), _)) => {
+                                if view.apply(&s).is_ok()
+                                    && let Some(own) = view.own()
+                                {
+                                    trip.hp = own.hp;
+                                    return (client, trip);
+                                }
+                            }
+                            Ok(Incoming::Message(..)) => {}
+                            other => panic!("{name} lost {want} before a snapshot: {other:?}"),
                         }
                     }
-                    Ok(Incoming::Message(..)) => {}
-                    other => panic!("{name} lost {want} before a snapshot: {other:?}"),
                 }
+                client
             }
-        }
+        };
         let _ = go.wait_for(|g| *g).await;
-        // Walk east, acking snapshots, until redirected or dropped.
+        // Walk, acking snapshots, until redirected or dropped.
         let mut seq = 0u32;
         let mut view = ClientView::new();
         let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -351,7 +505,7 @@ pub async fn travel(
                 _ = tick.tick() => {
                     seq += 1;
                     let msgs = [
-                        ClientMessage::Input(MoveInput { seq, dir_x: 127, dir_y: 0 }),
+                        ClientMessage::Input(MoveInput { seq, dir_x, dir_y: 0 }),
                         ClientMessage::Ack { snapshot_id: view.current_id() },
                     ];
                     if client.send(&msgs).await.is_err() {
