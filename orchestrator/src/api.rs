@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthError;
 use crate::failpoint::failpoint;
 use crate::now_ms;
 use crate::placement::{Choice, choose, instance_id, party_key, template_of};
@@ -58,6 +59,8 @@ pub struct Orchestrator<S> {
     pub config: ApiConfig,
     pub supervisor: Box<dyn Supervisor>,
     pub metrics: crate::metrics::OrchestratorMetrics,
+    /// Who is logging in (development names, or an identity provider's JWT).
+    pub identity: crate::auth::IdentityProvider,
     started: std::time::Instant,
 }
 
@@ -71,6 +74,7 @@ impl<S: SharedState> Orchestrator<S> {
             config,
             supervisor: Box::new(NoSupervisor),
             metrics: crate::metrics::OrchestratorMetrics::new(),
+            identity: crate::auth::IdentityProvider::Dev,
             started: std::time::Instant::now(),
         }
     }
@@ -85,17 +89,28 @@ impl<S: SharedState> Orchestrator<S> {
         self.supervisor = Box::new(supervisor);
         self
     }
+
+    /// Authenticates logins with `identity` instead of development names.
+    pub fn with_identity(mut self, identity: crate::auth::IdentityProvider) -> Self {
+        self.identity = identity;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
-    /// Development authentication: the player name. Production puts an identity
-    /// provider's token here and `authenticate` verifies it.
+    /// Development authentication: the player name (ignored when the orchestrator
+    /// verifies identity-provider tokens).
+    #[serde(default)]
     pub name: String,
     /// Players logging in with the same party are kept together: placed in the same
     /// copy of a zone and sent into the same instance.
     #[serde(default)]
     pub party: Option<String>,
+    /// The identity provider's JWT, required when the orchestrator is configured with
+    /// one (`--jwt-secret` or `--jwt-public-key`); the player is its `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,29 +161,6 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("request failed: {e}");
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-/// The hook where a real identity provider's token would be verified; in development
-/// the name is the identity. Names are 1–32 letters, digits, `_` or `-`.
-pub fn authenticate(req: &LoginRequest) -> Result<String, String> {
-    let n = req.name.trim();
-    if n.is_empty()
-        || n.len() > 32
-        || !n
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err("name must be 1-32 letters, digits, '_' or '-'".into());
-    }
-    if let Some(p) = &req.party
-        && (p.len() > 32
-            || !p
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        return Err("party must be up to 32 letters, digits, '_' or '-'".into());
-    }
-    Ok(n.to_string())
 }
 
 /// Why a request could not be served.
@@ -475,11 +467,15 @@ async fn login<S: SharedState>(
     State(o): State<Arc<Orchestrator<S>>>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let name = match authenticate(&req) {
+    let name = match o.identity.authenticate(&req) {
         Ok(n) => n,
         Err(e) => {
             o.metrics.login("refused");
-            return error(StatusCode::BAD_REQUEST, e);
+            let status = match e {
+                AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                AuthError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            };
+            return error(status, e.to_string());
         }
     };
     let c = &o.config;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::IdentityProvider;
 use crate::supervisor::{LocalConfig, LocalSupervisor, ZoneSpec};
 use crate::{ApiConfig, MemoryState, Orchestrator, RedisState, SharedState, Store, Supervisor};
 
@@ -51,6 +52,29 @@ pub struct OrchestratorArgs {
     /// Arguments placed before the zone's own (e.g. `zone` for `arcane zone`).
     #[arg(long, allow_hyphen_values = true)]
     pub zone_command_arg: Vec<String>,
+    /// Verify logins with HS256 JWTs signed with this secret (identity = `sub`).
+    /// Without this or `--jwt-public-key`, the name in a login is the identity
+    /// (development only).
+    #[arg(
+        long,
+        env = "ARCANE_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<String>,
+    /// Verify logins with JWTs signed by the identity provider whose public key (PEM)
+    /// is in this file.
+    #[arg(long, env = "ARCANE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// The signing algorithm of `--jwt-public-key` tokens (RS256, PS256, ES256, EdDSA…).
+    #[arg(long, env = "ARCANE_JWT_ALGORITHM", default_value = "RS256", value_parser = parse_algorithm)]
+    pub jwt_algorithm: jsonwebtoken::Algorithm,
+    /// Required `iss` of tokens (not checked when unset).
+    #[arg(long, env = "ARCANE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens (not checked when unset).
+    #[arg(long, env = "ARCANE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
     /// Content folder passed to the zones it starts.
     #[arg(long, env = "ARCANE_CONTENT", default_value = "content")]
     pub content: PathBuf,
@@ -60,6 +84,10 @@ fn parse_point(s: &str) -> Result<(f64, f64), String> {
     let (a, b) = s.split_once(',').ok_or("expected x,y")?;
     let p = |v: &str| v.trim().parse::<f64>().map_err(|e| e.to_string());
     Ok((p(a)?, p(b)?))
+}
+
+fn parse_algorithm(s: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    s.parse().map_err(|_| format!("unknown JWT algorithm {s}"))
 }
 
 fn parse_vitals(s: &str) -> Result<(u32, u32), String> {
@@ -80,6 +108,16 @@ impl OrchestratorArgs {
             start_vitals: self.start_vitals,
             registry_warmup: (self.heartbeat_timeout * 2).max(Duration::from_secs(2)),
         }
+    }
+
+    /// How logins are authenticated.
+    pub fn identity(&self) -> anyhow::Result<IdentityProvider> {
+        let (iss, aud) = (self.jwt_issuer.as_deref(), self.jwt_audience.as_deref());
+        Ok(match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(secret), _) => IdentityProvider::hs256(secret.as_bytes(), iss, aud),
+            (None, Some(path)) => IdentityProvider::public_key(path, self.jwt_algorithm, iss, aud)?,
+            (None, None) => IdentityProvider::Dev,
+        })
     }
 
     /// The local supervisor's settings, for an orchestrator reachable at `url`.
@@ -137,7 +175,13 @@ async fn serve<S: SharedState>(
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
-    let mut o = Orchestrator::new(store, shared, args.api_config());
+    let identity = args.identity()?;
+    if matches!(identity, IdentityProvider::Dev) {
+        tracing::warn!(
+            "logins are not authenticated (development names); set --jwt-secret or --jwt-public-key in production"
+        );
+    }
+    let mut o = Orchestrator::new(store, shared, args.api_config()).with_identity(identity);
     // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
     let mut local = None;
     if !args.zones.is_empty() {

@@ -7,6 +7,7 @@
 //! Redis, place a player in one zone (`shared::SharedState::place`).
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod failpoint;
 pub mod metrics;

@@ -119,6 +119,62 @@ async fn login(
 }
 
 #[tokio::test]
+async fn with_an_identity_provider_a_login_needs_its_token_and_is_its_subject() {
+    use arcane_orchestrator::auth::IdentityProvider;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    let idp = IdentityProvider::hs256(b"idp-secret", Some("https://id.test"), Some("arcane"));
+    let base = start_with(
+        Orchestrator::new(sqlite().await, MemoryState::default(), config()).with_identity(idp),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    register(&http, &base, "meadow", 10).await;
+    let sign = |sub: &str, secret: &[u8]| {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let claims =
+            serde_json::json!({"sub": sub, "exp": exp, "iss": "https://id.test", "aud": "arcane"});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let post = |body: serde_json::Value| {
+        let http = http.clone();
+        let url = format!("{base}/v1/login");
+        async move { http.post(url).json(&body).send().await.unwrap() }
+    };
+    // A name alone no longer logs anyone in; neither does a forged token.
+    let r = post(serde_json::json!({"name": "ann"})).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("token"));
+    let forged = sign("ann", b"guessed");
+    assert_eq!(
+        post(serde_json::json!({"token": forged})).await.status(),
+        401
+    );
+    // A token the provider signed logs its subject in, whatever name is claimed.
+    let r = post(serde_json::json!({"name": "mallory", "token": sign("ann", b"idp-secret")})).await;
+    assert_eq!(r.status(), 200);
+    let ann: LoginResponse = r.json().await.unwrap();
+    let again = post(serde_json::json!({"token": sign("ann", b"idp-secret")})).await;
+    let again: LoginResponse = again.json().await.unwrap();
+    assert_eq!(
+        ann.player_id, again.player_id,
+        "the subject is the identity"
+    );
+    let claims = TicketKey::new(SECRET)
+        .verify(&ann.ticket, "meadow", ann.expires_unix - 30)
+        .unwrap();
+    assert_eq!(claims.player_id, ann.player_id);
+}
+
+#[tokio::test]
 async fn placement_is_sticky_and_moves_only_between_copies_of_a_map() {
     let base = start(sqlite().await, MemoryState::default()).await;
     let http = reqwest::Client::new();
