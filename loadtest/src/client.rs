@@ -1,4 +1,6 @@
-//! A minimal protocol client over WebSocket, shared by bots and integration tests.
+//! A minimal protocol client over WebSocket or QUIC, shared by bots and integration
+//! tests. The endpoint's scheme picks the transport: `ws://host:port` or
+//! `quic://host:port[?sha256=<certificate hash>]` (see `PROTOCOL.md`).
 
 use anyhow::{Context as _, bail};
 use arcane_protocol::codec::{decode_server_message, encode_client_frame};
@@ -23,21 +25,41 @@ pub enum Incoming {
 
 /// A connected client.
 pub struct Client {
-    ws: WsStream,
+    link: Link,
     buf: Vec<u8>,
+}
+
+enum Link {
+    Ws(Box<WsStream>),
+    Quic(Box<crate::quic::QuicLink>),
 }
 
 /// `ws://host:port` → `host:port`.
 pub fn host_port(url: &str) -> anyhow::Result<&str> {
     let rest = url
         .strip_prefix("ws://")
-        .context("only ws:// targets are supported")?;
+        .or_else(|| url.strip_prefix("quic://"))
+        .context("only ws:// and quic:// endpoints are supported")?;
+    let rest = rest.split('?').next().unwrap_or(rest);
     Ok(rest.split('/').next().unwrap_or(rest))
 }
 
 impl Client {
-    /// Opens the WebSocket (without sending anything).
+    /// Opens the connection (without sending anything): WebSocket for `ws://`, QUIC
+    /// for `quic://`.
     pub async fn connect(url: &str) -> anyhow::Result<Client> {
+        let link = if url.starts_with("quic://") {
+            Link::Quic(Box::new(crate::quic::QuicLink::connect(url).await?))
+        } else {
+            Link::Ws(Box::new(Self::connect_ws(url).await?))
+        };
+        Ok(Client {
+            link,
+            buf: Vec::with_capacity(64),
+        })
+    }
+
+    async fn connect_ws(url: &str) -> anyhow::Result<WsStream> {
         let addr = host_port(url)?;
         let tcp = TcpStream::connect(addr)
             .await
@@ -55,10 +77,15 @@ impl Client {
         )
         .await
         .context("websocket upgrade failed")?;
-        Ok(Client {
-            ws,
-            buf: Vec::with_capacity(64),
-        })
+        Ok(ws)
+    }
+
+    /// Snapshot datagrams received and lost so far (QUIC; zeros on WebSocket).
+    pub fn datagrams(&self) -> crate::quic::DatagramCount {
+        match &self.link {
+            Link::Quic(q) => q.count,
+            Link::Ws(_) => crate::quic::DatagramCount::default(),
+        }
     }
 
     /// Connects and sends the Hello with `ticket`.
@@ -73,33 +100,56 @@ impl Client {
         Ok(c)
     }
 
-    /// Sends one frame batching `messages`.
+    /// Sends one frame batching `messages`. Over QUIC, a frame of only inputs, acks
+    /// and pings goes as a datagram (a lost one is replaced by the next tick's).
     pub async fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
         self.buf.clear();
         encode_client_frame(messages, &mut self.buf)?;
         let n = self.buf.len();
-        self.ws
-            .send(Message::Binary(self.buf.clone().into()))
-            .await?;
+        let frame = bytes::Bytes::copy_from_slice(&self.buf);
+        match &mut self.link {
+            Link::Ws(ws) => ws.send(Message::Binary(frame)).await?,
+            Link::Quic(q) => {
+                let unreliable = messages.iter().all(|m| {
+                    matches!(
+                        m,
+                        ClientMessage::Input(_)
+                            | ClientMessage::Ack { .. }
+                            | ClientMessage::Ping { .. }
+                    )
+                });
+                q.send(frame, unreliable).await?
+            }
+        }
         Ok(n)
     }
 
     /// Sends raw bytes as one binary frame (fault injection).
     pub async fn send_raw(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
-        self.ws.send(Message::Binary(bytes.into())).await?;
+        match &mut self.link {
+            Link::Ws(ws) => ws.send(Message::Binary(bytes.into())).await?,
+            Link::Quic(q) => q.send_unchecked(&bytes).await?,
+        }
         Ok(())
     }
 
-    /// Sends a text frame (fault injection).
+    /// Sends a text frame (fault injection; WebSocket only).
     pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
-        self.ws.send(Message::Text(text.into())).await?;
+        match &mut self.link {
+            Link::Ws(ws) => ws.send(Message::Text(text.into())).await?,
+            Link::Quic(_) => bail!("QUIC has no text frames"),
+        }
         Ok(())
     }
 
-    /// Waits for the next binary frame or the close.
+    /// Waits for the next server message or the close.
     pub async fn recv(&mut self) -> Incoming {
+        let ws = match &mut self.link {
+            Link::Ws(ws) => ws,
+            Link::Quic(q) => return q.recv().await,
+        };
         loop {
-            match self.ws.next().await {
+            match ws.next().await {
                 Some(Ok(Message::Binary(b))) => {
                     return match decode_server_message(&b) {
                         Ok(m) => Incoming::Message(m, b.len()),
@@ -134,7 +184,12 @@ impl Client {
         }
     }
 
-    pub async fn close(mut self) {
-        let _ = self.ws.close(None).await;
+    pub async fn close(self) {
+        match self.link {
+            Link::Ws(mut ws) => {
+                let _ = WebSocketStream::close(&mut ws, None).await;
+            }
+            Link::Quic(q) => q.close().await,
+        }
     }
 }

@@ -1,9 +1,11 @@
-//! Headless bot swarm for Arcane Realms zones: bots connect over WebSocket, walk at
+//! Headless bot swarm for Arcane Realms zones: bots connect over WebSocket or QUIC, walk at
 //! random at the tick rate, ack snapshots and keep a decoded view of the world, while
 //! the swarm measures latency, bandwidth and errors and scrapes the zone's metrics.
 
 pub mod behaviour;
 pub mod client;
+pub mod lossy;
+pub mod quic;
 pub mod report;
 pub mod scrape;
 pub mod swarm;

@@ -71,6 +71,17 @@ struct Cli {
     /// tickets for `--target`.
     #[arg(long)]
     orchestrator: Option<String>,
+    /// Transport for bots logging in through the orchestrator (with minted tickets,
+    /// `--target`'s scheme decides: `ws://` or `quic://…?sha256=…`).
+    #[arg(long, value_enum, default_value = "ws")]
+    transport: arcane_loadtest::swarm::Transport,
+    /// Drop this share (0..1) of QUIC datagrams each way through a lossy link on
+    /// loopback; the report shows the loss the bots saw.
+    #[arg(long)]
+    loss: Option<f64>,
+    /// With `--loss`: also hold back this share of datagrams 5–25 ms (reordering).
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +116,12 @@ fn main() -> anyhow::Result<()> {
         input_lead: Duration::from_millis(cli.input_lead_ms),
         behaviour: cli.behaviour,
         orchestrator: cli.orchestrator,
+        transport: cli.transport,
+        impairment: cli.loss.map(|drop| arcane_loadtest::lossy::Impairment {
+            drop,
+            reorder: cli.reorder,
+            seed: 1,
+        }),
     };
     // One thread: the swarm is meant to show what one core can drive.
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -52,6 +52,16 @@ pub struct TransferFigures {
     pub rejoin_ms_p99: f64,
 }
 
+/// Snapshot datagrams over QUIC: what arrived and the gaps in their sequence numbers.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DatagramFigures {
+    pub received: u64,
+    pub lost: u64,
+    pub loss_pct: f64,
+    /// What the lossy link (`--loss`) dropped, when there was one.
+    pub link_dropped_pct: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
     pub target: String,
@@ -78,6 +88,8 @@ pub struct Report {
     pub mean_view_size: f64,
     /// `None` when no `--metrics` URL was given or the scrape failed.
     pub server: Option<ServerFigures>,
+    pub transport: crate::swarm::Transport,
+    pub datagrams: DatagramFigures,
 }
 
 /// Limits that make the run fail.
@@ -123,7 +135,10 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("  {k:.<32} {v}\n"));
-        s.push_str(&format!("\n  arcane-loadtest → {}\n\n", self.target));
+        s.push_str(&format!(
+            "\n  arcane-loadtest → {} ({:?})\n\n",
+            self.target, self.transport
+        ));
         line(
             &mut s,
             "bots",
@@ -163,6 +178,23 @@ impl Report {
             format!("{:.1}", self.snapshots_per_client_per_s),
         );
         line(&mut s, "inputs sent", format!("{}", self.inputs_sent));
+        let d = &self.datagrams;
+        if d.received + d.lost > 0 {
+            let link = d
+                .link_dropped_pct
+                .map(|p| format!("; the link dropped {p:.1}% of packets"))
+                .unwrap_or_default();
+            line(
+                &mut s,
+                "snapshot datagram loss",
+                format!(
+                    "{:.2}% ({} lost of {}){link}",
+                    d.loss_pct,
+                    d.lost,
+                    d.received + d.lost
+                ),
+            );
+        }
         let g = &self.gameplay;
         if g.casts_sent > 0 || g.deaths > 0 {
             line(

@@ -17,7 +17,10 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::behaviour::{BehaviourMix, Slots, Walk, decide};
 use crate::client::{Client, Incoming};
-use crate::report::{GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures};
+use crate::lossy::{Impairment, LossyLink};
+use crate::report::{
+    DatagramFigures, GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures,
+};
 use crate::scrape::{self, ServerSample};
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,80 @@ pub struct SwarmConfig {
     /// Log in through this orchestrator (`http://host:port`) for a ticket and an
     /// endpoint instead of minting tickets for `target`.
     pub orchestrator: Option<String>,
+    /// Which of a zone's endpoints bots use (with minted tickets, `target`'s scheme
+    /// decides).
+    pub transport: Transport,
+    /// Put a lossy link (a UDP proxy on loopback) between the bots and QUIC zones.
+    pub impairment: Option<Impairment>,
+}
+
+/// The transport bots connect with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Ws,
+    Quic,
+}
+
+impl Transport {
+    /// The endpoint of this transport among a zone's (`ws`, `quic`).
+    fn pick(self, ws: String, quic: String) -> anyhow::Result<String> {
+        match self {
+            Transport::Ws => Ok(ws),
+            Transport::Quic if quic.is_empty() => {
+                anyhow::bail!("the zone has no QUIC endpoint (it runs with --quic false?)")
+            }
+            Transport::Quic => Ok(quic),
+        }
+    }
+}
+
+/// The lossy links of a run, one per QUIC zone address, made on first use.
+#[derive(Default)]
+struct Links {
+    by_zone: RefCell<std::collections::HashMap<std::net::SocketAddr, LossyLink>>,
+}
+
+impl Links {
+    /// `endpoint`, rewritten to go through the link in front of its zone.
+    async fn route(&self, endpoint: String, how: Option<Impairment>) -> anyhow::Result<String> {
+        let Some(how) = how else { return Ok(endpoint) };
+        if !endpoint.starts_with("quic://") {
+            return Ok(endpoint);
+        }
+        let authority = crate::client::host_port(&endpoint)?.to_string();
+        let zone: std::net::SocketAddr = authority.parse()?;
+        let known = self.by_zone.borrow().get(&zone).map(|l| l.addr);
+        let via = match known {
+            Some(a) => a,
+            None => {
+                let link = LossyLink::start(zone, how).await?;
+                let a = link.addr;
+                self.by_zone.borrow_mut().entry(zone).or_insert(link);
+                a
+            }
+        };
+        Ok(endpoint.replacen(&authority, &via.to_string(), 1))
+    }
+
+    /// Share of datagrams the links dropped.
+    fn dropped_share(&self) -> f64 {
+        let links = self.by_zone.borrow();
+        let (mut d, mut f) = (0u64, 0u64);
+        for l in links.values() {
+            d += l.counts.dropped.load(std::sync::atomic::Ordering::Relaxed);
+            f += l
+                .counts
+                .forwarded
+                .load(std::sync::atomic::Ordering::Relaxed);
+        }
+        if d + f == 0 {
+            0.0
+        } else {
+            d as f64 / (d + f) as f64
+        }
+    }
 }
 
 /// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
@@ -66,6 +143,8 @@ struct Stats {
     transfers: TransferFigures,
     /// Redirect received → welcomed by the next zone, in microseconds.
     rejoin_us: Histogram<u64>,
+    /// Snapshot datagrams received and seen lost (QUIC).
+    datagrams: crate::quic::DatagramCount,
 }
 
 impl Stats {
@@ -87,6 +166,7 @@ impl Stats {
             gameplay: GameplayFigures::default(),
             transfers: TransferFigures::default(),
             rejoin_us: Histogram::new(3)?,
+            datagrams: Default::default(),
         })
     }
 }
@@ -107,6 +187,8 @@ async fn bot_ticket(
         struct Login {
             endpoint: String,
             ticket: String,
+            #[serde(default)]
+            quic_endpoint: String,
         }
         let r = http
             .post(format!("{}/v1/login", base.trim_end_matches('/')))
@@ -115,7 +197,8 @@ async fn bot_ticket(
             .await?;
         anyhow::ensure!(r.status().is_success(), "login refused: {}", r.status());
         let login: Login = r.json().await?;
-        return Ok((login.endpoint, login.ticket));
+        let endpoint = cfg.transport.pick(login.endpoint, login.quic_endpoint)?;
+        return Ok((endpoint, login.ticket));
     }
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -159,6 +242,7 @@ async fn run_bot(
     cfg: Rc<SwarmConfig>,
     http: reqwest::Client,
     stats: Rc<RefCell<Stats>>,
+    links: Rc<Links>,
     deadline: Instant,
 ) {
     let mut bot = BotState {
@@ -172,14 +256,18 @@ async fn run_bot(
     // Set while the bot is trying to get back in; it gives up after `REJOIN_FOR`.
     let mut rejoining_since: Option<Instant> = None;
     loop {
-        let joined = match next.take() {
-            Some((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
-            None => match bot_ticket(i, &cfg, &http).await {
-                Ok((endpoint, ticket)) => Client::join(&endpoint, &ticket, cfg.tier).await,
+        let target = match next.take() {
+            Some(t) => Ok(t),
+            None => bot_ticket(i, &cfg, &http).await,
+        };
+        let joined = match target {
+            Ok((endpoint, ticket)) => match links.route(endpoint, cfg.impairment).await {
+                Ok(endpoint) => Client::join(&endpoint, &ticket, cfg.tier).await,
                 Err(e) => Err(e),
             },
+            Err(e) => Err(e),
         };
-        let client = match joined {
+        let mut client = match joined {
             Ok(c) => c,
             Err(e) => {
                 let since = *rejoining_since.get_or_insert_with(Instant::now);
@@ -199,13 +287,26 @@ async fn run_bot(
                 return;
             }
         };
-        match play(i, client, &cfg, &stats, deadline, &mut bot).await {
-            Ended::Deadline => return,
+        let ended = play(i, &mut client, &cfg, &stats, deadline, &mut bot).await;
+        let d = client.datagrams();
+        {
+            let mut st = stats.borrow_mut();
+            st.datagrams.received += d.received;
+            st.datagrams.lost += d.lost;
+        }
+        match ended {
+            Ended::Deadline => {
+                client.close().await;
+                return;
+            }
             Ended::Redirect(r) => {
                 rejoining_since = None;
                 bot.heading = -bot.heading;
                 if !r.endpoint.is_empty() {
-                    next = Some((r.endpoint, r.ticket));
+                    match cfg.transport.pick(r.endpoint, r.quic_endpoint) {
+                        Ok(endpoint) => next = Some((endpoint, r.ticket)),
+                        Err(e) => tracing::debug!(bot = i, "cannot follow the redirect: {e}"),
+                    }
                 }
             }
             Ended::NotOwner if cfg.orchestrator.is_some() => {
@@ -224,7 +325,7 @@ async fn run_bot(
 /// Plays one connection until the deadline, a redirect or a close.
 async fn play(
     i: usize,
-    mut client: Client,
+    client: &mut Client,
     cfg: &SwarmConfig,
     stats: &RefCell<Stats>,
     deadline: Instant,
@@ -365,7 +466,6 @@ async fn play(
         }
     }
     stats.borrow_mut().view_sizes.push(view.entities().len());
-    client.close().await;
     Ended::Deadline
 }
 
@@ -440,6 +540,7 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
 pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let cfg = Rc::new(cfg);
     let stats = Rc::new(RefCell::new(Stats::new()?));
+    let links = Rc::new(Links::default());
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
@@ -487,6 +588,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
             cfg.clone(),
             http.clone(),
             stats.clone(),
+            links.clone(),
             deadline,
         )));
         if !step.is_zero() {
@@ -559,6 +661,21 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
             st.view_sizes.iter().sum::<usize>() as f64 / st.view_sizes.len() as f64
         },
         server,
+        transport: match cfg.target.starts_with("quic://") {
+            true => Transport::Quic,
+            false => cfg.transport,
+        },
+        datagrams: DatagramFigures {
+            received: st.datagrams.received,
+            lost: st.datagrams.lost,
+            loss_pct: if st.datagrams.received + st.datagrams.lost == 0 {
+                0.0
+            } else {
+                st.datagrams.lost as f64 * 100.0
+                    / (st.datagrams.received + st.datagrams.lost) as f64
+            },
+            link_dropped_pct: cfg.impairment.map(|_| links.dropped_share() * 100.0),
+        },
     })
 }
 

@@ -120,6 +120,10 @@ pub struct LoginResponse {
     pub endpoint: String,
     pub ticket: String,
     pub expires_unix: u64,
+    /// The zone's QUIC endpoint (`quic://host:port?sha256=…`); empty when it serves
+    /// WebSocket only.
+    #[serde(default)]
+    pub quic_endpoint: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +146,8 @@ pub struct TransferResponse {
     pub endpoint: String,
     pub ticket: String,
     pub expires_unix: u64,
+    #[serde(default)]
+    pub quic_endpoint: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,7 +355,7 @@ impl<S: SharedState> Orchestrator<S> {
     /// sends it to the zone that owns it, or moves ownership to a copy of the same map
     /// when that zone is down or full (opening one when all are past their threshold).
     /// Ownership only moves by compare-and-set, so replicas racing on one player agree.
-    pub async fn place(&self, player: &PlayerRecord) -> Result<(String, String), Refused> {
+    pub async fn place(&self, player: &PlayerRecord) -> Result<(String, Endpoints), Refused> {
         let pending = self
             .store
             .pending_handoffs(Some(player.id), u64::MAX)
@@ -421,12 +427,8 @@ impl<S: SharedState> Orchestrator<S> {
                 tracing::info!(player = player.id, from = %owner.zone, %to, "player moved to another copy");
             }
             let zones = self.zones_now().await?;
-            let endpoint = zones
-                .iter()
-                .find(|z| z.info.zone_id == to)
-                .map(|z| z.info.endpoint.clone())
-                .unwrap_or_default();
-            return Ok((to, endpoint));
+            let endpoints = Endpoints::of(&zones, &to, false);
+            return Ok((to, endpoints));
         }
         Err(Refused::Unavailable(
             "the player is moving between zones; try again".into(),
@@ -457,6 +459,27 @@ impl<S: SharedState> Orchestrator<S> {
                     && theirs.contains(&z.info.zone_id)
             })
             .map(|z| z.info.zone_id.clone()))
+    }
+}
+
+/// Where clients reach a zone (empty strings when it is not in the registry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub ws: String,
+    pub quic: String,
+}
+
+impl Endpoints {
+    /// `zone_id`'s endpoints in `zones` (only while it is up, with `up_only`).
+    fn of(zones: &[ZoneStatus], zone_id: &str, up_only: bool) -> Self {
+        zones
+            .iter()
+            .find(|z| z.info.zone_id == zone_id && (z.up || !up_only))
+            .map(|z| Endpoints {
+                ws: z.info.endpoint.clone(),
+                quic: z.info.quic_endpoint.clone(),
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -493,7 +516,7 @@ async fn login<S: SharedState>(
         }
         player.party = req.party.clone();
     }
-    let (zone_id, endpoint) = match o.place(&player).await {
+    let (zone_id, Endpoints { ws: endpoint, quic }) = match o.place(&player).await {
         Ok(p) => p,
         Err(e) => {
             o.metrics.login("unavailable");
@@ -515,6 +538,7 @@ async fn login<S: SharedState>(
         endpoint,
         ticket,
         expires_unix,
+        quic_endpoint: quic,
     })
     .into_response()
 }
@@ -529,20 +553,17 @@ async fn transfer<S: SharedState>(
     };
     match outcome {
         HandoffStatus::Committed { to_zone, .. } => {
-            let endpoint = match o.zones_now().await {
-                Ok(zones) => zones
-                    .iter()
-                    .find(|z| z.info.zone_id == to_zone && z.up)
-                    .map(|z| z.info.endpoint.clone())
-                    .unwrap_or_default(),
+            let endpoints = match o.zones_now().await {
+                Ok(zones) => Endpoints::of(&zones, &to_zone, true),
                 Err(e) => return e.into_response(),
             };
             let (ticket, expires_unix) = o.mint(player_id, &to_zone);
             Json(TransferResponse {
                 zone_id: to_zone,
-                endpoint,
+                endpoint: endpoints.ws,
                 ticket,
                 expires_unix,
+                quic_endpoint: endpoints.quic,
             })
             .into_response()
         }

@@ -41,6 +41,9 @@ pub struct ZoneInfo {
     /// `http://host:port` of the zone's `/metrics`, `/healthz` and `/players`.
     #[serde(default)]
     pub admin_endpoint: String,
+    /// Where QUIC clients connect (`quic://host:port?sha256=…`); empty when none.
+    #[serde(default)]
+    pub quic_endpoint: String,
 }
 
 impl ZoneInfo {

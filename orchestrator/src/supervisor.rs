@@ -138,6 +138,7 @@ fn command(c: &LocalConfig, spec: &ZoneSpec) -> Command {
         .arg("--orchestrator")
         .arg(&c.orchestrator_url)
         .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--quic-addr", "127.0.0.1:0"])
         .envs(c.env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true);
     if let Some(d) = spec.close_after_empty {

@@ -23,7 +23,16 @@ pub use snapshot::{
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
+
+/// The QUIC ALPN protocol id: names the protocol version, so a client of another
+/// version fails the TLS handshake with a clear `no_application_protocol` instead of
+/// mis-decoding frames.
+pub const QUIC_ALPN: &[u8] = b"arcane/4";
+
+/// Bytes before the server message in a QUIC snapshot datagram: a per-connection
+/// datagram sequence number (`u32`, big-endian), from which a client counts loss.
+pub const DATAGRAM_HEADER: usize = 4;
 
 /// Largest client→server frame a zone accepts (bytes). Checked by the transport before
 /// any decoding; a client batch of the largest legal messages fits many times over.
@@ -34,3 +43,12 @@ pub const MAX_SERVER_FRAME: usize = 256 * 1024;
 
 /// Most messages one client frame may batch.
 pub const MAX_MESSAGES_PER_FRAME: usize = 16;
+
+#[cfg(test)]
+mod alpn_tests {
+    #[test]
+    fn the_alpn_names_the_protocol_version() {
+        let want = format!("arcane/{}", super::PROTOCOL_VERSION);
+        assert_eq!(super::QUIC_ALPN, want.as_bytes());
+    }
+}

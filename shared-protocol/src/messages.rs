@@ -376,4 +376,7 @@ pub struct Redirect {
     /// which case the client logs in again through the orchestrator.
     pub endpoint: String,
     pub ticket: String,
+    /// The target's QUIC endpoint (`quic://host:port?sha256=…`); empty when it serves
+    /// WebSocket only.
+    pub quic_endpoint: String,
 }

@@ -144,6 +144,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         input_lead: Duration::from_millis(20),
         behaviour: BehaviourMix::Mix,
         orchestrator: Some(base.clone()),
+        transport: Default::default(),
+        impairment: None,
     };
     let bots_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -86,6 +86,8 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
         input_lead: Duration::from_millis(20),
         behaviour: BehaviourMix::Wanderer,
         orchestrator: Some(orchestrator.clone()),
+        transport: Default::default(),
+        impairment: None,
     };
     let bots = tokio::runtime::Builder::new_current_thread()
         .enable_all()

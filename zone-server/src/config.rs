@@ -13,6 +13,27 @@ pub struct ZoneServerConfig {
     /// Address for WebSocket clients (port 0 picks a free port).
     #[arg(long, env = "ARCANE_WS_ADDR", default_value = "127.0.0.1:7777")]
     pub ws_addr: SocketAddr,
+    /// UDP address for QUIC clients (port 0 picks a free port).
+    #[arg(long, env = "ARCANE_QUIC_ADDR", default_value = "127.0.0.1:7778")]
+    pub quic_addr: SocketAddr,
+    /// Serve QUIC as well as WebSocket (`--quic false` for WebSocket only).
+    #[arg(long, env = "ARCANE_QUIC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub quic: bool,
+    /// TLS certificate chain (PEM) for QUIC. Without it a self-signed certificate is
+    /// made at start and its SHA-256 advertised in the endpoint for clients to pin.
+    #[arg(long, env = "ARCANE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "ARCANE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The QUIC endpoint clients are told to use (default: `quic://` + the bound
+    /// `--quic-addr`, with the dev certificate's hash).
+    #[arg(long, env = "ARCANE_PUBLIC_QUIC_ENDPOINT")]
+    pub public_quic_endpoint: Option<String>,
+    /// Frames a connection may send per second (the same number again as a burst);
+    /// frames beyond it are dropped and counted (`arcane_rate_limited_frames_total`).
+    #[arg(long, env = "ARCANE_MAX_FRAMES_PER_SECOND", default_value_t = 120)]
+    pub max_frames_per_second: u32,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "ARCANE_ADMIN_ADDR", default_value = "127.0.0.1:9100")]
     pub admin_addr: SocketAddr,
@@ -75,6 +96,12 @@ impl ZoneServerConfig {
     pub fn local(content: PathBuf, zone: &str) -> Self {
         ZoneServerConfig {
             ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quic_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            quic: true,
+            tls_cert: None,
+            tls_key: None,
+            public_quic_endpoint: None,
+            max_frames_per_second: 120,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             content,
             zone: zone.to_string(),

@@ -27,6 +27,8 @@ pub struct ZoneIdentity {
     pub instance: bool,
     /// `http://host:port` of the admin listener.
     pub admin_endpoint: String,
+    /// `quic://host:port?sha256=…`, empty without QUIC.
+    pub quic_endpoint: String,
 }
 
 #[derive(Serialize)]

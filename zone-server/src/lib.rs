@@ -12,6 +12,7 @@ pub mod control;
 pub mod metrics;
 pub mod outbox;
 pub mod persist;
+pub mod quic;
 pub mod reload;
 pub mod server;
 pub mod session;

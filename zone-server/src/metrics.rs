@@ -35,6 +35,7 @@ pub struct TransportCounters {
 /// Every metric the zone exports. Cheap to update from any thread.
 pub struct Metrics {
     pub ws: TransportCounters,
+    pub quic: TransportCounters,
     pub registry: Registry,
     /// `process_*` metrics, without the `arcane_` prefix, per Prometheus convention.
     pub process: Registry,
@@ -53,6 +54,16 @@ pub struct Metrics {
     pub snapshots: Counter,
     pub full_snapshots: Counter,
     pub snapshot_bytes: Counter,
+    /// Encoded size of each snapshot (bytes).
+    pub snapshot_size: Histogram,
+    /// Snapshots sent as QUIC datagrams, and those too big for one (sent on the stream).
+    pub snapshot_datagrams: Counter,
+    pub snapshot_stream_fallbacks: Counter,
+    /// QUIC packets sent and declared lost by the peer's acknowledgements.
+    pub quic_packets_sent: Counter,
+    pub quic_packets_lost: Counter,
+    /// Client frames dropped by the per-connection rate limit.
+    pub rate_limited_frames: Counter,
     pub outbox_drops: Counter,
     pub inbox_drops: Counter,
     pub malformed_frames: Counter,
@@ -97,6 +108,7 @@ pub struct VersionLabel {
 }
 
 pub const WS: TransportLabel = TransportLabel { transport: "ws" };
+pub const QUIC: TransportLabel = TransportLabel { transport: "quic" };
 
 impl Metrics {
     pub fn new(zone: &str) -> Metrics {
@@ -116,14 +128,16 @@ impl Metrics {
         let bytes_received = Family::<TransportLabel, Counter>::default();
         let messages_sent = Family::<TransportLabel, Counter>::default();
         let messages_received = Family::<TransportLabel, Counter>::default();
-        let ws = TransportCounters {
-            bytes_sent: bytes_sent.get_or_create(&WS).clone(),
-            bytes_received: bytes_received.get_or_create(&WS).clone(),
-            messages_sent: messages_sent.get_or_create(&WS).clone(),
-            messages_received: messages_received.get_or_create(&WS).clone(),
+        let counters = |t: &TransportLabel| TransportCounters {
+            bytes_sent: bytes_sent.get_or_create(t).clone(),
+            bytes_received: bytes_received.get_or_create(t).clone(),
+            messages_sent: messages_sent.get_or_create(t).clone(),
+            messages_received: messages_received.get_or_create(t).clone(),
         };
+        let (ws, quic) = (counters(&WS), counters(&QUIC));
         let m = Metrics {
             ws,
+            quic,
             tick_duration,
             ticks: Counter::default(),
             tick_overruns: Counter::default(),
@@ -139,6 +153,14 @@ impl Metrics {
             snapshots: Counter::default(),
             full_snapshots: Counter::default(),
             snapshot_bytes: Counter::default(),
+            snapshot_size: Histogram::new([
+                64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 65536.0,
+            ]),
+            snapshot_datagrams: Counter::default(),
+            snapshot_stream_fallbacks: Counter::default(),
+            quic_packets_sent: Counter::default(),
+            quic_packets_lost: Counter::default(),
+            rate_limited_frames: Counter::default(),
             outbox_drops: Counter::default(),
             inbox_drops: Counter::default(),
             malformed_frames: Counter::default(),
@@ -233,6 +255,37 @@ impl Metrics {
             "Encoded snapshot bytes",
             prometheus_client::registry::Unit::Bytes,
             m.snapshot_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "snapshot_size",
+            "Encoded size of each snapshot",
+            prometheus_client::registry::Unit::Bytes,
+            m.snapshot_size.clone(),
+        );
+        registry.register(
+            "snapshot_datagrams",
+            "Snapshots sent as QUIC datagrams",
+            m.snapshot_datagrams.clone(),
+        );
+        registry.register(
+            "snapshot_stream_fallbacks",
+            "Snapshots too large for a QUIC datagram, sent on the stream instead",
+            m.snapshot_stream_fallbacks.clone(),
+        );
+        registry.register(
+            "quic_packets_sent",
+            "QUIC packets sent to clients",
+            m.quic_packets_sent.clone(),
+        );
+        registry.register(
+            "quic_packets_lost",
+            "QUIC packets the clients' acknowledgements showed lost (datagram loss)",
+            m.quic_packets_lost.clone(),
+        );
+        registry.register(
+            "rate_limited_frames",
+            "Client frames dropped by the per-connection frame rate limit",
+            m.rate_limited_frames.clone(),
         );
         registry.register(
             "outbox_drops",

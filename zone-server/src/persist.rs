@@ -279,6 +279,7 @@ async fn transfer(
                     zone_id: t.zone_id,
                     endpoint: t.endpoint,
                     ticket: t.ticket,
+                    quic_endpoint: t.quic_endpoint,
                 },
             }
         }

@@ -26,6 +26,8 @@ const INBOX_CAPACITY: usize = 16 * 1024;
 /// A started zone. Dropping it does not stop it; call [`RunningZone::shutdown`].
 pub struct RunningZone {
     pub ws_addr: SocketAddr,
+    /// The QUIC endpoint clients use (`quic://…?sha256=…`), when QUIC is on.
+    pub quic_endpoint: Option<String>,
     pub admin_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     pub shared: Arc<TickShared>,
@@ -74,6 +76,12 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         .await
         .with_context(|| format!("cannot listen on {}", config.admin_addr))?;
     let ws_addr = ws.local_addr()?;
+    let quic = if config.quic {
+        Some(crate::quic::bind(&config)?)
+    } else {
+        None
+    };
+    let quic_endpoint = quic.as_ref().map(|q| q.public_endpoint.clone());
     let admin_addr = admin.local_addr()?;
 
     let metrics = Arc::new(Metrics::new(&zone_id));
@@ -137,6 +145,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         metrics.clone(),
         shared.clone(),
         store,
+        config.max_frames_per_second,
     ));
     let config = Arc::new(config);
     let close_after_empty = instance
@@ -157,6 +166,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             overflow_at,
             instance: instance.is_some(),
             admin_endpoint: format!("http://{admin_addr}"),
+            quic_endpoint: quic_endpoint.clone().unwrap_or_default(),
         };
         tasks.push(tokio::spawn(crate::control::run(
             config.orchestrator.clone(),
@@ -167,9 +177,26 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             shutdown_rx.clone(),
         )));
     }
+    // One pool of connection slots for both transports.
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    if let Some(q) = quic {
+        tasks.push(tokio::spawn(crate::quic::serve(
+            q,
+            ctx.clone(),
+            config.clone(),
+            slots.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     tasks.extend([
         tokio::spawn(dispatcher.run(shutdown_rx.clone())),
-        tokio::spawn(crate::ws::serve(ws, ctx, config, shutdown_rx.clone())),
+        tokio::spawn(crate::ws::serve(
+            ws,
+            ctx,
+            config,
+            slots,
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(crate::admin::serve(
             admin,
             metrics.clone(),
@@ -177,9 +204,10 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             shutdown_rx,
         )),
     ]);
-    tracing::info!(zone = %zone_id, %ws_addr, %admin_addr, content = %version, "zone server listening");
+    tracing::info!(zone = %zone_id, %ws_addr, quic = quic_endpoint.as_deref().unwrap_or("off"), %admin_addr, content = %version, "zone server listening");
     Ok(RunningZone {
         ws_addr,
+        quic_endpoint,
         admin_addr,
         metrics,
         shared,

@@ -1,5 +1,6 @@
-//! Transport-independent session logic: the handshake check and what to do with each
-//! client frame. Transports (WebSocket now, QUIC later) only move bytes.
+//! Transport-independent session logic: the handshake check, the per-connection frame
+//! rate limit and what to do with each client frame. Transports (WebSocket in `ws.rs`,
+//! QUIC in `quic.rs`) only move bytes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ pub struct SessionContext {
     pub shared: Arc<TickShared>,
     /// Player persistence; `None` runs the zone without a database (fresh players).
     pub store: Option<Store>,
+    /// Frames per second a connection may send (and as many again in a burst).
+    pub max_frames_per_second: u32,
     next_conn: AtomicU64,
 }
 
@@ -43,6 +46,40 @@ pub struct Session {
     pub conn: ConnId,
     pub outbox: Arc<Outbox>,
     malformed: u32,
+    rate: RateLimit,
+}
+
+/// A token bucket over client frames: `per_second` tokens a second, holding at most
+/// `per_second` (one second of burst). Cheap enough to check before decoding.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32, now: std::time::Instant) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        RateLimit {
+            per_second,
+            tokens: per_second,
+            last: now,
+        }
+    }
+
+    /// Takes a token for one frame at `now`; false when the bucket is empty.
+    pub fn allow(&mut self, now: std::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 fn now_unix() -> u64 {
@@ -72,6 +109,7 @@ impl SessionContext {
         metrics: Arc<Metrics>,
         shared: Arc<TickShared>,
         store: Option<Store>,
+        max_frames_per_second: u32,
     ) -> Self {
         SessionContext {
             zone_id,
@@ -80,6 +118,7 @@ impl SessionContext {
             metrics,
             shared,
             store,
+            max_frames_per_second,
             next_conn: AtomicU64::new(1),
         }
     }
@@ -190,6 +229,7 @@ impl SessionContext {
             conn,
             outbox,
             malformed: 0,
+            rate: RateLimit::new(self.max_frames_per_second, std::time::Instant::now()),
         })
     }
 
@@ -214,6 +254,12 @@ impl SessionContext {
 
     /// Handles one binary frame from a playing client.
     pub fn on_frame(&self, session: &mut Session, frame: &[u8]) -> Result<(), Refusal> {
+        // Over the limit, a frame is dropped undecoded: flooding costs the server
+        // almost nothing, and inputs in it are lost like a dropped packet.
+        if !session.rate.allow(std::time::Instant::now()) {
+            self.metrics.rate_limited_frames.inc();
+            return Ok(());
+        }
         let messages = match decode_client_frame(frame) {
             Ok(m) => m,
             Err(e) => {
@@ -269,5 +315,26 @@ impl SessionContext {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_then_the_steady_rate() {
+        let t0 = Instant::now();
+        let mut r = RateLimit::new(10, t0);
+        let burst = (0..20).filter(|_| r.allow(t0)).count();
+        assert_eq!(burst, 10, "one second of burst");
+        // Then one frame per 100 ms.
+        assert!(!r.allow(t0 + Duration::from_millis(50)));
+        assert!(r.allow(t0 + Duration::from_millis(101)));
+        assert!(!r.allow(t0 + Duration::from_millis(102)));
+        // A long silence refills only up to the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..30).filter(|_| r.allow(later)).count(), 10);
     }
 }

@@ -41,14 +41,15 @@ fn ws_config() -> WebSocketConfig {
         .read_buffer_size(READ_BUFFER)
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true. `slots` are the zone's
+/// connection slots, shared with the QUIC transport.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SessionContext>,
     config: Arc<ZoneServerConfig>,
+    slots: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,

@@ -28,6 +28,8 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
             &format!("127.0.0.1:{ws}"),
             "--admin-addr",
             &format!("127.0.0.1:{admin}"),
+            "--quic-addr",
+            "127.0.0.1:0",
         ])
         .args([
             "--content",

@@ -155,6 +155,7 @@ impl World {
                 &self.orchestrator,
             ])
             .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(["--quic-addr", "127.0.0.1:0"])
             .args(["--watch-content", "false", "--io-threads", "1"])
             .arg("--content")
             .arg(self.dir.join("content"));
