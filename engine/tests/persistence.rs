@@ -222,3 +222,54 @@ fn an_exit_freezes_the_player_and_hands_over_its_state_at_the_arrival_point() {
         }
     );
 }
+
+#[test]
+fn an_evacuation_hands_every_player_over_where_they_stand_once() {
+    let mut zone = Zone::new(content(), 1);
+    zone.step([
+        join(1, Some(saved(30.0, 60.0))),
+        join(2, Some(saved(10.0, 20.0))),
+    ]);
+    zone.drain_outputs().for_each(drop);
+    let to = ExitTarget::Zone("west".into());
+    zone.step([ZoneCommand::Evacuate { to: to.clone() }]);
+    let mut handed: Vec<(u64, SavedPlayer)> = zone
+        .drain_outputs()
+        .filter_map(|o| match o {
+            ZoneOutput::Transfer {
+                player,
+                to: t,
+                state,
+            } => {
+                assert_eq!(t, to);
+                Some((player.0, state))
+            }
+            _ => None,
+        })
+        .collect();
+    handed.sort_by_key(|(p, _)| *p);
+    assert_eq!(handed, vec![(1, saved(30.0, 60.0)), (2, saved(10.0, 20.0))]);
+    // Frozen: inputs are ignored, and a second evacuation hands nobody over twice.
+    zone.step([east(1, 1), ZoneCommand::Evacuate { to: to.clone() }]);
+    assert!(
+        !zone
+            .drain_outputs()
+            .any(|o| matches!(o, ZoneOutput::Transfer { .. })),
+        "players already in transfer are not handed over again"
+    );
+    // A refused transfer unfreezes the player, who can then be evacuated again.
+    zone.step([ZoneCommand::TransferFailed {
+        player: PlayerId(1),
+        detail: "no copy is running".into(),
+    }]);
+    zone.drain_outputs().for_each(drop);
+    zone.step([ZoneCommand::Evacuate { to }]);
+    let again: Vec<u64> = zone
+        .drain_outputs()
+        .filter_map(|o| match o {
+            ZoneOutput::Transfer { player, .. } => Some(player.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again, vec![1]);
+}

@@ -266,7 +266,22 @@ impl<S: SharedState> Orchestrator<S> {
                 h.target
             )));
         };
-        match choose(&zones, target, true) {
+        // A zone never receives its own players back: a draining zone evacuating to
+        // its own map goes to another copy, opened when none is running.
+        let evacuating = template_of(&h.from_zone) == template_of(target);
+        let others: Vec<ZoneStatus> = zones
+            .iter()
+            .filter(|z| z.info.zone_id != h.from_zone)
+            .cloned()
+            .collect();
+        let choice = match choose(&others, target, true) {
+            Choice::Unavailable(_) if evacuating => {
+                Choice::OpenCopy(crate::placement::free_copy_id(&zones, template_of(target)))
+            }
+            c => c,
+        };
+        let zones = others;
+        match choice {
             Choice::Zone(z) => Ok(z),
             Choice::OpenCopy(id) if may_open => {
                 let spec = ZoneSpec {

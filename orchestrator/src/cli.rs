@@ -201,14 +201,19 @@ async fn serve<S: SharedState>(
     let state = Arc::new(o);
     tracing::info!(%addr, "orchestrator listening");
     let sweeper = tokio::spawn(crate::api::roll_forward(state.clone()));
+    let mut api = tokio::spawn(crate::api::serve(listener, state));
     tokio::select! {
-        r = crate::api::serve(listener, state) => r?,
+        r = &mut api => r??,
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
-    sweeper.abort();
+    // Zones stop first, while the API still answers their transfers and
+    // deregistrations: each drains (to no other copy, as all are going), saves its
+    // players and exits.
     if let Some(sup) = local {
         sup.shutdown().await;
     }
+    api.abort();
+    sweeper.abort();
     Ok(())
 }
 

@@ -93,20 +93,25 @@ pub fn choose(zones: &[ZoneStatus], owner: &str, arriving: bool) -> Choice {
         return Choice::Zone(best.info.zone_id.clone());
     }
     if copies().any(|z| z.up) {
-        // Everything running is past its threshold: a new copy, named after the
-        // lowest free number.
-        let n = (2..)
-            .find(|n| {
-                !zones
-                    .iter()
-                    .any(|z| z.info.zone_id == format!("{template}~{n}"))
-            })
-            .unwrap_or(2);
-        return Choice::OpenCopy(format!("{template}~{n}"));
+        // Everything running is past its threshold: a new copy.
+        return Choice::OpenCopy(free_copy_id(zones, template));
     }
     Choice::Unavailable(format!(
         "zone {owner} is not running; try again when it is back"
     ))
+}
+
+/// The id of a new copy of `template`, after the lowest number no zone in `zones`
+/// uses (`meadow~2`, `meadow~3`…).
+pub fn free_copy_id(zones: &[ZoneStatus], template: &str) -> String {
+    let n = (2..)
+        .find(|n| {
+            !zones
+                .iter()
+                .any(|z| z.info.zone_id == format!("{template}~{n}"))
+        })
+        .unwrap_or(2);
+    format!("{template}~{n}")
 }
 
 #[cfg(test)]

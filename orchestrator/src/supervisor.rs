@@ -139,6 +139,12 @@ fn command(c: &LocalConfig, spec: &ZoneSpec) -> Command {
         .arg(&c.orchestrator_url)
         .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .args(["--quic-addr", "127.0.0.1:0"])
+        // Drain within the time `stop_child` allows before it kills.
+        .arg("--drain-grace")
+        .arg(format!(
+            "{}ms",
+            (STOP_GRACE - Duration::from_secs(1)).as_millis()
+        ))
         .envs(c.env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true);
     if let Some(d) = spec.close_after_empty {

@@ -1,8 +1,11 @@
-//! The admin HTTP endpoint: `/metrics` (Prometheus text), `/healthz` and `/players`
-//! (the ids of the connected players, a JSON array: operators and the transfer fault
-//! test check where players are).
+//! The admin HTTP endpoint: `/metrics` (Prometheus text); `/livez` (the process and
+//! its tick thread are alive: restart me if not), `/readyz` (ready for players: ticking,
+//! registered with the orchestrator, not draining) and `/healthz` (ticking);
+//! `/players` (the ids of the connected players, a JSON array: operators and the
+//! transfer fault test check where players are); `/endpoints` (where clients connect).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,10 +19,19 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use crate::tick::TickShared;
 
+/// What `/endpoints` answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Endpoints {
+    pub zone_id: String,
+    pub ws: String,
+    pub quic: Option<String>,
+}
+
 #[derive(Clone)]
-struct AdminState {
-    metrics: Arc<Metrics>,
-    shared: Arc<TickShared>,
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    pub shared: Arc<TickShared>,
+    pub endpoints: Endpoints,
 }
 
 async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
@@ -44,6 +56,38 @@ async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+async fn livez(State(s): State<AdminState>) -> impl IntoResponse {
+    // Only a tick thread stuck for long is worth a restart; a slow tick is not.
+    if s.shared.is_healthy(Duration::from_secs(10)) {
+        (StatusCode::OK, "alive\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tick thread stuck or stopped\n",
+        )
+    }
+}
+
+async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
+    let why = if s.shared.draining.load(Ordering::Relaxed) {
+        Some("draining\n")
+    } else if !s.shared.is_healthy(Duration::from_secs(1)) {
+        Some("tick thread is not ticking\n")
+    } else if !s.shared.registered.load(Ordering::Relaxed) {
+        Some("not registered with the orchestrator\n")
+    } else {
+        None
+    };
+    match why {
+        None => (StatusCode::OK, "ready\n"),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+async fn endpoints(State(s): State<AdminState>) -> impl IntoResponse {
+    axum::Json(s.endpoints)
+}
+
 async fn players(State(s): State<AdminState>) -> impl IntoResponse {
     let ids = s
         .shared
@@ -54,17 +98,15 @@ async fn players(State(s): State<AdminState>) -> impl IntoResponse {
     axum::Json(ids)
 }
 
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shared: Arc<TickShared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/endpoints", get(endpoints))
         .route("/players", get(players))
-        .with_state(AdminState { metrics, shared });
+        .with_state(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

@@ -34,6 +34,11 @@ pub struct ZoneServerConfig {
     /// frames beyond it are dropped and counted (`arcane_rate_limited_frames_total`).
     #[arg(long, env = "ARCANE_MAX_FRAMES_PER_SECOND", default_value_t = 120)]
     pub max_frames_per_second: u32,
+    /// On SIGTERM, how long the zone may take to hand its players to other copies of
+    /// its map (through the orchestrator) before it saves whoever is left, closes
+    /// their connections and exits. Keep it below the pod's termination grace period.
+    #[arg(long, env = "ARCANE_DRAIN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub drain_grace: Duration,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "ARCANE_ADMIN_ADDR", default_value = "127.0.0.1:9100")]
     pub admin_addr: SocketAddr,
@@ -102,6 +107,7 @@ impl ZoneServerConfig {
             tls_key: None,
             public_quic_endpoint: None,
             max_frames_per_second: 120,
+            drain_grace: Duration::from_secs(20),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             content,
             zone: zone.to_string(),

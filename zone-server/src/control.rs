@@ -49,15 +49,24 @@ struct Heartbeat<'a> {
     load: Load,
 }
 
+/// Resolves when `rx` changes; never, once its sender is gone (no busy loop).
+async fn changed(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Registers and heartbeats until `shutdown` turns true. With `close_after_empty`,
 /// a zone that has had no players for that long deregisters and sets `closing` (the
-/// process then exits cleanly, and a supervisor does not restart it).
+/// process then exits cleanly, and a supervisor does not restart it). Once `draining`
+/// turns true, it deregisters and stays out of the registry.
 pub async fn run(
     orchestrator: Option<String>,
     me: ZoneIdentity,
     close_after_empty: Option<Duration>,
     shared: Arc<TickShared>,
     closing: watch::Sender<bool>,
+    mut draining: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let http = match reqwest::Client::builder()
@@ -76,6 +85,23 @@ pub async fn run(
     let mut backoff = Duration::from_millis(200);
     let mut empty_since = std::time::Instant::now();
     loop {
+        if *draining.borrow() {
+            // Leave the registry so no one is placed or sent here, and stay out.
+            shared.registered.store(false, Ordering::Relaxed);
+            if let Some(base) = &base {
+                tracing::info!(zone = %zone_id, "draining; deregistering");
+                let r = http
+                    .post(format!("{base}/v1/zones/deregister"))
+                    .json(&Deregister { zone_id: &zone_id })
+                    .send()
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!("cannot deregister: {e}");
+                }
+            }
+            let _ = shutdown.wait_for(|s| *s).await;
+            return;
+        }
         let players = shared.players.load(Ordering::Relaxed) as u32;
         if players > 0 {
             empty_since = std::time::Instant::now();
@@ -99,6 +125,7 @@ pub async fn run(
         let Some(base) = &base else {
             tokio::select! {
                 _ = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
+                _ = changed(&mut draining) => continue,
                 _ = shutdown.wait_for(|s| *s) => return,
             }
         };
@@ -120,6 +147,7 @@ pub async fn run(
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     tracing::warn!("the orchestrator forgot this zone; registering again");
                     registered = false;
+                    shared.registered.store(false, Ordering::Relaxed);
                     false
                 }
                 Ok(r) => {
@@ -141,6 +169,7 @@ pub async fn run(
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
                     registered = true;
+                    shared.registered.store(true, Ordering::Relaxed);
                     true
                 }
                 Ok(r) => {
@@ -162,6 +191,7 @@ pub async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = changed(&mut draining) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

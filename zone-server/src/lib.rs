@@ -20,11 +20,12 @@ pub mod tick;
 pub mod ws;
 
 pub use config::ZoneServerConfig;
-pub use server::{RunningZone, start};
+pub use server::{DrainOutcome, RunningZone, start};
 
-/// Runs one zone as a process until SIGTERM or Ctrl-C, until it closes itself (an
-/// empty instance), or until its tick thread fails (then with an error, so a
-/// supervisor restarts it). Used by `zone-server` and `arcane zone`.
+/// Runs one zone as a process until SIGTERM or Ctrl-C (then it drains: see
+/// [`RunningZone::drain`]), until it closes itself (an empty instance), or until its
+/// tick thread fails (then with an error, so a supervisor restarts it). Used by
+/// `zone-server` and `arcane zone`.
 pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyhow::Result<()> {
     let io_threads = io_threads.unwrap_or_else(|| {
         // Leave one core to the tick thread.
@@ -34,10 +35,20 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         .worker_threads(io_threads)
         .enable_all()
         .build()?;
+    let config_grace = config.drain_grace;
     runtime.block_on(async {
         let zone = start(config).await?;
+        let grace = config_grace;
         let failed = tokio::select! {
-            _ = arcane_orchestrator::cli::shutdown_signal() => false,
+            _ = arcane_orchestrator::cli::shutdown_signal() => {
+                tracing::info!(?grace, "draining");
+                // A tick failure during the drain cuts it short.
+                tokio::select! {
+                    _ = zone.drain(grace) => {}
+                    _ = zone.tick_stopped() => {}
+                }
+                false
+            }
             _ = zone.closed() => false,
             _ = zone.tick_stopped() => true,
         };

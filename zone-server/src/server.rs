@@ -23,6 +23,14 @@ use crate::tick::{self, TickShared};
 /// Capacity of the session → tick inbox: about two ticks of input from 4,000 players.
 const INBOX_CAPACITY: usize = 16 * 1024;
 
+/// What a drain achieved: players at its start, and those still here at its end (to
+/// be saved and disconnected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOutcome {
+    pub players: u64,
+    pub remaining: u64,
+}
+
 /// A started zone. Dropping it does not stop it; call [`RunningZone::shutdown`].
 pub struct RunningZone {
     pub ws_addr: SocketAddr,
@@ -36,6 +44,12 @@ pub struct RunningZone {
     tick_stopped: watch::Receiver<bool>,
     /// Turns true when the zone closed itself (empty for its close-after time).
     closing: watch::Receiver<bool>,
+    draining: watch::Sender<bool>,
+    inbox: mpsc::Sender<tick::Inbound>,
+    /// The content zone (map) this runs, where a drain sends players.
+    template: String,
+    /// Players can be handed to other zones (an orchestrator and a database).
+    can_hand_off: bool,
     tasks: Vec<JoinHandle<()>>,
     /// Watches the content folder while the zone runs (none when disabled).
     _content_watcher: Option<crate::reload::ContentWatcher>,
@@ -86,6 +100,11 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
 
     let metrics = Arc::new(Metrics::new(&zone_id));
     let shared = Arc::new(TickShared::default());
+    shared
+        .registered
+        .store(config.orchestrator.is_none(), Ordering::Relaxed);
+    let (draining, draining_rx) = watch::channel(false);
+    let can_hand_off = config.orchestrator.is_some() && store.is_some();
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (tick_stopped_tx, tick_stopped) = watch::channel(false);
@@ -141,7 +160,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let ctx = Arc::new(SessionContext::new(
         zone_id.clone(),
         TicketKey::new(&config.ticket_secret),
-        inbox_tx,
+        inbox_tx.clone(),
         metrics.clone(),
         shared.clone(),
         store,
@@ -174,6 +193,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             close_after_empty,
             shared.clone(),
             closing,
+            draining_rx,
             shutdown_rx.clone(),
         )));
     }
@@ -193,14 +213,24 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         tokio::spawn(crate::ws::serve(
             ws,
             ctx,
-            config,
+            config.clone(),
             slots,
             shutdown_rx.clone(),
         )),
         tokio::spawn(crate::admin::serve(
             admin,
-            metrics.clone(),
-            shared.clone(),
+            crate::admin::AdminState {
+                metrics: metrics.clone(),
+                shared: shared.clone(),
+                endpoints: crate::admin::Endpoints {
+                    zone_id: zone_id.clone(),
+                    ws: config
+                        .public_endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("ws://{ws_addr}")),
+                    quic: quic_endpoint.clone(),
+                },
+            },
             shutdown_rx,
         )),
     ]);
@@ -215,6 +245,10 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         tick_thread: Some(tick_thread),
         tick_stopped,
         closing: closing_rx,
+        draining,
+        inbox: inbox_tx,
+        template: config.zone.clone(),
+        can_hand_off,
         tasks,
         _content_watcher: content_watcher,
     })
@@ -225,6 +259,52 @@ impl RunningZone {
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
+    }
+
+    /// Drains the zone (SIGTERM): `/readyz` turns false, new players are refused, the
+    /// zone leaves the orchestrator's registry and hands every player to another copy
+    /// of its map through the usual transfer path (the orchestrator opens one when it
+    /// supervises zones), waiting up to `grace`. Whoever is left then (no other copy:
+    /// their transfers were refused) is saved and disconnected with
+    /// `ServerShutdown` by [`RunningZone::shutdown`], which the caller runs next.
+    pub async fn drain(&self, grace: Duration) -> DrainOutcome {
+        let started = tokio::time::Instant::now();
+        self.shared.draining.store(true, Ordering::Relaxed);
+        let _ = self.draining.send(true);
+        let before = self.shared.players.load(Ordering::Relaxed);
+        if !self.can_hand_off || before == 0 {
+            return DrainOutcome {
+                players: before,
+                remaining: before,
+            };
+        }
+        // Let the deregistration land first, so the orchestrator picks another copy.
+        let settle = Duration::from_millis(300).min(grace / 4);
+        tokio::time::sleep(settle).await;
+        let refused = || {
+            self.metrics
+                .transfers
+                .get_or_create(&crate::metrics::ResultLabel { result: "aborted" })
+                .get()
+        };
+        let refused_before = refused();
+        let to = arcane_engine::content::ExitTarget::Zone(self.template.clone());
+        let _ = self.inbox.send(tick::Inbound::Evacuate(to)).await;
+        let deadline = started + grace.saturating_sub(Duration::from_millis(500));
+        loop {
+            let left = self.shared.players.load(Ordering::Relaxed);
+            // Done when everyone left, when every player still here had their transfer
+            // refused (no other copy can take them), or when time is up.
+            let all_refused = refused() - refused_before >= left;
+            if left == 0 || all_refused || tokio::time::Instant::now() >= deadline {
+                tracing::info!(players = before, remaining = left, "drain finished");
+                return DrainOutcome {
+                    players: before,
+                    remaining: left,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Resolves when the tick thread has ended, whether through `shutdown` or a

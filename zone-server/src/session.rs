@@ -205,6 +205,12 @@ impl SessionContext {
         tier: ClientTier,
         role: Role,
     ) -> Result<Session, Refusal> {
+        if self.shared.draining.load(Ordering::Relaxed) {
+            return Err((
+                KickReason::ServerShutdown,
+                "the zone is draining; log in again to be placed elsewhere".into(),
+            ));
+        }
         let saved = self.load(player, role).await?;
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());

@@ -65,6 +65,8 @@ pub enum Inbound {
     OwnershipLost {
         player: PlayerId,
     },
+    /// The zone is draining: hand every player to `to` (another copy of this map).
+    Evacuate(arcane_engine::content::ExitTarget),
 }
 
 /// State the tick thread publishes to the rest of the process.
@@ -83,6 +85,10 @@ pub struct TickShared {
     pub slowest_tick_us: AtomicU64,
     /// Ids of the connected players (`GET /players` on the admin port).
     pub roster: std::sync::Mutex<Vec<u64>>,
+    /// Set at the start of a drain: no new players, `/readyz` false.
+    pub draining: AtomicBool,
+    /// The orchestrator has this zone in its registry (always true without one).
+    pub registered: AtomicBool,
 }
 
 impl TickShared {
@@ -163,6 +169,7 @@ impl Router {
                     saved,
                 });
             }
+            Inbound::Evacuate(to) => self.commands.push(ZoneCommand::Evacuate { to }),
             Inbound::Leave { player, conn } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
                     self.sessions.remove(&player);

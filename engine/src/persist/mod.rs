@@ -116,6 +116,38 @@ fn take_exits(
     }
 }
 
+/// Freezes every living player not already in transfer and asks the zone server to
+/// hand them to `to`, keeping their position (a draining zone sends its players to
+/// another copy of the same map). A refused transfer unfreezes the player as usual.
+pub(crate) fn evacuate(world: &mut World, to: crate::content::ExitTarget) {
+    let mut q = world.query_filtered::<(
+        Entity,
+        &Player,
+        &Position,
+        &Health,
+        &Mana,
+        &Inventory,
+    ), (Without<Transferring>, Without<Dead>)>();
+    let leaving: Vec<(Entity, PlayerId, SavedPlayer)> = q
+        .iter(world)
+        .map(|(e, p, pos, h, m, inv)| (e, p.id, saved(pos.0, h, m, inv)))
+        .collect();
+    for (e, player, state) in leaving {
+        if let Some(mut input) = world.get_mut::<PlayerInput>(e) {
+            input.reset();
+        }
+        world.entity_mut(e).insert(Transferring);
+        world
+            .resource_mut::<ZoneOutbox>()
+            .0
+            .push(ZoneOutput::Transfer {
+                player,
+                to: to.clone(),
+                state,
+            });
+    }
+}
+
 /// A transfer that did not happen: unfreeze the player, tell them, and keep exits
 /// quiet for `transfer_retry_ticks`.
 pub(crate) fn transfer_failed(world: &mut World, player: PlayerId, e: Entity, detail: String) {

@@ -253,6 +253,7 @@ pub fn ingest_commands(world: &mut World) {
                 role,
                 saved,
             } => join(world, player, tier, role, saved),
+            ZoneCommand::Evacuate { to } => crate::persist::evacuate(world, to),
             ZoneCommand::TransferFailed { player, detail } => {
                 if let Some(e) = world.resource::<PlayerIndex>().get(player) {
                     crate::persist::transfer_failed(world, player, e, detail);

@@ -147,13 +147,18 @@ impl World {
                     .arg(self.dir.join("content"));
             }
         } else {
+            // `west~2` is a second copy of the west map.
+            let (map, id) = (which.split('~').next().unwrap_or(which), which);
             cmd.args([
                 "zone",
                 "--zone",
-                which,
+                map,
+                "--zone-id",
+                id,
                 "--orchestrator",
                 &self.orchestrator,
             ])
+            .args(["--drain-grace", "10s"])
             .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .args(["--quic-addr", "127.0.0.1:0"])
             .args(["--watch-content", "false", "--io-threads", "1"])
@@ -169,6 +174,34 @@ impl World {
             .lock()
             .unwrap()
             .insert(which, cmd.spawn().unwrap());
+    }
+
+    /// Starts one more zone process (`west~2`: a copy of west).
+    pub fn start_zone(&self, which: &'static str) {
+        self.spawn(which);
+    }
+
+    /// SIGTERMs a process and waits for it to exit: its status and how long it took.
+    pub async fn terminate(&self, which: &'static str) -> (std::process::ExitStatus, Duration) {
+        use nix::sys::signal::{Signal, kill};
+        let mut child = self.procs.lock().unwrap().remove(which).unwrap();
+        let start = Instant::now();
+        kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{which} ignored SIGTERM\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILLs a process and starts it again.
@@ -281,7 +314,7 @@ impl World {
         let names: &[&str] = if self.supervised {
             &["orchestrator"]
         } else {
-            &["orchestrator", "west", "east"]
+            &["orchestrator", "west", "east", "west~2"]
         };
         for p in names {
             let text =
