@@ -675,6 +675,29 @@ async fn metrics<S: SharedState>(State(o): State<Arc<Orchestrator<S>>>) -> Respo
         .into_response()
 }
 
+/// Ready when the database and the shared state both answer within a second.
+async fn readyz<S: SharedState>(State(o): State<Arc<Orchestrator<S>>>) -> Response {
+    let within = Duration::from_secs(1);
+    let db = tokio::time::timeout(within, o.store.ping()).await;
+    let shared = tokio::time::timeout(within, o.shared.zones(now_ms(), 0)).await;
+    match (db, shared) {
+        (Ok(Ok(())), Ok(Ok(_))) => (StatusCode::OK, "ready\n").into_response(),
+        (Ok(Err(e)), _) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
+        (Err(_), _) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database: no answer in 1 s",
+        ),
+        (_, Ok(Err(e))) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("shared state: {e}"),
+        ),
+        (_, Err(_)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shared state: no answer in 1 s",
+        ),
+    }
+}
+
 /// The API routes over `state`.
 pub fn router<S: SharedState>(state: Arc<Orchestrator<S>>) -> Router {
     Router::new()
@@ -686,6 +709,8 @@ pub fn router<S: SharedState>(state: Arc<Orchestrator<S>>) -> Router {
         .route("/v1/transfers", post(transfer::<S>))
         .route("/metrics", get(metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/livez", get(|| async { "alive\n" }))
+        .route("/readyz", get(readyz::<S>))
         .with_state(state)
 }
 

@@ -45,6 +45,17 @@ pub struct OrchestratorArgs {
     /// way on demand. Without it, zones are started by someone else (Kubernetes).
     #[arg(long, value_delimiter = ',')]
     pub zones: Vec<String>,
+    /// Kubernetes mode: allocate `--zones`, overflow copies and instances from this
+    /// Agones Fleet of standby zone servers instead of running processes.
+    #[arg(long, env = "ARCANE_AGONES_FLEET")]
+    pub agones_fleet: Option<String>,
+    /// The Fleet's namespace (default: this pod's).
+    #[arg(long, env = "ARCANE_AGONES_NAMESPACE")]
+    pub agones_namespace: Option<String>,
+    /// The Kubernetes API to allocate through: a `kubectl proxy` sidecar that
+    /// authenticates with the pod's service account (see ops/k8s/orchestrator.yaml).
+    #[arg(long, env = "ARCANE_KUBE_API", default_value = "http://127.0.0.1:8001")]
+    pub kube_api: String,
     /// The zone-server command for local mode (default: `zone-server` beside this
     /// executable).
     #[arg(long)]
@@ -184,7 +195,24 @@ async fn serve<S: SharedState>(
     let mut o = Orchestrator::new(store, shared, args.api_config()).with_identity(identity);
     // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
     let mut local = None;
-    if !args.zones.is_empty() {
+    if let Some(fleet) = &args.agones_fleet {
+        let namespace = match &args.agones_namespace {
+            Some(n) => n.clone(),
+            // In a pod, its own namespace.
+            None => {
+                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    .map(|n| n.trim().to_string())
+                    .unwrap_or_else(|_| "default".into())
+            }
+        };
+        let config = crate::agones::AgonesConfig {
+            api_server: args.kube_api.clone(),
+            namespace,
+            fleet: fleet.clone(),
+            retry_for: Duration::from_secs(15),
+        };
+        o = o.with_supervisor(crate::agones::AgonesSupervisor::new(config)?);
+    } else if !args.zones.is_empty() {
         let sup = Arc::new(LocalSupervisor::new(
             args.local_config(format!("http://{addr}"))?,
         ));
@@ -201,6 +229,9 @@ async fn serve<S: SharedState>(
     let state = Arc::new(o);
     tracing::info!(%addr, "orchestrator listening");
     let sweeper = tokio::spawn(crate::api::roll_forward(state.clone()));
+    let shared_zones = args.zones.clone();
+    let opener = (args.agones_fleet.is_some() && !shared_zones.is_empty())
+        .then(|| tokio::spawn(open_shared_zones(state.clone(), shared_zones)));
     let mut api = tokio::spawn(crate::api::serve(listener, state));
     tokio::select! {
         r = &mut api => r??,
@@ -214,9 +245,36 @@ async fn serve<S: SharedState>(
     }
     api.abort();
     sweeper.abort();
+    if let Some(o) = opener {
+        o.abort();
+    }
     Ok(())
 }
 
+/// Kubernetes mode: keeps every shared zone running. After the registry warm-up
+/// (zones still running after an orchestrator restart register again), and every few
+/// seconds from then on, allocates each shared zone that is not up (a crashed pod is
+/// replaced by a standby one). `open_zone` claims the opening in the shared state, so
+/// replicas allocate each zone once.
+async fn open_shared_zones<S: SharedState>(o: Arc<Orchestrator<S>>, zones: Vec<String>) {
+    tokio::time::sleep(o.config.registry_warmup).await;
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        for z in &zones {
+            let spec = ZoneSpec {
+                zone_id: z.clone(),
+                template: crate::placement::template_of(z).to_string(),
+                close_after_empty: None,
+            };
+            match o.open_zone(spec).await {
+                Ok(true) => tracing::info!(zone = %z, "shared zone allocated"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(zone = %z, "cannot open the shared zone: {e:?}"),
+            }
+        }
+    }
+}
 /// Resolves on SIGTERM or Ctrl-C (shared by the orchestrator and zone processes).
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -231,4 +289,25 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Sets up logging for the Arcane binaries: `RUST_LOG` filters (default
+/// `default_filter`); `ARCANE_LOG_FORMAT=json` writes one JSON object per line with the
+/// span fields (zone, tick, player, transfer) for log pipelines, anything else the
+/// human-readable format.
+pub fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let json = std::env::var("ARCANE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
 }

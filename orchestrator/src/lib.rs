@@ -6,6 +6,7 @@
 //! placement — concurrent logins, even through several orchestrator replicas sharing
 //! Redis, place a player in one zone (`shared::SharedState::place`).
 
+pub mod agones;
 pub mod api;
 pub mod auth;
 pub mod cli;

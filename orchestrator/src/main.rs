@@ -12,10 +12,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    arcane_orchestrator::cli::init_logging("info");
     arcane_orchestrator::cli::run(Cli::parse().args).await
 }

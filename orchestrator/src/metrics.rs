@@ -53,6 +53,13 @@ impl OrchestratorMetrics {
         let instances_opened = Counter::default();
         let copies_opened = Counter::default();
         let zones = Family::<ZoneKindLabel, Gauge>::default();
+        // Known results start at zero, so a rate exists before the first event.
+        for result in ["ok", "refused", "unavailable"] {
+            let _ = logins.get_or_create(&ResultLabel { result });
+        }
+        for result in ["committed", "aborted"] {
+            let _ = transfers.get_or_create(&ResultLabel { result });
+        }
         registry.register("logins", "Logins by result", logins.clone());
         registry.register(
             "transfers",

@@ -289,6 +289,12 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// A round trip to the database (readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn owner(&self, id: u64) -> Result<Option<Ownership>, StoreError> {
         let row = sqlx::query("SELECT zone, epoch FROM ownership WHERE player_id = $1")
             .bind(id as i64)

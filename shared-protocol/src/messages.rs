@@ -148,6 +148,25 @@ pub enum KickReason {
     NotOwner,
 }
 
+impl KickReason {
+    pub const ALL: [KickReason; 14] = [
+        KickReason::VersionMismatch,
+        KickReason::BadTicket,
+        KickReason::TicketExpired,
+        KickReason::WrongZone,
+        KickReason::HandshakeFailed,
+        KickReason::MalformedPackets,
+        KickReason::TooManyViolations,
+        KickReason::SlowClient,
+        KickReason::Timeout,
+        KickReason::DuplicateLogin,
+        KickReason::ZoneFull,
+        KickReason::ServerShutdown,
+        KickReason::Redirected,
+        KickReason::NotOwner,
+    ];
+}
+
 /// Why one input was not applied. Reported back as an event and counted in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 pub enum RejectReason {

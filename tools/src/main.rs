@@ -83,6 +83,16 @@ enum Command {
         #[command(subcommand)]
         command: AdminCli,
     },
+    /// Probe an HTTP health endpoint (container health checks, which have no curl):
+    /// exits 0 on a 2xx answer within two seconds, 1 otherwise.
+    Probe { url: String },
+    /// Write the Kubernetes ConfigMaps generated from files of this repository
+    /// (`ops/k8s/generated/`: content, Grafana dashboard) so they never go stale.
+    OpsConfigmaps {
+        /// Repository root (default: the checkout this was built from).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
     /// Mint a signed join ticket (development).
     Ticket {
         #[arg(long)]
@@ -247,12 +257,7 @@ fn main() -> anyhow::Result<()> {
         Command::Zone { .. } | Command::Orchestrator { .. } => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .init();
+    arcane_orchestrator::cli::init_logging(default_filter);
     match cli.command {
         Command::Demo {
             bots,
@@ -290,6 +295,31 @@ fn main() -> anyhow::Result<()> {
             secret,
             command,
         } => admin(&target, &zone, player, &secret, command.to_command()),
+        Command::Probe { url } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let ok = rt.block_on(async {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(2))
+                    .build()?;
+                anyhow::Ok(http.get(&url).send().await?.status().is_success())
+            });
+            match ok {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => std::process::exit(1),
+            }
+        }
+        Command::OpsConfigmaps { root } => {
+            let root = root.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
+            for (name, text) in arcane_tools::ops::generated_configmaps(&root)? {
+                let path = root.join("ops/k8s/generated").join(name);
+                std::fs::create_dir_all(path.parent().unwrap_or(&root))?;
+                std::fs::write(&path, text)?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Command::Ticket {
             player,
             zone,

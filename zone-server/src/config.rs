@@ -39,6 +39,12 @@ pub struct ZoneServerConfig {
     /// their connections and exits. Keep it below the pod's termination grace period.
     #[arg(long, env = "ARCANE_DRAIN_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
     pub drain_grace: Duration,
+    /// Run as an Agones game server: mark Ready as a standby server through the SDK
+    /// sidecar, ping Health, wait for the orchestrator to allocate this server with a
+    /// zone (which overrides `--zone`, `--zone-id` and the public endpoints), and ask
+    /// for Shutdown on exit.
+    #[arg(long, env = "ARCANE_AGONES")]
+    pub agones: bool,
     /// Address for /metrics and /healthz.
     #[arg(long, env = "ARCANE_ADMIN_ADDR", default_value = "127.0.0.1:9100")]
     pub admin_addr: SocketAddr,
@@ -108,6 +114,7 @@ impl ZoneServerConfig {
             public_quic_endpoint: None,
             max_frames_per_second: 120,
             drain_grace: Duration::from_secs(20),
+            agones: false,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             content,
             zone: zone.to_string(),

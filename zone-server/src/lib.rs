@@ -7,6 +7,7 @@
 //! one checkpoint batch plus one job per leaving or transferring player.
 
 pub mod admin;
+pub mod agones;
 pub mod config;
 pub mod control;
 pub mod metrics;
@@ -37,7 +38,24 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         .build()?;
     let config_grace = config.drain_grace;
     runtime.block_on(async {
-        let zone = start(config).await?;
+        let mut config = config;
+        let agones = if config.agones {
+            Some(agones_standby(&mut config).await?)
+        } else {
+            None
+        };
+        let zone = match start(config).await {
+            Ok(z) => z,
+            Err(e) => {
+                if let Some((sdk, _, _)) = &agones {
+                    let _ = sdk.shutdown().await;
+                }
+                return Err(e);
+            }
+        };
+        if let Some((_, ticking, _)) = &agones {
+            let _ = ticking.set(zone.shared.clone());
+        }
         let grace = config_grace;
         let failed = tokio::select! {
             _ = arcane_orchestrator::cli::shutdown_signal() => {
@@ -55,10 +73,42 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         tracing::info!("shutting down");
         zone.shutdown();
         zone.wait().await;
+        if let Some((sdk, _, stop_health)) = agones {
+            let _ = stop_health.send(true);
+            if let Err(e) = sdk.shutdown().await {
+                tracing::warn!("Agones shutdown request failed: {e:#}");
+            }
+        }
         if failed {
             // Exit non-zero so the supervisor restarts the zone.
             anyhow::bail!("the tick thread stopped unexpectedly; see the log above");
         }
         Ok(())
     })
+}
+
+/// Agones: Ready (standby), health pings, and the wait for an allocation, whose zone
+/// and public endpoints are written into `config`.
+async fn agones_standby(
+    config: &mut ZoneServerConfig,
+) -> anyhow::Result<(
+    agones::Sdk,
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<tick::TickShared>>>,
+    tokio::sync::watch::Sender<bool>,
+)> {
+    let sdk = agones::Sdk::from_env()?;
+    sdk.ready().await?;
+    tracing::info!("Agones: ready; waiting for an allocation");
+    let ticking = std::sync::Arc::new(std::sync::OnceLock::new());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(agones::health_loop(sdk.clone(), ticking.clone(), stop_rx));
+    let a = sdk.wait_for_assignment().await?;
+    config.zone = a.map;
+    config.zone_id = Some(a.zone_id);
+    config.close_after_empty = a.close_after_empty.or(config.close_after_empty);
+    config.public_endpoint = Some(a.ws_endpoint);
+    if a.quic_endpoint.is_some() {
+        config.public_quic_endpoint = a.quic_endpoint;
+    }
+    Ok((sdk, ticking, stop))
 }

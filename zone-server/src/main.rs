@@ -13,11 +13,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    arcane_orchestrator::cli::init_logging("info");
     let cli = Cli::parse();
     arcane_zone_server::run_process(cli.config, cli.io_threads)
 }

@@ -377,6 +377,34 @@ impl Metrics {
             "The content version this zone runs (value 1, version label)",
             m.content_info.clone(),
         );
+        // Every known label value starts at zero, so dashboards and alerts see a series
+        // (and a rate of 0) before the first event rather than "no data".
+        for reason in KickReason::ALL {
+            let reason = kick_label(reason).to_string();
+            let _ = m.kicks.get_or_create(&ReasonLabel {
+                reason: reason.clone(),
+            });
+            let _ = m.handshake_failures.get_or_create(&ReasonLabel { reason });
+        }
+        for r in RejectReason::ALL {
+            let _ = m.inputs_rejected.get_or_create(&ReasonLabel {
+                reason: r.as_str().into(),
+            });
+        }
+        for r in CastRejectReason::ALL {
+            let _ = m.casts_rejected.get_or_create(&ReasonLabel {
+                reason: r.as_str().into(),
+            });
+        }
+        for result in ["committed", "aborted"] {
+            let _ = m.transfers.get_or_create(&ResultLabel { result });
+        }
+        for result in ["ok", "failed"] {
+            let _ = m.checkpoints.get_or_create(&ResultLabel { result });
+        }
+        for result in ["applied", "rejected"] {
+            let _ = m.content_reloads.get_or_create(&ResultLabel { result });
+        }
         let mut process = Registry::with_prefix("process");
         process.register_with_unit(
             "cpu",

@@ -111,13 +111,13 @@ pub fn bind(config: &ZoneServerConfig) -> anyhow::Result<QuicListener> {
     let endpoint = quinn::Endpoint::server(server, config.quic_addr)
         .with_context(|| format!("cannot listen on udp {}", config.quic_addr))?;
     let local_addr = endpoint.local_addr()?;
-    let public_endpoint = config
-        .public_quic_endpoint
-        .clone()
-        .unwrap_or_else(|| match pin {
-            Some(hash) => format!("quic://{local_addr}?sha256={hash}"),
-            None => format!("quic://{local_addr}"),
-        });
+    // Clients pin a self-signed certificate by its hash, also behind a public address.
+    let public_endpoint = match (config.public_quic_endpoint.clone(), pin) {
+        (Some(p), Some(hash)) if !p.contains('?') => format!("{p}?sha256={hash}"),
+        (Some(p), _) => p,
+        (None, Some(hash)) => format!("quic://{local_addr}?sha256={hash}"),
+        (None, None) => format!("quic://{local_addr}"),
+    };
     Ok(QuicListener {
         endpoint,
         local_addr,

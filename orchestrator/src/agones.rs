@@ -1,0 +1,145 @@
+//! The Kubernetes/Agones supervisor backend: a zone is started by allocating a standby
+//! game server of the zone Fleet (`GameServerAllocation`), annotated with the zone id
+//! and map it must run. The zone pod (`zone-server --agones`) reads the annotations
+//! through its SDK sidecar, starts that zone and registers with the orchestrator as
+//! any zone does; `open_zone` waits for that registration.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::supervisor::{Supervisor, SupervisorError, ZoneSpec};
+
+/// Annotations an allocation puts on the game server (label values cannot hold `~`).
+pub const ZONE_ID_ANNOTATION: &str = "arcane.dev/zone-id";
+pub const MAP_ANNOTATION: &str = "arcane.dev/map";
+pub const CLOSE_AFTER_ANNOTATION: &str = "arcane.dev/close-after-empty";
+
+/// Where the Kubernetes API is. The orchestrator speaks plain HTTP to a `kubectl
+/// proxy` sidecar in its pod (`http://127.0.0.1:8001`), which authenticates with the
+/// pod's service account: no TLS or credentials in this process.
+#[derive(Debug, Clone)]
+pub struct AgonesConfig {
+    pub api_server: String,
+    pub namespace: String,
+    /// The Fleet of standby zone servers.
+    pub fleet: String,
+    /// How long to keep asking when no standby server is Ready.
+    pub retry_for: Duration,
+}
+
+/// Allocates zone game servers from an Agones Fleet.
+pub struct AgonesSupervisor {
+    config: AgonesConfig,
+    http: reqwest::Client,
+    allocated: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// The allocation request for `spec`.
+pub fn allocation(fleet: &str, spec: &ZoneSpec) -> serde_json::Value {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(ZONE_ID_ANNOTATION.into(), json!(spec.zone_id));
+    annotations.insert(MAP_ANNOTATION.into(), json!(spec.template));
+    if let Some(d) = spec.close_after_empty {
+        annotations.insert(
+            CLOSE_AFTER_ANNOTATION.into(),
+            json!(format!("{}ms", d.as_millis())),
+        );
+    }
+    json!({
+        "apiVersion": "allocation.agones.dev/v1",
+        "kind": "GameServerAllocation",
+        "spec": {
+            "selectors": [{ "matchLabels": { "agones.dev/fleet": fleet } }],
+            "metadata": { "annotations": annotations },
+        },
+    })
+}
+
+impl AgonesSupervisor {
+    pub fn new(config: AgonesConfig) -> anyhow::Result<Self> {
+        Ok(AgonesSupervisor {
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?,
+            allocated: Arc::default(),
+        })
+    }
+
+    /// Allocates one game server for `spec`, retrying while the Fleet has none Ready.
+    async fn allocate(
+        http: reqwest::Client,
+        config: AgonesConfig,
+        spec: ZoneSpec,
+    ) -> anyhow::Result<String> {
+        let url = format!(
+            "{}/apis/allocation.agones.dev/v1/namespaces/{}/gameserverallocations",
+            config.api_server.trim_end_matches('/'),
+            config.namespace
+        );
+        let body = allocation(&config.fleet, &spec);
+        let deadline = tokio::time::Instant::now() + config.retry_for;
+        loop {
+            let answer: serde_json::Value = http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let state = answer["status"]["state"].as_str().unwrap_or_default();
+            if state == "Allocated" {
+                return Ok(answer["status"]["gameServerName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the fleet {} has no Ready game server (allocation state {state:?})",
+                config.fleet
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Supervisor for AgonesSupervisor {
+    /// Asks for an allocation in the background; `open_zone` waits for the zone to
+    /// register. Claims in the shared state keep replicas from allocating one zone twice.
+    fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
+        let (http, config) = (self.http.clone(), self.config.clone());
+        let allocated = self.allocated.clone();
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| SupervisorError::Spawn {
+            zone: spec.zone_id.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        handle.spawn(async move {
+            let zone = spec.zone_id.clone();
+            match Self::allocate(http, config, spec).await {
+                Ok(server) => {
+                    tracing::info!(%zone, %server, "game server allocated");
+                    allocated
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(zone);
+                }
+                Err(e) => tracing::error!(%zone, "cannot allocate a game server: {e:#}"),
+            }
+        });
+        Ok(())
+    }
+
+    fn running(&self) -> Vec<String> {
+        self.allocated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
