@@ -48,8 +48,13 @@ impl Client {
     /// Opens the connection (without sending anything): WebSocket for `ws://`, QUIC
     /// for `quic://`.
     pub async fn connect(url: &str) -> anyhow::Result<Client> {
+        Self::connect_via(url, None).await
+    }
+
+    /// [`Client::connect`], with QUIC connections made from a shared endpoint.
+    pub async fn connect_via(url: &str, quic: Option<&quinn::Endpoint>) -> anyhow::Result<Client> {
         let link = if url.starts_with("quic://") {
-            Link::Quic(Box::new(crate::quic::QuicLink::connect(url).await?))
+            Link::Quic(Box::new(crate::quic::QuicLink::connect(url, quic).await?))
         } else {
             Link::Ws(Box::new(Self::connect_ws(url).await?))
         };
@@ -90,7 +95,17 @@ impl Client {
 
     /// Connects and sends the Hello with `ticket`.
     pub async fn join(url: &str, ticket: &str, tier: ClientTier) -> anyhow::Result<Client> {
-        let mut c = Client::connect(url).await?;
+        Self::join_via(url, ticket, tier, None).await
+    }
+
+    /// [`Client::join`], with QUIC connections made from a shared endpoint.
+    pub async fn join_via(
+        url: &str,
+        ticket: &str,
+        tier: ClientTier,
+        quic: Option<&quinn::Endpoint>,
+    ) -> anyhow::Result<Client> {
+        let mut c = Client::connect_via(url, quic).await?;
         c.send(&[ClientMessage::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             ticket: ticket.into(),

@@ -197,12 +197,21 @@ pub struct QuicLink {
     seq: SeqTracker,
     pub count: DatagramCount,
     /// Keeps the UDP socket's driver alive for the connection's lifetime.
-    _endpoint: quinn::Endpoint,
+    endpoint: quinn::Endpoint,
+    /// The endpoint is this link's own (closed with it), not shared.
+    owns_endpoint: bool,
+}
+
+/// A client UDP endpoint many connections can share (a bot swarm): one socket and
+/// one driver instead of one each. Must be made inside the runtime that uses it.
+pub fn shared_endpoint() -> anyhow::Result<quinn::Endpoint> {
+    quinn::Endpoint::client("0.0.0.0:0".parse()?).context("cannot open a UDP socket")
 }
 
 impl QuicLink {
-    /// Connects to `quic://host:port[?sha256=…]` and opens the session's stream.
-    pub async fn connect(url: &str) -> anyhow::Result<QuicLink> {
+    /// Connects to `quic://host:port[?sha256=…]` and opens the session's stream, from
+    /// `via` when given (a shared endpoint) or from a UDP socket of its own.
+    pub async fn connect(url: &str, via: Option<&quinn::Endpoint>) -> anyhow::Result<QuicLink> {
         let target = parse(url)?;
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls(&target)?)?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
@@ -217,10 +226,15 @@ impl QuicLink {
         } else {
             "0.0.0.0:0".parse()?
         };
-        let mut endpoint = quinn::Endpoint::client(bind).context("cannot open a UDP socket")?;
-        endpoint.set_default_client_config(client);
+        let (endpoint, owns_endpoint) = match via {
+            Some(e) if !target.addr.is_ipv6() => (e.clone(), false),
+            _ => (
+                quinn::Endpoint::client(bind).context("cannot open a UDP socket")?,
+                true,
+            ),
+        };
         let conn = endpoint
-            .connect(target.addr, &target.host)?
+            .connect_with(client, target.addr, &target.host)?
             .await
             .with_context(|| format!("QUIC handshake with {} failed", target.addr))?;
         let (send, recv) = conn.open_bi().await.context("cannot open the stream")?;
@@ -230,7 +244,8 @@ impl QuicLink {
             recv: FramedRead::new(recv, codec(MAX_SERVER_FRAME)),
             seq: SeqTracker::default(),
             count: DatagramCount::default(),
-            _endpoint: endpoint,
+            endpoint,
+            owns_endpoint,
         })
     }
 
@@ -302,7 +317,10 @@ impl QuicLink {
     pub async fn close(mut self) {
         let _ = self.send.get_mut().finish();
         self.conn.close(0u32.into(), b"bye");
-        let _ = tokio::time::timeout(Duration::from_millis(200), self._endpoint.wait_idle()).await;
+        if self.owns_endpoint {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), self.endpoint.wait_idle()).await;
+        }
     }
 }
 

@@ -171,6 +171,9 @@ impl Stats {
     }
 }
 
+/// QUIC bots per shared client endpoint.
+const BOTS_PER_ENDPOINT: usize = 50;
+
 /// How many in-flight inputs a bot remembers send times for.
 const SENT_RING: usize = 256;
 
@@ -243,6 +246,7 @@ async fn run_bot(
     http: reqwest::Client,
     stats: Rc<RefCell<Stats>>,
     links: Rc<Links>,
+    quic: Option<quinn::Endpoint>,
     deadline: Instant,
 ) {
     let mut bot = BotState {
@@ -262,7 +266,7 @@ async fn run_bot(
         };
         let joined = match target {
             Ok((endpoint, ticket)) => match links.route(endpoint, cfg.impairment).await {
-                Ok(endpoint) => Client::join(&endpoint, &ticket, cfg.tier).await,
+                Ok(endpoint) => Client::join_via(&endpoint, &ticket, cfg.tier, quic.as_ref()).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -541,6 +545,18 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let cfg = Rc::new(cfg);
     let stats = Rc::new(RefCell::new(Stats::new()?));
     let links = Rc::new(Links::default());
+    // QUIC bots share UDP endpoints, a few dozen connections each: one socket and
+    // one driver per group rather than per bot (as many real clients on one host
+    // behind NAT would not, but the swarm measures the server, not the bots' kernel).
+    let quic = cfg.transport == Transport::Quic || cfg.target.starts_with("quic://");
+    let groups = if quic {
+        cfg.bots.div_ceil(BOTS_PER_ENDPOINT)
+    } else {
+        0
+    };
+    let endpoints: Vec<quinn::Endpoint> = (0..groups)
+        .map(|_| crate::quic::shared_endpoint())
+        .collect::<anyhow::Result<_>>()?;
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
@@ -589,6 +605,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
             http.clone(),
             stats.clone(),
             links.clone(),
+            endpoints.get(i / BOTS_PER_ENDPOINT).cloned(),
             deadline,
         )));
         if !step.is_zero() {
