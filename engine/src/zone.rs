@@ -41,8 +41,8 @@ pub enum ZoneCommand {
         player: PlayerId,
         detail: String,
     },
-    /// The zone is draining: freeze every living player who is not already moving and
-    /// hand them to `to` where they stand (`ZoneOutput::Transfer` for each).
+    /// The zone is draining: freeze every player who is not already moving and hand
+    /// them to `to` where they stand (`ZoneOutput::Transfer` for each).
     Evacuate {
         to: crate::content::ExitTarget,
     },

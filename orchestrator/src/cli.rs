@@ -275,20 +275,28 @@ async fn open_shared_zones<S: SharedState>(o: Arc<Orchestrator<S>>, zones: Vec<S
         }
     }
 }
-/// Resolves on SIGTERM or Ctrl-C (shared by the orchestrator and zone processes).
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C (shared by the orchestrator and zone processes). The
+/// handlers are installed when this is called, not when the future is first polled, so
+/// a process that calls it before its slow start-up already owns SIGTERM (instead of
+/// dying from the default action) by the time it logs that it is listening. Must be
+/// called inside a tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(not(unix))]
+    let term: Option<()> = None;
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             return;
         }
+        let _ = term;
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Sets up logging for the Arcane binaries: `RUST_LOG` filters (default

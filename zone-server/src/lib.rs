@@ -38,9 +38,21 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         .build()?;
     let config_grace = config.drain_grace;
     runtime.block_on(async {
+        // Own SIGTERM from the start: a drain request during start-up is honoured
+        // once the zone runs, rather than killing it half-started.
+        let mut stop = Box::pin(arcane_orchestrator::cli::shutdown_signal());
         let mut config = config;
         let agones = if config.agones {
-            Some(agones_standby(&mut config).await?)
+            let sdk = agones::Sdk::from_env()?;
+            tokio::select! {
+                ready = agones_standby(sdk.clone(), &mut config) => Some(ready?),
+                // Agones scales standby servers down with SIGTERM: leave at once.
+                _ = &mut stop => {
+                    tracing::info!("stopped while in standby");
+                    let _ = sdk.shutdown().await;
+                    return Ok(());
+                }
+            }
         } else {
             None
         };
@@ -58,7 +70,7 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
         }
         let grace = config_grace;
         let failed = tokio::select! {
-            _ = arcane_orchestrator::cli::shutdown_signal() => {
+            _ = &mut stop => {
                 tracing::info!(?grace, "draining");
                 // A tick failure during the drain cuts it short.
                 tokio::select! {
@@ -90,13 +102,13 @@ pub fn run_process(config: ZoneServerConfig, io_threads: Option<usize>) -> anyho
 /// Agones: Ready (standby), health pings, and the wait for an allocation, whose zone
 /// and public endpoints are written into `config`.
 async fn agones_standby(
+    sdk: agones::Sdk,
     config: &mut ZoneServerConfig,
 ) -> anyhow::Result<(
     agones::Sdk,
     std::sync::Arc<std::sync::OnceLock<std::sync::Arc<tick::TickShared>>>,
     tokio::sync::watch::Sender<bool>,
 )> {
-    let sdk = agones::Sdk::from_env()?;
     sdk.ready().await?;
     tracing::info!("Agones: ready; waiting for an allocation");
     let ticking = std::sync::Arc::new(std::sync::OnceLock::new());

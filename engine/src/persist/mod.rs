@@ -116,9 +116,10 @@ fn take_exits(
     }
 }
 
-/// Freezes every living player not already in transfer and asks the zone server to
-/// hand them to `to`, keeping their position (a draining zone sends its players to
-/// another copy of the same map). A refused transfer unfreezes the player as usual.
+/// Freezes every player not already in transfer and asks the zone server to hand
+/// them to `to`, keeping their position (a draining zone sends its players to another
+/// copy of the same map). The dead go too, saved at 0 HP: they arrive respawned, as
+/// after a logout. A refused transfer unfreezes the player as usual.
 pub(crate) fn evacuate(world: &mut World, to: crate::content::ExitTarget) {
     let mut q = world.query_filtered::<(
         Entity,
@@ -127,7 +128,7 @@ pub(crate) fn evacuate(world: &mut World, to: crate::content::ExitTarget) {
         &Health,
         &Mana,
         &Inventory,
-    ), (Without<Transferring>, Without<Dead>)>();
+    ), Without<Transferring>>();
     let leaving: Vec<(Entity, PlayerId, SavedPlayer)> = q
         .iter(world)
         .map(|(e, p, pos, h, m, inv)| (e, p.id, saved(pos.0, h, m, inv)))
