@@ -27,6 +27,8 @@ pub struct DemoArgs {
     pub zones: Vec<String>,
     pub start: String,
     pub report: Option<PathBuf>,
+    /// How bots connect (WebSocket or QUIC).
+    pub transport: arcane_loadtest::swarm::Transport,
 }
 
 /// Longest wait for the zone processes to start and register.
@@ -144,7 +146,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         input_lead: Duration::from_millis(20),
         behaviour: BehaviourMix::Mix,
         orchestrator: Some(base.clone()),
-        transport: Default::default(),
+        transport: a.transport,
         impairment: None,
     };
     let bots_rt = tokio::runtime::Builder::new_current_thread()

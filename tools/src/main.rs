@@ -45,6 +45,9 @@ enum Command {
         /// Write the JSON report here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// How bots connect to the zones.
+        #[arg(long, value_enum, default_value = "ws")]
+        transport: arcane_loadtest::swarm::Transport,
     },
     /// Run a zone server (the same as the `zone-server` binary).
     Zone {
@@ -266,7 +269,9 @@ fn main() -> anyhow::Result<()> {
             zones,
             start,
             report,
+            transport,
         } => demo::run(demo::DemoArgs {
+            transport,
             bots,
             duration,
             content: match content {
