@@ -351,3 +351,94 @@ async fn views_converge_through_a_lossy_link() {
     zone.shutdown();
     zone.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
+    // A crowd of 300 NPCs around the spawn point, all of them in one snapshot: the
+    // first (full) snapshot is several kilobytes, far above a datagram.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("arcane-quic-big-{}-{nanos}", std::process::id()));
+    let mut sources = arcane_engine::content::ContentSources::shipped();
+    sources.set(
+        "zones/crowd.ron",
+        r#"ZoneDef(
+            id: "crowd",
+            bounds: Bounds(min: (0.0, 0.0), max: (60.0, 60.0)),
+            player_speed: 5.0,
+            max_players: 10,
+            spawn_points: [(30.0, 30.0)],
+            spawn_radius: 0.0,
+            npcs: [NpcGroup(count: 300, speed: 1.0, min_leg_ticks: 20, max_leg_ticks: 40, idle_chance: 0.5)],
+        )"#
+        .to_string(),
+    );
+    let netcode = sources
+        .get("netcode.ron")
+        .unwrap()
+        .replace("tracked_cap: 160", "tracked_cap: 250")
+        .replace("snapshot_cap: 96", "snapshot_cap: 250");
+    sources.set("netcode.ron", netcode);
+    sources.write_to(&dir).unwrap();
+    let mut config = ZoneServerConfig::local(dir, "crowd");
+    config.watch_content = false;
+    let zone = arcane_zone_server::start(config).await.unwrap();
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ticket = TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
+        player_id: 1,
+        zone_id: "crowd".into(),
+        role: Role::Player,
+        expires_unix: now + 60,
+    });
+    let mut c = Client::join(&quic, &ticket, ClientTier::Desktop)
+        .await
+        .unwrap();
+    welcome(&mut c).await;
+    let mut view = ClientView::new();
+    let mut biggest = 0;
+    let start = Instant::now();
+    while (view.entities().len() < 200 || c.datagrams().received < 5)
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        c.send(&[ClientMessage::Ack {
+            snapshot_id: view.current_id(),
+        }])
+        .await
+        .unwrap();
+        if let Ok(Incoming::Message(ServerMessage::Snapshot(s), len)) =
+            timeout(Duration::from_secs(2), c.recv()).await
+        {
+            biggest = biggest.max(len);
+            match view.apply(&s) {
+                // The stream and datagrams may overtake each other: an older one is stale.
+                Ok(()) | Err(ApplyError::Stale { .. }) => {}
+                Err(e) => panic!("snapshot {} did not apply: {e}", s.id),
+            }
+        }
+    }
+    assert!(
+        view.entities().len() >= 200,
+        "saw {} entities",
+        view.entities().len()
+    );
+    assert!(biggest > 2000, "the full snapshot was {biggest} bytes");
+    assert!(
+        c.datagrams().received >= 5,
+        "the small deltas after it came as datagrams"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", zone.admin_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(scrape::sum_of(&metrics, "arcane_snapshot_stream_fallbacks_total") >= 1.0);
+    zone.shutdown();
+    zone.wait().await;
+}
