@@ -27,6 +27,8 @@ use crate::session::{Refusal, Session, SessionContext, kick_frame};
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a connection's QUIC loss statistics are folded into the metrics.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// How long a kicked client gets to read the kick before the connection is closed.
+const KICK_READ_GRACE: Duration = Duration::from_secs(1);
 /// Application close code (every kick uses it; the reason label says which).
 const KICK_CODE: u32 = 1;
 
@@ -191,8 +193,10 @@ async fn close_with(conn: &Connection, send: Option<&mut Writer>, (reason, detai
         )
         .await;
         let _ = w.get_mut().finish();
-        // Let the stream's data go out before the close frame discards it.
-        let _ = timeout(Duration::from_millis(500), w.get_mut().stopped()).await;
+        // A client cannot read stream data once the connection is closed, even data
+        // its transport already acknowledged: give it time to read the kick (a
+        // client closes its side when its stream ends) before closing with the reason.
+        let _ = timeout(KICK_READ_GRACE, conn.closed()).await;
     }
     conn.close(VarInt::from_u32(KICK_CODE), kick_label(reason).as_bytes());
 }
