@@ -105,7 +105,11 @@ pub fn spawn(
         jobs: tx,
         checkpoint_busy: busy.clone(),
     };
-    let task = tokio::spawn(run(Arc::new(p), rx, busy, shutdown));
+    let span = tracing::info_span!("persist", zone = %p.zone_id);
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        run(Arc::new(p), rx, busy, shutdown),
+        span,
+    ));
     (handle, task)
 }
 
@@ -136,17 +140,23 @@ async fn run(
                 to,
                 state,
             } => {
-                tokio::spawn(transfer(
-                    p.clone(),
-                    http.clone(),
-                    Frozen {
-                        player,
-                        epoch,
-                        to,
-                        state,
-                    },
-                    shutdown.clone(),
-                ));
+                use tracing::Instrument as _;
+                // Every line of the transfer carries the zone and the player.
+                let span = tracing::info_span!("transfer", zone = %p.zone_id, player);
+                tokio::spawn(
+                    transfer(
+                        p.clone(),
+                        http.clone(),
+                        Frozen {
+                            player,
+                            epoch,
+                            to,
+                            state,
+                        },
+                        shutdown.clone(),
+                    )
+                    .instrument(span),
+                );
             }
         }
     }

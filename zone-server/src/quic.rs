@@ -256,14 +256,16 @@ async fn handle_connection(
         }
     };
     ctx.metrics.connections.inc();
-    let span = tracing::debug_span!(
+    // Instrumented, not entered (see ws.rs).
+    let span = tracing::info_span!(
         "session",
+        zone = %ctx.zone_id,
         player = session.player.0,
         conn = session.conn,
         transport = "quic"
     );
-    let _enter = span.enter();
-    run_session(&conn, writer, reader, &ctx, &mut session).await;
+    tracing::Instrument::instrument(run_session(&conn, writer, reader, &ctx, &mut session), span)
+        .await;
     ctx.leave(&session).await;
     ctx.metrics.connections.dec();
 }

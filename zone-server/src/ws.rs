@@ -193,9 +193,10 @@ async fn handle_connection(
         }
     };
     ctx.metrics.connections.inc();
-    let span = tracing::debug_span!("session", player = player.0, conn = session.conn);
-    let _enter = span.enter();
-    run_session(ws, &ctx, &mut session, &config).await;
+    // Instrumented, not entered: an entered span held across an await would tag
+    // other connections' lines on the same worker with this player.
+    let span = tracing::info_span!("session", zone = %ctx.zone_id, player = player.0, conn = session.conn, transport = "ws");
+    tracing::Instrument::instrument(run_session(ws, &ctx, &mut session, &config), span).await;
     ctx.leave(&session).await;
     ctx.metrics.connections.dec();
 }
