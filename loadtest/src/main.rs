@@ -79,6 +79,10 @@ struct Cli {
     /// loopback; the report shows the loss the bots saw.
     #[arg(long)]
     loss: Option<f64>,
+    /// Log bots in with HS256 identity tokens signed with this secret (the
+    /// orchestrator's `--jwt-secret`), as a real identity provider would issue them.
+    #[arg(long, env = "ARCANE_IDP_SECRET", hide_env_values = true)]
+    idp_secret: Option<String>,
     /// With `--loss`: also hold back this share of datagrams 5–25 ms (reordering).
     #[arg(long, default_value_t = 0.0)]
     reorder: f64,
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         behaviour: cli.behaviour,
         orchestrator: cli.orchestrator,
         transport: cli.transport,
+        idp_secret: cli.idp_secret,
         impairment: cli.loss.map(|drop| arcane_loadtest::lossy::Impairment {
             drop,
             reorder: cli.reorder,

@@ -55,6 +55,24 @@ pub struct SwarmConfig {
     pub transport: Transport,
     /// Put a lossy link (a UDP proxy on loopback) between the bots and QUIC zones.
     pub impairment: Option<Impairment>,
+    /// Sign an HS256 identity token per bot with this secret, for an orchestrator that
+    /// verifies logins (`--jwt-secret` there); development names otherwise.
+    pub idp_secret: Option<String>,
+}
+
+/// A login request for `name`: with an identity token signed by `idp_secret` (the
+/// bot plays the identity provider's part) or, without one, the development name.
+pub fn login_body(name: &str, idp_secret: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let Some(secret) = idp_secret else {
+        return Ok(serde_json::json!({ "name": name }));
+    };
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 3600;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "sub": name, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )?;
+    Ok(serde_json::json!({ "token": token }))
 }
 
 /// The transport bots connect with.
@@ -195,7 +213,10 @@ async fn bot_ticket(
         }
         let r = http
             .post(format!("{}/v1/login", base.trim_end_matches('/')))
-            .json(&serde_json::json!({ "name": format!("bot{player_id}") }))
+            .json(&login_body(
+                &format!("bot{player_id}"),
+                cfg.idp_secret.as_deref(),
+            )?)
             .send()
             .await?;
         anyhow::ensure!(r.status().is_success(), "login refused: {}", r.status());

@@ -148,6 +148,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         orchestrator: Some(base.clone()),
         transport: a.transport,
         impairment: None,
+        idp_secret: None,
     };
     let bots_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

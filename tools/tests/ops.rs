@@ -474,6 +474,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
             orchestrator: None,
             transport,
             impairment: None,
+            idp_secret: None,
         };
         let report = tokio::task::spawn_blocking(move || {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,7 +1,8 @@
 //! End to end through the control plane: an orchestrator (SQLite, in-memory registry)
 //! and a zone-server that registers with it; bots log in through the orchestrator, get
 //! a ticket and an endpoint, and are served by the zone, which stays registered and up
-//! through its heartbeats.
+//! through its heartbeats. Once with development names over WebSocket, once with
+//! identity-provider tokens over QUIC.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::behaviour::BehaviourMix;
+use arcane_loadtest::swarm::Transport;
 use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_orchestrator::auth::IdentityProvider;
 use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
 use arcane_protocol::ClientTier;
 use arcane_zone_server::ZoneServerConfig;
@@ -27,7 +30,18 @@ async fn zones(orchestrator: &str) -> serde_json::Value {
 
 #[test]
 fn bots_log_in_through_the_orchestrator_and_are_served() {
-    let dir = std::env::temp_dir().join(format!("arcane-placement-{}", std::process::id()));
+    serve_bots("dev", None, Transport::Ws);
+}
+
+/// With an identity provider configured, bots log in with signed tokens (as their
+/// subject), and use the QUIC endpoint the login answers with.
+#[test]
+fn bots_log_in_with_identity_tokens_and_play_over_quic() {
+    serve_bots("jwt", Some("idp-test-secret"), Transport::Quic);
+}
+
+fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
+    let dir = std::env::temp_dir().join(format!("arcane-placement-{tag}-{}", std::process::id()));
     ContentSources::shipped().write_to(&dir).unwrap();
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -38,20 +52,27 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
         let store = Store::connect(&format!("sqlite://{}", dir.join("arcane.db").display()))
             .await
             .unwrap();
-        let state = Arc::new(Orchestrator::new(
-            store,
-            MemoryState::default(),
-            ApiConfig {
-                ticket_secret: DEV_TICKET_SECRET.into(),
-                ticket_ttl: Duration::from_secs(60),
-                heartbeat_timeout: Duration::from_secs(3),
-                placement_ttl: Duration::from_secs(60),
-                start_zone: "test_area".into(),
-                start_position: (20.0, 50.0),
-                start_vitals: (200, 100),
-                registry_warmup: Duration::ZERO,
-            },
-        ));
+        let identity = match idp_secret {
+            Some(secret) => IdentityProvider::hs256(secret.as_bytes(), None, None),
+            None => IdentityProvider::Dev,
+        };
+        let state = Arc::new(
+            Orchestrator::new(
+                store,
+                MemoryState::default(),
+                ApiConfig {
+                    ticket_secret: DEV_TICKET_SECRET.into(),
+                    ticket_ttl: Duration::from_secs(60),
+                    heartbeat_timeout: Duration::from_secs(3),
+                    placement_ttl: Duration::from_secs(60),
+                    start_zone: "test_area".into(),
+                    start_position: (20.0, 50.0),
+                    start_vitals: (200, 100),
+                    registry_warmup: Duration::ZERO,
+                },
+            )
+            .with_identity(identity),
+        );
         let (addr, _task) =
             arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), state)
                 .await
@@ -86,8 +107,9 @@ fn bots_log_in_through_the_orchestrator_and_are_served() {
         input_lead: Duration::from_millis(20),
         behaviour: BehaviourMix::Wanderer,
         orchestrator: Some(orchestrator.clone()),
-        transport: Default::default(),
+        transport,
         impairment: None,
+        idp_secret: idp_secret.map(String::from),
     };
     let bots = tokio::runtime::Builder::new_current_thread()
         .enable_all()
