@@ -50,6 +50,8 @@ pub struct RunningZone {
     template: String,
     /// Players can be handed to other zones (an orchestrator and a database).
     can_hand_off: bool,
+    /// An instance: a drain does not move its party into some other zone of its map.
+    is_instance: bool,
     tasks: Vec<JoinHandle<()>>,
     /// Watches the content folder while the zone runs (none when disabled).
     _content_watcher: Option<crate::reload::ContentWatcher>,
@@ -249,6 +251,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         inbox: inbox_tx,
         template: config.zone.clone(),
         can_hand_off,
+        is_instance: instance.is_some(),
         tasks,
         _content_watcher: content_watcher,
     })
@@ -272,7 +275,9 @@ impl RunningZone {
         self.shared.draining.store(true, Ordering::Relaxed);
         let _ = self.draining.send(true);
         let before = self.shared.players.load(Ordering::Relaxed);
-        if !self.can_hand_off || before == 0 {
+        // An instance's party has nowhere else to go on its map: it is saved here and
+        // logs in again (to the start zone, once this instance is gone).
+        if !self.can_hand_off || self.is_instance || before == 0 {
             return DrainOutcome {
                 players: before,
                 remaining: before,
