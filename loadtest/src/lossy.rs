@@ -34,9 +34,19 @@ pub struct LinkCounts {
 impl LinkCounts {
     /// Dropped datagrams as a share of all it was given.
     pub fn drop_share(&self) -> f64 {
-        let d = self.dropped.load(Ordering::Relaxed) as f64;
-        let f = self.forwarded.load(Ordering::Relaxed) as f64;
-        if d + f == 0.0 { 0.0 } else { d / (d + f) }
+        share(
+            self.dropped.load(Ordering::Relaxed),
+            self.forwarded.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// `part` as a share of `part + other` (0 when both are 0): loss ratios.
+pub fn share(part: u64, other: u64) -> f64 {
+    if part + other == 0 {
+        0.0
+    } else {
+        part as f64 / (part + other) as f64
     }
 }
 

@@ -99,11 +99,7 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        use sha2::Digest;
-        let got: String = sha2::Sha256::digest(end_entity.as_ref())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = arcane_protocol::cert_sha256(end_entity.as_ref());
         if got == self.sha256 {
             Ok(ServerCertVerified::assertion())
         } else {

@@ -127,20 +127,14 @@ impl Links {
 
     /// Share of datagrams the links dropped.
     fn dropped_share(&self) -> f64 {
+        use std::sync::atomic::Ordering::Relaxed;
         let links = self.by_zone.borrow();
-        let (mut d, mut f) = (0u64, 0u64);
-        for l in links.values() {
-            d += l.counts.dropped.load(std::sync::atomic::Ordering::Relaxed);
-            f += l
-                .counts
-                .forwarded
-                .load(std::sync::atomic::Ordering::Relaxed);
-        }
-        if d + f == 0 {
-            0.0
-        } else {
-            d as f64 / (d + f) as f64
-        }
+        let dropped = links.values().map(|l| l.counts.dropped.load(Relaxed)).sum();
+        let forwarded = links
+            .values()
+            .map(|l| l.counts.forwarded.load(Relaxed))
+            .sum();
+        crate::lossy::share(dropped, forwarded)
     }
 }
 
@@ -706,12 +700,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         datagrams: DatagramFigures {
             received: st.datagrams.received,
             lost: st.datagrams.lost,
-            loss_pct: if st.datagrams.received + st.datagrams.lost == 0 {
-                0.0
-            } else {
-                st.datagrams.lost as f64 * 100.0
-                    / (st.datagrams.received + st.datagrams.lost) as f64
-            },
+            loss_pct: crate::lossy::share(st.datagrams.lost, st.datagrams.received) * 100.0,
             link_dropped_pct: cfg.impairment.map(|_| links.dropped_share() * 100.0),
         },
     })

@@ -34,6 +34,16 @@ pub const QUIC_ALPN: &[u8] = b"arcane/4";
 /// datagram sequence number (`u32`, big-endian), from which a client counts loss.
 pub const DATAGRAM_HEADER: usize = 4;
 
+/// Lower-case hex SHA-256 of a DER certificate: the `sha256` a QUIC endpoint carries
+/// for a self-signed certificate, which clients pin.
+pub fn cert_sha256(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Largest client→server frame a zone accepts (bytes). Checked by the transport before
 /// any decoding; a client batch of the largest legal messages fits many times over.
 pub const MAX_CLIENT_FRAME: usize = 4 * 1024;

@@ -49,6 +49,19 @@ struct Heartbeat<'a> {
     load: Load,
 }
 
+/// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
+/// heartbeating is marked down anyway).
+async fn deregister(http: &reqwest::Client, base: &str, zone_id: &str) {
+    let r = http
+        .post(format!("{base}/v1/zones/deregister"))
+        .json(&Deregister { zone_id })
+        .send()
+        .await;
+    if let Err(e) = r {
+        tracing::warn!("cannot deregister: {e}");
+    }
+}
+
 /// Resolves when `rx` changes; never, once its sender is gone (no busy loop).
 async fn changed(rx: &mut watch::Receiver<bool>) {
     if rx.changed().await.is_err() {
@@ -81,7 +94,6 @@ pub async fn run(
     };
     let base = orchestrator.map(|o| o.trim_end_matches('/').to_string());
     let zone_id = me.zone_id.clone();
-    let mut registered = false;
     let mut backoff = Duration::from_millis(200);
     let mut empty_since = std::time::Instant::now();
     loop {
@@ -90,14 +102,7 @@ pub async fn run(
             shared.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
-                let r = http
-                    .post(format!("{base}/v1/zones/deregister"))
-                    .json(&Deregister { zone_id: &zone_id })
-                    .send()
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!("cannot deregister: {e}");
-                }
+                deregister(&http, base, &zone_id).await;
             }
             let _ = shutdown.wait_for(|s| *s).await;
             return;
@@ -110,14 +115,7 @@ pub async fn run(
         {
             tracing::info!(zone = %zone_id, "empty for {after:?}; closing");
             if let Some(base) = &base {
-                let r = http
-                    .post(format!("{base}/v1/zones/deregister"))
-                    .json(&Deregister { zone_id: &zone_id })
-                    .send()
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!("cannot deregister: {e}");
-                }
+                deregister(&http, base, &zone_id).await;
             }
             let _ = closing.send(true);
             return;
@@ -129,7 +127,7 @@ pub async fn run(
                 _ = shutdown.wait_for(|s| *s) => return,
             }
         };
-        let ok = if registered {
+        let ok = if shared.registered.load(Ordering::Relaxed) {
             let hb = Heartbeat {
                 zone_id: &zone_id,
                 load: Load {
@@ -146,7 +144,6 @@ pub async fn run(
                 Ok(r) if r.status().is_success() => true,
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     tracing::warn!("the orchestrator forgot this zone; registering again");
-                    registered = false;
                     shared.registered.store(false, Ordering::Relaxed);
                     false
                 }
@@ -168,7 +165,6 @@ pub async fn run(
             {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
-                    registered = true;
                     shared.registered.store(true, Ordering::Relaxed);
                     true
                 }

@@ -54,7 +54,7 @@ pub struct Metrics {
     pub snapshots: Counter,
     pub full_snapshots: Counter,
     pub snapshot_bytes: Counter,
-    /// Encoded size of each snapshot (bytes).
+    /// Size of each snapshot sent (bytes), observed by the transports.
     pub snapshot_size: Histogram,
     /// Snapshots sent as QUIC datagrams, and those too big for one (sent on the stream).
     pub snapshot_datagrams: Counter,
@@ -258,7 +258,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "snapshot_size",
-            "Encoded size of each snapshot",
+            "Size of each snapshot sent to a client",
             prometheus_client::registry::Unit::Bytes,
             m.snapshot_size.clone(),
         );

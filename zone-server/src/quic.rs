@@ -50,15 +50,6 @@ pub struct QuicListener {
     pub public_endpoint: String,
 }
 
-/// Lower-case hex SHA-256 of a DER certificate (what clients pin).
-pub fn cert_sha256(der: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The TLS identity: the configured certificate and key, or a fresh self-signed one
 /// (then also its hash for the endpoint).
 fn identity(
@@ -80,7 +71,7 @@ fn identity(
     let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
     let made = rcgen::generate_simple_self_signed(names).context("cannot make a certificate")?;
     let der = made.cert.der().clone();
-    let hash = cert_sha256(&der);
+    let hash = arcane_protocol::cert_sha256(&der);
     let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()).into();
     Ok((vec![der], key, Some(hash)))
 }
@@ -346,6 +337,7 @@ async fn run_session(
                         writer.feed(b).await?;
                     }
                     if let Some(s) = batch.snapshot {
+                        metrics.snapshot_size.observe(s.len() as f64);
                         sent += s.len() as u64;
                         frames += 1;
                         let limit = conn.max_datagram_size().unwrap_or(0);

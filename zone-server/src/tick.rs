@@ -255,7 +255,6 @@ impl Router {
                 let Some(c) = self.sessions.get(&player) else {
                     return;
                 };
-                self.metrics.snapshot_size.observe(bytes.len() as f64);
                 match c.outbox.offer_snapshot(bytes) {
                     Offer::Queued => self.to_wake.push(c.outbox.clone()),
                     Offer::Replaced => {

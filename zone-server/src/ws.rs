@@ -282,6 +282,10 @@ async fn write_batch(
     let mut sent = 0u64;
     let mut frames = 0u64;
     let write = async {
+        if let Some(s) = &batch.snapshot {
+            // Observed here, on the I/O thread, rather than per client on the tick.
+            metrics.snapshot_size.observe(s.len() as f64);
+        }
         for b in batch.reliable.into_iter().chain(batch.snapshot) {
             sent += b.len() as u64;
             frames += 1;
