@@ -302,6 +302,14 @@ impl RunningZone {
             // refused (no other copy can take them), or when time is up.
             let all_refused = refused() - refused_before >= left;
             if left == 0 || all_refused || tokio::time::Instant::now() >= deadline {
+                // Handed-over players leave the tick before their connection has sent
+                // the redirect; let those writers finish before the shutdown.
+                while left == 0
+                    && self.metrics.connections.get() > 0
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 tracing::info!(players = before, remaining = left, "drain finished");
                 return DrainOutcome {
                     players: before,
