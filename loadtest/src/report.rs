@@ -78,6 +78,9 @@ pub struct Report {
     pub bytes_per_client_per_s: f64,
     pub snapshots_per_client_per_s: f64,
     pub inputs_sent: u64,
+    /// Ticks a bot sent no input because two of its inputs still waited in the zone's
+    /// queue (it had run ahead of the zone's tick); non-zero means bunched sends.
+    pub inputs_held: u64,
     pub snapshots_received: u64,
     pub decode_errors: u64,
     pub apply_errors: u64,
@@ -177,7 +180,11 @@ impl Report {
             "snapshots/client/s",
             format!("{:.1}", self.snapshots_per_client_per_s),
         );
-        line(&mut s, "inputs sent", format!("{}", self.inputs_sent));
+        line(
+            &mut s,
+            "inputs sent",
+            format!("{} ({} held back)", self.inputs_sent, self.inputs_held),
+        );
         let d = &self.datagrams;
         if d.received + d.lost > 0 {
             let link = d

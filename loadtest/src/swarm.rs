@@ -149,6 +149,8 @@ struct Stats {
     bytes: u64,
     snapshots: u64,
     inputs: u64,
+    /// Sends without an input because the zone had not applied the earlier ones yet.
+    inputs_held: u64,
     kicks: BTreeMap<String, u64>,
     view_sizes: Vec<usize>,
     gameplay: GameplayFigures,
@@ -173,6 +175,7 @@ impl Stats {
             bytes: 0,
             snapshots: 0,
             inputs: 0,
+            inputs_held: 0,
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
             gameplay: GameplayFigures::default(),
@@ -364,19 +367,19 @@ async fn play(
     let mut dir: (i8, i8) = (0, 0);
     let mut leg_left = 0u32;
     let period = Duration::from_secs_f64(1.0 / f64::from(cfg.input_hz.max(1)));
-    // Snapshots leave the zone right after its tick, so the next tick is one period
-    // after a snapshot arrives; send `lead` before it. Without snapshots yet, send on a
-    // plain period so the stream starts.
+    // One input per zone tick, `lead` before the tick (see `InputSchedule`). Without
+    // snapshots yet, send on a plain period so the stream starts.
     let next_send = tokio::time::sleep(period);
     tokio::pin!(next_send);
-    let mut clock = TickClock::new(period);
+    let mut schedule = InputSchedule::new(period, cfg.input_lead);
     let end = tokio::time::sleep_until(deadline.into());
     tokio::pin!(end);
     loop {
         tokio::select! {
             _ = &mut end => break,
             _ = &mut next_send, if welcomed => {
-                next_send.as_mut().reset(tokio::time::Instant::now() + period);
+                let now = Instant::now();
+                next_send.as_mut().reset(schedule.on_sent(now).into());
                 if leg_left == 0 {
                     leg_left = 20 + bot.rng.next_u32() % 60;
                     let a = (bot.rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
@@ -390,12 +393,17 @@ async fn play(
                     Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
                     Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
                 };
-                seq += 1;
-                sent_at[seq as usize % SENT_RING] = Some(Instant::now());
-                let mut msgs = vec![
-                    ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }),
-                    ClientMessage::Ack { snapshot_id: view.current_id() },
-                ];
+                let mut msgs = vec![ClientMessage::Ack { snapshot_id: view.current_id() }];
+                // Inputs the zone has not applied yet wait in its queue, a tick each:
+                // a bot that is ahead (its sends bunched behind a stall) skips one.
+                if seq.saturating_sub(view.last_input_seq) < MAX_UNAPPLIED_INPUTS {
+                    seq += 1;
+                    sent_at[seq as usize % SENT_RING] = Some(now);
+                    msgs.insert(0, ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }));
+                    stats.borrow_mut().inputs += 1;
+                } else {
+                    stats.borrow_mut().inputs_held += 1;
+                }
                 if let Some((slot, target)) = decision.cast {
                     cast_seq += 1;
                     msgs.push(ClientMessage::Cast(CastIntent { seq: cast_seq, slot, target }));
@@ -408,7 +416,6 @@ async fn play(
                 if client.send(&msgs).await.is_err() {
                     return Ended::Lost;
                 }
-                stats.borrow_mut().inputs += 1;
             }
             incoming = client.recv() => {
                 let mut st = stats.borrow_mut();
@@ -439,10 +446,8 @@ async fn play(
                                 Ok(()) => {
                                     st.snapshots += 1;
                                     let now = Instant::now();
-                                    let next_tick = clock.observe(snap.tick, now);
-                                    if let Some(at) = next_tick.checked_sub(cfg.input_lead) {
-                                        next_send.as_mut().reset(at.max(now).into());
-                                    }
+                                    let at = schedule.on_snapshot(snap.tick, now);
+                                    next_send.as_mut().reset(at.max(now).into());
                                     while observed < view.last_input_seq {
                                         observed += 1;
                                         if let Some(t) = sent_at[observed as usize % SENT_RING].take() {
@@ -508,6 +513,68 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
     }
 }
 
+/// How many sent inputs may wait unapplied before a bot holds the next one back.
+const MAX_UNAPPLIED_INPUTS: u32 = 2;
+
+/// When a bot sends its inputs: once per zone tick, `lead` before that tick's snapshot
+/// is due, so the input is applied by that tick. The schedule counts ticks, not
+/// snapshots: a snapshot that arrives late only moves the send time of the tick not
+/// yet served, so a late arrival never makes a second send in one tick (each extra
+/// input would wait in the zone's queue for good, a tick of latency each, since the
+/// zone applies one per tick).
+struct InputSchedule {
+    clock: TickClock,
+    lead: Duration,
+    /// The tick the next input is for; `None` before the first snapshot.
+    next: Option<u32>,
+}
+
+impl InputSchedule {
+    fn new(period: Duration, lead: Duration) -> Self {
+        InputSchedule {
+            clock: TickClock::new(period),
+            lead,
+            next: None,
+        }
+    }
+
+    /// When to send the input for `tick`: `lead` before its snapshot is due.
+    fn send_time(&self, tick: u32) -> Option<Instant> {
+        let due = self.clock.arrival(tick)?;
+        Some(due.checked_sub(self.lead).unwrap_or(due))
+    }
+
+    /// Tick `tick`'s snapshot arrived at `now`; returns when to send next (maybe in
+    /// the past: then at once).
+    fn on_snapshot(&mut self, tick: u32, now: Instant) -> Instant {
+        self.clock.observe(tick, now);
+        let next = match self.next {
+            Some(n) if n > tick => n,
+            _ => tick + 1,
+        };
+        self.next = Some(next);
+        self.send_time(next).unwrap_or(now)
+    }
+
+    /// An input was sent at `now`; returns when to send the next one: the first tick
+    /// after the one just served whose send time is still ahead (ticks missed while
+    /// the bot was busy are skipped, not made up in a burst).
+    fn on_sent(&mut self, now: Instant) -> Instant {
+        let Some(served) = self.next else {
+            return now + self.clock.period;
+        };
+        let mut next = served + 1;
+        while let Some(at) = self.send_time(next) {
+            if at > now {
+                self.next = Some(next);
+                return at;
+            }
+            next += 1;
+        }
+        now + self.clock.period
+    }
+}
+
 /// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
 /// arrival, projected by tick number, is the best guess of a tick's end (a min filter,
 /// as in NTP-style clock sync). It creeps later slowly so it follows a zone that had
@@ -528,9 +595,18 @@ impl TickClock {
         }
     }
 
-    /// Records that tick `tick`'s snapshot arrived at `now`; returns the expected
-    /// arrival time of the next tick's snapshot.
-    fn observe(&mut self, tick: u32, now: Instant) -> Instant {
+    /// The expected arrival time of tick `tick`'s snapshot; `None` before any arrived.
+    fn arrival(&self, tick: u32) -> Option<Instant> {
+        let (t0, at0) = self.anchor?;
+        Some(if tick >= t0 {
+            at0 + self.period * (tick - t0)
+        } else {
+            at0.checked_sub(self.period * (t0 - tick)).unwrap_or(at0)
+        })
+    }
+
+    /// Records that tick `tick`'s snapshot arrived at `now`.
+    fn observe(&mut self, tick: u32, now: Instant) {
         let (t0, at0) = match self.anchor {
             Some((t0, at0)) if tick >= t0 => {
                 let projected = at0 + self.period * (tick - t0);
@@ -543,7 +619,6 @@ impl TickClock {
             _ => (tick, now),
         };
         self.anchor = Some((t0, at0));
-        at0 + self.period * (tick + 1 - t0)
     }
 }
 
@@ -677,6 +752,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         bytes_per_client_per_s: st.bytes as f64 / n / window,
         snapshots_per_client_per_s: st.snapshots as f64 / n / window,
         inputs_sent: st.inputs,
+        inputs_held: st.inputs_held,
         snapshots_received: st.snapshots,
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
@@ -740,5 +816,73 @@ fn server_figures(
         } else {
             0.0
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERIOD: Duration = Duration::from_millis(50);
+    const LEAD: Duration = Duration::from_millis(20);
+
+    fn ms(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn sends_once_per_tick_lead_before_it() {
+        let t0 = Instant::now();
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        // Tick 10's snapshot at 0 ms: tick 11's is due at 50, so send at 30.
+        assert_eq!(s.on_snapshot(10, t0), ms(t0, 30));
+        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
+        // On time (not earlier than projected): the estimate creeps a little later.
+        assert_eq!(s.on_snapshot(11, ms(t0, 50)), ms(t0, 80) + TickClock::CREEP);
+    }
+
+    #[test]
+    fn a_late_snapshot_after_the_send_does_not_send_again() {
+        let t0 = Instant::now();
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        s.on_snapshot(10, t0);
+        // Tick 11's input went at 30; tick 11's snapshot is 10 ms late (60 instead of
+        // 50). The next send stays at tick 12's time, not "at once".
+        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
+        assert_eq!(s.on_snapshot(11, ms(t0, 60)), ms(t0, 80) + TickClock::CREEP);
+        // Even a snapshot of the tick the input was for, arriving after the send time
+        // of the next one, only moves on to the tick after that.
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        s.on_snapshot(10, t0);
+        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
+        assert_eq!(s.on_snapshot(10, ms(t0, 85)), ms(t0, 80) + TickClock::CREEP);
+    }
+
+    #[test]
+    fn ticks_missed_while_busy_are_skipped_not_burst() {
+        let t0 = Instant::now();
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        s.on_snapshot(10, t0);
+        // The bot stalled and sent tick 11's input at 140 ms: ticks 12 (80) and 13
+        // (130) are gone; the next send is tick 14's at 180.
+        assert_eq!(s.on_sent(ms(t0, 140)), ms(t0, 180));
+    }
+
+    #[test]
+    fn sends_on_a_plain_period_before_the_first_snapshot() {
+        let t0 = Instant::now();
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        assert_eq!(s.on_sent(t0), ms(t0, 50));
+    }
+
+    #[test]
+    fn the_clock_follows_the_earliest_arrival() {
+        let t0 = Instant::now();
+        let mut c = TickClock::new(PERIOD);
+        c.observe(10, ms(t0, 5));
+        c.observe(11, ms(t0, 70)); // delayed: the estimate stays on the earlier one
+        assert_eq!(c.arrival(12), Some(ms(t0, 105) + TickClock::CREEP));
+        c.observe(12, ms(t0, 100)); // earlier than projected: re-anchors
+        assert_eq!(c.arrival(13), Some(ms(t0, 150)));
     }
 }
