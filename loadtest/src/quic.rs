@@ -279,7 +279,12 @@ impl QuicLink {
                     Ok(m) => Incoming::Message(m, b.len()),
                     Err(e) => Incoming::Malformed(e.to_string()),
                 },
-                Some(Err(e)) => Incoming::Malformed(format!("stream frame: {e}")),
+                // The codec refuses a bad frame as InvalidData; any other error is
+                // the connection going away (lost, reset, timed out), not bad bytes.
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    Incoming::Malformed(format!("stream frame: {e}"))
+                }
+                Some(Err(_)) => Incoming::Closed(self.close_reason().await),
                 None => Incoming::Closed(self.close_reason().await),
             },
             d = self.conn.read_datagram() => match d {

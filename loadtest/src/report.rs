@@ -78,9 +78,9 @@ pub struct Report {
     pub bytes_per_client_per_s: f64,
     pub snapshots_per_client_per_s: f64,
     pub inputs_sent: u64,
-    /// Ticks a bot sent no input because two of its inputs still waited in the zone's
-    /// queue (it had run ahead of the zone's tick); non-zero means bunched sends.
-    pub inputs_held: u64,
+    /// Inputs whose tick ran without them: they arrived after the zone's tick began,
+    /// and waited a whole tick more.
+    pub inputs_late: u64,
     pub snapshots_received: u64,
     pub decode_errors: u64,
     pub apply_errors: u64,
@@ -183,7 +183,10 @@ impl Report {
         line(
             &mut s,
             "inputs sent",
-            format!("{} ({} held back)", self.inputs_sent, self.inputs_held),
+            format!(
+                "{} ({} late for their tick)",
+                self.inputs_sent, self.inputs_late
+            ),
         );
         let d = &self.datagrams;
         if d.received + d.lost > 0 {

@@ -149,8 +149,8 @@ struct Stats {
     bytes: u64,
     snapshots: u64,
     inputs: u64,
-    /// Sends without an input because the zone had not applied the earlier ones yet.
-    inputs_held: u64,
+    /// Inputs whose tick ran without them (its snapshot did not acknowledge them).
+    inputs_late: u64,
     kicks: BTreeMap<String, u64>,
     view_sizes: Vec<usize>,
     gameplay: GameplayFigures,
@@ -175,7 +175,7 @@ impl Stats {
             bytes: 0,
             snapshots: 0,
             inputs: 0,
-            inputs_held: 0,
+            inputs_late: 0,
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
             gameplay: GameplayFigures::default(),
@@ -372,6 +372,8 @@ async fn play(
     let next_send = tokio::time::sleep(period);
     tokio::pin!(next_send);
     let mut schedule = InputSchedule::new(period, cfg.input_lead);
+    // (tick, seq) of the input meant for each of the last few ticks, by tick.
+    let mut meant_for = [(0u32, 0u32); 8];
     let end = tokio::time::sleep_until(deadline.into());
     tokio::pin!(end);
     loop {
@@ -379,7 +381,8 @@ async fn play(
             _ = &mut end => break,
             _ = &mut next_send, if welcomed => {
                 let now = Instant::now();
-                next_send.as_mut().reset(schedule.on_sent(now).into());
+                let (for_tick, at) = schedule.on_sent(now);
+                next_send.as_mut().reset(at.into());
                 if leg_left == 0 {
                     leg_left = 20 + bot.rng.next_u32() % 60;
                     let a = (bot.rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
@@ -393,17 +396,16 @@ async fn play(
                     Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
                     Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
                 };
-                let mut msgs = vec![ClientMessage::Ack { snapshot_id: view.current_id() }];
-                // Inputs the zone has not applied yet wait in its queue, a tick each:
-                // a bot that is ahead (its sends bunched behind a stall) skips one.
-                if seq.saturating_sub(view.last_input_seq) < MAX_UNAPPLIED_INPUTS {
-                    seq += 1;
-                    sent_at[seq as usize % SENT_RING] = Some(now);
-                    msgs.insert(0, ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }));
-                    stats.borrow_mut().inputs += 1;
-                } else {
-                    stats.borrow_mut().inputs_held += 1;
+                seq += 1;
+                sent_at[seq as usize % SENT_RING] = Some(now);
+                if let Some(tick) = for_tick {
+                    meant_for[tick as usize % meant_for.len()] = (tick, seq);
                 }
+                let mut msgs = vec![
+                    ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }),
+                    ClientMessage::Ack { snapshot_id: view.current_id() },
+                ];
+                stats.borrow_mut().inputs += 1;
                 if let Some((slot, target)) = decision.cast {
                     cast_seq += 1;
                     msgs.push(ClientMessage::Cast(CastIntent { seq: cast_seq, slot, target }));
@@ -446,6 +448,11 @@ async fn play(
                                 Ok(()) => {
                                     st.snapshots += 1;
                                     let now = Instant::now();
+                                    let (tick, s) = meant_for[snap.tick as usize % meant_for.len()];
+                                    if tick == snap.tick && s != 0 {
+                                        let late = view.last_input_seq < s;
+                                        st.inputs_late += u64::from(late);
+                                    }
                                     let at = schedule.on_snapshot(snap.tick, now);
                                     next_send.as_mut().reset(at.max(now).into());
                                     while observed < view.last_input_seq {
@@ -513,9 +520,6 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
     }
 }
 
-/// How many sent inputs may wait unapplied before a bot holds the next one back.
-const MAX_UNAPPLIED_INPUTS: u32 = 2;
-
 /// When a bot sends its inputs: once per zone tick, `lead` before that tick's snapshot
 /// is due, so the input is applied by that tick. The schedule counts ticks, not
 /// snapshots: a snapshot that arrives late only moves the send time of the tick not
@@ -556,42 +560,47 @@ impl InputSchedule {
         self.send_time(next).unwrap_or(now)
     }
 
-    /// An input was sent at `now`; returns when to send the next one: the first tick
-    /// after the one just served whose send time is still ahead (ticks missed while
-    /// the bot was busy are skipped, not made up in a burst).
-    fn on_sent(&mut self, now: Instant) -> Instant {
+    /// An input is sent at `now`; returns the tick it is for (`None` before the first
+    /// snapshot) and when to send the next one: the first tick after the one served
+    /// whose send time is still ahead (ticks missed while the bot was busy are skipped,
+    /// not made up in a burst).
+    fn on_sent(&mut self, now: Instant) -> (Option<u32>, Instant) {
         let Some(served) = self.next else {
-            return now + self.clock.period;
+            return (None, now + self.clock.period);
         };
         let mut next = served + 1;
         while let Some(at) = self.send_time(next) {
             if at > now {
                 self.next = Some(next);
-                return at;
+                return (Some(served), at);
             }
             next += 1;
         }
-        now + self.clock.period
+        (Some(served), now + self.clock.period)
     }
 }
 
 /// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
 /// arrival, projected by tick number, is the best guess of a tick's end (a min filter,
 /// as in NTP-style clock sync). It creeps later slowly so it follows a zone that had
-/// to resynchronise its tick clock.
+/// to resynchronise its tick clock. The creep is per tick, not per observation, and a
+/// late arrival of an old tick never moves the estimate later.
 struct TickClock {
     period: Duration,
     anchor: Option<(u32, Instant)>,
+    /// The newest tick observed.
+    newest: u32,
 }
 
 impl TickClock {
-    /// Allowed creep per observation (20 µs at 20 Hz is 0.4 ms per second).
+    /// Allowed creep per tick (20 µs at 20 Hz is 0.4 ms per second).
     const CREEP: Duration = Duration::from_micros(20);
 
     fn new(period: Duration) -> Self {
         TickClock {
             period,
             anchor: None,
+            newest: 0,
         }
     }
 
@@ -607,18 +616,14 @@ impl TickClock {
 
     /// Records that tick `tick`'s snapshot arrived at `now`.
     fn observe(&mut self, tick: u32, now: Instant) {
-        let (t0, at0) = match self.anchor {
-            Some((t0, at0)) if tick >= t0 => {
-                let projected = at0 + self.period * (tick - t0);
-                if now < projected {
-                    (tick, now)
-                } else {
-                    (t0, at0 + Self::CREEP)
-                }
+        self.anchor = match (self.anchor, self.arrival(tick)) {
+            (Some((t0, at0)), Some(projected)) if now >= projected => {
+                let newer = tick.saturating_sub(self.newest);
+                Some((t0, at0 + Self::CREEP * newer))
             }
-            _ => (tick, now),
+            _ => Some((tick, now)),
         };
-        self.anchor = Some((t0, at0));
+        self.newest = self.newest.max(tick);
     }
 }
 
@@ -752,7 +757,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         bytes_per_client_per_s: st.bytes as f64 / n / window,
         snapshots_per_client_per_s: st.snapshots as f64 / n / window,
         inputs_sent: st.inputs,
-        inputs_held: st.inputs_held,
+        inputs_late: st.inputs_late,
         snapshots_received: st.snapshots,
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
@@ -836,7 +841,7 @@ mod tests {
         let mut s = InputSchedule::new(PERIOD, LEAD);
         // Tick 10's snapshot at 0 ms: tick 11's is due at 50, so send at 30.
         assert_eq!(s.on_snapshot(10, t0), ms(t0, 30));
-        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
+        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
         // On time (not earlier than projected): the estimate creeps a little later.
         assert_eq!(s.on_snapshot(11, ms(t0, 50)), ms(t0, 80) + TickClock::CREEP);
     }
@@ -848,14 +853,14 @@ mod tests {
         s.on_snapshot(10, t0);
         // Tick 11's input went at 30; tick 11's snapshot is 10 ms late (60 instead of
         // 50). The next send stays at tick 12's time, not "at once".
-        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
+        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
         assert_eq!(s.on_snapshot(11, ms(t0, 60)), ms(t0, 80) + TickClock::CREEP);
         // Even a snapshot of the tick the input was for, arriving after the send time
         // of the next one, only moves on to the tick after that.
         let mut s = InputSchedule::new(PERIOD, LEAD);
         s.on_snapshot(10, t0);
-        assert_eq!(s.on_sent(ms(t0, 30)), ms(t0, 80));
-        assert_eq!(s.on_snapshot(10, ms(t0, 85)), ms(t0, 80) + TickClock::CREEP);
+        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
+        assert_eq!(s.on_snapshot(10, ms(t0, 85)), ms(t0, 80));
     }
 
     #[test]
@@ -865,14 +870,14 @@ mod tests {
         s.on_snapshot(10, t0);
         // The bot stalled and sent tick 11's input at 140 ms: ticks 12 (80) and 13
         // (130) are gone; the next send is tick 14's at 180.
-        assert_eq!(s.on_sent(ms(t0, 140)), ms(t0, 180));
+        assert_eq!(s.on_sent(ms(t0, 140)), (Some(11), ms(t0, 180)));
     }
 
     #[test]
     fn sends_on_a_plain_period_before_the_first_snapshot() {
         let t0 = Instant::now();
         let mut s = InputSchedule::new(PERIOD, LEAD);
-        assert_eq!(s.on_sent(t0), ms(t0, 50));
+        assert_eq!(s.on_sent(t0), (None, ms(t0, 50)));
     }
 
     #[test]
@@ -883,6 +888,12 @@ mod tests {
         c.observe(11, ms(t0, 70)); // delayed: the estimate stays on the earlier one
         assert_eq!(c.arrival(12), Some(ms(t0, 105) + TickClock::CREEP));
         c.observe(12, ms(t0, 100)); // earlier than projected: re-anchors
+        assert_eq!(c.arrival(13), Some(ms(t0, 150)));
+        // Many observers of one tick, and a late arrival of an old one, move nothing.
+        for _ in 0..1000 {
+            c.observe(12, ms(t0, 110));
+        }
+        c.observe(5, ms(t0, 120));
         assert_eq!(c.arrival(13), Some(ms(t0, 150)));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arcane_protocol::KickReason;
 use bytes::Bytes;
@@ -45,11 +45,23 @@ pub enum Offer {
     TooSlow,
 }
 
+/// A transport's way to send a snapshot from the [`Dispatcher`] without waking the
+/// connection's task: QUIC datagrams, which need no ordering with anything else and
+/// never block. It saves a task wake (and its poll of every future the connection
+/// waits on) per client per tick.
+pub trait DirectSnapshots: Send + Sync {
+    /// The largest snapshot it takes now; a bigger one waits for the writer task.
+    fn max_len(&self) -> usize;
+    /// Sends `snapshot` without blocking (a loss is harmless: see the module docs).
+    fn send(&self, snapshot: Bytes);
+}
+
 #[derive(Default)]
 pub struct Outbox {
     pending: Mutex<Pending>,
     stale: AtomicU32,
     notify: Notify,
+    direct: OnceLock<Arc<dyn DirectSnapshots>>,
 }
 
 impl Outbox {
@@ -153,6 +165,35 @@ impl Outbox {
         self.notify.notify_one();
     }
 
+    /// Lets the dispatcher send snapshots through `direct` (the first one set stays).
+    pub fn set_direct(&self, direct: Arc<dyn DirectSnapshots>) {
+        let _ = self.direct.set(direct);
+    }
+
+    /// The dispatcher's turn at this outbox: a lone snapshot goes out through the
+    /// direct sender when there is one and it fits; anything else (reliable frames, a
+    /// close, a snapshot too big) wakes the writer, which sends it all in order.
+    pub fn dispatch(&self) {
+        if let Some(direct) = self.direct.get() {
+            let max = direct.max_len();
+            let taken = {
+                let mut p = self.lock();
+                let lone = p.reliable.is_empty() && p.close.is_none();
+                if lone && p.snapshot.as_ref().is_some_and(|s| s.len() <= max) {
+                    p.snapshot.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(snapshot) = taken {
+                self.stale.store(0, Ordering::Relaxed);
+                direct.send(snapshot);
+                return;
+            }
+        }
+        self.notify.notify_one();
+    }
+
     /// Waits until something is pending.
     pub async fn ready(&self) {
         self.notify.notified().await;
@@ -194,7 +235,7 @@ impl Dispatcher {
                 &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
             );
             for outbox in batch.drain(..) {
-                outbox.wake();
+                outbox.dispatch();
             }
         }
     }
@@ -223,6 +264,70 @@ mod tests {
         }
         assert_eq!(last, Offer::TooSlow);
         assert_eq!(o.take().close.map(|c| c.0), Some(KickReason::SlowClient));
+    }
+
+    /// Records what a direct sender was given.
+    struct Recorder {
+        max: usize,
+        sent: Mutex<Vec<Bytes>>,
+    }
+
+    impl DirectSnapshots for Recorder {
+        fn max_len(&self) -> usize {
+            self.max
+        }
+        fn send(&self, snapshot: Bytes) {
+            self.sent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(snapshot);
+        }
+    }
+
+    fn recorder(max: usize) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            max,
+            sent: Mutex::new(Vec::new()),
+        })
+    }
+
+    #[test]
+    fn a_lone_snapshot_goes_direct_and_anything_else_to_the_writer() {
+        let o = Outbox::new();
+        let direct = recorder(4);
+        o.set_direct(direct.clone());
+        // A lone snapshot that fits: sent directly, nothing left for the writer.
+        o.offer_snapshot(Bytes::from_static(b"snap"));
+        o.dispatch();
+        assert_eq!(
+            direct.sent.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            1
+        );
+        assert!(o.take().snapshot.is_none());
+        // Too big for the direct sender: the writer gets it.
+        o.offer_snapshot(Bytes::from_static(b"bigger"));
+        o.dispatch();
+        assert_eq!(o.take().snapshot.as_deref(), Some(&b"bigger"[..]));
+        // With a reliable frame queued, the writer sends both, in order.
+        o.offer_snapshot(Bytes::from_static(b"s"));
+        assert!(o.enqueue_reliable(Bytes::from_static(b"r")));
+        o.dispatch();
+        let b = o.take();
+        assert_eq!((b.reliable.len(), b.snapshot.is_some()), (1, true));
+        assert_eq!(
+            direct.sent.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_direct_send_counts_as_drained() {
+        let o = Outbox::new();
+        o.set_direct(recorder(64));
+        for _ in 0..MAX_STALE_SNAPSHOTS * 2 {
+            assert_eq!(o.offer_snapshot(Bytes::from_static(b"s")), Offer::Queued);
+            o.dispatch();
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,6 +22,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::config::ZoneServerConfig;
 use crate::metrics::{Metrics, kick_label};
+use crate::outbox::DirectSnapshots;
 use crate::session::{Refusal, Session, SessionContext, kick_frame};
 
 /// Longest a write on the reliable stream may take before the client counts as slow.
@@ -192,6 +194,40 @@ async fn close_with(conn: &Connection, send: Option<&mut Writer>, (reason, detai
     conn.close(VarInt::from_u32(KICK_CODE), kick_label(reason).as_bytes());
 }
 
+/// A connection's snapshot datagrams: a [`DATAGRAM_HEADER`] sequence number (so a
+/// client can count losses), then the frame. Sent by the dispatcher directly, or by the
+/// session when it has reliable frames to send too.
+struct SnapshotDatagrams {
+    conn: Connection,
+    seq: AtomicU32,
+    metrics: Arc<Metrics>,
+}
+
+impl DirectSnapshots for SnapshotDatagrams {
+    fn max_len(&self) -> usize {
+        self.conn
+            .max_datagram_size()
+            .unwrap_or(0)
+            .saturating_sub(DATAGRAM_HEADER)
+    }
+
+    fn send(&self, snapshot: bytes::Bytes) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mut d = BytesMut::with_capacity(DATAGRAM_HEADER + snapshot.len());
+        d.put_u32(seq);
+        d.put_slice(&snapshot);
+        let m = &self.metrics;
+        m.snapshot_size.observe(snapshot.len() as f64);
+        m.quic.bytes_sent.inc_by(snapshot.len() as u64);
+        m.quic.messages_sent.inc();
+        // Never blocks: when the send buffer is full quinn drops the oldest datagram,
+        // which the baseline scheme absorbs.
+        if self.conn.send_datagram(d.freeze()).is_ok() {
+            m.snapshot_datagrams.inc();
+        }
+    }
+}
+
 type Writer = FramedWrite<SendStream, LengthDelimitedCodec>;
 type Reader = FramedRead<RecvStream, LengthDelimitedCodec>;
 
@@ -290,7 +326,12 @@ async fn run_session(
 ) {
     let outbox = session.outbox.clone();
     let metrics = ctx.metrics.clone();
-    let mut datagram_seq = 0u32;
+    let datagrams = Arc::new(SnapshotDatagrams {
+        conn: conn.clone(),
+        seq: AtomicU32::new(0),
+        metrics: metrics.clone(),
+    });
+    outbox.set_direct(datagrams.clone());
     let mut stats = StatsSeen {
         sent_packets: 0,
         lost_packets: 0,
@@ -298,19 +339,44 @@ async fn run_session(
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     let refusal: Option<Refusal> = loop {
         tokio::select! {
-            frame = reader.next() => match frame {
-                None => break None,
-                Some(Err(e)) => {
-                    break Some((KickReason::MalformedPackets, format!("stream frame refused: {e}")));
-                }
-                Some(Ok(frame)) => {
-                    metrics.quic.bytes_received.inc_by(frame.len() as u64);
-                    metrics.quic.messages_received.inc();
-                    if let Err(r) = ctx.on_frame(session, &frame) {
-                        break Some(r);
+            // Biased, in this order: the common wake (an input datagram) then polls
+            // neither the stream nor the timer, and the outbox (rare: snapshots go out
+            // from the dispatcher) cannot starve behind a busy datagram queue.
+            biased;
+            _ = outbox.ready() => {
+                let mut batch = outbox.take();
+                let mut on_stream = std::mem::take(&mut batch.reliable);
+                if let Some(s) = batch.snapshot.take() {
+                    if s.len() <= datagrams.max_len() {
+                        datagrams.send(s);
+                    } else {
+                        metrics.snapshot_stream_fallbacks.inc();
+                        metrics.snapshot_size.observe(s.len() as f64);
+                        on_stream.push(s);
                     }
                 }
-            },
+                if !on_stream.is_empty() {
+                    let sent: usize = on_stream.iter().map(|b| b.len()).sum();
+                    metrics.quic.bytes_sent.inc_by(sent as u64);
+                    metrics.quic.messages_sent.inc_by(on_stream.len() as u64);
+                    let write = async {
+                        for b in on_stream {
+                            writer.feed(b).await?;
+                        }
+                        <Writer as SinkExt<bytes::Bytes>>::flush(&mut writer).await
+                    };
+                    match timeout(WRITE_TIMEOUT, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break None,
+                        Err(_) => break Some((KickReason::SlowClient, "the reliable stream stalled".into())),
+                    }
+                }
+                if let Some(close) = batch.close {
+                    stats.fold(conn, &metrics);
+                    close_with(conn, Some(&mut writer), close).await;
+                    return;
+                }
+            }
             d = conn.read_datagram() => match d {
                 Err(_) => break None,
                 Ok(frame) => {
@@ -326,52 +392,19 @@ async fn run_session(
                     }
                 }
             },
-            _ = outbox.ready() => {
-                let batch = outbox.take();
-                let mut sent = 0u64;
-                let mut frames = 0u64;
-                let write = async {
-                    for b in batch.reliable {
-                        sent += b.len() as u64;
-                        frames += 1;
-                        writer.feed(b).await?;
-                    }
-                    if let Some(s) = batch.snapshot {
-                        metrics.snapshot_size.observe(s.len() as f64);
-                        sent += s.len() as u64;
-                        frames += 1;
-                        let limit = conn.max_datagram_size().unwrap_or(0);
-                        if s.len() + DATAGRAM_HEADER <= limit {
-                            datagram_seq = datagram_seq.wrapping_add(1);
-                            let mut d = BytesMut::with_capacity(DATAGRAM_HEADER + s.len());
-                            d.put_u32(datagram_seq);
-                            d.put_slice(&s);
-                            // Never blocks: when the send buffer is full quinn drops
-                            // the oldest datagram, which the baseline scheme absorbs.
-                            if conn.send_datagram(d.freeze()).is_ok() {
-                                metrics.snapshot_datagrams.inc();
-                            }
-                        } else {
-                            metrics.snapshot_stream_fallbacks.inc();
-                            writer.feed(s).await?;
-                        }
-                    }
-                    <Writer as SinkExt<bytes::Bytes>>::flush(&mut writer).await
-                };
-                let result = timeout(WRITE_TIMEOUT, write).await;
-                metrics.quic.bytes_sent.inc_by(sent);
-                metrics.quic.messages_sent.inc_by(frames);
-                match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break None,
-                    Err(_) => break Some((KickReason::SlowClient, "the reliable stream stalled".into())),
+            frame = reader.next() => match frame {
+                None => break None,
+                Some(Err(e)) => {
+                    break Some((KickReason::MalformedPackets, format!("stream frame refused: {e}")));
                 }
-                if let Some(close) = batch.close {
-                    stats.fold(conn, &metrics);
-                    close_with(conn, Some(&mut writer), close).await;
-                    return;
+                Some(Ok(frame)) => {
+                    metrics.quic.bytes_received.inc_by(frame.len() as u64);
+                    metrics.quic.messages_received.inc();
+                    if let Err(r) = ctx.on_frame(session, &frame) {
+                        break Some(r);
+                    }
                 }
-            }
+            },
             _ = stats_tick.tick() => stats.fold(conn, &metrics),
         }
     };
