@@ -78,8 +78,9 @@ pub struct Report {
     pub bytes_per_client_per_s: f64,
     pub snapshots_per_client_per_s: f64,
     pub inputs_sent: u64,
-    /// Inputs whose tick ran without them: they arrived after the zone's tick began,
-    /// and waited a whole tick more.
+    /// Inputs the snapshot of the tick they were meant for did not acknowledge: they
+    /// reached the zone after that tick began and waited a whole tick more (or were
+    /// lost, or the bot was dead or changing zones).
     pub inputs_late: u64,
     pub snapshots_received: u64,
     pub decode_errors: u64,
