@@ -554,7 +554,8 @@ impl InputSchedule {
         self.clock.observe(tick, now);
         let next = match self.next {
             Some(n) if n > tick => n,
-            _ => tick + 1,
+            // Saturating: the tick comes from the server, and a bot must not panic.
+            _ => tick.saturating_add(1),
         };
         self.next = Some(next);
         self.send_time(next).unwrap_or(now)
@@ -568,15 +569,19 @@ impl InputSchedule {
         let Some(served) = self.next else {
             return (None, now + self.clock.period);
         };
-        let mut next = served + 1;
-        while let Some(at) = self.send_time(next) {
-            if at > now {
-                self.next = Some(next);
-                return (Some(served), at);
-            }
-            next += 1;
-        }
-        (Some(served), now + self.clock.period)
+        let first = served.saturating_add(1);
+        let Some(at) = self.send_time(first) else {
+            return (Some(served), now + self.clock.period);
+        };
+        let next = if at > now {
+            first
+        } else {
+            let behind = now.duration_since(at).as_nanos() / self.clock.period.as_nanos().max(1);
+            first.saturating_add(u32::try_from(behind + 1).unwrap_or(u32::MAX))
+        };
+        self.next = Some(next);
+        let at = self.send_time(next).filter(|&at| at > now);
+        (Some(served), at.unwrap_or(now + self.clock.period))
     }
 }
 
@@ -871,6 +876,18 @@ mod tests {
         // The bot stalled and sent tick 11's input at 140 ms: ticks 12 (80) and 13
         // (130) are gone; the next send is tick 14's at 180.
         assert_eq!(s.on_sent(ms(t0, 140)), (Some(11), ms(t0, 180)));
+    }
+
+    #[test]
+    fn absurd_tick_numbers_from_a_server_do_not_panic() {
+        let t0 = Instant::now();
+        let mut s = InputSchedule::new(PERIOD, LEAD);
+        s.on_snapshot(0, t0);
+        s.on_snapshot(u32::MAX, ms(t0, 10));
+        let (_, at) = s.on_sent(ms(t0, 20));
+        assert!(at > ms(t0, 20));
+        s.on_snapshot(3, ms(t0, 30));
+        s.on_sent(ms(t0, 600_000));
     }
 
     #[test]
