@@ -682,13 +682,16 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
                 every.tick().await;
                 let st = stats.borrow();
                 let n = st.connected.max(1) as f64;
+                // The counters restart at the end of the ramp (the measured window):
+                // then the whole count is this second's.
+                let since = |now: u64, last: u64| if now >= last { now - last } else { now };
                 println!(
                     "t={:>4.0}s bots={}/{} snaps/s/client={:.1} kB/s/client={:.2} p99={:.1}ms errors={} disconnects={}",
                     start.elapsed().as_secs_f64(),
                     st.connected,
                     cfg.bots,
-                    st.snapshots.saturating_sub(last_snaps) as f64 / n,
-                    st.bytes.saturating_sub(last_bytes) as f64 / n / 1e3,
+                    since(st.snapshots, last_snaps) as f64 / n,
+                    since(st.bytes, last_bytes) as f64 / n / 1e3,
                     quantile_ms(&st.latency_us, 0.99),
                     st.errors,
                     st.disconnects,
