@@ -99,7 +99,12 @@ async fn sigterm_hands_players_to_another_copy_or_saves_them() {
         "west took {took:?} to drain"
     );
     for ((name, l, i), (_client, trip)) in players.iter().zip(&arrived) {
-        assert_eq!(trip.redirects, 1, "{name} was handed over: {trip:?}");
+        assert_eq!(
+            trip.redirects,
+            1,
+            "{name} was handed over: {trip:?}\n{}",
+            world.logs()
+        );
         check_one_owner(&world, name, l.player_id, "west~2", *i).await;
     }
     println!("drain with a copy: 6 players handed to west~2, west exited cleanly after {took:?}");
