@@ -7,11 +7,10 @@
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::Client;
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
-use arcane_protocol::{ClientTier, ServerMessage};
+use arcane_protocol::ClientTier;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -22,13 +21,8 @@ struct Sidecar {
     ws_port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agones_zone_waits_for_its_allocation_then_runs_that_zone() {
@@ -120,17 +114,7 @@ async fn an_agones_zone_waits_for_its_allocation_then_runs_that_zone() {
     };
     assert_eq!(endpoints["zone_id"], "test_area~7");
     assert_eq!(endpoints["ws"], format!("ws://127.0.0.1:{ws_port}"));
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 60;
-    let ticket = TicketKey::new("agones-test").mint(&TicketClaims {
-        player_id: 1,
-        zone_id: "test_area~7".into(),
-        role: Role::Player,
-        expires_unix: exp,
-    });
+    let ticket = support::player_ticket(1, "test_area~7", "agones-test");
     let mut c = Client::join(
         endpoints["ws"].as_str().unwrap(),
         &ticket,
@@ -138,13 +122,7 @@ async fn an_agones_zone_waits_for_its_allocation_then_runs_that_zone() {
     )
     .await
     .unwrap();
-    let welcome = c
-        .recv_until(|m| match m {
-            ServerMessage::Welcome(w) => Some(w),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let welcome = support::welcome(&mut c).await;
     assert_eq!(welcome.zone_id, "test_area~7");
 
     // SIGTERM: the zone drains, exits cleanly and tells Agones to shut it down.

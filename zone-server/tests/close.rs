@@ -3,15 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::Client;
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
-use arcane_protocol::{ClientTier, ServerMessage};
+use arcane_protocol::ClientTier;
 use arcane_zone_server::ZoneServerConfig;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 use tokio::time::timeout;
+
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_zone_closes_itself_and_an_occupied_one_does_not() {
@@ -21,27 +22,12 @@ async fn an_empty_zone_closes_itself_and_an_occupied_one_does_not() {
     config.zone_id = Some("test_area~2".into());
     config.close_after_empty = Some(Duration::from_millis(1500));
     let z = arcane_zone_server::start(config).await.unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let ticket = TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
-        player_id: 7,
-        // The copy runs the test area's map under its own id.
-        zone_id: "test_area~2".into(),
-        role: Role::Player,
-        expires_unix: now + 60,
-    });
+    // The copy runs the test area's map under its own id.
+    let ticket = support::player_ticket(7, "test_area~2", DEV_TICKET_SECRET);
     let mut c = Client::join(&format!("ws://{}", z.ws_addr), &ticket, ClientTier::Desktop)
         .await
         .unwrap();
-    let welcome = c
-        .recv_until(|m| match m {
-            ServerMessage::Welcome(w) => Some(w),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let welcome = support::welcome(&mut c).await;
     assert_eq!(welcome.zone_id, "test_area~2");
     // Occupied for three close-after periods: it stays open.
     assert!(

@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::Client;
 use arcane_loadtest::scrape::http_get;
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
+use arcane_protocol::ticket::Role;
 use arcane_protocol::{
     AdminCommand, CastIntent, CastTarget, ClientMessage, ClientTier, EventKind, NetId,
     ServerMessage,
@@ -18,17 +18,11 @@ use arcane_zone_server::config::DEV_TICKET_SECRET;
 use arcane_zone_server::{RunningZone, ZoneServerConfig};
 use tokio::time::timeout;
 
+mod support;
+
 fn admin_ticket(player: u64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
-        player_id: player,
-        zone_id: "test_area".into(),
-        role: Role::Admin,
-        expires_unix: now + 120,
-    })
+    let expires = support::now_unix() + 120;
+    support::ticket_as(Role::Admin, player, "test_area", DEV_TICKET_SECRET, expires)
 }
 
 /// A counter's value in the zone's `/metrics` (0 when the series does not exist yet).
@@ -81,11 +75,7 @@ fn rewrite(dir: &Path, rel: &str, from: &str, to: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edited_content_reaches_the_next_casts_and_broken_content_is_refused() {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("arcane-reload-{}-{nanos}", std::process::id()));
+    let dir = support::scratch_dir("reload");
     let mut sources = ContentSources::shipped();
     // No spawners: only the golem this test places is around.
     let arena = sources

@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arcane_loadtest::client::{Client, Incoming};
 use arcane_protocol::messages::RejectReason;
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::view::ClientView;
 use arcane_protocol::{
     ClientMessage, ClientTier, EventKind, Hello, KickReason, MoveInput, NetId, ServerMessage,
@@ -21,11 +20,7 @@ use tokio::time::timeout;
 /// A content folder with a small, fast zone: everyone spawns at the same point and
 /// walks at 50 m/s, so "far away" is reachable in a second.
 fn test_content() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "arcane-loopback-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let dir = support::scratch_dir("loopback");
     arcane_engine::content::ContentSources::shipped()
         .write_to(&dir)
         .unwrap();
@@ -45,34 +40,14 @@ fn test_content() -> PathBuf {
     dir
 }
 
-fn rand_suffix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
 async fn start_zone(heartbeat: Duration) -> RunningZone {
     let mut config = ZoneServerConfig::local(test_content(), "test");
     config.heartbeat_timeout = heartbeat;
     arcane_zone_server::start(config).await.unwrap()
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn ticket(player: u64, zone: &str, secret: &str, expires: u64) -> String {
-    TicketKey::new(secret).mint(&TicketClaims {
-        player_id: player,
-        zone_id: zone.into(),
-        role: Role::Player,
-        expires_unix: expires,
-    })
-}
+mod support;
+use support::{now_unix as now, ticket};
 
 fn good_ticket(player: u64) -> String {
     ticket(player, "test", DEV_TICKET_SECRET, now() + 60)

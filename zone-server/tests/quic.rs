@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::{Client, Incoming};
 use arcane_loadtest::lossy::{Impairment, LossyLink};
 use arcane_loadtest::quic::DatagramCount;
 use arcane_loadtest::scrape;
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
     ClientMessage, ClientTier, EntityState, KickReason, MoveInput, NetId, ServerMessage,
@@ -25,11 +24,7 @@ use tokio::time::timeout;
 /// A quiet zone (no NPCs): once players stop, nothing changes, so every view must
 /// settle on the same state.
 fn content() -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("arcane-quic-{}-{nanos}", std::process::id()));
+    let dir = support::scratch_dir("quic");
     arcane_engine::content::ContentSources::shipped()
         .write_to(&dir)
         .unwrap();
@@ -54,27 +49,12 @@ async fn start_zone() -> RunningZone {
     arcane_zone_server::start(config).await.unwrap()
 }
 
-fn ticket(player: u64, secret: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    TicketKey::new(secret).mint(&TicketClaims {
-        player_id: player,
-        zone_id: "quiet".into(),
-        role: Role::Player,
-        expires_unix: now + 60,
-    })
-}
+mod support;
+use support::welcome;
 
-async fn welcome(c: &mut Client) {
-    timeout(
-        Duration::from_secs(5),
-        c.recv_until(|m| matches!(m, ServerMessage::Welcome(_)).then_some(())),
-    )
-    .await
-    .expect("no welcome in time")
-    .unwrap();
+/// A player's ticket for the `quiet` zone.
+fn ticket(player: u64, secret: &str) -> String {
+    support::player_ticket(player, "quiet", secret)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,11 +336,7 @@ async fn views_converge_through_a_lossy_link() {
 async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
     // A crowd of 300 NPCs around the spawn point, all of them in one snapshot: the
     // first (full) snapshot is several kilobytes, far above a datagram.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("arcane-quic-big-{}-{nanos}", std::process::id()));
+    let dir = support::scratch_dir("quic-big");
     let mut sources = arcane_engine::content::ContentSources::shipped();
     sources.set(
         "zones/crowd.ron",
@@ -386,16 +362,7 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
     config.watch_content = false;
     let zone = arcane_zone_server::start(config).await.unwrap();
     let quic = zone.quic_endpoint.clone().unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let ticket = TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
-        player_id: 1,
-        zone_id: "crowd".into(),
-        role: Role::Player,
-        expires_unix: now + 60,
-    });
+    let ticket = support::player_ticket(1, "crowd", DEV_TICKET_SECRET);
     let mut c = Client::join(&quic, &ticket, ClientTier::Desktop)
         .await
         .unwrap();

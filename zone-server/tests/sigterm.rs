@@ -4,19 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::{Client, Incoming};
-use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::{ClientTier, KickReason, ServerMessage};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 #[tokio::test]
 async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
@@ -44,17 +38,7 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
         .spawn()
         .unwrap();
     let url = format!("ws://127.0.0.1:{ws}");
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 60;
-    let ticket = TicketKey::new("sigterm-test").mint(&TicketClaims {
-        player_id: 9,
-        zone_id: "meadow".into(),
-        role: Role::Player,
-        expires_unix: exp,
-    });
+    let ticket = support::player_ticket(9, "meadow", "sigterm-test");
     // Wait for the listener (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut client = loop {
