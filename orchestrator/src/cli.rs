@@ -31,6 +31,8 @@ pub struct OrchestratorArgs {
     pub ticket_secret: String,
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub ticket_ttl: Duration,
+    /// A zone whose last heartbeat is older than this is down (no new players). Zones
+    /// beat every second: keep it above two beats, or one late beat marks a zone down.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub heartbeat_timeout: Duration,
     /// Where new players start, and the position and HP/mana they start with.

@@ -138,7 +138,10 @@ impl World {
         if which == "orchestrator" {
             cmd.args(["orchestrator", "--addr", &self.orch_addr])
                 .args(["--start-zone", "west", "--start-position", "50,50"])
-                .args(["--heartbeat-timeout", "1s"]);
+                // Zones beat every second: a timeout of one beat marked a zone down
+                // whenever a beat came a little late (a drain once sent a player to a
+                // copy that could not be opened); two and a half beats tolerate one.
+                .args(["--heartbeat-timeout", "2500ms"]);
             if self.supervised {
                 cmd.args(["--zones", "west", "--zone-command-arg", "zone"])
                     .arg("--zone-command")
