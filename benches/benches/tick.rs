@@ -7,7 +7,7 @@ use std::time::Duration;
 use arcane_benches::LoadedZone;
 use arcane_engine::components::{Position, Replicated};
 use arcane_engine::interest::{FrameEntity, InterestState, SpatialIndex};
-use arcane_protocol::snapshot::{SnapshotSender, ViewEntity};
+use arcane_protocol::snapshot::{InputReceipt, SnapshotSender, ViewEntity};
 use arcane_protocol::{ClientTier, EntityKind, EntityState, NetId};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rstar::RTree;
@@ -143,8 +143,14 @@ fn delta_encode(c: &mut Criterion) {
             out.clear();
             // Ack two ticks behind, as a client one round trip away would.
             tx.ack(t.saturating_sub(2) as u32);
-            tx.encode_next(t as u32, 0, &views[t % 64], None, &mut out)
-                .map(|s| s.bytes)
+            tx.encode_next(
+                t as u32,
+                InputReceipt::default(),
+                &views[t % 64],
+                None,
+                &mut out,
+            )
+            .map(|s| s.bytes)
         })
     });
     g.finish();

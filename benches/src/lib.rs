@@ -134,6 +134,7 @@ impl LoadedZone {
             self.commands.push(ZoneCommand::Input {
                 player: PlayerId(u64::from(p)),
                 input: MoveInput { seq, dir_x, dir_y },
+                received_us: 0,
             });
             // Snapshot ids are per client and start at 1 with the join tick: ack the one
             // sent last tick, as a client one tick of latency away would.

@@ -52,6 +52,8 @@ pub enum ZoneCommand {
     Input {
         player: PlayerId,
         input: MoveInput,
+        /// When the host received it, on the clock given to [`Zone::step_at`] (µs).
+        received_us: u64,
     },
     Ack {
         player: PlayerId,
@@ -134,6 +136,10 @@ pub struct ZoneClock {
     pub tick: u64,
     /// Seconds per tick.
     pub dt: f32,
+    /// The host's clock at the start of this tick, in µs, as given to
+    /// [`Zone::step_at`] (0 with [`Zone::step`]). The simulation never reads it: it
+    /// only measures how long inputs waited, which snapshots report to clients.
+    pub host_us: u64,
 }
 
 /// The loaded content of this zone.
@@ -205,7 +211,11 @@ impl Zone {
     pub fn new(content: ZoneContent, seed: u64) -> Zone {
         let mut world = World::new();
         let dt = 1.0 / f32::from(content.netcode.tick_rate_hz.max(1));
-        world.insert_resource(ZoneClock { tick: 0, dt });
+        world.insert_resource(ZoneClock {
+            tick: 0,
+            dt,
+            host_us: 0,
+        });
         world.insert_resource(ZoneSettings(content));
         world.insert_resource(ZoneRng::from_seed(seed));
         world.init_resource::<CommandInbox>();
@@ -243,6 +253,14 @@ impl Zone {
 
     /// Runs one tick over `commands`; read the results with [`Zone::drain_outputs`].
     pub fn step(&mut self, commands: impl IntoIterator<Item = ZoneCommand>) {
+        self.step_at(commands, 0);
+    }
+
+    /// [`Zone::step`] for a host with a clock: `host_us` is the host's time now, on
+    /// the clock that stamped each `ZoneCommand::Input`'s `received_us`, so snapshots
+    /// can tell clients how long their inputs waited for their tick.
+    pub fn step_at(&mut self, commands: impl IntoIterator<Item = ZoneCommand>, host_us: u64) {
+        self.world.resource_mut::<ZoneClock>().host_us = host_us;
         self.world.resource_mut::<CommandInbox>().0.extend(commands);
         self.schedule.run(&mut self.world);
         self.world.resource_mut::<ZoneClock>().tick += 1;

@@ -139,6 +139,7 @@ impl Arena {
             self.step([ZoneCommand::Input {
                 player: PlayerId(p),
                 input,
+                received_us: 0,
             }]);
         }
     }
@@ -601,6 +602,7 @@ fn fights_are_deterministic_for_a_seed() {
                 cmds.push(ZoneCommand::Input {
                     player: PlayerId(p),
                     input,
+                    received_us: 0,
                 });
                 let intent = CastIntent {
                     seq: t + 1,

@@ -71,6 +71,7 @@ fn east(p: u64, seq: u32) -> ZoneCommand {
             dir_x: 127,
             dir_y: 0,
         },
+        received_us: 0,
     }
 }
 

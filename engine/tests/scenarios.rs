@@ -48,6 +48,7 @@ fn mv(p: u64, seq: u32, x: i8, y: i8) -> ZoneCommand {
             dir_x: x,
             dir_y: y,
         },
+        received_us: 0,
     }
 }
 
@@ -127,6 +128,42 @@ fn inputs_move_the_player_at_content_speed_and_are_echoed() {
     let o = drain(&mut zone);
     let last = snapshot_of(&o.snapshots.last().unwrap().1);
     assert_eq!(last.last_input_seq, 20);
+}
+
+#[test]
+fn snapshots_report_how_long_the_oldest_input_of_the_tick_waited() {
+    let mut zone = Zone::new(zone_content(0, 0.0), 1);
+    zone.step_at([join(1)], 0);
+    drain(&mut zone);
+    let at = |cmd: ZoneCommand, received_us: u64| match cmd {
+        ZoneCommand::Input { player, input, .. } => ZoneCommand::Input {
+            player,
+            input,
+            received_us,
+        },
+        other => other,
+    };
+    // Tick at 50 ms: input 1 arrived at 38 ms, so it waited 12 ms.
+    zone.step_at([at(mv(1, 1, 127, 0), 38_000)], 50_000);
+    let snap = snapshot_of(&drain(&mut zone).snapshots[0].1);
+    assert_eq!(snap.last_input_seq, 1);
+    let wait = snap.input_wait.expect("an input was applied");
+    assert_eq!((wait.seq(snap.last_input_seq), wait.wait_100us), (1, 120));
+    // A tick without input reports none, though the newest input is still 1.
+    zone.step_at([], 100_000);
+    let snap = snapshot_of(&drain(&mut zone).snapshots[0].1);
+    assert_eq!((snap.last_input_seq, snap.input_wait), (1, None));
+    // Input 2 came late for the tick at 100 ms (at 101 ms) and input 3 on time: both
+    // apply at 150 ms on saved credit, and the report names the oldest, 2, which
+    // waited 49 ms: a client that meant it for the tick at 100 ms reads "1 ms late".
+    zone.step_at(
+        [at(mv(1, 2, 127, 0), 101_000), at(mv(1, 3, 127, 0), 140_000)],
+        150_000,
+    );
+    let snap = snapshot_of(&drain(&mut zone).snapshots[0].1);
+    assert_eq!(snap.last_input_seq, 3);
+    let wait = snap.input_wait.unwrap();
+    assert_eq!((wait.seq(3), wait.wait_100us), (2, 490));
 }
 
 #[test]

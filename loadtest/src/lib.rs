@@ -7,6 +7,7 @@ pub mod client;
 pub mod lossy;
 pub mod quic;
 pub mod report;
+pub mod schedule;
 pub mod scrape;
 pub mod swarm;
 

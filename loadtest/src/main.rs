@@ -64,6 +64,11 @@ struct Cli {
     /// snapshot arrives, the worst phase).
     #[arg(long, default_value_t = 20)]
     input_lead_ms: u64,
+    /// Tune each bot's lead from the zone's input receipts so inputs arrive about this
+    /// many ms before their tick, starting from `--input-lead-ms`; 0 keeps the lead
+    /// fixed.
+    #[arg(long, default_value_t = 5.0)]
+    input_margin_ms: f64,
     /// What bots do besides walking: wanderer, caster, healer, or a mix.
     #[arg(long, value_enum, default_value = "wanderer")]
     behaviour: arcane_loadtest::behaviour::BehaviourMix,
@@ -118,6 +123,9 @@ fn main() -> anyhow::Result<()> {
         input_hz: cli.input_hz,
         live: true,
         input_lead: Duration::from_millis(cli.input_lead_ms),
+        input_margin: Duration::try_from_secs_f64(cli.input_margin_ms / 1e3)
+            .ok()
+            .filter(|d| !d.is_zero()),
         behaviour: cli.behaviour,
         orchestrator: cli.orchestrator,
         transport: cli.transport,

@@ -82,6 +82,10 @@ pub struct Report {
     /// reached the zone after that tick began and waited a whole tick more (or were
     /// lost, or the bot was dead or changing zones).
     pub inputs_late: u64,
+    /// How long before the zone's tick bots sent their inputs at the end (mean and
+    /// largest, ms): tuned per bot from the zone's receipts unless the lead is fixed.
+    pub input_lead_ms_mean: f64,
+    pub input_lead_ms_max: f64,
     pub snapshots_received: u64,
     pub decode_errors: u64,
     pub apply_errors: u64,
@@ -185,8 +189,8 @@ impl Report {
             &mut s,
             "inputs sent",
             format!(
-                "{} ({} late for their tick)",
-                self.inputs_sent, self.inputs_late
+                "{} ({} late for their tick; lead mean {:.1} ms, max {:.1} ms)",
+                self.inputs_sent, self.inputs_late, self.input_lead_ms_mean, self.input_lead_ms_max
             ),
         );
         let d = &self.datagrams;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
-    CastIntent, ClientMessage, ClientTier, EventKind, MoveInput, NetId, ServerMessage,
+    CastIntent, ClientMessage, ClientTier, EventKind, InputReceipt, MoveInput, NetId, ServerMessage,
 };
 use hdrhistogram::Histogram;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +21,7 @@ use crate::lossy::{Impairment, LossyLink};
 use crate::report::{
     DatagramFigures, GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures,
 };
+use crate::schedule::InputSchedule;
 use crate::scrape::{self, ServerSample};
 
 #[derive(Debug, Clone)]
@@ -45,6 +46,10 @@ pub struct SwarmConfig {
     /// from snapshot arrivals, as a client with tick synchronisation does, so an input
     /// waits `lead` for its tick instead of a random part of a whole tick.
     pub input_lead: Duration,
+    /// Tune each bot's lead from the zone's input receipts so its inputs arrive about
+    /// this long before their tick (`input_lead` is then the starting lead); `None`
+    /// keeps `input_lead` fixed.
+    pub input_margin: Option<Duration>,
     /// What the bots do besides walking.
     pub behaviour: BehaviourMix,
     /// Log in through this orchestrator (`http://host:port`) for a ticket and an
@@ -151,6 +156,8 @@ struct Stats {
     inputs: u64,
     /// Inputs whose tick ran without them (its snapshot did not acknowledge them).
     inputs_late: u64,
+    /// Each bot's input lead at the end (µs).
+    leads_us: Vec<u64>,
     kicks: BTreeMap<String, u64>,
     view_sizes: Vec<usize>,
     gameplay: GameplayFigures,
@@ -176,6 +183,7 @@ impl Stats {
             snapshots: 0,
             inputs: 0,
             inputs_late: 0,
+            leads_us: Vec::new(),
             kicks: BTreeMap::new(),
             view_sizes: Vec::new(),
             gameplay: GameplayFigures::default(),
@@ -371,9 +379,7 @@ async fn play(
     // snapshots yet, send on a plain period so the stream starts.
     let next_send = tokio::time::sleep(period);
     tokio::pin!(next_send);
-    let mut schedule = InputSchedule::new(period, cfg.input_lead);
-    // (tick, seq) of the input meant for each of the last few ticks, by tick.
-    let mut meant_for = [(0u32, 0u32); 8];
+    let mut schedule = InputSchedule::new(period, cfg.input_lead, cfg.input_margin);
     let end = tokio::time::sleep_until(deadline.into());
     tokio::pin!(end);
     loop {
@@ -381,7 +387,8 @@ async fn play(
             _ = &mut end => break,
             _ = &mut next_send, if welcomed => {
                 let now = Instant::now();
-                let (for_tick, at) = schedule.on_sent(now);
+                seq += 1;
+                let (_, at) = schedule.on_sent(now, seq);
                 next_send.as_mut().reset(at.into());
                 if leg_left == 0 {
                     leg_left = 20 + bot.rng.next_u32() % 60;
@@ -396,11 +403,7 @@ async fn play(
                     Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
                     Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
                 };
-                seq += 1;
                 sent_at[seq as usize % SENT_RING] = Some(now);
-                if let Some(tick) = for_tick {
-                    meant_for[tick as usize % meant_for.len()] = (tick, seq);
-                }
                 let mut msgs = vec![
                     ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }),
                     ClientMessage::Ack { snapshot_id: view.current_id() },
@@ -448,13 +451,13 @@ async fn play(
                                 Ok(()) => {
                                     st.snapshots += 1;
                                     let now = Instant::now();
-                                    let (tick, s) = meant_for[snap.tick as usize % meant_for.len()];
-                                    if tick == snap.tick && s != 0 {
-                                        let late = view.last_input_seq < s;
-                                        st.inputs_late += u64::from(late);
-                                    }
-                                    let at = schedule.on_snapshot(snap.tick, now);
-                                    next_send.as_mut().reset(at.max(now).into());
+                                    let receipt = InputReceipt {
+                                        seq: snap.last_input_seq,
+                                        wait: snap.input_wait,
+                                    };
+                                    let verdict = schedule.on_snapshot(snap.tick, now, receipt);
+                                    st.inputs_late += u64::from(verdict.late == Some(true));
+                                    next_send.as_mut().reset(verdict.send_at.max(now).into());
                                     while observed < view.last_input_seq {
                                         observed += 1;
                                         if let Some(t) = sent_at[observed as usize % SENT_RING].take() {
@@ -496,7 +499,9 @@ async fn play(
             }
         }
     }
-    stats.borrow_mut().view_sizes.push(view.entities().len());
+    let mut st = stats.borrow_mut();
+    st.view_sizes.push(view.entities().len());
+    st.leads_us.push(schedule.lead().as_micros() as u64);
     Ended::Deadline
 }
 
@@ -517,118 +522,6 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
                 .or_default() += 1;
         }
         _ => {}
-    }
-}
-
-/// When a bot sends its inputs: once per zone tick, `lead` before that tick's snapshot
-/// is due, so the input is applied by that tick. The schedule counts ticks, not
-/// snapshots: a snapshot that arrives late only moves the send time of the tick not
-/// yet served, so a late arrival never makes a second send in one tick (each extra
-/// input would wait in the zone's queue for good, a tick of latency each, since the
-/// zone applies one per tick).
-struct InputSchedule {
-    clock: TickClock,
-    lead: Duration,
-    /// The tick the next input is for; `None` before the first snapshot.
-    next: Option<u32>,
-}
-
-impl InputSchedule {
-    fn new(period: Duration, lead: Duration) -> Self {
-        InputSchedule {
-            clock: TickClock::new(period),
-            lead,
-            next: None,
-        }
-    }
-
-    /// When to send the input for `tick`: `lead` before its snapshot is due.
-    fn send_time(&self, tick: u32) -> Option<Instant> {
-        let due = self.clock.arrival(tick)?;
-        Some(due.checked_sub(self.lead).unwrap_or(due))
-    }
-
-    /// Tick `tick`'s snapshot arrived at `now`; returns when to send next (maybe in
-    /// the past: then at once).
-    fn on_snapshot(&mut self, tick: u32, now: Instant) -> Instant {
-        self.clock.observe(tick, now);
-        let next = match self.next {
-            Some(n) if n > tick => n,
-            // Saturating: the tick comes from the server, and a bot must not panic.
-            _ => tick.saturating_add(1),
-        };
-        self.next = Some(next);
-        self.send_time(next).unwrap_or(now)
-    }
-
-    /// An input is sent at `now`; returns the tick it is for (`None` before the first
-    /// snapshot) and when to send the next one: the first tick after the one served
-    /// whose send time is still ahead (ticks missed while the bot was busy are skipped,
-    /// not made up in a burst).
-    fn on_sent(&mut self, now: Instant) -> (Option<u32>, Instant) {
-        let Some(served) = self.next else {
-            return (None, now + self.clock.period);
-        };
-        let first = served.saturating_add(1);
-        let Some(at) = self.send_time(first) else {
-            return (Some(served), now + self.clock.period);
-        };
-        let next = if at > now {
-            first
-        } else {
-            let behind = now.duration_since(at).as_nanos() / self.clock.period.as_nanos().max(1);
-            first.saturating_add(u32::try_from(behind + 1).unwrap_or(u32::MAX))
-        };
-        self.next = Some(next);
-        let at = self.send_time(next).filter(|&at| at > now);
-        (Some(served), at.unwrap_or(now + self.clock.period))
-    }
-}
-
-/// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
-/// arrival, projected by tick number, is the best guess of a tick's end (a min filter,
-/// as in NTP-style clock sync). It creeps later slowly so it follows a zone that had
-/// to resynchronise its tick clock. The creep is per tick, not per observation, and a
-/// late arrival of an old tick never moves the estimate later.
-struct TickClock {
-    period: Duration,
-    anchor: Option<(u32, Instant)>,
-    /// The newest tick observed.
-    newest: u32,
-}
-
-impl TickClock {
-    /// Allowed creep per tick (20 µs at 20 Hz is 0.4 ms per second).
-    const CREEP: Duration = Duration::from_micros(20);
-
-    fn new(period: Duration) -> Self {
-        TickClock {
-            period,
-            anchor: None,
-            newest: 0,
-        }
-    }
-
-    /// The expected arrival time of tick `tick`'s snapshot; `None` before any arrived.
-    fn arrival(&self, tick: u32) -> Option<Instant> {
-        let (t0, at0) = self.anchor?;
-        Some(if tick >= t0 {
-            at0 + self.period * (tick - t0)
-        } else {
-            at0.checked_sub(self.period * (t0 - tick)).unwrap_or(at0)
-        })
-    }
-
-    /// Records that tick `tick`'s snapshot arrived at `now`.
-    fn observe(&mut self, tick: u32, now: Instant) {
-        self.anchor = match (self.anchor, self.arrival(tick)) {
-            (Some((t0, at0)), Some(projected)) if now >= projected => {
-                let newer = tick.saturating_sub(self.newest);
-                Some((t0, at0 + Self::CREEP * newer))
-            }
-            _ => Some((tick, now)),
-        };
-        self.newest = self.newest.max(tick);
     }
 }
 
@@ -766,6 +659,12 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         snapshots_per_client_per_s: st.snapshots as f64 / n / window,
         inputs_sent: st.inputs,
         inputs_late: st.inputs_late,
+        input_lead_ms_mean: if st.leads_us.is_empty() {
+            0.0
+        } else {
+            st.leads_us.iter().sum::<u64>() as f64 / st.leads_us.len() as f64 / 1e3
+        },
+        input_lead_ms_max: st.leads_us.iter().max().copied().unwrap_or(0) as f64 / 1e3,
         snapshots_received: st.snapshots,
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
@@ -829,91 +728,5 @@ fn server_figures(
         } else {
             0.0
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PERIOD: Duration = Duration::from_millis(50);
-    const LEAD: Duration = Duration::from_millis(20);
-
-    fn ms(t0: Instant, ms: u64) -> Instant {
-        t0 + Duration::from_millis(ms)
-    }
-
-    #[test]
-    fn sends_once_per_tick_lead_before_it() {
-        let t0 = Instant::now();
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        // Tick 10's snapshot at 0 ms: tick 11's is due at 50, so send at 30.
-        assert_eq!(s.on_snapshot(10, t0), ms(t0, 30));
-        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
-        // On time (not earlier than projected): the estimate creeps a little later.
-        assert_eq!(s.on_snapshot(11, ms(t0, 50)), ms(t0, 80) + TickClock::CREEP);
-    }
-
-    #[test]
-    fn a_late_snapshot_after_the_send_does_not_send_again() {
-        let t0 = Instant::now();
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        s.on_snapshot(10, t0);
-        // Tick 11's input went at 30; tick 11's snapshot is 10 ms late (60 instead of
-        // 50). The next send stays at tick 12's time, not "at once".
-        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
-        assert_eq!(s.on_snapshot(11, ms(t0, 60)), ms(t0, 80) + TickClock::CREEP);
-        // Even a snapshot of the tick the input was for, arriving after the send time
-        // of the next one, only moves on to the tick after that.
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        s.on_snapshot(10, t0);
-        assert_eq!(s.on_sent(ms(t0, 30)), (Some(11), ms(t0, 80)));
-        assert_eq!(s.on_snapshot(10, ms(t0, 85)), ms(t0, 80));
-    }
-
-    #[test]
-    fn ticks_missed_while_busy_are_skipped_not_burst() {
-        let t0 = Instant::now();
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        s.on_snapshot(10, t0);
-        // The bot stalled and sent tick 11's input at 140 ms: ticks 12 (80) and 13
-        // (130) are gone; the next send is tick 14's at 180.
-        assert_eq!(s.on_sent(ms(t0, 140)), (Some(11), ms(t0, 180)));
-    }
-
-    #[test]
-    fn absurd_tick_numbers_from_a_server_do_not_panic() {
-        let t0 = Instant::now();
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        s.on_snapshot(0, t0);
-        s.on_snapshot(u32::MAX, ms(t0, 10));
-        let (_, at) = s.on_sent(ms(t0, 20));
-        assert!(at > ms(t0, 20));
-        s.on_snapshot(3, ms(t0, 30));
-        s.on_sent(ms(t0, 600_000));
-    }
-
-    #[test]
-    fn sends_on_a_plain_period_before_the_first_snapshot() {
-        let t0 = Instant::now();
-        let mut s = InputSchedule::new(PERIOD, LEAD);
-        assert_eq!(s.on_sent(t0), (None, ms(t0, 50)));
-    }
-
-    #[test]
-    fn the_clock_follows_the_earliest_arrival() {
-        let t0 = Instant::now();
-        let mut c = TickClock::new(PERIOD);
-        c.observe(10, ms(t0, 5));
-        c.observe(11, ms(t0, 70)); // delayed: the estimate stays on the earlier one
-        assert_eq!(c.arrival(12), Some(ms(t0, 105) + TickClock::CREEP));
-        c.observe(12, ms(t0, 100)); // earlier than projected: re-anchors
-        assert_eq!(c.arrival(13), Some(ms(t0, 150)));
-        // Many observers of one tick, and a late arrival of an old one, move nothing.
-        for _ in 0..1000 {
-            c.observe(12, ms(t0, 110));
-        }
-        c.observe(5, ms(t0, 120));
-        assert_eq!(c.arrival(13), Some(ms(t0, 150)));
     }
 }

@@ -19,16 +19,17 @@ pub use messages::{
     Welcome,
 };
 pub use snapshot::{
-    EntityEnter, EntityKind, EntityState, EntityUpdate, LocalId, NetId, OwnState, Snapshot,
+    EntityEnter, EntityKind, EntityState, EntityUpdate, InputReceipt, InputWait, LocalId, NetId,
+    OwnState, Snapshot,
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The QUIC ALPN protocol id: names the protocol version, so a client of another
 /// version fails the TLS handshake with a clear `no_application_protocol` instead of
 /// mis-decoding frames.
-pub const QUIC_ALPN: &[u8] = b"arcane/4";
+pub const QUIC_ALPN: &[u8] = b"arcane/5";
 
 /// Bytes before the server message in a QUIC snapshot datagram: a per-connection
 /// datagram sequence number (`u32`, big-endian), from which a client counts loss.

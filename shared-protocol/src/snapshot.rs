@@ -244,12 +244,58 @@ pub struct Snapshot {
     pub baseline: u32,
     /// Newest input sequence the zone applied for this client (for reconciliation).
     pub last_input_seq: u32,
+    /// How long the oldest input applied in this tick waited in the zone for it;
+    /// `None` when this tick applied none. From this a client times its sends so each
+    /// input arrives just before its tick.
+    pub input_wait: Option<InputWait>,
     pub leaves: Vec<LocalId>,
     pub enters: Vec<EntityEnter>,
     pub updates: Vec<EntityUpdate>,
     /// The player's own state, when it changed since the baseline (always in a full
     /// snapshot of a player that has one).
     pub own: Option<OwnState>,
+}
+
+/// What a snapshot says about the client's inputs: the newest one applied (for
+/// reconciliation) and how long this tick's oldest applied one waited (for timing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputReceipt {
+    pub seq: u32,
+    pub wait: Option<InputWait>,
+}
+
+/// How long an input waited in the zone between its arrival and the start of the tick
+/// that applied it. A client that knows which tick it meant the input for reads its
+/// margin from this: `wait` minus a tick period for each tick it was applied late.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize,
+)]
+pub struct InputWait {
+    /// Which input: `last_input_seq - seq_back`.
+    pub seq_back: u8,
+    /// In units of 100 µs, saturating.
+    pub wait_100us: u16,
+}
+
+impl InputWait {
+    /// The wait of input `seq` (`wait_us` microseconds) as reported with newest input
+    /// `newest`; `None` when `seq` is too far behind `newest` to name.
+    pub fn new(newest: u32, seq: u32, wait_us: u64) -> Option<InputWait> {
+        let seq_back = u8::try_from(newest.checked_sub(seq)?).ok()?;
+        Some(InputWait {
+            seq_back,
+            wait_100us: u16::try_from(wait_us / 100).unwrap_or(u16::MAX),
+        })
+    }
+
+    /// The input this wait is about, given the snapshot's `last_input_seq`.
+    pub fn seq(&self, last_input_seq: u32) -> u32 {
+        last_input_seq.wrapping_sub(u32::from(self.seq_back))
+    }
+
+    pub fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(u64::from(self.wait_100us) * 100)
+    }
 }
 
 /// One entity of a client's view: what the server sent or what the client decoded.
@@ -341,7 +387,7 @@ impl SnapshotSender {
     pub fn encode_next(
         &mut self,
         tick: u32,
-        last_input_seq: u32,
+        input: InputReceipt,
         current: &[ViewEntity],
         own: Option<&OwnState>,
         out: &mut Vec<u8>,
@@ -353,7 +399,8 @@ impl SnapshotSender {
         let mut snap = std::mem::take(&mut self.scratch);
         snap.id = id;
         snap.tick = tick;
-        snap.last_input_seq = last_input_seq;
+        snap.last_input_seq = input.seq;
+        snap.input_wait = input.wait;
         snap.baseline = baseline.unwrap_or(0);
         let empty: &[ViewEntity] = &[];
         let base_snap = baseline.and_then(|b| self.sent(b));
@@ -486,7 +533,7 @@ mod tests {
         let s1 = tx
             .encode_next(
                 1,
-                0,
+                InputReceipt::default(),
                 &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)],
                 None,
                 &mut out,
@@ -499,7 +546,7 @@ mod tests {
         let s2 = tx
             .encode_next(
                 2,
-                0,
+                InputReceipt::default(),
                 &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)],
                 None,
                 &mut out,
@@ -548,8 +595,10 @@ mod tests {
     fn acks_for_unsent_or_older_snapshots_are_ignored() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, 0, &[], None, &mut out).unwrap();
-        tx.encode_next(2, 0, &[], None, &mut out).unwrap();
+        tx.encode_next(1, InputReceipt::default(), &[], None, &mut out)
+            .unwrap();
+        tx.encode_next(2, InputReceipt::default(), &[], None, &mut out)
+            .unwrap();
         tx.ack(7);
         assert_eq!(tx.baseline_id(), None);
         tx.ack(2);
@@ -561,16 +610,34 @@ mod tests {
     fn baseline_older_than_the_ring_falls_back_to_full() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, 0, &[ent(0, 1, 0, 0)], None, &mut out)
-            .unwrap();
+        tx.encode_next(
+            1,
+            InputReceipt::default(),
+            &[ent(0, 1, 0, 0)],
+            None,
+            &mut out,
+        )
+        .unwrap();
         tx.ack(1);
         for t in 0..SENT_RING as u32 {
-            tx.encode_next(t + 2, 0, &[ent(0, 1, 0, 0)], None, &mut out)
-                .unwrap();
+            tx.encode_next(
+                t + 2,
+                InputReceipt::default(),
+                &[ent(0, 1, 0, 0)],
+                None,
+                &mut out,
+            )
+            .unwrap();
         }
         out.clear();
         let stats = tx
-            .encode_next(99, 0, &[ent(0, 1, 0, 0)], None, &mut out)
+            .encode_next(
+                99,
+                InputReceipt::default(),
+                &[ent(0, 1, 0, 0)],
+                None,
+                &mut out,
+            )
             .unwrap();
         assert!(stats.full);
     }

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 use arcane_protocol::codec::{decode_client_frame, decode_server_message, encode_client_frame};
-use arcane_protocol::snapshot::{OwnState, SnapshotSender, ViewEntity};
+use arcane_protocol::snapshot::{InputReceipt, OwnState, SnapshotSender, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
     AdminCommand, CastIntent, CastTarget, ClientMessage, ClientTier, EntityKind, EntityState,
@@ -153,6 +153,25 @@ proptest! {
         prop_assert_eq!(decode_client_frame(&bytes).unwrap(), msgs);
     }
 
+    /// A snapshot's input receipt decodes as sent, whatever its values.
+    #[test]
+    fn input_receipts_round_trip(seq in any::<u32>(), back in any::<u32>(), wait_us in any::<u64>()) {
+        let wait = arcane_protocol::InputWait::new(seq, seq.wrapping_sub(back), wait_us);
+        prop_assert_eq!(wait.is_some(), back <= 255 && back <= seq);
+        let mut tx = SnapshotSender::new();
+        let mut bytes = Vec::new();
+        tx.encode_next(1, InputReceipt { seq, wait }, &[], None, &mut bytes).unwrap();
+        let snap = match decode_server_message(&bytes).unwrap() {
+            ServerMessage::Snapshot(s) => s,
+            other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+        };
+        prop_assert_eq!((snap.last_input_seq, snap.input_wait), (seq, wait));
+        if let Some(w) = snap.input_wait {
+            prop_assert_eq!(w.seq(seq), seq - back);
+            prop_assert_eq!(u64::from(w.wait_100us), (wait_us / 100).min(u64::from(u16::MAX)));
+        }
+    }
+
     #[test]
     fn decoders_never_panic_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = decode_client_frame(&bytes);
@@ -228,7 +247,7 @@ proptest! {
             let view = ids.assign(visible);
             let mut bytes = Vec::new();
             let own = own_at(i / 2);
-            tx.encode_next(i as u32, 0, &view, Some(&own), &mut bytes).unwrap();
+            tx.encode_next(i as u32, InputReceipt::default(), &view, Some(&own), &mut bytes).unwrap();
             sent.push((i as u32 + 1, view, own));
             in_flight.push(bytes);
             if swaps[i % 60] && in_flight.len() >= 2 {
@@ -260,7 +279,7 @@ proptest! {
             }
             let mut bytes = Vec::new();
             let own = own_at(total);
-            tx.encode_next(0, 0, &last, Some(&own), &mut bytes).unwrap();
+            tx.encode_next(0, InputReceipt::default(), &last, Some(&own), &mut bytes).unwrap();
             sent.push((sent.len() as u32 + 1, last.clone(), own));
             in_flight.push(bytes);
         }

@@ -144,6 +144,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         input_hz: 20,
         live: true,
         input_lead: Duration::from_millis(20),
+        input_margin: Some(Duration::from_millis(5)),
         behaviour: BehaviourMix::Mix,
         orchestrator: Some(base.clone()),
         transport: a.transport,

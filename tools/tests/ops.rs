@@ -470,6 +470,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
             input_hz: 20,
             live: false,
             input_lead: Duration::from_millis(20),
+            input_margin: Some(Duration::from_millis(5)),
             behaviour: arcane_loadtest::behaviour::BehaviourMix::Wanderer,
             orchestrator: None,
             transport,

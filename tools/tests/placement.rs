@@ -105,6 +105,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
         input_hz: 20,
         live: false,
         input_lead: Duration::from_millis(20),
+        input_margin: Some(Duration::from_millis(5)),
         behaviour: BehaviourMix::Wanderer,
         orchestrator: Some(orchestrator.clone()),
         transport,

@@ -262,7 +262,8 @@ impl SessionContext {
     pub fn on_frame(&self, session: &mut Session, frame: &[u8]) -> Result<(), Refusal> {
         // Over the limit, a frame is dropped undecoded: flooding costs the server
         // almost nothing, and inputs in it are lost like a dropped packet.
-        if !session.rate.allow(std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        if !session.rate.allow(now) {
             self.metrics.rate_limited_frames.inc();
             return Ok(());
         }
@@ -274,9 +275,14 @@ impl SessionContext {
             }
         };
         let (player, conn) = (session.player, session.conn);
+        let received_us = self.shared.host_us(now);
         for m in messages {
             let command = match m {
-                ClientMessage::Input(input) => ZoneCommand::Input { player, input },
+                ClientMessage::Input(input) => ZoneCommand::Input {
+                    player,
+                    input,
+                    received_us,
+                },
                 ClientMessage::Ack { snapshot_id } => ZoneCommand::Ack {
                     player,
                     snapshot_id,

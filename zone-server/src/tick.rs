@@ -92,6 +92,13 @@ pub struct TickShared {
 }
 
 impl TickShared {
+    /// `at` on the zone's host clock (µs since the tick thread started): what stamps
+    /// inputs and tick starts, so snapshots can report how long inputs waited.
+    pub fn host_us(&self, at: Instant) -> u64 {
+        let start = *self.started.get_or_init(Instant::now);
+        u64::try_from(at.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX)
+    }
+
     /// True while the tick thread has completed a tick within `within`.
     pub fn is_healthy(&self, within: Duration) -> bool {
         let Some(start) = self.started.get() else {
@@ -405,6 +412,9 @@ pub fn spawn(
             let mut last_counters = arcane_engine::ZoneCounters::default();
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
             loop {
+                // The tick's start for input waits: what is in the inbox now is in
+                // time for this tick; what arrives from here on waits for the next.
+                let tick_host_us = shared.host_us(Instant::now());
                 let mut closed = shared.shutdown.load(Ordering::Relaxed);
                 // Bounded: sessions refilling the channel while we drain cannot hold
                 // the tick back; what is left waits for the next tick.
@@ -436,7 +446,7 @@ pub fn spawn(
                     }
                 }
                 let t0 = Instant::now();
-                zone.step(tl.commands.drain(..));
+                zone.step_at(tl.commands.drain(..), tick_host_us);
                 for out in zone.drain_outputs() {
                     tl.route(out);
                 }

@@ -64,6 +64,8 @@ struct Player {
     view: ClientView,
     seq: u32,
     events: Vec<EventKind>,
+    /// (input, its wait in 100 µs units) from each snapshot's input receipt.
+    waits: Vec<(u32, u16)>,
 }
 
 impl Player {
@@ -87,6 +89,7 @@ impl Player {
             view: ClientView::new(),
             seq: 0,
             events: vec![],
+            waits: vec![],
         }
     }
 
@@ -115,6 +118,9 @@ impl Player {
             {
                 Incoming::Message(ServerMessage::Snapshot(s), _) => {
                     self.view.apply(&s).unwrap();
+                    if let Some(w) = s.input_wait {
+                        self.waits.push((w.seq(s.last_input_seq), w.wait_100us));
+                    }
                     return;
                 }
                 Incoming::Message(ServerMessage::Events(e), _) => {
@@ -187,6 +193,13 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
         c.view.last_input_seq, c.seq,
         "the last applied input is echoed"
     );
+    // Each input applied is reported with its wait for its tick: these players send
+    // right after each snapshot, so inputs wait most of a tick (never zero, which
+    // would mean the zone's clock does not reach the receipts), and never seconds.
+    assert!(c.waits.len() >= 40, "{} receipts", c.waits.len());
+    assert!(c.waits.iter().all(|&(seq, _)| seq >= 1 && seq <= c.seq));
+    assert!(c.waits.iter().any(|&(_, w)| w > 0), "{:?}", c.waits);
+    assert!(c.waits.iter().all(|&(_, w)| w < 10_000), "{:?}", c.waits);
 
     // A disconnect removes the player's entity: B leaves A's view within a few ticks.
     let b_id = b.me;

@@ -13,11 +13,16 @@ use crate::content::{InputLimits, ZoneDef};
 /// A player's input stream: the queue waiting to be applied and its bookkeeping.
 #[derive(Component, Debug, Clone, Default)]
 pub struct PlayerInput {
-    queue: VecDeque<(u32, Vec2)>,
+    /// (sequence, direction, when the host received it in µs).
+    queue: VecDeque<(u32, Vec2, u64)>,
     /// Newest sequence number received (accepted or dropped as a flood).
     pub last_seq_received: u32,
     /// Newest sequence number applied; echoed in snapshots for reconciliation.
     pub last_applied_seq: u32,
+    /// The oldest input applied in the last tick and how long it waited between its
+    /// receipt and the tick's start (µs); `None` when that tick applied none. Echoed
+    /// in snapshots so clients can time their sends.
+    pub tick_oldest_wait: Option<(u32, u64)>,
     credits: u8,
 }
 
@@ -34,7 +39,12 @@ pub fn validate_direction(x: f32, y: f32) -> Result<Vec2, RejectReason> {
 impl PlayerInput {
     /// Accepts an input into the queue or says why not. A dropped flood input still
     /// consumes its sequence number so it cannot be replayed later.
-    pub fn accept(&mut self, input: MoveInput, limits: &InputLimits) -> Result<(), RejectReason> {
+    pub fn accept(
+        &mut self,
+        input: MoveInput,
+        received_us: u64,
+        limits: &InputLimits,
+    ) -> Result<(), RejectReason> {
         let (x, y) = input.direction().ok_or(RejectReason::InvalidDirection)?;
         let dir = validate_direction(x, y)?;
         if input.seq <= self.last_seq_received {
@@ -44,14 +54,19 @@ impl PlayerInput {
         if self.queue.len() >= usize::from(limits.max_queued) {
             return Err(RejectReason::Flood);
         }
-        self.queue.push_back((input.seq, dir));
+        self.queue.push_back((input.seq, dir, received_us));
         Ok(())
     }
 
     /// Grants this tick's credit and yields the inputs to apply now: at most
     /// `max_per_tick`, and never more than the credits saved, so the long-run rate is
-    /// one input per tick however fast a client sends.
-    pub fn take_for_tick(&mut self, limits: &InputLimits) -> impl Iterator<Item = Vec2> + '_ {
+    /// one input per tick however fast a client sends. `now_us` is the tick's start
+    /// on the clock that stamped the inputs.
+    pub fn take_for_tick(
+        &mut self,
+        limits: &InputLimits,
+        now_us: u64,
+    ) -> impl Iterator<Item = Vec2> + '_ {
         self.credits = (self.credits + 1).min(limits.credit_cap);
         let n = self
             .queue
@@ -59,10 +74,15 @@ impl PlayerInput {
             .min(usize::from(limits.max_per_tick))
             .min(usize::from(self.credits));
         self.credits -= n as u8;
-        if let Some(&(seq, _)) = self.queue.get(n.wrapping_sub(1)) {
+        if let Some(&(seq, _, _)) = self.queue.get(n.wrapping_sub(1)) {
             self.last_applied_seq = seq;
         }
-        self.queue.drain(..n).map(|(_, d)| d)
+        self.tick_oldest_wait = self
+            .queue
+            .front()
+            .filter(|_| n > 0)
+            .map(|&(seq, _, received_us)| (seq, now_us.saturating_sub(received_us)));
+        self.queue.drain(..n).map(|(_, d, _)| d)
     }
 
     /// Forgets the stream (a reconnect starts its sequence numbers again).
@@ -177,8 +197,28 @@ mod tests {
             (input(8, 0, 127), Err(RejectReason::StaleSequence)), // flood seq is consumed
         ];
         for (i, (inp, want)) in steps.iter().enumerate() {
-            assert_eq!(&s.accept(*inp, &l), want, "step {i}: {inp:?}");
+            assert_eq!(&s.accept(*inp, 0, &l), want, "step {i}: {inp:?}");
         }
+    }
+
+    #[test]
+    fn the_oldest_input_of_each_tick_and_its_wait_are_kept() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        assert_eq!(s.take_for_tick(&l, 0).count(), 0); // saves a credit
+        s.accept(input(1, 1, 0), 1_000, &l).unwrap();
+        s.accept(input(2, 1, 0), 30_000, &l).unwrap();
+        assert_eq!(s.take_for_tick(&l, 50_000).count(), 2);
+        assert_eq!(
+            (s.last_applied_seq, s.tick_oldest_wait),
+            (2, Some((1, 49_000)))
+        );
+        assert_eq!(s.take_for_tick(&l, 100_000).count(), 0);
+        assert_eq!((s.last_applied_seq, s.tick_oldest_wait), (2, None));
+        // A host clock that stepped back reports no wait rather than a huge one.
+        s.accept(input(3, 1, 0), 200_000, &l).unwrap();
+        s.take_for_tick(&l, 150_000).count();
+        assert_eq!(s.tick_oldest_wait, Some((3, 0)));
     }
 
     #[test]
@@ -190,9 +230,9 @@ mod tests {
         for _ in 0..100 {
             for _ in 0..10 {
                 seq += 1;
-                let _ = s.accept(input(seq, 127, 0), &l);
+                let _ = s.accept(input(seq, 127, 0), 0, &l);
             }
-            applied += s.take_for_tick(&l).count();
+            applied += s.take_for_tick(&l, 0).count();
         }
         // One credit per tick; the first tick may use a saved burst of up to the cap.
         assert!(applied <= 100, "applied {applied} inputs in 100 ticks");
@@ -203,11 +243,11 @@ mod tests {
     fn jitter_burst_is_absorbed_by_saved_credits() {
         let l = limits();
         let mut s = PlayerInput::default();
-        assert_eq!(s.take_for_tick(&l).count(), 0); // idle tick saves a credit
-        assert_eq!(s.take_for_tick(&l).count(), 0);
-        s.accept(input(1, 1, 0), &l).unwrap();
-        s.accept(input(2, 1, 0), &l).unwrap();
-        assert_eq!(s.take_for_tick(&l).count(), 2);
+        assert_eq!(s.take_for_tick(&l, 0).count(), 0); // idle tick saves a credit
+        assert_eq!(s.take_for_tick(&l, 0).count(), 0);
+        s.accept(input(1, 1, 0), 0, &l).unwrap();
+        s.accept(input(2, 1, 0), 0, &l).unwrap();
+        assert_eq!(s.take_for_tick(&l, 0).count(), 2);
         assert_eq!(s.last_applied_seq, 2);
     }
 

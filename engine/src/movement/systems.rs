@@ -21,7 +21,7 @@ pub fn apply_move_inputs(
     for (mut pos, speed, mut input, dead) in &mut players {
         let start = pos.0;
         let mut p = start;
-        for dir in input.take_for_tick(limits) {
+        for dir in input.take_for_tick(limits, clock.host_us) {
             if !dead {
                 p = next_position(zone, p, dir, speed.0 * clock.dt);
             }

@@ -316,7 +316,11 @@ pub fn ingest_commands(world: &mut World) {
                     world.despawn(e);
                 }
             }
-            ZoneCommand::Input { player, input } => {
+            ZoneCommand::Input {
+                player,
+                input,
+                received_us,
+            } => {
                 // Input for a player this zone does not own, or one frozen for a
                 // transfer, is ignored.
                 let Some(e) = frozen_or(world, player) else {
@@ -325,7 +329,7 @@ pub fn ingest_commands(world: &mut World) {
                 let Some(mut stream) = world.get_mut::<PlayerInput>(e) else {
                     continue;
                 };
-                let Err(reason) = stream.accept(input, &limits) else {
+                let Err(reason) = stream.accept(input, received_us, &limits) else {
                     continue;
                 };
                 world.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;

@@ -1,7 +1,7 @@
 //! The snapshot encoding system.
 
 use arcane_protocol::OwnState;
-use arcane_protocol::snapshot::SnapshotSender;
+use arcane_protocol::snapshot::{InputReceipt, InputWait, SnapshotSender};
 use bevy_ecs::prelude::*;
 
 use crate::combat::{Dead, Health, Invulnerable};
@@ -26,6 +26,18 @@ pub struct SnapshotScratch {
     ranges: Vec<(crate::zone::PlayerId, std::ops::Range<usize>)>,
     /// Reused for each client's own state.
     own: OwnState,
+}
+
+/// The snapshot's report on the player's inputs: the newest applied, and the wait of
+/// the oldest applied this tick.
+fn receipt(input: &PlayerInput) -> InputReceipt {
+    let newest = input.last_applied_seq;
+    InputReceipt {
+        seq: newest,
+        wait: input
+            .tick_oldest_wait
+            .and_then(|(seq, wait_us)| InputWait::new(newest, seq, wait_us)),
+    }
 }
 
 /// Fills `own` with a player's vitals; times are absolute ticks so the state changes
@@ -89,7 +101,7 @@ pub fn encode_snapshots(
         });
         match link
             .sender
-            .encode_next(tick, input.last_applied_seq, &interest.view, own, buffer)
+            .encode_next(tick, receipt(input), &interest.view, own, buffer)
         {
             Ok(stats) => {
                 counters.snapshots += 1;
