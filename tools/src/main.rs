@@ -53,9 +53,8 @@ enum Command {
     Zone {
         #[command(flatten)]
         config: ZoneServerConfig,
-        /// Threads serving connections (default: one less than the cores).
-        #[arg(long, env = "ARCANE_IO_THREADS")]
-        io_threads: Option<usize>,
+        #[command(flatten)]
+        io: arcane_zone_server::IoOptions,
     },
     /// Run the orchestrator (the same as the `orchestrator` binary).
     Orchestrator {
@@ -282,7 +281,7 @@ fn main() -> anyhow::Result<()> {
             start,
             report,
         }),
-        Command::Zone { config, io_threads } => arcane_zone_server::run_process(config, io_threads),
+        Command::Zone { config, io } => arcane_zone_server::run_process(config, io),
         Command::Orchestrator { args } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

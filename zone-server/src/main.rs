@@ -7,13 +7,12 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     config: arcane_zone_server::ZoneServerConfig,
-    /// Threads serving connections (default: one less than the cores, at least one).
-    #[arg(long, env = "ARCANE_IO_THREADS")]
-    io_threads: Option<usize>,
+    #[command(flatten)]
+    io: arcane_zone_server::IoOptions,
 }
 
 fn main() -> anyhow::Result<()> {
     arcane_orchestrator::cli::init_logging("info");
     let cli = Cli::parse();
-    arcane_zone_server::run_process(cli.config, cli.io_threads)
+    arcane_zone_server::run_process(cli.config, cli.io)
 }

@@ -46,14 +46,27 @@ pub enum Offer {
 }
 
 /// A transport's way to send a snapshot from the [`Dispatcher`] without waking the
-/// connection's task: QUIC datagrams, which need no ordering with anything else and
-/// never block. It saves a task wake (and its poll of every future the connection
-/// waits on) per client per tick.
+/// connection's task: QUIC datagrams (which need no ordering with anything else), or
+/// a WebSocket frame written straight into the socket while the task is not writing
+/// (`ws_socket.rs`). It saves a task wake (and its poll of every future the
+/// connection waits on) per client per tick.
 pub trait DirectSnapshots: Send + Sync {
     /// The largest snapshot it takes now; a bigger one waits for the writer task.
     fn max_len(&self) -> usize;
     /// Sends `snapshot` without blocking (a loss is harmless: see the module docs).
-    fn send(&self, snapshot: Bytes);
+    fn send(&self, snapshot: Bytes) -> DirectSend;
+}
+
+/// What became of a direct send.
+#[derive(Debug)]
+pub enum DirectSend {
+    /// Sent, or dropped as harmless (a gone connection, a full datagram queue).
+    Sent,
+    /// Started: the writer task must be woken to finish it.
+    Partial,
+    /// Not sent now (the connection's task is writing, or the socket is full): the
+    /// writer task sends it.
+    Refused(Bytes),
 }
 
 #[derive(Default)]
@@ -186,9 +199,20 @@ impl Outbox {
                 }
             };
             if let Some(snapshot) = taken {
-                self.stale.store(0, Ordering::Relaxed);
-                direct.send(snapshot);
-                return;
+                match direct.send(snapshot) {
+                    DirectSend::Sent => {
+                        self.stale.store(0, Ordering::Relaxed);
+                        return;
+                    }
+                    DirectSend::Partial => self.stale.store(0, Ordering::Relaxed),
+                    DirectSend::Refused(snapshot) => {
+                        // Back to the slot, unless a newer one arrived meanwhile.
+                        let mut p = self.lock();
+                        if p.snapshot.is_none() && p.close.is_none() {
+                            p.snapshot = Some(snapshot);
+                        }
+                    }
+                }
             }
         }
         self.notify.notify_one();
@@ -244,6 +268,7 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
 
     #[test]
     fn newer_snapshot_replaces_unsent_one() {
@@ -276,11 +301,12 @@ mod tests {
         fn max_len(&self) -> usize {
             self.max
         }
-        fn send(&self, snapshot: Bytes) {
+        fn send(&self, snapshot: Bytes) -> DirectSend {
             self.sent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(snapshot);
+            DirectSend::Sent
         }
     }
 
@@ -318,6 +344,60 @@ mod tests {
             direct.sent.lock().unwrap_or_else(|e| e.into_inner()).len(),
             1
         );
+    }
+
+    /// A direct sender that answers with a fixed outcome.
+    struct Answer(fn(Bytes) -> DirectSend);
+
+    impl DirectSnapshots for Answer {
+        fn max_len(&self) -> usize {
+            usize::MAX
+        }
+        fn send(&self, snapshot: Bytes) -> DirectSend {
+            (self.0)(snapshot)
+        }
+    }
+
+    /// Whether the writer task has a wake pending.
+    fn woken(o: &Outbox) -> bool {
+        let ready = std::pin::pin!(o.ready());
+        let waker = std::task::Waker::noop();
+        ready
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_ready()
+    }
+
+    #[test]
+    fn a_refused_direct_send_leaves_the_snapshot_to_the_writer() {
+        let o = Outbox::new();
+        o.set_direct(Arc::new(Answer(DirectSend::Refused)));
+        o.offer_snapshot(Bytes::from_static(b"s"));
+        o.dispatch();
+        assert!(woken(&o), "the writer is woken to send it");
+        assert_eq!(o.take().snapshot.as_deref(), Some(&b"s"[..]));
+        // Refusals do not count as drained: a socket that stays full ends as slow.
+        let mut last = Offer::Queued;
+        for _ in 0..=MAX_STALE_SNAPSHOTS {
+            last = o.offer_snapshot(Bytes::from_static(b"s"));
+            o.dispatch();
+        }
+        assert_eq!(last, Offer::TooSlow);
+    }
+
+    #[test]
+    fn a_partial_direct_send_wakes_the_writer_to_finish_it() {
+        let o = Outbox::new();
+        o.set_direct(Arc::new(Answer(|_| DirectSend::Partial)));
+        o.offer_snapshot(Bytes::from_static(b"s"));
+        o.dispatch();
+        assert!(woken(&o));
+        assert!(o.take().snapshot.is_none(), "the frame is the socket's now");
+        // A sent one needs no wake.
+        let o = Outbox::new();
+        o.set_direct(Arc::new(Answer(|_| DirectSend::Sent)));
+        o.offer_snapshot(Bytes::from_static(b"s"));
+        o.dispatch();
+        assert!(!woken(&o));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::config::ZoneServerConfig;
 use crate::metrics::{Metrics, kick_label};
-use crate::outbox::DirectSnapshots;
+use crate::outbox::{DirectSend, DirectSnapshots};
 use crate::session::{Refusal, Session, SessionContext, kick_frame};
 
 /// Longest a write on the reliable stream may take before the client counts as slow.
@@ -211,7 +211,7 @@ impl DirectSnapshots for SnapshotDatagrams {
             .saturating_sub(DATAGRAM_HEADER)
     }
 
-    fn send(&self, snapshot: bytes::Bytes) {
+    fn send(&self, snapshot: bytes::Bytes) -> DirectSend {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let mut d = BytesMut::with_capacity(DATAGRAM_HEADER + snapshot.len());
         d.put_u32(seq);
@@ -225,6 +225,7 @@ impl DirectSnapshots for SnapshotDatagrams {
         if self.conn.send_datagram(d.freeze()).is_ok() {
             m.snapshot_datagrams.inc();
         }
+        DirectSend::Sent
     }
 }
 

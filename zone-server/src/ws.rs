@@ -19,13 +19,14 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::config::ZoneServerConfig;
 use crate::metrics::kick_label;
 use crate::session::{Refusal, Session, SessionContext, kick_frame};
+use crate::ws_socket::WsSocket;
 
 /// How often the server pings an idle connection so dead peers are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest a single flush to a client may take before it counts as too slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<WsSocket>;
 
 /// Per-connection read buffer: a few client frames.
 const READ_BUFFER: usize = 4 * 1024;
@@ -84,7 +85,7 @@ pub async fn serve(
 async fn refuse_full(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
     if let Ok(Ok(mut ws)) = timeout(
         config.handshake_timeout,
-        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
+        tokio_tungstenite::accept_async_with_config(WsSocket::new(stream), Some(ws_config())),
     )
     .await
     {
@@ -134,9 +135,11 @@ async fn handle_connection(
     ctx: Arc<SessionContext>,
     config: Arc<ZoneServerConfig>,
 ) {
+    let socket = WsSocket::new(stream);
+    let direct = socket.direct(ctx.metrics.clone());
     let upgrade = timeout(
         config.handshake_timeout,
-        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
+        tokio_tungstenite::accept_async_with_config(socket, Some(ws_config())),
     )
     .await;
     let mut ws = match upgrade {
@@ -193,6 +196,8 @@ async fn handle_connection(
         }
     };
     ctx.metrics.connections.inc();
+    // From here the dispatcher writes lone snapshots straight into the socket.
+    session.outbox.set_direct(Arc::new(direct));
     // Instrumented, not entered: an entered span held across an await would tag
     // other connections' lines on the same worker with this player.
     let span = tracing::info_span!("session", zone = %ctx.zone_id, player = player.0, conn = session.conn, transport = "ws");
@@ -257,6 +262,8 @@ async fn run_session(
             }
         }
     };
+    // The last frames (a kick, a close) are the task's: nothing may follow them.
+    ws.get_ref().stop_direct();
     if let Some((reason, detail)) = refusal {
         tracing::debug!(reason = kick_label(reason), "closing: {detail}");
         metrics.kick(reason);
