@@ -207,10 +207,12 @@ fn replayed_and_invalid_inputs_are_rejected_with_events() {
     let mut zone = Zone::new(zone_content(0, 0.0), 1);
     zone.step([join(1)]);
     drain(&mut zone);
+    zone.step([mv(1, 5, 127, 0)]);
+    assert!(drain(&mut zone).events.is_empty());
     zone.step([
-        mv(1, 5, 127, 0),
-        mv(1, 5, 127, 0),
-        mv(1, 3, 127, 0),
+        mv(1, 5, 127, 0), // a replay of an applied input
+        mv(1, 4, 127, 0), // reordered by the network, after 5 was applied: no blame
+        mv(1, 4, 127, 0), // a replay of that
         mv(1, 6, -128, 0),
     ]);
     let o = drain(&mut zone);

@@ -18,8 +18,11 @@ use tokio::task::JoinHandle;
 pub struct Impairment {
     /// Share of datagrams dropped (0..1), each direction.
     pub drop: f64,
-    /// Share of the rest held back 5–25 ms, so later ones overtake them.
+    /// Share of the rest held back, so later ones overtake them.
     pub reorder: f64,
+    /// The longest hold-back (at least 5 ms; each one is uniform from 5 ms to this).
+    /// Past a client's input interval (50 ms at 20 Hz) inputs overtake each other.
+    pub reorder_max_delay: Duration,
     pub seed: u64,
 }
 
@@ -90,7 +93,9 @@ impl Fate {
         self.counts.forwarded.fetch_add(1, Ordering::Relaxed);
         if unit() < self.how.reorder {
             self.counts.reordered.fetch_add(1, Ordering::Relaxed);
-            return Some(Duration::from_millis(5 + (unit() * 20.0) as u64));
+            let min = Duration::from_millis(5);
+            let spread = self.how.reorder_max_delay.saturating_sub(min);
+            return Some(min + spread.mul_f64(unit()));
         }
         Some(Duration::ZERO)
     }
@@ -212,6 +217,7 @@ mod tests {
             Impairment {
                 drop: 0.2,
                 reorder: 0.0,
+                reorder_max_delay: Duration::from_millis(25),
                 seed: 7,
             },
         )

@@ -88,9 +88,13 @@ struct Cli {
     /// orchestrator's `--jwt-secret`), as a real identity provider would issue them.
     #[arg(long, env = "ARCANE_IDP_SECRET", hide_env_values = true)]
     idp_secret: Option<String>,
-    /// With `--loss`: also hold back this share of datagrams 5–25 ms (reordering).
+    /// With `--loss`: also hold back this share of datagrams (reordering).
     #[arg(long, default_value_t = 0.0)]
     reorder: f64,
+    /// The longest hold-back of a reordered datagram (each is 5 ms up to this); past
+    /// the input interval (50 ms) inputs overtake each other.
+    #[arg(long, default_value_t = 25)]
+    reorder_max_delay_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -133,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         impairment: cli.loss.map(|drop| arcane_loadtest::lossy::Impairment {
             drop,
             reorder: cli.reorder,
+            reorder_max_delay: Duration::from_millis(cli.reorder_max_delay_ms),
             seed: 1,
         }),
     };

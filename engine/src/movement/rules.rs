@@ -17,6 +17,10 @@ pub struct PlayerInput {
     queue: VecDeque<(u32, Vec2, u64)>,
     /// Newest sequence number received (accepted or dropped as a flood).
     pub last_seq_received: u32,
+    /// Which of the [`REORDER_WINDOW`] sequence numbers up to `last_seq_received` have
+    /// been received: bit `i` is `last_seq_received - i`. It tells a datagram the
+    /// network reordered (first seen, no violation) from a replay (seen before).
+    seen: u64,
     /// Newest sequence number applied; echoed in snapshots for reconciliation.
     pub last_applied_seq: u32,
     /// The oldest input applied in the last tick and how long it waited between its
@@ -24,6 +28,20 @@ pub struct PlayerInput {
     /// in snapshots so clients can time their sends.
     pub tick_oldest_wait: Option<(u32, u64)>,
     credits: u8,
+}
+
+/// How far behind the newest input an input may arrive and still count as reordered
+/// by the network rather than replayed (64 inputs, 3.2 s at 20 Hz).
+pub const REORDER_WINDOW: u32 = 64;
+
+/// What became of an input that passed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Queued; inputs are applied in sequence order.
+    Queued,
+    /// It arrived after a newer input had been applied (the network reordered it):
+    /// its tick has passed, so it is dropped, without counting against the player.
+    Superseded,
 }
 
 /// Checks a direction and clamps its length to 1. Non-finite values are rejected.
@@ -37,25 +55,42 @@ pub fn validate_direction(x: f32, y: f32) -> Result<Vec2, RejectReason> {
 }
 
 impl PlayerInput {
-    /// Accepts an input into the queue or says why not. A dropped flood input still
-    /// consumes its sequence number so it cannot be replayed later.
+    /// Accepts an input into the queue or says why not. Each sequence number is taken
+    /// once: a second copy (a replay), one older than the reorder window or 0 is
+    /// `StaleSequence`. One the network merely reordered is queued in order, or
+    /// dropped as `Superseded` when a newer input was already applied. A dropped flood
+    /// input still consumes its sequence number so it cannot be replayed later.
     pub fn accept(
         &mut self,
         input: MoveInput,
         received_us: u64,
         limits: &InputLimits,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<Accepted, RejectReason> {
         let (x, y) = input.direction().ok_or(RejectReason::InvalidDirection)?;
         let dir = validate_direction(x, y)?;
-        if input.seq <= self.last_seq_received {
-            return Err(RejectReason::StaleSequence);
+        let seq = input.seq;
+        if seq > self.last_seq_received {
+            let ahead = seq - self.last_seq_received;
+            self.seen = self.seen.checked_shl(ahead).unwrap_or(0) | 1;
+            self.last_seq_received = seq;
+        } else {
+            let behind = self.last_seq_received - seq;
+            let bit = 1u64.checked_shl(behind).unwrap_or(0);
+            if seq == 0 || bit == 0 || self.seen & bit != 0 {
+                return Err(RejectReason::StaleSequence);
+            }
+            self.seen |= bit;
+            if seq <= self.last_applied_seq {
+                return Ok(Accepted::Superseded);
+            }
         }
-        self.last_seq_received = input.seq;
         if self.queue.len() >= usize::from(limits.max_queued) {
             return Err(RejectReason::Flood);
         }
-        self.queue.push_back((input.seq, dir, received_us));
-        Ok(())
+        // Almost always the newest: then this is a push at the back.
+        let at = self.queue.partition_point(|&(s, _, _)| s < seq);
+        self.queue.insert(at, (seq, dir, received_us));
+        Ok(Accepted::Queued)
     }
 
     /// Grants this tick's credit and yields the inputs to apply now: at most
@@ -185,20 +220,76 @@ mod tests {
     fn input_acceptance_table() {
         let l = limits();
         let mut s = PlayerInput::default();
-        let steps: &[(MoveInput, Result<(), RejectReason>)] = &[
-            (input(1, 127, 0), Ok(())),
+        let q = Ok(Accepted::Queued);
+        let steps: &[(MoveInput, Result<Accepted, RejectReason>)] = &[
+            (input(1, 127, 0), q),
             (input(1, 127, 0), Err(RejectReason::StaleSequence)), // duplicate
-            (input(0, 127, 0), Err(RejectReason::StaleSequence)), // old
+            (input(0, 127, 0), Err(RejectReason::StaleSequence)), // never valid
             (input(2, -128, 0), Err(RejectReason::InvalidDirection)), // reserved value
-            (input(5, 0, 127), Ok(())), // gaps are fine (lost frames on QUIC)
-            (input(6, 0, 127), Ok(())),
-            (input(7, 0, 127), Ok(())),
+            (input(5, 0, 127), q), // gaps are fine (lost frames on QUIC)
+            (input(6, 0, 127), q),
+            (input(3, 0, 127), q), // reordered by the network: queued in order
+            (input(3, 0, 127), Err(RejectReason::StaleSequence)), // ...once
             (input(8, 0, 127), Err(RejectReason::Flood)), // queue of 4 is full
             (input(8, 0, 127), Err(RejectReason::StaleSequence)), // flood seq is consumed
+            (input(7, 0, 127), Err(RejectReason::Flood)), // a late one floods too
+            (input(7, 0, 127), Err(RejectReason::StaleSequence)),
         ];
         for (i, (inp, want)) in steps.iter().enumerate() {
             assert_eq!(&s.accept(*inp, 0, &l), want, "step {i}: {inp:?}");
         }
+    }
+
+    #[test]
+    fn reordered_inputs_apply_in_order_and_late_ones_are_dropped_without_blame() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        let left = input(2, -127, 0);
+        assert_eq!(s.accept(input(3, 127, 0), 0, &l), Ok(Accepted::Queued));
+        assert_eq!(s.accept(left, 0, &l), Ok(Accepted::Queued));
+        // One credit: the earlier sequence number goes first.
+        assert_eq!(s.take_for_tick(&l, 0).next().map(|d| d.x < 0.0), Some(true));
+        assert_eq!(s.last_applied_seq, 2);
+        assert_eq!(s.take_for_tick(&l, 0).count(), 1);
+        // Input 1 comes after 2 and 3 were applied: its tick has passed.
+        assert_eq!(s.accept(input(1, 127, 0), 0, &l), Ok(Accepted::Superseded));
+        assert_eq!(s.take_for_tick(&l, 0).count(), 0);
+        // A replay of it, or of anything already taken, is still a violation.
+        for seq in [1, 2, 3] {
+            assert_eq!(
+                s.accept(input(seq, 127, 0), 0, &l),
+                Err(RejectReason::StaleSequence)
+            );
+        }
+    }
+
+    #[test]
+    fn inputs_older_than_the_reorder_window_are_stale() {
+        let l = limits();
+        let mut s = PlayerInput::default();
+        let newest = 1000;
+        assert_eq!(s.accept(input(newest, 1, 0), 0, &l), Ok(Accepted::Queued));
+        s.take_for_tick(&l, 0).count();
+        let edge = newest - (REORDER_WINDOW - 1);
+        assert_eq!(s.accept(input(edge, 1, 0), 0, &l), Ok(Accepted::Superseded));
+        assert_eq!(
+            s.accept(input(edge - 1, 1, 0), 0, &l),
+            Err(RejectReason::StaleSequence)
+        );
+        // A jump past the whole window forgets it: what came before the jump and was
+        // not applied yet is still welcome, once.
+        assert_eq!(
+            s.accept(input(newest + 500, 1, 0), 0, &l),
+            Ok(Accepted::Queued)
+        );
+        assert_eq!(
+            s.accept(input(newest + 499, 1, 0), 0, &l),
+            Ok(Accepted::Queued)
+        );
+        assert_eq!(
+            s.accept(input(newest + 499, 1, 0), 0, &l),
+            Err(RejectReason::StaleSequence)
+        );
     }
 
     #[test]
