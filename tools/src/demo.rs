@@ -13,8 +13,9 @@ use anyhow::Context as _;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::report::Thresholds;
 use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, labelled, sum_of};
+use arcane_loadtest::swarm::Transport;
 use arcane_loadtest::{SwarmConfig, run_swarm};
-use arcane_orchestrator::shared::ZoneStatus;
+use arcane_orchestrator::shared::{ZoneInfo, ZoneStatus};
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
 use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
 use arcane_protocol::ClientTier;
@@ -122,17 +123,22 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         .iter()
         .find(|z| z.info.zone_id == a.zones[0])
         .context("first zone vanished")?;
+    // The endpoints the bots use: WebSocket or QUIC.
+    let endpoint = |z: &ZoneInfo| match a.transport {
+        Transport::Ws => z.endpoint.clone(),
+        Transport::Quic => z.quic_endpoint.clone(),
+    };
     println!(
         "arcane demo: orchestrator {base} (metrics {base}/metrics), zones {} as processes, {} bots for {}",
         up.iter()
-            .map(|z| format!("{} {}", z.info.zone_id, z.info.endpoint))
+            .map(|z| format!("{} {}", z.info.zone_id, endpoint(&z.info)))
             .collect::<Vec<_>>()
             .join(", "),
         a.bots,
         humantime::format_duration(a.duration)
     );
     let swarm = SwarmConfig {
-        target: first.info.endpoint.clone(),
+        target: endpoint(&first.info),
         bots: a.bots,
         duration: a.duration,
         ramp: Duration::from_secs(2).min(a.duration / 4),
