@@ -53,6 +53,13 @@ mod support;
 use support::welcome;
 
 /// A player's ticket for the `quiet` zone.
+/// The zone's `/metrics` text.
+async fn metrics(zone: &RunningZone) -> String {
+    scrape::http_get(&format!("http://{}/metrics", zone.admin_addr))
+        .await
+        .expect("/metrics")
+}
+
 fn ticket(player: u64, secret: &str) -> String {
     support::player_ticket(player, "quiet", secret)
 }
@@ -140,12 +147,7 @@ async fn quic_clients_play_and_are_refused_with_reasons() {
     .await
     .unwrap()
     .unwrap();
-    let metrics = reqwest::get(format!("http://{}/metrics", zone.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&zone).await;
     assert!(scrape::labelled(&metrics, "arcane_sent_bytes_total", "transport", "quic") > 0.0);
     assert!(
         scrape::sum_of(&metrics, "arcane_snapshot_datagrams_total") > 0.0,
@@ -330,12 +332,7 @@ async fn views_converge_through_a_lossy_link() {
     );
     let loss = total.lost as f64 / (total.lost + total.received) as f64;
     // Inputs the network reordered are not replays: none may count against a player.
-    let metrics = reqwest::get(format!("http://{}/metrics", zone.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&zone).await;
     let stale = scrape::labelled(
         &metrics,
         "arcane_inputs_rejected_total",
@@ -419,12 +416,7 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
         c.datagrams().received >= 5,
         "the small deltas after it came as datagrams"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", zone.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&zone).await;
     assert!(scrape::sum_of(&metrics, "arcane_snapshot_stream_fallbacks_total") >= 1.0);
     zone.shutdown();
     zone.wait().await;
