@@ -46,6 +46,17 @@ async fn start<S: SharedState>(store: Store, shared: S) -> String {
     start_with(Orchestrator::new(store, shared, config())).await
 }
 
+/// For the login storms, which test placement races, not liveness: a round of 40
+/// logins on a loaded CI machine can take longer than `config()`'s 600 ms heartbeat
+/// timeout, and a zone marked down then refuses logins with 503.
+async fn start_for_storm<S: SharedState>(store: Store, shared: S) -> String {
+    let config = ApiConfig {
+        heartbeat_timeout: Duration::from_secs(60),
+        ..config()
+    };
+    start_with(Orchestrator::new(store, shared, config)).await
+}
+
 async fn start_with<S: SharedState>(o: Orchestrator<S>) -> String {
     let (addr, _task) = api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(o))
         .await
@@ -290,12 +301,12 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
     };
     let prefix = services::unique("arcane-test");
     let store = sqlite().await;
-    let a = start(
+    let a = start_for_storm(
         store.clone(),
         RedisState::connect(&url, &prefix).await.unwrap(),
     )
     .await;
-    let b = start(
+    let b = start_for_storm(
         store.clone(),
         RedisState::connect(&url, &prefix).await.unwrap(),
     )
@@ -306,7 +317,7 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_in_memory_never_places_a_player_twice() {
     let store = sqlite().await;
-    let base = start(store.clone(), MemoryState::default()).await;
+    let base = start_for_storm(store.clone(), MemoryState::default()).await;
     storm([base.clone(), base], store).await;
 }
 
