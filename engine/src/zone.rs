@@ -169,6 +169,9 @@ impl ZoneOutbox {
 pub struct ZoneCounters {
     pub inputs_applied: u64,
     pub inputs_rejected: [u64; RejectReason::ALL.len()],
+    /// Inputs the network reordered behind a newer one that was already applied:
+    /// dropped without blame (a replay is `StaleSequence` instead).
+    pub inputs_superseded: u64,
     pub kicks: u64,
     pub snapshots: u64,
     pub full_snapshots: u64,

@@ -215,6 +215,7 @@ fn replayed_and_invalid_inputs_are_rejected_with_events() {
         mv(1, 4, 127, 0), // a replay of that
         mv(1, 6, -128, 0),
     ]);
+    assert_eq!(zone.counters().inputs_superseded, 1);
     let o = drain(&mut zone);
     let reasons: Vec<_> = o
         .events

@@ -51,6 +51,7 @@ pub struct Metrics {
     pub messages_received: Family<TransportLabel, Counter>,
     pub inputs_applied: Counter,
     pub inputs_rejected: Family<ReasonLabel, Counter>,
+    pub inputs_superseded: Counter,
     pub snapshots: Counter,
     pub full_snapshots: Counter,
     pub snapshot_bytes: Counter,
@@ -150,6 +151,7 @@ impl Metrics {
             messages_received,
             inputs_applied: Counter::default(),
             inputs_rejected: Family::default(),
+            inputs_superseded: Counter::default(),
             snapshots: Counter::default(),
             full_snapshots: Counter::default(),
             snapshot_bytes: Counter::default(),
@@ -243,6 +245,11 @@ impl Metrics {
             "inputs_rejected",
             "Inputs rejected by validation, by reason",
             m.inputs_rejected.clone(),
+        );
+        registry.register(
+            "inputs_superseded",
+            "Inputs the network reordered behind a newer applied one: dropped, not blamed",
+            m.inputs_superseded.clone(),
         );
         registry.register("snapshots", "Snapshots encoded", m.snapshots.clone());
         registry.register(
@@ -425,12 +432,13 @@ impl Metrics {
         }
     }
 
-    /// Copies the engine's monotonic counters into the exported ones.
     /// Adds what the engine's monotonic counters gained since `last` (the tick thread
     /// keeps `last`) to the exported ones.
     pub fn observe_engine(&self, last: &ZoneCounters, now: &ZoneCounters) {
         self.inputs_applied
             .inc_by(now.inputs_applied - last.inputs_applied);
+        self.inputs_superseded
+            .inc_by(now.inputs_superseded - last.inputs_superseded);
         for r in RejectReason::ALL {
             let d = now.rejected(r) - last.rejected(r);
             if d > 0 {

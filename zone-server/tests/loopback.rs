@@ -401,6 +401,7 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
         "arcane_handshake_failures_total{",
         "arcane_malformed_frames_total",
         "arcane_inputs_rejected_total{",
+        "arcane_inputs_superseded_total",
         "arcane_kicks_total{",
         "arcane_tick_duration_seconds_bucket",
         "process_cpu_seconds_total",

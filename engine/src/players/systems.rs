@@ -20,7 +20,7 @@ use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
 use crate::content::{ZoneContent, ZoneDef};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
-use crate::movement::rules::walkable_point_near;
+use crate::movement::rules::{Accepted, walkable_point_near};
 use crate::persist::{Inventory, Transferring};
 use crate::replication::SnapshotLink;
 use crate::rng::{ZoneRng, ZoneStream};
@@ -329,8 +329,13 @@ pub fn ingest_commands(world: &mut World) {
                 let Some(mut stream) = world.get_mut::<PlayerInput>(e) else {
                     continue;
                 };
-                let Err(reason) = stream.accept(input, received_us, &limits) else {
-                    continue;
+                let reason = match stream.accept(input, received_us, &limits) {
+                    Ok(Accepted::Queued) => continue,
+                    Ok(Accepted::Superseded) => {
+                        world.resource_mut::<ZoneCounters>().inputs_superseded += 1;
+                        continue;
+                    }
+                    Err(reason) => reason,
                 };
                 world.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;
                 let tell = world
