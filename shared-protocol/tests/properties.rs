@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use arcane_protocol::codec::{decode_client_frame, decode_server_message, encode_client_frame};
-use arcane_protocol::snapshot::{InputReceipt, OwnState, SnapshotSender, ViewEntity};
+use arcane_protocol::codec::{
+    decode_client_frame, decode_limited, decode_server_message, encode_client_frame, encode_to_vec,
+};
+use arcane_protocol::snapshot::{EntityUpdate, InputReceipt, OwnState, SnapshotSender, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
     AdminCommand, CastIntent, CastTarget, ClientMessage, ClientTier, EntityKind, EntityState,
@@ -151,6 +153,36 @@ proptest! {
         let mut bytes = Vec::new();
         encode_client_frame(&msgs, &mut bytes).unwrap();
         prop_assert_eq!(decode_client_frame(&bytes).unwrap(), msgs);
+    }
+
+    /// Any entity update decodes as sent, and its hand-built bytes are exactly
+    /// bincode's own for the same fields (header, mask unless position-only, deltas,
+    /// HP, flags), so clients written against PROTOCOL.md's layout read it.
+    #[test]
+    fn entity_updates_round_trip_in_bincode_layout(
+        local in any::<u16>(),
+        pos_delta in prop::option::of((any::<i32>(), any::<i32>())),
+        hp_pct in prop::option::of(any::<u8>()),
+        flags in prop::option::of(any::<u8>()),
+    ) {
+        prop_assume!(pos_delta.is_some() || hp_pct.is_some() || flags.is_some());
+        let update = EntityUpdate { local, pos_delta, hp_pct, flags };
+        let bytes = encode_to_vec(&update).unwrap();
+        let mask = u8::from(pos_delta.is_some()) | u8::from(hp_pct.is_some()) << 1
+            | u8::from(flags.is_some()) << 2;
+        let short = mask == 1;
+        let mut expected = encode_to_vec(&((u32::from(local) << 1) | u32::from(short))).unwrap();
+        if !short {
+            expected.push(mask);
+        }
+        if let Some((dx, dy)) = pos_delta {
+            expected.extend(encode_to_vec(&(dx, dy)).unwrap());
+        }
+        expected.extend(hp_pct);
+        expected.extend(flags);
+        prop_assert_eq!(&bytes, &expected);
+        let decoded: EntityUpdate = decode_limited::<_, 64>(&bytes).unwrap();
+        prop_assert_eq!(decoded, update);
     }
 
     /// A snapshot's input receipt decodes as sent, whatever its values.
