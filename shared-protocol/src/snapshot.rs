@@ -494,55 +494,44 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
     snap.leaves.clear();
     snap.enters.clear();
     snap.updates.clear();
+    let enter = |c: &ViewEntity| EntityEnter {
+        local: c.local,
+        net_id: c.net_id,
+        state: c.state,
+    };
+    // A merge of two id-sorted lists; most entities are in both.
     let (mut i, mut j) = (0, 0);
-    while i < base.len() || j < current.len() {
-        let b = base.get(i);
-        let c = current.get(j);
-        match (b, c) {
-            (Some(b), Some(c)) if b.local == c.local => {
-                let (bs, cs) = (&b.state, &c.state);
-                if b.net_id == c.net_id && bs.kind == cs.kind && bs.variant == cs.variant {
-                    if bs != cs {
-                        let moved = bs.x_cm != cs.x_cm || bs.y_cm != cs.y_cm;
-                        snap.updates.push(EntityUpdate {
-                            local: c.local,
-                            pos_delta: moved.then(|| {
-                                (cs.x_cm.wrapping_sub(bs.x_cm), cs.y_cm.wrapping_sub(bs.y_cm))
-                            }),
-                            hp_pct: (bs.hp_pct != cs.hp_pct).then_some(cs.hp_pct),
-                            flags: (bs.flags != cs.flags).then_some(cs.flags),
-                        });
-                    }
-                } else {
-                    snap.leaves.push(b.local);
-                    snap.enters.push(EntityEnter {
-                        local: c.local,
-                        net_id: c.net_id,
-                        state: c.state,
-                    });
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(b), Some(c)) if b.local < c.local => {
-                snap.leaves.push(b.local);
-                i += 1;
-            }
-            (Some(b), None) => {
-                snap.leaves.push(b.local);
-                i += 1;
-            }
-            (_, Some(c)) => {
-                snap.enters.push(EntityEnter {
-                    local: c.local,
-                    net_id: c.net_id,
-                    state: c.state,
-                });
-                j += 1;
-            }
-            (None, None) => break,
+    while let (Some(b), Some(c)) = (base.get(i), current.get(j)) {
+        if b.local < c.local {
+            snap.leaves.push(b.local);
+            i += 1;
+            continue;
         }
+        if c.local < b.local {
+            snap.enters.push(enter(c));
+            j += 1;
+            continue;
+        }
+        let (bs, cs) = (&b.state, &c.state);
+        if b.net_id != c.net_id || bs.kind != cs.kind || bs.variant != cs.variant {
+            // The local id was reused for another entity.
+            snap.leaves.push(b.local);
+            snap.enters.push(enter(c));
+        } else if bs != cs {
+            let moved = bs.x_cm != cs.x_cm || bs.y_cm != cs.y_cm;
+            snap.updates.push(EntityUpdate {
+                local: c.local,
+                pos_delta: moved
+                    .then(|| (cs.x_cm.wrapping_sub(bs.x_cm), cs.y_cm.wrapping_sub(bs.y_cm))),
+                hp_pct: (bs.hp_pct != cs.hp_pct).then_some(cs.hp_pct),
+                flags: (bs.flags != cs.flags).then_some(cs.flags),
+            });
+        }
+        i += 1;
+        j += 1;
     }
+    snap.leaves.extend(base[i..].iter().map(|b| b.local));
+    snap.enters.extend(current[j..].iter().map(enter));
 }
 
 #[cfg(test)]
