@@ -1,7 +1,6 @@
 //! Player systems: the exclusive command ingest (joins need to spawn and later commands
 //! of the same tick must see the new entity) and the violation kick.
 
-use std::collections::HashMap;
 
 use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::metres_to_cm;
@@ -13,6 +12,7 @@ use arcane_protocol::{
 };
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use rustc_hash::FxHashMap;
 
 use super::rules::Violations;
 use crate::combat::{Dead, Health, RespawnRequested, Team};
@@ -38,9 +38,10 @@ pub struct Player {
     pub role: Role,
 }
 
-/// Player id → entity, for routing commands.
+/// Player id → entity, for routing commands. Looked up twice per player per tick
+/// (input, ack); player ids come from signed tickets, so a fast non-keyed hash is safe.
 #[derive(Resource, Default, Debug)]
-pub struct PlayerIndex(HashMap<PlayerId, Entity>);
+pub struct PlayerIndex(FxHashMap<PlayerId, Entity>);
 
 impl PlayerIndex {
     pub fn get(&self, player: PlayerId) -> Option<Entity> {
@@ -323,10 +324,17 @@ pub fn ingest_commands(world: &mut World) {
             } => {
                 // Input for a player this zone does not own, or one frozen for a
                 // transfer, is ignored.
-                let Some(e) = frozen_or(world, player) else {
+                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
                     continue;
                 };
-                let Some(mut stream) = world.get_mut::<PlayerInput>(e) else {
+                // One entity lookup for both checks (this runs for every input).
+                let Ok(mut entity) = world.get_entity_mut(e) else {
+                    continue;
+                };
+                if entity.contains::<Transferring>() {
+                    continue;
+                }
+                let Some(mut stream) = entity.get_mut::<PlayerInput>() else {
                     continue;
                 };
                 let reason = match stream.accept(input, received_us, &limits) {
