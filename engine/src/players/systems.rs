@@ -1,7 +1,6 @@
 //! Player systems: the exclusive command ingest (joins need to spawn and later commands
 //! of the same tick must see the new entity) and the violation kick.
 
-
 use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::metres_to_cm;
 use arcane_protocol::saved::SavedPlayer;
