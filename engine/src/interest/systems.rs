@@ -26,8 +26,9 @@ pub struct FrameEntity {
     pub state: EntityState,
 }
 
-/// An R-tree point; the payload is the entity's net id, so a tree built on an earlier
-/// tick still names the right entities (their current positions come from `frame`).
+/// An R-tree point; in the main tree the payload is the entity's net id, so a tree
+/// built on an earlier tick still names the right entities (their current positions
+/// come from `frame`); in the tree of recent entities it is the frame index.
 pub type IndexPoint = GeomWithData<[f32; 2], u32>;
 
 /// This tick's replicated entities, and an R-tree over their positions that is rebuilt
@@ -39,22 +40,38 @@ pub struct SpatialIndex {
     /// Net id → index into `frame` (`u32::MAX` when absent). Net ids are handed out
     /// densely, so a vector beats a hash map for the per-tick lookups of tracked ids.
     by_net: Vec<u32>,
-    /// How far any entity may have moved since the tree was built (metres); queries
-    /// are widened by this so a stale tree never misses an entity that is now in range.
+    /// How far a walking entity may have moved since the tree was built (metres);
+    /// queries are widened by this so a stale tree never misses an entity that is now
+    /// in range. Whatever moved farther is listed in `recent` instead.
     drift: f32,
     /// Highest net id in the tree. Net ids only grow, so anything above it spawned
     /// since the last rebuild...
     tree_max_net: u32,
-    /// ...and is listed here (frame indices) and checked linearly by every query, so
-    /// a new entity is visible to gameplay and interest on the tick after it spawns.
+    /// ...and is listed here (frame indices) and found at its current position by
+    /// every query, so a new entity is visible to gameplay and interest on the tick
+    /// after it spawns. So is an entity that moved farther than `drift` since the
+    /// rebuild (a projectile, a respawn, a teleport): its tree entry is then skipped
+    /// (see `jumped`).
     recent: Vec<u32>,
+    /// `recent` in a tree of its own (payload: frame index), bulk-loaded every tick
+    /// when it is too long to scan per query: in a fight, a second's worth of
+    /// projectiles (faster than anything walks) is in it.
+    recent_tree: Option<RTree<IndexPoint>>,
+    /// Net id → position at the last rebuild (NaN when not in the tree).
+    built_at: Vec<Vec2>,
+    /// Net id → the refresh in which the entity was found farther from its tree entry
+    /// than `drift`; queries skip tree entries marked with the current `refreshes`.
+    jumped: Vec<u32>,
+    /// Refreshes so far (marks `jumped` entries without clearing them).
+    refreshes: u32,
 }
 
 impl SpatialIndex {
     /// Refreshes this tick's frame and, when `rebuild_tree`, bulk-loads a new tree
     /// (measured 3.6× faster than moving every entity in a persistent tree; see
     /// BENCHMARKS.md). Otherwise the old tree is kept and its drift grows by
-    /// `max_step`, the farthest anything moves in one tick.
+    /// `max_step`, the farthest anything walks in one tick; entities that spawned or
+    /// moved farther than the drift are listed in `recent`.
     pub fn refresh(
         &mut self,
         entities: impl Iterator<Item = FrameEntity>,
@@ -72,6 +89,7 @@ impl SpatialIndex {
             self.by_net[id] = i as u32;
         }
         self.recent.clear();
+        self.refreshes = self.refreshes.wrapping_add(1);
         if rebuild_tree || self.tree.size() == 0 {
             let points = self
                 .frame
@@ -81,17 +99,74 @@ impl SpatialIndex {
             self.tree = RTree::bulk_load(points);
             self.drift = 0.0;
             self.tree_max_net = self.frame.iter().map(|f| f.net_id.0).max().unwrap_or(0);
+            self.built_at.clear();
+            self.built_at
+                .resize(self.by_net.len(), Vec2::splat(f32::NAN));
+            for f in &self.frame {
+                self.built_at[f.net_id.0 as usize] = f.pos;
+            }
         } else {
             self.drift += max_step;
-            let max = self.tree_max_net;
-            self.recent.extend(
-                self.frame
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.net_id.0 > max)
-                    .map(|(i, _)| i as u32),
-            );
+            let (max, reach2) = (self.tree_max_net, self.drift * self.drift);
+            for (i, f) in self.frame.iter().enumerate() {
+                let id = f.net_id.0 as usize;
+                if f.net_id.0 > max {
+                    self.recent.push(i as u32);
+                    continue;
+                }
+                let built_at = self.built_at.get(id).copied();
+                let moved2 = f.pos.distance_squared(built_at.unwrap_or(Vec2::NAN));
+                if moved2.is_nan() || moved2 > reach2 {
+                    // Farther than anything can walk (or not in the tree: NaN):
+                    // found through `recent`, never through its stale tree entry.
+                    if id >= self.jumped.len() {
+                        self.jumped.resize(id + 1, 0);
+                    }
+                    self.jumped[id] = self.refreshes;
+                    self.recent.push(i as u32);
+                }
+            }
         }
+        self.recent_tree = (self.recent.len() > Self::RECENT_SCAN_MAX).then(|| {
+            let points = self
+                .recent
+                .iter()
+                .map(|&i| {
+                    let p = self.frame[i as usize].pos;
+                    IndexPoint::new([p.x, p.y], i)
+                })
+                .collect();
+            RTree::bulk_load(points)
+        });
+    }
+
+    /// Up to this many recent entities are scanned by every query; more get a tree.
+    const RECENT_SCAN_MAX: usize = 32;
+
+    /// Calls `found(frame_idx)` for each recent entity in the box `reach` around `pos`.
+    fn recent_within(&self, pos: Vec2, reach: f32, mut found: impl FnMut(u32)) {
+        match &self.recent_tree {
+            Some(tree) => {
+                let envelope = AABB::from_corners(
+                    [pos.x - reach, pos.y - reach],
+                    [pos.x + reach, pos.y + reach],
+                );
+                tree.locate_in_envelope(envelope)
+                    .for_each(|p| found(p.data));
+            }
+            None => {
+                for &i in &self.recent {
+                    if (self.frame[i as usize].pos - pos).abs().max_element() <= reach {
+                        found(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the tree entry of `net_id` is stale beyond the drift this tick.
+    fn jumped(&self, net_id: u32) -> bool {
+        self.jumped.get(net_id as usize) == Some(&self.refreshes)
     }
 
     /// Refreshes the frame and rebuilds the tree.
@@ -124,16 +199,14 @@ impl SpatialIndex {
             [pos.x + reach, pos.y + reach],
         );
         for p in self.tree.locate_in_envelope(envelope) {
+            if self.jumped(p.data) {
+                continue;
+            }
             if let Some(idx) = self.frame_index(NetId(p.data)) {
                 found(&self.frame[idx as usize]);
             }
         }
-        for &i in &self.recent {
-            let f = &self.frame[i as usize];
-            if (f.pos - pos).abs().max_element() <= reach {
-                found(f);
-            }
-        }
+        self.recent_within(pos, reach, |i| found(&self.frame[i as usize]));
     }
 
     /// The entity behind a net id in this frame.
@@ -152,6 +225,9 @@ impl SpatialIndex {
             [pos.x + reach, pos.y + reach],
         );
         for p in self.tree.locate_in_envelope(envelope) {
+            if self.jumped(p.data) {
+                continue;
+            }
             let Some(idx) = self.frame_index(NetId(p.data)) else {
                 continue;
             };
@@ -160,12 +236,12 @@ impl SpatialIndex {
                 found(idx, d2);
             }
         }
-        for &idx in &self.recent {
+        self.recent_within(pos, radius, |idx| {
             let d2 = self.frame[idx as usize].pos.distance_squared(pos);
             if d2 <= radius * radius {
                 found(idx, d2);
             }
-        }
+        });
     }
 }
 
@@ -566,5 +642,87 @@ mod tests {
         // ...and a rebuild resets the drift and takes it into the tree.
         index.refresh([at(1, 11.0), at(2, 9.0), at(4, 1.0)].into_iter(), true, 6.0);
         assert_eq!(found(&index, 10.0), vec![2, 4]);
+    }
+
+    #[test]
+    fn an_entity_that_jumped_is_found_where_it_is_and_only_once() {
+        let mut index = SpatialIndex::default();
+        index.rebuild([at(1, 5.0), at(2, 500.0), at(3, 8.0), at(4, 9.0)].into_iter());
+        // Without a rebuild (drift 1 m): 2 respawns next to the origin, 1 is teleported
+        // away, 3 walks within the drift, 4 jumps 7 m (its old entry still in the box).
+        index.refresh(
+            [at(1, 400.0), at(2, 3.0), at(3, 8.5), at(4, 2.0)].into_iter(),
+            false,
+            1.0,
+        );
+        assert_eq!(found(&index, 10.0), vec![2, 3, 4]);
+        let mut near_old_spot = vec![];
+        index.candidates(Vec2::new(500.0, 0.0), 5.0, 0.0, |f| {
+            near_old_spot.push(f.net_id.0)
+        });
+        assert_eq!(near_old_spot, Vec::<u32>::new());
+        let mut near_new_spot = vec![];
+        index.candidates(Vec2::new(400.0, 0.0), 5.0, 0.0, |f| {
+            near_new_spot.push(f.net_id.0)
+        });
+        assert_eq!(near_new_spot, vec![1]);
+        // Still found the tick after, with more drift, and once only.
+        index.refresh(
+            [at(1, 400.0), at(2, 3.0), at(3, 9.0), at(4, 2.0)].into_iter(),
+            false,
+            1.0,
+        );
+        assert_eq!(found(&index, 10.0), vec![2, 3, 4]);
+        // A rebuild takes the new spots into the tree.
+        index.refresh(
+            [at(1, 400.0), at(2, 3.0), at(3, 9.0), at(4, 2.0)].into_iter(),
+            true,
+            1.0,
+        );
+        assert_eq!(found(&index, 10.0), vec![2, 3, 4]);
+        assert_eq!(index.recent, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn queries_match_a_full_scan_with_many_jumpers_and_newcomers() {
+        // More jumpers and newcomers than are scanned linearly, so they get their own
+        // tree; every query must still find exactly what a scan of the frame finds.
+        let spot = |id: u32, tick: u32| {
+            let (x, y) = ((id * 37 % 200) as f32, (id * 91 % 200) as f32);
+            let jump = if id.is_multiple_of(3) {
+                9.0 * tick as f32
+            } else {
+                0.3 * tick as f32
+            };
+            Vec2::new(x + jump, y - jump)
+        };
+        let frame = |tick: u32, ids: u32| {
+            (1..=ids).map(move |id| FrameEntity {
+                pos: spot(id, tick),
+                ..at(id, 0.0)
+            })
+        };
+        let mut index = SpatialIndex::default();
+        index.rebuild(frame(0, 300));
+        for tick in 1..=3 {
+            index.refresh(frame(tick, 300 + 20 * tick), false, 0.5);
+            assert!(index.recent.len() > SpatialIndex::RECENT_SCAN_MAX);
+            for q in [
+                Vec2::new(50.0, 50.0),
+                Vec2::new(120.0, 20.0),
+                Vec2::new(190.0, 170.0),
+            ] {
+                let mut got = vec![];
+                index.for_each_within(q, 30.0, |i, _| got.push(index.frame[i as usize].net_id.0));
+                got.sort_unstable();
+                let want: Vec<u32> = index
+                    .frame
+                    .iter()
+                    .filter(|f| f.pos.distance_squared(q) <= 900.0)
+                    .map(|f| f.net_id.0)
+                    .collect();
+                assert_eq!(got, want, "tick {tick}, query at {q}");
+            }
+        }
     }
 }
