@@ -26,10 +26,18 @@ pub struct FrameEntity {
     pub state: EntityState,
 }
 
-/// An R-tree point; in the main tree the payload is the entity's net id, so a tree
-/// built on an earlier tick still names the right entities (their current positions
-/// come from `frame`); in the tree of recent entities it is the frame index.
+/// An R-tree point. In the main tree the payload is the entity's slot in
+/// `SpatialIndex::built` (its place in the frame the tree was built from), so a tree
+/// built on an earlier tick still names the right entities; in the tree of recent
+/// entities it is the frame index.
 pub type IndexPoint = GeomWithData<[f32; 2], u32>;
+
+/// An entity as the main tree holds it: who, and where it was at the rebuild.
+#[derive(Debug, Clone, Copy)]
+struct Built {
+    net_id: NetId,
+    at: Vec2,
+}
 
 /// This tick's replicated entities, and an R-tree over their positions that is rebuilt
 /// every `index_rebuild_interval_ticks` ticks.
@@ -44,26 +52,22 @@ pub struct SpatialIndex {
     /// queries are widened by this so a stale tree never misses an entity that is now
     /// in range. Whatever moved farther is listed in `recent` instead.
     drift: f32,
-    /// Highest net id in the tree. Net ids only grow, so anything above it spawned
-    /// since the last rebuild...
-    tree_max_net: u32,
-    /// ...and is listed here (frame indices) and found at its current position by
-    /// every query, so a new entity is visible to gameplay and interest on the tick
-    /// after it spawns. So is an entity that moved farther than `drift` since the
-    /// rebuild (a projectile, a respawn, a teleport): its tree entry is then skipped
-    /// (see `jumped`).
+    /// The entities in the tree, by tree slot.
+    built: Vec<Built>,
+    /// Tree slot → this tick's frame index; `u32::MAX` when the entity is gone or has
+    /// moved farther than `drift` from its tree entry (then it is in `recent`).
+    slot_frame: Vec<u32>,
+    /// Frame entities the tree does not place within `drift` of where they are: those
+    /// spawned since the rebuild and those that moved farther than anything walks (a
+    /// projectile, a respawn, a teleport). Every query finds them at their current
+    /// position, so they are visible to gameplay and interest on the next tick.
     recent: Vec<u32>,
     /// `recent` in a tree of its own (payload: frame index), bulk-loaded every tick
     /// when it is too long to scan per query: in a fight, a second's worth of
-    /// projectiles (faster than anything walks) is in it.
+    /// projectiles is in it.
     recent_tree: Option<RTree<IndexPoint>>,
-    /// Net id → position at the last rebuild (NaN when not in the tree).
-    built_at: Vec<Vec2>,
-    /// Net id → the refresh in which the entity was found farther from its tree entry
-    /// than `drift`; queries skip tree entries marked with the current `refreshes`.
-    jumped: Vec<u32>,
-    /// Refreshes so far (marks `jumped` entries without clearing them).
-    refreshes: u32,
+    /// Scratch: which frame entities the tree places (by frame index).
+    placed: Vec<bool>,
 }
 
 impl SpatialIndex {
@@ -78,9 +82,13 @@ impl SpatialIndex {
         rebuild_tree: bool,
         max_step: f32,
     ) {
+        // Unmark only last tick's ids: net ids are never reused, so clearing the whole
+        // table would cost more every tick of a zone's life.
+        for f in &self.frame {
+            self.by_net[f.net_id.0 as usize] = u32::MAX;
+        }
         self.frame.clear();
         self.frame.extend(entities);
-        self.by_net.iter_mut().for_each(|i| *i = u32::MAX);
         for (i, f) in self.frame.iter().enumerate() {
             let id = f.net_id.0 as usize;
             if id >= self.by_net.len() {
@@ -89,43 +97,42 @@ impl SpatialIndex {
             self.by_net[id] = i as u32;
         }
         self.recent.clear();
-        self.refreshes = self.refreshes.wrapping_add(1);
         if rebuild_tree || self.tree.size() == 0 {
-            let points = self
-                .frame
-                .iter()
-                .map(|f| IndexPoint::new([f.pos.x, f.pos.y], f.net_id.0))
+            self.built.clear();
+            self.built.extend(self.frame.iter().map(|f| Built {
+                net_id: f.net_id,
+                at: f.pos,
+            }));
+            let points = (self.built.iter().enumerate())
+                .map(|(slot, b)| IndexPoint::new([b.at.x, b.at.y], slot as u32))
                 .collect();
             self.tree = RTree::bulk_load(points);
             self.drift = 0.0;
-            self.tree_max_net = self.frame.iter().map(|f| f.net_id.0).max().unwrap_or(0);
-            self.built_at.clear();
-            self.built_at
-                .resize(self.by_net.len(), Vec2::splat(f32::NAN));
-            for f in &self.frame {
-                self.built_at[f.net_id.0 as usize] = f.pos;
-            }
+            self.slot_frame.clear();
+            self.slot_frame.extend(0..self.frame.len() as u32);
         } else {
             self.drift += max_step;
-            let (max, reach2) = (self.tree_max_net, self.drift * self.drift);
-            for (i, f) in self.frame.iter().enumerate() {
-                let id = f.net_id.0 as usize;
-                if f.net_id.0 > max {
-                    self.recent.push(i as u32);
-                    continue;
-                }
-                let built_at = self.built_at.get(id).copied();
-                let moved2 = f.pos.distance_squared(built_at.unwrap_or(Vec2::NAN));
-                if moved2.is_nan() || moved2 > reach2 {
-                    // Farther than anything can walk (or not in the tree: NaN):
-                    // found through `recent`, never through its stale tree entry.
-                    if id >= self.jumped.len() {
-                        self.jumped.resize(id + 1, 0);
+            let reach2 = self.drift * self.drift;
+            self.placed.clear();
+            self.placed.resize(self.frame.len(), false);
+            for (slot, b) in self.built.iter().enumerate() {
+                let now = match self.by_net.get(b.net_id.0 as usize) {
+                    Some(&i) if i != u32::MAX => i,
+                    _ => u32::MAX,
+                };
+                self.slot_frame[slot] = now;
+                if now != u32::MAX {
+                    if self.frame[now as usize].pos.distance_squared(b.at) <= reach2 {
+                        self.placed[now as usize] = true;
+                    } else {
+                        // Farther than anything walks: found through `recent`, never
+                        // through its stale tree entry.
+                        self.slot_frame[slot] = u32::MAX;
                     }
-                    self.jumped[id] = self.refreshes;
-                    self.recent.push(i as u32);
                 }
             }
+            let unplaced = (self.placed.iter().enumerate()).filter(|(_, placed)| !**placed);
+            self.recent.extend(unplaced.map(|(i, _)| i as u32));
         }
         self.recent_tree = (self.recent.len() > Self::RECENT_SCAN_MAX).then(|| {
             let points = self
@@ -164,9 +171,13 @@ impl SpatialIndex {
         }
     }
 
-    /// Whether the tree entry of `net_id` is stale beyond the drift this tick.
-    fn jumped(&self, net_id: u32) -> bool {
-        self.jumped.get(net_id as usize) == Some(&self.refreshes)
+    /// The frame index of the entity in tree slot `slot`, unless it is gone or found
+    /// through `recent` this tick.
+    fn slot_frame(&self, slot: u32) -> Option<u32> {
+        self.slot_frame
+            .get(slot as usize)
+            .copied()
+            .filter(|&i| i != u32::MAX)
     }
 
     /// Refreshes the frame and rebuilds the tree.
@@ -199,10 +210,7 @@ impl SpatialIndex {
             [pos.x + reach, pos.y + reach],
         );
         for p in self.tree.locate_in_envelope(envelope) {
-            if self.jumped(p.data) {
-                continue;
-            }
-            if let Some(idx) = self.frame_index(NetId(p.data)) {
+            if let Some(idx) = self.slot_frame(p.data) {
                 found(&self.frame[idx as usize]);
             }
         }
@@ -225,10 +233,7 @@ impl SpatialIndex {
             [pos.x + reach, pos.y + reach],
         );
         for p in self.tree.locate_in_envelope(envelope) {
-            if self.jumped(p.data) {
-                continue;
-            }
-            let Some(idx) = self.frame_index(NetId(p.data)) else {
+            let Some(idx) = self.slot_frame(p.data) else {
                 continue;
             };
             let d2 = self.frame[idx as usize].pos.distance_squared(pos);
