@@ -45,9 +45,8 @@ struct Built {
 pub struct SpatialIndex {
     pub tree: RTree<IndexPoint>,
     pub frame: Vec<FrameEntity>,
-    /// Net id → index into `frame` (`u32::MAX` when absent). Net ids are handed out
-    /// densely, so a vector beats a hash map for the per-tick lookups of tracked ids.
-    by_net: Vec<u32>,
+    /// Net id → index into `frame`.
+    by_net: NetTable,
     /// How far a walking entity may have moved since the tree was built (metres);
     /// queries are widened by this so a stale tree never misses an entity that is now
     /// in range. Whatever moved farther is listed in `recent` instead.
@@ -85,17 +84,14 @@ impl SpatialIndex {
         // Unmark only last tick's ids: net ids are never reused, so clearing the whole
         // table would cost more every tick of a zone's life.
         for f in &self.frame {
-            self.by_net[f.net_id.0 as usize] = u32::MAX;
+            self.by_net.unset(f.net_id.0);
         }
         self.frame.clear();
         self.frame.extend(entities);
         for (i, f) in self.frame.iter().enumerate() {
-            let id = f.net_id.0 as usize;
-            if id >= self.by_net.len() {
-                self.by_net.resize(id + 1, u32::MAX);
-            }
-            self.by_net[id] = i as u32;
+            self.by_net.set(f.net_id.0, i as u32);
         }
+        self.by_net.free_empty_pages();
         self.recent.clear();
         if rebuild_tree || self.tree.size() == 0 {
             self.built.clear();
@@ -116,10 +112,7 @@ impl SpatialIndex {
             self.placed.clear();
             self.placed.resize(self.frame.len(), false);
             for (slot, b) in self.built.iter().enumerate() {
-                let now = match self.by_net.get(b.net_id.0 as usize) {
-                    Some(&i) if i != u32::MAX => i,
-                    _ => u32::MAX,
-                };
+                let now = self.by_net.get(b.net_id.0).unwrap_or(u32::MAX);
                 self.slot_frame[slot] = now;
                 if now != u32::MAX {
                     if self.frame[now as usize].pos.distance_squared(b.at) <= reach2 {
@@ -187,10 +180,7 @@ impl SpatialIndex {
 
     /// Where `net_id` is in this tick's frame, if it still exists.
     pub fn frame_index(&self, net_id: NetId) -> Option<u32> {
-        self.by_net
-            .get(net_id.0 as usize)
-            .copied()
-            .filter(|&i| i != u32::MAX)
+        self.by_net.get(net_id.0)
     }
 
     /// Calls `found` for every frame entity that may be within `radius` of `pos` now:
@@ -247,6 +237,86 @@ impl SpatialIndex {
                 found(idx, d2);
             }
         });
+    }
+}
+
+/// Net id → frame index, in pages of 1,024 ids that exist while any id in them is in
+/// the frame. Net ids are handed out in order and never reused (every projectile takes
+/// one), so a flat table would grow with every id a zone ever issued; a hash map would
+/// cost more on the per-tick lookups of every tracked entity.
+#[derive(Default)]
+struct NetTable {
+    pages: Vec<Option<Box<NetPage>>>,
+    /// Pages whose last id was unset, to free once the refresh has set this tick's.
+    emptied: Vec<usize>,
+}
+
+struct NetPage {
+    live: u32,
+    frame: [u32; NetTable::PAGE],
+}
+
+impl NetTable {
+    const PAGE_BITS: u32 = 10;
+    const PAGE: usize = 1 << Self::PAGE_BITS;
+    const ABSENT: u32 = u32::MAX;
+
+    fn split(id: u32) -> (usize, usize) {
+        (
+            (id >> Self::PAGE_BITS) as usize,
+            id as usize & (Self::PAGE - 1),
+        )
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<u32> {
+        let (page, at) = Self::split(id);
+        let i = self.pages.get(page)?.as_ref()?.frame[at];
+        (i != Self::ABSENT).then_some(i)
+    }
+
+    fn set(&mut self, id: u32, frame_idx: u32) {
+        let (page, at) = Self::split(id);
+        if page >= self.pages.len() {
+            self.pages.resize_with(page + 1, || None);
+        }
+        let p = self.pages[page].get_or_insert_with(|| {
+            Box::new(NetPage {
+                live: 0,
+                frame: [Self::ABSENT; Self::PAGE],
+            })
+        });
+        if p.frame[at] == Self::ABSENT {
+            p.live += 1;
+        }
+        p.frame[at] = frame_idx;
+    }
+
+    fn unset(&mut self, id: u32) {
+        let (page, at) = Self::split(id);
+        if let Some(Some(p)) = self.pages.get_mut(page)
+            && p.frame[at] != Self::ABSENT
+        {
+            p.frame[at] = Self::ABSENT;
+            p.live -= 1;
+            if p.live == 0 {
+                self.emptied.push(page);
+            }
+        }
+    }
+
+    /// Frees the pages left without a live id.
+    fn free_empty_pages(&mut self) {
+        for page in self.emptied.drain(..) {
+            if self.pages[page].as_ref().is_some_and(|p| p.live == 0) {
+                self.pages[page] = None;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn pages_held(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
     }
 }
 
@@ -686,6 +756,38 @@ mod tests {
         );
         assert_eq!(found(&index, 10.0), vec![2, 3, 4]);
         assert_eq!(index.recent, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn the_net_id_table_holds_pages_only_where_ids_are_live() {
+        // A long fight: 100 long-lived entities (ids 1..=100) and 30 short-lived ones
+        // a tick, each with a fresh id, for 800 ticks: 24,100 ids issued.
+        let mut index = SpatialIndex::default();
+        let mut next = 101;
+        let mut short: Vec<u32> = vec![];
+        for tick in 0..800u32 {
+            short.retain(|&id| id + 300 > next); // each lives ~10 ticks
+            short.extend(next..next + 30);
+            next += 30;
+            let ids: Vec<u32> = (1..=100).chain(short.iter().copied()).collect();
+            index.refresh(
+                ids.iter().map(|&id| at(id, id as f32 % 50.0)),
+                tick % 4 == 0,
+                0.5,
+            );
+            for (i, &id) in ids.iter().enumerate() {
+                assert_eq!(index.frame_index(NetId(id)), Some(i as u32));
+            }
+            if next > 500 {
+                assert_eq!(index.frame_index(NetId(next - 400)), None, "a dead id");
+            }
+        }
+        // The page of the long-lived ids and the one or two the live short ids span.
+        assert!(
+            index.by_net.pages_held() <= 3,
+            "{} pages",
+            index.by_net.pages_held()
+        );
     }
 
     #[test]
