@@ -269,6 +269,14 @@ mod tests {
         InputSchedule::new(PERIOD, LEAD, None)
     }
 
+    /// A fixed-lead schedule that has seen tick 10's snapshot at `t0` (returned).
+    fn after_tick_10() -> (Instant, InputSchedule) {
+        let t0 = Instant::now();
+        let mut s = fixed();
+        s.on_snapshot(10, t0, none(0));
+        (t0, s)
+    }
+
     /// A receipt with newest input `seq` and no input applied this tick.
     fn none(seq: u32) -> InputReceipt {
         InputReceipt { seq, wait: None }
@@ -297,9 +305,7 @@ mod tests {
 
     #[test]
     fn an_input_its_tick_did_not_acknowledge_is_late() {
-        let t0 = Instant::now();
-        let mut s = fixed();
-        s.on_snapshot(10, t0, none(0));
+        let (t0, mut s) = after_tick_10();
         s.on_sent(ms(t0, 30), 1);
         assert_eq!(s.on_snapshot(11, ms(t0, 50), none(0)).late, Some(true));
         // No input was meant for tick 12.
@@ -308,9 +314,7 @@ mod tests {
 
     #[test]
     fn a_late_snapshot_after_the_send_does_not_send_again() {
-        let t0 = Instant::now();
-        let mut s = fixed();
-        s.on_snapshot(10, t0, none(0));
+        let (t0, mut s) = after_tick_10();
         // Tick 11's input went at 30; tick 11's snapshot is 10 ms late (60 instead of
         // 50). The next send stays at tick 12's time, not "at once".
         assert_eq!(s.on_sent(ms(t0, 30), 1), (Some(11), ms(t0, 80)));
@@ -318,17 +322,14 @@ mod tests {
         assert_eq!(v.send_at, ms(t0, 80) + TickClock::CREEP);
         // Even a snapshot of the tick the input was for, arriving after the send time
         // of the next one, only moves on to the tick after that.
-        let mut s = fixed();
-        s.on_snapshot(10, t0, none(0));
+        let (t0, mut s) = after_tick_10();
         assert_eq!(s.on_sent(ms(t0, 30), 1), (Some(11), ms(t0, 80)));
         assert_eq!(s.on_snapshot(10, ms(t0, 85), none(0)).send_at, ms(t0, 80));
     }
 
     #[test]
     fn ticks_missed_while_busy_are_skipped_not_burst() {
-        let t0 = Instant::now();
-        let mut s = fixed();
-        s.on_snapshot(10, t0, none(0));
+        let (t0, mut s) = after_tick_10();
         // The bot stalled and sent tick 11's input at 140 ms: ticks 12 (80) and 13
         // (130) are gone; the next send is tick 14's at 180.
         assert_eq!(s.on_sent(ms(t0, 140), 1), (Some(11), ms(t0, 180)));
