@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod persist;
 pub mod quic;
+pub mod quic_driver;
 pub mod reload;
 pub mod server;
 pub mod session;

@@ -55,6 +55,12 @@ pub trait DirectSnapshots: Send + Sync {
     fn max_len(&self) -> usize;
     /// Sends `snapshot` without blocking (a loss is harmless: see the module docs).
     fn send(&self, snapshot: Bytes) -> DirectSend;
+    /// Wakes the connection's writer the transport's own way, when it does not wait
+    /// on [`Outbox::ready`] (the QUIC endpoint task serves every connection and is
+    /// told which one has work). False: the outbox wakes its waiter itself.
+    fn wake_writer(&self) -> bool {
+        false
+    }
 }
 
 /// What became of a direct send.
@@ -117,7 +123,7 @@ impl Outbox {
     pub fn push_reliable(&self, bytes: Bytes) -> bool {
         let queued = self.enqueue_reliable(bytes);
         if queued {
-            self.notify.notify_one();
+            self.wake_writer();
         }
         queued
     }
@@ -155,7 +161,7 @@ impl Outbox {
                 p.close = Some((reason, detail.into()));
             }
         }
-        self.notify.notify_one();
+        self.wake_writer();
     }
 
     /// Takes everything pending (reliable first, then the newest snapshot).
@@ -175,6 +181,13 @@ impl Outbox {
 
     /// Wakes the writer.
     pub fn wake(&self) {
+        self.wake_writer();
+    }
+
+    fn wake_writer(&self) {
+        if self.direct.get().is_some_and(|d| d.wake_writer()) {
+            return;
+        }
         self.notify.notify_one();
     }
 
@@ -215,7 +228,7 @@ impl Outbox {
                 }
             }
         }
-        self.notify.notify_one();
+        self.wake_writer();
     }
 
     /// Waits until something is pending.
@@ -398,6 +411,40 @@ mod tests {
         o.offer_snapshot(Bytes::from_static(b"s"));
         o.dispatch();
         assert!(!woken(&o));
+    }
+
+    /// A direct sender that takes the writer wakes itself, and counts them.
+    #[derive(Default)]
+    struct TakesWakes(AtomicU32);
+
+    impl DirectSnapshots for TakesWakes {
+        fn max_len(&self) -> usize {
+            0
+        }
+        fn send(&self, snapshot: Bytes) -> DirectSend {
+            DirectSend::Refused(snapshot)
+        }
+        fn wake_writer(&self) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+    }
+
+    #[test]
+    fn a_transport_that_takes_writer_wakes_gets_every_one() {
+        let o = Outbox::new();
+        let wakes = Arc::new(TakesWakes::default());
+        o.set_direct(wakes.clone());
+        assert!(o.push_reliable(Bytes::from_static(b"r")));
+        // Too big for a datagram: the writer has to send it.
+        o.offer_snapshot(Bytes::from_static(b"s"));
+        o.dispatch();
+        o.wake();
+        o.close(KickReason::ServerShutdown, "bye");
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 4);
+        assert!(!woken(&o), "no one waits on the outbox itself");
+        let b = o.take();
+        assert_eq!((b.reliable.len(), b.snapshot.is_some()), (1, true));
     }
 
     #[test]

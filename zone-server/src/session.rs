@@ -161,6 +161,13 @@ impl SessionContext {
         Ok((PlayerId(claims.player_id), hello.tier, claims.role))
     }
 
+    /// Logs and counts a refused handshake (the transport then kicks with it).
+    pub fn refused_handshake(&self, refusal: &Refusal) {
+        let reason = crate::metrics::kick_label(refusal.0);
+        tracing::debug!(reason, "handshake refused: {}", refusal.1);
+        self.metrics.handshake_failure(reason);
+    }
+
     /// Loads the player's saved state when the zone persists players: only the zone
     /// that owns a player may take it in (its state lives here until it leaves).
     /// Admin tickets without a stored player join unsaved.

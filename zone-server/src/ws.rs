@@ -177,12 +177,7 @@ async fn handle_connection(
     let (player, tier, role) = match hello {
         Ok(x) => x,
         Err(refusal) => {
-            tracing::debug!(
-                reason = kick_label(refusal.0),
-                "handshake refused: {}",
-                refusal.1
-            );
-            ctx.metrics.handshake_failure(kick_label(refusal.0));
+            ctx.refused_handshake(&refusal);
             send_kick(&mut ws, refusal).await;
             return;
         }
@@ -190,7 +185,7 @@ async fn handle_connection(
     let mut session = match ctx.join(player, tier, role).await {
         Ok(s) => s,
         Err(refusal) => {
-            ctx.metrics.handshake_failure(kick_label(refusal.0));
+            ctx.refused_handshake(&refusal);
             send_kick(&mut ws, refusal).await;
             return;
         }

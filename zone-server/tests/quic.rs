@@ -52,7 +52,18 @@ async fn start_zone() -> RunningZone {
 mod support;
 use support::welcome;
 
-/// A player's ticket for the `quiet` zone.
+/// The reason of the kick `client` gets within 5 s (what comes before it is skipped).
+async fn kicked(client: &mut Client) -> KickReason {
+    let kick = client.recv_until(|m| match m {
+        ServerMessage::Kick { reason, .. } => Some(reason),
+        _ => None,
+    });
+    timeout(Duration::from_secs(5), kick)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// The zone's `/metrics` text.
 async fn metrics(zone: &RunningZone) -> String {
     scrape::http_get(&format!("http://{}/metrics", zone.admin_addr))
@@ -60,6 +71,7 @@ async fn metrics(zone: &RunningZone) -> String {
         .expect("/metrics")
 }
 
+/// A player's ticket for the `quiet` zone.
 fn ticket(player: u64, secret: &str) -> String {
     support::player_ticket(player, "quiet", secret)
 }
@@ -120,23 +132,18 @@ async fn quic_clients_play_and_are_refused_with_reasons() {
         other => panic!("expected the close, got {other:?}"),
     }
 
-    // An oversized frame on the stream is refused before it is buffered.
+    // An oversized frame on the stream is refused before it is buffered. (Twice the
+    // limit: the zone's stream window lets a client have 16 frames in flight, so a
+    // far bigger write would block in the client until the zone reads on, which it
+    // does not once it has refused the frame.)
     let mut big = Client::join(&quic, &ticket(3, DEV_TICKET_SECRET), ClientTier::Desktop)
         .await
         .unwrap();
     welcome(&mut big).await;
-    big.send_raw(vec![0u8; 64 * 1024]).await.unwrap();
-    let reason = timeout(
-        Duration::from_secs(5),
-        big.recv_until(|m| match m {
-            ServerMessage::Kick { reason, .. } => Some(reason),
-            _ => None,
-        }),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(reason, KickReason::MalformedPackets);
+    big.send_raw(vec![0u8; 2 * arcane_protocol::MAX_CLIENT_FRAME])
+        .await
+        .unwrap();
+    assert_eq!(kicked(&mut big).await, KickReason::MalformedPackets);
 
     // The good client is still served, and the metrics name the transport.
     c.send(&[ClientMessage::Ping { nonce: 8 }]).await.unwrap();
@@ -420,4 +427,68 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
     assert!(scrape::sum_of(&metrics, "arcane_snapshot_stream_fallbacks_total") >= 1.0);
     zone.shutdown();
     zone.wait().await;
+}
+
+/// The two ways the zone ends a QUIC connection that did nothing wrong: it has no free
+/// slot (the client learns why once the handshake lets it read a reason), and it shuts
+/// down (a `ServerShutdown` kick, then the close). The player who was in leaves the
+/// zone, and the endpoint stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_zone_and_a_shutdown_close_quic_clients_with_reasons() {
+    let mut config = ZoneServerConfig::local(content(), "quiet");
+    config.watch_content = false;
+    config.max_connections = 1;
+    let zone = arcane_zone_server::start(config).await.unwrap();
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let mut first = Client::join(&quic, &ticket(1, DEV_TICKET_SECRET), ClientTier::Desktop)
+        .await
+        .unwrap();
+    welcome(&mut first).await;
+
+    // The second connection is over the zone's limit.
+    let refused =
+        match Client::join(&quic, &ticket(2, DEV_TICKET_SECRET), ClientTier::Desktop).await {
+            // Closed before the client could even send its Hello.
+            Err(e) => format!("{e:#}"),
+            Ok(mut second) => match timeout(Duration::from_secs(5), second.recv())
+                .await
+                .unwrap()
+            {
+                Incoming::Closed(Some(reason)) => reason,
+                other => panic!("expected the close, got {other:?}"),
+            },
+        };
+    assert!(refused.contains("zone_full"), "{refused}");
+    let metrics = metrics(&zone).await;
+    assert_eq!(
+        scrape::labelled(
+            &metrics,
+            "arcane_handshake_failures_total",
+            "reason",
+            "zone_full"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(scrape::sum_of(&metrics, "arcane_players"), 1.0, "{metrics}");
+
+    // A shutdown: the playing client is told why, then closed.
+    let started = Instant::now();
+    zone.shutdown();
+    assert_eq!(kicked(&mut first).await, KickReason::ServerShutdown);
+    let closed = timeout(Duration::from_secs(5), async {
+        loop {
+            match first.recv().await {
+                // Datagrams sent before the kick may still come in.
+                Incoming::Message(..) => {}
+                Incoming::Closed(r) => return r,
+                Incoming::Malformed(e) => panic!("malformed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed.as_deref(), Some("server_shutdown"));
+    timeout(Duration::from_secs(10), zone.wait()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
