@@ -52,7 +52,10 @@ impl Client {
     }
 
     /// [`Client::connect`], with QUIC connections made from a shared endpoint.
-    pub async fn connect_via(url: &str, quic: Option<&quinn::Endpoint>) -> anyhow::Result<Client> {
+    pub async fn connect_via(
+        url: &str,
+        quic: Option<&crate::quic::QuicEndpoint>,
+    ) -> anyhow::Result<Client> {
         let link = if url.starts_with("quic://") {
             Link::Quic(Box::new(crate::quic::QuicLink::connect(url, quic).await?))
         } else {
@@ -103,7 +106,7 @@ impl Client {
         url: &str,
         ticket: &str,
         tier: ClientTier,
-        quic: Option<&quinn::Endpoint>,
+        quic: Option<&crate::quic::QuicEndpoint>,
     ) -> anyhow::Result<Client> {
         let mut c = Client::connect_via(url, quic).await?;
         c.send(&[ClientMessage::Hello(Hello {

@@ -1,23 +1,33 @@
-//! The client side of the QUIC transport (quinn): one stream of length-prefixed
-//! frames for reliable messages, snapshots as datagrams with a sequence header (from
-//! which loss is counted), and certificate pinning for zones with self-signed
-//! certificates (`quic://host:port?sha256=<hex>`).
+//! The client side of the QUIC transport: one stream of length-prefixed frames for
+//! reliable messages, snapshots as datagrams with a sequence header (from which loss
+//! is counted), and certificate pinning for zones with self-signed certificates
+//! (`quic://host:port?sha256=<hex>`).
+//!
+//! Connections are made from a [`QuicEndpoint`]: one UDP socket and one task that
+//! drives every connection's quinn-proto state machine (`arcane_quic_io`),
+//! as the zone does. A bot swarm shares endpoints between bots; each connection talks
+//! to its [`QuicLink`] through channels.
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use arcane_protocol::codec::decode_server_message;
 use arcane_protocol::{DATAGRAM_HEADER, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, QUIC_ALPN};
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
-use quinn::{Connection, RecvStream, SendStream};
+use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest};
+use bytes::{Bytes, BytesMut};
+use quinn_proto::{
+    ClientConfig, Dir, Endpoint, EndpointConfig, Event, IdleTimeout, StreamEvent, StreamId,
+    TransportConfig, VarInt,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::client::Incoming;
 
@@ -185,143 +195,563 @@ fn codec(max: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// A connected QUIC client.
-pub struct QuicLink {
-    conn: Connection,
-    send: FramedWrite<SendStream, LengthDelimitedCodec>,
-    recv: FramedRead<RecvStream, LengthDelimitedCodec>,
-    seq: SeqTracker,
-    pub count: DatagramCount,
-    /// Keeps the UDP socket's driver alive for the connection's lifetime.
-    endpoint: quinn::Endpoint,
-    /// The endpoint is this link's own (closed with it), not shared.
-    owns_endpoint: bool,
+/// Socket buffers asked of the kernel: a swarm's endpoint takes a tick's snapshots
+/// for all its bots at once.
+const SOCKET_BUFFER: usize = 4 << 20;
+/// Receive batches per wake before the task sends what they produced.
+const RECV_BATCHES_PER_TURN: usize = 16;
+/// How long a client waits for the server's close (and its reason) once the server
+/// ended the stream, as after a kick.
+const CLOSE_REASON_WAIT: Duration = Duration::from_secs(2);
+/// How long an endpoint whose handles are all gone lets its closes leave.
+const CLOSE_FLUSH: Duration = Duration::from_millis(200);
+
+/// The QUIC client configuration for one target.
+fn client_config(target: &Target) -> anyhow::Result<ClientConfig> {
+    let crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls(target)?)?;
+    let mut client = ClientConfig::new(Arc::new(crypto));
+    let mut transport = TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(15))?))
+        .datagram_receive_buffer_size(Some(256 * 1024));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
 }
 
-/// A client UDP endpoint many connections can share (a bot swarm): one socket and
-/// one driver instead of one each. Must be made inside the runtime that uses it.
-pub fn shared_endpoint() -> anyhow::Result<quinn::Endpoint> {
-    quinn::Endpoint::client("0.0.0.0:0".parse()?).context("cannot open a UDP socket")
+/// What a link asks of its endpoint's task.
+enum Command {
+    Connect {
+        addr: SocketAddr,
+        host: String,
+        config: ClientConfig,
+        events: mpsc::UnboundedSender<LinkEvent>,
+        reply: oneshot::Sender<Result<ConnKey, String>>,
+    },
+    /// A client frame: as a datagram when `unreliable` and it fits, else on the stream.
+    Send {
+        key: ConnKey,
+        frame: Bytes,
+        unreliable: bool,
+    },
+    /// Bytes on the stream as one frame, without the size check (fault injection).
+    Raw { key: ConnKey, bytes: Bytes },
+    /// Closes the connection; `done` is answered once the close has been sent.
+    Close {
+        key: ConnKey,
+        done: Option<oneshot::Sender<()>>,
+    },
+}
+
+/// What the endpoint's task tells a link.
+enum LinkEvent {
+    Datagram(Bytes),
+    Frame(Bytes),
+    Malformed(String),
+    Closed(Option<String>),
+}
+
+/// A client UDP endpoint: one socket and the task that drives every connection made
+/// from it. Cloning shares it; the task closes what is left and ends once every
+/// handle and link is gone. Must be made inside a tokio runtime.
+#[derive(Clone)]
+pub struct QuicEndpoint {
+    commands: mpsc::UnboundedSender<Command>,
+    v6: bool,
+}
+
+/// A client endpoint many connections can share (a bot swarm): one socket and one
+/// task instead of one each.
+pub fn shared_endpoint() -> anyhow::Result<QuicEndpoint> {
+    QuicEndpoint::bind(false)
+}
+
+impl QuicEndpoint {
+    /// Opens a UDP socket on an ephemeral port (IPv6 when `v6`) and starts its task.
+    pub fn bind(v6: bool) -> anyhow::Result<QuicEndpoint> {
+        let addr: SocketAddr = if v6 {
+            "[::]:0".parse()?
+        } else {
+            "0.0.0.0:0".parse()?
+        };
+        let socket = std::net::UdpSocket::bind(addr).context("cannot open a UDP socket")?;
+        let io = UdpIo::new(socket, SOCKET_BUFFER).context("cannot set up the UDP socket")?;
+        let endpoint = Endpoint::new(
+            Arc::new(EndpointConfig::default()),
+            None,
+            !io.may_fragment(),
+            None,
+        );
+        let (commands, rx) = mpsc::unbounded_channel();
+        let driver = ClientDriver {
+            endpoint,
+            io,
+            conns: Conns::default(),
+            due: Vec::new(),
+            received: Vec::new(),
+            response_buf: Vec::new(),
+        };
+        tokio::spawn(driver.run(rx));
+        Ok(QuicEndpoint { commands, v6 })
+    }
+
+    fn command(&self, c: Command) -> anyhow::Result<()> {
+        self.commands
+            .send(c)
+            .map_err(|_| anyhow::anyhow!("the QUIC endpoint has stopped"))
+    }
+}
+
+/// A connected QUIC client.
+pub struct QuicLink {
+    key: ConnKey,
+    endpoint: QuicEndpoint,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    seq: SeqTracker,
+    pub count: DatagramCount,
+    /// The endpoint is this link's own (closed with it), not shared.
+    owns_endpoint: bool,
+    closed: bool,
+}
+
+/// A link dropped without [`QuicLink::close`] (a bot following a redirect) closes
+/// its connection, as dropping a socket would.
+impl Drop for QuicLink {
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.endpoint.command(Command::Close {
+                key: self.key,
+                done: None,
+            });
+        }
+    }
 }
 
 impl QuicLink {
     /// Connects to `quic://host:port[?sha256=…]` and opens the session's stream, from
     /// `via` when given (a shared endpoint) or from a UDP socket of its own.
-    pub async fn connect(url: &str, via: Option<&quinn::Endpoint>) -> anyhow::Result<QuicLink> {
+    pub async fn connect(url: &str, via: Option<&QuicEndpoint>) -> anyhow::Result<QuicLink> {
         let target = parse(url)?;
-        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls(&target)?)?;
-        let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(Duration::from_secs(5)))
-            .max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(15))?))
-            .datagram_receive_buffer_size(Some(256 * 1024));
-        client.transport_config(Arc::new(transport));
-        let bind: SocketAddr = if target.addr.is_ipv6() {
-            "[::]:0".parse()?
-        } else {
-            "0.0.0.0:0".parse()?
-        };
+        let config = client_config(&target)?;
+        let v6 = target.addr.is_ipv6();
         let (endpoint, owns_endpoint) = match via {
-            Some(e) if !target.addr.is_ipv6() => (e.clone(), false),
-            _ => (
-                quinn::Endpoint::client(bind).context("cannot open a UDP socket")?,
-                true,
-            ),
+            Some(e) if e.v6 == v6 => (e.clone(), false),
+            _ => (QuicEndpoint::bind(v6)?, true),
         };
-        let conn = endpoint
-            .connect_with(client, target.addr, &target.host)?
+        let (events, rx) = mpsc::unbounded_channel();
+        let (reply, answer) = oneshot::channel();
+        endpoint.command(Command::Connect {
+            addr: target.addr,
+            host: target.host,
+            config,
+            events,
+            reply,
+        })?;
+        let key = answer
             .await
-            .with_context(|| format!("QUIC handshake with {} failed", target.addr))?;
-        let (send, recv) = conn.open_bi().await.context("cannot open the stream")?;
+            .map_err(|_| anyhow::anyhow!("the QUIC endpoint has stopped"))?
+            .map_err(|e| anyhow::anyhow!("QUIC handshake with {} failed: {e}", target.addr))?;
         Ok(QuicLink {
-            conn,
-            send: FramedWrite::new(send, codec(MAX_CLIENT_FRAME)),
-            recv: FramedRead::new(recv, codec(MAX_SERVER_FRAME)),
+            key,
+            endpoint,
+            events: rx,
             seq: SeqTracker::default(),
             count: DatagramCount::default(),
-            endpoint,
             owns_endpoint,
+            closed: false,
         })
     }
 
     /// Sends one client frame: as a datagram when `unreliable` and it fits, else on
     /// the stream.
     pub async fn send(&mut self, frame: Bytes, unreliable: bool) -> anyhow::Result<()> {
-        let fits = self
-            .conn
-            .max_datagram_size()
-            .is_some_and(|max| frame.len() <= max);
-        if unreliable && fits {
-            self.conn.send_datagram(frame)?;
-        } else {
-            self.send.send(frame).await?;
+        if frame.len() > MAX_CLIENT_FRAME {
+            bail!(
+                "a client frame of {} bytes is over the {MAX_CLIENT_FRAME}-byte limit",
+                frame.len()
+            );
         }
-        Ok(())
+        self.endpoint.command(Command::Send {
+            key: self.key,
+            frame,
+            unreliable,
+        })
     }
 
     /// Writes `bytes` as one stream frame without the client's own size check (fault
     /// injection: the server must refuse it).
     pub async fn send_unchecked(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        let stream = self.send.get_mut();
-        stream
-            .write_all(&(bytes.len() as u32).to_be_bytes())
-            .await?;
-        stream.write_all(bytes).await?;
-        Ok(())
+        self.endpoint.command(Command::Raw {
+            key: self.key,
+            bytes: Bytes::copy_from_slice(bytes),
+        })
     }
 
     /// The next server message from the stream or a datagram, or the close.
     pub async fn recv(&mut self) -> Incoming {
-        tokio::select! {
-            frame = self.recv.next() => match frame {
-                Some(Ok(b)) => match decode_server_message(&b) {
-                    Ok(m) => Incoming::Message(m, b.len()),
+        match self.events.recv().await {
+            Some(LinkEvent::Frame(b)) => match decode_server_message(&b) {
+                Ok(m) => Incoming::Message(m, b.len()),
+                Err(e) => Incoming::Malformed(e.to_string()),
+            },
+            Some(LinkEvent::Datagram(d)) if d.len() > DATAGRAM_HEADER => {
+                let seq = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                self.count = self.seq.see(seq);
+                match decode_server_message(&d[DATAGRAM_HEADER..]) {
+                    Ok(m) => Incoming::Message(m, d.len()),
                     Err(e) => Incoming::Malformed(e.to_string()),
-                },
-                // The codec refuses a bad frame as InvalidData; any other error is
-                // the connection going away (lost, reset, timed out), not bad bytes.
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    Incoming::Malformed(format!("stream frame: {e}"))
                 }
-                Some(Err(_)) => Incoming::Closed(self.close_reason().await),
-                None => Incoming::Closed(self.close_reason().await),
-            },
-            d = self.conn.read_datagram() => match d {
-                Ok(d) if d.len() > DATAGRAM_HEADER => {
-                    let seq = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-                    self.count = self.seq.see(seq);
-                    match decode_server_message(&d[DATAGRAM_HEADER..]) {
-                        Ok(m) => Incoming::Message(m, d.len()),
-                        Err(e) => Incoming::Malformed(e.to_string()),
-                    }
-                }
-                Ok(_) => Incoming::Malformed("datagram shorter than its header".into()),
-                Err(_) => Incoming::Closed(self.close_reason().await),
-            },
-        }
-    }
-
-    /// The reason the server gave when it closed the connection (its kick label).
-    async fn close_reason(&self) -> Option<String> {
-        let e = tokio::time::timeout(Duration::from_secs(2), self.conn.closed())
-            .await
-            .ok()?;
-        match e {
-            quinn::ConnectionError::ApplicationClosed(c) => {
-                Some(String::from_utf8_lossy(&c.reason).into_owned())
             }
-            other => Some(format!("error: {other}")),
+            Some(LinkEvent::Datagram(_)) => {
+                Incoming::Malformed("datagram shorter than its header".into())
+            }
+            Some(LinkEvent::Malformed(e)) => Incoming::Malformed(e),
+            Some(LinkEvent::Closed(reason)) => Incoming::Closed(reason),
+            None => Incoming::Closed(None),
         }
     }
 
     pub async fn close(mut self) {
-        let _ = self.send.get_mut().finish();
-        self.conn.close(0u32.into(), b"bye");
-        if self.owns_endpoint {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), self.endpoint.wait_idle()).await;
+        self.closed = true;
+        let (done, sent) = oneshot::channel();
+        let asked = self.endpoint.command(Command::Close {
+            key: self.key,
+            done: Some(done),
+        });
+        // An endpoint of its own goes with this link: let the close leave first.
+        if asked.is_ok() && self.owns_endpoint {
+            let _ = tokio::time::timeout(CLOSE_FLUSH, sent).await;
         }
+    }
+}
+
+/// One connection in the endpoint's task.
+struct ClientConn {
+    key: ConnKey,
+    proto: quinn_proto::Connection,
+    /// Answered once the handshake is done (or failed).
+    connecting: Option<oneshot::Sender<Result<ConnKey, String>>>,
+    /// To the link; `None` once the link has been told the connection closed.
+    events: Option<mpsc::UnboundedSender<LinkEvent>>,
+    stream: Option<StreamId>,
+    inbuf: BytesMut,
+    reader: LengthDelimitedCodec,
+    /// Framed bytes waiting for room on the stream.
+    out: VecDeque<Bytes>,
+    /// The server ended the stream; the close (and its reason) should follow.
+    stream_ended: Option<Instant>,
+    closed_reply: Option<oneshot::Sender<()>>,
+}
+
+impl ClientConn {
+    fn tell(&mut self, event: LinkEvent) {
+        let gone = self
+            .events
+            .as_ref()
+            .is_some_and(|tx| tx.send(event).is_err());
+        if gone {
+            // The link was dropped without closing: nobody reads this connection.
+            self.events = None;
+        }
+    }
+
+    /// Tells the link the connection is closed (once).
+    fn closed(&mut self, reason: Option<String>) {
+        if let Some(tx) = self.events.take() {
+            let _ = tx.send(LinkEvent::Closed(reason));
+        }
+        if let Some(reply) = self.connecting.take() {
+            let _ = reply.send(Err("the connection closed during the handshake".into()));
+        }
+    }
+}
+
+impl Driven for ClientConn {
+    fn key(&self) -> ConnKey {
+        self.key
+    }
+
+    fn proto(&mut self) -> &mut quinn_proto::Connection {
+        &mut self.proto
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let own = self.stream_ended.map(|t| t + CLOSE_REASON_WAIT);
+        earliest(self.proto.poll_timeout(), own)
+    }
+}
+
+struct ClientDriver {
+    endpoint: Endpoint,
+    io: UdpIo,
+    conns: Conns<ClientConn>,
+    /// Connections whose timeout is due (scratch).
+    due: Vec<ConnKey>,
+    received: Vec<Datagram>,
+    response_buf: Vec<u8>,
+}
+
+impl ClientDriver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut alarm = Alarm::default();
+        // Once every handle is gone: when the last closes have had their time.
+        let mut stop_at: Option<Instant> = None;
+        loop {
+            alarm.set(earliest(self.conns.next_timeout(), stop_at));
+            tokio::select! {
+                biased;
+                c = commands.recv(), if stop_at.is_none() => match c {
+                    Some(c) => {
+                        let now = Instant::now();
+                        self.on_command(c, now);
+                        // Whatever else is queued, in the same pass.
+                        while let Ok(c) = commands.try_recv() {
+                            self.on_command(c, now);
+                        }
+                    }
+                    None => {
+                        let now = Instant::now();
+                        for key in self.conns.keys() {
+                            if let Some(c) = self.conns.get_mut(key) {
+                                c.proto.close(now, VarInt::from_u32(0), Bytes::from_static(b"bye"));
+                            }
+                            self.conns.mark(key.slot);
+                        }
+                        stop_at = Some(now + CLOSE_FLUSH);
+                    }
+                },
+                r = self.io.readable() => {
+                    if let Err(e) = r {
+                        tracing::error!("the QUIC client socket failed: {e}");
+                        break;
+                    }
+                    let mut received = std::mem::take(&mut self.received);
+                    self.io.receive(RECV_BATCHES_PER_TURN, &mut received);
+                    let now = Instant::now();
+                    for d in received.drain(..) {
+                        self.on_datagram(d, now);
+                    }
+                    self.received = received;
+                }
+                _ = alarm.ring() => self.expire(Instant::now()),
+                _ = self.io.writable() => self.io.send_backlog(),
+            }
+            self.flush(Instant::now());
+            if let Some(at) = stop_at
+                && (Instant::now() >= at || self.conns.is_empty())
+            {
+                break;
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::Connect {
+                addr,
+                host,
+                config,
+                events,
+                reply,
+            } => {
+                let (handle, proto) = match self.endpoint.connect(now, config, addr, &host) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let key = self.conns.new_key(handle);
+                self.conns.insert(ClientConn {
+                    key,
+                    proto,
+                    connecting: Some(reply),
+                    events: Some(events),
+                    stream: None,
+                    inbuf: BytesMut::new(),
+                    reader: codec(MAX_SERVER_FRAME),
+                    out: VecDeque::new(),
+                    stream_ended: None,
+                    closed_reply: None,
+                });
+            }
+            Command::Send {
+                key,
+                frame,
+                unreliable,
+            } => {
+                let Some(c) = self.conns.get_mut(key) else {
+                    return;
+                };
+                let fits = c
+                    .proto
+                    .datagrams()
+                    .max_size()
+                    .is_some_and(|max| frame.len() <= max);
+                if !(unreliable && fits && c.proto.datagrams().send(frame.clone(), true).is_ok()) {
+                    frame_on_stream(c, frame);
+                }
+                self.conns.mark(key.slot);
+            }
+            Command::Raw { key, bytes } => {
+                let Some(c) = self.conns.get_mut(key) else {
+                    return;
+                };
+                frame_on_stream(c, bytes);
+                self.conns.mark(key.slot);
+            }
+            Command::Close { key, done } => {
+                let Some(c) = self.conns.get_mut(key) else {
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                };
+                if !c.proto.is_closed() {
+                    c.proto
+                        .close(now, VarInt::from_u32(0), Bytes::from_static(b"bye"));
+                }
+                c.events = None;
+                c.closed_reply = done;
+                self.conns.mark(key.slot);
+            }
+        }
+    }
+
+    fn on_datagram(&mut self, d: Datagram, now: Instant) {
+        let routed = self.conns.route(
+            &mut self.endpoint,
+            &mut self.io,
+            d,
+            now,
+            &mut self.response_buf,
+        );
+        // A client accepts no connections.
+        if let Some(incoming) = routed {
+            self.endpoint.ignore(incoming);
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.due);
+        self.conns.expire(now, &mut due);
+        for key in due.drain(..) {
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            c.proto.handle_timeout(now);
+            if c.stream_ended.is_some_and(|t| t + CLOSE_REASON_WAIT <= now) {
+                // The server ended the stream but never closed: give up on a reason.
+                c.stream_ended = None;
+                c.closed(None);
+                c.proto
+                    .close(now, VarInt::from_u32(0), Bytes::from_static(b"bye"));
+            }
+            self.conns.mark(key.slot);
+        }
+        self.due = due;
+    }
+
+    fn flush(&mut self, now: Instant) {
+        while let Some(mut c) = self.conns.next_dirty() {
+            self.process(&mut c, now);
+            if let Some(mut drained) = self.conns.done(c) {
+                drained.closed(None);
+            }
+        }
+    }
+
+    /// One pass over a connection: its events, its stream, its packets out and its
+    /// endpoint events ([`Conns::done`] then arms its next timeout).
+    fn process(&mut self, c: &mut ClientConn, now: Instant) {
+        loop {
+            while let Some(event) = c.proto.poll() {
+                on_event(c, event);
+            }
+            if let Some(id) = c.stream {
+                arcane_quic_io::write_stream(&mut c.proto, id, &mut c.out);
+            }
+            self.io.transmit(&mut c.proto, now);
+            if c.proto.is_closed()
+                && let Some(done) = c.closed_reply.take()
+            {
+                let _ = done.send(());
+            }
+            if !arcane_quic_io::forward_endpoint_events(&mut self.endpoint, c.key, &mut c.proto) {
+                break;
+            }
+        }
+    }
+}
+
+fn on_event(c: &mut ClientConn, event: Event) {
+    match event {
+        Event::Connected => {
+            c.stream = c.proto.streams().open(Dir::Bi);
+            if let Some(reply) = c.connecting.take() {
+                let _ = reply.send(match c.stream {
+                    Some(_) => Ok(c.key),
+                    None => Err("the server allows no stream".into()),
+                });
+            }
+        }
+        Event::ConnectionLost { reason } => {
+            let reason = match reason {
+                quinn_proto::ConnectionError::ApplicationClosed(a) => {
+                    String::from_utf8_lossy(&a.reason).into_owned()
+                }
+                other => format!("error: {other}"),
+            };
+            if let Some(reply) = c.connecting.take() {
+                let _ = reply.send(Err(reason));
+            } else {
+                c.closed(Some(reason));
+            }
+        }
+        Event::Stream(StreamEvent::Readable { .. }) => read_stream(c),
+        Event::DatagramReceived => {
+            while let Some(d) = c.proto.datagrams().recv() {
+                c.tell(LinkEvent::Datagram(d));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Queues a length-prefixed frame on the stream.
+fn frame_on_stream(c: &mut ClientConn, frame: Bytes) {
+    let mut framed = BytesMut::with_capacity(4 + frame.len());
+    // Raw frames skip the size check: the server must refuse them itself.
+    let mut codec = codec(usize::MAX);
+    if codec.encode(frame, &mut framed).is_ok() {
+        c.out.push_back(framed.freeze());
+    }
+}
+
+/// Reads what the stream has and hands the link each complete frame.
+fn read_stream(c: &mut ClientConn) {
+    let Some(id) = c.stream else { return };
+    let mut ended = false;
+    loop {
+        let read = arcane_quic_io::read_stream(&mut c.proto, id, &mut c.inbuf, usize::MAX);
+        ended |= read.ended;
+        if !read.got {
+            break;
+        }
+    }
+    loop {
+        match c.reader.decode(&mut c.inbuf) {
+            Ok(Some(frame)) => c.tell(LinkEvent::Frame(frame.freeze())),
+            Ok(None) => break,
+            Err(e) => {
+                c.tell(LinkEvent::Malformed(format!("stream frame: {e}")));
+                c.inbuf.clear();
+                break;
+            }
+        }
+    }
+    if ended && c.stream_ended.is_none() {
+        c.stream_ended = Some(Instant::now());
     }
 }
 

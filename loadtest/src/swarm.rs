@@ -272,7 +272,7 @@ async fn run_bot(
     http: reqwest::Client,
     stats: Rc<RefCell<Stats>>,
     links: Rc<Links>,
-    quic: Option<quinn::Endpoint>,
+    quic: Option<crate::quic::QuicEndpoint>,
     deadline: Instant,
 ) {
     let mut bot = BotState {
@@ -547,7 +547,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     } else {
         0
     };
-    let endpoints: Vec<quinn::Endpoint> = (0..groups)
+    let endpoints: Vec<crate::quic::QuicEndpoint> = (0..groups)
         .map(|_| crate::quic::shared_endpoint())
         .collect::<anyhow::Result<_>>()?;
     let start = Instant::now();

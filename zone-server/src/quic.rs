@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use arcane_protocol::{MAX_CLIENT_FRAME, QUIC_ALPN};
+use arcane_quic_io::UdpIo;
 use quinn_proto::crypto::rustls::QuicServerConfig;
 use quinn_proto::{IdleTimeout, ServerConfig, TransportConfig, VarInt};
 use rustls::pki_types::pem::PemObject;
@@ -38,10 +39,7 @@ pub fn stream_codec(max: usize) -> LengthDelimitedCodec {
 
 /// A bound QUIC endpoint and the address clients are told to use.
 pub struct QuicListener {
-    pub socket: tokio::net::UdpSocket,
-    /// quinn-udp's view of the socket: batched receives (GRO), segmented sends (GSO),
-    /// ECN and the destination address of each datagram.
-    pub udp: quinn_udp::UdpSocketState,
+    pub io: UdpIo,
     pub server_config: Arc<ServerConfig>,
     pub local_addr: SocketAddr,
     /// `quic://host:port`, with `?sha256=<hex>` when the certificate is self-signed.
@@ -104,16 +102,10 @@ pub fn bind(config: &ZoneServerConfig) -> anyhow::Result<QuicListener> {
         .datagram_receive_buffer_size(Some(16 * MAX_CLIENT_FRAME))
         .datagram_send_buffer_size(64 * 1024);
     server.transport_config(Arc::new(transport));
-    let std_socket = std::net::UdpSocket::bind(config.quic_addr)
+    let socket = std::net::UdpSocket::bind(config.quic_addr)
         .with_context(|| format!("cannot listen on udp {}", config.quic_addr))?;
-    let udp = quinn_udp::UdpSocketState::new((&std_socket).into())
-        .context("cannot set the UDP socket's options")?;
-    // Larger buffers only help; the kernel caps them (net.core.*mem_max).
-    let _ = udp.set_send_buffer_size((&std_socket).into(), SOCKET_BUFFER);
-    let _ = udp.set_recv_buffer_size((&std_socket).into(), SOCKET_BUFFER);
-    std_socket.set_nonblocking(true)?;
-    let socket = tokio::net::UdpSocket::from_std(std_socket)?;
-    let local_addr = socket.local_addr()?;
+    let io = UdpIo::new(socket, SOCKET_BUFFER).context("cannot set up the UDP socket")?;
+    let local_addr = io.local_addr()?;
     // Clients pin a self-signed certificate by its hash, also behind a public address.
     let public_endpoint = match (config.public_quic_endpoint.clone(), pin) {
         (Some(p), Some(hash)) if !p.contains('?') => format!("{p}?sha256={hash}"),
@@ -122,8 +114,7 @@ pub fn bind(config: &ZoneServerConfig) -> anyhow::Result<QuicListener> {
         (None, None) => format!("quic://{local_addr}"),
     };
     Ok(QuicListener {
-        socket,
-        udp,
+        io,
         server_config: Arc::new(server),
         local_addr,
         public_endpoint,

@@ -17,21 +17,18 @@
 //! either side closes. A kick is written on the stream and the connection closed once
 //! the client has read it or a grace period passed, as over WebSocket.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::io::{self, IoSliceMut};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arcane_protocol::{DATAGRAM_HEADER, KickReason, MAX_CLIENT_FRAME};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest};
+use bytes::{BufMut, Bytes, BytesMut};
 use quinn_proto::{
-    ConnectionHandle, DatagramEvent, Dir, EcnCodepoint, Endpoint, EndpointConfig, Event, ReadError,
-    SendDatagramError, StreamEvent, StreamId, Transmit, VarInt,
+    ConnectionHandle, Dir, Endpoint, EndpointConfig, Event, SendDatagramError, StreamEvent,
+    StreamId, Transmit, VarInt,
 };
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
@@ -53,20 +50,8 @@ const KICK_CODE: u32 = 1;
 /// closed, and how long the closes then get to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const CLOSE_FLUSH: Duration = Duration::from_millis(200);
-/// Receive buffer per batch slot: a GRO batch is at most 64 KiB.
-const RECV_SLOT: usize = 64 * 1024;
 /// Receive batches per wake before the loop sends what they produced.
 const RECV_BATCHES_PER_TURN: usize = 16;
-/// Packets held while the socket's send buffer is full; beyond it they are dropped
-/// (QUIC's loss recovery resends what matters).
-const MAX_BACKLOG: usize = 8192;
-
-/// Which connection, across the reuse of quinn-proto's connection slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ConnKey {
-    slot: usize,
-    id: u64,
-}
 
 /// Work for the endpoint task from the dispatcher and the tick thread.
 enum Work {
@@ -194,15 +179,20 @@ struct Conn {
     /// Framed bytes waiting for room on the stream.
     out: VecDeque<Bytes>,
     blocked_since: Option<Instant>,
-    /// The earliest time this connection has in the timer heap.
-    armed: Option<Instant>,
-    dirty: bool,
     link: Arc<Link>,
     seq: u32,
     stats: StatsSeen,
 }
 
-impl Conn {
+impl Driven for Conn {
+    fn key(&self) -> ConnKey {
+        self.key
+    }
+
+    fn proto(&mut self) -> &mut quinn_proto::Connection {
+        &mut self.proto
+    }
+
     /// The earliest of the state machine's timers and the session's own deadline.
     fn next_deadline(&mut self) -> Option<Instant> {
         let own = match &self.phase {
@@ -210,12 +200,11 @@ impl Conn {
             Phase::Live(_) => self.blocked_since.map(|t| t + WRITE_TIMEOUT),
             Phase::Joining | Phase::Closed => None,
         };
-        match (self.proto.poll_timeout(), own) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.proto.poll_timeout(), own)
     }
+}
 
+impl Conn {
     fn live(&mut self) -> Option<&mut Live> {
         match &mut self.phase {
             Phase::Live(l) => Some(l),
@@ -233,27 +222,20 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let QuicListener {
-        socket,
-        udp,
-        server_config,
-        ..
+        io, server_config, ..
     } = listener;
     let endpoint = Endpoint::new(
         Arc::new(EndpointConfig::default()),
         Some(server_config),
-        !udp.may_fragment(),
+        !io.may_fragment(),
         None,
     );
     let (joined_tx, joined_rx) = mpsc::unbounded_channel();
     let driver = Driver {
         endpoint,
-        max_segments: udp.max_gso_segments(),
-        socket,
-        udp,
-        conns: Vec::new(),
-        timers: BinaryHeap::new(),
-        dirty: Vec::new(),
-        next_id: 0,
+        io,
+        conns: Conns::default(),
+        due: Vec::new(),
         mail: Arc::new(Mailbox::default()),
         joined_tx,
         joined_rx,
@@ -262,10 +244,8 @@ pub async fn serve(
         config,
         slots,
         accepting: true,
-        send_buf: Vec::new(),
         response_buf: Vec::new(),
-        recv_buf: vec![0; RECV_SLOT * quinn_udp::BATCH_SIZE].into_boxed_slice(),
-        backlog: VecDeque::new(),
+        received: Vec::new(),
         work: Vec::new(),
     };
     driver.run(shutdown).await;
@@ -273,16 +253,10 @@ pub async fn serve(
 
 struct Driver {
     endpoint: Endpoint,
-    socket: UdpSocket,
-    udp: quinn_udp::UdpSocketState,
-    max_segments: usize,
-    /// By quinn-proto's connection handle. Boxed: a connection's state machine is
-    /// kilobytes, and a connection is taken out of its slot for every pass.
-    conns: Vec<Option<Box<Conn>>>,
-    /// (when, slot, connection id); stale entries are skipped when they come up.
-    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    dirty: Vec<usize>,
-    next_id: u64,
+    io: UdpIo,
+    conns: Conns<Conn>,
+    /// Connections whose timeout is due (scratch).
+    due: Vec<ConnKey>,
     mail: Arc<Mailbox>,
     joined_tx: mpsc::UnboundedSender<Joined>,
     joined_rx: mpsc::UnboundedReceiver<Joined>,
@@ -291,11 +265,8 @@ struct Driver {
     config: Arc<ZoneServerConfig>,
     slots: Arc<Semaphore>,
     accepting: bool,
-    send_buf: Vec<u8>,
     response_buf: Vec<u8>,
-    recv_buf: Box<[u8]>,
-    /// Packets the socket refused for now (its send buffer was full).
-    backlog: VecDeque<(Transmit, Vec<u8>)>,
+    received: Vec<Datagram>,
     work: Vec<Work>,
 }
 
@@ -314,28 +285,17 @@ impl Driver {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut stats = tokio::time::interval(STATS_EVERY);
         stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let timer = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(timer);
-        let mut timer_at: Option<Instant> = None;
+        let mut alarm = Alarm::default();
         // Shutdown: when the sessions' own closes are done waiting, and whether the
         // rest have been closed.
         let mut stop_at: Option<Instant> = None;
         let mut closed_all = false;
         loop {
-            let next = match (self.timers.peek().map(|Reverse((t, ..))| *t), stop_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if next != timer_at {
-                if let Some(t) = next {
-                    timer.as_mut().reset(t.into());
-                }
-                timer_at = next;
-            }
+            alarm.set(earliest(self.conns.next_timeout(), stop_at));
             let wake = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|s| *s), if stop_at.is_none() => Wake::Shutdown,
-                r = self.socket.readable() => match r {
+                r = self.io.readable() => match r {
                     Ok(()) => Wake::Readable,
                     Err(e) => {
                         tracing::error!("the QUIC socket failed: {e}");
@@ -344,12 +304,9 @@ impl Driver {
                 },
                 _ = self.mail.notify.notified() => Wake::Mail,
                 Some(j) = self.joined_rx.recv() => Wake::Joined(j),
-                _ = &mut timer, if timer_at.is_some() => Wake::Timer,
+                _ = alarm.ring() => Wake::Timer,
                 _ = stats.tick() => Wake::Stats,
-                r = self.socket.writable(), if !self.backlog.is_empty() => match r {
-                    Ok(()) => Wake::Writable,
-                    Err(_) => Wake::Writable,
-                },
+                _ = self.io.writable() => Wake::Writable,
             };
             let now = Instant::now();
             match wake {
@@ -363,32 +320,29 @@ impl Driver {
                 Wake::Readable => self.receive(now),
                 Wake::Mail => self.take_mail(now),
                 Wake::Joined(j) => self.on_joined(j, now),
-                Wake::Timer => {
-                    timer_at = None;
-                    self.expire(now);
-                }
+                Wake::Timer => self.expire(now),
                 Wake::Stats => {
-                    for c in self.conns.iter_mut().flatten() {
+                    for c in self.conns.iter_mut() {
                         c.stats.fold(&c.proto, &self.metrics);
                     }
                 }
-                Wake::Writable => self.send_backlog(),
+                Wake::Writable => self.io.send_backlog(),
             }
             self.flush(now);
             if let Some(at) = stop_at {
-                if self.conns.iter().all(Option::is_none) {
+                if self.conns.is_empty() {
                     break;
                 }
                 if now >= at {
                     if closed_all {
                         break;
                     }
-                    for slot in 0..self.conns.len() {
-                        if let Some(mut c) = self.conns[slot].take() {
+                    for key in self.conns.keys() {
+                        if let Some(mut c) = self.conns.take(key) {
                             if !matches!(c.phase, Phase::Closed) {
                                 self.close_now(&mut c, now, KICK_CODE, "server_shutdown");
                             }
-                            self.put(slot, c);
+                            self.conns.put(c);
                         }
                     }
                     self.flush(now);
@@ -398,126 +352,51 @@ impl Driver {
             }
         }
         // Whoever is still in the zone leaves it.
-        for slot in 0..self.conns.len() {
-            if let Some(mut c) = self.conns[slot].take() {
+        for key in self.conns.keys() {
+            if let Some(mut c) = self.conns.take(key) {
                 self.end_session(&mut c);
             }
         }
     }
 
-    fn new_key(&mut self, slot: usize) -> ConnKey {
-        self.next_id += 1;
-        ConnKey {
-            slot,
-            id: self.next_id,
-        }
-    }
-
-    /// Takes the connection `key` names out of its slot, if it is still there.
-    fn take(&mut self, key: ConnKey) -> Option<Box<Conn>> {
-        let slot = self.conns.get_mut(key.slot)?;
-        if slot.as_ref().is_some_and(|c| c.key == key) {
-            slot.take()
-        } else {
-            None
-        }
-    }
-
-    /// Puts a connection back and queues it for a pass of [`Driver::process`].
-    fn put(&mut self, slot: usize, mut c: Box<Conn>) {
-        if !c.dirty {
-            c.dirty = true;
-            self.dirty.push(slot);
-        }
-        self.conns[slot] = Some(c);
-    }
-
-    fn mark(&mut self, slot: usize) {
-        if let Some(c) = self.conns[slot].as_mut()
-            && !c.dirty
-        {
-            c.dirty = true;
-            self.dirty.push(slot);
-        }
-    }
-
     /// Reads every datagram waiting on the socket (a bounded number of batches).
     fn receive(&mut self, now: Instant) {
-        let mut buf = std::mem::take(&mut self.recv_buf);
-        let mut metas = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
-        let mut iovs: Vec<IoSliceMut> = buf.chunks_mut(RECV_SLOT).map(IoSliceMut::new).collect();
-        for _ in 0..RECV_BATCHES_PER_TURN {
-            let (socket, udp) = (&self.socket, &self.udp);
-            let got = socket.try_io(Interest::READABLE, || {
-                udp.recv(socket.into(), &mut iovs, &mut metas)
-            });
-            let n = match got {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // An ICMP error from a gone client, and the like: not fatal.
-                    tracing::debug!("QUIC receive: {e}");
-                    continue;
-                }
-            };
-            for (meta, iov) in metas.iter().zip(iovs.iter()).take(n) {
-                let mut data = BytesMut::from(&iov[..meta.len]);
-                while !data.is_empty() {
-                    let one = data.split_to(meta.stride.min(data.len()));
-                    self.on_datagram(now, meta, one);
-                }
-            }
+        let mut received = std::mem::take(&mut self.received);
+        self.io.receive(RECV_BATCHES_PER_TURN, &mut received);
+        for d in received.drain(..) {
+            self.on_datagram(now, d);
         }
-        self.recv_buf = buf;
+        self.received = received;
     }
 
-    fn on_datagram(&mut self, now: Instant, meta: &quinn_udp::RecvMeta, data: BytesMut) {
-        self.response_buf.clear();
-        let ecn = meta.ecn.map(|e| match e {
-            quinn_udp::EcnCodepoint::Ect0 => EcnCodepoint::Ect0,
-            quinn_udp::EcnCodepoint::Ect1 => EcnCodepoint::Ect1,
-            quinn_udp::EcnCodepoint::Ce => EcnCodepoint::Ce,
-        });
-        let event = self.endpoint.handle(
+    fn on_datagram(&mut self, now: Instant, d: Datagram) {
+        let routed = self.conns.route(
+            &mut self.endpoint,
+            &mut self.io,
+            d,
             now,
-            meta.addr,
-            meta.dst_ip,
-            ecn,
-            data,
             &mut self.response_buf,
         );
-        match event {
-            Some(DatagramEvent::ConnectionEvent(h, event)) => {
-                if let Some(Some(c)) = self.conns.get_mut(h.0) {
-                    c.proto.handle_event(event);
-                    self.mark(h.0);
-                }
-            }
-            Some(DatagramEvent::NewConnection(incoming)) => {
-                if !self.accepting {
-                    self.response_buf.clear();
-                    let t = self.endpoint.refuse(incoming, &mut self.response_buf);
+        let Some(incoming) = routed else { return };
+        self.response_buf.clear();
+        if !self.accepting {
+            let t = self.endpoint.refuse(incoming, &mut self.response_buf);
+            self.send_response(&t);
+            return;
+        }
+        let permit = self.slots.clone().try_acquire_owned().ok();
+        match self
+            .endpoint
+            .accept(incoming, now, &mut self.response_buf, None)
+        {
+            Ok((h, proto)) => self.add(h, proto, permit, now),
+            Err(e) => {
+                self.metrics.handshake_failure("tls");
+                tracing::debug!("quic handshake refused: {}", e.cause);
+                if let Some(t) = e.response {
                     self.send_response(&t);
-                    return;
-                }
-                let permit = self.slots.clone().try_acquire_owned().ok();
-                self.response_buf.clear();
-                match self
-                    .endpoint
-                    .accept(incoming, now, &mut self.response_buf, None)
-                {
-                    Ok((h, proto)) => self.add(h, proto, permit, now),
-                    Err(e) => {
-                        self.metrics.handshake_failure("tls");
-                        tracing::debug!("quic handshake refused: {}", e.cause);
-                        if let Some(t) = e.response {
-                            self.send_response(&t);
-                        }
-                    }
                 }
             }
-            Some(DatagramEvent::Response(t)) => self.send_response(&t),
-            None => {}
         }
     }
 
@@ -528,11 +407,8 @@ impl Driver {
         permit: Option<OwnedSemaphorePermit>,
         now: Instant,
     ) {
-        let key = self.new_key(h.0);
-        if self.conns.len() <= h.0 {
-            self.conns.resize_with(h.0 + 1, || None);
-        }
-        let c = Box::new(Conn {
+        let key = self.conns.new_key(h);
+        self.conns.insert(Conn {
             key,
             proto,
             phase: Phase::Opening {
@@ -545,8 +421,6 @@ impl Driver {
             reader: stream_codec(MAX_CLIENT_FRAME),
             out: VecDeque::new(),
             blocked_since: None,
-            armed: None,
-            dirty: false,
             link: Arc::new(Link {
                 key,
                 mail: self.mail.clone(),
@@ -555,7 +429,6 @@ impl Driver {
             seq: 0,
             stats: StatsSeen::default(),
         });
-        self.put(h.0, c);
     }
 
     fn take_mail(&mut self, now: Instant) {
@@ -564,15 +437,15 @@ impl Driver {
         for w in work.drain(..) {
             match w {
                 Work::Snapshot(key, snapshot) => {
-                    if let Some(mut c) = self.take(key) {
+                    if let Some(mut c) = self.conns.take(key) {
                         self.send_snapshot(&mut c, snapshot);
-                        self.put(key.slot, c);
+                        self.conns.put(c);
                     }
                 }
                 Work::Wake(key) => {
-                    if let Some(mut c) = self.take(key) {
+                    if let Some(mut c) = self.conns.take(key) {
                         self.drain_outbox(&mut c, now);
-                        self.put(key.slot, c);
+                        self.conns.put(c);
                     }
                 }
             }
@@ -642,10 +515,10 @@ impl Driver {
     }
 
     fn on_joined(&mut self, j: Joined, now: Instant) {
-        let mut conn = self.take(j.key);
+        let mut conn = self.conns.take(j.key);
         if let Some(c) = conn.take_if(|c| !matches!(c.phase, Phase::Joining)) {
             // Closed while the player joined: it drains as it was.
-            self.put(j.key.slot, c);
+            self.conns.put(c);
         }
         match (conn, j.result) {
             (Some(mut c), Ok(session)) => {
@@ -664,12 +537,12 @@ impl Driver {
                 self.drain_outbox(&mut c, now);
                 self.read_stream(&mut c, now);
                 self.read_datagrams(&mut c, now);
-                self.put(j.key.slot, c);
+                self.conns.put(c);
             }
             (Some(mut c), Err(refusal)) => {
                 self.ctx.refused_handshake(&refusal);
                 self.kick(&mut c, now, refusal);
-                self.put(j.key.slot, c);
+                self.conns.put(c);
             }
             (None, Ok(session)) => {
                 // The connection went away while the player joined.
@@ -680,34 +553,18 @@ impl Driver {
         }
     }
 
-    /// Runs the timers that are due.
+    /// Runs the timeouts that are due.
     fn expire(&mut self, now: Instant) {
-        while let Some(&Reverse((at, slot, id))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let key = ConnKey { slot, id };
-            let Some(mut c) = self.take(key) else {
-                continue;
-            };
-            if c.armed == Some(at) {
-                c.armed = None;
+        let mut due = std::mem::take(&mut self.due);
+        self.conns.expire(now, &mut due);
+        for key in due.drain(..) {
+            if let Some(mut c) = self.conns.take(key) {
                 c.proto.handle_timeout(now);
                 self.on_deadline(&mut c, now);
+                self.conns.put(c);
             }
-            self.put(slot, c);
         }
-        // Stale entries (a connection's timer moved earlier) go when they come up;
-        // when they pile up, rebuild from the armed ones.
-        if self.timers.len() > 4 * self.conns.len() + 4096 {
-            self.timers = self
-                .conns
-                .iter()
-                .flatten()
-                .filter_map(|c| c.armed.map(|t| Reverse((t, c.key.slot, c.key.id))))
-                .collect();
-        }
+        self.due = due;
     }
 
     /// The session's own deadlines: the handshake, the kick's grace, a stalled stream.
@@ -744,40 +601,24 @@ impl Driver {
 
     /// Processes the connections that had something happen.
     fn flush(&mut self, now: Instant) {
-        while let Some(slot) = self.dirty.pop() {
-            let Some(mut c) = self.conns[slot].take() else {
-                continue;
-            };
-            c.dirty = false;
+        while let Some(mut c) = self.conns.next_dirty() {
             self.process(&mut c, now);
-            if c.proto.is_drained() {
-                // quinn-proto has let go of the handle too (its Drained event was
-                // forwarded in `process`).
-                self.end_session(&mut c);
-                continue;
+            if let Some(mut drained) = self.conns.done(c) {
+                self.end_session(&mut drained);
             }
-            self.conns[slot] = Some(c);
         }
     }
 
-    /// One pass over a connection: its events, its stream, its packets out, its
-    /// endpoint events, and its next timeout.
+    /// One pass over a connection: its events, its stream, its packets out and its
+    /// endpoint events ([`Conns::done`] then arms its next timeout).
     fn process(&mut self, c: &mut Conn, now: Instant) {
-        let handle = ConnectionHandle(c.key.slot);
         loop {
             while let Some(event) = c.proto.poll() {
                 self.on_event(c, event, now);
             }
             self.write_stream(c, now);
-            self.transmit(c, now);
-            let mut again = false;
-            while let Some(event) = c.proto.poll_endpoint_events() {
-                if let Some(back) = self.endpoint.handle_event(handle, event) {
-                    c.proto.handle_event(back);
-                    again = true;
-                }
-            }
-            if !again {
+            self.io.transmit(&mut c.proto, now);
+            if !arcane_quic_io::forward_endpoint_events(&mut self.endpoint, c.key, &mut c.proto) {
                 break;
             }
         }
@@ -788,12 +629,6 @@ impl Driver {
             .unwrap_or(0)
             .saturating_sub(DATAGRAM_HEADER);
         c.link.max_len.store(max, Ordering::Relaxed);
-        if let Some(at) = c.next_deadline()
-            && c.armed.is_none_or(|armed| at < armed)
-        {
-            c.armed = Some(at);
-            self.timers.push(Reverse((at, c.key.slot, c.key.id)));
-        }
     }
 
     fn on_event(&mut self, c: &mut Conn, event: Event, now: Instant) {
@@ -846,36 +681,15 @@ impl Driver {
         let Some(id) = c.stream else { return };
         let mut ended = false;
         while matches!(c.phase, Phase::Opening { .. } | Phase::Live(_)) {
-            // Frames already read first.
+            // Frames already read first; then at most a frame's worth more.
             self.take_frames(c, now);
             if !matches!(c.phase, Phase::Opening { .. } | Phase::Live(_)) {
                 return;
             }
-            let mut got = false;
-            let mut recv = c.proto.recv_stream(id);
-            match recv.read(true) {
-                Ok(mut chunks) => {
-                    loop {
-                        match chunks.next(MAX_CLIENT_FRAME) {
-                            Ok(Some(chunk)) => {
-                                c.inbuf.extend_from_slice(&chunk.bytes);
-                                got = true;
-                                if c.inbuf.len() >= MAX_CLIENT_FRAME {
-                                    break;
-                                }
-                            }
-                            Ok(None) | Err(ReadError::Reset(_)) => {
-                                ended = true;
-                                break;
-                            }
-                            Err(ReadError::Blocked) => break,
-                        }
-                    }
-                    let _ = chunks.finalize();
-                }
-                Err(_) => ended = true,
-            }
-            if !got {
+            let read =
+                arcane_quic_io::read_stream(&mut c.proto, id, &mut c.inbuf, MAX_CLIENT_FRAME);
+            ended |= read.ended;
+            if !read.got {
                 break;
             }
         }
@@ -1047,31 +861,14 @@ impl Driver {
         }
     }
 
-    /// Moves queued frames into the stream as far as its flow control allows.
+    /// Moves queued frames into the stream as far as its flow control allows, and
+    /// notes since when it has been blocked.
     fn write_stream(&mut self, c: &mut Conn, now: Instant) {
-        let Some(id) = c.stream else {
-            c.out.clear();
-            return;
-        };
-        let mut gone = false;
-        while let Some(front) = c.out.front_mut() {
-            match c.proto.send_stream(id).write(front) {
-                Ok(n) if n == front.len() => {
-                    c.out.pop_front();
-                }
-                Ok(n) => {
-                    front.advance(n);
-                    break;
-                }
-                Err(quinn_proto::WriteError::Blocked) => break,
-                Err(_) => {
-                    gone = true;
-                    break;
-                }
+        match c.stream {
+            Some(id) => {
+                arcane_quic_io::write_stream(&mut c.proto, id, &mut c.out);
             }
-        }
-        if gone {
-            c.out.clear();
+            None => c.out.clear(),
         }
         if c.out.is_empty() {
             c.blocked_since = None;
@@ -1080,83 +877,7 @@ impl Driver {
         }
     }
 
-    /// Sends every packet the connection has ready.
-    fn transmit(&mut self, c: &mut Conn, now: Instant) {
-        loop {
-            self.send_buf.clear();
-            let Some(t) = c
-                .proto
-                .poll_transmit(now, self.max_segments, &mut self.send_buf)
-            else {
-                break;
-            };
-            let buf = std::mem::take(&mut self.send_buf);
-            self.send(&t, &buf[..t.size]);
-            self.send_buf = buf;
-        }
-    }
-
     fn send_response(&mut self, t: &Transmit) {
-        let buf = std::mem::take(&mut self.response_buf);
-        self.send(t, &buf[..t.size]);
-        self.response_buf = buf;
-    }
-
-    fn send(&mut self, t: &Transmit, contents: &[u8]) {
-        if self.backlog.is_empty() {
-            let (socket, udp) = (&self.socket, &self.udp);
-            let sent = socket.try_io(Interest::WRITABLE, || {
-                udp.send(socket.into(), &udp_transmit(t, contents))
-            });
-            match sent {
-                Ok(()) => return,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    // quinn-udp already logs (rate-limited) what the OS refused.
-                    tracing::trace!("QUIC send: {e}");
-                    return;
-                }
-            }
-        }
-        if self.backlog.len() < MAX_BACKLOG {
-            let t = Transmit {
-                destination: t.destination,
-                ecn: t.ecn,
-                size: contents.len(),
-                segment_size: t.segment_size,
-                src_ip: t.src_ip,
-            };
-            self.backlog.push_back((t, contents.to_vec()));
-        }
-    }
-
-    /// Sends what the full socket refused, until it refuses again.
-    fn send_backlog(&mut self) {
-        while let Some((t, contents)) = self.backlog.front() {
-            let (socket, udp) = (&self.socket, &self.udp);
-            let transmit = udp_transmit(t, contents);
-            let sent = socket.try_io(Interest::WRITABLE, || udp.send(socket.into(), &transmit));
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                _ => {
-                    self.backlog.pop_front();
-                }
-            }
-        }
-    }
-}
-
-/// quinn-proto's transmit as quinn-udp sends it.
-fn udp_transmit<'a>(t: &Transmit, contents: &'a [u8]) -> quinn_udp::Transmit<'a> {
-    quinn_udp::Transmit {
-        destination: t.destination,
-        ecn: t.ecn.map(|e| match e {
-            EcnCodepoint::Ect0 => quinn_udp::EcnCodepoint::Ect0,
-            EcnCodepoint::Ect1 => quinn_udp::EcnCodepoint::Ect1,
-            EcnCodepoint::Ce => quinn_udp::EcnCodepoint::Ce,
-        }),
-        contents,
-        segment_size: t.segment_size,
-        src_ip: t.src_ip,
+        self.io.send(t, &self.response_buf[..t.size]);
     }
 }

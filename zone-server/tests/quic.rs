@@ -492,3 +492,34 @@ async fn a_full_zone_and_a_shutdown_close_quic_clients_with_reasons() {
     timeout(Duration::from_secs(10), zone.wait()).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A client dropped without closing (a bot following a redirect) closes its
+/// connection as a dropped socket would: the player leaves at once, not when the
+/// zone's idle timeout (15 s) notices the silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_quic_client_leaves_the_zone_at_once() {
+    let zone = start_zone().await;
+    let quic = zone.quic_endpoint.clone().unwrap();
+    // From an endpoint that lives on (as a swarm's does), so only the link goes.
+    let endpoint = arcane_loadtest::quic::shared_endpoint().unwrap();
+    let t = ticket(1, DEV_TICKET_SECRET);
+    let mut c = Client::join_via(&quic, &t, ClientTier::Desktop, Some(&endpoint))
+        .await
+        .unwrap();
+    welcome(&mut c).await;
+    drop(c);
+    let start = Instant::now();
+    loop {
+        let players = scrape::sum_of(&metrics(&zone).await, "arcane_players");
+        if players == 0.0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still {players} players"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    zone.shutdown();
+    zone.wait().await;
+}
