@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use arcane_protocol::codec::decode_server_message;
 use arcane_protocol::{DATAGRAM_HEADER, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, QUIC_ALPN};
-use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest};
+use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest, stream_codec};
 use bytes::{Bytes, BytesMut};
 use quinn_proto::{
     ClientConfig, Dir, Endpoint, EndpointConfig, Event, IdleTimeout, StreamEvent, StreamId,
@@ -185,14 +185,6 @@ fn tls(target: &Target) -> anyhow::Result<rustls::ClientConfig> {
     };
     config.alpn_protocols = vec![QUIC_ALPN.to_vec()];
     Ok(config)
-}
-
-fn codec(max: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .big_endian()
-        .max_frame_length(max)
-        .new_codec()
 }
 
 /// Socket buffers asked of the kernel: a swarm's endpoint takes a tick's snapshots
@@ -569,7 +561,7 @@ impl ClientDriver {
                     events: Some(events),
                     stream: None,
                     inbuf: BytesMut::new(),
-                    reader: codec(MAX_SERVER_FRAME),
+                    reader: stream_codec(MAX_SERVER_FRAME),
                     out: VecDeque::new(),
                     stream_ended: None,
                     closed_reply: None,
@@ -722,7 +714,7 @@ fn on_event(c: &mut ClientConn, event: Event) {
 fn frame_on_stream(c: &mut ClientConn, frame: Bytes) {
     let mut framed = BytesMut::with_capacity(4 + frame.len());
     // Raw frames skip the size check: the server must refuse them itself.
-    let mut codec = codec(usize::MAX);
+    let mut codec = stream_codec(usize::MAX);
     if codec.encode(frame, &mut framed).is_ok() {
         c.out.push_back(framed.freeze());
     }

@@ -17,7 +17,6 @@ use quinn_proto::crypto::rustls::QuicServerConfig;
 use quinn_proto::{IdleTimeout, ServerConfig, TransportConfig, VarInt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::config::ZoneServerConfig;
 
@@ -26,16 +25,6 @@ pub use crate::quic_driver::serve;
 /// Socket buffers asked of the kernel: a tick's burst of a thousand snapshot
 /// datagrams, or a second of inputs, fits without a drop.
 const SOCKET_BUFFER: usize = 4 << 20;
-
-/// The framing of the reliable stream, for either direction: a 4-byte big-endian
-/// length, then the frame. `max` bounds what is accepted before anything is buffered.
-pub fn stream_codec(max: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .big_endian()
-        .max_frame_length(max)
-        .new_codec()
-}
 
 /// A bound QUIC endpoint and the address clients are told to use.
 pub struct QuicListener {

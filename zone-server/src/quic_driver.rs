@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arcane_protocol::{DATAGRAM_HEADER, KickReason, MAX_CLIENT_FRAME};
-use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest};
+use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest, stream_codec};
 use bytes::{BufMut, Bytes, BytesMut};
 use quinn_proto::{
     ConnectionHandle, Dir, Endpoint, EndpointConfig, Event, SendDatagramError, StreamEvent,
@@ -35,7 +35,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 use crate::config::ZoneServerConfig;
 use crate::metrics::{Metrics, kick_label};
 use crate::outbox::{DirectSend, DirectSnapshots};
-use crate::quic::{QuicListener, stream_codec};
+use crate::quic::QuicListener;
 use crate::session::{Refusal, Session, SessionContext, kick_frame};
 
 /// Longest the reliable stream may stay blocked before the client counts as slow.

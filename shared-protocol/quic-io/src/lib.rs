@@ -21,6 +21,7 @@ use quinn_proto::{
 };
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio_util::codec::LengthDelimitedCodec;
 
 /// Receive buffer per batch slot: a GRO batch is at most 64 KiB.
 const RECV_SLOT: usize = 64 * 1024;
@@ -584,6 +585,17 @@ pub fn read_stream(
     // Returns the read bytes' flow control credit (sent with the next packet).
     let _ = chunks.finalize();
     read
+}
+
+/// The framing of the reliable stream, either direction (`PROTOCOL.md`): a 4-byte
+/// big-endian length, then the frame. `max` bounds what a reader accepts before
+/// anything is buffered.
+pub fn stream_codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .big_endian()
+        .max_frame_length(max)
+        .new_codec()
 }
 
 /// The earlier of two optional deadlines.
