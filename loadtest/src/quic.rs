@@ -658,7 +658,7 @@ impl ClientDriver {
     fn process(&mut self, c: &mut ClientConn, now: Instant) {
         loop {
             while let Some(event) = c.proto.poll() {
-                on_event(c, event);
+                on_event(c, event, now);
             }
             if let Some(id) = c.stream {
                 arcane_quic_io::write_stream(&mut c.proto, id, &mut c.out);
@@ -676,15 +676,23 @@ impl ClientDriver {
     }
 }
 
-fn on_event(c: &mut ClientConn, event: Event) {
+fn on_event(c: &mut ClientConn, event: Event, now: Instant) {
     match event {
         Event::Connected => {
             c.stream = c.proto.streams().open(Dir::Bi);
-            if let Some(reply) = c.connecting.take() {
-                let _ = reply.send(match c.stream {
-                    Some(_) => Ok(c.key),
-                    None => Err("the server allows no stream".into()),
-                });
+            let answer = match c.stream {
+                Some(_) => Ok(c.key),
+                None => Err("the server allows no stream".into()),
+            };
+            // Nobody waits any more (the connect was given up): nobody would close it.
+            let unwanted = match c.connecting.take() {
+                Some(reply) => reply.send(answer).is_err(),
+                None => false,
+            };
+            if unwanted || c.stream.is_none() {
+                c.events = None;
+                c.proto
+                    .close(now, VarInt::from_u32(0), Bytes::from_static(b"bye"));
             }
         }
         Event::ConnectionLost { reason } => {

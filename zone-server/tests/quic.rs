@@ -523,3 +523,38 @@ async fn a_dropped_quic_client_leaves_the_zone_at_once() {
     zone.shutdown();
     zone.wait().await;
 }
+
+/// A connect the caller gave up on (a timeout) does not leave its connection open:
+/// once the handshake completes with nobody waiting, the client closes it, instead
+/// of keeping it alive until the zone's handshake timeout refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_connect_given_up_closes_its_connection() {
+    let mut config = ZoneServerConfig::local(content(), "quiet");
+    config.watch_content = false;
+    config.handshake_timeout = Duration::from_millis(500);
+    let zone = arcane_zone_server::start(config).await.unwrap();
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let endpoint = arcane_loadtest::quic::shared_endpoint().unwrap();
+    let t = ticket(1, DEV_TICKET_SECRET);
+    let given_up = timeout(
+        Duration::from_micros(1),
+        Client::join_via(&quic, &t, ClientTier::Desktop, Some(&endpoint)),
+    )
+    .await;
+    assert!(given_up.is_err(), "the handshake cannot finish in 1 µs");
+    // Past the zone's handshake timeout: it never had to time the connection out.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let metrics = metrics(&zone).await;
+    assert_eq!(
+        scrape::labelled(
+            &metrics,
+            "arcane_handshake_failures_total",
+            "reason",
+            "timeout"
+        ),
+        0.0,
+        "{metrics}"
+    );
+    zone.shutdown();
+    zone.wait().await;
+}
