@@ -110,6 +110,21 @@ impl Player {
         self.next_snapshot().await;
     }
 
+    /// Like [`Player::step`], then reads on until the snapshot of the tick that
+    /// applied the input (which carries its receipt). With a plain `step`, a slow
+    /// host can put two of a player's inputs into one tick (the snapshot it waited
+    /// for was already there), and that tick reports one of them.
+    async fn step_applied(&mut self, dir: (i8, i8)) {
+        self.step(dir).await;
+        for _ in 0..20 {
+            if self.view.last_input_seq >= self.seq {
+                return;
+            }
+            self.next_snapshot().await;
+        }
+        panic!("input {} was not applied within 20 snapshots", self.seq);
+    }
+
     async fn next_snapshot(&mut self) {
         loop {
             match timeout(Duration::from_secs(5), self.client.recv())
@@ -170,14 +185,18 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
     let mut c = Player::join(&z, 3).await;
     // C runs east for 2 s at 50 m/s: 100 m, beyond 50 + 8 m.
     for _ in 0..40 {
-        a.step((0, 0)).await;
-        b.step((0, 0)).await;
-        c.step((127, 0)).await;
+        tokio::join!(
+            a.step_applied((0, 0)),
+            b.step_applied((0, 0)),
+            c.step_applied((127, 0))
+        );
     }
     for _ in 0..8 {
-        a.step((0, 0)).await;
-        b.step((0, 0)).await;
-        c.step((0, 0)).await;
+        tokio::join!(
+            a.step_applied((0, 0)),
+            b.step_applied((0, 0)),
+            c.step_applied((0, 0))
+        );
     }
     assert!(a.sees(b.me) && b.sees(a.me), "A and B stand together");
     assert!(
@@ -194,8 +213,9 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
         "the last applied input is echoed"
     );
     // Each input applied is reported with its wait for its tick: these players send
-    // right after each snapshot, so inputs wait most of a tick (never zero, which
-    // would mean the zone's clock does not reach the receipts), and never seconds.
+    // right after the snapshot that applied their last input, so inputs wait most of
+    // a tick (never zero, which would mean the zone's clock does not reach the
+    // receipts), and never seconds.
     assert!(c.waits.len() >= 40, "{} receipts", c.waits.len());
     assert!(c.waits.iter().all(|&(seq, _)| seq >= 1 && seq <= c.seq));
     assert!(c.waits.iter().any(|&(_, w)| w > 0), "{:?}", c.waits);
