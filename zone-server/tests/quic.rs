@@ -44,8 +44,14 @@ fn content() -> PathBuf {
 }
 
 async fn start_zone() -> RunningZone {
+    start_zone_with(|_| {}).await
+}
+
+/// The quiet zone, with `adjust` applied to its configuration first.
+async fn start_zone_with(adjust: impl FnOnce(&mut ZoneServerConfig)) -> RunningZone {
     let mut config = ZoneServerConfig::local(content(), "quiet");
     config.watch_content = false;
+    adjust(&mut config);
     arcane_zone_server::start(config).await.unwrap()
 }
 
@@ -69,6 +75,11 @@ async fn metrics(zone: &RunningZone) -> String {
     scrape::http_get(&format!("http://{}/metrics", zone.admin_addr))
         .await
         .expect("/metrics")
+}
+
+/// Handshakes the zone refused for `reason`, from its `/metrics` text.
+fn handshake_failures(metrics: &str, reason: &str) -> f64 {
+    scrape::labelled(metrics, "arcane_handshake_failures_total", "reason", reason)
 }
 
 /// A player's ticket for the `quiet` zone.
@@ -435,10 +446,7 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
 /// zone, and the endpoint stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_zone_and_a_shutdown_close_quic_clients_with_reasons() {
-    let mut config = ZoneServerConfig::local(content(), "quiet");
-    config.watch_content = false;
-    config.max_connections = 1;
-    let zone = arcane_zone_server::start(config).await.unwrap();
+    let zone = start_zone_with(|c| c.max_connections = 1).await;
     let quic = zone.quic_endpoint.clone().unwrap();
     let mut first = Client::join(&quic, &ticket(1, DEV_TICKET_SECRET), ClientTier::Desktop)
         .await
@@ -460,16 +468,7 @@ async fn a_full_zone_and_a_shutdown_close_quic_clients_with_reasons() {
         };
     assert!(refused.contains("zone_full"), "{refused}");
     let metrics = metrics(&zone).await;
-    assert_eq!(
-        scrape::labelled(
-            &metrics,
-            "arcane_handshake_failures_total",
-            "reason",
-            "zone_full"
-        ),
-        1.0,
-        "{metrics}"
-    );
+    assert_eq!(handshake_failures(&metrics, "zone_full"), 1.0, "{metrics}");
     assert_eq!(scrape::sum_of(&metrics, "arcane_players"), 1.0, "{metrics}");
 
     // A shutdown: the playing client is told why, then closed.
@@ -529,10 +528,7 @@ async fn a_dropped_quic_client_leaves_the_zone_at_once() {
 /// of keeping it alive until the zone's handshake timeout refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quic_connect_given_up_closes_its_connection() {
-    let mut config = ZoneServerConfig::local(content(), "quiet");
-    config.watch_content = false;
-    config.handshake_timeout = Duration::from_millis(500);
-    let zone = arcane_zone_server::start(config).await.unwrap();
+    let zone = start_zone_with(|c| c.handshake_timeout = Duration::from_millis(500)).await;
     let quic = zone.quic_endpoint.clone().unwrap();
     let endpoint = arcane_loadtest::quic::shared_endpoint().unwrap();
     let t = ticket(1, DEV_TICKET_SECRET);
@@ -545,16 +541,7 @@ async fn a_quic_connect_given_up_closes_its_connection() {
     // Past the zone's handshake timeout: it never had to time the connection out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let metrics = metrics(&zone).await;
-    assert_eq!(
-        scrape::labelled(
-            &metrics,
-            "arcane_handshake_failures_total",
-            "reason",
-            "timeout"
-        ),
-        0.0,
-        "{metrics}"
-    );
+    assert_eq!(handshake_failures(&metrics, "timeout"), 0.0, "{metrics}");
     zone.shutdown();
     zone.wait().await;
 }
