@@ -2,6 +2,8 @@
 //! tests. The endpoint's scheme picks the transport: `ws://host:port` or
 //! `quic://host:port[?sha256=<certificate hash>]` (see `PROTOCOL.md`).
 
+use std::time::Instant;
+
 use anyhow::{Context as _, bail};
 use arcane_protocol::codec::{decode_server_message, encode_client_frame};
 use arcane_protocol::{ClientMessage, ClientTier, Hello, PROTOCOL_VERSION, ServerMessage};
@@ -16,11 +18,22 @@ pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// One received frame.
 #[derive(Debug)]
 pub enum Incoming {
-    Message(ServerMessage, usize),
+    Message(ServerMessage, Received),
     /// A binary frame that failed to decode (counted as an error by bots).
     Malformed(String),
     /// The server closed the connection (with the close frame's reason, if any).
     Closed(Option<String>),
+}
+
+/// How a message arrived: its size on the wire and when this process read it off
+/// the socket. Over QUIC that is the endpoint task's receive pass, before the message
+/// waits for its bot to be scheduled (one bot process runs a thousand clients on one
+/// core, and a real client has no such queue); over WebSocket each client reads its
+/// own socket, so it is when `recv` got the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub bytes: usize,
+    pub at: Instant,
 }
 
 /// A connected client.
@@ -169,8 +182,12 @@ impl Client {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Binary(b))) => {
+                    let received = Received {
+                        bytes: b.len(),
+                        at: Instant::now(),
+                    };
                     return match decode_server_message(&b) {
-                        Ok(m) => Incoming::Message(m, b.len()),
+                        Ok(m) => Incoming::Message(m, received),
                         Err(e) => Incoming::Malformed(e.to_string()),
                     };
                 }

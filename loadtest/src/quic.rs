@@ -29,7 +29,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-use crate::client::Incoming;
+use crate::client::{Incoming, Received};
 
 /// Snapshot datagrams one connection received, and the gaps in their sequence
 /// numbers (datagrams lost on the way, or still reordered in flight).
@@ -237,8 +237,9 @@ enum Command {
 
 /// What the endpoint's task tells a link.
 enum LinkEvent {
-    Datagram(Bytes),
-    Frame(Bytes),
+    /// A datagram or stream frame, with the receive pass that read it.
+    Datagram(Bytes, Instant),
+    Frame(Bytes, Instant),
     Malformed(String),
     Closed(Option<String>),
 }
@@ -382,19 +383,19 @@ impl QuicLink {
     /// The next server message from the stream or a datagram, or the close.
     pub async fn recv(&mut self) -> Incoming {
         match self.events.recv().await {
-            Some(LinkEvent::Frame(b)) => match decode_server_message(&b) {
-                Ok(m) => Incoming::Message(m, b.len()),
+            Some(LinkEvent::Frame(b, at)) => match decode_server_message(&b) {
+                Ok(m) => Incoming::Message(m, Received { bytes: b.len(), at }),
                 Err(e) => Incoming::Malformed(e.to_string()),
             },
-            Some(LinkEvent::Datagram(d)) if d.len() > DATAGRAM_HEADER => {
+            Some(LinkEvent::Datagram(d, at)) if d.len() > DATAGRAM_HEADER => {
                 let seq = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
                 self.count = self.seq.see(seq);
                 match decode_server_message(&d[DATAGRAM_HEADER..]) {
-                    Ok(m) => Incoming::Message(m, d.len()),
+                    Ok(m) => Incoming::Message(m, Received { bytes: d.len(), at }),
                     Err(e) => Incoming::Malformed(e.to_string()),
                 }
             }
-            Some(LinkEvent::Datagram(_)) => {
+            Some(LinkEvent::Datagram(..)) => {
                 Incoming::Malformed("datagram shorter than its header".into())
             }
             Some(LinkEvent::Malformed(e)) => Incoming::Malformed(e),
@@ -490,7 +491,9 @@ impl ClientDriver {
         let mut stop_at: Option<Instant> = None;
         loop {
             alarm.set(earliest(self.conns.next_timeout(), stop_at));
-            tokio::select! {
+            // Each arm says when it woke; the pass over the connections it marked
+            // uses that time, so what a receive pass read carries when it was read.
+            let now = tokio::select! {
                 biased;
                 c = commands.recv(), if stop_at.is_none() => match c {
                     Some(c) => {
@@ -500,6 +503,7 @@ impl ClientDriver {
                         while let Ok(c) = commands.try_recv() {
                             self.on_command(c, now);
                         }
+                        now
                     }
                     None => {
                         let now = Instant::now();
@@ -510,6 +514,7 @@ impl ClientDriver {
                             self.conns.mark(key.slot);
                         }
                         stop_at = Some(now + CLOSE_FLUSH);
+                        now
                     }
                 },
                 r = self.io.readable() => {
@@ -524,11 +529,19 @@ impl ClientDriver {
                         self.on_datagram(d, now);
                     }
                     self.received = received;
+                    now
                 }
-                _ = alarm.ring() => self.expire(Instant::now()),
-                _ = self.io.writable() => self.io.send_backlog(),
-            }
-            self.flush(Instant::now());
+                _ = alarm.ring() => {
+                    let now = Instant::now();
+                    self.expire(now);
+                    now
+                }
+                _ = self.io.writable() => {
+                    self.io.send_backlog();
+                    Instant::now()
+                }
+            };
+            self.flush(now);
             if let Some(at) = stop_at
                 && (Instant::now() >= at || self.conns.is_empty())
             {
@@ -708,10 +721,10 @@ fn on_event(c: &mut ClientConn, event: Event, now: Instant) {
                 c.closed(Some(reason));
             }
         }
-        Event::Stream(StreamEvent::Readable { .. }) => read_stream(c),
+        Event::Stream(StreamEvent::Readable { .. }) => read_stream(c, now),
         Event::DatagramReceived => {
             while let Some(d) = c.proto.datagrams().recv() {
-                c.tell(LinkEvent::Datagram(d));
+                c.tell(LinkEvent::Datagram(d, now));
             }
         }
         _ => {}
@@ -729,7 +742,7 @@ fn frame_on_stream(c: &mut ClientConn, frame: Bytes) {
 }
 
 /// Reads what the stream has and hands the link each complete frame.
-fn read_stream(c: &mut ClientConn) {
+fn read_stream(c: &mut ClientConn, now: Instant) {
     let Some(id) = c.stream else { return };
     let mut ended = false;
     loop {
@@ -741,7 +754,7 @@ fn read_stream(c: &mut ClientConn) {
     }
     loop {
         match c.reader.decode(&mut c.inbuf) {
-            Ok(Some(frame)) => c.tell(LinkEvent::Frame(frame.freeze())),
+            Ok(Some(frame)) => c.tell(LinkEvent::Frame(frame.freeze(), now)),
             Ok(None) => break,
             Err(e) => {
                 c.tell(LinkEvent::Malformed(format!("stream frame: {e}")));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -10,6 +11,31 @@ pub struct LatencyMs {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+}
+
+impl LatencyMs {
+    /// The quantiles of a histogram of microseconds, in ms (zeros when it is empty).
+    pub fn of(us: &Histogram<u64>) -> Self {
+        LatencyMs {
+            p50: quantile_ms(us, 0.50),
+            p95: quantile_ms(us, 0.95),
+            p99: quantile_ms(us, 0.99),
+            max: if us.is_empty() {
+                0.0
+            } else {
+                us.max() as f64 / 1e3
+            },
+        }
+    }
+}
+
+/// Quantile `q` of a histogram of microseconds, in ms (0 when it is empty).
+pub(crate) fn quantile_ms(us: &Histogram<u64>, q: f64) -> f64 {
+    if us.is_empty() {
+        0.0
+    } else {
+        us.value_at_quantile(q) as f64 / 1e3
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -73,8 +99,15 @@ pub struct Report {
     /// Connections closed by the server or the network before the end of the run.
     pub disconnects: u64,
     pub duration_s: f64,
-    /// Input sent → a snapshot acknowledging it received.
+    /// Input sent → a snapshot acknowledging it read off the bot's socket.
     pub latency_ms: LatencyMs,
+    /// Snapshot read off the socket → its bot's logic got to it: the bot process's
+    /// own queue (a thousand clients share one core), kept out of `latency_ms` since
+    /// a real client has no such queue.
+    pub bot_queue_ms: LatencyMs,
+    /// An input's send time → its bot got to send it: the same queue on the way out.
+    /// Latency counts from the actual send, but a late send can miss its tick.
+    pub bot_send_delay_ms: LatencyMs,
     pub bytes_per_client_per_s: f64,
     pub snapshots_per_client_per_s: f64,
     pub inputs_sent: u64,
@@ -173,6 +206,15 @@ impl Report {
             format!(
                 "p50={:.1}ms p95={:.1}ms p99={:.1}ms max={:.1}ms",
                 l.p50, l.p95, l.p99, l.max
+            ),
+        );
+        let (q, d) = (&self.bot_queue_ms, &self.bot_send_delay_ms);
+        line(
+            &mut s,
+            "bot process delays",
+            format!(
+                "snapshot read→handled p50={:.1}ms p99={:.1}ms; input due→sent p50={:.1}ms p99={:.1}ms",
+                q.p50, q.p99, d.p50, d.p99
             ),
         );
         line(

@@ -20,6 +20,7 @@ use crate::client::{Client, Incoming};
 use crate::lossy::{Impairment, LossyLink};
 use crate::report::{
     DatagramFigures, GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures,
+    quantile_ms,
 };
 use crate::schedule::InputSchedule;
 use crate::scrape::{self, ServerSample};
@@ -146,6 +147,12 @@ impl Links {
 /// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
 struct Stats {
     latency_us: Histogram<u64>,
+    /// Snapshot read off the socket → its bot got to it (µs): the load generator's
+    /// own queue, not part of `latency_us`.
+    bot_queue_us: Histogram<u64>,
+    /// Input due → its bot got to send it (µs): the same queue on the way out. The
+    /// latency counts from the send, but a late send may miss its tick.
+    send_delay_us: Histogram<u64>,
     connected: usize,
     errors: u64,
     decode_errors: u64,
@@ -174,6 +181,8 @@ impl Stats {
         let latency_us = Histogram::new(3)?;
         Ok(Stats {
             latency_us,
+            bot_queue_us: Histogram::new(3)?,
+            send_delay_us: Histogram::new(3)?,
             connected: 0,
             errors: 0,
             decode_errors: 0,
@@ -387,6 +396,9 @@ async fn play(
             _ = &mut end => break,
             _ = &mut next_send, if welcomed => {
                 let now = Instant::now();
+                let due: Instant = next_send.deadline().into();
+                let behind = now.saturating_duration_since(due).as_micros() as u64;
+                let _ = stats.borrow_mut().send_delay_us.record(behind.max(1));
                 seq += 1;
                 let (_, at) = schedule.on_sent(now, seq);
                 next_send.as_mut().reset(at.into());
@@ -425,8 +437,8 @@ async fn play(
             incoming = client.recv() => {
                 let mut st = stats.borrow_mut();
                 match incoming {
-                    Incoming::Message(msg, len) => {
-                        st.bytes += len as u64;
+                    Incoming::Message(msg, received) => {
+                        st.bytes += received.bytes as u64;
                         match msg {
                             ServerMessage::Welcome(w) => {
                                 welcomed = true;
@@ -450,7 +462,13 @@ async fn play(
                             ServerMessage::Snapshot(snap) => match view.apply(&snap) {
                                 Ok(()) => {
                                     st.snapshots += 1;
-                                    let now = Instant::now();
+                                    // A snapshot is observed when it reached this
+                                    // client's socket; the wait for the bot to be
+                                    // scheduled is the load generator's, reported
+                                    // apart (`bot_queue_ms`).
+                                    let now = received.at;
+                                    let queued = received.at.elapsed().as_micros() as u64;
+                                    let _ = st.bot_queue_us.record(queued.max(1));
                                     let receipt = InputReceipt {
                                         seq: snap.last_input_seq,
                                         wait: snap.input_wait,
@@ -522,14 +540,6 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
                 .or_default() += 1;
         }
         _ => {}
-    }
-}
-
-fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(q) as f64 / 1e3
     }
 }
 
@@ -618,6 +628,8 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     {
         let mut st = stats.borrow_mut();
         st.latency_us.reset();
+        st.bot_queue_us.reset();
+        st.send_delay_us.reset();
         st.bytes = 0;
         st.snapshots = 0;
     }
@@ -645,16 +657,9 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         errors: st.errors,
         disconnects: st.disconnects,
         duration_s: window,
-        latency_ms: LatencyMs {
-            p50: quantile_ms(&st.latency_us, 0.50),
-            p95: quantile_ms(&st.latency_us, 0.95),
-            p99: quantile_ms(&st.latency_us, 0.99),
-            max: if st.latency_us.is_empty() {
-                0.0
-            } else {
-                st.latency_us.max() as f64 / 1e3
-            },
-        },
+        latency_ms: LatencyMs::of(&st.latency_us),
+        bot_queue_ms: LatencyMs::of(&st.bot_queue_us),
+        bot_send_delay_ms: LatencyMs::of(&st.send_delay_us),
         bytes_per_client_per_s: st.bytes as f64 / n / window,
         snapshots_per_client_per_s: st.snapshots as f64 / n / window,
         inputs_sent: st.inputs,

@@ -488,6 +488,13 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
         .unwrap()
         .unwrap();
         assert_eq!(report.connected, 20, "{transport:?}: {report:?}");
+        // The bot process's own delays are measured and reported apart.
+        assert!(
+            report.latency_ms.p50 > 0.0
+                && report.bot_queue_ms.max > 0.0
+                && report.bot_send_delay_ms.max > 0.0,
+            "{transport:?}: {report:?}"
+        );
     }
     let text = reqwest::get(&metrics_url)
         .await

@@ -128,6 +128,24 @@ async fn quic_clients_play_and_are_refused_with_reasons() {
     );
     assert!(c.datagrams().received > 0, "snapshots came as datagrams");
 
+    // A message carries when the endpoint read it off the socket, not when the
+    // client got round to it: the bot swarm's latency must not count the bot
+    // process's own queue. Snapshots keep coming while this client looks away.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let asked = Instant::now();
+    let read_at = loop {
+        match timeout(Duration::from_secs(2), c.recv()).await.unwrap() {
+            Incoming::Message(ServerMessage::Snapshot(_), received) => break received.at,
+            Incoming::Message(..) => {}
+            other => panic!("lost the connection: {other:?}"),
+        }
+    };
+    assert!(
+        asked.duration_since(read_at) >= Duration::from_millis(200),
+        "a snapshot was stamped {:?} before recv was called, not when it was read",
+        asked.saturating_duration_since(read_at)
+    );
+
     // A forged ticket: a Kick with the reason, then the close names it.
     let mut bad = Client::join(&quic, &ticket(2, "not-the-secret"), ClientTier::Desktop)
         .await
@@ -413,10 +431,10 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
         }])
         .await
         .unwrap();
-        if let Ok(Incoming::Message(ServerMessage::Snapshot(s), len)) =
+        if let Ok(Incoming::Message(ServerMessage::Snapshot(s), received)) =
             timeout(Duration::from_secs(2), c.recv()).await
         {
-            biggest = biggest.max(len);
+            biggest = biggest.max(received.bytes);
             match view.apply(&s) {
                 // The stream and datagrams may overtake each other: an older one is stale.
                 Ok(()) | Err(ApplyError::Stale { .. }) => {}
