@@ -2,7 +2,6 @@
 //! clock estimated from snapshot arrivals, with the lead tuned from the zone's input
 //! receipts (protocol v5 `input_wait_100us`) so each input arrives just in time.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use arcane_protocol::InputReceipt;
@@ -206,82 +205,50 @@ impl LeadControl {
     }
 }
 
-/// A bot's estimate of when the zone ticks, from snapshot arrivals: projected by tick
-/// number, the least delayed arrival of the last [`TickClock::WINDOW`] ticks is the
-/// best guess of a tick's end (a windowed min filter, as in NTP-style clock sync).
-/// Delays only ever make an arrival later, so the earliest is the truest; the window
-/// lets the estimate follow a zone that had to resynchronise its tick clock (its ticks
-/// then come up to a period later) within two seconds. A minimum kept for good would
-/// stay early, and the lead control would shrink the lead to nothing to make up for it.
+/// A bot's estimate of when the zone ticks, from snapshot arrivals: the least delayed
+/// arrival, projected by tick number, is the best guess of a tick's end (a min filter,
+/// as in NTP-style clock sync). It creeps later slowly so it follows a zone that had
+/// to resynchronise its tick clock. The creep is per tick, not per observation, and a
+/// late arrival of an old tick never moves the estimate later.
 struct TickClock {
     period: Duration,
-    period_us: i64,
-    /// The first observation of the current tick numbering; arrivals are kept as
-    /// offsets (µs) from its projection.
-    base: Option<(u32, Instant)>,
-    /// (tick, offset) of the earliest arrival of each recent tick, by tick.
-    recent: VecDeque<(u32, i64)>,
-    /// The smallest offset in `recent`.
-    earliest_us: i64,
+    anchor: Option<(u32, Instant)>,
+    /// The newest tick observed.
+    newest: u32,
 }
 
 impl TickClock {
-    /// Ticks of arrivals the estimate is the minimum of (two seconds at 20 Hz).
-    const WINDOW: u32 = 40;
+    /// Allowed creep per tick (20 µs at 20 Hz is 0.4 ms per second).
+    const CREEP: Duration = Duration::from_micros(20);
 
     fn new(period: Duration) -> Self {
         TickClock {
             period,
-            period_us: period.as_micros() as i64,
-            base: None,
-            recent: VecDeque::new(),
-            earliest_us: 0,
+            anchor: None,
+            newest: 0,
         }
     }
 
     /// The expected arrival time of tick `tick`'s snapshot; `None` before any arrived.
     fn arrival(&self, tick: u32) -> Option<Instant> {
-        let (t0, at0) = self.base?;
-        let us = self.period_us * (i64::from(tick) - i64::from(t0)) + self.earliest_us;
-        Some(if us >= 0 {
-            at0 + Duration::from_micros(us as u64)
+        let (t0, at0) = self.anchor?;
+        Some(if tick >= t0 {
+            at0 + self.period * (tick - t0)
         } else {
-            at0.checked_sub(Duration::from_micros(us.unsigned_abs()))
-                .unwrap_or(at0)
+            at0.checked_sub(self.period * (t0 - tick)).unwrap_or(at0)
         })
     }
 
     /// Records that tick `tick`'s snapshot arrived at `now`.
     fn observe(&mut self, tick: u32, now: Instant) {
-        let newest = self.recent.back().map(|&(t, _)| t);
-        // The first arrival, or a tick number out of all proportion (another zone's
-        // numbering): start again from this one.
-        if newest.is_none_or(|n| n.abs_diff(tick) > Self::WINDOW) {
-            self.base = Some((tick, now));
-            self.recent.clear();
-        }
-        let Some((t0, at0)) = self.base else { return };
-        let since_base = if now >= at0 {
-            (now - at0).as_micros() as i64
-        } else {
-            -((at0 - now).as_micros() as i64)
+        self.anchor = match (self.anchor, self.arrival(tick)) {
+            (Some((t0, at0)), Some(projected)) if now >= projected => {
+                let newer = tick.saturating_sub(self.newest);
+                Some((t0, at0 + Self::CREEP * newer))
+            }
+            _ => Some((tick, now)),
         };
-        let offset = since_base - self.period_us * (i64::from(tick) - i64::from(t0));
-        // Kept by tick; a tick seen again keeps its earliest arrival.
-        let at = self.recent.partition_point(|&(t, _)| t < tick);
-        match self.recent.get_mut(at) {
-            Some(r) if r.0 == tick => r.1 = r.1.min(offset),
-            _ => self.recent.insert(at, (tick, offset)),
-        }
-        let newest = self.recent.back().map_or(tick, |&(t, _)| t);
-        while self
-            .recent
-            .front()
-            .is_some_and(|&(t, _)| t.saturating_add(Self::WINDOW) <= newest)
-        {
-            self.recent.pop_front();
-        }
-        self.earliest_us = self.recent.iter().map(|&(_, o)| o).min().unwrap_or(0);
+        self.newest = self.newest.max(tick);
     }
 }
 
@@ -330,9 +297,9 @@ mod tests {
         // Tick 10's snapshot at 0 ms: tick 11's is due at 50, so send at 30.
         assert_eq!(s.on_snapshot(10, t0, none(0)).send_at, ms(t0, 30));
         assert_eq!(s.on_sent(ms(t0, 30), 1), (Some(11), ms(t0, 80)));
-        // On time: the estimate stays.
+        // On time (not earlier than projected): the estimate creeps a little later.
         let v = s.on_snapshot(11, ms(t0, 50), waited(1, 20));
-        assert_eq!(v.send_at, ms(t0, 80));
+        assert_eq!(v.send_at, ms(t0, 80) + TickClock::CREEP);
         assert_eq!(v.late, Some(false));
     }
 
@@ -352,7 +319,7 @@ mod tests {
         // 50). The next send stays at tick 12's time, not "at once".
         assert_eq!(s.on_sent(ms(t0, 30), 1), (Some(11), ms(t0, 80)));
         let v = s.on_snapshot(11, ms(t0, 60), waited(1, 15));
-        assert_eq!(v.send_at, ms(t0, 80));
+        assert_eq!(v.send_at, ms(t0, 80) + TickClock::CREEP);
         // Even a snapshot of the tick the input was for, arriving after the send time
         // of the next one, only moves on to the tick after that.
         let (t0, mut s) = after_tick_10();
@@ -540,7 +507,7 @@ mod tests {
         let mut c = TickClock::new(PERIOD);
         c.observe(10, ms(t0, 5));
         c.observe(11, ms(t0, 70)); // delayed: the estimate stays on the earlier one
-        assert_eq!(c.arrival(12), Some(ms(t0, 105)));
+        assert_eq!(c.arrival(12), Some(ms(t0, 105) + TickClock::CREEP));
         c.observe(12, ms(t0, 100)); // earlier than projected: re-anchors
         assert_eq!(c.arrival(13), Some(ms(t0, 150)));
         // Many observers of one tick, and a late arrival of an old one, move nothing.
@@ -549,40 +516,5 @@ mod tests {
         }
         c.observe(5, ms(t0, 120));
         assert_eq!(c.arrival(13), Some(ms(t0, 150)));
-    }
-
-    #[test]
-    fn the_clock_follows_a_zone_that_resynchronised_within_its_window() {
-        let t0 = Instant::now();
-        let mut c = TickClock::new(PERIOD);
-        for tick in 0..40 {
-            c.observe(tick, ms(t0, 10 + 50 * u64::from(tick)));
-        }
-        // The zone fell behind and resynchronised: from tick 40 its snapshots come
-        // 30 ms later. The window still holds the earlier ones for a while...
-        let later = |tick: u32| ms(t0, 40 + 50 * u64::from(tick));
-        for tick in 40..60 {
-            c.observe(tick, later(tick));
-        }
-        assert_eq!(c.arrival(60), Some(ms(t0, 10 + 50 * 60)));
-        // ...and once they have left it, the estimate is the new phase.
-        for tick in 60..80 {
-            c.observe(tick, later(tick));
-        }
-        assert_eq!(c.arrival(80), Some(later(80)));
-    }
-
-    #[test]
-    fn a_new_tick_numbering_starts_the_clock_again() {
-        let t0 = Instant::now();
-        let mut c = TickClock::new(PERIOD);
-        c.observe(1000, ms(t0, 10));
-        c.observe(1001, ms(t0, 60));
-        // Another zone, whose ticks are numbered from 7: its phase, not a projection
-        // of the old numbering.
-        c.observe(7, ms(t0, 95));
-        assert_eq!(c.arrival(8), Some(ms(t0, 145)));
-        c.observe(u32::MAX, ms(t0, 200));
-        assert_eq!(c.arrival(u32::MAX), Some(ms(t0, 200)));
     }
 }
