@@ -396,9 +396,13 @@ async fn play(
             _ = &mut end => break,
             _ = &mut next_send, if welcomed => {
                 let now = Instant::now();
-                let due: Instant = next_send.deadline().into();
-                let behind = now.saturating_duration_since(due).as_micros() as u64;
-                let _ = stats.borrow_mut().send_delay_us.record(behind.max(1));
+                // The first send's timer ran out while the bot was still joining
+                // (it is not polled before the welcome): no due time to be late for.
+                if seq > 0 {
+                    let due: Instant = next_send.deadline().into();
+                    let behind = now.saturating_duration_since(due).as_micros() as u64;
+                    let _ = stats.borrow_mut().send_delay_us.record(behind.max(1));
+                }
                 seq += 1;
                 let (_, at) = schedule.on_sent(now, seq);
                 next_send.as_mut().reset(at.into());
