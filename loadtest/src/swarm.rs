@@ -470,20 +470,20 @@ async fn play(
                                     // client's socket; the wait for the bot to be
                                     // scheduled is the load generator's, reported
                                     // apart (`bot_queue_ms`).
-                                    let now = received.at;
-                                    let queued = received.at.elapsed().as_micros() as u64;
+                                    let read_at = received.at;
+                                    let queued = read_at.elapsed().as_micros() as u64;
                                     let _ = st.bot_queue_us.record(queued.max(1));
                                     let receipt = InputReceipt {
                                         seq: snap.last_input_seq,
                                         wait: snap.input_wait,
                                     };
-                                    let verdict = schedule.on_snapshot(snap.tick, now, receipt);
+                                    let verdict = schedule.on_snapshot(snap.tick, read_at, receipt);
                                     st.inputs_late += u64::from(verdict.late == Some(true));
-                                    next_send.as_mut().reset(verdict.send_at.max(now).into());
+                                    next_send.as_mut().reset(verdict.send_at.into());
                                     while observed < view.last_input_seq {
                                         observed += 1;
                                         if let Some(t) = sent_at[observed as usize % SENT_RING].take() {
-                                            let us = now.duration_since(t).as_micros().max(1) as u64;
+                                            let us = read_at.duration_since(t).as_micros().max(1) as u64;
                                             let _ = st.latency_us.record(us);
                                         }
                                     }
