@@ -36,6 +36,23 @@ pub struct Received {
     pub at: Instant,
 }
 
+/// One frame batching `messages` (`buf` is scratch), and whether it may travel
+/// unreliably: a frame of only inputs, acks and pings, which the next tick's replaces.
+pub fn client_frame(
+    messages: &[ClientMessage],
+    buf: &mut Vec<u8>,
+) -> anyhow::Result<(bytes::Bytes, bool)> {
+    buf.clear();
+    encode_client_frame(messages, buf)?;
+    let unreliable = messages.iter().all(|m| {
+        matches!(
+            m,
+            ClientMessage::Input(_) | ClientMessage::Ack { .. } | ClientMessage::Ping { .. }
+        )
+    });
+    Ok((bytes::Bytes::copy_from_slice(buf), unreliable))
+}
+
 /// A connected client.
 pub struct Client {
     link: Link,
@@ -104,7 +121,7 @@ impl Client {
     /// Snapshot datagrams received and lost so far (QUIC; zeros on WebSocket).
     pub fn datagrams(&self) -> crate::quic::DatagramCount {
         match &self.link {
-            Link::Quic(q) => q.count,
+            Link::Quic(q) => q.datagrams(),
             Link::Ws(_) => crate::quic::DatagramCount::default(),
         }
     }
@@ -134,25 +151,22 @@ impl Client {
     /// Sends one frame batching `messages`. Over QUIC, a frame of only inputs, acks
     /// and pings goes as a datagram (a lost one is replaced by the next tick's).
     pub async fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
-        self.buf.clear();
-        encode_client_frame(messages, &mut self.buf)?;
-        let n = self.buf.len();
-        let frame = bytes::Bytes::copy_from_slice(&self.buf);
+        let (frame, unreliable) = client_frame(messages, &mut self.buf)?;
+        let n = frame.len();
         match &mut self.link {
             Link::Ws(ws) => ws.send(Message::Binary(frame)).await?,
-            Link::Quic(q) => {
-                let unreliable = messages.iter().all(|m| {
-                    matches!(
-                        m,
-                        ClientMessage::Input(_)
-                            | ClientMessage::Ack { .. }
-                            | ClientMessage::Ping { .. }
-                    )
-                });
-                q.send(frame, unreliable).await?
-            }
+            Link::Quic(q) => q.send(frame, unreliable).await?,
         }
         Ok(n)
+    }
+
+    /// The QUIC link, when this is a QUIC client (to run a bot inside its endpoint's
+    /// task: [`crate::quic::QuicLink::drive`]).
+    pub fn quic_link(&mut self) -> Option<&mut crate::quic::QuicLink> {
+        match &mut self.link {
+            Link::Quic(q) => Some(q),
+            Link::Ws(_) => None,
+        }
     }
 
     /// Sends raw bytes as one binary frame (fault injection).

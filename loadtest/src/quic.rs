@@ -5,8 +5,9 @@
 //!
 //! Connections are made from a [`QuicEndpoint`]: one UDP socket and one task that
 //! drives every connection's quinn-proto state machine (`arcane_quic_io`),
-//! as the zone does. A bot swarm shares endpoints between bots; each connection talks
-//! to its [`QuicLink`] through channels.
+//! as the zone does. A bot swarm shares endpoints between bots. A connection talks to
+//! its [`QuicLink`] through channels, or is run by a [`Handler`] inside the endpoint's
+//! task ([`QuicLink::drive`]), as the swarm's bots are.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -15,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use arcane_protocol::codec::decode_server_message;
-use arcane_protocol::{DATAGRAM_HEADER, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, QUIC_ALPN};
+use arcane_protocol::{
+    ClientMessage, DATAGRAM_HEADER, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, QUIC_ALPN,
+};
 use arcane_quic_io::{Alarm, ConnKey, Conns, Datagram, Driven, UdpIo, earliest, stream_codec};
 use bytes::{Bytes, BytesMut};
 use quinn_proto::{
@@ -192,6 +195,8 @@ fn tls(target: &Target) -> anyhow::Result<rustls::ClientConfig> {
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Receive batches per wake before the task sends what they produced.
 const RECV_BATCHES_PER_TURN: usize = 16;
+/// Datagrams routed between two looks for due timeouts and handler wakes.
+const DUE_CHECK_EVERY: usize = 8;
 /// How long a client waits for the server's close (and its reason) once the server
 /// ended the stream, as after a kick.
 const CLOSE_REASON_WAIT: Duration = Duration::from_secs(2);
@@ -233,6 +238,101 @@ enum Command {
         key: ConnKey,
         done: Option<oneshot::Sender<()>>,
     },
+    /// Runs a handler inside the task until it stops; `done` gets it back.
+    Drive {
+        key: ConnKey,
+        driving: Box<Driving>,
+        done: oneshot::Sender<Box<Driving>>,
+    },
+}
+
+/// Runs a connection from inside its endpoint's task rather than through a
+/// [`QuicLink`]'s channel (see [`QuicLink::drive`]): a swarm's bot. The task calls it
+/// with each message as it reads it and when its wake time comes, and checks for due
+/// wake times between datagrams, so one thread can run a thousand of them and still
+/// send each one's input on time while a tick's snapshots wait to be read.
+pub trait Handler: std::any::Any + Send {
+    /// A message from the server, or the close; what to send back goes in `out`.
+    fn on_incoming(&mut self, incoming: Incoming, out: &mut Outbox) -> Flow;
+    /// When [`Handler::on_wake`] is next due (asked again after every call).
+    fn wake_at(&self) -> Option<Instant>;
+    fn on_wake(&mut self, now: Instant, out: &mut Outbox) -> Flow;
+}
+
+/// Whether a [`Handler`] goes on driving its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Hand the connection back to its link.
+    Stop,
+}
+
+/// What a [`Handler`] sends: frames, as [`crate::client::Client::send`] makes them.
+#[derive(Default)]
+pub struct Outbox {
+    frames: Vec<(Bytes, bool)>,
+    buf: Vec<u8>,
+}
+
+impl Outbox {
+    /// Queues one frame batching `messages`; returns its size.
+    pub fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
+        let (frame, unreliable) = crate::client::client_frame(messages, &mut self.buf)?;
+        check_frame_size(&frame)?;
+        let n = frame.len();
+        self.frames.push((frame, unreliable));
+        Ok(n)
+    }
+}
+
+/// A handler at work, with what its link lent it: the channel (for messages that
+/// reached it before the handler took over) and the datagram count.
+pub struct Driving {
+    handler: Box<dyn Handler>,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    inbound: Inbound,
+    outbox: Outbox,
+}
+
+/// A connection's received messages, decoded, with its datagram count.
+#[derive(Default)]
+struct Inbound {
+    seq: SeqTracker,
+    count: DatagramCount,
+}
+
+impl Inbound {
+    fn decode(&mut self, event: LinkEvent) -> Incoming {
+        match event {
+            LinkEvent::Frame(b, at) => match decode_server_message(&b) {
+                Ok(m) => Incoming::Message(m, Received { bytes: b.len(), at }),
+                Err(e) => Incoming::Malformed(e.to_string()),
+            },
+            LinkEvent::Datagram(d, at) if d.len() > DATAGRAM_HEADER => {
+                let seq = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                self.count = self.seq.see(seq);
+                match decode_server_message(&d[DATAGRAM_HEADER..]) {
+                    Ok(m) => Incoming::Message(m, Received { bytes: d.len(), at }),
+                    Err(e) => Incoming::Malformed(e.to_string()),
+                }
+            }
+            LinkEvent::Datagram(..) => {
+                Incoming::Malformed("datagram shorter than its header".into())
+            }
+            LinkEvent::Malformed(e) => Incoming::Malformed(e),
+            LinkEvent::Closed(reason) => Incoming::Closed(reason),
+        }
+    }
+}
+
+fn check_frame_size(frame: &[u8]) -> anyhow::Result<()> {
+    if frame.len() > MAX_CLIENT_FRAME {
+        bail!(
+            "a client frame of {} bytes is over the {MAX_CLIENT_FRAME}-byte limit",
+            frame.len()
+        );
+    }
+    Ok(())
 }
 
 /// What the endpoint's task tells a link.
@@ -300,8 +400,7 @@ pub struct QuicLink {
     key: ConnKey,
     endpoint: QuicEndpoint,
     events: mpsc::UnboundedReceiver<LinkEvent>,
-    seq: SeqTracker,
-    pub count: DatagramCount,
+    inbound: Inbound,
     /// The endpoint is this link's own (closed with it), not shared.
     owns_endpoint: bool,
     closed: bool,
@@ -348,8 +447,7 @@ impl QuicLink {
             key,
             endpoint,
             events: rx,
-            seq: SeqTracker::default(),
-            count: DatagramCount::default(),
+            inbound: Inbound::default(),
             owns_endpoint,
             closed: false,
         })
@@ -358,12 +456,7 @@ impl QuicLink {
     /// Sends one client frame: as a datagram when `unreliable` and it fits, else on
     /// the stream.
     pub async fn send(&mut self, frame: Bytes, unreliable: bool) -> anyhow::Result<()> {
-        if frame.len() > MAX_CLIENT_FRAME {
-            bail!(
-                "a client frame of {} bytes is over the {MAX_CLIENT_FRAME}-byte limit",
-                frame.len()
-            );
-        }
+        check_frame_size(&frame)?;
         self.endpoint.command(Command::Send {
             key: self.key,
             frame,
@@ -383,25 +476,50 @@ impl QuicLink {
     /// The next server message from the stream or a datagram, or the close.
     pub async fn recv(&mut self) -> Incoming {
         match self.events.recv().await {
-            Some(LinkEvent::Frame(b, at)) => match decode_server_message(&b) {
-                Ok(m) => Incoming::Message(m, Received { bytes: b.len(), at }),
-                Err(e) => Incoming::Malformed(e.to_string()),
-            },
-            Some(LinkEvent::Datagram(d, at)) if d.len() > DATAGRAM_HEADER => {
-                let seq = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-                self.count = self.seq.see(seq);
-                match decode_server_message(&d[DATAGRAM_HEADER..]) {
-                    Ok(m) => Incoming::Message(m, Received { bytes: d.len(), at }),
-                    Err(e) => Incoming::Malformed(e.to_string()),
-                }
-            }
-            Some(LinkEvent::Datagram(..)) => {
-                Incoming::Malformed("datagram shorter than its header".into())
-            }
-            Some(LinkEvent::Malformed(e)) => Incoming::Malformed(e),
-            Some(LinkEvent::Closed(reason)) => Incoming::Closed(reason),
+            Some(event) => self.inbound.decode(event),
             None => Incoming::Closed(None),
         }
+    }
+
+    /// Snapshot datagrams received and lost so far.
+    pub fn datagrams(&self) -> DatagramCount {
+        self.inbound.count
+    }
+
+    /// Hands the connection to `handler`, which the endpoint's task runs (see
+    /// [`Handler`]) until it says stop or the connection closes; then gives it back.
+    /// Messages already received go to it first, in order. Fails only when the
+    /// endpoint's task has stopped (and the handler went with it).
+    pub async fn drive<H: Handler>(&mut self, handler: H) -> anyhow::Result<H> {
+        let (done, back) = oneshot::channel();
+        let (_, idle) = mpsc::unbounded_channel();
+        let driving = Box::new(Driving {
+            handler: Box::new(handler),
+            events: std::mem::replace(&mut self.events, idle),
+            inbound: std::mem::take(&mut self.inbound),
+            outbox: Outbox::default(),
+        });
+        self.endpoint.command(Command::Drive {
+            key: self.key,
+            driving,
+            done,
+        })?;
+        let driving = back
+            .await
+            .map_err(|_| anyhow::anyhow!("the QUIC endpoint has stopped"))?;
+        let Driving {
+            handler,
+            events,
+            inbound,
+            ..
+        } = *driving;
+        self.events = events;
+        self.inbound = inbound;
+        let handler: Box<dyn std::any::Any> = handler;
+        handler
+            .downcast::<H>()
+            .map(|h| *h)
+            .map_err(|_| anyhow::anyhow!("the QUIC endpoint gave back another handler"))
     }
 
     pub async fn close(mut self) {
@@ -434,10 +552,18 @@ struct ClientConn {
     /// The server ended the stream; the close (and its reason) should follow.
     stream_ended: Option<Instant>,
     closed_reply: Option<oneshot::Sender<()>>,
+    /// The handler running this connection, if any, and where to give it back.
+    driving: Option<(Box<Driving>, oneshot::Sender<Box<Driving>>)>,
 }
 
 impl ClientConn {
     fn tell(&mut self, event: LinkEvent) {
+        if let Some((d, _)) = self.driving.as_mut() {
+            let incoming = d.inbound.decode(event);
+            let flow = d.handler.on_incoming(incoming, &mut d.outbox);
+            self.after_handler(flow);
+            return;
+        }
         let gone = self
             .events
             .as_ref()
@@ -448,8 +574,48 @@ impl ClientConn {
         }
     }
 
+    /// Runs the handler's wake when it is due (and sends what it queued).
+    fn wake_handler(&mut self) {
+        let Some((d, _)) = self.driving.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if d.handler.wake_at().is_some_and(|t| t <= now) {
+            let flow = d.handler.on_wake(now, &mut d.outbox);
+            self.after_handler(flow);
+        }
+    }
+
+    /// Sends what the handler queued; gives it back to its link when it stopped.
+    fn after_handler(&mut self, flow: Flow) {
+        let Some((d, _)) = self.driving.as_mut() else {
+            return;
+        };
+        let mut frames = std::mem::take(&mut d.outbox.frames);
+        for (frame, unreliable) in frames.drain(..) {
+            send_frame(self, frame, unreliable);
+        }
+        if let Some((d, _)) = self.driving.as_mut() {
+            d.outbox.frames = frames;
+        }
+        if flow == Flow::Stop {
+            self.give_back();
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some((d, done)) = self.driving.take() {
+            // A link that stopped waiting dropped the handler with it.
+            let _ = done.send(d);
+        }
+    }
+
     /// Tells the link the connection is closed (once).
     fn closed(&mut self, reason: Option<String>) {
+        if self.driving.is_some() {
+            self.tell(LinkEvent::Closed(reason.clone()));
+            self.give_back();
+        }
         if let Some(tx) = self.events.take() {
             let _ = tx.send(LinkEvent::Closed(reason));
         }
@@ -470,7 +636,8 @@ impl Driven for ClientConn {
 
     fn next_deadline(&mut self) -> Option<Instant> {
         let own = self.stream_ended.map(|t| t + CLOSE_REASON_WAIT);
-        earliest(self.proto.poll_timeout(), own)
+        let handler = self.driving.as_ref().and_then(|(d, _)| d.handler.wake_at());
+        earliest(earliest(self.proto.poll_timeout(), own), handler)
     }
 }
 
@@ -525,16 +692,18 @@ impl ClientDriver {
                     let mut received = std::mem::take(&mut self.received);
                     self.io.receive(RECV_BATCHES_PER_TURN, &mut received);
                     let now = Instant::now();
-                    for d in received.drain(..) {
+                    for (n, d) in received.drain(..).enumerate() {
                         self.on_datagram(d, now);
+                        if n % DUE_CHECK_EVERY == DUE_CHECK_EVERY - 1 {
+                            self.serve_due();
+                        }
                     }
                     self.received = received;
                     now
                 }
                 _ = alarm.ring() => {
-                    let now = Instant::now();
-                    self.expire(now);
-                    now
+                    self.serve_due();
+                    Instant::now()
                 }
                 _ = self.io.writable() => {
                     self.io.send_backlog();
@@ -578,6 +747,7 @@ impl ClientDriver {
                     out: VecDeque::new(),
                     stream_ended: None,
                     closed_reply: None,
+                    driving: None,
                 });
             }
             Command::Send {
@@ -588,13 +758,30 @@ impl ClientDriver {
                 let Some(c) = self.conns.get_mut(key) else {
                     return;
                 };
-                let fits = c
-                    .proto
-                    .datagrams()
-                    .max_size()
-                    .is_some_and(|max| frame.len() <= max);
-                if !(unreliable && fits && c.proto.datagrams().send(frame.clone(), true).is_ok()) {
-                    frame_on_stream(c, frame);
+                send_frame(c, frame, unreliable);
+                self.conns.mark(key.slot);
+            }
+            Command::Drive {
+                key,
+                mut driving,
+                done,
+            } => {
+                let Some(c) = self.conns.get_mut(key) else {
+                    // Gone already: the handler hears the close and comes back.
+                    let _ = driving
+                        .handler
+                        .on_incoming(Incoming::Closed(None), &mut driving.outbox);
+                    let _ = done.send(driving);
+                    return;
+                };
+                c.driving = Some((driving, done));
+                // What reached the link before the handler took over goes first.
+                while let Some(event) = c
+                    .driving
+                    .as_mut()
+                    .and_then(|(d, _)| d.events.try_recv().ok())
+                {
+                    c.tell(event);
                 }
                 self.conns.mark(key.slot);
             }
@@ -637,11 +824,20 @@ impl ClientDriver {
         }
     }
 
-    fn expire(&mut self, now: Instant) {
+    /// Serves at once every connection whose timeout, or whose handler's wake, is due.
+    /// Called between datagrams and between the connections of a pass as well as when
+    /// the alarm rings, so a bot's due input does not wait for the rest of a receive
+    /// batch: a thread running a thousand bots reads a tick's thousand snapshots in one
+    /// burst, and an input that waits for all of them misses its tick.
+    fn serve_due(&mut self) {
+        let now = Instant::now();
+        if self.conns.next_timeout().is_none_or(|t| t > now) {
+            return;
+        }
         let mut due = std::mem::take(&mut self.due);
         self.conns.expire(now, &mut due);
         for key in due.drain(..) {
-            let Some(c) = self.conns.get_mut(key) else {
+            let Some(mut c) = self.conns.take(key) else {
                 continue;
             };
             c.proto.handle_timeout(now);
@@ -652,7 +848,10 @@ impl ClientDriver {
                 c.proto
                     .close(now, VarInt::from_u32(0), Bytes::from_static(b"bye"));
             }
-            self.conns.mark(key.slot);
+            self.process(&mut c, now);
+            if let Some(mut drained) = self.conns.done(c) {
+                drained.closed(None);
+            }
         }
         self.due = due;
     }
@@ -663,12 +862,15 @@ impl ClientDriver {
             if let Some(mut drained) = self.conns.done(c) {
                 drained.closed(None);
             }
+            self.serve_due();
         }
     }
 
-    /// One pass over a connection: its events, its stream, its packets out and its
-    /// endpoint events ([`Conns::done`] then arms its next timeout).
+    /// One pass over a connection: its handler's wake, its events, its stream, its
+    /// packets out and its endpoint events ([`Conns::done`] then arms its next
+    /// timeout).
     fn process(&mut self, c: &mut ClientConn, now: Instant) {
+        c.wake_handler();
         loop {
             while let Some(event) = c.proto.poll() {
                 on_event(c, event, now);
@@ -728,6 +930,19 @@ fn on_event(c: &mut ClientConn, event: Event, now: Instant) {
             }
         }
         _ => {}
+    }
+}
+
+/// Queues a client frame: as a datagram when `unreliable` and it fits, else on the
+/// stream.
+fn send_frame(c: &mut ClientConn, frame: Bytes, unreliable: bool) {
+    let fits = c
+        .proto
+        .datagrams()
+        .max_size()
+        .is_some_and(|max| frame.len() <= max);
+    if !(unreliable && fits && c.proto.datagrams().send(frame.clone(), true).is_ok()) {
+        frame_on_stream(c, frame);
     }
 }
 

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
@@ -15,9 +16,10 @@ use hdrhistogram::Histogram;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use crate::behaviour::{BehaviourMix, Slots, Walk, decide};
+use crate::behaviour::{Behaviour, BehaviourMix, Slots, Walk, decide};
 use crate::client::{Client, Incoming};
 use crate::lossy::{Impairment, LossyLink};
+use crate::quic::Flow;
 use crate::report::{
     DatagramFigures, GameplayFigures, LatencyMs, Report, ServerFigures, TransferFigures,
     quantile_ms,
@@ -144,7 +146,7 @@ impl Links {
     }
 }
 
-/// Counters all bots add to (single-threaded runtime, so a RefCell is enough).
+/// Counters all bots add to (see [`lock`]).
 struct Stats {
     latency_us: Histogram<u64>,
     /// Snapshot read off the socket → its bot got to it (µs): the load generator's
@@ -277,9 +279,9 @@ const REJOIN_FOR: Duration = Duration::from_secs(30);
 
 async fn run_bot(
     i: usize,
-    cfg: Rc<SwarmConfig>,
+    cfg: Arc<SwarmConfig>,
     http: reqwest::Client,
-    stats: Rc<RefCell<Stats>>,
+    stats: Arc<Mutex<Stats>>,
     links: Rc<Links>,
     quic: Option<crate::quic::QuicEndpoint>,
     deadline: Instant,
@@ -318,18 +320,23 @@ async fn run_bot(
                     // The zone may be restarting; log in again shortly.
                     tracing::debug!(bot = i, "rejoin failed, retrying: {e:#}");
                     tokio::time::sleep(Duration::from_millis(250)).await;
-                    stats.borrow_mut().transfers.relogins += 1;
+                    lock(&stats).transfers.relogins += 1;
                     continue;
                 }
                 tracing::debug!(bot = i, "connect failed: {e:#}");
-                stats.borrow_mut().errors += 1;
+                lock(&stats).errors += 1;
                 return;
             }
         };
-        let ended = play(i, &mut client, &cfg, &stats, deadline, &mut bot).await;
+        let session = Session::new(i, &cfg, stats.clone(), bot, deadline);
+        let Some((back, ended)) = play(&mut client, session).await else {
+            lock(&stats).disconnects += 1;
+            return;
+        };
+        bot = back;
         let d = client.datagrams();
         {
-            let mut st = stats.borrow_mut();
+            let mut st = lock(&stats);
             st.datagrams.received += d.received;
             st.datagrams.lost += d.lost;
         }
@@ -350,181 +357,338 @@ async fn run_bot(
             }
             Ended::NotOwner if cfg.orchestrator.is_some() => {
                 rejoining_since.get_or_insert_with(Instant::now);
-                stats.borrow_mut().transfers.relogins += 1;
+                lock(&stats).transfers.relogins += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Ended::NotOwner | Ended::Lost => {
-                stats.borrow_mut().disconnects += 1;
+                lock(&stats).disconnects += 1;
                 return;
             }
         }
     }
 }
 
-/// Plays one connection until the deadline, a redirect or a close.
-async fn play(
+/// One bot's play on one connection, without I/O: what it makes of each message from
+/// the zone, and which input it sends when. A WebSocket bot drives it from its own task
+/// ([`play_ws`]); a QUIC bot hands it to its endpoint's task ([`play_quic`]), which
+/// runs it between datagrams, so an input due while a thousand snapshots wait on the
+/// bot thread goes out when it is due rather than after them.
+struct Session {
     i: usize,
-    client: &mut Client,
-    cfg: &SwarmConfig,
-    stats: &RefCell<Stats>,
+    stats: Arc<Mutex<Stats>>,
+    bot: BotState,
     deadline: Instant,
-    bot: &mut BotState,
-) -> Ended {
-    let mut view = ClientView::new();
-    let mut welcomed = false;
-    let behaviour = cfg.behaviour.for_bot(i);
-    let mut me = NetId(0);
-    let mut slots = Slots::default();
-    let mut cast_seq: u32 = 0;
-    // Zone tick of the last respawn request, so a dead bot asks once a second.
-    let mut respawn_asked: u32 = 0;
-    let mut seq: u32 = 0;
-    let mut observed: u32 = 0;
-    let mut sent_at: Vec<Option<Instant>> = vec![None; SENT_RING];
-    let mut dir: (i8, i8) = (0, 0);
-    let mut leg_left = 0u32;
-    let period = Duration::from_secs_f64(1.0 / f64::from(cfg.input_hz.max(1)));
-    // One input per zone tick, `lead` before the tick (see `InputSchedule`). Without
-    // snapshots yet, send on a plain period so the stream starts.
-    let next_send = tokio::time::sleep(period);
-    tokio::pin!(next_send);
-    let mut schedule = InputSchedule::new(period, cfg.input_lead, cfg.input_margin);
-    let end = tokio::time::sleep_until(deadline.into());
+    behaviour: Behaviour,
+    view: ClientView,
+    welcomed: bool,
+    me: NetId,
+    slots: Slots,
+    cast_seq: u32,
+    /// Zone tick of the last respawn request, so a dead bot asks once a second.
+    respawn_asked: u32,
+    seq: u32,
+    observed: u32,
+    sent_at: Vec<Option<Instant>>,
+    dir: (i8, i8),
+    leg_left: u32,
+    schedule: InputSchedule,
+    /// When the next input is due. One input per zone tick, `lead` before the tick
+    /// (see `InputSchedule`); before any snapshot, a plain period so the stream starts.
+    next_send: Instant,
+    ended: Option<Ended>,
+}
+
+impl Session {
+    fn new(
+        i: usize,
+        cfg: &SwarmConfig,
+        stats: Arc<Mutex<Stats>>,
+        bot: BotState,
+        deadline: Instant,
+    ) -> Session {
+        let period = Duration::from_secs_f64(1.0 / f64::from(cfg.input_hz.max(1)));
+        Session {
+            i,
+            behaviour: cfg.behaviour.for_bot(i),
+            schedule: InputSchedule::new(period, cfg.input_lead, cfg.input_margin),
+            stats,
+            bot,
+            deadline,
+            view: ClientView::new(),
+            welcomed: false,
+            me: NetId(0),
+            slots: Slots::default(),
+            cast_seq: 0,
+            respawn_asked: 0,
+            seq: 0,
+            observed: 0,
+            sent_at: vec![None; SENT_RING],
+            dir: (0, 0),
+            leg_left: 0,
+            next_send: Instant::now() + period,
+            ended: None,
+        }
+    }
+
+    /// When the next input is due: none before the zone's welcome.
+    fn input_due(&self) -> Option<Instant> {
+        self.welcomed.then_some(self.next_send)
+    }
+
+    /// The input (with the ack of the newest snapshot, and a cast or a respawn
+    /// request when the bot's behaviour wants one) sent at `now`.
+    fn input(&mut self, now: Instant) -> Vec<ClientMessage> {
+        let mut st = lock(&self.stats);
+        // The first input's due time ran out while the bot was still joining: no
+        // due time to be late for.
+        if self.seq > 0 {
+            let behind = now.saturating_duration_since(self.next_send).as_micros() as u64;
+            let _ = st.send_delay_us.record(behind.max(1));
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let (_, at) = self.schedule.on_sent(now, seq);
+        self.next_send = at;
+        let bot = &mut self.bot;
+        if self.leg_left == 0 {
+            self.leg_left = 20 + bot.rng.next_u32() % 60;
+            let a = (bot.rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
+            self.dir = MoveInput::quantize_direction(a.cos(), a.sin());
+        }
+        self.leg_left -= 1;
+        let decision = decide(self.behaviour, &self.view, self.me, self.slots);
+        let step = match decision.walk {
+            Walk::Wander => self.dir,
+            Walk::Stand => (0, 0),
+            Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
+            Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
+        };
+        self.sent_at[seq as usize % SENT_RING] = Some(now);
+        let mut msgs = vec![
+            ClientMessage::Input(MoveInput {
+                seq,
+                dir_x: step.0,
+                dir_y: step.1,
+            }),
+            ClientMessage::Ack {
+                snapshot_id: self.view.current_id(),
+            },
+        ];
+        st.inputs += 1;
+        if let Some((slot, target)) = decision.cast {
+            self.cast_seq += 1;
+            msgs.push(ClientMessage::Cast(CastIntent {
+                seq: self.cast_seq,
+                slot,
+                target,
+            }));
+            st.gameplay.casts_sent += 1;
+        }
+        if decision.respawn && self.view.tick >= self.respawn_asked + 20 {
+            self.respawn_asked = self.view.tick;
+            msgs.push(ClientMessage::Respawn);
+        }
+        msgs
+    }
+
+    /// Takes one message from the zone; `Some` when the connection is over for this
+    /// bot (redirected, refused or closed).
+    fn on_message(&mut self, incoming: Incoming) -> Option<Ended> {
+        let i = self.i;
+        let mut guard = lock(&self.stats);
+        let st = &mut *guard;
+        let (msg, received) = match incoming {
+            Incoming::Message(msg, received) => (msg, received),
+            Incoming::Malformed(e) => {
+                tracing::debug!(bot = i, "malformed frame: {e}");
+                st.decode_errors += 1;
+                st.errors += 1;
+                return None;
+            }
+            Incoming::Closed(_) => return Some(Ended::Lost),
+        };
+        st.bytes += received.bytes as u64;
+        match msg {
+            ServerMessage::Welcome(w) => {
+                self.welcomed = true;
+                self.me = w.player;
+                self.slots = Slots::from_welcome(&w.skills);
+                if !self.bot.welcomed_once {
+                    self.bot.welcomed_once = true;
+                    st.connected += 1;
+                }
+                if let Some(at) = self.bot.transfer_started.take() {
+                    st.transfers.completed += 1;
+                    let us = at.elapsed().as_micros().max(1) as u64;
+                    let _ = st.rejoin_us.record(us);
+                }
+            }
+            ServerMessage::Events(events) => {
+                for e in events {
+                    count_event(&mut st.gameplay, self.me, &e.kind);
+                }
+            }
+            ServerMessage::Snapshot(snap) => match self.view.apply(&snap) {
+                Ok(()) => {
+                    st.snapshots += 1;
+                    // A snapshot is observed when it reached this client's socket;
+                    // the wait for the bot to get to it is the load generator's,
+                    // reported apart (`bot_queue_ms`).
+                    let read_at = received.at;
+                    let queued = read_at.elapsed().as_micros() as u64;
+                    let _ = st.bot_queue_us.record(queued.max(1));
+                    let receipt = InputReceipt {
+                        seq: snap.last_input_seq,
+                        wait: snap.input_wait,
+                    };
+                    let verdict = self.schedule.on_snapshot(snap.tick, read_at, receipt);
+                    st.inputs_late += u64::from(verdict.late == Some(true));
+                    self.next_send = verdict.send_at;
+                    while self.observed < self.view.last_input_seq {
+                        self.observed += 1;
+                        if let Some(t) = self.sent_at[self.observed as usize % SENT_RING].take() {
+                            let us = read_at.duration_since(t).as_micros().max(1) as u64;
+                            let _ = st.latency_us.record(us);
+                        }
+                    }
+                }
+                Err(ApplyError::Stale { .. }) => {}
+                Err(e) => {
+                    tracing::debug!(bot = i, "snapshot did not apply: {e}");
+                    st.apply_errors += 1;
+                    st.errors += 1;
+                }
+            },
+            ServerMessage::Redirect(r) => {
+                tracing::debug!(bot = i, zone = %r.zone_id, "redirected");
+                st.transfers.redirects += 1;
+                self.bot.transfer_started = Some(Instant::now());
+                return Some(Ended::Redirect(r));
+            }
+            ServerMessage::Kick { reason, detail } => {
+                tracing::debug!(bot = i, ?reason, "kicked: {detail}");
+                *st.kicks.entry(format!("{reason:?}")).or_default() += 1;
+                if reason == arcane_protocol::KickReason::NotOwner {
+                    return Some(Ended::NotOwner);
+                }
+            }
+            ServerMessage::Pong { .. } => {}
+        }
+        None
+    }
+
+    /// The run is over: the bot's view and lead go into the report.
+    fn finish(&mut self) {
+        let mut st = lock(&self.stats);
+        st.view_sizes.push(self.view.entities().len());
+        st.leads_us.push(self.schedule.lead().as_micros() as u64);
+        self.ended = Some(Ended::Deadline);
+    }
+}
+
+/// The swarm's counters. One thread runs every bot, so the lock is never contended;
+/// it is a mutex only because QUIC bots run inside their endpoint's task, which may
+/// move between threads.
+fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
+    // A bot that panicked mid-update leaves counts that are still worth reporting.
+    stats
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Plays one connection until the deadline, a redirect or a close; hands back the
+/// bot's state with how it ended (`None`: the QUIC endpoint's task stopped, and the
+/// bot's state went with it).
+async fn play(client: &mut Client, session: Session) -> Option<(BotState, Ended)> {
+    let session = match client.quic_link() {
+        Some(link) => play_quic(link, session).await?,
+        None => play_ws(client, session).await,
+    };
+    let ended = session.ended.unwrap_or(Ended::Lost);
+    Some((session.bot, ended))
+}
+
+/// A WebSocket bot: its own task waits for the next message, its input's due time
+/// or the deadline.
+async fn play_ws(client: &mut Client, mut session: Session) -> Session {
+    let end = tokio::time::sleep_until(session.deadline.into());
     tokio::pin!(end);
     loop {
+        let due = session.input_due();
+        let input = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = &mut end => break,
-            _ = &mut next_send, if welcomed => {
-                let now = Instant::now();
-                // The first send's timer ran out while the bot was still joining
-                // (it is not polled before the welcome): no due time to be late for.
-                if seq > 0 {
-                    let due: Instant = next_send.deadline().into();
-                    let behind = now.saturating_duration_since(due).as_micros() as u64;
-                    let _ = stats.borrow_mut().send_delay_us.record(behind.max(1));
-                }
-                seq += 1;
-                let (_, at) = schedule.on_sent(now, seq);
-                next_send.as_mut().reset(at.into());
-                if leg_left == 0 {
-                    leg_left = 20 + bot.rng.next_u32() % 60;
-                    let a = (bot.rng.next_u32() % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
-                    dir = MoveInput::quantize_direction(a.cos(), a.sin());
-                }
-                leg_left -= 1;
-                let decision = decide(behaviour, &view, me, slots);
-                let step = match decision.walk {
-                    Walk::Wander => dir,
-                    Walk::Stand => (0, 0),
-                    Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
-                    Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
-                };
-                sent_at[seq as usize % SENT_RING] = Some(now);
-                let mut msgs = vec![
-                    ClientMessage::Input(MoveInput { seq, dir_x: step.0, dir_y: step.1 }),
-                    ClientMessage::Ack { snapshot_id: view.current_id() },
-                ];
-                stats.borrow_mut().inputs += 1;
-                if let Some((slot, target)) = decision.cast {
-                    cast_seq += 1;
-                    msgs.push(ClientMessage::Cast(CastIntent { seq: cast_seq, slot, target }));
-                    stats.borrow_mut().gameplay.casts_sent += 1;
-                }
-                if decision.respawn && view.tick >= respawn_asked + 20 {
-                    respawn_asked = view.tick;
-                    msgs.push(ClientMessage::Respawn);
-                }
+            _ = &mut end => {
+                session.finish();
+                return session;
+            }
+            _ = input => {
+                let msgs = session.input(Instant::now());
                 if client.send(&msgs).await.is_err() {
-                    return Ended::Lost;
+                    session.ended = Some(Ended::Lost);
+                    return session;
                 }
             }
             incoming = client.recv() => {
-                let mut st = stats.borrow_mut();
-                match incoming {
-                    Incoming::Message(msg, received) => {
-                        st.bytes += received.bytes as u64;
-                        match msg {
-                            ServerMessage::Welcome(w) => {
-                                welcomed = true;
-                                me = w.player;
-                                slots = Slots::from_welcome(&w.skills);
-                                if !bot.welcomed_once {
-                                    bot.welcomed_once = true;
-                                    st.connected += 1;
-                                }
-                                if let Some(at) = bot.transfer_started.take() {
-                                    st.transfers.completed += 1;
-                                    let us = at.elapsed().as_micros().max(1) as u64;
-                                    let _ = st.rejoin_us.record(us);
-                                }
-                            }
-                            ServerMessage::Events(events) => {
-                                for e in events {
-                                    count_event(&mut st.gameplay, me, &e.kind);
-                                }
-                            }
-                            ServerMessage::Snapshot(snap) => match view.apply(&snap) {
-                                Ok(()) => {
-                                    st.snapshots += 1;
-                                    // A snapshot is observed when it reached this
-                                    // client's socket; the wait for the bot to be
-                                    // scheduled is the load generator's, reported
-                                    // apart (`bot_queue_ms`).
-                                    let read_at = received.at;
-                                    let queued = read_at.elapsed().as_micros() as u64;
-                                    let _ = st.bot_queue_us.record(queued.max(1));
-                                    let receipt = InputReceipt {
-                                        seq: snap.last_input_seq,
-                                        wait: snap.input_wait,
-                                    };
-                                    let verdict = schedule.on_snapshot(snap.tick, read_at, receipt);
-                                    st.inputs_late += u64::from(verdict.late == Some(true));
-                                    next_send.as_mut().reset(verdict.send_at.into());
-                                    while observed < view.last_input_seq {
-                                        observed += 1;
-                                        if let Some(t) = sent_at[observed as usize % SENT_RING].take() {
-                                            let us = read_at.duration_since(t).as_micros().max(1) as u64;
-                                            let _ = st.latency_us.record(us);
-                                        }
-                                    }
-                                }
-                                Err(ApplyError::Stale { .. }) => {}
-                                Err(e) => {
-                                    tracing::debug!(bot = i, "snapshot did not apply: {e}");
-                                    st.apply_errors += 1;
-                                    st.errors += 1;
-                                }
-                            },
-                            ServerMessage::Redirect(r) => {
-                                tracing::debug!(bot = i, zone = %r.zone_id, "redirected");
-                                st.transfers.redirects += 1;
-                                bot.transfer_started = Some(Instant::now());
-                                return Ended::Redirect(r);
-                            }
-                            ServerMessage::Kick { reason, detail } => {
-                                tracing::debug!(bot = i, ?reason, "kicked: {detail}");
-                                *st.kicks.entry(format!("{reason:?}")).or_default() += 1;
-                                if reason == arcane_protocol::KickReason::NotOwner {
-                                    return Ended::NotOwner;
-                                }
-                            }
-                            ServerMessage::Pong { .. } => {}
-                        }
-                    }
-                    Incoming::Malformed(e) => {
-                        tracing::debug!(bot = i, "malformed frame: {e}");
-                        st.decode_errors += 1;
-                        st.errors += 1;
-                    }
-                    Incoming::Closed(_) => return Ended::Lost,
+                if let Some(end) = session.on_message(incoming) {
+                    session.ended = Some(end);
+                    return session;
                 }
             }
         }
     }
-    let mut st = stats.borrow_mut();
-    st.view_sizes.push(view.entities().len());
-    st.leads_us.push(schedule.lead().as_micros() as u64);
-    Ended::Deadline
+}
+
+/// A QUIC bot: the session runs inside the endpoint's task (see [`Session`]).
+async fn play_quic(link: &mut crate::quic::QuicLink, session: Session) -> Option<Session> {
+    let i = session.i;
+    match link.drive(session).await {
+        Ok(session) => Some(session),
+        Err(e) => {
+            tracing::debug!(bot = i, "the QUIC endpoint stopped: {e:#}");
+            None
+        }
+    }
+}
+
+impl crate::quic::Handler for Session {
+    fn on_incoming(&mut self, incoming: Incoming, _: &mut crate::quic::Outbox) -> Flow {
+        // A snapshot may move the next input's due time: the endpoint's task asks
+        // `wake_at` again after this, and the input goes from `on_wake`.
+        match self.on_message(incoming) {
+            Some(end) => {
+                self.ended = Some(end);
+                Flow::Stop
+            }
+            None => Flow::Continue,
+        }
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        Some(
+            self.input_due()
+                .map_or(self.deadline, |t| t.min(self.deadline)),
+        )
+    }
+
+    fn on_wake(&mut self, now: Instant, out: &mut crate::quic::Outbox) -> Flow {
+        if now >= self.deadline {
+            self.finish();
+            return Flow::Stop;
+        }
+        if self.input_due().is_some_and(|t| t <= now) {
+            let msgs = self.input(now);
+            if out.send(&msgs).is_err() {
+                self.ended = Some(Ended::Lost);
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
 }
 
 /// Counts what an event says about bot `me`: its casts, hits, kills, deaths,
@@ -549,8 +713,8 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
 
 /// Runs the swarm to completion. Must be called inside a `tokio::task::LocalSet`.
 pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
-    let cfg = Rc::new(cfg);
-    let stats = Rc::new(RefCell::new(Stats::new()?));
+    let cfg = Arc::new(cfg);
+    let stats = Arc::new(Mutex::new(Stats::new()?));
     let links = Rc::new(Links::default());
     // QUIC bots share UDP endpoints, a few dozen connections each: one socket and
     // one driver per group rather than per bot (as many real clients on one host
@@ -587,7 +751,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
             let (mut last_bytes, mut last_snaps) = (0u64, 0u64);
             loop {
                 every.tick().await;
-                let st = stats.borrow();
+                let st = lock(&stats);
                 let n = st.connected.max(1) as f64;
                 // The counters restart at the end of the ramp (the measured window):
                 // then the whole count is this second's.
@@ -630,7 +794,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let measured_from = Instant::now();
     // Reset the client-side figures too, so both cover the same window.
     {
-        let mut st = stats.borrow_mut();
+        let mut st = lock(&stats);
         st.latency_us.reset();
         st.bot_queue_us.reset();
         st.send_delay_us.reset();
@@ -647,7 +811,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         let _ = h.await;
     }
     live.abort();
-    let st = stats.borrow();
+    let st = lock(&stats);
     let connected = st.connected;
     let server = match (before, after) {
         (Some(b), Some(a)) => Some(server_figures(&b, &a, window, connected)),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::{Client, Incoming};
 use arcane_loadtest::lossy::{Impairment, LossyLink};
-use arcane_loadtest::quic::DatagramCount;
+use arcane_loadtest::quic::{DatagramCount, Flow, Handler, Outbox};
 use arcane_loadtest::scrape;
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
@@ -562,4 +562,99 @@ async fn a_quic_connect_given_up_closes_its_connection() {
     assert_eq!(handshake_failures(&metrics, "timeout"), 0.0, "{metrics}");
     zone.shutdown();
     zone.wait().await;
+}
+
+/// A client run from inside its endpoint's task, as the swarm's bots are: it walks
+/// until the zone has applied ten of its inputs, then stops.
+struct Walker {
+    view: ClientView,
+    welcomed: bool,
+    seq: u32,
+    next: Instant,
+    snapshots: u64,
+}
+
+impl Handler for Walker {
+    fn on_incoming(&mut self, incoming: Incoming, _: &mut Outbox) -> Flow {
+        match incoming {
+            Incoming::Message(ServerMessage::Welcome(_), _) => self.welcomed = true,
+            Incoming::Message(ServerMessage::Snapshot(s), _) => {
+                self.snapshots += 1;
+                let _ = self.view.apply(&s);
+                if self.view.last_input_seq >= 10 {
+                    return Flow::Stop;
+                }
+            }
+            Incoming::Closed(_) => return Flow::Stop,
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.welcomed.then_some(self.next)
+    }
+
+    fn on_wake(&mut self, now: Instant, out: &mut Outbox) -> Flow {
+        self.seq += 1;
+        self.next = now + Duration::from_millis(50);
+        let (dir_x, dir_y) = MoveInput::quantize_direction(1.0, 0.0);
+        out.send(&[
+            ClientMessage::Input(MoveInput {
+                seq: self.seq,
+                dir_x,
+                dir_y,
+            }),
+            ClientMessage::Ack {
+                snapshot_id: self.view.current_id(),
+            },
+        ])
+        .unwrap();
+        Flow::Continue
+    }
+}
+
+#[tokio::test]
+async fn a_handler_drives_a_connection_from_the_endpoint_task_and_gives_it_back() {
+    let zone = start_zone().await;
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let mut c = Client::join(&quic, &ticket(40, DEV_TICKET_SECRET), ClientTier::Desktop)
+        .await
+        .unwrap();
+    // The welcome and the first snapshots reach the link before the handler exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let walker = Walker {
+        view: ClientView::new(),
+        welcomed: false,
+        seq: 0,
+        next: Instant::now(),
+        snapshots: 0,
+    };
+    let link = c.quic_link().unwrap();
+    let walker = timeout(Duration::from_secs(10), link.drive(walker))
+        .await
+        .expect("the handler stops once ten inputs were applied")
+        .unwrap();
+    // It got what came before it (the welcome, so it sent at all) and its inputs
+    // reached the zone.
+    assert!(walker.welcomed);
+    assert!(
+        walker.view.last_input_seq >= 10,
+        "{}",
+        walker.view.last_input_seq
+    );
+    // The link has its channel and its datagram count back.
+    let more = c.recv_until(|m| matches!(m, ServerMessage::Snapshot(_)).then_some(()));
+    timeout(Duration::from_secs(2), more)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        c.datagrams().received > walker.snapshots,
+        "{:?} after {} snapshots in the handler",
+        c.datagrams(),
+        walker.snapshots
+    );
+    c.close().await;
+    zone.shutdown();
 }
