@@ -193,8 +193,10 @@ fn tls(target: &Target) -> anyhow::Result<rustls::ClientConfig> {
 /// Socket buffers asked of the kernel: a swarm's endpoint takes a tick's snapshots
 /// for all its bots at once.
 const SOCKET_BUFFER: usize = 4 << 20;
-/// Receive batches per wake before the task sends what they produced.
-const RECV_BATCHES_PER_TURN: usize = 16;
+/// Receive batches per wake before the task handles what they brought: one, so a
+/// message is handled soon after it was read (its read time is its receive stamp) and
+/// a swarm's endpoint, which takes a thousand bots' snapshots, reads them as it goes.
+const RECV_BATCHES_PER_TURN: usize = 1;
 /// Datagrams routed between two looks for due timeouts and handler wakes.
 const DUE_CHECK_EVERY: usize = 8;
 /// How long a client waits for the server's close (and its reason) once the server

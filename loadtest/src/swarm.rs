@@ -205,8 +205,12 @@ impl Stats {
     }
 }
 
-/// QUIC bots per shared client endpoint.
-const BOTS_PER_ENDPOINT: usize = 50;
+/// QUIC bots per shared client endpoint. One task then runs every bot of a swarm (up
+/// to this many), so it can put any bot's due input ahead of any snapshot still to
+/// handle; fifty per endpoint left a due input waiting behind the other endpoints'
+/// tasks when the host was slow (BENCHMARKS, "QUIC bots run inside their endpoint's
+/// task").
+const BOTS_PER_ENDPOINT: usize = 1000;
 
 /// How many in-flight inputs a bot remembers send times for.
 const SENT_RING: usize = 256;
@@ -716,8 +720,8 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let cfg = Arc::new(cfg);
     let stats = Arc::new(Mutex::new(Stats::new()?));
     let links = Rc::new(Links::default());
-    // QUIC bots share UDP endpoints, a few dozen connections each: one socket and
-    // one driver per group rather than per bot (as many real clients on one host
+    // QUIC bots share UDP endpoints, up to a thousand connections each: one socket
+    // and one driver per group rather than per bot (as many real clients on one host
     // behind NAT would not, but the swarm measures the server, not the bots' kernel).
     let quic = cfg.transport == Transport::Quic || cfg.target.starts_with("quic://");
     let groups = if quic {
