@@ -116,7 +116,7 @@ fn send_later(socket: &Arc<UdpSocket>, to: Option<SocketAddr>, data: Vec<u8>, de
 impl LossyLink {
     /// Starts a proxy on 127.0.0.1 in front of `upstream`.
     pub async fn start(upstream: SocketAddr, how: Impairment) -> std::io::Result<LossyLink> {
-        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let front = Arc::new(bind_loopback()?);
         let addr = front.local_addr()?;
         let counts = Arc::new(LinkCounts::default());
         let fate = Arc::new(Fate {
@@ -138,7 +138,7 @@ impl LossyLink {
                     let up = match peers.get(&from) {
                         Some(s) => s.clone(),
                         None => {
-                            let Ok(s) = UdpSocket::bind("127.0.0.1:0").await else {
+                            let Ok(s) = bind_loopback() else {
                                 continue;
                             };
                             if s.connect(upstream).await.is_err() {
@@ -169,6 +169,25 @@ impl LossyLink {
             tasks,
         })
     }
+}
+
+/// Socket buffers asked for the proxy's sockets (the kernel caps them at
+/// `net.core.*mem_max`).
+const PROXY_BUFFER: usize = 4 << 20;
+
+/// A UDP socket on 127.0.0.1 with room for a tick's burst: a swarm's bots share one
+/// endpoint, so one socket each way carries every bot's traffic, and the default
+/// buffer (about 270 snapshots) would add loss nobody asked for whenever the bot
+/// thread is busy.
+fn bind_loopback() -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // Larger buffers only help a burst; a smaller one is no error.
+    let _ = socket.set_recv_buffer_size(PROXY_BUFFER);
+    let _ = socket.set_send_buffer_size(PROXY_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Zone → client for one client.
