@@ -123,7 +123,7 @@ impl Outbox {
     pub fn push_reliable(&self, bytes: Bytes) -> bool {
         let queued = self.enqueue_reliable(bytes);
         if queued {
-            self.wake_writer();
+            self.wake();
         }
         queued
     }
@@ -161,7 +161,7 @@ impl Outbox {
                 p.close = Some((reason, detail.into()));
             }
         }
-        self.wake_writer();
+        self.wake();
     }
 
     /// Takes everything pending (reliable first, then the newest snapshot).
@@ -179,12 +179,9 @@ impl Outbox {
         batch
     }
 
-    /// Wakes the writer.
+    /// Wakes the writer: through the transport when it takes the wakes itself (see
+    /// [`DirectSnapshots::wake_writer`]), else whoever waits on [`Outbox::ready`].
     pub fn wake(&self) {
-        self.wake_writer();
-    }
-
-    fn wake_writer(&self) {
         if self.direct.get().is_some_and(|d| d.wake_writer()) {
             return;
         }
@@ -228,7 +225,7 @@ impl Outbox {
                 }
             }
         }
-        self.wake_writer();
+        self.wake();
     }
 
     /// Waits until something is pending.
