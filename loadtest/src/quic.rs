@@ -30,7 +30,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
 use crate::client::{Incoming, Received};
 
@@ -950,11 +950,9 @@ fn send_frame(c: &mut ClientConn, frame: Bytes, unreliable: bool) {
 
 /// Queues a length-prefixed frame on the stream.
 fn frame_on_stream(c: &mut ClientConn, frame: Bytes) {
-    let mut framed = BytesMut::with_capacity(4 + frame.len());
     // Raw frames skip the size check: the server must refuse them itself.
-    let mut codec = stream_codec(usize::MAX);
-    if codec.encode(frame, &mut framed).is_ok() {
-        c.out.push_back(framed.freeze());
+    if let Some(framed) = arcane_quic_io::framed(frame, usize::MAX) {
+        c.out.push_back(framed);
     }
 }
 

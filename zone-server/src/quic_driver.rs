@@ -30,7 +30,7 @@ use quinn_proto::{
     StreamId, Transmit, VarInt,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
 use crate::config::ZoneServerConfig;
 use crate::metrics::{Metrics, kick_label};
@@ -483,12 +483,8 @@ impl Driver {
     fn queue_on_stream(&self, c: &mut Conn, frame: Bytes) {
         self.metrics.quic.bytes_sent.inc_by(frame.len() as u64);
         self.metrics.quic.messages_sent.inc();
-        let mut framed = BytesMut::with_capacity(4 + frame.len());
-        if stream_codec(arcane_protocol::MAX_SERVER_FRAME)
-            .encode(frame, &mut framed)
-            .is_ok()
-        {
-            c.out.push_back(framed.freeze());
+        if let Some(framed) = arcane_quic_io::framed(frame, arcane_protocol::MAX_SERVER_FRAME) {
+            c.out.push_back(framed);
         }
     }
 

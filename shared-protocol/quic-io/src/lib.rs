@@ -21,7 +21,7 @@ use quinn_proto::{
 };
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio_util::codec::LengthDelimitedCodec;
+use tokio_util::codec::{Encoder as _, LengthDelimitedCodec};
 
 /// Receive buffer per batch slot: a GRO batch is at most 64 KiB.
 const RECV_SLOT: usize = 64 * 1024;
@@ -598,6 +598,14 @@ pub fn stream_codec(max: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
+/// `frame` with its stream framing in front, ready to write; `None` when it is over
+/// `max` bytes.
+pub fn framed(frame: Bytes, max: usize) -> Option<Bytes> {
+    let mut out = BytesMut::with_capacity(4 + frame.len());
+    stream_codec(max).encode(frame, &mut out).ok()?;
+    Some(out.freeze())
+}
+
 /// The earlier of two optional deadlines.
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -674,5 +682,15 @@ mod tests {
         }
         timers.compact(4, [(ms(91), 2u32)].into_iter());
         assert_eq!((timers.len(), timers.next()), (1, Some(ms(91))));
+    }
+
+    #[test]
+    fn a_framed_frame_reads_back_and_an_oversized_one_is_refused() {
+        let out = framed(Bytes::from_static(b"hello"), 16).unwrap();
+        assert_eq!(&out[..], b"\0\0\0\x05hello");
+        let mut buf = BytesMut::from(&out[..]);
+        let back = tokio_util::codec::Decoder::decode(&mut stream_codec(16), &mut buf);
+        assert_eq!(back.unwrap().unwrap(), &b"hello"[..]);
+        assert_eq!(framed(Bytes::from(vec![0; 17]), 16), None);
     }
 }
