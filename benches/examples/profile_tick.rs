@@ -1,8 +1,12 @@
 //! Runs ticks of a loaded zone for profiling (`perf record`, callgrind).
 //!
-//! `profile_tick [players] [npcs] [ticks]` walks players among wandering wildlife;
-//! `profile_tick combat [players] [enemies] [ticks]` has them cast among enemies and
-//! prints what happened (casts, hits, kills, deaths, enemy attacks).
+//! `profile_tick [players] [npcs] [ticks] [period_ms]` walks players among wandering
+//! wildlife; `profile_tick combat [players] [enemies] [ticks] [period_ms]` has them cast
+//! among enemies and prints what happened (casts, hits, kills, deaths, enemy attacks).
+//!
+//! Ticks run back to back unless `period_ms` is given: then each starts on that fixed
+//! schedule, as in the zone server, and only the ticks themselves are timed. The
+//! difference is the cost of a working set that went cold between ticks.
 fn main() {
     let combat = std::env::args().nth(1).is_some_and(|a| a == "combat");
     let args: Vec<u32> = std::env::args()
@@ -16,21 +20,34 @@ fn main() {
             .unwrap_or(if combat { 10_000 } else { 3000 }),
         args.get(2).copied().unwrap_or(200),
     );
+    let period = std::time::Duration::from_millis(args.get(3).copied().unwrap_or(0).into());
     let mut z = if combat {
         arcane_benches::LoadedZone::combat(players, others)
     } else {
         arcane_benches::LoadedZone::new(players, others)
     };
     let before = z.zone.counters().clone();
-    let t = std::time::Instant::now();
+    let mut times = Vec::with_capacity(ticks as usize);
+    let mut next = std::time::Instant::now();
     let mut bytes = 0;
     for _ in 0..ticks {
+        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        let t = std::time::Instant::now();
         bytes += z.tick();
+        times.push(t.elapsed());
+        next = t + period;
     }
-    let per = t.elapsed() / ticks;
+    let per = times.iter().sum::<std::time::Duration>() / ticks;
+    times.sort_unstable();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
     let kind = if combat { "enemies" } else { "npcs" };
     println!(
-        "{players} players + {others} {kind}: {per:?} per tick, {} snapshot bytes per tick",
+        "{players} players + {others} {kind}: {per:?} per tick (median {median:?}){}, {} snapshot bytes per tick",
+        if period.is_zero() {
+            String::new()
+        } else {
+            format!(" (one every {period:?})")
+        },
         bytes / ticks as usize
     );
     if combat {

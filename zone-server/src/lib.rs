@@ -36,7 +36,8 @@ pub struct IoOptions {
     /// wakes the thread by itself (a context switch and a runtime turn each, 20,000
     /// a second at 1,000 clients); with it a wake-up reads all the frames that came
     /// during the pause. It delays a frame by at most this much (inputs wait for
-    /// the next tick anyway). `0s` wakes on every frame.
+    /// the next tick anyway); the tick's snapshots end it at once. `0s` wakes on
+    /// every frame.
     #[arg(long, env = "ARCANE_IO_BATCH", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub io_batch: std::time::Duration,
 }
@@ -56,8 +57,9 @@ pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()
         // Runs only when a worker has nothing left to do, just before it blocks in
         // `epoll_wait`: the frames that arrive during the pause are then read in one
         // wake-up instead of one each (see `IoOptions::io_batch`).
+        // A tick's snapshots cut the pause short (see `outbox::IoPause`).
         let pause = io.io_batch;
-        builder.on_thread_park(move || std::thread::sleep(pause));
+        builder.on_thread_park(move || outbox::IO_PAUSE.pause(pause));
     }
     let runtime = builder.build()?;
     let config_grace = config.drain_grace;

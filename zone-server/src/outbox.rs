@@ -7,7 +7,8 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use arcane_protocol::KickReason;
 use bytes::Bytes;
@@ -254,6 +255,7 @@ impl Dispatcher {
             .unwrap_or_else(|e| e.into_inner())
             .append(outboxes);
         self.notify.notify_one();
+        IO_PAUSE.cut_short();
     }
 
     /// The dispatcher task: runs until `shutdown` turns true.
@@ -272,6 +274,50 @@ impl Dispatcher {
                 outbox.dispatch();
             }
         }
+    }
+}
+
+/// The idle pause of the process's I/O threads (`IoOptions::io_batch`), which a tick's
+/// snapshots cut short. The pause is there to read the inputs that trickle in during
+/// it with one wake-up; it must not also hold up the snapshots the tick just handed
+/// over (it did, by 0.3–1.2 ms a tick at 1,000 clients).
+pub struct IoPause {
+    woken: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The process's one pause: every I/O thread pauses on it and every zone's tick cuts
+/// it short (an early wake-up for another zone's thread costs one `epoll_wait`).
+pub static IO_PAUSE: IoPause = IoPause::new();
+
+impl IoPause {
+    pub const fn new() -> Self {
+        IoPause {
+            woken: Mutex::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Pauses for `max`, or less when cut short meanwhile (or since the last pause).
+    pub fn pause(&self, max: Duration) {
+        let woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut woken, _) = self
+            .wake
+            .wait_timeout_while(woken, max, |w| !*w)
+            .unwrap_or_else(|e| e.into_inner());
+        *woken = false;
+    }
+
+    /// Ends the current pause now, or the next one at once when none is under way.
+    pub fn cut_short(&self) {
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+}
+
+impl Default for IoPause {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -465,5 +511,30 @@ mod tests {
         assert_eq!(b.reliable.len(), MAX_RELIABLE_QUEUED);
         assert_eq!(b.reliable[1][0], 1);
         assert_eq!(b.close.map(|c| c.0), Some(KickReason::SlowClient));
+    }
+
+    #[test]
+    fn a_pause_cut_short_ends_at_once_and_a_cut_before_it_skips_it() {
+        let pause = Arc::new(IoPause::new());
+        let long = Duration::from_secs(30);
+        let p = pause.clone();
+        let paused = std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            p.pause(long);
+            t.elapsed()
+        });
+        // Cut until the pausing thread is through (a cut before it starts pausing
+        // skips its pause, which ends it too).
+        while !paused.is_finished() {
+            pause.cut_short();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(paused.join().unwrap() < long);
+        // Taken once: the next pause waits its full (short) time.
+        pause.cut_short();
+        pause.pause(long);
+        let t = std::time::Instant::now();
+        pause.pause(Duration::from_millis(20));
+        assert!(t.elapsed() >= Duration::from_millis(20));
     }
 }
