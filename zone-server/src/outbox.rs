@@ -530,9 +530,12 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(paused.join().unwrap() < long);
-        // Taken once: the next pause waits its full (short) time.
+        // A cut with no pause under way ends the next one at once...
         pause.cut_short();
+        let t = std::time::Instant::now();
         pause.pause(long);
+        assert!(t.elapsed() < long);
+        // ...and only that one: the pause after waits its full (short) time.
         let t = std::time::Instant::now();
         pause.pause(Duration::from_millis(20));
         assert!(t.elapsed() >= Duration::from_millis(20));
