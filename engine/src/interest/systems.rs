@@ -81,8 +81,8 @@ impl SpatialIndex {
         rebuild_tree: bool,
         max_step: f32,
     ) {
-        // Unmark only last tick's ids: net ids are never reused, so clearing the whole
-        // table would cost more every tick of a zone's life.
+        // Unmark only last tick's ids: ids come from a counter that keeps growing, so
+        // clearing the whole table would cost more every tick of a zone's life.
         for f in &self.frame {
             self.by_net.unset(f.net_id.0);
         }
@@ -241,8 +241,9 @@ impl SpatialIndex {
 }
 
 /// Net id → frame index, in pages of 1,024 ids that exist while any id in them is in
-/// the frame. Net ids are handed out in order and never reused (every projectile takes
-/// one), so a flat table would grow with every id a zone ever issued; a hash map would
+/// the frame. Net ids are handed out in order and reused only after the 32-bit counter
+/// wraps (every projectile takes one), so a flat table would grow with every id a zone
+/// ever issued; a hash map would
 /// cost more on the per-tick lookups of every tracked entity.
 #[derive(Default)]
 struct NetTable {
