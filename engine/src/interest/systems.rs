@@ -243,8 +243,8 @@ impl SpatialIndex {
 /// Net id → frame index, in pages of 1,024 ids that exist while any id in them is in
 /// the frame. Net ids are handed out in order and reused only after the 32-bit counter
 /// wraps (every projectile takes one), so a flat table would grow with every id a zone
-/// ever issued; a hash map would
-/// cost more on the per-tick lookups of every tracked entity.
+/// ever issued; a hash map would cost more on the per-tick lookups of every tracked
+/// entity.
 #[derive(Default)]
 struct NetTable {
     pages: Vec<Option<Box<NetPage>>>,
