@@ -96,6 +96,13 @@ pub enum ZoneOutput {
         reason: KickReason,
         detail: String,
     },
+    /// Close the player's connection with this reason; the player stays until the
+    /// session's leave comes in, which saves its final state as for any logout.
+    Disconnect {
+        player: PlayerId,
+        reason: KickReason,
+        detail: String,
+    },
     /// The periodic write-behind checkpoint: every player not in transfer.
     Checkpoint(Vec<(PlayerId, SavedPlayer)>),
     /// A player left (disconnect); this is their final state here.

@@ -14,7 +14,14 @@ use proptest::prelude::*;
 
 /// A 200 m square zone with one spawn point per corner region and `npcs` wanderers.
 fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
-    let zone = format!(
+    let mut sources = ContentSources::shipped();
+    sources.set("zones/test.ron", zone_content_text(npcs, spawn_radius));
+    sources.zone("test").unwrap()
+}
+
+/// The RON of [`zone_content`]'s zone.
+fn zone_content_text(npcs: u32, spawn_radius: f32) -> String {
+    format!(
         r#"ZoneDef(
             id: "test",
             bounds: Bounds(min: (0.0, 0.0), max: (200.0, 200.0)),
@@ -25,10 +32,7 @@ fn zone_content(npcs: u32, spawn_radius: f32) -> ZoneContent {
             obstacles: [Box(min: (0.0, 190.0), max: (10.0, 200.0))],
             npcs: [NpcGroup(count: {npcs}, speed: 2.0, min_leg_ticks: 5, max_leg_ticks: 20, idle_chance: 0.2)],
         )"#
-    );
-    let mut sources = ContentSources::shipped();
-    sources.set("zones/test.ron", zone);
-    sources.zone("test").unwrap()
+    )
 }
 
 fn join(p: u64) -> ZoneCommand {
@@ -59,6 +63,8 @@ struct Outputs {
     snapshots: Vec<(PlayerId, Vec<u8>)>,
     events: Vec<(PlayerId, EventKind)>,
     kicks: Vec<(PlayerId, KickReason)>,
+    disconnects: Vec<(PlayerId, KickReason)>,
+    logouts: Vec<PlayerId>,
 }
 
 fn drain(zone: &mut Zone) -> Outputs {
@@ -69,9 +75,10 @@ fn drain(zone: &mut Zone) -> Outputs {
             ZoneOutput::Snapshot { player, bytes } => o.snapshots.push((player, bytes.to_vec())),
             ZoneOutput::Event { player, event } => o.events.push((player, event.kind)),
             ZoneOutput::Kick { player, reason, .. } => o.kicks.push((player, reason)),
+            ZoneOutput::Disconnect { player, reason, .. } => o.disconnects.push((player, reason)),
+            ZoneOutput::Logout { player, .. } => o.logouts.push(player),
             // Persistence has its own scenarios (tests/persistence.rs).
-            ZoneOutput::Checkpoint(_) | ZoneOutput::Logout { .. } | ZoneOutput::Transfer { .. } => {
-            }
+            ZoneOutput::Checkpoint(_) | ZoneOutput::Transfer { .. } => {}
         }
     }
     o
@@ -200,6 +207,61 @@ fn flooding_cannot_speed_up_and_gets_the_player_kicked() {
     // The honest player is still there and still moving.
     assert!(zone.player_position(PlayerId(1)).is_none());
     assert!(zone.player_position(PlayerId(2)).is_some());
+}
+
+#[test]
+fn a_client_that_acknowledges_nothing_is_let_go_once_and_saved_on_leaving() {
+    let mut sources = ContentSources::shipped();
+    let netcode = sources.get("netcode.ron").unwrap().replacen(
+        "ack_timeout_ticks: 200,",
+        "ack_timeout_ticks: 40,",
+        1,
+    );
+    sources.set("netcode.ron", netcode);
+    sources.set("zones/test.ron", zone_content_text(0, 0.0));
+    let mut zone = Zone::new(sources.zone("test").unwrap(), 1);
+    // 1 acks every snapshot; 2 acks for 10 ticks, then never again; 3 acks each one
+    // 25 ticks late (beyond the baseline ring: full snapshots, but it reads them).
+    zone.step([join(1), join(2), join(3)]);
+    let mut sent: std::collections::HashMap<PlayerId, Vec<u32>> = Default::default();
+    let mut let_go = vec![];
+    for tick in 0..120u32 {
+        let mut cmds = vec![];
+        for (p, ids) in &sent {
+            let ack = match p.0 {
+                1 => ids.last().copied(),
+                2 if tick < 10 => ids.last().copied(),
+                3 => ids.len().checked_sub(25).map(|i| ids[i]),
+                _ => None,
+            };
+            if let Some(snapshot_id) = ack {
+                cmds.push(ZoneCommand::Ack {
+                    player: *p,
+                    snapshot_id,
+                });
+            }
+        }
+        zone.step(cmds);
+        let o = drain(&mut zone);
+        for (p, bytes) in &o.snapshots {
+            sent.entry(*p).or_default().push(snapshot_of(bytes).id);
+        }
+        let_go.extend(o.disconnects.iter().map(|d| (tick, d.0, d.1)));
+        assert!(o.kicks.is_empty() && o.logouts.is_empty());
+    }
+    // Only 2, once, about 40 snapshots after its last ack (made on tick 9).
+    assert_eq!(let_go.len(), 1, "{let_go:?}");
+    let (tick, player, reason) = let_go[0];
+    assert_eq!((player, reason), (PlayerId(2), KickReason::SlowClient));
+    assert!((45..=52).contains(&tick), "let go on tick {tick}");
+    // It stays (and is still sent snapshots) until its session's leave, which saves it.
+    assert!(zone.player_position(PlayerId(2)).is_some());
+    zone.step([ZoneCommand::Leave {
+        player: PlayerId(2),
+    }]);
+    assert_eq!(drain(&mut zone).logouts, vec![PlayerId(2)]);
+    assert!(zone.player_position(PlayerId(2)).is_none());
+    assert!(zone.player_position(PlayerId(3)).is_some());
 }
 
 #[test]

@@ -131,7 +131,8 @@ pub enum KickReason {
     MalformedPackets,
     /// Too many rejected inputs (replays, floods, invalid values).
     TooManyViolations,
-    /// The client did not drain its snapshots or events fast enough.
+    /// The client did not drain its snapshots or events fast enough, or acknowledged
+    /// no snapshot for the zone's ack timeout.
     SlowClient,
     /// Nothing was heard from the client within the heartbeat timeout.
     Timeout,

@@ -378,6 +378,9 @@ pub struct SnapshotSender {
     ring: Vec<SentSnapshot>,
     next_id: u32,
     acked: Option<u32>,
+    /// The newest snapshot the client acknowledged, whether or not it is still in the
+    /// ring (0: none yet). A client that stays far behind still proves it reads.
+    heard: u32,
     scratch: Snapshot,
 }
 
@@ -399,6 +402,7 @@ impl SnapshotSender {
                 .collect(),
             next_id: 1,
             acked: None,
+            heard: 0,
             scratch: Snapshot::default(),
         }
     }
@@ -409,12 +413,21 @@ impl SnapshotSender {
         if snapshot_id == 0 || snapshot_id >= self.next_id {
             return;
         }
+        self.heard = self.heard.max(snapshot_id);
         if self.acked.is_some_and(|a| snapshot_id <= a) {
             return;
         }
         if self.sent(snapshot_id).is_some() {
             self.acked = Some(snapshot_id);
         }
+    }
+
+    /// How many snapshots were sent after the newest one the client acknowledged (all
+    /// of them while it has acknowledged none). One a tick: a client that keeps
+    /// reading stays near its round trip in ticks.
+    pub fn unacknowledged(&self) -> u32 {
+        // Ids wrap after 2³² snapshots (seven years at 20 Hz); no panic then.
+        self.next_id.wrapping_sub(1).wrapping_sub(self.heard)
     }
 
     /// The newest acknowledged snapshot id still usable as a baseline.
@@ -668,6 +681,33 @@ mod tests {
         tx.ack(2);
         tx.ack(1);
         assert_eq!(tx.baseline_id(), Some(2));
+    }
+
+    #[test]
+    fn unacknowledged_counts_snapshots_since_the_newest_ack_even_beyond_the_ring() {
+        let mut tx = SnapshotSender::new();
+        let mut out = Vec::new();
+        let mut send = |tx: &mut SnapshotSender, n: u32| {
+            for t in 0..n {
+                tx.encode_next(t, InputReceipt::default(), &[], None, &mut out)
+                    .unwrap();
+            }
+        };
+        assert_eq!(tx.unacknowledged(), 0);
+        send(&mut tx, 3);
+        assert_eq!(tx.unacknowledged(), 3, "nothing acknowledged yet");
+        tx.ack(99); // never sent: ignored
+        assert_eq!(tx.unacknowledged(), 3);
+        tx.ack(2);
+        assert_eq!(tx.unacknowledged(), 1);
+        // A client far behind: its ack is too old to be a baseline, but it still shows
+        // the client reads its snapshots.
+        send(&mut tx, SENT_RING as u32 + 10);
+        tx.ack(5);
+        assert_eq!(tx.baseline_id(), None);
+        assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
+        tx.ack(4); // older than one already heard: changes nothing
+        assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
     }
 
     #[test]

@@ -304,6 +304,23 @@ impl Router {
                 self.epochs.remove(&player);
                 self.metrics.kick(reason);
             }
+            ZoneOutput::Disconnect {
+                player,
+                reason,
+                detail,
+            } => {
+                // The player stays in the zone until its session's leave, which saves
+                // it like any logout.
+                if let Some(c) = self.sessions.get(&player) {
+                    tracing::info!(
+                        player = player.0,
+                        reason = crate::metrics::kick_label(reason),
+                        "{detail}"
+                    );
+                    c.outbox.close(reason, detail);
+                    self.metrics.kick(reason);
+                }
+            }
             ZoneOutput::Checkpoint(states) => {
                 let Some(p) = &self.persist else { return };
                 let batch: Vec<_> = states

@@ -513,6 +513,86 @@ async fn a_full_zone_and_a_shutdown_close_quic_clients_with_reasons() {
 /// A client dropped without closing (a bot following a redirect) closes its
 /// connection as a dropped socket would: the player leaves at once, not when the
 /// zone's idle timeout (15 s) notices the silence.
+/// A client no snapshot reaches any more (here: one that acknowledges none) is let go
+/// as slow once the content's ack timeout passes, its leave taking the usual way;
+/// the client that acknowledges its snapshots is served on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_acknowledges_no_snapshot_is_let_go_as_slow() {
+    let zone = start_zone_with(|config| {
+        let netcode = config.content.join("netcode.ron");
+        let text = std::fs::read_to_string(&netcode).unwrap().replacen(
+            "ack_timeout_ticks: 200",
+            "ack_timeout_ticks: 20",
+            1,
+        );
+        std::fs::write(&netcode, text).unwrap();
+    })
+    .await;
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let join = |player| {
+        let quic = quic.clone();
+        async move {
+            let t = ticket(player, DEV_TICKET_SECRET);
+            let mut c = Client::join(&quic, &t, ClientTier::Desktop).await.unwrap();
+            welcome(&mut c).await;
+            c
+        }
+    };
+    let (mut acking, mut silent) = (join(1).await, join(2).await);
+    let acks = async {
+        let mut view = ClientView::new();
+        let mut snapshots = 0;
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            match timeout(Duration::from_secs(2), acking.recv())
+                .await
+                .unwrap()
+            {
+                Incoming::Message(ServerMessage::Snapshot(s), _) => {
+                    view.apply(&s).unwrap();
+                    snapshots += 1;
+                    let ack = ClientMessage::Ack {
+                        snapshot_id: view.current_id(),
+                    };
+                    acking.send(&[ack]).await.unwrap();
+                }
+                Incoming::Message(ServerMessage::Kick { reason, detail }, _) => {
+                    panic!("the client that acknowledges was kicked: {reason:?}, {detail}")
+                }
+                Incoming::Message(..) => {}
+                other => panic!("lost the connection: {other:?}"),
+            }
+        }
+        snapshots
+    };
+    // It reads everything the zone sends, and acknowledges nothing.
+    let kick = silent.recv_until(|m| match m {
+        ServerMessage::Kick { reason, detail } => Some((reason, detail)),
+        _ => None,
+    });
+    let (snapshots, kick) = tokio::join!(acks, timeout(Duration::from_secs(5), kick));
+    let (reason, detail) = kick.expect("no kick within 5 s").unwrap();
+    assert_eq!(reason, KickReason::SlowClient, "{detail}");
+    assert!(detail.contains("no snapshot acknowledged"), "{detail}");
+    assert!(
+        snapshots >= 10,
+        "the acking client got {snapshots} snapshots"
+    );
+
+    let start = Instant::now();
+    loop {
+        let m = metrics(&zone).await;
+        let slow = scrape::labelled(&m, "arcane_kicks_total", "reason", "slow_client");
+        if slow == 1.0 && scrape::sum_of(&m, "arcane_players") == 1.0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    zone.shutdown();
+    zone.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_quic_client_leaves_the_zone_at_once() {
     let zone = start_zone().await;

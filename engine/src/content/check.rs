@@ -108,6 +108,17 @@ fn check_netcode(n: &NetcodeDef) -> Vec<Problem> {
             ),
         );
     }
+    let ring = arcane_protocol::snapshot::SENT_RING as u32;
+    if n.ack_timeout_ticks < ring {
+        r.bad(
+            &[F("ack_timeout_ticks")],
+            format!(
+                "ack_timeout_ticks must be at least {ring} (the snapshots a client may lag \
+                 before its baseline is lost), got {}",
+                n.ack_timeout_ticks
+            ),
+        );
+    }
     if n.index_rebuild_interval_ticks == 0 {
         r.bad(
             &[F("index_rebuild_interval_ticks")],

@@ -325,6 +325,17 @@ pub struct NetcodeDef {
     /// Ticks a player waits, after a transfer failed, before an exit tries again.
     #[serde(default = "default_transfer_retry_ticks")]
     pub transfer_retry_ticks: u32,
+    /// Snapshots a client may go without acknowledging any before it is disconnected
+    /// as `SlowClient` (200 = 10 s at 20 Hz): a client that stopped reading, or whose
+    /// snapshots no longer reach it, is let go cleanly (its state saved) instead of
+    /// being sent full snapshots for ever. At least `SENT_RING` (16), the ticks a
+    /// client may lag before its baseline is lost.
+    #[serde(default = "default_ack_timeout_ticks")]
+    pub ack_timeout_ticks: u32,
+}
+
+fn default_ack_timeout_ticks() -> u32 {
+    200
 }
 
 fn default_checkpoint_ticks() -> u32 {
@@ -625,6 +636,22 @@ mod tests {
         );
         assert!(
             text.contains("content/classes.ron:9:50: mage: unknown skill \"fireball\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_ack_timeout_shorter_than_the_baseline_ring_is_refused() {
+        let mut s = ContentSources::shipped();
+        let netcode = s.get("netcode.ron").unwrap().replacen(
+            "ack_timeout_ticks: 200",
+            "ack_timeout_ticks: 5",
+            1,
+        );
+        s.set("netcode.ron", netcode);
+        let text = s.validate().unwrap_err().to_string();
+        assert!(
+            text.contains("ack_timeout_ticks must be at least 16") && text.contains("got 5"),
             "{text}"
         );
     }

@@ -1,7 +1,7 @@
 //! The snapshot encoding system.
 
-use arcane_protocol::OwnState;
 use arcane_protocol::snapshot::{InputReceipt, InputWait, SnapshotSender};
+use arcane_protocol::{KickReason, OwnState};
 use bevy_ecs::prelude::*;
 
 use crate::combat::{Dead, Health, Invulnerable};
@@ -9,12 +9,15 @@ use crate::interest::InterestState;
 use crate::movement::PlayerInput;
 use crate::players::Player;
 use crate::skills::{Caster, Mana};
-use crate::zone::{ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput};
+use crate::zone::{ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput, ZoneSettings};
 
 /// Per-client snapshot history (sent ring and ack).
 #[derive(Component, Default)]
 pub struct SnapshotLink {
     pub sender: SnapshotSender,
+    /// The client went `ack_timeout_ticks` without acknowledging a snapshot and its
+    /// disconnect was asked for (once: the leave follows from the session).
+    disconnect_asked: bool,
 }
 
 /// This tick's encoded snapshots, back to back, and which player each range is for.
@@ -82,11 +85,13 @@ pub fn encode_snapshots(
         )>,
     )>,
     clock: Res<ZoneClock>,
+    settings: Res<ZoneSettings>,
     mut outbox: ResMut<ZoneOutbox>,
     mut counters: ResMut<ZoneCounters>,
     mut scratch: ResMut<SnapshotScratch>,
 ) {
     let tick = clock.tick as u32;
+    let ack_timeout = settings.0.netcode.ack_timeout_ticks;
     let SnapshotScratch {
         buffer,
         ranges,
@@ -116,6 +121,20 @@ pub fn encode_snapshots(
                 buffer.truncate(start);
                 tracing::error!(player = player.id.0, tick, "snapshot encode failed: {e}");
             }
+        }
+        // Whatever the transport: a client whose snapshots stopped reaching it (or
+        // that stopped reading them) acknowledges none, and is let go.
+        let unacknowledged = link.sender.unacknowledged();
+        if unacknowledged >= ack_timeout && !link.disconnect_asked {
+            link.disconnect_asked = true;
+            let seconds = unacknowledged as f32 * clock.dt;
+            outbox.0.push(ZoneOutput::Disconnect {
+                player: player.id,
+                reason: KickReason::SlowClient,
+                detail: format!(
+                    "no snapshot acknowledged in {seconds:.1} s ({unacknowledged} sent)"
+                ),
+            });
         }
     }
     // Size the next tick's buffer like this one's, then hand this one out.
