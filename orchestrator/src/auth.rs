@@ -233,9 +233,11 @@ mod tests {
 
     #[test]
     fn an_es256_public_key_verifies_the_providers_tokens() {
-        let dir = std::env::temp_dir().join(format!("arcane-jwt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let public = dir.join("provider.pem");
+        let dir = tempfile::Builder::new()
+            .prefix("arcane-jwt-")
+            .tempdir()
+            .unwrap();
+        let public = dir.path().join("provider.pem");
         std::fs::write(&public, TEST_EC_PUBLIC).unwrap();
         let p = IdentityProvider::public_key(&public, Algorithm::ES256, None, None).unwrap();
         let claims = serde_json::json!({"sub": "bob", "exp": in_an_hour()});
@@ -258,7 +260,6 @@ mod tests {
         // A key of the wrong kind is a clear start-up error.
         let e = IdentityProvider::public_key(&public, Algorithm::RS256, None, None);
         assert!(e.unwrap_err().to_string().contains("not a RS256 key"));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// A P-256 key pair made for this test only (`openssl ecparam -name prime256v1`).

@@ -74,8 +74,11 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
     let kube_api = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let db = std::env::temp_dir().join(format!("arcane-agones-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-agones-")
+        .tempdir()
+        .unwrap();
+    let db = scratch.path().join("arcane.db");
     let store = Store::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();

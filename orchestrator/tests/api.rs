@@ -35,11 +35,18 @@ fn config() -> ApiConfig {
     }
 }
 
-async fn sqlite() -> Store {
-    let file = std::env::temp_dir().join(format!("{}.db", services::unique("arcane-api")));
-    Store::connect(&format!("sqlite://{}", file.display()))
+/// A store in a fresh SQLite file, and the scratch folder holding it (removed when
+/// the guard is dropped, so keep it for as long as the store is used).
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("arcane-api-")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join("arcane.db");
+    let store = Store::connect(&format!("sqlite://{}", file.display()))
         .await
-        .unwrap()
+        .unwrap();
+    (store, dir)
 }
 
 async fn start<S: SharedState>(store: Store, shared: S) -> String {
@@ -134,10 +141,10 @@ async fn with_an_identity_provider_a_login_needs_its_token_and_is_its_subject() 
     use arcane_orchestrator::auth::IdentityProvider;
     use jsonwebtoken::{EncodingKey, Header, encode};
     let idp = IdentityProvider::hs256(b"idp-secret", Some("https://id.test"), Some("arcane"));
-    let base = start_with(
-        Orchestrator::new(sqlite().await, MemoryState::default(), config()).with_identity(idp),
-    )
-    .await;
+    let (store, _db) = sqlite().await;
+    let base =
+        start_with(Orchestrator::new(store, MemoryState::default(), config()).with_identity(idp))
+            .await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 10).await;
     let sign = |sub: &str, secret: &[u8]| {
@@ -187,7 +194,8 @@ async fn with_an_identity_provider_a_login_needs_its_token_and_is_its_subject() 
 
 #[tokio::test]
 async fn placement_is_sticky_and_moves_only_between_copies_of_a_map() {
-    let base = start(sqlite().await, MemoryState::default()).await;
+    let (store, _db) = sqlite().await;
+    let base = start(store, MemoryState::default()).await;
     let http = reqwest::Client::new();
     assert_eq!(
         login(&http, &base, "early").await.unwrap_err().0,
@@ -300,7 +308,7 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
         return;
     };
     let prefix = services::unique("arcane-test");
-    let store = sqlite().await;
+    let (store, _db) = sqlite().await;
     let a = start_for_storm(
         store.clone(),
         RedisState::connect(&url, &prefix).await.unwrap(),
@@ -316,14 +324,15 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_in_memory_never_places_a_player_twice() {
-    let store = sqlite().await;
+    let (store, _db) = sqlite().await;
     let base = start_for_storm(store.clone(), MemoryState::default()).await;
     storm([base.clone(), base], store).await;
 }
 
 #[tokio::test]
 async fn a_player_owned_by_a_zone_that_went_down_moves_to_a_running_copy() {
-    let base = start(sqlite().await, MemoryState::default()).await;
+    let (store, _db) = sqlite().await;
+    let base = start(store, MemoryState::default()).await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 100).await;
     let first = login(&http, &base, "dora").await.unwrap();
@@ -393,7 +402,7 @@ async fn transfer(http: &reqwest::Client, base: &str, id: &str) -> Result<Transf
 
 #[tokio::test]
 async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
-    let store = sqlite().await;
+    let (store, _db) = sqlite().await;
     let base = start(store.clone(), MemoryState::default()).await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 100).await;
@@ -454,7 +463,7 @@ async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
 
 #[tokio::test]
 async fn login_finishes_a_transfer_its_source_zone_left_pending() {
-    let store = sqlite().await;
+    let (store, _db) = sqlite().await;
     let base = start(store.clone(), MemoryState::default()).await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 100).await;
@@ -508,7 +517,7 @@ impl Supervisor for RegisteringSupervisor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_open_per_party_close_and_overflow_opens_copies() {
-    let store = sqlite().await;
+    let (store, _db) = sqlite().await;
     let started = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sup = RegisteringSupervisor {
         base: std::sync::Mutex::new(String::new()),

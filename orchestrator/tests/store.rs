@@ -10,9 +10,15 @@ use arcane_orchestrator::store::{
     Handoff, HandoffStatus, ItemStack, Ownership, PlayerRecord, SavedPlayer, Store,
 };
 
-async fn stores() -> Vec<(&'static str, Store)> {
+/// Every store to test against, and the scratch folder of the SQLite file (removed
+/// when the guard is dropped, so keep it while the stores are used).
+async fn stores() -> (Vec<(&'static str, Store)>, tempfile::TempDir) {
     let mut out = Vec::new();
-    let file = std::env::temp_dir().join(format!("{}.db", services::unique("arcane-store")));
+    let dir = tempfile::Builder::new()
+        .prefix("arcane-store-")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join("arcane.db");
     out.push((
         "sqlite",
         Store::connect(&format!("sqlite://{}", file.display()))
@@ -22,12 +28,13 @@ async fn stores() -> Vec<(&'static str, Store)> {
     if let Some(url) = services::url("ARCANE_TEST_DATABASE_URL") {
         out.push(("postgres", Store::connect(&url).await.unwrap()));
     }
-    out
+    (out, dir)
 }
 
 #[tokio::test]
 async fn login_creates_a_player_once_and_keeps_it() {
-    for (db, store) in stores().await {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
         let name = services::unique("ada").replace('.', "");
         let a = store
             .login(&name, "meadow", (10.0, 20.0), (200, 100))
@@ -88,7 +95,8 @@ async fn written(store: &Store, p: &PlayerRecord, owner: &Ownership) -> bool {
 
 #[tokio::test]
 async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
-    for (db, store) in stores().await {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
         let mut p = store
             .login(&services::unique("cy"), "meadow", (1.0, 1.0), (200, 100))
             .await
@@ -147,7 +155,8 @@ fn state(x: f32, items: &[(&str, u32)]) -> SavedPlayer {
 
 #[tokio::test]
 async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
-    for (db, store) in stores().await {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
         let p = store
             .login(&services::unique("dee"), "meadow", (1.0, 1.0), (200, 100))
             .await

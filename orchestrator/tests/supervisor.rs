@@ -37,9 +37,11 @@ fn starts(dir: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn crashed_zones_restart_with_backoff_and_closed_ones_stay_closed() {
-    let dir = std::env::temp_dir().join(format!("arcane-supervisor-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-supervisor-")
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path().to_path_buf();
     let sup = LocalSupervisor::new(LocalConfig {
         program: script(&dir),
         args: vec!["zone".into()],

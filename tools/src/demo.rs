@@ -44,9 +44,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!a.zones.is_empty(), "--zones needs at least one zone");
     let (sx, sy) = a.start.split_once(',').context("--start is x,y")?;
     let start_position = (sx.trim().parse::<f64>()?, sy.trim().parse::<f64>()?);
-    let dir = std::env::temp_dir().join(format!("arcane-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let database_url = format!("sqlite://{}", dir.join("arcane.db").display());
+    // The demo's database, removed however the demo ends (the guard drops last).
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-demo-")
+        .tempdir()
+        .context("cannot create a scratch folder for the demo's database")?;
+    let database_url = format!("sqlite://{}", scratch.path().join("arcane.db").display());
     // The orchestrator runs on a multi-threaded runtime of its own; the bots run on
     // one thread, as they would in `arcane-loadtest`; the zones are processes.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -199,7 +202,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.report {
         std::fs::write(path, arcane_loadtest::report::to_json(&report)?)?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let mut broken = report.check(&Thresholds {
         max_errors: Some(0),
         min_connected: Some(a.bots),

@@ -22,11 +22,17 @@ fn arcane_admin(target: &str, args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_reach_the_zone_and_report_back() {
-    let dir = std::env::temp_dir().join(format!("arcane-admin-{}", std::process::id()));
-    ContentSources::shipped().write_to(&dir).unwrap();
-    let z = arcane_zone_server::start(ZoneServerConfig::local(dir.clone(), "test_area"))
-        .await
+    let dir = tempfile::Builder::new()
+        .prefix("arcane-admin-")
+        .tempdir()
         .unwrap();
+    ContentSources::shipped().write_to(dir.path()).unwrap();
+    let z = arcane_zone_server::start(ZoneServerConfig::local(
+        dir.path().to_path_buf(),
+        "test_area",
+    ))
+    .await
+    .unwrap();
     let target = format!("ws://{}", z.ws_addr);
     let run = |args: &'static [&'static str]| {
         let target = target.clone();
@@ -60,5 +66,4 @@ async fn admin_commands_reach_the_zone_and_report_back() {
 
     z.shutdown();
     z.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

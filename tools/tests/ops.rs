@@ -445,11 +445,14 @@ fn exposed(text: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
     // A zone and an orchestrator, and a swarm of bots on both transports.
-    let content = std::env::temp_dir().join(format!("arcane-ops-{}", std::process::id()));
-    arcane_engine::content::ContentSources::shipped()
-        .write_to(&content)
+    let content = tempfile::Builder::new()
+        .prefix("arcane-ops-")
+        .tempdir()
         .unwrap();
-    let mut config = ZoneServerConfig::local(content, "meadow");
+    arcane_engine::content::ContentSources::shipped()
+        .write_to(content.path())
+        .unwrap();
+    let mut config = ZoneServerConfig::local(content.path().to_path_buf(), "meadow");
     config.watch_content = false;
     let zone = arcane_zone_server::start(config).await.unwrap();
     let metrics_url = format!("http://{}/metrics", zone.admin_addr);

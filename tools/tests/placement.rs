@@ -41,7 +41,11 @@ fn bots_log_in_with_identity_tokens_and_play_over_quic() {
 }
 
 fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
-    let dir = std::env::temp_dir().join(format!("arcane-placement-{tag}-{}", std::process::id()));
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("arcane-placement-{tag}-"))
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path().to_path_buf();
     ContentSources::shipped().write_to(&dir).unwrap();
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -136,5 +140,4 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
         zone.shutdown();
         zone.wait().await;
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }

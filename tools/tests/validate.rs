@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use arcane_engine::content::ContentSources;
@@ -21,10 +21,13 @@ fn arcane(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn copy_of_shipped(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("arcane-validate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    ContentSources::shipped().write_to(&dir).unwrap();
+/// The shipped content in a scratch folder (removed when the guard is dropped).
+fn copy_of_shipped(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("arcane-validate-{name}-"))
+        .tempdir()
+        .unwrap();
+    ContentSources::shipped().write_to(dir.path()).unwrap();
     dir
 }
 
@@ -48,15 +51,16 @@ fn the_shipped_content_passes() {
 
 #[test]
 fn syntax_errors_are_located_and_reported_per_file() {
-    let dir = copy_of_shipped("syntax");
+    let scratch = copy_of_shipped("syntax");
+    let dir = scratch.path();
     // An unknown field in one file and a wrong type in another: both reported.
     edit(
-        &dir,
+        dir,
         "enemies.ron",
         "aggro_radius: 12.0",
         "aggro_radios: 12.0",
     );
-    edit(&dir, "classes.ron", "max_hp: 200", "max_hp: \"lots\"");
+    edit(dir, "classes.ron", "max_hp: 200", "max_hp: \"lots\"");
     let (ok, _, err) = arcane(&["validate", dir.to_str().unwrap()]);
     assert!(!ok);
     let d = dir.display();
@@ -75,23 +79,24 @@ fn syntax_errors_are_located_and_reported_per_file() {
 
 #[test]
 fn semantic_errors_are_located_and_all_reported() {
-    let dir = copy_of_shipped("semantic");
+    let scratch = copy_of_shipped("semantic");
+    let dir = scratch.path();
     // A dangling reference, a spawn point inside an obstacle (the test area's wall is
     // x 48..52, y 30..45), a spawner of an unknown enemy and a negative cooldown.
-    edit(&dir, "classes.ron", "\"heal\"]", "\"fireball\"]");
+    edit(dir, "classes.ron", "\"heal\"]", "\"fireball\"]");
     edit(
-        &dir,
+        dir,
         "zones/test_area.ron",
         "spawn_points: [(20.0, 50.0)]",
         "spawn_points: [(50.0, 40.0)]",
     );
     edit(
-        &dir,
+        dir,
         "zones/test_area.ron",
         "enemy: \"golem\"",
         "enemy: \"dragon\"",
     );
-    edit(&dir, "skills.ron", "cooldown_s: 3.0", "cooldown_s: -3.0");
+    edit(dir, "skills.ron", "cooldown_s: 3.0", "cooldown_s: -3.0");
     let (ok, _, err) = arcane(&["validate", dir.to_str().unwrap()]);
     assert!(!ok);
     let d = dir.display();

@@ -16,9 +16,9 @@ mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_zone_closes_itself_and_an_occupied_one_does_not() {
-    let dir = std::env::temp_dir().join(format!("arcane-close-{}", std::process::id()));
-    ContentSources::shipped().write_to(&dir).unwrap();
-    let mut config = ZoneServerConfig::local(dir, "test_area");
+    let dir = support::scratch_dir("close");
+    ContentSources::shipped().write_to(dir.path()).unwrap();
+    let mut config = ZoneServerConfig::local(dir.path().to_path_buf(), "test_area");
     config.zone_id = Some("test_area~2".into());
     config.close_after_empty = Some(Duration::from_millis(1500));
     let z = arcane_zone_server::start(config).await.unwrap();

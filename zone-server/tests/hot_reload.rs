@@ -75,7 +75,8 @@ fn rewrite(dir: &Path, rel: &str, from: &str, to: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edited_content_reaches_the_next_casts_and_broken_content_is_refused() {
-    let dir = support::scratch_dir("reload");
+    let scratch = support::scratch_dir("reload");
+    let dir = scratch.path().to_path_buf();
     let mut sources = ContentSources::shipped();
     // No spawners: only the golem this test places is around.
     let arena = sources
@@ -198,5 +199,4 @@ async fn edited_content_reaches_the_next_casts_and_broken_content_is_refused() {
 
     z.shutdown();
     z.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use arcane_loadtest::client::{Client, Incoming};
@@ -19,13 +18,13 @@ use tokio::time::timeout;
 
 /// A content folder with a small, fast zone: everyone spawns at the same point and
 /// walks at 50 m/s, so "far away" is reachable in a second.
-fn test_content() -> PathBuf {
+fn test_content() -> tempfile::TempDir {
     let dir = support::scratch_dir("loopback");
     arcane_engine::content::ContentSources::shipped()
-        .write_to(&dir)
+        .write_to(dir.path())
         .unwrap();
     std::fs::write(
-        dir.join("zones/test.ron"),
+        dir.path().join("zones/test.ron"),
         r#"ZoneDef(
             id: "test",
             bounds: Bounds(min: (0.0, 0.0), max: (400.0, 400.0)),
@@ -40,8 +39,12 @@ fn test_content() -> PathBuf {
     dir
 }
 
+/// The test zone; it reads its content once (no watching), so the folder goes when
+/// it has started.
 async fn start_zone(heartbeat: Duration) -> RunningZone {
-    let mut config = ZoneServerConfig::local(test_content(), "test");
+    let content = test_content();
+    let mut config = ZoneServerConfig::local(content.path().to_path_buf(), "test");
+    config.watch_content = false;
     config.heartbeat_timeout = heartbeat;
     arcane_zone_server::start(config).await.unwrap()
 }
@@ -499,12 +502,12 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
 async fn a_client_that_stops_reading_is_closed_as_slow() {
     // Many NPCs around the spawn make every (never acked, so full) snapshot ~2 KB.
     let dir = test_content();
-    let crowded = std::fs::read_to_string(dir.join("zones/test.ron"))
+    let crowded = std::fs::read_to_string(dir.path().join("zones/test.ron"))
         .unwrap()
         .replace("max: (400.0, 400.0)", "max: (150.0, 250.0)")
         .replace("count: 20", "count: 300");
-    std::fs::write(dir.join("zones/test.ron"), crowded).unwrap();
-    let z = arcane_zone_server::start(ZoneServerConfig::local(dir, "test"))
+    std::fs::write(dir.path().join("zones/test.ron"), crowded).unwrap();
+    let z = arcane_zone_server::start(ZoneServerConfig::local(dir.path().to_path_buf(), "test"))
         .await
         .unwrap();
     let mut good = Player::join(&z, 1).await;

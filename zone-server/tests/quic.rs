@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::{Client, Incoming};
@@ -23,13 +22,13 @@ use tokio::time::timeout;
 
 /// A quiet zone (no NPCs): once players stop, nothing changes, so every view must
 /// settle on the same state.
-fn content() -> PathBuf {
+fn content() -> tempfile::TempDir {
     let dir = support::scratch_dir("quic");
     arcane_engine::content::ContentSources::shipped()
-        .write_to(&dir)
+        .write_to(dir.path())
         .unwrap();
     std::fs::write(
-        dir.join("zones/quiet.ron"),
+        dir.path().join("zones/quiet.ron"),
         r#"ZoneDef(
             id: "quiet",
             bounds: Bounds(min: (0.0, 0.0), max: (200.0, 200.0)),
@@ -47,9 +46,11 @@ async fn start_zone() -> RunningZone {
     start_zone_with(|_| {}).await
 }
 
-/// The quiet zone, with `adjust` applied to its configuration first.
+/// The quiet zone, with `adjust` applied to its configuration first. The zone reads
+/// its content once (no watching), so the folder goes when it has started.
 async fn start_zone_with(adjust: impl FnOnce(&mut ZoneServerConfig)) -> RunningZone {
-    let mut config = ZoneServerConfig::local(content(), "quiet");
+    let content = content();
+    let mut config = ZoneServerConfig::local(content.path().to_path_buf(), "quiet");
     config.watch_content = false;
     adjust(&mut config);
     arcane_zone_server::start(config).await.unwrap()
@@ -410,8 +411,8 @@ async fn a_snapshot_too_big_for_a_datagram_comes_on_the_stream() {
         .replace("tracked_cap: 160", "tracked_cap: 250")
         .replace("snapshot_cap: 96", "snapshot_cap: 250");
     sources.set("netcode.ron", netcode);
-    sources.write_to(&dir).unwrap();
-    let mut config = ZoneServerConfig::local(dir, "crowd");
+    sources.write_to(dir.path()).unwrap();
+    let mut config = ZoneServerConfig::local(dir.path().to_path_buf(), "crowd");
     config.watch_content = false;
     let zone = arcane_zone_server::start(config).await.unwrap();
     let quic = zone.quic_endpoint.clone().unwrap();

@@ -86,7 +86,8 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
 
 #[tokio::test]
 async fn broken_content_is_refused_with_its_location() {
-    let dir = std::env::temp_dir().join(format!("arcane-broken-{}", std::process::id()));
+    let scratch = support::scratch_dir("broken");
+    let dir = scratch.path().to_path_buf();
     arcane_engine::content::ContentSources::shipped()
         .write_to(&dir)
         .unwrap();

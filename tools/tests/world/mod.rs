@@ -67,6 +67,8 @@ const VAULT: &str = r#"ZoneDef(
 
 pub struct World {
     pub dir: PathBuf,
+    /// Removes `dir` once the processes are stopped (fields drop after `Drop::drop`).
+    _scratch: tempfile::TempDir,
     /// The zones are the orchestrator's children (`--zones`), not the test's.
     supervised: bool,
     pub db_url: String,
@@ -106,8 +108,11 @@ impl World {
     }
 
     async fn prepare(tag: &str, zones: &[(&str, &str)], supervised: bool) -> World {
-        let dir = std::env::temp_dir().join(format!("arcane-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("arcane-{tag}-"))
+            .tempdir()
+            .unwrap();
+        let dir = scratch.path().to_path_buf();
         let mut content = ContentSources::shipped();
         for (id, ron) in zones {
             content.set(&format!("zones/{id}.ron"), ron.to_string());
@@ -121,6 +126,7 @@ impl World {
             orch_addr,
             failpoint: dir.join("failpoint"),
             dir,
+            _scratch: scratch,
             procs: Mutex::new(HashMap::new()),
         };
         // The database (and its migrations) exist before anyone races to create them.

@@ -3,7 +3,6 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arcane_loadtest::client::Client;
@@ -49,13 +48,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh path under the temporary folder, unique to this process and moment.
-pub fn scratch_dir(tag: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+/// A fresh folder under the temporary folder, removed when the guard is dropped.
+pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("arcane-{tag}-"))
+        .tempdir()
         .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("arcane-{tag}-{}-{nanos}", std::process::id()))
 }
 
 /// Waits (at most 5 s) for the `Welcome` and returns it.
