@@ -53,15 +53,18 @@ async fn start<S: SharedState>(store: Store, shared: S) -> String {
     start_with(Orchestrator::new(store, shared, config())).await
 }
 
-/// For the login storms, which test placement races, not liveness: a round of 40
-/// logins on a loaded CI machine can take longer than `config()`'s 600 ms heartbeat
-/// timeout, and a zone marked down then refuses logins with 503.
-async fn start_for_storm<S: SharedState>(store: Store, shared: S) -> String {
-    let config = ApiConfig {
+/// For tests of placement, not liveness: a round of 40 logins, or a walk through
+/// instances, on a loaded CI machine can take longer than `config()`'s 600 ms
+/// heartbeat timeout, and a zone marked down then refuses logins with 503.
+fn patient_config() -> ApiConfig {
+    ApiConfig {
         heartbeat_timeout: Duration::from_secs(60),
         ..config()
-    };
-    start_with(Orchestrator::new(store, shared, config)).await
+    }
+}
+
+async fn start_patient<S: SharedState>(store: Store, shared: S) -> String {
+    start_with(Orchestrator::new(store, shared, patient_config())).await
 }
 
 async fn start_with<S: SharedState>(o: Orchestrator<S>) -> String {
@@ -309,12 +312,12 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
     };
     let prefix = services::unique("arcane-test");
     let (store, _db) = sqlite().await;
-    let a = start_for_storm(
+    let a = start_patient(
         store.clone(),
         RedisState::connect(&url, &prefix).await.unwrap(),
     )
     .await;
-    let b = start_for_storm(
+    let b = start_patient(
         store.clone(),
         RedisState::connect(&url, &prefix).await.unwrap(),
     )
@@ -325,7 +328,7 @@ async fn two_replicas_on_one_redis_never_place_a_player_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_in_memory_never_places_a_player_twice() {
     let (store, _db) = sqlite().await;
-    let base = start_for_storm(store.clone(), MemoryState::default()).await;
+    let base = start_patient(store.clone(), MemoryState::default()).await;
     storm([base.clone(), base], store).await;
 }
 
@@ -403,7 +406,7 @@ async fn transfer(http: &reqwest::Client, base: &str, id: &str) -> Result<Transf
 #[tokio::test]
 async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
     let (store, _db) = sqlite().await;
-    let base = start(store.clone(), MemoryState::default()).await;
+    let base = start_patient(store.clone(), MemoryState::default()).await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 100).await;
     register(&http, &base, "forest", 100).await;
@@ -464,7 +467,7 @@ async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
 #[tokio::test]
 async fn login_finishes_a_transfer_its_source_zone_left_pending() {
     let (store, _db) = sqlite().await;
-    let base = start(store.clone(), MemoryState::default()).await;
+    let base = start_patient(store.clone(), MemoryState::default()).await;
     let http = reqwest::Client::new();
     register(&http, &base, "meadow", 100).await;
     register(&http, &base, "forest", 100).await;
@@ -528,7 +531,8 @@ async fn instances_open_per_party_close_and_overflow_opens_copies() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     *sup.base.lock().unwrap() = base.clone();
     let o = Arc::new(
-        Orchestrator::new(store.clone(), MemoryState::default(), config()).with_supervisor(sup),
+        Orchestrator::new(store.clone(), MemoryState::default(), patient_config())
+            .with_supervisor(sup),
     );
     tokio::spawn(api::serve(listener, o));
     let http = reqwest::Client::new();
