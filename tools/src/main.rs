@@ -111,18 +111,21 @@ enum Command {
 }
 
 /// `content/` of the checkout this was built from, else `./content`, else the
-/// embedded copy written to a temporary folder.
-fn default_content() -> anyhow::Result<PathBuf> {
+/// embedded copy written to a temporary folder, which goes when the guard is dropped.
+fn default_content() -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../content");
     for dir in [repo, PathBuf::from("content")] {
         if dir.join("netcode.ron").exists() {
-            return Ok(dir);
+            return Ok((dir, None));
         }
     }
     // The shipped content is compiled in, so the demo runs from anywhere.
-    let dir = std::env::temp_dir().join(format!("arcane-demo-content-{}", std::process::id()));
-    ContentSources::shipped().write_to(&dir)?;
-    Ok(dir)
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-demo-content-")
+        .tempdir()
+        .context("cannot create a folder for the embedded content")?;
+    ContentSources::shipped().write_to(scratch.path())?;
+    Ok((scratch.path().to_path_buf(), Some(scratch)))
 }
 
 /// Admin commands; positions in metres, targets by entity id (0 = the admin itself).
@@ -269,18 +272,22 @@ fn main() -> anyhow::Result<()> {
             start,
             report,
             transport,
-        } => demo::run(demo::DemoArgs {
-            transport,
-            bots,
-            duration,
-            content: match content {
-                Some(c) => c,
+        } => {
+            // A copy of the embedded content lives until the demo ends.
+            let (content, _embedded) = match content {
+                Some(c) => (c, None),
                 None => default_content()?,
-            },
-            zones,
-            start,
-            report,
-        }),
+            };
+            demo::run(demo::DemoArgs {
+                transport,
+                bots,
+                duration,
+                content,
+                zones,
+                start,
+                report,
+            })
+        }
         Command::Zone { config, io } => arcane_zone_server::run_process(config, io),
         Command::Orchestrator { args } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
