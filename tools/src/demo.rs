@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use arcane_engine::content::ContentSources;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::report::Thresholds;
 use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, labelled, sum_of};
@@ -21,15 +22,46 @@ use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
 use arcane_protocol::ClientTier;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 
+/// `arcane demo`'s options.
+#[derive(clap::Args)]
 pub struct DemoArgs {
+    #[arg(long, default_value_t = 50)]
     pub bots: usize,
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    pub content: PathBuf,
+    /// Content folder; defaults to the repository's `content/`.
+    #[arg(long)]
+    pub content: Option<PathBuf>,
+    /// Zones to run (comma separated); bots start in the first.
+    #[arg(long, value_delimiter = ',', default_value = "meadow,forest")]
     pub zones: Vec<String>,
+    /// Where bots start (metres), near the meadow's border with the forest.
+    #[arg(long, default_value = "960,520")]
     pub start: String,
+    /// Write the JSON report here.
+    #[arg(long)]
     pub report: Option<PathBuf>,
-    /// How bots connect (WebSocket or QUIC).
-    pub transport: arcane_loadtest::swarm::Transport,
+    /// How bots connect to the zones.
+    #[arg(long, value_enum, default_value = "ws")]
+    pub transport: Transport,
+}
+
+/// `content/` of the checkout this was built from, else `./content`, else the
+/// embedded copy written to a temporary folder, which goes when the guard is dropped.
+fn default_content() -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../content");
+    for dir in [repo, PathBuf::from("content")] {
+        if dir.join("netcode.ron").exists() {
+            return Ok((dir, None));
+        }
+    }
+    // The shipped content is compiled in, so the demo runs from anywhere.
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-demo-content-")
+        .tempdir()
+        .context("cannot create a folder for the embedded content")?;
+    ContentSources::shipped().write_to(scratch.path())?;
+    Ok((scratch.path().to_path_buf(), Some(scratch)))
 }
 
 /// Longest wait for the zone processes to start and register.
@@ -41,6 +73,11 @@ async fn zones(base: &str) -> anyhow::Result<Vec<ZoneStatus>> {
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    // A copy of the embedded content, when there is one, lives until the demo ends.
+    let (content, _embedded) = match a.content.clone() {
+        Some(c) => (c, None),
+        None => default_content()?,
+    };
     anyhow::ensure!(!a.zones.is_empty(), "--zones needs at least one zone");
     let (sx, sy) = a.start.split_once(',').context("--start is x,y")?;
     let start_position = (sx.trim().parse::<f64>()?, sy.trim().parse::<f64>()?);
@@ -76,7 +113,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             program: std::env::current_exe()?,
             args: vec!["zone".into()],
             orchestrator_url: base.clone(),
-            content: a.content.clone(),
+            content: content.clone(),
             env,
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(5),

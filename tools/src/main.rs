@@ -28,27 +28,7 @@ enum Command {
     /// zones (meadow and forest) as child processes, and a bot swarm that logs in
     /// through it; travellers walk across the border. Prints a live summary each
     /// second and a final report.
-    Demo {
-        #[arg(long, default_value_t = 50)]
-        bots: usize,
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        duration: Duration,
-        /// Content folder; defaults to the repository's `content/`.
-        #[arg(long)]
-        content: Option<PathBuf>,
-        /// Zones to run (comma separated); bots start in the first.
-        #[arg(long, value_delimiter = ',', default_value = "meadow,forest")]
-        zones: Vec<String>,
-        /// Where bots start (metres), near the meadow's border with the forest.
-        #[arg(long, default_value = "960,520")]
-        start: String,
-        /// Write the JSON report here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// How bots connect to the zones.
-        #[arg(long, value_enum, default_value = "ws")]
-        transport: arcane_loadtest::swarm::Transport,
-    },
+    Demo(demo::DemoArgs),
     /// Run a zone server (the same as the `zone-server` binary).
     Zone {
         #[command(flatten)]
@@ -108,24 +88,6 @@ enum Command {
         #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = DEV_TICKET_SECRET, hide_env_values = true)]
         secret: String,
     },
-}
-
-/// `content/` of the checkout this was built from, else `./content`, else the
-/// embedded copy written to a temporary folder, which goes when the guard is dropped.
-fn default_content() -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../content");
-    for dir in [repo, PathBuf::from("content")] {
-        if dir.join("netcode.ron").exists() {
-            return Ok((dir, None));
-        }
-    }
-    // The shipped content is compiled in, so the demo runs from anywhere.
-    let scratch = tempfile::Builder::new()
-        .prefix("arcane-demo-content-")
-        .tempdir()
-        .context("cannot create a folder for the embedded content")?;
-    ContentSources::shipped().write_to(scratch.path())?;
-    Ok((scratch.path().to_path_buf(), Some(scratch)))
 }
 
 /// Admin commands; positions in metres, targets by entity id (0 = the admin itself).
@@ -264,30 +226,7 @@ fn main() -> anyhow::Result<()> {
     };
     arcane_orchestrator::cli::init_logging(default_filter);
     match cli.command {
-        Command::Demo {
-            bots,
-            duration,
-            content,
-            zones,
-            start,
-            report,
-            transport,
-        } => {
-            // A copy of the embedded content lives until the demo ends.
-            let (content, _embedded) = match content {
-                Some(c) => (c, None),
-                None => default_content()?,
-            };
-            demo::run(demo::DemoArgs {
-                transport,
-                bots,
-                duration,
-                content,
-                zones,
-                start,
-                report,
-            })
-        }
+        Command::Demo(args) => demo::run(args),
         Command::Zone { config, io } => arcane_zone_server::run_process(config, io),
         Command::Orchestrator { args } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
