@@ -62,10 +62,13 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let logins: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5_000);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(32);
-    let db = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        let f = std::env::temp_dir().join(format!("arcane-login-storm-{}.db", std::process::id()));
-        format!("sqlite://{}", f.display())
-    });
+    // The SQLite file lives in a folder removed when the storm ends.
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-login-storm-")
+        .tempdir()
+        .expect("cannot create a temporary folder");
+    let db = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", scratch.path().join("logins.db").display()));
     let store = Store::connect(&db).await.unwrap();
     let config = ApiConfig {
         ticket_secret: "bench".into(),
