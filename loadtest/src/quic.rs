@@ -7,7 +7,8 @@
 //! drives every connection's quinn-proto state machine (`arcane_quic_io`),
 //! as the zone does. A bot swarm shares endpoints between bots. A connection talks to
 //! its [`QuicLink`] through channels, or is run by a [`Handler`] inside the endpoint's
-//! task ([`QuicLink::drive`]), as the swarm's bots are.
+//! task ([`QuicLink::drive`]), as the swarm's bots are. A link's queue of events is
+//! bounded ([`LINK_EVENTS`]), so a link that stops reading cannot grow the endpoint.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -218,13 +219,18 @@ fn client_config(target: &Target) -> anyhow::Result<ClientConfig> {
     Ok(client)
 }
 
+/// Events a link may leave unread before its connection is given up: 12.8 s of
+/// snapshots at 20 Hz. A link that stops reading must not grow the endpoint's memory
+/// without bound, as a zone's outbox must not.
+pub const LINK_EVENTS: usize = 256;
+
 /// What a link asks of its endpoint's task.
 enum Command {
     Connect {
         addr: SocketAddr,
         host: String,
         config: ClientConfig,
-        events: mpsc::UnboundedSender<LinkEvent>,
+        events: mpsc::Sender<LinkEvent>,
         reply: oneshot::Sender<Result<ConnKey, String>>,
     },
     /// A client frame: as a datagram when `unreliable` and it fits, else on the stream.
@@ -291,7 +297,7 @@ impl Outbox {
 /// reached it before the handler took over) and the datagram count.
 pub struct Driving {
     handler: Box<dyn Handler>,
-    events: mpsc::UnboundedReceiver<LinkEvent>,
+    events: mpsc::Receiver<LinkEvent>,
     inbound: Inbound,
     outbox: Outbox,
 }
@@ -353,6 +359,8 @@ enum LinkEvent {
 pub struct QuicEndpoint {
     commands: mpsc::UnboundedSender<Command>,
     v6: bool,
+    /// Events each link made from here may leave unread ([`LINK_EVENTS`]).
+    link_events: usize,
 }
 
 /// A client endpoint many connections can share (a bot swarm): one socket and one
@@ -387,7 +395,18 @@ impl QuicEndpoint {
             response_buf: Vec::new(),
         };
         tokio::spawn(driver.run(rx));
-        Ok(QuicEndpoint { commands, v6 })
+        Ok(QuicEndpoint {
+            commands,
+            v6,
+            link_events: LINK_EVENTS,
+        })
+    }
+
+    /// Lets each link made from this endpoint leave `events` unread (at least 2: the
+    /// last place is kept for the close) instead of [`LINK_EVENTS`].
+    pub fn with_link_events(mut self, events: usize) -> QuicEndpoint {
+        self.link_events = events.max(2);
+        self
     }
 
     fn command(&self, c: Command) -> anyhow::Result<()> {
@@ -401,7 +420,7 @@ impl QuicEndpoint {
 pub struct QuicLink {
     key: ConnKey,
     endpoint: QuicEndpoint,
-    events: mpsc::UnboundedReceiver<LinkEvent>,
+    events: mpsc::Receiver<LinkEvent>,
     inbound: Inbound,
     /// The endpoint is this link's own (closed with it), not shared.
     owns_endpoint: bool,
@@ -432,7 +451,7 @@ impl QuicLink {
             Some(e) if e.v6 == v6 => (e.clone(), false),
             _ => (QuicEndpoint::bind(v6)?, true),
         };
-        let (events, rx) = mpsc::unbounded_channel();
+        let (events, rx) = mpsc::channel(endpoint.link_events);
         let (reply, answer) = oneshot::channel();
         endpoint.command(Command::Connect {
             addr: target.addr,
@@ -494,7 +513,7 @@ impl QuicLink {
     /// endpoint's task has stopped (and the handler went with it).
     pub async fn drive<H: Handler>(&mut self, handler: H) -> anyhow::Result<H> {
         let (done, back) = oneshot::channel();
-        let (_, idle) = mpsc::unbounded_channel();
+        let (_, idle) = mpsc::channel(1);
         let driving = Box::new(Driving {
             handler: Box::new(handler),
             events: std::mem::replace(&mut self.events, idle),
@@ -545,7 +564,7 @@ struct ClientConn {
     /// Answered once the handshake is done (or failed).
     connecting: Option<oneshot::Sender<Result<ConnKey, String>>>,
     /// To the link; `None` once the link has been told the connection closed.
-    events: Option<mpsc::UnboundedSender<LinkEvent>>,
+    events: Option<mpsc::Sender<LinkEvent>>,
     stream: Option<StreamId>,
     inbuf: BytesMut,
     reader: LengthDelimitedCodec,
@@ -566,13 +585,36 @@ impl ClientConn {
             self.after_handler(flow);
             return;
         }
-        let gone = self
-            .events
-            .as_ref()
-            .is_some_and(|tx| tx.send(event).is_err());
-        if gone {
-            // The link was dropped without closing: nobody reads this connection.
-            self.events = None;
+        let Some(tx) = self.events.as_ref() else {
+            return;
+        };
+        // The last free place is kept for the close, so the link always learns why.
+        if tx.capacity() <= 1 && !matches!(event, LinkEvent::Closed(_)) {
+            if matches!(event, LinkEvent::Datagram(..)) {
+                // Dropped as a full socket buffer would; the gap shows as datagram loss.
+                return;
+            }
+            // A reliable frame cannot be dropped: the link stopped reading its stream.
+            let reason = format!("the link left {} events unread", tx.max_capacity() - 1);
+            self.proto.close(
+                Instant::now(),
+                VarInt::from_u32(0),
+                Bytes::from_static(b"client stopped reading"),
+            );
+            self.closed(Some(reason));
+            return;
+        }
+        match tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The link was dropped without closing: nobody reads this connection.
+                self.events = None;
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Only a close can meet a full channel: the link learns it when the
+                // channel ends, without the reason.
+                self.events = None;
+            }
         }
     }
 
@@ -619,7 +661,7 @@ impl ClientConn {
             self.give_back();
         }
         if let Some(tx) = self.events.take() {
-            let _ = tx.send(LinkEvent::Closed(reason));
+            let _ = tx.try_send(LinkEvent::Closed(reason));
         }
         if let Some(reply) = self.connecting.take() {
             let _ = reply.send(Err("the connection closed during the handshake".into()));

@@ -594,6 +594,88 @@ async fn a_client_that_acknowledges_no_snapshot_is_let_go_as_slow() {
     zone.wait().await;
 }
 
+/// A QUIC link that stops reading holds a bounded queue: snapshot datagrams beyond it
+/// are dropped (and counted as lost), and a reliable frame that meets a full queue
+/// (here the zone's slow-client kick) closes the connection with a reason, instead of
+/// the endpoint queueing for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_link_that_stops_reading_queues_a_bounded_number_of_events() {
+    const QUEUE: usize = 8;
+    let zone = start_zone_with(|config| {
+        let netcode = config.content.join("netcode.ron");
+        let text = std::fs::read_to_string(&netcode).unwrap().replacen(
+            "ack_timeout_ticks: 200",
+            "ack_timeout_ticks: 60",
+            1,
+        );
+        std::fs::write(&netcode, text).unwrap();
+    })
+    .await;
+    let quic = zone.quic_endpoint.clone().unwrap();
+    let endpoint = arcane_loadtest::quic::shared_endpoint()
+        .unwrap()
+        .with_link_events(QUEUE);
+    let join = |player| {
+        let (quic, endpoint) = (quic.clone(), endpoint.clone());
+        async move {
+            let t = ticket(player, DEV_TICKET_SECRET);
+            let mut c = Client::join_via(&quic, &t, ClientTier::Desktop, Some(&endpoint))
+                .await
+                .unwrap();
+            welcome(&mut c).await;
+            c
+        }
+    };
+    let (mut pausing, mut stopped) = (join(1).await, join(2).await);
+
+    // Unread for a second (20 snapshots) and well inside the 3 s ack timeout: what
+    // did not fit was dropped, and the link reads on.
+    let pause = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut queued = 0;
+        while let Ok(incoming) = timeout(Duration::from_millis(1), pausing.recv()).await {
+            assert!(
+                matches!(incoming, Incoming::Message(ServerMessage::Snapshot(_), _)),
+                "{incoming:?}"
+            );
+            queued += 1;
+        }
+        // At most QUEUE - 1 waited (the last place is the close's), and one more may
+        // have come in while they were read.
+        assert!(queued <= QUEUE, "{queued} events were queued");
+        match timeout(Duration::from_secs(2), pausing.recv())
+            .await
+            .unwrap()
+        {
+            Incoming::Message(ServerMessage::Snapshot(_), _) => {}
+            other => panic!("the link did not read on: {other:?}"),
+        }
+        let DatagramCount { received, lost } = pausing.datagrams();
+        assert!(lost >= 10, "{received} received, {lost} lost");
+    };
+    // Unread past the ack timeout: the kick meets a full queue.
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        let mut queued = 0;
+        loop {
+            match timeout(Duration::from_secs(2), stopped.recv())
+                .await
+                .unwrap()
+            {
+                Incoming::Message(ServerMessage::Snapshot(_), _) => queued += 1,
+                Incoming::Closed(reason) => break (queued, reason),
+                other => panic!("unexpected before the close: {other:?}"),
+            }
+        }
+    };
+    let ((), (queued, reason)) = tokio::join!(pause, stop);
+    assert!(queued <= QUEUE, "{queued} events were queued");
+    let reason = reason.expect("the close carries its reason");
+    assert!(reason.contains("events unread"), "{reason}");
+    zone.shutdown();
+    zone.wait().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_quic_client_leaves_the_zone_at_once() {
     let zone = start_zone().await;
