@@ -1,4 +1,4 @@
-//! The kernel's floor for the zone's traffic pattern on loopback TCP: per client per
+//! The kernel's floor for the zone's traffic pattern on loopback TCP or UDP: per client per
 //! tick, one ~110-byte send (a snapshot) and one ~20-byte receive (an input frame),
 //! with no WebSocket, no async runtime, no epoll and no simulation: a plain loop over
 //! non-blocking sockets. Whatever CPU this costs, any TCP zone server pays at least it.
@@ -6,9 +6,18 @@
 //! `tcp_floor server [clients] [seconds]` listens on 127.0.0.1:7999 and prints its own
 //! CPU per client per tick; `tcp_floor clients [clients] [seconds]` is the other side
 //! (run it as a second process, as the bots are).
+//!
+//! `udp-server` and `udp-clients` do the same over UDP, as an unencrypted QUIC zone
+//! would at best: one socket on 127.0.0.1:7998 that reads every input datagram with
+//! `recv_from` and sends each client its snapshot with one `send_to`, against one
+//! connected socket per client. The floor under the QUIC transport, before crypto,
+//! acknowledgements and congestion control.
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
+
+/// One tick of one side's traffic, given a receive buffer.
+type Tick = Box<dyn FnMut(&mut [u8])>;
 
 const TICK: Duration = Duration::from_millis(50);
 const SNAPSHOT: [u8; 110] = [7; 110];
@@ -52,24 +61,11 @@ fn main() -> std::io::Result<()> {
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let secs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
     let mut buf = [0u8; 4096];
-    let mut socks = Vec::with_capacity(n);
-    let out: &[u8] = if mode == "server" {
-        let l = TcpListener::bind("127.0.0.1:7999")?;
-        while socks.len() < n {
-            let (s, _) = l.accept()?;
-            socks.push(s);
-        }
-        &SNAPSHOT
-    } else {
-        for _ in 0..n {
-            socks.push(TcpStream::connect("127.0.0.1:7999")?);
-        }
-        &INPUT
+    let mut tick: Tick = match mode.as_str() {
+        "udp-server" => udp_server(n)?,
+        "udp-clients" => udp_clients(n)?,
+        _ => tcp(&mode, n)?,
     };
-    for s in &socks {
-        s.set_nodelay(true).ok();
-        s.set_nonblocking(true).ok();
-    }
     // Warm up, then measure.
     let mut next = Instant::now();
     let mut ticks = 0u64;
@@ -79,7 +75,7 @@ fn main() -> std::io::Result<()> {
         if ticks == 40 {
             start = (Instant::now(), cpu());
         }
-        pump(&mut socks, out, &mut buf);
+        tick(&mut buf);
         ticks += 1;
         next += TICK;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -98,4 +94,74 @@ fn main() -> std::io::Result<()> {
         per(u1 - u0 + s1 - s0)
     );
     Ok(())
+}
+
+/// One TCP connection per client; the server writes snapshots, the clients inputs.
+fn tcp(mode: &str, n: usize) -> std::io::Result<Tick> {
+    let mut socks = Vec::with_capacity(n);
+    let out: &'static [u8] = if mode == "server" {
+        let l = TcpListener::bind("127.0.0.1:7999")?;
+        while socks.len() < n {
+            let (s, _) = l.accept()?;
+            socks.push(s);
+        }
+        &SNAPSHOT
+    } else {
+        for _ in 0..n {
+            socks.push(TcpStream::connect("127.0.0.1:7999")?);
+        }
+        &INPUT
+    };
+    for s in &socks {
+        s.set_nodelay(true).ok();
+        s.set_nonblocking(true).ok();
+    }
+    Ok(Box::new(move |buf: &mut [u8]| pump(&mut socks, out, buf)))
+}
+
+const UDP_ADDR: &str = "127.0.0.1:7998";
+
+/// One socket for every client: each tick, read whatever inputs arrived (a client is
+/// known from its first datagram) and send every known client its snapshot.
+fn udp_server(n: usize) -> std::io::Result<Tick> {
+    let sock = UdpSocket::bind(UDP_ADDR)?;
+    sock.set_nonblocking(true)?;
+    let mut clients: Vec<SocketAddr> = Vec::with_capacity(n);
+    let mut known = std::collections::HashSet::with_capacity(n);
+    Ok(Box::new(move |buf: &mut [u8]| {
+        loop {
+            match sock.recv_from(buf) {
+                Ok((_, from)) => {
+                    if known.insert(from) {
+                        clients.push(from);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // An ICMP error from a client that went away: read on.
+                Err(_) => continue,
+            }
+        }
+        for to in &clients {
+            let _ = sock.send_to(&SNAPSHOT, to);
+        }
+    }))
+}
+
+/// One connected socket per client: send an input, read whatever snapshots arrived.
+fn udp_clients(n: usize) -> std::io::Result<Tick> {
+    let mut socks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        s.connect(UDP_ADDR)?;
+        s.set_nonblocking(true)?;
+        socks.push(s);
+    }
+    Ok(Box::new(move |buf: &mut [u8]| {
+        for s in &socks {
+            let _ = s.send(&INPUT);
+        }
+        for s in &socks {
+            while s.recv(buf).is_ok() {}
+        }
+    }))
 }

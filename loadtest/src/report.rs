@@ -120,6 +120,9 @@ pub struct Report {
     pub input_lead_ms_mean: f64,
     pub input_lead_ms_max: f64,
     pub snapshots_received: u64,
+    /// Bots that could not join (counted in `errors`), and the first one's reason.
+    pub connect_errors: u64,
+    pub first_connect_error: Option<String>,
     pub decode_errors: u64,
     pub apply_errors: u64,
     pub kicks: BTreeMap<String, u64>,
@@ -190,10 +193,13 @@ impl Report {
             &mut s,
             "errors",
             format!(
-                "{} (decode {}, apply {})",
-                self.errors, self.decode_errors, self.apply_errors
+                "{} (connect {}, decode {}, apply {})",
+                self.errors, self.connect_errors, self.decode_errors, self.apply_errors
             ),
         );
+        if let Some(e) = &self.first_connect_error {
+            line(&mut s, "first connect error", e.clone());
+        }
         line(
             &mut s,
             "disconnects",

@@ -157,6 +157,10 @@ struct Stats {
     send_delay_us: Histogram<u64>,
     connected: usize,
     errors: u64,
+    /// Bots that never joined, and why the first of them could not: a swarm whose
+    /// bots all fail the same way (a wrong pin, a wrong secret) says so once.
+    connect_errors: u64,
+    first_connect_error: Option<String>,
     decode_errors: u64,
     apply_errors: u64,
     disconnects: u64,
@@ -187,6 +191,8 @@ impl Stats {
             send_delay_us: Histogram::new(3)?,
             connected: 0,
             errors: 0,
+            connect_errors: 0,
+            first_connect_error: None,
             decode_errors: 0,
             apply_errors: 0,
             disconnects: 0,
@@ -327,8 +333,15 @@ async fn run_bot(
                     lock(&stats).transfers.relogins += 1;
                     continue;
                 }
-                tracing::debug!(bot = i, "connect failed: {e:#}");
-                lock(&stats).errors += 1;
+                let mut st = lock(&stats);
+                st.errors += 1;
+                st.connect_errors += 1;
+                if st.first_connect_error.is_none() {
+                    tracing::warn!(bot = i, "connect failed: {e:#}");
+                    st.first_connect_error = Some(format!("{e:#}"));
+                } else {
+                    tracing::debug!(bot = i, "connect failed: {e:#}");
+                }
                 return;
             }
         };
@@ -843,6 +856,8 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         },
         input_lead_ms_max: st.leads_us.iter().max().copied().unwrap_or(0) as f64 / 1e3,
         snapshots_received: st.snapshots,
+        connect_errors: st.connect_errors,
+        first_connect_error: st.first_connect_error.clone(),
         decode_errors: st.decode_errors,
         apply_errors: st.apply_errors,
         kicks: st.kicks.clone(),

@@ -821,3 +821,44 @@ async fn a_handler_drives_a_connection_from_the_endpoint_task_and_gives_it_back(
     c.close().await;
     zone.shutdown();
 }
+
+/// A swarm whose bots cannot join says why: here every bot pins the wrong certificate,
+/// and the report counts them as connect errors and carries the first one's reason,
+/// instead of a bare error count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_that_cannot_join_reports_why() {
+    let zone = start_zone().await;
+    let pinned = zone.quic_endpoint.clone().unwrap();
+    let (base, _hash) = pinned.split_once("sha256=").unwrap();
+    let swarm = arcane_loadtest::SwarmConfig {
+        target: format!("{base}sha256={}", "0".repeat(64)),
+        bots: 4,
+        duration: Duration::from_secs(1),
+        ramp: Duration::from_millis(100),
+        metrics: None,
+        zone: "quiet".into(),
+        ticket_secret: DEV_TICKET_SECRET.into(),
+        first_player: 1,
+        tier: ClientTier::Desktop,
+        input_hz: 20,
+        live: false,
+        input_lead: Duration::from_millis(20),
+        input_margin: None,
+        behaviour: arcane_loadtest::behaviour::BehaviourMix::Wanderer,
+        orchestrator: None,
+        transport: arcane_loadtest::swarm::Transport::Quic,
+        impairment: None,
+        idp_secret: None,
+    };
+    let report = tokio::task::LocalSet::new()
+        .run_until(arcane_loadtest::run_swarm(swarm))
+        .await
+        .unwrap();
+    assert_eq!(report.connected, 0);
+    assert_eq!((report.errors, report.connect_errors), (4, 4));
+    let why = report.first_connect_error.clone().unwrap();
+    assert!(why.contains("is not the pinned"), "{why}");
+    assert!(report.summary().contains(&why), "{}", report.summary());
+    zone.shutdown();
+    zone.wait().await;
+}
