@@ -440,6 +440,25 @@ impl Drop for QuicLink {
     }
 }
 
+/// A connect's answer while it is awaited. A caller that gives up (a timeout) drops
+/// it: an answer not sent yet then fails, and the endpoint closes the connection
+/// itself; one sent but not read names a connection no link will close, so the guard
+/// closes it.
+struct PendingConnect<'a> {
+    endpoint: &'a QuicEndpoint,
+    answer: oneshot::Receiver<Result<ConnKey, String>>,
+}
+
+impl Drop for PendingConnect<'_> {
+    fn drop(&mut self) {
+        // Closed first, so no answer can come between the look and the drop.
+        self.answer.close();
+        if let Ok(Ok(key)) = self.answer.try_recv() {
+            let _ = self.endpoint.command(Command::Close { key, done: None });
+        }
+    }
+}
+
 impl QuicLink {
     /// Connects to `quic://host:port[?sha256=…]` and opens the session's stream, from
     /// `via` when given (a shared endpoint) or from a UDP socket of its own.
@@ -460,10 +479,15 @@ impl QuicLink {
             events,
             reply,
         })?;
-        let key = answer
+        let mut pending = PendingConnect {
+            endpoint: &endpoint,
+            answer,
+        };
+        let key = (&mut pending.answer)
             .await
             .map_err(|_| anyhow::anyhow!("the QUIC endpoint has stopped"))?
             .map_err(|e| anyhow::anyhow!("QUIC handshake with {} failed: {e}", target.addr))?;
+        drop(pending);
         Ok(QuicLink {
             key,
             endpoint,
@@ -1028,6 +1052,39 @@ fn read_stream(c: &mut ClientConn, now: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connect dropped with its answer sent but unread asks the endpoint to close that
+    /// connection; dropped before the answer, it makes the answer fail (the endpoint
+    /// then closes the connection itself) and asks nothing.
+    #[test]
+    fn a_connect_dropped_after_its_answer_closes_the_connection() {
+        let (commands, mut asked) = mpsc::unbounded_channel();
+        let endpoint = QuicEndpoint {
+            commands,
+            v6: false,
+            link_events: LINK_EVENTS,
+        };
+        let key = ConnKey { slot: 3, id: 7 };
+
+        let (reply, answer) = oneshot::channel();
+        reply.send(Ok(key)).unwrap();
+        drop(PendingConnect {
+            endpoint: &endpoint,
+            answer,
+        });
+        match asked.try_recv() {
+            Ok(Command::Close { key: closed, .. }) => assert_eq!(closed, key),
+            _ => panic!("no close for the answered connection"),
+        }
+
+        let (reply, answer) = oneshot::channel();
+        drop(PendingConnect {
+            endpoint: &endpoint,
+            answer,
+        });
+        assert!(reply.send(Ok(key)).is_err(), "a late answer must fail");
+        assert!(asked.try_recv().is_err());
+    }
 
     #[test]
     fn endpoints_parse_with_and_without_a_pin() {
