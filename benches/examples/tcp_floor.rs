@@ -1,7 +1,8 @@
-//! The kernel's floor for the zone's traffic pattern on loopback TCP or UDP: per client per
-//! tick, one ~110-byte send (a snapshot) and one ~20-byte receive (an input frame),
+//! The kernel's floor for the zone's traffic pattern on loopback TCP or UDP: per client
+//! per tick, one ~110-byte send (a snapshot) and one ~20-byte receive (an input frame),
 //! with no WebSocket, no async runtime, no epoll and no simulation: a plain loop over
-//! non-blocking sockets. Whatever CPU this costs, any TCP zone server pays at least it.
+//! non-blocking sockets. Whatever CPU this costs, any zone server on that transport
+//! pays at least it.
 //!
 //! `tcp_floor server [clients] [seconds]` listens on 127.0.0.1:7999 and prints its own
 //! CPU per client per tick; `tcp_floor clients [clients] [seconds]` is the other side
