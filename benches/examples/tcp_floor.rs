@@ -12,7 +12,12 @@
 //! would at best: one socket on 127.0.0.1:7998 that reads every input datagram with
 //! `recv_from` and sends each client its snapshot with one `send_to`, against one
 //! connected socket per client. The floor under the QUIC transport, before crypto,
-//! acknowledgements and congestion control.
+//! acknowledgements and congestion control. `udp-clients-waiting` reads the snapshots
+//! in tasks on a tokio runtime instead, waiting in epoll as the bots do, so that a
+//! delivery may have to wake the client process, and the server's `send_to` pays it.
+//! `udp-clients-shared` plays every client on one socket, as the swarm's bots share
+//! one QUIC endpoint: the server still sends one snapshot per client per tick, all to
+//! that address.
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -65,6 +70,8 @@ fn main() -> std::io::Result<()> {
     let mut tick: Tick = match mode.as_str() {
         "udp-server" => udp_server(n)?,
         "udp-clients" => udp_clients(n)?,
+        "udp-clients-waiting" => udp_clients_waiting(n)?,
+        "udp-clients-shared" => udp_clients_shared(n)?,
         _ => tcp(&mode, n)?,
     };
     // Warm up, then measure.
@@ -122,8 +129,9 @@ fn tcp(mode: &str, n: usize) -> std::io::Result<Tick> {
 
 const UDP_ADDR: &str = "127.0.0.1:7998";
 
-/// One socket for every client: each tick, read whatever inputs arrived (a client is
-/// known from its first datagram) and send every known client its snapshot.
+/// One socket for every client: each tick, read whatever inputs arrived (an address is
+/// known from its first datagram) and send `n` snapshots, one per client, spread over
+/// the known addresses (one each when every client has a socket of its own).
 fn udp_server(n: usize) -> std::io::Result<Tick> {
     let sock = UdpSocket::bind(UDP_ADDR)?;
     sock.set_nonblocking(true)?;
@@ -142,7 +150,7 @@ fn udp_server(n: usize) -> std::io::Result<Tick> {
                 Err(_) => continue,
             }
         }
-        for to in &clients {
+        for to in clients.iter().cycle().take(n) {
             let _ = sock.send_to(&SNAPSHOT, to);
         }
     }))
@@ -164,5 +172,57 @@ fn udp_clients(n: usize) -> std::io::Result<Tick> {
         for s in &socks {
             while s.recv(buf).is_ok() {}
         }
+    }))
+}
+
+/// As [`udp_clients`], but each socket's snapshots are read by a task on a one-thread
+/// tokio runtime of its own, which sleeps in epoll between deliveries as a bot process
+/// does; the ticking thread only sends the inputs.
+fn udp_clients_waiting(n: usize) -> std::io::Result<Tick> {
+    let mut senders = Vec::with_capacity(n);
+    let mut readers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        s.connect(UDP_ADDR)?;
+        s.set_nonblocking(true)?;
+        readers.push(s.try_clone()?);
+        senders.push(s);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for s in readers {
+                let Ok(s) = tokio::net::UdpSocket::from_std(s) else {
+                    continue;
+                };
+                tasks.spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    while s.recv(&mut buf).await.is_ok() {}
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    });
+    Ok(Box::new(move |_: &mut [u8]| {
+        for s in &senders {
+            let _ = s.send(&INPUT);
+        }
+    }))
+}
+
+/// Every client on one socket: `n` inputs sent from it per tick, and every snapshot
+/// read from it.
+fn udp_clients_shared(n: usize) -> std::io::Result<Tick> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.connect(UDP_ADDR)?;
+    s.set_nonblocking(true)?;
+    Ok(Box::new(move |buf: &mut [u8]| {
+        for _ in 0..n {
+            let _ = s.send(&INPUT);
+        }
+        while s.recv(buf).is_ok() {}
     }))
 }
