@@ -72,7 +72,14 @@ fn main() -> std::io::Result<()> {
         "udp-clients" => udp_clients(n)?,
         "udp-clients-waiting" => udp_clients_waiting(n)?,
         "udp-clients-shared" => udp_clients_shared(n)?,
-        _ => tcp(&mode, n)?,
+        "server" | "clients" => tcp(&mode, n)?,
+        other => {
+            eprintln!(
+                "unknown mode {other:?}: use server, clients, udp-server, udp-clients, \
+                 udp-clients-waiting or udp-clients-shared [clients] [seconds]"
+            );
+            std::process::exit(2);
+        }
     };
     // Warm up, then measure.
     let mut next = Instant::now();
