@@ -163,15 +163,19 @@ fn udp_server(n: usize) -> std::io::Result<Tick> {
     }))
 }
 
+/// A client's non-blocking socket, connected to the server.
+fn udp_client_socket() -> std::io::Result<UdpSocket> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.connect(UDP_ADDR)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
 /// One connected socket per client: send an input, read whatever snapshots arrived.
 fn udp_clients(n: usize) -> std::io::Result<Tick> {
-    let mut socks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let s = UdpSocket::bind("127.0.0.1:0")?;
-        s.connect(UDP_ADDR)?;
-        s.set_nonblocking(true)?;
-        socks.push(s);
-    }
+    let socks = (0..n)
+        .map(|_| udp_client_socket())
+        .collect::<std::io::Result<Vec<_>>>()?;
     Ok(Box::new(move |buf: &mut [u8]| {
         for s in &socks {
             let _ = s.send(&INPUT);
@@ -189,9 +193,7 @@ fn udp_clients_waiting(n: usize) -> std::io::Result<Tick> {
     let mut senders = Vec::with_capacity(n);
     let mut readers = Vec::with_capacity(n);
     for _ in 0..n {
-        let s = UdpSocket::bind("127.0.0.1:0")?;
-        s.connect(UDP_ADDR)?;
-        s.set_nonblocking(true)?;
+        let s = udp_client_socket()?;
         readers.push(s.try_clone()?);
         senders.push(s);
     }
@@ -223,9 +225,7 @@ fn udp_clients_waiting(n: usize) -> std::io::Result<Tick> {
 /// Every client on one socket: `n` inputs sent from it per tick, and every snapshot
 /// read from it.
 fn udp_clients_shared(n: usize) -> std::io::Result<Tick> {
-    let s = UdpSocket::bind("127.0.0.1:0")?;
-    s.connect(UDP_ADDR)?;
-    s.set_nonblocking(true)?;
+    let s = udp_client_socket()?;
     Ok(Box::new(move |buf: &mut [u8]| {
         for _ in 0..n {
             let _ = s.send(&INPUT);

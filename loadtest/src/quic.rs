@@ -612,8 +612,9 @@ impl ClientConn {
         let Some(tx) = self.events.as_ref() else {
             return;
         };
-        // The last free place is kept for the close, so the link always learns why.
-        if tx.capacity() <= 1 && !matches!(event, LinkEvent::Closed(_)) {
+        // The last free place is kept for the close ([`ClientConn::closed`] sends it
+        // past this check), so the link always learns why.
+        if tx.capacity() <= 1 {
             if matches!(event, LinkEvent::Datagram(..)) {
                 // Dropped as a full socket buffer would; the gap shows as datagram loss.
                 return;
@@ -628,17 +629,10 @@ impl ClientConn {
             self.closed(Some(reason));
             return;
         }
-        match tx.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                // The link was dropped without closing: nobody reads this connection.
-                self.events = None;
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                // Only a close can meet a full channel: the link learns it when the
-                // channel ends, without the reason.
-                self.events = None;
-            }
+        // With a place to spare it cannot be full: a failure means the link was
+        // dropped without closing, and nobody reads this connection.
+        if tx.try_send(event).is_err() {
+            self.events = None;
         }
     }
 

@@ -96,6 +96,19 @@ async fn metrics(zone: &RunningZone) -> String {
         .expect("/metrics")
 }
 
+/// Waits until the zone counts `players` players, failing after `within`.
+async fn until_players(zone: &RunningZone, players: f64, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let now = scrape::sum_of(&metrics(zone).await, "arcane_players");
+        if now == players {
+            return;
+        }
+        assert!(start.elapsed() < within, "still {now} players");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Handshakes the zone refused for `reason`, from its `/metrics` text.
 fn handshake_failures(metrics: &str, reason: &str) -> f64 {
     scrape::labelled(metrics, "arcane_handshake_failures_total", "reason", reason)
@@ -666,15 +679,7 @@ async fn a_quic_link_that_stops_reading_queues_a_bounded_number_of_events() {
 
     // Unread until both were let go: the stopped link's kick met a full queue, and it
     // closed its connection, which took its player out of the zone.
-    let start = Instant::now();
-    loop {
-        let m = metrics(&zone).await;
-        if scrape::sum_of(&m, "arcane_players") == 0.0 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_players(&zone, 0.0, Duration::from_secs(30)).await;
     let mut queued = 0;
     let reason = loop {
         match timeout(Duration::from_secs(2), stopped.recv())
@@ -708,18 +713,7 @@ async fn a_dropped_quic_client_leaves_the_zone_at_once() {
         .unwrap();
     welcome(&mut c).await;
     drop(c);
-    let start = Instant::now();
-    loop {
-        let players = scrape::sum_of(&metrics(&zone).await, "arcane_players");
-        if players == 0.0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "still {players} players"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_players(&zone, 0.0, Duration::from_secs(5)).await;
     zone.shutdown();
     zone.wait().await;
 }
