@@ -91,6 +91,7 @@ pub enum ZoneOutput {
         event: ReliableEvent,
     },
     /// The zone removed the player; the connection should be closed with this reason.
+    /// A player who had joined is saved by a `Logout` just before it.
     Kick {
         player: PlayerId,
         reason: KickReason,
@@ -105,7 +106,7 @@ pub enum ZoneOutput {
     },
     /// The periodic write-behind checkpoint: every player not in transfer.
     Checkpoint(Vec<(PlayerId, SavedPlayer)>),
-    /// A player left (disconnect); this is their final state here.
+    /// A player left (disconnect or kick); this is their final state here.
     Logout {
         player: PlayerId,
         state: SavedPlayer,

@@ -274,3 +274,51 @@ fn an_evacuation_hands_every_player_over_where_they_stand_once() {
         .collect();
     assert_eq!(again, vec![1]);
 }
+
+#[test]
+fn a_player_kicked_for_violations_is_saved_where_they_stand_first() {
+    let mut zone = Zone::new(content(), 1);
+    zone.step([join(1, Some(saved(20.0, 50.0)))]);
+    zone.drain_outputs().for_each(drop);
+    // Fewer legitimate steps than a checkpoint interval: only the kick's save can
+    // hold where this walk ended.
+    for seq in 1..=6 {
+        zone.step([east(1, seq)]);
+    }
+    zone.drain_outputs().for_each(drop);
+    let here = zone.player_position(PlayerId(1)).unwrap();
+    assert!(here.x > 21.0, "walked east: {here}");
+
+    // Replays of an old input, never applied, until the zone has had enough.
+    let mut outputs = vec![];
+    for _ in 0..100 {
+        zone.step((0..8).map(|_| east(1, 2)));
+        outputs.extend(zone.drain_outputs());
+        if zone.player_position(PlayerId(1)).is_none() {
+            break;
+        }
+    }
+    let logout = outputs
+        .iter()
+        .position(|o| matches!(o, ZoneOutput::Logout { .. }));
+    let kick = outputs
+        .iter()
+        .position(|o| matches!(o, ZoneOutput::Kick { .. }));
+    let (Some(logout), Some(kick)) = (logout, kick) else {
+        panic!("expected a logout and a kick, got {outputs:?}");
+    };
+    assert!(logout < kick, "saved before the kick closes the session");
+    let ZoneOutput::Logout { player, state } = &outputs[logout] else {
+        unreachable!()
+    };
+    assert_eq!(*player, PlayerId(1));
+    assert_eq!(
+        *state,
+        SavedPlayer {
+            x: here.x,
+            y: here.y,
+            mana: state.mana,
+            ..saved(20.0, 50.0)
+        }
+    );
+}

@@ -299,8 +299,8 @@ impl Router {
                     c.outbox.close(reason, detail);
                     self.roster_changed = true;
                 }
-                // The engine removed the entity with the kick; the player's state is
-                // the last checkpoint's.
+                // The engine removed the entity with the kick, after a `Logout`
+                // (routed just before this) that saved it.
                 self.epochs.remove(&player);
                 self.metrics.kick(reason);
             }

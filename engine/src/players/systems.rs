@@ -373,22 +373,39 @@ pub fn ingest_commands(world: &mut World) {
     world.resource_mut::<CommandInbox>().0 = commands;
 }
 
-/// Decays violation scores and removes players over the threshold.
+/// Decays violation scores and removes players over the threshold, saving them first
+/// like any logout: rejected inputs were never applied, so what they hold is as
+/// legitimate as a leaving player's state, and a kick must not lose what they did
+/// since the last checkpoint.
+#[allow(clippy::type_complexity)]
 pub fn kick_violators(
     mut commands: Commands,
-    mut players: Query<(Entity, &Player, &mut Violations)>,
+    mut players: Query<(
+        Entity,
+        &Player,
+        &mut Violations,
+        Option<(&Position, &Health, &Mana, &Inventory)>,
+        Has<Transferring>,
+    )>,
     mut index: ResMut<PlayerIndex>,
     mut outbox: ResMut<ZoneOutbox>,
     mut counters: ResMut<ZoneCounters>,
     settings: Res<ZoneSettings>,
 ) {
     let limits = &settings.0.netcode.input;
-    for (e, player, mut v) in &mut players {
+    for (e, player, mut v, state, transferring) in &mut players {
         if v.score == 0.0 && v.events_this_tick == 0 {
             continue;
         }
         if v.end_tick(limits) {
             let worst = v.worst();
+            // A player being handed over keeps only the handoff record (as on Leave).
+            if let (Some((pos, h, m, inv)), false) = (state, transferring) {
+                outbox.0.push(ZoneOutput::Logout {
+                    player: player.id,
+                    state: crate::persist::saved(pos.0, h, m, inv),
+                });
+            }
             outbox.0.push(ZoneOutput::Kick {
                 player: player.id,
                 reason: KickReason::TooManyViolations,
