@@ -91,7 +91,8 @@ pub enum ZoneOutput {
         event: ReliableEvent,
     },
     /// The zone removed the player; the connection should be closed with this reason.
-    /// A player who had joined is saved by a `Logout` just before it.
+    /// A violation kick comes just after a `Logout` that saves the player (unless it
+    /// is being handed over, when the handoff record is the only state kept).
     Kick {
         player: PlayerId,
         reason: KickReason,
