@@ -35,7 +35,7 @@ pub struct Transferring;
 pub struct TransferRetryAt(pub u64);
 
 /// What is saved of a player standing at `at`.
-pub(crate) fn saved(at: Vec2, h: &Health, m: &Mana, inv: &Inventory) -> SavedPlayer {
+fn saved(at: Vec2, h: &Health, m: &Mana, inv: &Inventory) -> SavedPlayer {
     SavedPlayer {
         x: at.x,
         y: at.y,

@@ -301,21 +301,7 @@ pub fn ingest_commands(world: &mut World) {
                     crate::admin::handle(world, player, seq, command);
                 }
             }
-            ZoneCommand::Leave { player } => {
-                if let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) {
-                    // The final save, unless the player is being handed over (then
-                    // the handoff record is the only state that may be kept).
-                    if world.get::<Transferring>(e).is_none()
-                        && let Some(state) = crate::persist::saved_state(world, e)
-                    {
-                        world
-                            .resource_mut::<ZoneOutbox>()
-                            .0
-                            .push(ZoneOutput::Logout { player, state });
-                    }
-                    world.despawn(e);
-                }
-            }
+            ZoneCommand::Leave { player } => remove_player(world, player),
             ZoneCommand::Input {
                 player,
                 input,
@@ -373,40 +359,42 @@ pub fn ingest_commands(world: &mut World) {
     world.resource_mut::<CommandInbox>().0 = commands;
 }
 
-/// Decays violation scores and removes players over the threshold, saving them first
-/// like any logout: rejected inputs were never applied, so what they hold is as
+/// Removes a player from the zone with its final save (a `Logout`), unless it is being
+/// handed over: then the handoff record is the only state that may be kept.
+fn remove_player(world: &mut World, player: PlayerId) {
+    let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) else {
+        return;
+    };
+    if world.get::<Transferring>(e).is_none()
+        && let Some(state) = crate::persist::saved_state(world, e)
+    {
+        world
+            .resource_mut::<ZoneOutbox>()
+            .0
+            .push(ZoneOutput::Logout { player, state });
+    }
+    world.despawn(e);
+}
+
+/// Decays violation scores and removes players over the threshold as a leave does,
+/// saved first: rejected inputs were never applied, so what they hold is as
 /// legitimate as a leaving player's state, and a kick must not lose what they did
-/// since the last checkpoint.
-#[allow(clippy::type_complexity)]
+/// since the last checkpoint. The `Kick` follows the `Logout`, so the zone server
+/// still knows the player's ownership epoch when it routes the save.
 pub fn kick_violators(
     mut commands: Commands,
-    mut players: Query<(
-        Entity,
-        &Player,
-        &mut Violations,
-        Option<(&Position, &Health, &Mana, &Inventory)>,
-        Has<Transferring>,
-    )>,
-    mut index: ResMut<PlayerIndex>,
-    mut outbox: ResMut<ZoneOutbox>,
+    mut players: Query<(&Player, &mut Violations)>,
     mut counters: ResMut<ZoneCounters>,
     settings: Res<ZoneSettings>,
 ) {
     let limits = &settings.0.netcode.input;
-    for (e, player, mut v, state, transferring) in &mut players {
+    for (player, mut v) in &mut players {
         if v.score == 0.0 && v.events_this_tick == 0 {
             continue;
         }
         if v.end_tick(limits) {
             let worst = v.worst();
-            // A player being handed over keeps only the handoff record (as on Leave).
-            if let (Some((pos, h, m, inv)), false) = (state, transferring) {
-                outbox.0.push(ZoneOutput::Logout {
-                    player: player.id,
-                    state: crate::persist::saved(pos.0, h, m, inv),
-                });
-            }
-            outbox.0.push(ZoneOutput::Kick {
+            let kick = ZoneOutput::Kick {
                 player: player.id,
                 reason: KickReason::TooManyViolations,
                 detail: format!(
@@ -414,10 +402,13 @@ pub fn kick_violators(
                     worst.as_str(),
                     v.counts
                 ),
-            });
+            };
             counters.kicks += 1;
-            index.remove(player.id);
-            commands.entity(e).despawn();
+            let id = player.id;
+            commands.queue(move |world: &mut World| {
+                remove_player(world, id);
+                world.resource_mut::<ZoneOutbox>().0.push(kick);
+            });
         }
     }
 }
