@@ -299,8 +299,10 @@ impl Router {
                     c.outbox.close(reason, detail);
                     self.roster_changed = true;
                 }
-                // The engine removed the entity with the kick, after a `Logout`
-                // (routed just before this) that saved it.
+                // The player has no entity any more: a violation kick came just after
+                // the `Logout` that saved it (routed while its epoch was still known;
+                // none for a player being handed over), and a `ZoneFull` kick never
+                // had one.
                 self.epochs.remove(&player);
                 self.metrics.kick(reason);
             }
