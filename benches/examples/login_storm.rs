@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arcane_orchestrator::api::{self, ApiConfig};
-use arcane_orchestrator::shared::ZoneInfo;
-use arcane_orchestrator::{MemoryState, Orchestrator, RedisState, SharedState, Store};
+use arcane_control_api::ZoneInfo;
+use arcane_orchestrator::api;
+use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, ZoneRegistry};
+use arcane_store::Store;
 use hdrhistogram::Histogram;
 
-async fn serve<S: SharedState>(o: Orchestrator<S>) -> String {
+async fn serve<R: ZoneRegistry>(o: Orchestrator<R>) -> String {
     let (addr, _) = api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(o))
         .await
         .unwrap();
@@ -83,13 +84,13 @@ async fn main() {
     let tag = format!("{}", std::process::id());
     let (base, shared) = match std::env::var("REDIS_URL") {
         Ok(url) => {
-            let s = RedisState::connect(&url, &format!("bench-{tag}"))
+            let s = RedisRegistry::connect(&url, &format!("bench-{tag}"))
                 .await
                 .unwrap();
             (serve(Orchestrator::new(store, s, config)).await, "redis")
         }
         Err(_) => (
-            serve(Orchestrator::new(store, MemoryState::default(), config)).await,
+            serve(Orchestrator::new(store, MemoryRegistry::default(), config)).await,
             "memory",
         ),
     };

@@ -70,9 +70,15 @@ pub struct SwarmConfig {
 
 /// A login request for `name`: with an identity token signed by `idp_secret` (the
 /// bot plays the identity provider's part) or, without one, the development name.
-pub fn login_body(name: &str, idp_secret: Option<&str>) -> anyhow::Result<serde_json::Value> {
+pub fn login_body(
+    name: &str,
+    idp_secret: Option<&str>,
+) -> anyhow::Result<arcane_control_api::LoginRequest> {
     let Some(secret) = idp_secret else {
-        return Ok(serde_json::json!({ "name": name }));
+        return Ok(arcane_control_api::LoginRequest {
+            name: name.to_string(),
+            ..Default::default()
+        });
     };
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 3600;
     let token = jsonwebtoken::encode(
@@ -80,7 +86,10 @@ pub fn login_body(name: &str, idp_secret: Option<&str>) -> anyhow::Result<serde_
         &serde_json::json!({ "sub": name, "exp": exp }),
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )?;
-    Ok(serde_json::json!({ "token": token }))
+    Ok(arcane_control_api::LoginRequest {
+        token: Some(token),
+        ..Default::default()
+    })
 }
 
 /// The transport bots connect with.
@@ -230,15 +239,12 @@ async fn bot_ticket(
 ) -> anyhow::Result<(String, String)> {
     let player_id = cfg.first_player + i as u64;
     if let Some(base) = &cfg.orchestrator {
-        #[derive(serde::Deserialize)]
-        struct Login {
-            endpoint: String,
-            ticket: String,
-            #[serde(default)]
-            quic_endpoint: String,
-        }
         let r = http
-            .post(format!("{}/v1/login", base.trim_end_matches('/')))
+            .post(format!(
+                "{}{}",
+                base.trim_end_matches('/'),
+                arcane_control_api::paths::LOGIN
+            ))
             .json(&login_body(
                 &format!("bot{player_id}"),
                 cfg.idp_secret.as_deref(),
@@ -246,7 +252,7 @@ async fn bot_ticket(
             .send()
             .await?;
         anyhow::ensure!(r.status().is_success(), "login refused: {}", r.status());
-        let login: Login = r.json().await?;
+        let login: arcane_control_api::LoginResponse = r.json().await?;
         let endpoint = cfg.transport.pick(login.endpoint, login.quic_endpoint)?;
         return Ok((endpoint, login.ticket));
     }

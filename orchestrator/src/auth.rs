@@ -7,7 +7,7 @@ use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use crate::api::LoginRequest;
+use arcane_control_api::LoginRequest;
 
 /// How logins are authenticated.
 #[derive(Clone)]
@@ -172,7 +172,7 @@ mod tests {
     }
 
     fn in_an_hour() -> u64 {
-        crate::now_ms() / 1000 + 3600
+        arcane_service::unix_ms() / 1000 + 3600
     }
 
     #[test]
@@ -208,7 +208,7 @@ mod tests {
         refused(req("ann", Some("not-a-jwt".into())));
         refused(req("ann", Some(token(b"other", good.clone()))));
         let mut expired = good.clone();
-        expired["exp"] = serde_json::json!(crate::now_ms() / 1000 - 3600);
+        expired["exp"] = serde_json::json!(arcane_service::unix_ms() / 1000 - 3600);
         refused(req("ann", Some(token(b"s3cret", expired))));
         let mut wrong_aud = good.clone();
         wrong_aud["aud"] = serde_json::json!("another-game");

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arcane_protocol::ticket::DEV_TICKET_SECRET;
+use arcane_service::{RetryPolicy, shutdown_signal};
+use arcane_store::Store;
+
 use crate::auth::IdentityProvider;
 use crate::supervisor::{LocalConfig, LocalSupervisor, ZoneSpec};
-use crate::{ApiConfig, MemoryState, Orchestrator, RedisState, SharedState, Store, Supervisor};
-
-/// The development ticket secret zones also default to (see `zone-server --help`).
-pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
+use crate::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, Supervisor, ZoneRegistry};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OrchestratorArgs {
@@ -158,8 +159,7 @@ impl OrchestratorArgs {
             orchestrator_url: url,
             content: self.content.clone(),
             env,
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
+            restart: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(10)),
         })
     }
 }
@@ -174,17 +174,17 @@ pub async fn run(args: OrchestratorArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database_url).await?;
     match args.redis_url.clone() {
         Some(url) => {
-            let shared = RedisState::connect(&url, "arcane").await?;
-            serve(args, store, shared).await
+            let registry = RedisRegistry::connect(&url, "arcane").await?;
+            serve(args, store, registry).await
         }
-        None => serve(args, store, MemoryState::default()).await,
+        None => serve(args, store, MemoryRegistry::default()).await,
     }
 }
 
-async fn serve<S: SharedState>(
+async fn serve<R: ZoneRegistry>(
     args: OrchestratorArgs,
     store: Store,
-    shared: S,
+    registry: R,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
@@ -194,7 +194,7 @@ async fn serve<S: SharedState>(
             "logins are not authenticated (development names); set --jwt-secret or --jwt-public-key in production"
         );
     }
-    let mut o = Orchestrator::new(store, shared, args.api_config()).with_identity(identity);
+    let mut o = Orchestrator::new(store, registry, args.api_config()).with_identity(identity);
     // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
     let mut local = None;
     if let Some(fleet) = &args.agones_fleet {
@@ -207,13 +207,13 @@ async fn serve<S: SharedState>(
                     .unwrap_or_else(|_| "default".into())
             }
         };
-        let config = crate::agones::AgonesConfig {
+        let config = crate::supervisor::agones::AgonesConfig {
             api_server: args.kube_api.clone(),
             namespace,
             fleet: fleet.clone(),
             retry_for: Duration::from_secs(15),
         };
-        o = o.with_supervisor(crate::agones::AgonesSupervisor::new(config)?);
+        o = o.with_supervisor(crate::supervisor::agones::AgonesSupervisor::new(config)?);
     } else if !args.zones.is_empty() {
         let sup = Arc::new(LocalSupervisor::new(
             args.local_config(format!("http://{addr}"))?,
@@ -221,7 +221,7 @@ async fn serve<S: SharedState>(
         for z in &args.zones {
             sup.start(ZoneSpec {
                 zone_id: z.clone(),
-                template: crate::placement::template_of(z).to_string(),
+                template: crate::placement::rules::template_of(z).to_string(),
                 close_after_empty: None,
             })?;
         }
@@ -230,7 +230,7 @@ async fn serve<S: SharedState>(
     }
     let state = Arc::new(o);
     tracing::info!(%addr, "orchestrator listening");
-    let sweeper = tokio::spawn(crate::api::roll_forward(state.clone()));
+    let sweeper = tokio::spawn(crate::transfers::roll_forward(state.clone()));
     let shared_zones = args.zones.clone();
     let opener = (args.agones_fleet.is_some() && !shared_zones.is_empty())
         .then(|| tokio::spawn(open_shared_zones(state.clone(), shared_zones)));
@@ -258,7 +258,7 @@ async fn serve<S: SharedState>(
 /// seconds from then on, allocates each shared zone that is not up (a crashed pod is
 /// replaced by a standby one). `open_zone` claims the opening in the shared state, so
 /// replicas allocate each zone once.
-async fn open_shared_zones<S: SharedState>(o: Arc<Orchestrator<S>>, zones: Vec<String>) {
+async fn open_shared_zones<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, zones: Vec<String>) {
     tokio::time::sleep(o.config.registry_warmup).await;
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -266,7 +266,7 @@ async fn open_shared_zones<S: SharedState>(o: Arc<Orchestrator<S>>, zones: Vec<S
         for z in &zones {
             let spec = ZoneSpec {
                 zone_id: z.clone(),
-                template: crate::placement::template_of(z).to_string(),
+                template: crate::placement::rules::template_of(z).to_string(),
                 close_after_empty: None,
             };
             match o.open_zone(spec).await {
@@ -275,49 +275,5 @@ async fn open_shared_zones<S: SharedState>(o: Arc<Orchestrator<S>>, zones: Vec<S
                 Err(e) => tracing::error!(zone = %z, "cannot open the shared zone: {e:?}"),
             }
         }
-    }
-}
-/// Resolves on SIGTERM or Ctrl-C (shared by the orchestrator and zone processes). The
-/// handlers are installed when this is called, not when the future is first polled, so
-/// a process that calls it before its slow start-up already owns SIGTERM (instead of
-/// dying from the default action) by the time it logs that it is listening. Must be
-/// called inside a tokio runtime.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    #[cfg(not(unix))]
-    let term: Option<()> = None;
-    async move {
-        #[cfg(unix)]
-        if let Some(mut term) = term {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-        let _ = term;
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Sets up logging for the Arcane binaries: `RUST_LOG` filters (default
-/// `default_filter`); `ARCANE_LOG_FORMAT=json` writes one JSON object per line with the
-/// span fields (zone, tick, player, transfer) for log pipelines, anything else the
-/// human-readable format.
-pub fn init_logging(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| default_filter.into());
-    let json = std::env::var("ARCANE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if json {
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter)
-            .init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 }

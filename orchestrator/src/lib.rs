@@ -1,39 +1,29 @@
 //! Arcane Realms control plane: player login and placement with signed join tickets,
-//! the zone registry, and persistence of players and their ownership.
+//! the zone registry, zone transfers, and the zones it opens (overflow copies,
+//! instances) through a supervisor. Persistence is `arcane_store`'s; the HTTP types are
+//! `arcane_control_api`'s.
 //!
 //! **Architecture Invariant:** one owner — a player belongs to exactly one zone at any
-//! instant (`store::Ownership`), changed only by compare-and-set on its epoch; and one
-//! placement — concurrent logins, even through several orchestrator replicas sharing
-//! Redis, place a player in one zone (`shared::SharedState::place`).
+//! instant (`arcane_store::Ownership`), changed only by compare-and-set on its epoch;
+//! and one opening — replicas sharing Redis open one copy or instance per claim
+//! (`registry::ZoneRegistry::claim`).
+//!
+//! **Architecture Invariant:** the orchestrator reads time only through its
+//! [`Clock`](clock::Clock), so its tests run on tokio's paused time.
 
-pub mod agones;
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod failpoint;
+pub mod clock;
 pub mod metrics;
 pub mod placement;
-pub mod shared;
-pub mod store;
+pub mod registry;
 pub mod supervisor;
+pub mod transfers;
 
-pub use api::{ApiConfig, Orchestrator};
-pub use shared::{MemoryState, RedisState, SharedState};
-pub use store::Store;
+mod orchestrator;
+
+pub use orchestrator::{ApiConfig, COPY_CLOSE_AFTER_EMPTY, OPEN_WAIT, Orchestrator, Refused};
+pub use placement::Endpoints;
+pub use registry::{MemoryRegistry, RedisRegistry, ZoneRegistry};
 pub use supervisor::{LocalConfig, LocalSupervisor, NoSupervisor, Supervisor, ZoneSpec};
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A random 64-bit token from the OS-seeded hasher (claim owners, transfer ids); not
-/// for secrets.
-pub fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_ms());
-    h.finish()
-}

@@ -12,6 +12,6 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    arcane_orchestrator::cli::init_logging("info");
+    arcane_service::init_logging("info");
     arcane_orchestrator::cli::run(Cli::parse().args).await
 }

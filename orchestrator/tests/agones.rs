@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcane_orchestrator::agones::{AgonesConfig, AgonesSupervisor};
-use arcane_orchestrator::shared::ZoneInfo;
+use arcane_control_api::ZoneInfo;
 use arcane_orchestrator::supervisor::ZoneSpec;
-use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
+use arcane_orchestrator::supervisor::agones::{AgonesConfig, AgonesSupervisor};
+use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
+use arcane_store::Store;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -99,7 +100,8 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
         retry_for: Duration::from_secs(10),
     })
     .unwrap();
-    let o = Arc::new(Orchestrator::new(store, MemoryState::default(), config).with_supervisor(sup));
+    let o =
+        Arc::new(Orchestrator::new(store, MemoryRegistry::default(), config).with_supervisor(sup));
     let (addr, _task) =
         arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), o.clone())
             .await

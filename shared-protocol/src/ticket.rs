@@ -15,6 +15,11 @@ type HmacSha256 = Hmac<Sha256>;
 /// Longest ticket text a zone looks at; anything longer is rejected unparsed.
 pub const MAX_TICKET_LEN: usize = 512;
 
+/// The ticket secret every Arcane process defaults to in development, so a local
+/// orchestrator and its zones agree without configuration. Processes warn when they
+/// run with it; production sets `ARCANE_TICKET_SECRET`.
+pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
+
 /// What a player is allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum Role {

@@ -10,16 +10,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use arcane_control_api::{ZoneInfo, ZoneStatus};
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::report::Thresholds;
 use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, labelled, sum_of};
 use arcane_loadtest::swarm::Transport;
 use arcane_loadtest::{SwarmConfig, run_swarm};
-use arcane_orchestrator::shared::{ZoneInfo, ZoneStatus};
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
-use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
+use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
 use arcane_protocol::ClientTier;
+use arcane_service::RetryPolicy;
+use arcane_store::Store;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 
 /// `arcane demo`'s options.
@@ -68,7 +70,7 @@ fn default_content() -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
 const ZONES_UP_WITHIN: Duration = Duration::from_secs(60);
 
 async fn zones(base: &str) -> anyhow::Result<Vec<ZoneStatus>> {
-    let text = http_get(&format!("{base}/v1/zones")).await?;
+    let text = http_get(&format!("{base}{}", arcane_control_api::paths::ZONES)).await?;
     Ok(serde_json::from_str(&text)?)
 }
 
@@ -115,8 +117,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             orchestrator_url: base.clone(),
             content: content.clone(),
             env,
-            backoff_min: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(5),
+            restart: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(5)),
         }));
         let config = ApiConfig {
             ticket_secret: DEV_TICKET_SECRET.into(),
@@ -129,10 +130,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             registry_warmup: Duration::ZERO,
         };
         let o = Arc::new(
-            Orchestrator::new(store, MemoryState::default(), config)
+            Orchestrator::new(store, MemoryRegistry::default(), config)
                 .with_supervisor(supervisor.clone()),
         );
-        tokio::spawn(arcane_orchestrator::api::roll_forward(o.clone()));
+        tokio::spawn(arcane_orchestrator::transfers::roll_forward(o.clone()));
         tokio::spawn(arcane_orchestrator::api::serve(listener, o));
         for z in &a.zones {
             supervisor.start(ZoneSpec {

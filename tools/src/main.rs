@@ -224,7 +224,7 @@ fn main() -> anyhow::Result<()> {
         Command::Zone { .. } | Command::Orchestrator { .. } => "info",
         _ => "warn",
     };
-    arcane_orchestrator::cli::init_logging(default_filter);
+    arcane_service::init_logging(default_filter);
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Zone { config, io } => arcane_zone_server::run_process(config, io),

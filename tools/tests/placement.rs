@@ -15,8 +15,9 @@ use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::swarm::Transport;
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_orchestrator::auth::IdentityProvider;
-use arcane_orchestrator::{ApiConfig, MemoryState, Orchestrator, Store};
+use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
 use arcane_protocol::ClientTier;
+use arcane_store::Store;
 use arcane_zone_server::ZoneServerConfig;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 
@@ -63,7 +64,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
         let state = Arc::new(
             Orchestrator::new(
                 store,
-                MemoryState::default(),
+                MemoryRegistry::default(),
                 ApiConfig {
                     ticket_secret: DEV_TICKET_SECRET.into(),
                     ticket_ttl: Duration::from_secs(60),

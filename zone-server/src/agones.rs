@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use crate::tick::TickShared;
 
-/// Annotations the orchestrator's allocation sets (see `arcane_orchestrator::agones`).
-pub use arcane_orchestrator::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZONE_ID_ANNOTATION};
+/// Annotations the orchestrator's allocation sets.
+pub use arcane_control_api::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZONE_ID_ANNOTATION};
 
 /// The SDK sidecar's client.
 #[derive(Clone)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Development ticket secret used when none is configured. Never use it in production:
 /// the server logs a warning when it is in effect.
-pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
+pub use arcane_protocol::ticket::DEV_TICKET_SECRET;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZoneServerConfig {

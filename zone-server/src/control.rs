@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde::Serialize;
+use arcane_control_api::{Deregister, Heartbeat, ZoneInfo, ZoneLoad, paths};
+use arcane_service::RetryPolicy;
 use tokio::sync::watch;
 
 use crate::tick::TickShared;
@@ -15,46 +16,17 @@ use crate::tick::TickShared;
 /// Heartbeat period (the orchestrator marks a zone down after a few missed ones).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
-/// What the zone tells the orchestrator about itself.
-#[derive(Debug, Clone, Serialize)]
-pub struct ZoneIdentity {
-    pub zone_id: String,
-    pub endpoint: String,
-    pub capacity: u32,
-    /// The content zone (map) it runs.
-    pub template: String,
-    pub overflow_at: u32,
-    pub instance: bool,
-    /// `http://host:port` of the admin listener.
-    pub admin_endpoint: String,
-    /// `quic://host:port?sha256=…`, empty without QUIC.
-    pub quic_endpoint: String,
-}
-
-#[derive(Serialize)]
-struct Deregister<'a> {
-    zone_id: &'a str,
-}
-
-#[derive(Serialize)]
-struct Load {
-    players: u32,
-    /// The slowest tick since the last heartbeat (20 ticks at 20 Hz: at least their p99).
-    tick_p99_ms: f64,
-}
-
-#[derive(Serialize)]
-struct Heartbeat<'a> {
-    zone_id: &'a str,
-    load: Load,
-}
+/// Waits between attempts while the orchestrator is unreachable or refuses.
+const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
 /// heartbeating is marked down anyway).
 async fn deregister(http: &reqwest::Client, base: &str, zone_id: &str) {
     let r = http
-        .post(format!("{base}/v1/zones/deregister"))
-        .json(&Deregister { zone_id })
+        .post(format!("{base}{}", paths::DEREGISTER))
+        .json(&Deregister {
+            zone_id: zone_id.to_string(),
+        })
         .send()
         .await;
     if let Err(e) = r {
@@ -75,7 +47,7 @@ async fn changed(rx: &mut watch::Receiver<bool>) {
 /// turns true, it deregisters and stays out of the registry.
 pub async fn run(
     orchestrator: Option<String>,
-    me: ZoneIdentity,
+    me: ZoneInfo,
     close_after_empty: Option<Duration>,
     shared: Arc<TickShared>,
     closing: watch::Sender<bool>,
@@ -94,7 +66,7 @@ pub async fn run(
     };
     let base = orchestrator.map(|o| o.trim_end_matches('/').to_string());
     let zone_id = me.zone_id.clone();
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = RETRY.backoff();
     let mut empty_since = std::time::Instant::now();
     loop {
         if *draining.borrow() {
@@ -129,14 +101,14 @@ pub async fn run(
         };
         let ok = if shared.registered.load(Ordering::Relaxed) {
             let hb = Heartbeat {
-                zone_id: &zone_id,
-                load: Load {
+                zone_id: zone_id.clone(),
+                load: ZoneLoad {
                     players,
                     tick_p99_ms: shared.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
                 },
             };
             match http
-                .post(format!("{base}/v1/zones/heartbeat"))
+                .post(format!("{base}{}", paths::HEARTBEAT))
                 .json(&hb)
                 .send()
                 .await
@@ -158,7 +130,7 @@ pub async fn run(
             }
         } else {
             match http
-                .post(format!("{base}/v1/zones/register"))
+                .post(format!("{base}{}", paths::REGISTER))
                 .json(&me)
                 .send()
                 .await
@@ -179,11 +151,10 @@ pub async fn run(
             }
         };
         let wait = if ok {
-            backoff = Duration::from_millis(200);
+            backoff.reset();
             HEARTBEAT_EVERY
         } else {
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            backoff
+            backoff.next_delay()
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -66,7 +66,7 @@ pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()
     runtime.block_on(async {
         // Own SIGTERM from the start: a drain request during start-up is honoured
         // once the zone runs, rather than killing it half-started.
-        let mut stop = Box::pin(arcane_orchestrator::cli::shutdown_signal());
+        let mut stop = Box::pin(arcane_service::shutdown_signal());
         let mut config = config;
         let agones = if config.agones {
             let sdk = agones::Sdk::from_env()?;

@@ -12,7 +12,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    arcane_orchestrator::cli::init_logging("info");
+    arcane_service::init_logging("info");
     let cli = Cli::parse();
     arcane_zone_server::run_process(cli.config, cli.io)
 }

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use arcane_control_api::{TransferRequest, TransferResponse};
 use arcane_engine::PlayerId;
 use arcane_engine::content::ExitTarget;
-use arcane_orchestrator::api::{TransferRequest, TransferResponse};
-use arcane_orchestrator::failpoint::failpoint;
-use arcane_orchestrator::store::{Handoff, Store};
 use arcane_protocol::Redirect;
 use arcane_protocol::saved::SavedPlayer;
+use arcane_service::failpoint;
+use arcane_store::{Handoff, Store};
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
@@ -51,7 +51,7 @@ fn transfer_id(zone: &str, player: u64, epoch: i64) -> String {
     use std::sync::atomic::AtomicU64;
     static NONCE: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nonce = *NONCE.get_or_init(arcane_orchestrator::random_token);
+    let nonce = *NONCE.get_or_init(arcane_service::random_token);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{zone}-{player}-e{epoch}-{:08x}-{n}", nonce as u32)
 }

@@ -78,7 +78,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
     let version = content.version;
     let store = match &config.database_url {
         Some(url) => Some(
-            arcane_orchestrator::Store::connect(url)
+            arcane_store::Store::connect(url)
                 .await
                 .with_context(|| format!("cannot open the player database {url}"))?,
         ),
@@ -179,7 +179,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             .public_endpoint
             .clone()
             .unwrap_or_else(|| format!("ws://{ws_addr}"));
-        let me = crate::control::ZoneIdentity {
+        let me = arcane_control_api::ZoneInfo {
             zone_id: zone_id.clone(),
             endpoint,
             capacity,

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arcane_engine::{PlayerId, ZoneCommand};
-use arcane_orchestrator::failpoint::failpoint;
-use arcane_orchestrator::store::Store;
 use arcane_protocol::codec::{decode_client_frame, encode_server_message};
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
+use arcane_service::failpoint;
+use arcane_store::Store;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 

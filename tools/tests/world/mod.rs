@@ -13,13 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use arcane_control_api::{LoginResponse, ZoneStatus};
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::{Client, Incoming};
-use arcane_orchestrator::api::LoginResponse;
-use arcane_orchestrator::shared::ZoneStatus;
-use arcane_orchestrator::store::{ItemStack, SavedPlayer, Store};
 use arcane_protocol::view::ClientView;
 use arcane_protocol::{ClientMessage, ClientTier, MoveInput, ServerMessage};
+use arcane_store::{ItemStack, SavedPlayer, Store};
 
 const WEST: &str = r#"ZoneDef(
     id: "west",

@@ -6,7 +6,7 @@
 //! moves ownership between zones that run the same map, so a saved position stays
 //! meaningful.
 
-use crate::shared::ZoneStatus;
+use crate::registry::ZoneStatus;
 
 /// The content zone a zone id runs (`meadow~2` → `meadow`).
 pub fn template_of(zone_id: &str) -> &str {
@@ -117,7 +117,7 @@ pub fn free_copy_id(zones: &[ZoneStatus], template: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::{ZoneInfo, ZoneLoad};
+    use crate::registry::{ZoneInfo, ZoneLoad};
 
     fn zone(id: &str, players: u32, capacity: u32, up: bool) -> ZoneStatus {
         ZoneStatus {

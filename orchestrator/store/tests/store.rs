@@ -6,7 +6,7 @@
 
 mod services;
 
-use arcane_orchestrator::store::{
+use arcane_store::{
     Handoff, HandoffStatus, ItemStack, Ownership, PlayerRecord, SavedPlayer, Store,
 };
 

@@ -1,67 +1,15 @@
-//! Starting and watching zone-server processes. The orchestrator asks a [`Supervisor`]
-//! for zones (the world's shared zones at start, overflow copies and instances on
-//! demand); in local mode [`LocalSupervisor`] runs them as child processes and restarts
-//! one that crashes, with exponential backoff. A Kubernetes/Agones backend
-//! (GameServerAllocation) implements the same trait.
+//! The local supervisor: zone-server child processes, restarted when they crash.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use arcane_service::{CancellationToken, RetryPolicy};
 use tokio::process::Command;
-use tokio::sync::watch;
 
-/// A zone to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneSpec {
-    pub zone_id: String,
-    /// The content zone (map) it runs.
-    pub template: String,
-    /// Close the zone once it has been empty this long (overflow copies); instances
-    /// take theirs from content.
-    pub close_after_empty: Option<Duration>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SupervisorError {
-    #[error("no supervisor is configured to start zone {0}; start it yourself")]
-    Unsupported(String),
-    #[error("cannot start zone {zone}: {source}")]
-    Spawn {
-        zone: String,
-        source: std::io::Error,
-    },
-}
-
-/// Runs zones somewhere.
-pub trait Supervisor: Send + Sync + 'static {
-    /// Starts `spec` unless it is already running (idempotent).
-    fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError>;
-    /// Ids of the zones it runs now.
-    fn running(&self) -> Vec<String>;
-}
-
-impl<T: Supervisor> Supervisor for Arc<T> {
-    fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
-        (**self).start(spec)
-    }
-    fn running(&self) -> Vec<String> {
-        (**self).running()
-    }
-}
-
-/// For orchestrators whose zones are started by someone else.
-pub struct NoSupervisor;
-
-impl Supervisor for NoSupervisor {
-    fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
-        Err(SupervisorError::Unsupported(spec.zone_id))
-    }
-    fn running(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
+use super::restart::{AfterExit, RestartPolicy};
+use super::{Supervisor, SupervisorError, ZoneSpec};
 
 /// How the local supervisor runs a zone-server.
 #[derive(Debug, Clone)]
@@ -76,9 +24,8 @@ pub struct LocalConfig {
     pub content: PathBuf,
     /// Extra environment (database URL, ticket secret, log filter).
     pub env: Vec<(String, String)>,
-    /// First and longest wait before restarting a crashed zone.
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    /// Waits before restarting a crashed zone (jittered, doubling).
+    pub restart: RetryPolicy,
 }
 
 struct Child {
@@ -92,7 +39,7 @@ struct Child {
 pub struct LocalSupervisor {
     config: LocalConfig,
     children: Arc<Mutex<HashMap<String, Child>>>,
-    shutdown: watch::Sender<bool>,
+    shutdown: CancellationToken,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -105,7 +52,7 @@ impl LocalSupervisor {
         LocalSupervisor {
             config,
             children: Arc::default(),
-            shutdown: watch::channel(false).0,
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -117,9 +64,9 @@ impl LocalSupervisor {
     /// Stops every child (SIGTERM, so zones save their players, then SIGKILL after a
     /// grace period) and stops restarting them; returns once they are gone.
     pub async fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-        let deadline = Instant::now() + STOP_GRACE + Duration::from_secs(1);
-        while !lock(&self.children).is_empty() && Instant::now() < deadline {
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + STOP_GRACE + Duration::from_secs(1);
+        while !lock(&self.children).is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -175,7 +122,7 @@ async fn stop_child(child: &mut tokio::process::Child, zone: &str) {
 
 impl Drop for LocalSupervisor {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.cancel();
     }
 }
 
@@ -200,41 +147,36 @@ impl Supervisor for LocalSupervisor {
         };
         tracing::info!(zone = %spec.zone_id, template = %spec.template, "zone process started");
         let children = self.children.clone();
-        let mut shutdown = self.shutdown.subscribe();
-        let (min, max) = (self.config.backoff_min, self.config.backoff_max);
+        let shutdown = self.shutdown.clone();
         let config = self.config.clone();
         tokio::spawn(async move {
-            let mut backoff = min;
+            let mut policy = RestartPolicy::new(config.restart);
             loop {
-                let started = Instant::now();
+                let started = tokio::time::Instant::now();
                 let status = tokio::select! {
                     s = child.wait() => Some(s),
-                    _ = shutdown.wait_for(|s| *s) => None,
+                    _ = shutdown.cancelled() => None,
                 };
                 let Some(status) = status else {
                     stop_child(&mut child, &spec.zone_id).await;
                     break;
                 };
-                match status {
-                    Ok(s) if s.success() => {
-                        tracing::info!(zone = %spec.zone_id, "zone process exited cleanly");
-                        break;
-                    }
-                    other => tracing::warn!(zone = %spec.zone_id, "zone process died: {other:?}"),
+                let clean = matches!(&status, Ok(s) if s.success());
+                if clean {
+                    tracing::info!(zone = %spec.zone_id, "zone process exited cleanly");
+                } else {
+                    tracing::warn!(zone = %spec.zone_id, "zone process died: {status:?}");
                 }
-                // A zone that ran for a while before crashing starts over at the
-                // shortest wait; one that crashes at start waits longer each time.
-                if started.elapsed() > Duration::from_secs(30) {
-                    backoff = min;
-                }
+                let AfterExit::RestartIn(wait) = policy.after_exit(clean, started.elapsed()) else {
+                    break;
+                };
                 let stop = tokio::select! {
-                    _ = tokio::time::sleep(backoff) => false,
-                    _ = shutdown.wait_for(|s| *s) => true,
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = shutdown.cancelled() => true,
                 };
                 if stop {
                     break;
                 }
-                backoff = (backoff * 2).min(max);
                 match command(&config, &spec).spawn() {
                     Ok(c) => {
                         child = c;

@@ -1,7 +1,7 @@
 //! Persistence with `sqlx`: players (zone, position, vitals, inventory) and the
 //! ownership row that says which zone owns each player, with an epoch. SQLite by
 //! default (a file, created on first run), PostgreSQL when the URL names one; the same
-//! migrations (`orchestrator/migrations/`) run on both at start.
+//! migrations (`orchestrator/store/migrations/`) run on both at start.
 //!
 //! **Invariant:** ownership only changes by compare-and-set on the epoch, and a zone's
 //! checkpoint is written only while it still owns the player at that epoch, so a zone
@@ -256,7 +256,7 @@ impl Store {
         .bind(start.1)
         .bind(i64::from(vitals.0))
         .bind(i64::from(vitals.1))
-        .bind(crate::now_ms() as i64)
+        .bind(arcane_service::unix_ms() as i64)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -383,7 +383,7 @@ impl Store {
         if players.is_empty() {
             return Ok(lost);
         }
-        let now = crate::now_ms() as i64;
+        let now = arcane_service::unix_ms() as i64;
         let mut tx = self.pool.begin().await?;
         for (id, epoch, p) in players {
             let owned = sqlx::query(
@@ -418,7 +418,7 @@ impl Store {
         .bind(h.from_epoch)
         .bind(&h.target)
         .bind(serde_json::to_string(&h.state)?)
-        .bind(crate::now_ms() as i64)
+        .bind(arcane_service::unix_ms() as i64)
         .execute(&self.pool)
         .await?;
         Ok(self
@@ -465,7 +465,7 @@ impl Store {
         transfer_id: &str,
         to_zone: &str,
     ) -> Result<HandoffStatus, StoreError> {
-        let now = crate::now_ms() as i64;
+        let now = arcane_service::unix_ms() as i64;
         let mut tx = self.pool.begin().await?;
         // Write first: takes the row lock (PostgreSQL) or the write lock (SQLite), so
         // two commits of one transfer are serialised and the second sees the first.
@@ -519,7 +519,7 @@ impl Store {
             "UPDATE handoffs SET status = 'aborted', resolved_ms = $1 \
              WHERE transfer_id = $2 AND status = 'pending'",
         )
-        .bind(crate::now_ms() as i64)
+        .bind(arcane_service::unix_ms() as i64)
         .bind(transfer_id)
         .execute(&self.pool)
         .await?;

@@ -1,14 +1,25 @@
-//! The shared-state contract, run against the in-memory implementation and a real
-//! Redis: registry, heartbeats, liveness by timeout, atomic placement.
+//! The zone registry's contract, run against the in-memory implementation and a real
+//! Redis: registration, heartbeats, liveness by timeout, atomic claims.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
+// The one copy of the service helpers, beside the store tests that also need them.
+#[path = "../store/tests/services/mod.rs"]
 mod services;
 
-use arcane_orchestrator::shared::{ZoneInfo, ZoneLoad};
-use arcane_orchestrator::{MemoryState, RedisState, SharedState};
+use std::future::Future;
 
-async fn contract<S: SharedState>(s: &S, what: &str) {
+use arcane_control_api::{ZoneInfo, ZoneLoad};
+use arcane_orchestrator::{MemoryRegistry, RedisRegistry, ZoneRegistry};
+
+/// Runs the contract. Claims expire on the registry's clock: `past_ttl` lets a claim
+/// of 50 ms run out (the memory registry is told a later time; Redis keeps its own
+/// clock, so its caller waits for it).
+async fn contract<R: ZoneRegistry, F: Future<Output = u64>>(
+    s: &R,
+    what: &str,
+    past_ttl: impl FnOnce(u64) -> F,
+) {
     let info = |id: &str| ZoneInfo {
         zone_id: id.into(),
         endpoint: format!("ws://{id}"),
@@ -41,41 +52,45 @@ async fn contract<S: SharedState>(s: &S, what: &str) {
 
     // The first placement wins; later ones get it back; release frees the player.
     assert_eq!(
-        s.claim("placement:42", "a", 60_000).await.unwrap(),
+        s.claim("placement:42", "a", 60_000, 3_000).await.unwrap(),
         "a",
         "{what}"
     );
     assert_eq!(
-        s.claim("placement:42", "b", 60_000).await.unwrap(),
+        s.claim("placement:42", "b", 60_000, 3_000).await.unwrap(),
         "a",
         "{what}"
     );
     s.release("placement:42").await.unwrap();
     assert_eq!(
-        s.claim("placement:42", "b", 60_000).await.unwrap(),
+        s.claim("placement:42", "b", 60_000, 3_000).await.unwrap(),
         "b",
         "{what}"
     );
     // A placement in a dead zone moves once: the second replacer sees the first's.
     assert_eq!(
-        s.reclaim("placement:42", "b", "a", 60_000).await.unwrap(),
+        s.reclaim("placement:42", "b", "a", 60_000, 3_000)
+            .await
+            .unwrap(),
         "a",
         "{what}"
     );
     assert_eq!(
-        s.reclaim("placement:42", "b", "c", 60_000).await.unwrap(),
+        s.reclaim("placement:42", "b", "c", 60_000, 3_000)
+            .await
+            .unwrap(),
         "a",
         "{what}"
     );
     // Placements expire (a player who never connected can be placed again).
     assert_eq!(
-        s.claim("placement:43", "a", 50).await.unwrap(),
+        s.claim("placement:43", "a", 50, 3_000).await.unwrap(),
         "a",
         "{what}"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let later = past_ttl(3_000).await;
     assert_eq!(
-        s.claim("placement:43", "b", 60_000).await.unwrap(),
+        s.claim("placement:43", "b", 60_000, later).await.unwrap(),
         "b",
         "{what}"
     );
@@ -94,17 +109,25 @@ async fn contract<S: SharedState>(s: &S, what: &str) {
 }
 
 #[tokio::test]
-async fn memory_state_keeps_the_contract() {
-    contract(&MemoryState::default(), "memory").await;
+async fn the_memory_registry_keeps_the_contract() {
+    contract(&MemoryRegistry::default(), "memory", |now| async move {
+        now + 120
+    })
+    .await;
 }
 
 #[tokio::test]
-async fn redis_state_keeps_the_contract() {
+async fn the_redis_registry_keeps_the_contract() {
     let Some(url) = services::url("ARCANE_TEST_REDIS_URL") else {
         return;
     };
-    let s = RedisState::connect(&url, &services::unique("arcane-test"))
+    let s = RedisRegistry::connect(&url, &services::unique("arcane-test"))
         .await
         .unwrap();
-    contract(&s, "redis").await;
+    contract(&s, "redis", |now| async move {
+        // Redis expires keys on its own clock (`PX`): wait past the TTL there.
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        now
+    })
+    .await;
 }

@@ -8,14 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arcane_service::RetryPolicy;
 use serde_json::json;
 
-use crate::supervisor::{Supervisor, SupervisorError, ZoneSpec};
-
-/// Annotations an allocation puts on the game server (label values cannot hold `~`).
-pub const ZONE_ID_ANNOTATION: &str = "arcane.dev/zone-id";
-pub const MAP_ANNOTATION: &str = "arcane.dev/map";
-pub const CLOSE_AFTER_ANNOTATION: &str = "arcane.dev/close-after-empty";
+use super::{Supervisor, SupervisorError, ZoneSpec};
+pub use arcane_control_api::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZONE_ID_ANNOTATION};
 
 /// Where the Kubernetes API is. The orchestrator speaks plain HTTP to a `kubectl
 /// proxy` sidecar in its pod (`http://127.0.0.1:8001`), which authenticates with the
@@ -82,6 +79,8 @@ impl AgonesSupervisor {
         );
         let body = allocation(&config.fleet, &spec);
         let deadline = tokio::time::Instant::now() + config.retry_for;
+        let mut backoff =
+            RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(2)).backoff();
         loop {
             let answer: serde_json::Value = http
                 .post(&url)
@@ -103,7 +102,7 @@ impl AgonesSupervisor {
                 "the fleet {} has no Ready game server (allocation state {state:?})",
                 config.fleet
             );
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Fault injection for the transfer fault test (`tools/tests/transfer_faults.rs`).
-//! When `ARCANE_FAILPOINT_FILE` names a file holding `<name> <pause_ms>`, the first
+//! Fault injection for the fault tests (`tools/tests/transfers.rs`). When
+//! `ARCANE_FAILPOINT_FILE` names a file holding `<name> <pause_ms>`, the first
 //! process to reach the failpoint `<name>` renames the file to `<file>.fired` (atomic,
 //! so exactly one process fires), logs it and pauses for `pause_ms`, during which the
 //! test kills whichever process it means to. Without the variable, failpoints cost one
@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 /// The environment variable naming the failpoint file.
-pub const ENV: &str = "ARCANE_FAILPOINT_FILE";
+pub const FAILPOINT_ENV: &str = "ARCANE_FAILPOINT_FILE";
 
 /// Pauses here if the armed failpoint is `name`.
 pub async fn failpoint(name: &str) {
-    let Some(path) = std::env::var_os(ENV) else {
+    let Some(path) = std::env::var_os(FAILPOINT_ENV) else {
         return;
     };
     let path = std::path::PathBuf::from(path);

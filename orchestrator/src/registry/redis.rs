@@ -1,0 +1,182 @@
+//! The registry in Redis, shared by orchestrator replicas.
+
+use redis::aio::ConnectionManager;
+
+use super::{RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
+
+/// State in Redis, shared by orchestrator replicas. Keys: `arcane:zone:<id>` (JSON of
+/// the status), `arcane:zones` (set of ids), `arcane:claim:<key>` (a claimed value,
+/// with a TTL).
+#[derive(Clone)]
+pub struct RedisRegistry {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisRegistry {
+    /// Connects to `url` (`redis://host:port/db`); `prefix` namespaces the keys (tests
+    /// use a fresh one each).
+    pub async fn connect(url: &str, prefix: &str) -> Result<RedisRegistry, RegistryError> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(RedisRegistry {
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+}
+
+impl ZoneRegistry for RedisRegistry {
+    async fn register(&self, info: ZoneInfo, now_ms: u64) -> Result<(), RegistryError> {
+        let mut c = self.conn.clone();
+        let status = ZoneStatus {
+            info: info.clone(),
+            load: ZoneLoad::default(),
+            last_heartbeat_ms: now_ms,
+            up: true,
+        };
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&format!("zone:{}", info.zone_id)))
+            .arg(serde_json::to_string(&status)?)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.key("zones"))
+            .arg(&info.zone_id)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        zone_id: &str,
+        load: ZoneLoad,
+        now_ms: u64,
+    ) -> Result<bool, RegistryError> {
+        let mut c = self.conn.clone();
+        let key = self.key(&format!("zone:{zone_id}"));
+        let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut c).await?;
+        let Some(raw) = raw else {
+            return Ok(false);
+        };
+        let mut status: ZoneStatus = serde_json::from_str(&raw)?;
+        status.load = load;
+        status.last_heartbeat_ms = now_ms;
+        // Only this zone writes its own record, so a plain SET is enough here.
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(serde_json::to_string(&status)?)
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(true)
+    }
+
+    async fn zones(&self, now_ms: u64, timeout_ms: u64) -> Result<Vec<ZoneStatus>, RegistryError> {
+        let mut c = self.conn.clone();
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.key("zones"))
+            .query_async(&mut c)
+            .await?;
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.key(&format!("zone:{id}")))
+                .query_async(&mut c)
+                .await?;
+            if let Some(raw) = raw {
+                out.push(with_up(serde_json::from_str(&raw)?, now_ms, timeout_ms));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Redis keeps the expiry itself (`PX`), on its own clock.
+    async fn claim(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_ms: u64,
+        _now_ms: u64,
+    ) -> Result<String, RegistryError> {
+        let mut c = self.conn.clone();
+        let key = self.key(&format!("claim:{key}"));
+        // SET NX and GET in one round trip: whichever replica sets first wins, and
+        // every other one reads the winner's zone.
+        let (set, existing): (Option<String>, Option<String>) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .cmd("GET")
+            .arg(&key)
+            .query_async(&mut c)
+            .await?;
+        let _ = set;
+        Ok(existing.unwrap_or_else(|| value.to_string()))
+    }
+
+    async fn reclaim(
+        &self,
+        key: &str,
+        stale: &str,
+        value: &str,
+        ttl_ms: u64,
+        _now_ms: u64,
+    ) -> Result<String, RegistryError> {
+        // Compare-and-set in one script: Redis runs it atomically.
+        const SCRIPT: &str = r"
+            local v = redis.call('GET', KEYS[1])
+            if v == false or v == ARGV[1] then
+                redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                return ARGV[2]
+            end
+            return v";
+        let mut c = self.conn.clone();
+        let now: String = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(1)
+            .arg(self.key(&format!("claim:{key}")))
+            .arg(stale)
+            .arg(value)
+            .arg(ttl_ms.max(1))
+            .query_async(&mut c)
+            .await?;
+        Ok(now)
+    }
+
+    async fn release(&self, key: &str) -> Result<(), RegistryError> {
+        let mut c = self.conn.clone();
+        redis::cmd("DEL")
+            .arg(self.key(&format!("claim:{key}")))
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    async fn deregister(&self, zone_id: &str) -> Result<(), RegistryError> {
+        let mut c = self.conn.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.key(&format!("zone:{zone_id}")))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.key("zones"))
+            .arg(zone_id)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The orchestrator's HTTP/JSON API as types: what clients send to log in, what zones
+//! send to register, heartbeat, deregister and hand players over, and what they get
+//! back. The orchestrator serves these, the zone server, the bots and the tools call
+//! them; every side uses these definitions, so a renamed field breaks the build
+//! instead of a running fleet.
+//!
+//! **API Boundary.** A change here is a change of the wire contract between
+//! processes that may run different builds during a rolling upgrade: add fields with
+//! `#[serde(default)]`, never rename or remove one.
+//!
+//! **Architecture Invariant:** types and constants only (serde); no HTTP client or
+//! server, no tokio.
+
+mod login;
+mod transfer;
+mod zones;
+
+pub use login::{LoginRequest, LoginResponse};
+pub use transfer::{TransferRequest, TransferResponse};
+pub use zones::{Deregister, Heartbeat, ZoneInfo, ZoneLoad, ZoneStatus};
+
+use serde::{Deserialize, Serialize};
+
+/// The routes, relative to the orchestrator's base URL.
+pub mod paths {
+    /// `POST` [`LoginRequest`](crate::LoginRequest) → [`LoginResponse`](crate::LoginResponse).
+    pub const LOGIN: &str = "/v1/login";
+    /// `GET` → `Vec<`[`ZoneStatus`](crate::ZoneStatus)`>`.
+    pub const ZONES: &str = "/v1/zones";
+    /// `POST` [`ZoneInfo`](crate::ZoneInfo) → 204.
+    pub const REGISTER: &str = "/v1/zones/register";
+    /// `POST` [`Heartbeat`](crate::Heartbeat) → 204, or 404 when the zone must
+    /// register again.
+    pub const HEARTBEAT: &str = "/v1/zones/heartbeat";
+    /// `POST` [`Deregister`](crate::Deregister) → 204.
+    pub const DEREGISTER: &str = "/v1/zones/deregister";
+    /// `POST` [`TransferRequest`](crate::TransferRequest) →
+    /// [`TransferResponse`](crate::TransferResponse), 409 when aborted, 503 to retry.
+    pub const TRANSFERS: &str = "/v1/transfers";
+}
+
+/// Annotations on an Agones `GameServerAllocation` through which the orchestrator
+/// tells a standby zone server what to run.
+pub mod agones {
+    /// The zone id the allocated server runs as (`meadow`, `meadow~2`, `crypt~party-red`).
+    pub const ZONE_ID_ANNOTATION: &str = "arcane.dev/zone-id";
+    /// The content zone (map) it runs.
+    pub const MAP_ANNOTATION: &str = "arcane.dev/map";
+    /// Seconds after which an empty zone closes itself (copies and instances).
+    pub const CLOSE_AFTER_ANNOTATION: &str = "arcane.dev/close-after-empty";
+}
+
+/// The body of every error answer (4xx and 5xx).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong and, where the caller can act on it, what to do.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,80 @@
+//! The zone registry's messages: register, heartbeat, deregister, and the listing.
+
+use serde::{Deserialize, Serialize};
+
+/// What a zone tells the orchestrator when it registers (`POST /v1/zones/register`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    pub zone_id: String,
+    /// Where clients connect (`ws://host:port`).
+    pub endpoint: String,
+    pub capacity: u32,
+    /// The content zone this runs (a copy or an instance runs its template's map);
+    /// empty means the same as `zone_id`.
+    #[serde(default)]
+    pub template: String,
+    /// Players from which new arrivals go to an overflow copy (0: `capacity`).
+    #[serde(default)]
+    pub overflow_at: u32,
+    /// An instance (dungeon, arena) opened for a party rather than a shared zone.
+    #[serde(default)]
+    pub instance: bool,
+    /// `http://host:port` of the zone's `/metrics`, `/healthz` and `/players`.
+    #[serde(default)]
+    pub admin_endpoint: String,
+    /// Where QUIC clients connect (`quic://host:port?sha256=…`); empty when none.
+    #[serde(default)]
+    pub quic_endpoint: String,
+}
+
+impl ZoneInfo {
+    /// The content zone id this zone runs.
+    pub fn template(&self) -> &str {
+        if self.template.is_empty() {
+            &self.zone_id
+        } else {
+            &self.template
+        }
+    }
+
+    /// Population from which new arrivals are sent to a copy.
+    pub fn overflow_at(&self) -> u32 {
+        if self.overflow_at == 0 {
+            self.capacity
+        } else {
+            self.overflow_at.min(self.capacity)
+        }
+    }
+}
+
+/// A zone's load, sent with every heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZoneLoad {
+    pub players: u32,
+    /// The slowest tick since the last heartbeat, in milliseconds (20 ticks at 20 Hz:
+    /// at least their p99).
+    pub tick_p99_ms: f64,
+}
+
+/// `POST /v1/zones/heartbeat`, every second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub zone_id: String,
+    pub load: ZoneLoad,
+}
+
+/// `POST /v1/zones/deregister`: the zone leaves the registry (closing or draining).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deregister {
+    pub zone_id: String,
+}
+
+/// A registered zone as the orchestrator sees it (`GET /v1/zones`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneStatus {
+    pub info: ZoneInfo,
+    pub load: ZoneLoad,
+    pub last_heartbeat_ms: u64,
+    /// False once heartbeats stopped for longer than the timeout: no new players.
+    pub up: bool,
+}

@@ -1,0 +1,20 @@
+//! What every Arcane service process (zone server, orchestrator, tools) shares and
+//! none of them owns: logging set-up, the shutdown signal, fault-injection points for
+//! the fault tests, the retry policy, and wall-clock helpers.
+//!
+//! **Architecture Invariant:** no Arcane crate below this one. The zone server and
+//! the orchestrator both use it, so anything here must make sense to both; a helper
+//! that needs a zone or an orchestrator type belongs in that crate instead.
+
+mod failpoint;
+mod logging;
+mod retry;
+mod shutdown;
+mod time;
+
+pub use failpoint::{FAILPOINT_ENV, failpoint};
+pub use logging::init_logging;
+pub use retry::{Backoff, RetryPolicy};
+pub use shutdown::shutdown_signal;
+pub use time::{random_token, unix_ms};
+pub use tokio_util::sync::CancellationToken;
