@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use arcane_protocol::codec::{decode_server_message, encode_client_frame};
+use arcane_protocol::codec::decode_server_message;
 use arcane_protocol::{ClientMessage, ClientTier, Hello, PROTOCOL_VERSION, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -13,44 +13,31 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use crate::frame::{Incoming, Received, client_frame};
+use crate::quic::{DatagramCount, QuicEndpoint, QuicLink};
+
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// One received frame.
-#[derive(Debug)]
-pub enum Incoming {
-    Message(ServerMessage, Received),
-    /// A binary frame that failed to decode (counted as an error by bots).
-    Malformed(String),
-    /// The server closed the connection (with the close frame's reason, if any).
-    Closed(Option<String>),
+/// The transport bots connect with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Ws,
+    Quic,
 }
 
-/// How a message arrived: its size on the wire and when this process read it off
-/// the socket. Over QUIC that is the endpoint task's receive pass, before the message
-/// waits for its bot to be scheduled (one bot process runs a thousand clients on one
-/// core, and a real client has no such queue); over WebSocket each client reads its
-/// own socket, so it is when `recv` got the frame.
-#[derive(Debug, Clone, Copy)]
-pub struct Received {
-    pub bytes: usize,
-    pub at: Instant,
-}
-
-/// One frame batching `messages` (`buf` is scratch), and whether it may travel
-/// unreliably: a frame of only inputs, acks and pings, which the next tick's replaces.
-pub fn client_frame(
-    messages: &[ClientMessage],
-    buf: &mut Vec<u8>,
-) -> anyhow::Result<(bytes::Bytes, bool)> {
-    buf.clear();
-    encode_client_frame(messages, buf)?;
-    let unreliable = messages.iter().all(|m| {
-        matches!(
-            m,
-            ClientMessage::Input(_) | ClientMessage::Ack { .. } | ClientMessage::Ping { .. }
-        )
-    });
-    Ok((bytes::Bytes::copy_from_slice(buf), unreliable))
+impl Transport {
+    /// The endpoint of this transport among a zone's (`ws`, `quic`).
+    pub fn pick(self, ws: String, quic: String) -> anyhow::Result<String> {
+        match self {
+            Transport::Ws => Ok(ws),
+            Transport::Quic if quic.is_empty() => {
+                anyhow::bail!("the zone has no QUIC endpoint (it runs with --quic false?)")
+            }
+            Transport::Quic => Ok(quic),
+        }
+    }
 }
 
 /// A connected client.
@@ -61,7 +48,7 @@ pub struct Client {
 
 enum Link {
     Ws(Box<WsStream>),
-    Quic(Box<crate::quic::QuicLink>),
+    Quic(Box<QuicLink>),
 }
 
 /// `ws://host:port` → `host:port`.
@@ -82,12 +69,9 @@ impl Client {
     }
 
     /// [`Client::connect`], with QUIC connections made from a shared endpoint.
-    pub async fn connect_via(
-        url: &str,
-        quic: Option<&crate::quic::QuicEndpoint>,
-    ) -> anyhow::Result<Client> {
+    pub async fn connect_via(url: &str, quic: Option<&QuicEndpoint>) -> anyhow::Result<Client> {
         let link = if url.starts_with("quic://") {
-            Link::Quic(Box::new(crate::quic::QuicLink::connect(url, quic).await?))
+            Link::Quic(Box::new(QuicLink::connect(url, quic).await?))
         } else {
             Link::Ws(Box::new(Self::connect_ws(url).await?))
         };
@@ -119,10 +103,10 @@ impl Client {
     }
 
     /// Snapshot datagrams received and lost so far (QUIC; zeros on WebSocket).
-    pub fn datagrams(&self) -> crate::quic::DatagramCount {
+    pub fn datagrams(&self) -> DatagramCount {
         match &self.link {
             Link::Quic(q) => q.datagrams(),
-            Link::Ws(_) => crate::quic::DatagramCount::default(),
+            Link::Ws(_) => DatagramCount::default(),
         }
     }
 
@@ -136,7 +120,7 @@ impl Client {
         url: &str,
         ticket: &str,
         tier: ClientTier,
-        quic: Option<&crate::quic::QuicEndpoint>,
+        quic: Option<&QuicEndpoint>,
     ) -> anyhow::Result<Client> {
         let mut c = Client::connect_via(url, quic).await?;
         c.send(&[ClientMessage::Hello(Hello {
@@ -161,8 +145,8 @@ impl Client {
     }
 
     /// The QUIC link, when this is a QUIC client (to run a bot inside its endpoint's
-    /// task: [`crate::quic::QuicLink::drive`]).
-    pub fn quic_link(&mut self) -> Option<&mut crate::quic::QuicLink> {
+    /// task: [`QuicLink::drive`]).
+    pub fn quic_link(&mut self) -> Option<&mut QuicLink> {
         match &mut self.link {
             Link::Quic(q) => Some(q),
             Link::Ws(_) => None,

@@ -79,7 +79,7 @@ struct Cli {
     /// Transport for bots logging in through the orchestrator (with minted tickets,
     /// `--target`'s scheme decides: `ws://` or `quic://…?sha256=…`).
     #[arg(long, value_enum, default_value = "ws")]
-    transport: arcane_loadtest::swarm::Transport,
+    transport: arcane_loadtest::client::Transport,
     /// Drop this share (0..1) of QUIC datagrams each way through a lossy link on
     /// loopback; the report shows the loss the bots saw.
     #[arg(long)]

@@ -132,7 +132,7 @@ pub struct Report {
     pub mean_view_size: f64,
     /// `None` when no `--metrics` URL was given or the scrape failed.
     pub server: Option<ServerFigures>,
-    pub transport: crate::swarm::Transport,
+    pub transport: crate::client::Transport,
     pub datagrams: DatagramFigures,
 }
 

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::behaviour::{Behaviour, BehaviourMix, Slots, Walk, decide};
-use crate::client::{Client, Incoming};
+use crate::client::{Client, Incoming, Transport};
 use crate::lossy::{Impairment, LossyLink};
 use crate::quic::Flow;
 use crate::report::{
@@ -90,28 +90,6 @@ pub fn login_body(
         token: Some(token),
         ..Default::default()
     })
-}
-
-/// The transport bots connect with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    #[default]
-    Ws,
-    Quic,
-}
-
-impl Transport {
-    /// The endpoint of this transport among a zone's (`ws`, `quic`).
-    fn pick(self, ws: String, quic: String) -> anyhow::Result<String> {
-        match self {
-            Transport::Ws => Ok(ws),
-            Transport::Quic if quic.is_empty() => {
-                anyhow::bail!("the zone has no QUIC endpoint (it runs with --quic false?)")
-            }
-            Transport::Quic => Ok(quic),
-        }
-    }
 }
 
 /// The lossy links of a run, one per QUIC zone address, made on first use.

@@ -12,8 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arcane_loadtest::client::Transport;
 use arcane_loadtest::scrape;
-use arcane_loadtest::swarm::{SwarmConfig, Transport, run_swarm};
+use arcane_loadtest::swarm::{SwarmConfig, run_swarm};
 use arcane_orchestrator::cli::OrchestratorArgs;
 use arcane_zone_server::ZoneServerConfig;
 use clap::{CommandFactory, Parser};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::behaviour::BehaviourMix;
-use arcane_loadtest::swarm::Transport;
+use arcane_loadtest::client::Transport;
 use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_orchestrator::auth::IdentityProvider;
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};

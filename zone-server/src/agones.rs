@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arcane_service::CancellationToken;
 use serde::Deserialize;
-use tokio::sync::watch;
 
-use crate::tick::TickShared;
+use crate::status::TickStatus;
 
 /// Annotations the orchestrator's allocation sets.
 pub use arcane_control_api::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZONE_ID_ANNOTATION};
@@ -40,8 +40,6 @@ pub struct Meta {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Status {
-    #[serde(default)]
-    pub state: String,
     #[serde(default)]
     pub address: String,
     #[serde(default)]
@@ -170,18 +168,14 @@ impl Sdk {
     }
 }
 
-/// Pings Health every two seconds until `stop`: always while in standby, then only
+/// Pings Health every two seconds until `stop` is cancelled: always while in standby, then only
 /// while the zone's tick thread is ticking (so Agones replaces a stuck zone).
-pub async fn health_loop(
-    sdk: Sdk,
-    zone: Arc<OnceLock<Arc<TickShared>>>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn health_loop(sdk: Sdk, zone: Arc<OnceLock<Arc<TickStatus>>>, stop: CancellationToken) {
     let mut every = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         let well = zone
             .get()

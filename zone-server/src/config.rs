@@ -133,3 +133,20 @@ impl ZoneServerConfig {
         }
     }
 }
+
+/// How a zone process runs its I/O threads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IoOptions {
+    /// Threads serving connections (default: one less than the cores, at least one).
+    #[arg(long, env = "ARCANE_IO_THREADS")]
+    pub io_threads: Option<usize>,
+    /// How long an idle I/O thread pauses before it waits for the network. Clients
+    /// send at their own phase of the tick, so without a pause every input frame
+    /// wakes the thread by itself (a context switch and a runtime turn each, 20,000
+    /// a second at 1,000 clients); with it a wake-up reads all the frames that came
+    /// during the pause. It delays a frame by at most this much (inputs wait for
+    /// the next tick anyway); the tick's snapshots end it at once. `0s` wakes on
+    /// every frame.
+    #[arg(long, env = "ARCANE_IO_BATCH", default_value = "1ms", value_parser = humantime::parse_duration)]
+    pub io_batch: std::time::Duration,
+}

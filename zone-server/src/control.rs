@@ -1,7 +1,7 @@
 //! The zone's control-plane client: registers with the orchestrator (endpoint,
 //! capacity) and heartbeats its load every second, re-registering when the
-//! orchestrator has forgotten it (restarted) and retrying with backoff while it is
-//! unreachable. Runs on the I/O runtime; the tick thread only updates two atomics.
+//! orchestrator has forgotten it (restarted) and retrying with jittered backoff while
+//! it is unreachable. Runs on the I/O runtime; the tick thread only updates atomics.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,15 +9,26 @@ use std::time::Duration;
 
 use arcane_control_api::{Deregister, Heartbeat, ZoneInfo, ZoneLoad, paths};
 use arcane_service::RetryPolicy;
-use tokio::sync::watch;
 
-use crate::tick::TickShared;
+use crate::status::{Lifecycle, TickStatus};
 
 /// Heartbeat period (the orchestrator marks a zone down after a few missed ones).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// Waits between attempts while the orchestrator is unreachable or refuses.
 const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
+
+/// What the control loop needs.
+pub struct ControlPlane {
+    /// `http://host:port` of the orchestrator; `None` runs the zone on its own (only
+    /// closing when empty applies).
+    pub orchestrator: Option<String>,
+    pub me: ZoneInfo,
+    /// A zone with players for none of this long closes itself (copies, instances).
+    pub close_after_empty: Option<Duration>,
+    pub status: Arc<TickStatus>,
+    pub lifecycle: Lifecycle,
+}
 
 /// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
 /// heartbeating is marked down anyway).
@@ -34,26 +45,18 @@ async fn deregister(http: &reqwest::Client, base: &str, zone_id: &str) {
     }
 }
 
-/// Resolves when `rx` changes; never, once its sender is gone (no busy loop).
-async fn changed(rx: &mut watch::Receiver<bool>) {
-    if rx.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Registers and heartbeats until `shutdown` turns true. With `close_after_empty`,
-/// a zone that has had no players for that long deregisters and sets `closing` (the
-/// process then exits cleanly, and a supervisor does not restart it). Once `draining`
-/// turns true, it deregisters and stays out of the registry.
-pub async fn run(
-    orchestrator: Option<String>,
-    me: ZoneInfo,
-    close_after_empty: Option<Duration>,
-    shared: Arc<TickShared>,
-    closing: watch::Sender<bool>,
-    mut draining: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Registers and heartbeats until the zone stops. A zone that stayed empty for its
+/// close-after time deregisters and cancels `closing` (the process then exits cleanly,
+/// and a supervisor does not restart it). Once the zone drains (or stops), it
+/// deregisters and stays out of the registry.
+pub async fn run(c: ControlPlane) {
+    let ControlPlane {
+        orchestrator,
+        me,
+        close_after_empty,
+        status,
+        lifecycle,
+    } = c;
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -67,21 +70,21 @@ pub async fn run(
     let base = orchestrator.map(|o| o.trim_end_matches('/').to_string());
     let zone_id = me.zone_id.clone();
     let mut backoff = RETRY.backoff();
-    let mut empty_since = std::time::Instant::now();
+    let mut empty_since = tokio::time::Instant::now();
     loop {
-        if *draining.borrow() {
+        if lifecycle.draining.is_cancelled() {
             // Leave the registry so no one is placed or sent here, and stay out.
-            shared.registered.store(false, Ordering::Relaxed);
+            status.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
                 deregister(&http, base, &zone_id).await;
             }
-            let _ = shutdown.wait_for(|s| *s).await;
+            lifecycle.shutdown.cancelled().await;
             return;
         }
-        let players = shared.players.load(Ordering::Relaxed) as u32;
+        let players = status.players.load(Ordering::Relaxed) as u32;
         if players > 0 {
-            empty_since = std::time::Instant::now();
+            empty_since = tokio::time::Instant::now();
         } else if let Some(after) = close_after_empty
             && empty_since.elapsed() >= after
         {
@@ -89,77 +92,90 @@ pub async fn run(
             if let Some(base) = &base {
                 deregister(&http, base, &zone_id).await;
             }
-            let _ = closing.send(true);
+            lifecycle.closing.cancel();
             return;
         }
-        let Some(base) = &base else {
-            tokio::select! {
-                _ = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
-                _ = changed(&mut draining) => continue,
-                _ = shutdown.wait_for(|s| *s) => return,
-            }
-        };
-        let ok = if shared.registered.load(Ordering::Relaxed) {
-            let hb = Heartbeat {
-                zone_id: zone_id.clone(),
-                load: ZoneLoad {
-                    players,
-                    tick_p99_ms: shared.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
-                },
-            };
-            match http
-                .post(format!("{base}{}", paths::HEARTBEAT))
-                .json(&hb)
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => true,
-                Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                    tracing::warn!("the orchestrator forgot this zone; registering again");
-                    shared.registered.store(false, Ordering::Relaxed);
-                    false
-                }
-                Ok(r) => {
-                    tracing::warn!(status = %r.status(), "heartbeat refused");
-                    false
-                }
-                Err(e) => {
-                    tracing::warn!("heartbeat failed: {e}");
-                    false
+        let wait = match &base {
+            None => HEARTBEAT_EVERY,
+            Some(base) => {
+                let ok = if status.registered.load(Ordering::Relaxed) {
+                    heartbeat(&http, base, &zone_id, players, &status).await
+                } else {
+                    register(&http, base, &me, &status).await
+                };
+                if ok {
+                    backoff.reset();
+                    HEARTBEAT_EVERY
+                } else {
+                    backoff.next_delay()
                 }
             }
-        } else {
-            match http
-                .post(format!("{base}{}", paths::REGISTER))
-                .json(&me)
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => {
-                    tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
-                    shared.registered.store(true, Ordering::Relaxed);
-                    true
-                }
-                Ok(r) => {
-                    tracing::warn!(status = %r.status(), "registration refused");
-                    false
-                }
-                Err(e) => {
-                    tracing::warn!("cannot reach the orchestrator at {base}: {e}");
-                    false
-                }
-            }
-        };
-        let wait = if ok {
-            backoff.reset();
-            HEARTBEAT_EVERY
-        } else {
-            backoff.next_delay()
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = changed(&mut draining) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = lifecycle.draining.cancelled() => {}
+        }
+    }
+}
+
+/// One heartbeat; false when it did not land (a 404 means register again).
+async fn heartbeat(
+    http: &reqwest::Client,
+    base: &str,
+    zone_id: &str,
+    players: u32,
+    status: &TickStatus,
+) -> bool {
+    let hb = Heartbeat {
+        zone_id: zone_id.to_string(),
+        load: ZoneLoad {
+            players,
+            tick_p99_ms: status.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
+        },
+    };
+    match http
+        .post(format!("{base}{}", paths::HEARTBEAT))
+        .json(&hb)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+            tracing::warn!("the orchestrator forgot this zone; registering again");
+            status.registered.store(false, Ordering::Relaxed);
+            false
+        }
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "heartbeat refused");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("heartbeat failed: {e}");
+            false
+        }
+    }
+}
+
+/// Registers the zone; false when it did not land.
+async fn register(http: &reqwest::Client, base: &str, me: &ZoneInfo, status: &TickStatus) -> bool {
+    match http
+        .post(format!("{base}{}", paths::REGISTER))
+        .json(me)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
+            status.registered.store(true, Ordering::Relaxed);
+            true
+        }
+        Ok(r) => {
+            tracing::warn!(status = %r.status(), "registration refused");
+            false
+        }
+        Err(e) => {
+            tracing::warn!("cannot reach the orchestrator at {base}: {e}");
+            false
         }
     }
 }

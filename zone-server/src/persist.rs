@@ -6,7 +6,7 @@
 //! 1. record the handoff (`store.begin_handoff`, idempotent by transfer id), retried
 //!    until the database takes it;
 //! 2. ask the orchestrator to carry it out (`POST /v1/transfers`), retried while it is
-//!    unreachable — the orchestrator also rolls forward handoffs nobody asks about;
+//!    unreachable (both with jittered backoff) — the orchestrator also rolls forward handoffs nobody asks about;
 //! 3. on commit, tell the tick thread to redirect the client; on abort, unfreeze the
 //!    player if this zone still owns it, or let it go if it does not.
 //!
@@ -17,17 +17,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arcane_control_api::{TransferRequest, TransferResponse};
+use arcane_control_api::{TransferRequest, TransferResponse, paths};
 use arcane_engine::PlayerId;
 use arcane_engine::content::ExitTarget;
 use arcane_protocol::Redirect;
 use arcane_protocol::saved::SavedPlayer;
-use arcane_service::failpoint;
+use arcane_service::{CancellationToken, RetryPolicy, failpoint};
 use arcane_store::{Handoff, Store};
-use tokio::sync::{mpsc, watch};
+use backon::Retryable as _;
+use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
-use crate::tick::Inbound;
+use crate::net::inbound::Inbound;
+
+/// Waits between attempts of a transfer's steps while the database or the
+/// orchestrator cannot be reached.
+const TRANSFER_RETRY: RetryPolicy =
+    RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(2));
+/// Waits between the attempts of one checkpoint or logout save.
+const SAVE_RETRY: RetryPolicy =
+    RetryPolicy::new(Duration::from_millis(200), Duration::from_millis(1600));
 
 /// Work for the persistence task.
 pub enum PersistJob {
@@ -97,7 +106,7 @@ pub struct Persister {
 /// Starts the persistence task; returns the tick thread's handle.
 pub fn spawn(
     p: Persister,
-    shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) -> (PersistHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let busy = Arc::new(AtomicBool::new(false));
@@ -117,7 +126,7 @@ async fn run(
     p: Arc<Persister>,
     mut jobs: mpsc::UnboundedReceiver<PersistJob>,
     busy: Arc<AtomicBool>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -162,33 +171,40 @@ async fn run(
     }
 }
 
-/// Writes a batch, retrying up to `attempts` times; players this zone turns out not
-/// to own any more are released.
-async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: u32) {
+/// Writes a batch, in up to `attempts` tries; players this zone turns out not to own
+/// any more are released.
+async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: usize) {
     let started = Instant::now();
-    for attempt in 1..=attempts {
-        match p.store.checkpoint_batch(&p.zone_id, batch).await {
-            Ok(lost) => {
-                p.metrics.checkpoint("ok", batch.len(), started.elapsed());
-                for player in lost {
-                    tracing::warn!(player, "ownership lost; releasing the player");
-                    let _ = p
-                        .inbox
-                        .send(Inbound::OwnershipLost {
-                            player: PlayerId(player),
-                        })
-                        .await;
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(attempt, players = batch.len(), "checkpoint failed: {e}");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+    let written = (|| p.store.checkpoint_batch(&p.zone_id, batch))
+        .retry(
+            SAVE_RETRY
+                .builder()
+                .with_max_times(attempts.saturating_sub(1)),
+        )
+        .sleep(tokio::time::sleep)
+        .notify(|e, wait| {
+            tracing::warn!(players = batch.len(), ?wait, "checkpoint failed: {e}");
+        })
+        .await;
+    match written {
+        Ok(lost) => {
+            p.metrics.checkpoint("ok", batch.len(), started.elapsed());
+            for player in lost {
+                tracing::warn!(player, "ownership lost; releasing the player");
+                let _ = p
+                    .inbox
+                    .send(Inbound::OwnershipLost {
+                        player: PlayerId(player),
+                    })
+                    .await;
             }
         }
+        Err(e) => {
+            tracing::error!(players = batch.len(), "checkpoint given up: {e}");
+            p.metrics
+                .checkpoint("failed", batch.len(), started.elapsed());
+        }
     }
-    p.metrics
-        .checkpoint("failed", batch.len(), started.elapsed());
 }
 
 struct Frozen {
@@ -198,21 +214,17 @@ struct Frozen {
     state: SavedPlayer,
 }
 
-/// Waits `backoff` (doubling up to 2 s) unless the zone shuts down; false on shutdown.
-async fn pause(backoff: &mut Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    let stop = tokio::select! {
-        _ = tokio::time::sleep(*backoff) => false,
-        _ = shutdown.wait_for(|s| *s) => true,
-    };
-    *backoff = (*backoff * 2).min(Duration::from_secs(2));
-    !stop
+/// The orchestrator's answer to a transfer request.
+enum Answer {
+    Committed(TransferResponse),
+    Aborted,
 }
 
 async fn transfer(
     p: Arc<Persister>,
     http: reqwest::Client,
     f: Frozen,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let started = Instant::now();
     let player = PlayerId(f.player);
@@ -240,46 +252,51 @@ async fn transfer(
         state: f.state,
     };
     let id = handoff.transfer_id.clone();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match p.store.begin_handoff(&handoff).await {
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(transfer = %id, "cannot record the handoff yet: {e}");
-                if !pause(&mut backoff, &mut shutdown).await {
-                    return;
-                }
-            }
-        }
+    // Both steps retry until they succeed (the policy never gives up); only the
+    // zone's shutdown ends them, leaving the handoff for the orchestrator's
+    // roll-forward.
+    let record = (|| p.store.begin_handoff(&handoff))
+        .retry(TRANSFER_RETRY.builder())
+        .sleep(tokio::time::sleep)
+        .notify(|e, _| tracing::warn!(transfer = %id, "cannot record the handoff yet: {e}"));
+    tokio::select! {
+        _ = record => {}
+        _ = shutdown.cancelled() => return,
     }
     failpoint("zone.handoff").await;
-    let url = format!("{}/v1/transfers", base.trim_end_matches('/'));
-    let mut backoff = Duration::from_millis(100);
-    let outcome = loop {
-        let sent = http
+    let url = format!("{}{}", base.trim_end_matches('/'), paths::TRANSFERS);
+    let request = TransferRequest {
+        transfer_id: id.clone(),
+    };
+    let ask = || async {
+        let r = http
             .post(&url)
-            .json(&TransferRequest {
-                transfer_id: id.clone(),
-            })
+            .json(&request)
             .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => match r.json::<TransferResponse>().await {
-                Ok(t) => break Some(t),
-                Err(e) => tracing::warn!(transfer = %id, "bad transfer answer: {e}"),
-            },
-            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => break None,
-            Ok(r) => {
-                tracing::info!(transfer = %id, status = %r.status(), "transfer not done yet; retrying")
-            }
-            Err(e) => tracing::info!(transfer = %id, "orchestrator unreachable ({e}); retrying"),
+            .await
+            .map_err(|e| format!("orchestrator unreachable ({e})"))?;
+        let status = r.status();
+        if status == reqwest::StatusCode::CONFLICT {
+            return Ok(Answer::Aborted);
         }
-        if !pause(&mut backoff, &mut shutdown).await {
-            return;
+        if !status.is_success() {
+            return Err(format!("transfer not done yet ({status})"));
         }
+        r.json::<TransferResponse>()
+            .await
+            .map(Answer::Committed)
+            .map_err(|e| format!("bad transfer answer: {e}"))
+    };
+    let asked = ask
+        .retry(TRANSFER_RETRY.builder())
+        .sleep(tokio::time::sleep)
+        .notify(|e, _| tracing::info!(transfer = %id, "{e}; retrying"));
+    let outcome = tokio::select! {
+        a = asked => a,
+        _ = shutdown.cancelled() => return,
     };
     let inbound = match outcome {
-        Some(t) => {
+        Ok(Answer::Committed(t)) => {
             failpoint("zone.redirect").await;
             p.metrics.transfer("committed", started.elapsed());
             tracing::info!(transfer = %id, to = %t.zone_id, "transfer committed; redirecting");
@@ -293,7 +310,8 @@ async fn transfer(
                 },
             }
         }
-        None => {
+        // The retry policy has no limit: an error cannot come back.
+        Ok(Answer::Aborted) | Err(_) => {
             p.metrics.transfer("aborted", started.elapsed());
             // Aborted: this zone keeps the player only if it still owns it.
             match p.store.load_owned(f.player, &p.zone_id).await {

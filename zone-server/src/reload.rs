@@ -13,7 +13,7 @@ use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
-use crate::tick::Inbound;
+use crate::net::inbound::Inbound;
 
 /// Editors write a file in several steps; wait this long for the writes to settle.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -54,17 +54,11 @@ pub fn reload_once(
                 return Reloaded::Rejected("the zone is shutting down".into());
             }
             *last = version;
-            tracing::info!(%version, "content changed; applying at the next tick");
             Reloaded::Sent(version)
         }
         Err(errors) => {
             metrics.content_reload("rejected");
-            let text = errors.to_string();
-            tracing::warn!(
-                problems = errors.0.len(),
-                "content change rejected, keeping the running content:\n{text}"
-            );
-            Reloaded::Rejected(text)
+            Reloaded::Rejected(errors.to_string())
         }
     }
 }
@@ -82,7 +76,15 @@ pub fn watch(
     let watched = dir.clone();
     let mut debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| match events {
         Ok(events) if events.iter().any(|e| is_content(&e.path)) => {
-            reload_once(&dir, (&template, &zone_id), &mut last, &inbox, &metrics);
+            match reload_once(&dir, (&template, &zone_id), &mut last, &inbox, &metrics) {
+                Reloaded::Unchanged => {}
+                Reloaded::Sent(version) => {
+                    tracing::info!(%version, "content changed; applying at the next tick");
+                }
+                Reloaded::Rejected(why) => {
+                    tracing::warn!("content change rejected, keeping the running content:\n{why}");
+                }
+            }
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("content watch error: {e}"),
@@ -99,4 +101,72 @@ pub fn watch(
 /// Only `.ron` files matter (editors also write swap and backup files).
 fn is_content(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "ron")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// A copy of the repository's content in a scratch folder.
+    fn content_copy() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../content");
+        for entry in walk(&from) {
+            let to = dir.path().join(entry.strip_prefix(&from).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, &to).unwrap();
+        }
+        dir
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut files = vec![];
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files.extend(walk(&p));
+            } else {
+                files.push(p);
+            }
+        }
+        files
+    }
+
+    #[test]
+    fn a_changed_file_is_sent_an_unchanged_one_is_not_and_a_broken_one_is_refused() {
+        let dir = content_copy();
+        let zone = ("meadow", "meadow");
+        let running = ZoneContent::load_as(dir.path(), zone.0, zone.1)
+            .unwrap()
+            .version;
+        let (tx, mut rx) = mpsc::channel(4);
+        let metrics = Metrics::new("meadow");
+        let mut last = running;
+
+        let r = reload_once(dir.path(), zone, &mut last, &tx, &metrics);
+        assert!(matches!(r, Reloaded::Unchanged), "{r:?}");
+        assert!(rx.try_recv().is_err());
+
+        let skills = dir.path().join("skills.ron");
+        let text = std::fs::read_to_string(&skills).unwrap();
+        // Any edit changes the version (a hash of the files), a comment included.
+        std::fs::write(&skills, format!("// tuned\n{text}")).unwrap();
+        let r = reload_once(dir.path(), zone, &mut last, &tx, &metrics);
+        let Reloaded::Sent(version) = r else {
+            panic!("not sent: {r:?}");
+        };
+        assert_ne!(version, running);
+        assert_eq!(last, version);
+        assert!(matches!(rx.try_recv(), Ok(Inbound::Reload(c)) if c.version == version));
+
+        std::fs::write(&skills, "( skills: [ oops ").unwrap();
+        let r = reload_once(dir.path(), zone, &mut last, &tx, &metrics);
+        let Reloaded::Rejected(why) = r else {
+            panic!("not refused: {r:?}");
+        };
+        assert!(why.contains("skills.ron:"), "{why}");
+        assert_eq!(last, version, "the running content stays");
+        assert!(rx.try_recv().is_err());
+    }
 }

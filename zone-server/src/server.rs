@@ -1,24 +1,32 @@
-//! Wires a zone process together: content, tick thread, WebSocket and admin listeners.
-//! Usable in-process (tests, `arcane demo`) as well as from the `zone-server` binary.
+//! Wires a zone process together: content, tick thread, transports, persistence,
+//! control plane and the ops listener, on the current tokio runtime. Usable in-process
+//! (tests, `arcane demo`) as well as from the `zone-server` binary.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use arcane_engine::Zone;
-use arcane_engine::content::ZoneContent;
-use arcane_protocol::ticket::TicketKey;
+use arcane_engine::content::{ExitTarget, ZoneContent};
+use arcane_protocol::ticket::{DEV_TICKET_SECRET, TicketKey};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{DEV_TICKET_SECRET, ZoneServerConfig};
-use crate::metrics::Metrics;
-use crate::outbox::Dispatcher;
-use crate::session::SessionContext;
-use crate::tick::{self, TickShared};
+use crate::config::ZoneServerConfig;
+use crate::control::ControlPlane;
+use crate::metrics::{Metrics, ResultLabel};
+use crate::net::inbound::Inbound;
+use crate::net::io_pause::IoPause;
+use crate::net::outbox::Dispatcher;
+use crate::net::session::SessionContext;
+use crate::ops_http::{Endpoints, OpsState};
+use crate::persist::Persister;
+use crate::reload::ContentWatcher;
+use crate::status::{Lifecycle, TickStatus};
+use crate::tick::Ticker;
 
 /// Capacity of the session → tick inbox: about two ticks of input from 4,000 players.
 const INBOX_CAPACITY: usize = 16 * 1024;
@@ -36,16 +44,13 @@ pub struct RunningZone {
     pub ws_addr: SocketAddr,
     /// The QUIC endpoint clients use (`quic://…?sha256=…`), when QUIC is on.
     pub quic_endpoint: Option<String>,
+    /// The ops listener (`/metrics`, probes, `/players`).
     pub admin_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
-    pub shared: Arc<TickShared>,
-    shutdown: watch::Sender<bool>,
+    pub status: Arc<TickStatus>,
+    lifecycle: Lifecycle,
     tick_thread: Option<std::thread::JoinHandle<()>>,
-    tick_stopped: watch::Receiver<bool>,
-    /// Turns true when the zone closed itself (empty for its close-after time).
-    closing: watch::Receiver<bool>,
-    draining: watch::Sender<bool>,
-    inbox: mpsc::Sender<tick::Inbound>,
+    inbox: mpsc::Sender<Inbound>,
     /// The content zone (map) this runs, where a drain sends players.
     template: String,
     /// Players can be handed to other zones (an orchestrator and a database).
@@ -54,12 +59,21 @@ pub struct RunningZone {
     is_instance: bool,
     tasks: Vec<JoinHandle<()>>,
     /// Watches the content folder while the zone runs (none when disabled).
-    _content_watcher: Option<crate::reload::ContentWatcher>,
+    _content_watcher: Option<ContentWatcher>,
 }
 
 /// Loads content, binds the listeners and starts the tick thread and servers on the
 /// current tokio runtime.
 pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
+    start_with_pause(config, Arc::new(IoPause::new())).await
+}
+
+/// [`start`] on a runtime whose I/O threads pause on `pause` when idle (the zone's
+/// ticks cut it short).
+pub(crate) async fn start_with_pause(
+    config: ZoneServerConfig,
+    pause: Arc<IoPause>,
+) -> anyhow::Result<RunningZone> {
     let run_as = config
         .zone_id
         .clone()
@@ -84,104 +98,103 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         ),
         None => None,
     };
-    let zone = Zone::new(content, config.seed);
     let ws = TcpListener::bind(config.ws_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.ws_addr))?;
-    let admin = TcpListener::bind(config.admin_addr)
+    let ops = TcpListener::bind(config.admin_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.admin_addr))?;
     let ws_addr = ws.local_addr()?;
-    let quic = if config.quic {
-        Some(crate::quic::bind(&config)?)
-    } else {
-        None
+    let admin_addr = ops.local_addr()?;
+    let quic = match config.quic {
+        true => Some(crate::net::quic::bind(&config)?),
+        false => None,
     };
     let quic_endpoint = quic.as_ref().map(|q| q.public_endpoint.clone());
-    let admin_addr = admin.local_addr()?;
+    let ws_endpoint = config
+        .public_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("ws://{ws_addr}"));
 
     let metrics = Arc::new(Metrics::new(&zone_id));
-    let shared = Arc::new(TickShared::default());
-    shared
+    let status = Arc::new(TickStatus::default());
+    status
         .registered
         .store(config.orchestrator.is_none(), Ordering::Relaxed);
-    let (draining, draining_rx) = watch::channel(false);
-    let can_hand_off = config.orchestrator.is_some() && store.is_some();
+    let lifecycle = Lifecycle::default();
+    let shutdown = &lifecycle.shutdown;
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let (tick_stopped_tx, tick_stopped) = watch::channel(false);
-    let dispatcher = Arc::new(Dispatcher::default());
+    let dispatcher = Arc::new(Dispatcher::new(pause));
     let mut tasks = vec![];
     let persist = store.clone().map(|store| {
-        let (handle, task) = crate::persist::spawn(
-            crate::persist::Persister {
-                store,
-                zone_id: zone_id.clone(),
-                orchestrator: config.orchestrator.clone(),
-                inbox: inbox_tx.clone(),
-                metrics: metrics.clone(),
-            },
-            shutdown_rx.clone(),
-        );
+        let persister = Persister {
+            store,
+            zone_id: zone_id.clone(),
+            orchestrator: config.orchestrator.clone(),
+            inbox: inbox_tx.clone(),
+            metrics: metrics.clone(),
+        };
+        let (handle, task) = crate::persist::spawn(persister, shutdown.child_token());
         tasks.push(task);
         handle
     });
-    let tick_thread = tick::spawn(
-        zone,
+    let can_hand_off = config.orchestrator.is_some() && persist.is_some();
+    let ticker = Ticker::new(
+        Zone::new(content, config.seed),
         inbox_rx,
         metrics.clone(),
-        shared.clone(),
-        tick_stopped_tx,
+        status.clone(),
         dispatcher.clone(),
         persist,
+    );
+    let tick_thread = crate::tick::spawn(
+        ticker,
+        shutdown.child_token(),
+        lifecycle.tick_stopped.clone(),
     )
     .context("cannot start the tick thread")?;
 
-    let content_watcher = if config.watch_content {
-        let watcher = crate::reload::watch(
-            config.content.clone(),
-            (config.zone.clone(), zone_id.clone()),
-            version,
-            inbox_tx.clone(),
-            metrics.clone(),
-        );
-        match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                // The zone can run without hot reload; say so loudly.
-                tracing::warn!(
-                    "cannot watch {} for content changes: {e:#}",
-                    config.content.display()
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let ctx = Arc::new(SessionContext::new(
-        zone_id.clone(),
-        TicketKey::new(&config.ticket_secret),
-        inbox_tx.clone(),
-        metrics.clone(),
-        shared.clone(),
+    let content_watcher = config
+        .watch_content
+        .then(|| {
+            let watched = crate::reload::watch(
+                config.content.clone(),
+                (config.zone.clone(), zone_id.clone()),
+                version,
+                inbox_tx.clone(),
+                metrics.clone(),
+            );
+            // The zone can run without hot reload; say so loudly.
+            watched
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "cannot watch {} for content changes: {e:#}",
+                        config.content.display()
+                    );
+                })
+                .ok()
+        })
+        .flatten();
+    let ctx = Arc::new(SessionContext {
+        zone_id: zone_id.clone(),
+        key: TicketKey::new(&config.ticket_secret),
+        inbox: inbox_tx.clone(),
+        metrics: metrics.clone(),
+        status: status.clone(),
+        draining: lifecycle.draining.clone(),
         store,
-        config.max_frames_per_second,
-    ));
+        max_frames_per_second: config.max_frames_per_second,
+        next_conn: AtomicU64::new(1),
+    });
     let config = Arc::new(config);
     let close_after_empty = instance
         .as_ref()
         .map(|i| Duration::from_secs_f32(i.close_after_empty_s.max(0.0)))
         .or(config.close_after_empty);
-    let (closing, closing_rx) = watch::channel(false);
     if config.orchestrator.is_some() || close_after_empty.is_some() {
-        let endpoint = config
-            .public_endpoint
-            .clone()
-            .unwrap_or_else(|| format!("ws://{ws_addr}"));
         let me = arcane_control_api::ZoneInfo {
             zone_id: zone_id.clone(),
-            endpoint,
+            endpoint: ws_endpoint.clone(),
             capacity,
             template: config.zone.clone(),
             overflow_at,
@@ -189,51 +202,48 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
             admin_endpoint: format!("http://{admin_addr}"),
             quic_endpoint: quic_endpoint.clone().unwrap_or_default(),
         };
-        tasks.push(tokio::spawn(crate::control::run(
-            config.orchestrator.clone(),
+        tasks.push(tokio::spawn(crate::control::run(ControlPlane {
+            orchestrator: config.orchestrator.clone(),
             me,
             close_after_empty,
-            shared.clone(),
-            closing,
-            draining_rx,
-            shutdown_rx.clone(),
-        )));
+            status: status.clone(),
+            lifecycle: lifecycle.clone(),
+        })));
     }
     // One pool of connection slots for both transports.
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     if let Some(q) = quic {
-        tasks.push(tokio::spawn(crate::quic::serve(
+        tasks.push(tokio::spawn(crate::net::quic::serve(
             q,
             ctx.clone(),
             config.clone(),
             slots.clone(),
-            shutdown_rx.clone(),
+            shutdown.child_token(),
         )));
     }
+    let ops_state = OpsState {
+        metrics: metrics.clone(),
+        status: status.clone(),
+        draining: lifecycle.draining.clone(),
+        endpoints: Endpoints {
+            zone_id: zone_id.clone(),
+            ws: ws_endpoint,
+            quic: quic_endpoint.clone(),
+        },
+    };
     tasks.extend([
-        tokio::spawn(dispatcher.run(shutdown_rx.clone())),
-        tokio::spawn(crate::ws::serve(
+        tokio::spawn(dispatcher.run(shutdown.child_token())),
+        tokio::spawn(crate::net::ws::serve(
             ws,
             ctx,
             config.clone(),
             slots,
-            shutdown_rx.clone(),
+            shutdown.child_token(),
         )),
-        tokio::spawn(crate::admin::serve(
-            admin,
-            crate::admin::AdminState {
-                metrics: metrics.clone(),
-                shared: shared.clone(),
-                endpoints: crate::admin::Endpoints {
-                    zone_id: zone_id.clone(),
-                    ws: config
-                        .public_endpoint
-                        .clone()
-                        .unwrap_or_else(|| format!("ws://{ws_addr}")),
-                    quic: quic_endpoint.clone(),
-                },
-            },
-            shutdown_rx,
+        tokio::spawn(crate::ops_http::serve(
+            ops,
+            ops_state,
+            shutdown.child_token(),
         )),
     ]);
     tracing::info!(zone = %zone_id, %ws_addr, quic = quic_endpoint.as_deref().unwrap_or("off"), %admin_addr, content = %version, "zone server listening");
@@ -242,12 +252,9 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
         quic_endpoint,
         admin_addr,
         metrics,
-        shared,
-        shutdown,
+        status,
+        lifecycle,
         tick_thread: Some(tick_thread),
-        tick_stopped,
-        closing: closing_rx,
-        draining,
         inbox: inbox_tx,
         template: config.zone.clone(),
         can_hand_off,
@@ -260,8 +267,7 @@ pub async fn start(config: ZoneServerConfig) -> anyhow::Result<RunningZone> {
 impl RunningZone {
     /// Stops accepting, closes every connection with `ServerShutdown` and stops ticking.
     pub fn shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Relaxed);
-        let _ = self.shutdown.send(true);
+        self.lifecycle.shutdown.cancel();
     }
 
     /// Drains the zone (SIGTERM): `/readyz` turns false, new players are refused, the
@@ -272,9 +278,8 @@ impl RunningZone {
     /// `ServerShutdown` by [`RunningZone::shutdown`], which the caller runs next.
     pub async fn drain(&self, grace: Duration) -> DrainOutcome {
         let started = tokio::time::Instant::now();
-        self.shared.draining.store(true, Ordering::Relaxed);
-        let _ = self.draining.send(true);
-        let before = self.shared.players.load(Ordering::Relaxed);
+        self.lifecycle.draining.cancel();
+        let before = self.status.players.load(Ordering::Relaxed);
         // An instance's party has nowhere else to go on its map: it is saved here and
         // logs in again (to the start zone, once this instance is gone).
         if !self.can_hand_off || self.is_instance || before == 0 {
@@ -289,15 +294,15 @@ impl RunningZone {
         let refused = || {
             self.metrics
                 .transfers
-                .get_or_create(&crate::metrics::ResultLabel { result: "aborted" })
+                .get_or_create(&ResultLabel { result: "aborted" })
                 .get()
         };
         let refused_before = refused();
-        let to = arcane_engine::content::ExitTarget::Zone(self.template.clone());
-        let _ = self.inbox.send(tick::Inbound::Evacuate(to)).await;
+        let to = ExitTarget::Zone(self.template.clone());
+        let _ = self.inbox.send(Inbound::Evacuate(to)).await;
         let deadline = started + grace.saturating_sub(Duration::from_millis(500));
         loop {
-            let left = self.shared.players.load(Ordering::Relaxed);
+            let left = self.status.players.load(Ordering::Relaxed);
             // Done when everyone left, when every player still here had their transfer
             // refused (no other copy can take them), or when time is up.
             let all_refused = refused() - refused_before >= left;
@@ -323,18 +328,13 @@ impl RunningZone {
     /// Resolves when the tick thread has ended, whether through `shutdown` or a
     /// failure (a panic in a system); a zone without a tick must not keep serving.
     pub async fn tick_stopped(&self) {
-        let mut rx = self.tick_stopped.clone();
-        let _ = rx.wait_for(|stopped| *stopped).await;
+        self.lifecycle.tick_stopped.cancelled().await;
     }
 
     /// Resolves when the zone decided to close (it stayed empty for its close-after
     /// time and deregistered); the owner should then shut it down and exit cleanly.
     pub async fn closed(&self) {
-        let mut rx = self.closing.clone();
-        if rx.wait_for(|c| *c).await.is_err() {
-            // The control task is gone without closing: never resolve.
-            std::future::pending::<()>().await;
-        }
+        self.lifecycle.closing.cancelled().await;
     }
 
     /// Waits until the tick thread and the listeners have stopped.

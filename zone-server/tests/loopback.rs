@@ -322,7 +322,7 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
 
     // Garbage after a good handshake: tolerated a few times, then a kick.
     let mut p = Player::join(&z, 300).await;
-    for i in 0..arcane_zone_server::session::MAX_MALFORMED_FRAMES {
+    for i in 0..arcane_zone_server::MAX_MALFORMED_FRAMES {
         if i % 2 == 0 {
             p.client
                 .send_raw(vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])

@@ -895,7 +895,7 @@ async fn a_swarm_that_cannot_join_reports_why() {
         input_margin: None,
         behaviour: arcane_loadtest::behaviour::BehaviourMix::Wanderer,
         orchestrator: None,
-        transport: arcane_loadtest::swarm::Transport::Quic,
+        transport: arcane_loadtest::client::Transport::Quic,
         impairment: None,
         idp_secret: None,
     };

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::metrics::Metrics;
-use crate::outbox::{DirectSend, DirectSnapshots};
+use crate::net::outbox::{DirectSend, DirectSnapshots};
 
 /// Who may write next, and what must go first.
 #[derive(Default)]

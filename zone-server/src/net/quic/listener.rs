@@ -1,13 +1,6 @@
-//! QUIC transport: the same sessions as WebSocket over another carrier. Snapshots go
-//! out as unreliable datagrams (a lost one is harmless: the next delta is against an
-//! acknowledged baseline), everything reliable on one bidirectional stream of
-//! length-prefixed frames; a snapshot too big for a datagram takes the stream. Clients
-//! may send input/ack-only frames as datagrams. See `PROTOCOL.md`.
-//!
-//! This file sets the endpoint up (TLS identity, transport limits, the UDP socket);
-//! `quic_driver.rs` runs it.
+//! Setting the QUIC endpoint up: the TLS identity (configured, or a fresh self-signed
+//! certificate pinned by hash), the transport limits, the UDP socket.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -20,8 +13,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::config::ZoneServerConfig;
 
-pub use crate::quic_driver::serve;
-
 /// Socket buffers asked of the kernel: a tick's burst of a thousand snapshot
 /// datagrams, or a second of inputs, fits without a drop.
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -30,7 +21,6 @@ const SOCKET_BUFFER: usize = 4 << 20;
 pub struct QuicListener {
     pub io: UdpIo,
     pub server_config: Arc<ServerConfig>,
-    pub local_addr: SocketAddr,
     /// `quic://host:port`, with `?sha256=<hex>` when the certificate is self-signed.
     pub public_endpoint: String,
 }
@@ -105,7 +95,6 @@ pub fn bind(config: &ZoneServerConfig) -> anyhow::Result<QuicListener> {
     Ok(QuicListener {
         io,
         server_config: Arc::new(server),
-        local_addr,
         public_endpoint,
     })
 }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcane_protocol::{KickReason, MAX_CLIENT_FRAME};
+use arcane_service::CancellationToken;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
@@ -17,9 +18,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::config::ZoneServerConfig;
+use crate::metrics::Metrics;
 use crate::metrics::kick_label;
-use crate::session::{Refusal, Session, SessionContext, kick_frame};
-use crate::ws_socket::WsSocket;
+use crate::net::outbox::Outbox;
+use crate::net::session::{Refusal, Session, SessionContext, kick_frame};
+
+mod socket;
+
+use socket::WsSocket;
 
 /// How often the server pings an idle connection so dead peers are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
@@ -42,19 +48,19 @@ fn ws_config() -> WebSocketConfig {
         .read_buffer_size(READ_BUFFER)
 }
 
-/// Accepts connections until `shutdown` turns true. `slots` are the zone's
+/// Accepts connections until `shutdown` is cancelled. `slots` are the zone's
 /// connection slots, shared with the QUIC transport.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SessionContext>,
     config: Arc<ZoneServerConfig>,
     slots: Arc<Semaphore>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => break,
+            _ = shutdown.cancelled() => break,
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
@@ -275,11 +281,7 @@ enum WriteResult {
 
 /// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
 /// then a kick and close if one was requested) with one flush.
-async fn write_batch(
-    ws: &mut Ws,
-    outbox: &crate::outbox::Outbox,
-    metrics: &crate::metrics::Metrics,
-) -> WriteResult {
+async fn write_batch(ws: &mut Ws, outbox: &Outbox, metrics: &Metrics) -> WriteResult {
     let batch = outbox.take();
     let mut sent = 0u64;
     let mut frames = 0u64;

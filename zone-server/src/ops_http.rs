@@ -1,5 +1,7 @@
-//! The admin HTTP endpoint: `/metrics` (Prometheus text); `/livez` (the process and
-//! its tick thread are alive: restart me if not), `/readyz` (ready for players: ticking,
+//! The ops HTTP listener on `--admin-addr`, the port operators and probes use (the
+//! game-master commands are something else: the engine's `admin`). `/metrics`
+//! (Prometheus text); `/livez` (the process and its tick thread are alive: restart me
+//! if not), `/readyz` (ready for players: ticking,
 //! registered with the orchestrator, not draining) and `/healthz` (ticking);
 //! `/players` (the ids of the connected players, a JSON array: operators and the
 //! transfer fault test check where players are); `/endpoints` (where clients connect).
@@ -8,16 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use arcane_service::CancellationToken;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::tick::TickShared;
+use crate::status::TickStatus;
 
 /// What `/endpoints` answers.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -28,13 +30,15 @@ pub struct Endpoints {
 }
 
 #[derive(Clone)]
-pub struct AdminState {
+pub struct OpsState {
     pub metrics: Arc<Metrics>,
-    pub shared: Arc<TickShared>,
+    pub status: Arc<TickStatus>,
+    /// Cancelled once the zone drains (`/readyz` then answers 503).
+    pub draining: CancellationToken,
     pub endpoints: Endpoints,
 }
 
-async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
+async fn metrics_text(State(s): State<OpsState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -44,9 +48,9 @@ async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
     )
 }
 
-async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
+async fn healthz(State(s): State<OpsState>) -> impl IntoResponse {
     // Healthy while the tick thread has ticked within the last second.
-    if s.shared.is_healthy(Duration::from_secs(1)) {
+    if s.status.is_healthy(Duration::from_secs(1)) {
         (StatusCode::OK, "ok\n")
     } else {
         (
@@ -56,9 +60,9 @@ async fn healthz(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-async fn livez(State(s): State<AdminState>) -> impl IntoResponse {
+async fn livez(State(s): State<OpsState>) -> impl IntoResponse {
     // Only a tick thread stuck for long is worth a restart; a slow tick is not.
-    if s.shared.is_healthy(Duration::from_secs(10)) {
+    if s.status.is_healthy(Duration::from_secs(10)) {
         (StatusCode::OK, "alive\n")
     } else {
         (
@@ -68,12 +72,12 @@ async fn livez(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    let why = if s.shared.draining.load(Ordering::Relaxed) {
+async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
+    let why = if s.draining.is_cancelled() {
         Some("draining\n")
-    } else if !s.shared.is_healthy(Duration::from_secs(1)) {
+    } else if !s.status.is_healthy(Duration::from_secs(1)) {
         Some("tick thread is not ticking\n")
-    } else if !s.shared.registered.load(Ordering::Relaxed) {
+    } else if !s.status.registered.load(Ordering::Relaxed) {
         Some("not registered with the orchestrator\n")
     } else {
         None
@@ -84,13 +88,13 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-async fn endpoints(State(s): State<AdminState>) -> impl IntoResponse {
+async fn endpoints(State(s): State<OpsState>) -> impl IntoResponse {
     axum::Json(s.endpoints)
 }
 
-async fn players(State(s): State<AdminState>) -> impl IntoResponse {
+async fn players(State(s): State<OpsState>) -> impl IntoResponse {
     let ids = s
-        .shared
+        .status
         .roster
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -98,7 +102,7 @@ async fn players(State(s): State<AdminState>) -> impl IntoResponse {
     axum::Json(ids)
 }
 
-pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, state: OpsState, shutdown: CancellationToken) {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -108,11 +112,9 @@ pub async fn serve(listener: TcpListener, state: AdminState, mut shutdown: watch
         .route("/players", get(players))
         .with_state(state);
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(e) = result {
-        tracing::error!("admin server failed: {e}");
+        tracing::error!("ops server failed: {e}");
     }
 }

@@ -1,6 +1,6 @@
 //! Transport-independent session logic: the handshake check, the per-connection frame
-//! rate limit and what to do with each client frame. Transports (WebSocket in `ws.rs`,
-//! QUIC in `quic.rs`) only move bytes.
+//! rate limit and what to do with each client frame. Transports (WebSocket in `ws/`,
+//! QUIC in `quic/`) only move bytes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,14 +11,15 @@ use arcane_protocol::codec::{decode_client_frame, encode_server_message};
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
-use arcane_service::failpoint;
+use arcane_service::{CancellationToken, failpoint};
 use arcane_store::Store;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use super::inbound::{ConnId, Inbound};
+use super::outbox::Outbox;
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
-use crate::tick::{ConnId, Inbound, TickShared};
+use crate::status::TickStatus;
 
 /// Malformed frames tolerated per connection before it is closed.
 pub const MAX_MALFORMED_FRAMES: u32 = 8;
@@ -32,12 +33,15 @@ pub struct SessionContext {
     pub key: TicketKey,
     pub inbox: mpsc::Sender<Inbound>,
     pub metrics: Arc<Metrics>,
-    pub shared: Arc<TickShared>,
+    pub status: Arc<TickStatus>,
+    /// Cancelled when the zone drains: no new players.
+    pub draining: CancellationToken,
     /// Player persistence; `None` runs the zone without a database (fresh players).
     pub store: Option<Store>,
     /// Frames per second a connection may send (and as many again in a burst).
     pub max_frames_per_second: u32,
-    next_conn: AtomicU64,
+    /// The next connection's id (from 1).
+    pub next_conn: AtomicU64,
 }
 
 /// A connection that passed the handshake.
@@ -102,27 +106,6 @@ pub fn kick_frame(reason: KickReason, detail: &str) -> Bytes {
 }
 
 impl SessionContext {
-    pub fn new(
-        zone_id: String,
-        key: TicketKey,
-        inbox: mpsc::Sender<Inbound>,
-        metrics: Arc<Metrics>,
-        shared: Arc<TickShared>,
-        store: Option<Store>,
-        max_frames_per_second: u32,
-    ) -> Self {
-        SessionContext {
-            zone_id,
-            key,
-            inbox,
-            metrics,
-            shared,
-            store,
-            max_frames_per_second,
-            next_conn: AtomicU64::new(1),
-        }
-    }
-
     /// Checks the first frame: exactly one `Hello`, our protocol version, and a ticket
     /// that verifies for this zone and has not expired.
     pub fn check_hello(&self, frame: &[u8]) -> Result<(PlayerId, ClientTier, Role), Refusal> {
@@ -212,7 +195,7 @@ impl SessionContext {
         tier: ClientTier,
         role: Role,
     ) -> Result<Session, Refusal> {
-        if self.shared.draining.load(Ordering::Relaxed) {
+        if self.draining.is_cancelled() {
             return Err((
                 KickReason::ServerShutdown,
                 "the zone is draining; log in again to be placed elsewhere".into(),
@@ -267,9 +250,19 @@ impl SessionContext {
 
     /// Handles one binary frame from a playing client.
     pub fn on_frame(&self, session: &mut Session, frame: &[u8]) -> Result<(), Refusal> {
+        self.on_frame_at(session, frame, std::time::Instant::now())
+    }
+
+    /// [`SessionContext::on_frame`] for a frame that arrived at `now` (the frame rate
+    /// limit and the input's receive stamp use it; tests pass their own clock).
+    pub fn on_frame_at(
+        &self,
+        session: &mut Session,
+        frame: &[u8],
+        now: std::time::Instant,
+    ) -> Result<(), Refusal> {
         // Over the limit, a frame is dropped undecoded: flooding costs the server
         // almost nothing, and inputs in it are lost like a dropped packet.
-        let now = std::time::Instant::now();
         if !session.rate.allow(now) {
             self.metrics.rate_limited_frames.inc();
             return Ok(());
@@ -282,7 +275,7 @@ impl SessionContext {
             }
         };
         let (player, conn) = (session.player, session.conn);
-        let received_us = self.shared.host_us(now);
+        let received_us = self.status.host_us(now);
         for m in messages {
             let command = match m {
                 ClientMessage::Input(input) => ZoneCommand::Input {
@@ -302,7 +295,7 @@ impl SessionContext {
                     command,
                 },
                 ClientMessage::Ping { nonce } => {
-                    let tick = self.shared.tick.load(Ordering::Relaxed) as u32;
+                    let tick = self.status.tick.load(Ordering::Relaxed) as u32;
                     let mut out = Vec::new();
                     if encode_server_message(&ServerMessage::Pong { nonce, tick }, &mut out).is_ok()
                     {

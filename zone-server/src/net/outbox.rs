@@ -7,12 +7,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arcane_protocol::KickReason;
+use arcane_service::CancellationToken;
 use bytes::Bytes;
 use tokio::sync::Notify;
+
+use super::io_pause::IoPause;
 
 /// Reliable frames a connection may have queued before it counts as too slow.
 pub const MAX_RELIABLE_QUEUED: usize = 512;
@@ -49,7 +51,7 @@ pub enum Offer {
 /// A transport's way to send a snapshot from the [`Dispatcher`] without waking the
 /// connection's task: QUIC datagrams (which need no ordering with anything else), or
 /// a WebSocket frame written straight into the socket while the task is not writing
-/// (`ws_socket.rs`). It saves a task wake (and its poll of every future the
+/// (`ws/socket.rs`). It saves a task wake (and its poll of every future the
 /// connection waits on) per client per tick.
 pub trait DirectSnapshots: Send + Sync {
     /// The largest snapshot it takes now; a bigger one waits for the writer task.
@@ -242,9 +244,20 @@ impl Outbox {
 pub struct Dispatcher {
     queue: Mutex<Vec<Arc<Outbox>>>,
     notify: Notify,
+    /// The I/O threads' idle pause, cut short by every submit.
+    pause: Arc<IoPause>,
 }
 
 impl Dispatcher {
+    /// A dispatcher whose submits cut `pause` short (the one the I/O runtime's
+    /// threads pause on).
+    pub fn new(pause: Arc<IoPause>) -> Self {
+        Dispatcher {
+            pause,
+            ..Dispatcher::default()
+        }
+    }
+
     /// Queues `outboxes` for waking (draining the vector) and wakes the dispatcher.
     pub fn submit(&self, outboxes: &mut Vec<Arc<Outbox>>) {
         if outboxes.is_empty() {
@@ -255,16 +268,16 @@ impl Dispatcher {
             .unwrap_or_else(|e| e.into_inner())
             .append(outboxes);
         self.notify.notify_one();
-        IO_PAUSE.cut_short();
+        self.pause.cut_short();
     }
 
-    /// The dispatcher task: runs until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// The dispatcher task: runs until `shutdown` is cancelled.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut batch = Vec::new();
         loop {
             tokio::select! {
                 _ = self.notify.notified() => {}
-                _ = shutdown.wait_for(|s| *s) => return,
+                _ = shutdown.cancelled() => return,
             }
             std::mem::swap(
                 &mut batch,
@@ -274,62 +287,6 @@ impl Dispatcher {
                 outbox.dispatch();
             }
         }
-    }
-}
-
-/// The idle pause of the process's I/O threads (`IoOptions::io_batch`), which a tick's
-/// snapshots cut short. The pause is there to read the inputs that trickle in during
-/// it with one wake-up; it must not also hold up the snapshots the tick just handed
-/// over (it did, by 0.3–1.2 ms a tick at 1,000 clients). A cut ends the pause of
-/// every I/O thread, not just one: the runtime may give the dispatcher task to any
-/// of them.
-pub struct IoPause {
-    /// How many cuts there have been.
-    cuts: Mutex<u64>,
-    wake: Condvar,
-}
-
-/// The process's one pause: every I/O thread pauses on it and every zone's tick cuts
-/// it short (an early wake-up for another zone's thread costs one `epoll_wait`).
-pub static IO_PAUSE: IoPause = IoPause::new();
-
-std::thread_local! {
-    /// The cuts this thread's pauses have seen (a cut it has not seen ends its next
-    /// pause at once).
-    static CUTS_SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-impl IoPause {
-    pub const fn new() -> Self {
-        IoPause {
-            cuts: Mutex::new(0),
-            wake: Condvar::new(),
-        }
-    }
-
-    /// Pauses the calling thread for `max`, or less when cut short meanwhile (or
-    /// since this thread's last pause).
-    pub fn pause(&self, max: Duration) {
-        let seen = CUTS_SEEN.get();
-        let cuts = self.cuts.lock().unwrap_or_else(|e| e.into_inner());
-        let (cuts, _) = self
-            .wake
-            .wait_timeout_while(cuts, max, |c| *c == seen)
-            .unwrap_or_else(|e| e.into_inner());
-        CUTS_SEEN.set(*cuts);
-    }
-
-    /// Ends every thread's current pause now, or its next one at once when none is
-    /// under way.
-    pub fn cut_short(&self) {
-        *self.cuts.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.wake.notify_all();
-    }
-}
-
-impl Default for IoPause {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -523,54 +480,5 @@ mod tests {
         assert_eq!(b.reliable.len(), MAX_RELIABLE_QUEUED);
         assert_eq!(b.reliable[1][0], 1);
         assert_eq!(b.close.map(|c| c.0), Some(KickReason::SlowClient));
-    }
-
-    #[test]
-    fn a_pause_cut_short_ends_at_once_and_a_cut_before_it_skips_it() {
-        let pause = Arc::new(IoPause::new());
-        let long = Duration::from_secs(30);
-        let p = pause.clone();
-        let paused = std::thread::spawn(move || {
-            let t = std::time::Instant::now();
-            p.pause(long);
-            t.elapsed()
-        });
-        // Cut until the pausing thread is through (a cut before it starts pausing
-        // skips its pause, which ends it too).
-        while !paused.is_finished() {
-            pause.cut_short();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(paused.join().unwrap() < long);
-        // One cut ends the pause of every thread under way, not just the first to
-        // wake (each would otherwise wait out its 30 s).
-        let ready = Arc::new(std::sync::Barrier::new(4));
-        let pausing: Vec<_> = (0..3)
-            .map(|_| {
-                let (p, ready) = (pause.clone(), ready.clone());
-                std::thread::spawn(move || {
-                    p.pause(Duration::ZERO); // catch up with the cuts so far
-                    ready.wait();
-                    let t = std::time::Instant::now();
-                    p.pause(long);
-                    t.elapsed()
-                })
-            })
-            .collect();
-        ready.wait();
-        std::thread::sleep(Duration::from_millis(50));
-        pause.cut_short();
-        for t in pausing {
-            assert!(t.join().unwrap() < long);
-        }
-        // A cut with no pause under way ends the next one at once...
-        pause.cut_short();
-        let t = std::time::Instant::now();
-        pause.pause(long);
-        assert!(t.elapsed() < long);
-        // ...and only that one: the pause after waits its full (short) time.
-        let t = std::time::Instant::now();
-        pause.pause(Duration::from_millis(20));
-        assert!(t.elapsed() >= Duration::from_millis(20));
     }
 }

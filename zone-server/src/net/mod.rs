@@ -1,0 +1,14 @@
+//! Everything between the sockets and the tick thread: the transports (WebSocket in
+//! `ws/`, QUIC in `quic/`), the transport-independent session logic (`session.rs`),
+//! what sessions send the tick (`inbound.rs`), the per-connection outbox it answers
+//! through (`outbox.rs`) and the I/O threads' idle pause (`io_pause.rs`).
+//!
+//! **Architecture Invariant:** nothing here depends on the tick thread or on
+//! persistence: they depend on this.
+
+pub mod inbound;
+pub mod io_pause;
+pub mod outbox;
+pub mod quic;
+pub mod session;
+pub mod ws;

@@ -1,0 +1,225 @@
+//! The tick: [`Ticker`] is one zone's work per tick with no thread and no clock (the
+//! host time comes in as an argument), and [`spawn`] runs it on its own thread at the
+//! zone's rate. The thread never awaits and never blocks on I/O: it reads a bounded
+//! channel with `try_recv` and writes to outboxes that never grow.
+
+mod router;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneCounters, ZoneOutput};
+use arcane_protocol::KickReason;
+use arcane_service::CancellationToken;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+
+use crate::metrics::Metrics;
+use crate::net::inbound::Inbound;
+use crate::net::outbox::Dispatcher;
+use crate::persist::PersistHandle;
+use crate::status::TickStatus;
+use router::Router;
+
+/// Most session messages applied in one tick (about four per player at capacity).
+pub const MAX_INBOUND_PER_TICK: usize = 16 * 1024;
+
+/// One zone's tick work: the zone, what comes in, and where its outputs go.
+pub struct Ticker {
+    zone: Zone,
+    router: Router,
+    inbox: mpsc::Receiver<Inbound>,
+    status: Arc<TickStatus>,
+    dispatcher: Arc<Dispatcher>,
+    last_counters: ZoneCounters,
+}
+
+impl Ticker {
+    pub fn new(
+        zone: Zone,
+        inbox: mpsc::Receiver<Inbound>,
+        metrics: Arc<Metrics>,
+        status: Arc<TickStatus>,
+        dispatcher: Arc<Dispatcher>,
+        persist: Option<PersistHandle>,
+    ) -> Self {
+        metrics.set_content_version(&zone.content_version().to_string());
+        Ticker {
+            zone,
+            router: Router::new(metrics, persist),
+            inbox,
+            status,
+            dispatcher,
+            last_counters: ZoneCounters::default(),
+        }
+    }
+
+    /// Takes what the inbox holds now (bounded: sessions refilling it cannot hold the
+    /// tick back; the rest waits for the next tick). False once every sender is gone.
+    pub fn take_inbox(&mut self) -> bool {
+        for _ in 0..MAX_INBOUND_PER_TICK {
+            match self.inbox.try_recv() {
+                Ok(m) => self.router.handle(m),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    /// Runs one tick at `host_us` (the host's clock, µs: what input waits are measured
+    /// against): applies content waiting for the boundary, steps the zone, routes its
+    /// outputs and hands the tick's writer wakes over. Returns how long the step took.
+    pub fn step(&mut self, host_us: u64) -> Duration {
+        let m = self.router.metrics.clone();
+        if let Some(content) = self.router.reload.take() {
+            let version = content.version;
+            match self.zone.reload(*content) {
+                Ok(()) => {
+                    m.content_reload("applied");
+                    m.set_content_version(&version.to_string());
+                    tracing::info!(%version, tick = self.zone.tick(), "content reloaded");
+                }
+                Err(e) => {
+                    m.content_reload("rejected");
+                    tracing::warn!("content reload refused: {e}");
+                }
+            }
+        }
+        let t0 = Instant::now();
+        self.zone.step_at(self.router.commands.drain(..), host_us);
+        for out in self.zone.drain_outputs() {
+            self.router.route(out);
+        }
+        self.router.flush_events();
+        self.dispatcher.submit(&mut self.router.to_wake);
+        if std::mem::take(&mut self.router.roster_changed) {
+            let mut ids: Vec<u64> = self.router.sessions.keys().map(|p| p.0).collect();
+            ids.sort_unstable();
+            *self.status.roster.lock().unwrap_or_else(|e| e.into_inner()) = ids;
+        }
+        let elapsed = t0.elapsed();
+        self.publish(elapsed);
+        elapsed
+    }
+
+    /// What the rest of the process sees of the tick that just ran.
+    fn publish(&mut self, elapsed: Duration) {
+        let (zone, status, m) = (&self.zone, &self.status, &self.router.metrics);
+        status.tick.store(zone.tick(), Ordering::Relaxed);
+        if let Some(started) = status.started.get() {
+            status
+                .last_tick_at_ms
+                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        m.ticks.inc();
+        m.tick_duration.observe(elapsed.as_secs_f64());
+        status
+            .slowest_tick_us
+            .fetch_max(elapsed.as_micros() as u64, Ordering::Relaxed);
+        status
+            .players
+            .store(zone.player_count() as u64, Ordering::Relaxed);
+        m.players.set(zone.player_count() as i64);
+        m.entities.set(zone.entity_count() as i64);
+        m.observe_engine(&self.last_counters, zone.counters());
+        self.last_counters.clone_from(zone.counters());
+    }
+
+    /// The zone stops: everyone still here is saved as a logout, then their
+    /// connections close with `ServerShutdown`.
+    pub fn finish(mut self) {
+        let leaving: Vec<PlayerId> = self.router.sessions.keys().copied().collect();
+        self.zone.step(
+            leaving
+                .into_iter()
+                .map(|player| ZoneCommand::Leave { player }),
+        );
+        for out in self.zone.drain_outputs() {
+            if matches!(out, ZoneOutput::Logout { .. }) {
+                self.router.route(out);
+            }
+        }
+        for (_, c) in self.router.sessions.drain() {
+            c.outbox
+                .close(KickReason::ServerShutdown, "the zone is shutting down");
+        }
+    }
+
+    pub fn tick_period(&self) -> Duration {
+        let rate = f64::from(self.zone.settings().netcode.tick_rate_hz.max(1));
+        Duration::from_secs_f64(1.0 / rate)
+    }
+}
+
+/// Marks the tick thread stopped when dropped, which also happens when it panics, so
+/// the process can notice and exit instead of serving clients a frozen zone.
+struct StopGuard {
+    status: Arc<TickStatus>,
+    stopped: CancellationToken,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.status.running.store(false, Ordering::Relaxed);
+        self.stopped.cancel();
+    }
+}
+
+/// Starts the tick thread. It runs until `shutdown` is cancelled or every sender of
+/// the inbox is gone, then saves everyone and closes their connections with
+/// `ServerShutdown`. `stopped` is cancelled when the thread ends for any reason,
+/// panics included.
+pub fn spawn(
+    mut ticker: Ticker,
+    shutdown: CancellationToken,
+    stopped: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let zone_id = ticker.zone.settings().zone.id.clone();
+    std::thread::Builder::new()
+        .name(format!("tick-{zone_id}"))
+        .spawn(move || {
+            let status = ticker.status.clone();
+            status.started.get_or_init(Instant::now);
+            status.running.store(true, Ordering::Relaxed);
+            let _guard = StopGuard {
+                status: status.clone(),
+                stopped,
+            };
+            let period = ticker.tick_period();
+            let metrics = ticker.router.metrics.clone();
+            let mut next = Instant::now();
+            let _span = tracing::info_span!("tick", zone = %zone_id).entered();
+            loop {
+                // The tick's start for input waits: what is in the inbox now is in
+                // time for this tick; what arrives from here on waits for the next.
+                let host_us = status.host_us(Instant::now());
+                let stopping = shutdown.is_cancelled();
+                // Taken even when stopping: a join in it is closed properly below.
+                let open = ticker.take_inbox();
+                if stopping || !open {
+                    break;
+                }
+                let elapsed = ticker.step(host_us);
+                if elapsed > period {
+                    metrics.tick_overruns.inc();
+                    tracing::warn!(
+                        tick = ticker.zone.tick(),
+                        took_ms = elapsed.as_secs_f64() * 1e3,
+                        "tick over budget"
+                    );
+                }
+                next += period;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else if now - next > period {
+                    // Fell more than a tick behind: resynchronise instead of bursting.
+                    next = now;
+                }
+            }
+            ticker.finish();
+            tracing::info!("tick thread stopped");
+        })
+}

@@ -1,0 +1,286 @@
+//! Where what comes in and what the zone puts out go: session messages become zone
+//! commands (checked against the connection they came from), and each output goes to
+//! its player's outbox, the persistence task, or back into the zone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arcane_engine::content::ZoneContent;
+use arcane_engine::{PlayerId, ZoneCommand, ZoneOutput};
+use arcane_protocol::codec::encode_server_message;
+use arcane_protocol::{KickReason, ReliableEvent, ServerMessage};
+use bytes::Bytes;
+
+use crate::metrics::{Metrics, kick_label};
+use crate::net::inbound::{ConnId, Inbound};
+use crate::net::outbox::{Offer, Outbox};
+use crate::persist::{PersistHandle, PersistJob};
+
+pub(super) struct Connection {
+    conn: ConnId,
+    pub(super) outbox: Arc<Outbox>,
+}
+
+/// Connections by player, and the routing of zone outputs to their outboxes.
+pub(super) struct Router {
+    pub(super) sessions: HashMap<PlayerId, Connection>,
+    /// Writers to wake at the end of this tick, handed to the dispatcher in one go.
+    pub(super) to_wake: Vec<Arc<Outbox>>,
+    pub(super) commands: Vec<ZoneCommand>,
+    /// Content waiting for the tick boundary.
+    pub(super) reload: Option<Box<ZoneContent>>,
+    /// This tick's events per player, sent as one `Events` message each.
+    events: HashMap<PlayerId, Vec<ReliableEvent>>,
+    pub(super) metrics: Arc<Metrics>,
+    scratch: Vec<u8>,
+    /// Write-behind persistence and transfers (zones with a database).
+    persist: Option<PersistHandle>,
+    /// The ownership epoch of each player loaded from the database.
+    epochs: HashMap<PlayerId, i64>,
+    /// Set when a player joined or left this tick (the roster is republished).
+    pub(super) roster_changed: bool,
+}
+
+impl Router {
+    pub(super) fn new(metrics: Arc<Metrics>, persist: Option<PersistHandle>) -> Self {
+        Router {
+            sessions: HashMap::new(),
+            to_wake: Vec::new(),
+            commands: Vec::new(),
+            reload: None,
+            events: HashMap::new(),
+            metrics,
+            scratch: Vec::new(),
+            persist,
+            epochs: HashMap::new(),
+            roster_changed: false,
+        }
+    }
+
+    /// Closes a player's connection with `reason` and removes them from the zone.
+    fn drop_player(&mut self, player: PlayerId, reason: KickReason, detail: &str) {
+        if let Some(c) = self.sessions.remove(&player) {
+            c.outbox.close(reason, detail);
+            self.metrics.kick(reason);
+            self.roster_changed = true;
+        }
+        self.commands.push(ZoneCommand::Leave { player });
+    }
+
+    pub(super) fn handle(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Join {
+                player,
+                tier,
+                role,
+                conn,
+                outbox,
+                saved,
+            } => {
+                if let Some(old) = self.sessions.insert(player, Connection { conn, outbox }) {
+                    old.outbox.close(
+                        KickReason::DuplicateLogin,
+                        "this player connected again from elsewhere",
+                    );
+                    self.metrics.kick(KickReason::DuplicateLogin);
+                }
+                self.roster_changed = true;
+                let saved = saved.map(|(state, epoch)| {
+                    self.epochs.insert(player, epoch);
+                    state
+                });
+                self.commands.push(ZoneCommand::Join {
+                    player,
+                    tier,
+                    role,
+                    saved,
+                });
+            }
+            Inbound::Evacuate(to) => self.commands.push(ZoneCommand::Evacuate { to }),
+            Inbound::Leave { player, conn } => {
+                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.sessions.remove(&player);
+                    self.roster_changed = true;
+                    self.commands.push(ZoneCommand::Leave { player });
+                }
+            }
+            Inbound::Redirect { player, redirect } => {
+                let zone = redirect.zone_id.clone();
+                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Redirect(redirect))
+                    && let Some(c) = self.sessions.get(&player)
+                {
+                    c.outbox.push_reliable(b);
+                }
+                self.epochs.remove(&player);
+                self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
+            }
+            Inbound::TransferFailed { player, detail } => {
+                self.commands
+                    .push(ZoneCommand::TransferFailed { player, detail });
+            }
+            Inbound::OwnershipLost { player } => {
+                // Forget the epoch first: the Leave's final save must not be tried.
+                self.epochs.remove(&player);
+                self.drop_player(
+                    player,
+                    KickReason::NotOwner,
+                    "another zone owns this player now; log in again",
+                );
+            }
+            Inbound::Play {
+                player,
+                conn,
+                command,
+            } => {
+                if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.commands.push(command);
+                }
+            }
+            Inbound::Reload(content) => self.reload = Some(content),
+        }
+    }
+
+    /// Sends each player this tick's events as one message. The per-player buffers
+    /// are kept for the next tick while the player is connected.
+    pub(super) fn flush_events(&mut self) {
+        let Router {
+            events,
+            sessions,
+            to_wake,
+            metrics,
+            scratch,
+            ..
+        } = self;
+        events.retain(|player, list| {
+            let Some(c) = sessions.get(player) else {
+                return false;
+            };
+            if list.is_empty() {
+                return true;
+            }
+            let msg = ServerMessage::Events(std::mem::take(list));
+            let bytes = encode(scratch, &msg);
+            if let ServerMessage::Events(mut buffer) = msg {
+                buffer.clear();
+                *list = buffer;
+            }
+            if let Some(b) = bytes {
+                if c.outbox.enqueue_reliable(b) {
+                    to_wake.push(c.outbox.clone());
+                } else {
+                    metrics.kick(KickReason::SlowClient);
+                }
+            }
+            true
+        });
+    }
+
+    pub(super) fn route(&mut self, out: ZoneOutput) {
+        match out {
+            ZoneOutput::Snapshot { player, bytes } => {
+                let Some(c) = self.sessions.get(&player) else {
+                    return;
+                };
+                match c.outbox.offer_snapshot(bytes) {
+                    Offer::Queued => self.to_wake.push(c.outbox.clone()),
+                    Offer::Replaced => {
+                        self.metrics.outbox_drops.inc();
+                    }
+                    Offer::TooSlow => {
+                        self.metrics.outbox_drops.inc();
+                        self.metrics.kick(KickReason::SlowClient);
+                    }
+                }
+            }
+            ZoneOutput::Welcome { player, welcome } => {
+                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Welcome(welcome))
+                    && let Some(c) = self.sessions.get(&player)
+                {
+                    c.outbox.push_reliable(b);
+                }
+            }
+            ZoneOutput::Event { player, event } => {
+                if self.sessions.contains_key(&player) {
+                    self.events.entry(player).or_default().push(event);
+                }
+            }
+            ZoneOutput::Kick {
+                player,
+                reason,
+                detail,
+            } => {
+                tracing::info!(player = player.0, reason = kick_label(reason), "{detail}");
+                if let Some(c) = self.sessions.remove(&player) {
+                    c.outbox.close(reason, detail);
+                    self.roster_changed = true;
+                }
+                // The player has no entity any more: a violation kick came just after
+                // the `Logout` that saved it (routed while its epoch was still known;
+                // none for a player being handed over), and a `ZoneFull` kick never
+                // had one.
+                self.epochs.remove(&player);
+                self.metrics.kick(reason);
+            }
+            ZoneOutput::Disconnect {
+                player,
+                reason,
+                detail,
+            } => {
+                // The player stays in the zone until its session's leave, which saves
+                // it like any logout.
+                if let Some(c) = self.sessions.get(&player) {
+                    tracing::info!(player = player.0, reason = kick_label(reason), "{detail}");
+                    c.outbox.close(reason, detail);
+                    self.metrics.kick(reason);
+                }
+            }
+            ZoneOutput::Checkpoint(states) => {
+                let Some(p) = &self.persist else { return };
+                let batch: Vec<_> = states
+                    .into_iter()
+                    .filter_map(|(player, s)| Some((player.0, *self.epochs.get(&player)?, s)))
+                    .collect();
+                if !batch.is_empty() && !p.checkpoint(batch) {
+                    self.metrics.checkpoints_skipped.inc();
+                }
+            }
+            ZoneOutput::Logout { player, state } => {
+                if let (Some(p), Some(epoch)) = (&self.persist, self.epochs.remove(&player)) {
+                    p.send(PersistJob::Logout(player.0, epoch, state));
+                }
+            }
+            ZoneOutput::Transfer { player, to, state } => {
+                let job = match (&self.persist, self.epochs.get(&player)) {
+                    (Some(p), Some(&epoch)) => Some((p, epoch)),
+                    _ => None,
+                };
+                let sent = job.is_some_and(|(p, epoch)| {
+                    p.send(PersistJob::Transfer {
+                        player: player.0,
+                        epoch,
+                        to,
+                        state,
+                    })
+                });
+                if !sent {
+                    self.commands.push(ZoneCommand::TransferFailed {
+                        player,
+                        detail: "this zone runs without persistence".into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Encodes one reliable message (through the router's reusable scratch buffer).
+fn encode(scratch: &mut Vec<u8>, msg: &ServerMessage) -> Option<Bytes> {
+    scratch.clear();
+    match encode_server_message(msg, scratch) {
+        Ok(()) => Some(Bytes::copy_from_slice(scratch)),
+        Err(e) => {
+            tracing::error!("cannot encode server message: {e}");
+            None
+        }
+    }
+}
