@@ -31,19 +31,13 @@ const TICK: Duration = Duration::from_millis(50);
 const SNAPSHOT: [u8; 110] = [7; 110];
 const INPUT: [u8; 20] = [3; 20];
 
-/// (user, system) CPU seconds of this process so far.
+/// (user, system) CPU seconds of this process so far (zeros if /proc cannot be read).
 fn cpu() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    // Fields 14 and 15 (utime, stime) are 12 and 13 after the command name.
-    (
-        f.get(11).copied().unwrap_or(0.0) / 100.0,
-        f.get(12).copied().unwrap_or(0.0) / 100.0,
-    )
+    let Ok(stat) = procfs::process::Process::myself().and_then(|p| p.stat()) else {
+        return (0.0, 0.0);
+    };
+    let hz = procfs::ticks_per_second() as f64;
+    (stat.utime as f64 / hz, stat.stime as f64 / hz)
 }
 
 fn pump(socks: &mut [TcpStream], out: &[u8], buf: &mut [u8]) {

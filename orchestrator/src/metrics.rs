@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use arcane_service::metric_set;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,14 +27,32 @@ pub struct ZoneKindLabel {
     pub state: &'static str,
 }
 
+metric_set! {
+    /// The `arcane_orchestrator_*` metrics.
+    pub struct OrchestratorMetricSet {
+        logins: Family<ResultLabel, Counter> => "logins", "Logins by result";
+        transfers: Family<ResultLabel, Counter> =>
+            "transfers", "Zone transfers resolved, by result (committed, aborted)";
+        transfer_commit: Histogram = Histogram::new([
+            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ]) => "transfer_commit_seconds", "Time to resolve a transfer's target and commit it";
+        instances_opened: Counter => "instances_opened", "Instances opened for parties";
+        copies_opened: Counter => "overflow_copies_opened", "Overflow copies opened for full zones";
+        zones: Family<ZoneKindLabel, Gauge> => "zones", "Registered zones by kind and state";
+    }
+}
+
+/// The orchestrator's metrics and their registry (the set through `Deref`).
 pub struct OrchestratorMetrics {
     registry: Registry,
-    logins: Family<ResultLabel, Counter>,
-    transfers: Family<ResultLabel, Counter>,
-    transfer_commit: Histogram,
-    pub instances_opened: Counter,
-    pub copies_opened: Counter,
-    zones: Family<ZoneKindLabel, Gauge>,
+    set: OrchestratorMetricSet,
+}
+
+impl std::ops::Deref for OrchestratorMetrics {
+    type Target = OrchestratorMetricSet;
+    fn deref(&self) -> &OrchestratorMetricSet {
+        &self.set
+    }
 }
 
 impl Default for OrchestratorMetrics {
@@ -45,52 +64,15 @@ impl Default for OrchestratorMetrics {
 impl OrchestratorMetrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("arcane_orchestrator");
-        let logins = Family::<ResultLabel, Counter>::default();
-        let transfers = Family::<ResultLabel, Counter>::default();
-        let transfer_commit = Histogram::new([
-            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-        ]);
-        let instances_opened = Counter::default();
-        let copies_opened = Counter::default();
-        let zones = Family::<ZoneKindLabel, Gauge>::default();
+        let set = OrchestratorMetricSet::register(&mut registry);
         // Known results start at zero, so a rate exists before the first event.
         for result in ["ok", "refused", "unavailable"] {
-            let _ = logins.get_or_create(&ResultLabel { result });
+            let _ = set.logins.get_or_create(&ResultLabel { result });
         }
         for result in ["committed", "aborted"] {
-            let _ = transfers.get_or_create(&ResultLabel { result });
+            let _ = set.transfers.get_or_create(&ResultLabel { result });
         }
-        registry.register("logins", "Logins by result", logins.clone());
-        registry.register(
-            "transfers",
-            "Zone transfers resolved, by result (committed, aborted)",
-            transfers.clone(),
-        );
-        registry.register(
-            "transfer_commit_seconds",
-            "Time to resolve a transfer's target and commit it",
-            transfer_commit.clone(),
-        );
-        registry.register(
-            "instances_opened",
-            "Instances opened for parties",
-            instances_opened.clone(),
-        );
-        registry.register(
-            "overflow_copies_opened",
-            "Overflow copies opened for full zones",
-            copies_opened.clone(),
-        );
-        registry.register("zones", "Registered zones by kind and state", zones.clone());
-        OrchestratorMetrics {
-            registry,
-            logins,
-            transfers,
-            transfer_commit,
-            instances_opened,
-            copies_opened,
-            zones,
-        }
+        OrchestratorMetrics { registry, set }
     }
 
     pub fn login(&self, result: &'static str) {

@@ -1,6 +1,7 @@
 //! What every Arcane service process (zone server, orchestrator, tools) shares and
 //! none of them owns: logging set-up, the shutdown signal, fault-injection points for
-//! the fault tests, the retry policy, and wall-clock helpers.
+//! the fault tests, the retry policy, wall-clock helpers, and the one-declaration
+//! metric sets ([`metric_set!`]).
 //!
 //! **Architecture Invariant:** no Arcane crate below this one. The zone server and
 //! the orchestrator both use it, so anything here must make sense to both; a helper
@@ -8,6 +9,7 @@
 
 mod failpoint;
 mod logging;
+mod metrics;
 mod retry;
 mod shutdown;
 mod time;
@@ -18,3 +20,6 @@ pub use retry::{Backoff, RetryPolicy};
 pub use shutdown::shutdown_signal;
 pub use time::{random_token, unix_ms};
 pub use tokio_util::sync::CancellationToken;
+
+/// Re-exported for [`metric_set!`]: the Prometheus client every service uses.
+pub use prometheus_client;
