@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use arcane_benches::LoadedZone;
-use arcane_engine::components::{Position, Replicated};
-use arcane_engine::interest::{FrameEntity, InterestState, SpatialIndex};
-use arcane_protocol::snapshot::{InputReceipt, SnapshotSender, ViewEntity};
+use arcane_engine::common::components::{Position, Replicated};
+use arcane_engine::common::spatial::{FrameEntity, SpatialIndex};
+use arcane_engine::interest::InterestState;
+use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::snapshot::{InputReceipt, ViewEntity};
 use arcane_protocol::{ClientTier, EntityKind, EntityState, NetId};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rstar::RTree;

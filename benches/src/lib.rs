@@ -190,7 +190,7 @@ impl LoadedZone {
         let index = self
             .zone
             .world_mut()
-            .resource::<arcane_engine::interest::SpatialIndex>();
+            .resource::<arcane_engine::common::spatial::SpatialIndex>();
         let mut best: Option<(f32, arcane_protocol::NetId)> = None;
         index.for_each_within(at, range, |i, d2| {
             let f = &index.frame[i as usize];

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
-use arcane_engine::combat::{Dead, Health, Invulnerable};
-use arcane_engine::components::{NetIdAllocator, Position, Replicated};
+use arcane_engine::combat::{Health, Invulnerable};
+use arcane_engine::common::components::Dead;
+use arcane_engine::common::components::{NetIdAllocator, Position, Replicated};
 use arcane_engine::content::{ContentSources, ZoneContent};
 use arcane_engine::enemy_ai::{Enemy, EnemyState, enemy_bundle};
 use arcane_engine::skills::Mana;

@@ -463,7 +463,7 @@ proptest! {
             // Compare with the server's truth: every entity the client sees is where
             // the server has it (within quantization) and is within the leave radius.
             let world = zone.world_mut();
-            let mut q = world.query::<(&arcane_engine::components::Replicated, &arcane_engine::components::Position)>();
+            let mut q = world.query::<(&arcane_engine::common::components::Replicated, &arcane_engine::common::components::Position)>();
             let truth: std::collections::HashMap<NetId, glam::Vec2> = q.iter(world).map(|(r, p)| (r.net_id, p.0)).collect();
             for (p, v) in &views {
                 let me = zone.player_position(*p).unwrap();

@@ -1,5 +1,6 @@
-//! Arcane Realms wire protocol: message types, the one codec module, quantization,
-//! the delta snapshot format and the client-side snapshot decoder (`view`).
+//! Arcane Realms wire protocol: message types, the codec (`codec` for frames, `wire`
+//! for the bytes under them), quantization, the delta snapshot format (`snapshot`), its
+//! server-side encoder (`sender`) and the client-side snapshot decoder (`view`).
 //!
 //! **API Boundary.** Everything a client needs to talk to a zone lives here and only
 //! here; `PROTOCOL.md` beside this crate documents the bytes. No bevy, no tokio.
@@ -8,9 +9,11 @@ pub mod codec;
 pub mod messages;
 pub mod quant;
 pub mod saved;
+pub mod sender;
 pub mod snapshot;
 pub mod ticket;
 pub mod view;
+mod wire;
 
 pub use codec::CodecError;
 pub use messages::{

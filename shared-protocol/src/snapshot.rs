@@ -1,4 +1,4 @@
-//! The delta snapshot format and its server-side encoder.
+//! The delta snapshot format (its encoder is `sender.rs`).
 //!
 //! A client's view is a set of entities, each under a small per-client `LocalId`
 //! (so ids take one byte on the wire). A snapshot turns the state of a baseline snapshot
@@ -13,8 +13,7 @@ use bincode::enc::{Encode, Encoder};
 use bincode::error::{DecodeError, EncodeError};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, CodecError};
-use crate::messages::ServerMessage;
+use crate::wire::StackBytes;
 
 /// Zone-wide replicated id of an entity; stable for the entity's life in the zone.
 #[derive(
@@ -151,7 +150,7 @@ impl EntityUpdate {
 
     /// Appends this update's wire form (see above) to `out`.
     #[inline]
-    fn write_to<const N: usize>(&self, out: &mut codec::StackBytes<N>) {
+    fn write_to<const N: usize>(&self, out: &mut StackBytes<N>) {
         let mask = self.mask();
         let short = mask == field::POSITION;
         out.u32((u32::from(self.local) << 1) | u32::from(short));
@@ -173,7 +172,7 @@ impl EntityUpdate {
 
 impl Encode for EntityUpdate {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
-        let mut out = codec::StackBytes::<{ EntityUpdate::MAX_BYTES }>::new();
+        let mut out = StackBytes::<{ EntityUpdate::MAX_BYTES }>::new();
         self.write_to(&mut out);
         encoder.writer().write(out.as_slice())
     }
@@ -188,7 +187,7 @@ fn encode_updates<E: Encoder>(
     encoder: &mut E,
 ) -> Result<(), EncodeError> {
     (updates.len() as u64).encode(encoder)?;
-    let mut chunk = codec::StackBytes::<512>::new();
+    let mut chunk = StackBytes::<512>::new();
     for update in updates {
         if chunk.room() < EntityUpdate::MAX_BYTES {
             encoder.writer().write(chunk.as_slice())?;
@@ -344,161 +343,16 @@ impl InputWait {
     }
 }
 
+/// How many recent snapshots the server remembers per client as possible baselines.
+/// At 20 Hz this tolerates 800 ms of ack delay before falling back to a full snapshot.
+pub const SENT_RING: usize = 16;
+
 /// One entity of a client's view: what the server sent or what the client decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViewEntity {
     pub local: LocalId,
     pub net_id: NetId,
     pub state: EntityState,
-}
-
-/// How many recent snapshots the server remembers per client as possible baselines.
-/// At 20 Hz this tolerates 800 ms of ack delay before falling back to a full snapshot.
-pub const SENT_RING: usize = 16;
-
-/// Sizes of one encoded snapshot, for metrics and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EncodeStats {
-    pub bytes: usize,
-    pub enters: usize,
-    pub updates: usize,
-    pub leaves: usize,
-    pub full: bool,
-}
-
-struct SentSnapshot {
-    id: u32,
-    entities: Vec<ViewEntity>,
-    own: Option<OwnState>,
-}
-
-/// Server-side per-client snapshot state: the ring of recently sent views and the
-/// newest acknowledged id. Pure logic: time and input come in as arguments.
-pub struct SnapshotSender {
-    ring: Vec<SentSnapshot>,
-    next_id: u32,
-    acked: Option<u32>,
-    /// The newest snapshot the client acknowledged, whether or not it is still in the
-    /// ring (0: none yet). A client that stays far behind still proves it reads.
-    heard: u32,
-    scratch: Snapshot,
-}
-
-impl Default for SnapshotSender {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl SnapshotSender {
-    pub fn new() -> Self {
-        SnapshotSender {
-            ring: (0..SENT_RING)
-                .map(|_| SentSnapshot {
-                    id: 0,
-                    entities: Vec::new(),
-                    own: None,
-                })
-                .collect(),
-            next_id: 1,
-            acked: None,
-            heard: 0,
-            scratch: Snapshot::default(),
-        }
-    }
-
-    /// Records a client ack. Acks of unknown, future or older ids are ignored, so a
-    /// reordered or forged ack can never select a baseline the client does not have.
-    pub fn ack(&mut self, snapshot_id: u32) {
-        if snapshot_id == 0 || snapshot_id >= self.next_id {
-            return;
-        }
-        self.heard = self.heard.max(snapshot_id);
-        if self.acked.is_some_and(|a| snapshot_id <= a) {
-            return;
-        }
-        if self.sent(snapshot_id).is_some() {
-            self.acked = Some(snapshot_id);
-        }
-    }
-
-    /// How many snapshots were sent after the newest one the client acknowledged (all
-    /// of them while it has acknowledged none). One a tick: a client that keeps
-    /// reading stays near its round trip in ticks.
-    pub fn unacknowledged(&self) -> u32 {
-        // Ids wrap after 2³² snapshots (seven years at 20 Hz); no panic then.
-        self.next_id.wrapping_sub(1).wrapping_sub(self.heard)
-    }
-
-    /// The newest acknowledged snapshot id still usable as a baseline.
-    pub fn baseline_id(&self) -> Option<u32> {
-        self.acked.filter(|id| self.sent(*id).is_some())
-    }
-
-    fn sent(&self, id: u32) -> Option<&SentSnapshot> {
-        let slot = &self.ring[id as usize % SENT_RING];
-        (slot.id == id && id != 0).then_some(slot)
-    }
-
-    /// Builds the next snapshot of `current` (sorted by `local`, unique) and the
-    /// player's `own` state against the newest usable baseline, and appends its encoded
-    /// `ServerMessage` to `out`.
-    pub fn encode_next(
-        &mut self,
-        tick: u32,
-        input: InputReceipt,
-        current: &[ViewEntity],
-        own: Option<&OwnState>,
-        out: &mut Vec<u8>,
-    ) -> Result<EncodeStats, CodecError> {
-        debug_assert!(current.windows(2).all(|w| w[0].local < w[1].local));
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        let baseline = self.baseline_id();
-        let mut snap = std::mem::take(&mut self.scratch);
-        snap.id = id;
-        snap.tick = tick;
-        snap.last_input_seq = input.seq;
-        snap.input_wait = input.wait;
-        snap.baseline = baseline.unwrap_or(0);
-        let empty: &[ViewEntity] = &[];
-        let base_snap = baseline.and_then(|b| self.sent(b));
-        let base = base_snap.map_or(empty, |s| s.entities.as_slice());
-        diff_views(base, current, &mut snap);
-        let base_own = base_snap.and_then(|s| s.own.as_ref());
-        snap.own = match own {
-            Some(o) if base_own != Some(o) => Some(o.clone()),
-            _ => None,
-        };
-
-        let stats = EncodeStats {
-            bytes: 0,
-            enters: snap.enters.len(),
-            updates: snap.updates.len(),
-            leaves: snap.leaves.len(),
-            full: baseline.is_none(),
-        };
-        let start = out.len();
-        let message = ServerMessage::Snapshot(snap);
-        let result = codec::encode_server_message(&message, out);
-        if let ServerMessage::Snapshot(s) = message {
-            self.scratch = s;
-        }
-        result?;
-
-        let slot = &mut self.ring[id as usize % SENT_RING];
-        slot.id = id;
-        slot.entities.clear();
-        slot.entities.extend_from_slice(current);
-        match (own, &mut slot.own) {
-            (Some(o), Some(kept)) => kept.clone_from(o),
-            (o, kept) => *kept = o.cloned(),
-        }
-        Ok(EncodeStats {
-            bytes: out.len() - start,
-            ..stats
-        })
-    }
 }
 
 /// Fills `snap`'s leaves/enters/updates with what turns `base` into `current`; both
@@ -545,212 +399,4 @@ pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapsh
     }
     snap.leaves.extend(base[i..].iter().map(|b| b.local));
     snap.enters.extend(current[j..].iter().map(enter));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::codec::decode_server_message;
-
-    fn ent(local: u16, net: u32, x: i32, y: i32) -> ViewEntity {
-        ViewEntity {
-            local,
-            net_id: NetId(net),
-            state: EntityState {
-                kind: EntityKind::Npc,
-                variant: 0,
-                x_cm: x,
-                y_cm: y,
-                hp_pct: 100,
-                flags: 0,
-            },
-        }
-    }
-
-    fn decode(bytes: &[u8]) -> Snapshot {
-        match decode_server_message(bytes).unwrap() {
-            ServerMessage::Snapshot(s) => s,
-            other => panic!("not a snapshot: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn many_updates_of_every_size_round_trip() {
-        // More updates than one 512-byte chunk of `encode_updates` holds, with deltas
-        // of 1, 3 and 5 bytes and every field combination, so chunk edges fall inside
-        // the list.
-        let deltas = [0, 1, -1, 125, -126, 30_000, -40_000, i32::MAX, i32::MIN];
-        let updates: Vec<EntityUpdate> = (0..400u16)
-            .map(|i| {
-                let d = deltas[usize::from(i) % deltas.len()];
-                EntityUpdate {
-                    local: i * 163,
-                    pos_delta: (i % 4 != 1).then_some((d, d.wrapping_mul(3))),
-                    hp_pct: (i % 3 == 1).then_some(i as u8),
-                    flags: (i % 5 == 1 || i % 4 == 1).then_some(0xF0),
-                }
-            })
-            .collect();
-        let snap = Snapshot {
-            id: 7,
-            tick: 9,
-            updates,
-            ..Snapshot::default()
-        };
-        let mut bytes = Vec::new();
-        codec::encode_server_message(&ServerMessage::Snapshot(snap.clone()), &mut bytes).unwrap();
-        assert!(bytes.len() > 2 * 512, "{} bytes", bytes.len());
-        assert_eq!(decode(&bytes), snap);
-    }
-
-    #[test]
-    fn first_snapshot_is_full_then_deltas_follow_acks() {
-        let mut tx = SnapshotSender::new();
-        let mut out = Vec::new();
-        let s1 = tx
-            .encode_next(
-                1,
-                InputReceipt::default(),
-                &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)],
-                None,
-                &mut out,
-            )
-            .unwrap();
-        assert!(s1.full);
-        assert_eq!(decode(&out).enters.len(), 2);
-        tx.ack(1);
-        out.clear();
-        let s2 = tx
-            .encode_next(
-                2,
-                InputReceipt::default(),
-                &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)],
-                None,
-                &mut out,
-            )
-            .unwrap();
-        assert!(!s2.full);
-        let snap = decode(&out);
-        assert_eq!(snap.baseline, 1);
-        // The unchanged entity costs nothing; the moved one is one short update.
-        assert_eq!(
-            snap.updates,
-            vec![EntityUpdate {
-                local: 0,
-                pos_delta: Some((20, -20)),
-                ..EntityUpdate::default()
-            }]
-        );
-        assert!(snap.enters.is_empty() && snap.leaves.is_empty());
-    }
-
-    #[test]
-    fn small_move_update_is_three_bytes() {
-        let mut bytes = Vec::new();
-        codec::encode_into(
-            &EntityUpdate {
-                local: 40,
-                pos_delta: Some((-100, 125)),
-                ..EntityUpdate::default()
-            },
-            &mut bytes,
-        )
-        .unwrap();
-        assert_eq!(bytes.len(), 3);
-    }
-
-    #[test]
-    fn reused_local_id_becomes_leave_and_enter() {
-        let mut snap = Snapshot::default();
-        diff_views(&[ent(3, 1, 0, 0)], &[ent(3, 2, 0, 0)], &mut snap);
-        assert_eq!(snap.leaves, vec![3]);
-        assert_eq!(snap.enters.len(), 1);
-        assert!(snap.updates.is_empty());
-    }
-
-    #[test]
-    fn acks_for_unsent_or_older_snapshots_are_ignored() {
-        let mut tx = SnapshotSender::new();
-        let mut out = Vec::new();
-        tx.encode_next(1, InputReceipt::default(), &[], None, &mut out)
-            .unwrap();
-        tx.encode_next(2, InputReceipt::default(), &[], None, &mut out)
-            .unwrap();
-        tx.ack(7);
-        assert_eq!(tx.baseline_id(), None);
-        tx.ack(2);
-        tx.ack(1);
-        assert_eq!(tx.baseline_id(), Some(2));
-    }
-
-    #[test]
-    fn unacknowledged_counts_snapshots_since_the_newest_ack_even_beyond_the_ring() {
-        let mut tx = SnapshotSender::new();
-        let mut out = Vec::new();
-        let mut send = |tx: &mut SnapshotSender, n: u32| {
-            for t in 0..n {
-                tx.encode_next(t, InputReceipt::default(), &[], None, &mut out)
-                    .unwrap();
-            }
-        };
-        assert_eq!(tx.unacknowledged(), 0);
-        send(&mut tx, 3);
-        assert_eq!(tx.unacknowledged(), 3, "nothing acknowledged yet");
-        tx.ack(99); // never sent: ignored
-        assert_eq!(tx.unacknowledged(), 3);
-        tx.ack(2);
-        assert_eq!(tx.unacknowledged(), 1);
-        // A client far behind: its ack is too old to be a baseline, but it still shows
-        // the client reads its snapshots.
-        send(&mut tx, SENT_RING as u32 + 10);
-        tx.ack(5);
-        assert_eq!(tx.baseline_id(), None);
-        assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
-        tx.ack(4); // older than one already heard: changes nothing
-        assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
-    }
-
-    #[test]
-    fn baseline_older_than_the_ring_falls_back_to_full() {
-        let mut tx = SnapshotSender::new();
-        let mut out = Vec::new();
-        tx.encode_next(
-            1,
-            InputReceipt::default(),
-            &[ent(0, 1, 0, 0)],
-            None,
-            &mut out,
-        )
-        .unwrap();
-        tx.ack(1);
-        for t in 0..SENT_RING as u32 {
-            tx.encode_next(
-                t + 2,
-                InputReceipt::default(),
-                &[ent(0, 1, 0, 0)],
-                None,
-                &mut out,
-            )
-            .unwrap();
-        }
-        out.clear();
-        let stats = tx
-            .encode_next(
-                99,
-                InputReceipt::default(),
-                &[ent(0, 1, 0, 0)],
-                None,
-                &mut out,
-            )
-            .unwrap();
-        assert!(stats.full);
-    }
-
-    #[test]
-    fn unknown_mask_bits_are_a_decode_error() {
-        // header: local 1, long form (0b10), then mask with an unknown bit
-        let bytes = [0b10u8, 0b1000_0000];
-        let r: Result<EntityUpdate, _> = codec::decode_limited::<_, 64>(&bytes);
-        assert!(r.is_err());
-    }
 }

@@ -8,7 +8,7 @@ use bincode::{Decode, Encode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::codec;
+use crate::wire;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -78,7 +78,7 @@ impl TicketKey {
 
     /// Signs claims into the ticket text.
     pub fn mint(&self, claims: &TicketClaims) -> String {
-        let body = codec::encode_to_vec(claims).unwrap_or_default();
+        let body = wire::encode_to_vec(claims).unwrap_or_default();
         let mut mac = self.mac();
         mac.update(&body);
         let tag = mac.finalize().into_bytes();
@@ -112,8 +112,8 @@ impl TicketKey {
         // Constant-time comparison.
         mac.verify_slice(&tag)
             .map_err(|_| TicketError::BadSignature)?;
-        let claims: TicketClaims = codec::decode_limited::<_, MAX_TICKET_LEN>(&body)
-            .map_err(|_| TicketError::Malformed)?;
+        let claims: TicketClaims =
+            wire::decode_limited::<_, MAX_TICKET_LEN>(&body).map_err(|_| TicketError::Malformed)?;
         if claims.expires_unix <= now_unix {
             return Err(TicketError::Expired {
                 expires_unix: claims.expires_unix,
@@ -167,7 +167,7 @@ mod tests {
         // Tampering with the body breaks the signature.
         let mut forged = claims();
         forged.player_id = 1;
-        let body = URL_SAFE_NO_PAD.encode(codec::encode_to_vec(&forged).unwrap());
+        let body = URL_SAFE_NO_PAD.encode(wire::encode_to_vec(&forged).unwrap());
         let tag = t.split_once('.').unwrap().1;
         assert_eq!(
             key.verify(&format!("{body}.{tag}"), "meadow", 0),

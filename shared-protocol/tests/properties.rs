@@ -7,7 +7,8 @@
 use arcane_protocol::codec::{
     decode_client_frame, decode_limited, decode_server_message, encode_client_frame, encode_to_vec,
 };
-use arcane_protocol::snapshot::{EntityUpdate, InputReceipt, OwnState, SnapshotSender, ViewEntity};
+use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::snapshot::{EntityUpdate, InputReceipt, OwnState, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
     AdminCommand, CastIntent, CastTarget, ClientMessage, ClientTier, EntityKind, EntityState,

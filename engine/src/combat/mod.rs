@@ -1,5 +1,6 @@
 //! HP, damage and healing, death and respawn, and area events: what skills and enemy
-//! attacks have in common. Damage and heals are queued as `Hit`s by the systems that
+//! attacks have in common. Owns `Health`, `Team`, `Invulnerable`, `RespawnRequested`,
+//! `Threat` and `Slain` (and marks the dead with the shared `Dead`). Damage and heals are queued as `Hit`s by the systems that
 //! cause them and applied in one place (`apply_hits`), so invulnerability, death and
 //! threat are handled once.
 
@@ -7,7 +8,7 @@ mod plugin;
 pub mod rules;
 mod systems;
 
-pub use plugin::{CombatPlugin, CombatSystems};
+pub use plugin::CombatPlugin;
 pub use systems::{EventBus, Hit, HitQueue, Slain, Threat};
 
 use bevy_ecs::prelude::*;
@@ -22,6 +23,12 @@ pub struct Health {
 impl Health {
     pub fn full(max: u32) -> Self {
         Health { hp: max, max }
+    }
+
+    /// A player's health in zones of `content`: the class's maximum (1 without a
+    /// class), full.
+    pub fn of_player_class(content: &crate::content::ZoneContent) -> Self {
+        Health::full(content.player_class().map_or(1, |c| c.max_hp))
     }
 
     /// Percentage for the wire, rounded up so that only 0 HP shows as 0.
@@ -40,13 +47,6 @@ impl Health {
 pub enum Team {
     Players,
     Enemies,
-}
-
-/// A dead player (enemies are despawned instead). Movement and casts are refused.
-#[derive(Component, Debug, Clone, Copy)]
-pub struct Dead {
-    /// From this tick a respawn request is honoured.
-    pub respawn_tick: u64,
 }
 
 /// The player asked to respawn; honoured at `Dead::respawn_tick`.

@@ -1,22 +1,14 @@
-//! Registers hit application (end of `Simulate`) and deaths, respawns and event
-//! delivery (`Lifecycle`).
+//! Registers hit application (end of `Simulate`), respawns and event delivery
+//! (`Lifecycle`), the respawn command, and what combat gives a joining player.
 
 use bevy_ecs::prelude::*;
 
 use super::systems::{
-    EventBus, HitQueue, apply_hits, deliver_events, expire_invulnerability, respawn_players,
+    EventBus, HitQueue, add_player_health, apply_hits, deliver_events, expire_invulnerability,
+    request_respawn, respawn_players, retune_player_health,
 };
-use crate::ZonePlugin;
-use crate::zone::ZoneSystems;
-
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CombatSystems {
-    /// After every system that queues hits.
-    ApplyHits,
-    Respawn,
-    /// Last in `Lifecycle`, after everything that raises events.
-    DeliverEvents,
-}
+use crate::common::commands::{CommandHandlers, CommandKind};
+use crate::common::schedule::{LifecycleSystems, SimulateSystems, ZonePlugin};
 
 pub struct CombatPlugin;
 
@@ -24,17 +16,15 @@ impl ZonePlugin for CombatPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<HitQueue>();
         world.init_resource::<EventBus>();
-        schedule.configure_sets((
-            CombatSystems::ApplyHits.in_set(ZoneSystems::Simulate),
-            CombatSystems::Respawn.in_set(ZoneSystems::Lifecycle),
-            CombatSystems::DeliverEvents
-                .in_set(ZoneSystems::Lifecycle)
-                .after(CombatSystems::Respawn),
-        ));
+        world
+            .resource_mut::<CommandHandlers>()
+            .on_player_command(CommandKind::Respawn, request_respawn);
+        world.add_observer(add_player_health);
+        world.add_observer(retune_player_health);
         schedule.add_systems((
-            apply_hits.in_set(CombatSystems::ApplyHits),
-            (respawn_players, expire_invulnerability).in_set(CombatSystems::Respawn),
-            deliver_events.in_set(CombatSystems::DeliverEvents),
+            apply_hits.in_set(SimulateSystems::ResolveHits),
+            (respawn_players, expire_invulnerability).in_set(LifecycleSystems::Respawn),
+            deliver_events.in_set(LifecycleSystems::Events),
         ));
     }
 }

@@ -7,11 +7,13 @@ use glam::Vec2;
 use rustc_hash::FxHashMap;
 
 use super::rules::{apply_damage, apply_heal};
-use super::{Dead, Health, Invulnerable, RespawnRequested, Team};
-use crate::components::{Position, Replicated};
-use crate::movement::rules::next_position;
-use crate::players::Player;
-use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneSettings};
+use super::{Health, Invulnerable, RespawnRequested, Team};
+use crate::common::commands::Rejection;
+use crate::common::components::{Dead, Player, Position, Replicated};
+use crate::common::events::{ContentReloaded, PlayerJoined, PlayerRespawned};
+use crate::common::geometry::next_position;
+use crate::common::io::{PlayerId, ZoneCommand, ZoneOutbox};
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Damage or healing one entity deals another, applied at the end of `Simulate`.
 #[derive(Debug, Clone, Copy)]
@@ -151,19 +153,12 @@ pub fn apply_hits(
 }
 
 /// Brings back dead players who asked to respawn, once their delay has passed: at the
-/// nearest respawn point, with full HP and mana, invulnerable for a while.
-#[allow(clippy::type_complexity)]
+/// nearest respawn point, with full HP, invulnerable for a while (and
+/// [`PlayerRespawned`] for what other concerns restore, such as mana).
 pub fn respawn_players(
     mut commands: Commands,
     mut players: Query<
-        (
-            Entity,
-            &Replicated,
-            &Dead,
-            &mut Position,
-            &mut Health,
-            Option<&mut crate::skills::Mana>,
-        ),
+        (Entity, &Replicated, &Dead, &mut Position, &mut Health),
         With<RespawnRequested>,
     >,
     mut bus: ResMut<EventBus>,
@@ -175,15 +170,13 @@ pub fn respawn_players(
     let invulnerable_ticks = content
         .player_class()
         .map_or(0, |c| content.ticks(c.respawn_invulnerable_s, 0));
-    for (e, rep, dead, mut pos, mut health, mana) in &mut players {
+    for (e, rep, dead, mut pos, mut health) in &mut players {
         if clock.tick < dead.respawn_tick {
             continue;
         }
         pos.0 = content.zone.respawn_point(pos.0);
         health.hp = health.max;
-        if let Some(mut m) = mana {
-            m.current = m.max;
-        }
+        commands.trigger(PlayerRespawned { entity: e });
         commands
             .entity(e)
             .remove::<(Dead, RespawnRequested)>()
@@ -257,5 +250,49 @@ pub fn deliver_events(
                 }
             }
         }
+    }
+}
+
+/// `ZoneCommand::Respawn` (ingest's handler): a dead player asks to come back; it does
+/// at `Dead::respawn_tick`.
+pub(super) fn request_respawn(
+    world: &mut World,
+    entity: Entity,
+    _: ZoneCommand,
+) -> Option<Rejection> {
+    if world.get::<Dead>(entity).is_some() {
+        world.entity_mut(entity).insert(RespawnRequested);
+    }
+    None
+}
+
+/// A joining player fights for the players with the class's HP (what it was saved
+/// with, unless it was saved dead: then it comes back full, at a respawn point).
+pub(super) fn add_player_health(
+    joined: On<PlayerJoined>,
+    settings: Res<ZoneSettings>,
+    mut commands: Commands,
+) {
+    let mut health = Health::of_player_class(&settings.0);
+    if let Some(saved) = &joined.saved
+        && saved.hp > 0
+    {
+        health.hp = saved.hp.min(health.max);
+    }
+    commands
+        .entity(joined.entity)
+        .insert((health, Team::Players));
+}
+
+/// New content may change the class's maximum HP: current HP is kept, clamped.
+pub(super) fn retune_player_health(
+    _: On<ContentReloaded>,
+    settings: Res<ZoneSettings>,
+    mut players: Query<&mut Health, With<Player>>,
+) {
+    let max = Health::of_player_class(&settings.0).max;
+    for mut h in &mut players {
+        h.max = max;
+        h.hp = h.hp.min(max);
     }
 }

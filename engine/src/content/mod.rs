@@ -264,7 +264,7 @@ impl ZoneDef {
 }
 
 /// Limits on client input (anti-flood, anti-replay, kick threshold).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputLimits {
     /// Inputs held per player waiting to be applied; more are dropped as a flood.

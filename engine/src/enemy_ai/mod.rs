@@ -3,10 +3,11 @@
 //! target choice are pure functions in `rules`.
 
 mod plugin;
+mod reload;
 pub mod rules;
 mod systems;
 
-pub use plugin::{EnemyAiPlugin, EnemyAiSystems};
+pub use plugin::EnemyAiPlugin;
 pub use systems::{Spawners, enemy_bundle};
 
 use arcane_protocol::snapshot::flags;

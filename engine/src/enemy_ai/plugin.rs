@@ -1,39 +1,23 @@
-//! Registers the enemy state machine in `Simulate` (after movement, before hits are
-//! applied) and slain-enemy removal and spawners in `Lifecycle`.
+//! Registers the enemy state machine in `SimulateSystems::Enemies` and slain-enemy
+//! removal and spawners in `LifecycleSystems::Spawn`, and adapts enemies to reloads.
 
 use bevy_ecs::prelude::*;
 
+use super::reload::retune_enemies;
 use super::systems::{Spawners, remove_slain, run_enemies, run_spawners};
-use crate::ZonePlugin;
-use crate::combat::CombatSystems;
-use crate::movement::MovementSystems;
-use crate::zone::ZoneSystems;
-
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EnemyAiSystems {
-    Think,
-    Spawn,
-}
+use crate::common::schedule::{LifecycleSystems, SimulateSystems, ZonePlugin};
 
 pub struct EnemyAiPlugin;
 
 impl ZonePlugin for EnemyAiPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<Spawners>();
-        schedule.configure_sets((
-            EnemyAiSystems::Think
-                .in_set(ZoneSystems::Simulate)
-                .after(MovementSystems)
-                .before(CombatSystems::ApplyHits),
-            EnemyAiSystems::Spawn
-                .in_set(ZoneSystems::Lifecycle)
-                .before(CombatSystems::DeliverEvents),
-        ));
+        world.add_observer(retune_enemies);
         schedule.add_systems((
-            run_enemies.in_set(EnemyAiSystems::Think),
+            run_enemies.in_set(SimulateSystems::Enemies),
             (remove_slain, run_spawners)
                 .chain()
-                .in_set(EnemyAiSystems::Spawn),
+                .in_set(LifecycleSystems::Spawn),
         ));
     }
 }

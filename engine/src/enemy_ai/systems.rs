@@ -7,14 +7,13 @@ use glam::Vec2;
 
 use super::rules::{Candidate, choose_target, telegraph_contains, telegraph_reach};
 use super::{Enemy, EnemyState, TelegraphAt};
-use crate::combat::{Dead, EventBus, Health, Hit, HitQueue, Invulnerable, Slain, Team, Threat};
-use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
+use crate::combat::{EventBus, Health, Hit, HitQueue, Invulnerable, Slain, Team, Threat};
+use crate::common::components::{Dead, MoveSpeed, NetIdAllocator, Player, Position, Replicated};
+use crate::common::geometry::{next_position, walkable_point_near};
+use crate::common::spatial::SpatialIndex;
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{IdleBehaviour, TelegraphShape, ZoneContent};
-use crate::interest::SpatialIndex;
-use crate::movement::rules::{next_position, walkable_point_near};
-use crate::players::Player;
 use crate::rng::ZoneRng;
-use crate::zone::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Idle enemies look for players every this many ticks (staggered by net id), so
 /// 10,000 idle enemies cost 2,500 spatial queries per tick, not 10,000.

@@ -1,30 +1,24 @@
-//! Registers the spatial index rebuild and the per-client interest update.
+//! Registers the frame refresh and the per-client views in `ZoneSystems::Interest`,
+//! and what interest gives a joining client.
 
 use bevy_ecs::prelude::*;
 
-use super::systems::{SpatialIndex, rebuild_spatial_index, update_interest};
-use crate::ZonePlugin;
-use crate::zone::ZoneSystems;
-
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InterestSystems {
-    RebuildIndex,
-    UpdateViews,
-}
+use super::frame::rebuild_spatial_index;
+use super::view::{add_player_view, restart_player_view, update_interest};
+use crate::common::schedule::{ZonePlugin, ZoneSystems};
+use crate::common::spatial::SpatialIndex;
 
 pub struct InterestPlugin;
 
 impl ZonePlugin for InterestPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<SpatialIndex>();
-        schedule.configure_sets(
-            (InterestSystems::RebuildIndex, InterestSystems::UpdateViews)
+        world.add_observer(add_player_view);
+        world.add_observer(restart_player_view);
+        schedule.add_systems(
+            (rebuild_spatial_index, update_interest)
                 .chain()
                 .in_set(ZoneSystems::Interest),
         );
-        schedule.add_systems((
-            rebuild_spatial_index.in_set(InterestSystems::RebuildIndex),
-            update_interest.in_set(InterestSystems::UpdateViews),
-        ));
     }
 }

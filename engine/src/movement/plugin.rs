@@ -1,19 +1,24 @@
-//! Registers the movement systems in `ZoneSystems::Simulate`.
+//! Registers input integration in `SimulateSystems::Move`, the input command handler,
+//! and what movement gives a joining player.
 
 use bevy_ecs::prelude::*;
 
-use super::systems::apply_move_inputs;
-use crate::ZonePlugin;
-use crate::zone::ZoneSystems;
-
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MovementSystems;
+use super::systems::{
+    accept_input, add_player_movement, apply_move_inputs, restart_input_stream, retune_player_speed,
+};
+use crate::common::commands::{CommandHandlers, CommandKind};
+use crate::common::schedule::{SimulateSystems, ZonePlugin};
 
 pub struct MovementPlugin;
 
 impl ZonePlugin for MovementPlugin {
-    fn build(&self, _world: &mut World, schedule: &mut Schedule) {
-        schedule.configure_sets(MovementSystems.in_set(ZoneSystems::Simulate));
-        schedule.add_systems(apply_move_inputs.in_set(MovementSystems));
+    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world
+            .resource_mut::<CommandHandlers>()
+            .on_player_command(CommandKind::Input, accept_input);
+        world.add_observer(add_player_movement);
+        world.add_observer(restart_input_stream);
+        world.add_observer(retune_player_speed);
+        schedule.add_systems(apply_move_inputs.in_set(SimulateSystems::Move));
     }
 }

@@ -1,11 +1,16 @@
-//! Movement systems: apply each player's queued inputs within the tick's allowance.
+//! Movement systems: apply each player's queued inputs within the tick's allowance;
+//! take inputs in; give joining players their input stream and speed.
 
+use arcane_protocol::EventKind;
 use bevy_ecs::prelude::*;
 
-use super::rules::{PlayerInput, next_position};
-use crate::combat::Dead;
-use crate::components::{MoveSpeed, Position};
-use crate::zone::{ZoneClock, ZoneCounters, ZoneSettings};
+use super::rules::{Accepted, PlayerInput};
+use crate::common::commands::Rejection;
+use crate::common::components::{Dead, MoveSpeed, Player, Position};
+use crate::common::events::{ContentReloaded, PlayerJoined, PlayerReconnected};
+use crate::common::geometry::next_position;
+use crate::common::io::ZoneCommand;
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Dead players' inputs are consumed (their sequence still advances, so nothing piles
 /// up or counts as a flood) but move nothing.
@@ -32,4 +37,73 @@ pub fn apply_move_inputs(
         }
     }
     counters.inputs_applied += applied;
+}
+
+/// Takes one `ZoneCommand::Input` into the player's stream (ingest's handler).
+pub(super) fn accept_input(
+    world: &mut World,
+    entity: Entity,
+    command: ZoneCommand,
+) -> Option<Rejection> {
+    let ZoneCommand::Input {
+        input, received_us, ..
+    } = command
+    else {
+        return None;
+    };
+    let limits = world.resource::<ZoneSettings>().0.netcode.input;
+    let accepted = world
+        .get_mut::<PlayerInput>(entity)?
+        .accept(input, received_us, &limits);
+    let mut counters = world.resource_mut::<ZoneCounters>();
+    match accepted {
+        Ok(Accepted::Queued) => None,
+        Ok(Accepted::Superseded) => {
+            counters.inputs_superseded += 1;
+            None
+        }
+        Err(reason) => {
+            counters.inputs_rejected[reason as usize] += 1;
+            Some(Rejection {
+                reason,
+                event: EventKind::InputRejected {
+                    seq: input.seq,
+                    reason,
+                },
+            })
+        }
+    }
+}
+
+/// A joining player gets an empty input stream and the zone's walking speed.
+pub(super) fn add_player_movement(
+    joined: On<PlayerJoined>,
+    settings: Res<ZoneSettings>,
+    mut commands: Commands,
+) {
+    commands.entity(joined.entity).insert((
+        PlayerInput::default(),
+        MoveSpeed(settings.0.zone.player_speed),
+    ));
+}
+
+/// A reconnected player's sequence numbers start over.
+pub(super) fn restart_input_stream(
+    back: On<PlayerReconnected>,
+    mut inputs: Query<&mut PlayerInput>,
+) {
+    if let Ok(mut input) = inputs.get_mut(back.entity) {
+        input.reset();
+    }
+}
+
+/// New content may change how fast players walk.
+pub(super) fn retune_player_speed(
+    _: On<ContentReloaded>,
+    settings: Res<ZoneSettings>,
+    mut players: Query<&mut MoveSpeed, With<Player>>,
+) {
+    for mut speed in &mut players {
+        speed.0 = settings.0.zone.player_speed;
+    }
 }

@@ -4,5 +4,5 @@
 mod plugin;
 mod systems;
 
-pub use plugin::{NpcPlugin, NpcSystems};
+pub use plugin::NpcPlugin;
 pub use systems::{Wander, spawn_npcs};

@@ -4,10 +4,10 @@ use arcane_protocol::EntityKind;
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
-use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
-use crate::movement::rules::next_position;
+use crate::common::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
+use crate::common::geometry::next_position;
+use crate::common::state::{ZoneClock, ZoneSettings};
 use crate::rng::{ZoneRng, ZoneStream};
-use crate::zone::{ZoneClock, ZoneSettings};
 
 /// The current leg of an NPC's random walk.
 #[derive(Component, Debug, Clone)]

@@ -1,10 +1,13 @@
-//! Players: joining and leaving, routing session commands (inputs, acks) to the right
-//! entity, violation scoring and kicks.
+//! Players: joining and leaving, routing the host's commands to the concern that
+//! handles each (through `CommandHandlers`), violation scoring and kicks. Owns
+//! `Violations` and the `PlayerIndex`; spawns the shared `Player`, `Replicated` and
+//! `Position` of a joining player and lets every other concern add its own (the
+//! `PlayerJoined` event).
 
 mod plugin;
 pub mod rules;
 mod systems;
 
-pub use plugin::{PlayersPlugin, PlayersSystems};
+pub use plugin::PlayersPlugin;
 pub use rules::Violations;
-pub use systems::{Player, PlayerIndex, class_components, pick_spawn};
+pub use systems::PlayerIndex;

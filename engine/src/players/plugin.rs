@@ -1,29 +1,19 @@
-//! Registers command ingestion (`Ingest`) and violation kicks (`Lifecycle`).
+//! Registers command ingestion (`ZoneSystems::Ingest`) and violation kicks
+//! (`LifecycleSystems::Kick`).
 
 use bevy_ecs::prelude::*;
 
 use super::systems::{PlayerIndex, ingest_commands, kick_violators};
-use crate::ZonePlugin;
-use crate::zone::ZoneSystems;
-
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PlayersSystems {
-    Ingest,
-    Kick,
-}
+use crate::common::schedule::{LifecycleSystems, ZonePlugin, ZoneSystems};
 
 pub struct PlayersPlugin;
 
 impl ZonePlugin for PlayersPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<PlayerIndex>();
-        schedule.configure_sets((
-            PlayersSystems::Ingest.in_set(ZoneSystems::Ingest),
-            PlayersSystems::Kick.in_set(ZoneSystems::Lifecycle),
-        ));
         schedule.add_systems((
-            ingest_commands.in_set(PlayersSystems::Ingest),
-            kick_violators.in_set(PlayersSystems::Kick),
+            ingest_commands.in_set(ZoneSystems::Ingest),
+            kick_violators.in_set(LifecycleSystems::Kick),
         ));
     }
 }

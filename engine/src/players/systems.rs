@@ -1,41 +1,22 @@
-//! Player systems: the exclusive command ingest (joins need to spawn and later commands
-//! of the same tick must see the new entity) and the violation kick.
+//! Player systems: the exclusive command ingest (joins need to spawn, and later
+//! commands of the same tick must see the new entity) and the violation kick.
 
-use arcane_protocol::messages::RejectReason;
 use arcane_protocol::quant::metres_to_cm;
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::Role;
-use arcane_protocol::{
-    CastRejectReason, ClientTier, EntityKind, EventKind, KickReason, NetId, PROTOCOL_VERSION,
-    Welcome,
-};
+use arcane_protocol::{ClientTier, EntityKind, KickReason, NetId, PROTOCOL_VERSION, Welcome};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rustc_hash::FxHashMap;
 
 use super::rules::Violations;
-use crate::combat::{Dead, Health, RespawnRequested, Team};
-use crate::components::{MoveSpeed, NetIdAllocator, Position, Replicated};
-use crate::content::{ZoneContent, ZoneDef};
-use crate::interest::InterestState;
-use crate::movement::PlayerInput;
-use crate::movement::rules::{Accepted, walkable_point_near};
-use crate::persist::{Inventory, Transferring};
-use crate::replication::SnapshotLink;
-use crate::rng::{ZoneRng, ZoneStream};
-use crate::skills::{Caster, Mana};
-use crate::zone::{
-    CommandInbox, PlayerId, ZoneClock, ZoneCommand, ZoneCounters, ZoneOutbox, ZoneOutput,
-    ZoneSettings,
-};
-
-/// A connected player.
-#[derive(Component, Debug, Clone, Copy)]
-pub struct Player {
-    pub id: PlayerId,
-    pub tier: ClientTier,
-    pub role: Role,
-}
+use crate::common::commands::{CommandHandlers, CommandKind, Rejection};
+use crate::common::components::{NetIdAllocator, Player, Position, Replicated, Transferring};
+use crate::common::events::{PlayerJoined, PlayerLeaving, PlayerReconnected};
+use crate::common::geometry::{pick_spawn, walkable_point_near};
+use crate::common::io::{CommandInbox, PlayerId, ZoneCommand, ZoneOutbox, ZoneOutput};
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
+use crate::rng::ZoneRng;
 
 /// Player id → entity, for routing commands. Looked up twice per player per tick
 /// (input, ack); player ids come from signed tickets, so a fast non-keyed hash is safe.
@@ -52,16 +33,9 @@ impl PlayerIndex {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    pub fn remove(&mut self, player: PlayerId) -> Option<Entity> {
+    fn remove(&mut self, player: PlayerId) -> Option<Entity> {
         self.0.remove(&player)
     }
-}
-
-/// A walkable point within `spawn_radius` of a random spawn point.
-pub fn pick_spawn(zone: &ZoneDef, rng: &mut ZoneStream) -> Vec2 {
-    let n = zone.spawn_points.len() as u32;
-    let base = zone.spawn_points[rng.below(n) as usize];
-    walkable_point_near(zone, base, zone.spawn_radius, rng)
 }
 
 fn welcome_for(world: &World, net_id: NetId) -> Welcome {
@@ -88,43 +62,17 @@ fn welcome_for(world: &World, net_id: NetId) -> Welcome {
     }
 }
 
-/// The class components a player of this zone gets (also re-applied on reload).
-pub fn class_components(content: &ZoneContent) -> (Health, Mana, Caster) {
-    let dt = 1.0 / f32::from(content.netcode.tick_rate_hz.max(1));
-    let slots = content
-        .class_skill_indices()
-        .into_iter()
-        .map(|i| i as u16)
-        .collect();
-    match content.player_class() {
-        Some(c) => (
-            Health::full(c.max_hp),
-            Mana {
-                current: c.max_mana,
-                max: c.max_mana,
-                regen_per_tick: c.mana_regen_per_s * dt,
-            },
-            Caster::new(slots),
-        ),
-        None => (
-            Health::full(1),
-            Mana {
-                current: 0.0,
-                max: 0.0,
-                regen_per_tick: 0.0,
-            },
-            Caster::new(Vec::new()),
-        ),
-    }
-}
-
-/// Where a player with a saved position appears: there when it is walkable in this
-/// zone (content can change under a saved position), else the nearest walkable point
-/// the spawn stream finds, else a spawn point.
+/// Where a saved player appears: at the respawn point when it was saved dead; else
+/// where it was, when that is walkable in this zone (content can change under a saved
+/// position); else the nearest walkable point the spawn stream finds; else a spawn
+/// point.
 fn saved_position(world: &mut World, saved: &SavedPlayer) -> Vec2 {
     let p = Vec2::new(saved.x, saved.y);
     world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
         let zone = &world.resource::<ZoneSettings>().0.zone;
+        if saved.hp == 0 {
+            return zone.respawn_point(p);
+        }
         if !p.is_finite() {
             return pick_spawn(zone, &mut rng.spawn);
         }
@@ -140,6 +88,17 @@ fn saved_position(world: &mut World, saved: &SavedPlayer) -> Vec2 {
     })
 }
 
+fn send_welcome(world: &mut World, player: PlayerId, entity: Entity) {
+    let net_id = world
+        .get::<Replicated>(entity)
+        .map_or(NetId(0), |r| r.net_id);
+    let welcome = welcome_for(world, net_id);
+    world
+        .resource_mut::<ZoneOutbox>()
+        .0
+        .push(ZoneOutput::Welcome { player, welcome });
+}
+
 fn join(
     world: &mut World,
     player: PlayerId,
@@ -148,32 +107,18 @@ fn join(
     saved: Option<Box<SavedPlayer>>,
 ) {
     if let Some(e) = world.resource::<PlayerIndex>().get(player) {
-        // Reconnect: same entity, fresh stream and view.
-        let mut ent = world.entity_mut(e);
-        if let Some(mut p) = ent.get_mut::<Player>() {
+        // Reconnect: the same entity; each concern starts its streams over.
+        if let Some(mut p) = world.get_mut::<Player>(e) {
             p.tier = tier;
             p.role = role;
         }
-        if let Some(mut i) = ent.get_mut::<PlayerInput>() {
-            i.reset();
-        }
-        if let Some(mut c) = ent.get_mut::<Caster>() {
-            c.reset_stream();
-        }
-        ent.insert((InterestState::new(tier), SnapshotLink::default()));
-        let net_id = world
-            .get::<Replicated>(e)
-            .map(|r| r.net_id)
-            .unwrap_or(NetId(0));
-        let welcome = welcome_for(world, net_id);
-        world
-            .resource_mut::<ZoneOutbox>()
-            .0
-            .push(ZoneOutput::Welcome { player, welcome });
+        world.trigger(PlayerReconnected { entity: e, tier });
+        world.flush();
+        send_welcome(world, player, e);
         return;
     }
     let zone = &world.resource::<ZoneSettings>().0.zone;
-    let (max_players, speed) = (zone.max_players, zone.player_speed);
+    let max_players = zone.max_players;
     if world.resource::<PlayerIndex>().len() >= max_players as usize {
         let detail = format!("zone {} is full ({max_players} players)", zone.id);
         world.resource_mut::<ZoneOutbox>().0.push(ZoneOutput::Kick {
@@ -184,22 +129,8 @@ fn join(
         return;
     }
     let net_id = world.resource_mut::<NetIdAllocator>().allocate();
-    let (mut health, mut mana, caster) = class_components(&world.resource::<ZoneSettings>().0);
-    let mut inventory = Inventory::default();
-    let pos = match saved {
-        Some(saved) => {
-            // A player saved dead comes back respawned: full HP, at the respawn point.
-            let pos = if saved.hp == 0 {
-                let zone = &world.resource::<ZoneSettings>().0.zone;
-                zone.respawn_point(Vec2::new(saved.x, saved.y))
-            } else {
-                health.hp = saved.hp.min(health.max);
-                saved_position(world, &saved)
-            };
-            mana.current = (saved.mana as f32).min(mana.max);
-            inventory.0 = saved.inventory;
-            pos
-        }
+    let pos = match &saved {
+        Some(saved) => saved_position(world, saved),
         None => world.resource_scope(|world, mut rng: Mut<ZoneRng>| {
             pick_spawn(&world.resource::<ZoneSettings>().0.zone, &mut rng.spawn)
         }),
@@ -217,162 +148,110 @@ fn join(
                 variant: 0,
             },
             Position(pos),
-            MoveSpeed(speed),
-            PlayerInput::default(),
             Violations::default(),
-            InterestState::new(tier),
-            SnapshotLink::default(),
-            (health, mana, caster, Team::Players, inventory),
         ))
         .id();
     world.resource_mut::<PlayerIndex>().0.insert(player, e);
-    let welcome = welcome_for(world, net_id);
-    world
-        .resource_mut::<ZoneOutbox>()
-        .0
-        .push(ZoneOutput::Welcome { player, welcome });
+    // Every concern adds its components now, before the next command of this tick.
+    world.trigger(PlayerJoined {
+        entity: e,
+        player,
+        tier,
+        saved: saved.map(|s| *s),
+    });
+    world.flush();
+    send_welcome(world, player, e);
 }
 
-/// The player's entity, unless the player is frozen for a transfer (then its
-/// commands are ignored).
-fn frozen_or(world: &World, player: PlayerId) -> Option<Entity> {
-    let e = world.resource::<PlayerIndex>().get(player)?;
-    world.get::<Transferring>(e).is_none().then_some(e)
+/// Counts a rejected command toward the player's violations and tells them (a few
+/// times a tick at most).
+fn reject(world: &mut World, player: PlayerId, entity: Entity, rejection: Rejection) {
+    let tell = world
+        .get_mut::<Violations>(entity)
+        .is_some_and(|mut v| v.record(rejection.reason));
+    if tell {
+        let tick = world.resource::<ZoneClock>().tick as u32;
+        world
+            .resource_mut::<ZoneOutbox>()
+            .event(player, tick, rejection.event);
+    }
 }
 
-/// Applies every queued session command in arrival order.
+/// The player a command is for, if any.
+fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
+    match command {
+        ZoneCommand::Join { player, .. }
+        | ZoneCommand::Leave { player }
+        | ZoneCommand::TransferFailed { player, .. }
+        | ZoneCommand::Input { player, .. }
+        | ZoneCommand::Ack { player, .. }
+        | ZoneCommand::Cast { player, .. }
+        | ZoneCommand::Respawn { player }
+        | ZoneCommand::Admin { player, .. } => Some(*player),
+        ZoneCommand::Evacuate { .. } => None,
+    }
+}
+
+/// Applies every queued command in arrival order: joins and leaves here, the rest
+/// through the handler its concern registered. A command for a player this zone does
+/// not have is ignored, as is what a frozen player does.
 pub fn ingest_commands(world: &mut World) {
     let mut commands = std::mem::take(&mut world.resource_mut::<CommandInbox>().0);
-    let tick = world.resource::<ZoneClock>().tick as u32;
-    let limits = world.resource::<ZoneSettings>().0.netcode.input.clone();
     for cmd in commands.drain(..) {
-        match cmd {
+        let kind = match cmd {
             ZoneCommand::Join {
                 player,
                 tier,
                 role,
                 saved,
-            } => join(world, player, tier, role, saved),
-            ZoneCommand::Evacuate { to } => crate::persist::evacuate(world, to),
-            ZoneCommand::TransferFailed { player, detail } => {
-                if let Some(e) = world.resource::<PlayerIndex>().get(player) {
-                    crate::persist::transfer_failed(world, player, e, detail);
-                }
-            }
-            ZoneCommand::Cast { player, intent } => {
-                let Some(e) = frozen_or(world, player) else {
-                    continue;
-                };
-                let Some(Err(reason)) = world.get_mut::<Caster>(e).map(|mut c| c.accept(intent))
-                else {
-                    continue;
-                };
-                world.resource_mut::<ZoneCounters>().cast_rejected[reason as usize] += 1;
-                // Replays and floods count toward a kick, like those of move inputs.
-                let as_input = match reason {
-                    CastRejectReason::StaleSequence => RejectReason::StaleSequence,
-                    _ => RejectReason::Flood,
-                };
-                let tell = world
-                    .get_mut::<Violations>(e)
-                    .is_some_and(|mut v| v.record(as_input));
-                if tell {
-                    let kind = EventKind::CastRejected {
-                        seq: intent.seq,
-                        slot: intent.slot,
-                        reason,
-                    };
-                    world.resource_mut::<ZoneOutbox>().event(player, tick, kind);
-                }
-            }
-            ZoneCommand::Respawn { player } => {
-                if let Some(e) = frozen_or(world, player)
-                    && world.get::<Dead>(e).is_some()
-                {
-                    world.entity_mut(e).insert(RespawnRequested);
-                }
-            }
-            ZoneCommand::Admin {
-                player,
-                seq,
-                command,
             } => {
-                if frozen_or(world, player).is_some() {
-                    crate::admin::handle(world, player, seq, command);
-                }
+                join(world, player, tier, role, saved);
+                continue;
             }
-            ZoneCommand::Leave { player } => remove_player(world, player),
-            ZoneCommand::Input {
-                player,
-                input,
-                received_us,
-            } => {
-                // Input for a player this zone does not own, or one frozen for a
-                // transfer, is ignored.
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
-                    continue;
-                };
-                // One entity lookup for both checks (this runs for every input).
-                let Ok(mut entity) = world.get_entity_mut(e) else {
-                    continue;
-                };
-                if entity.contains::<Transferring>() {
-                    continue;
-                }
-                let Some(mut stream) = entity.get_mut::<PlayerInput>() else {
-                    continue;
-                };
-                let reason = match stream.accept(input, received_us, &limits) {
-                    Ok(Accepted::Queued) => continue,
-                    Ok(Accepted::Superseded) => {
-                        world.resource_mut::<ZoneCounters>().inputs_superseded += 1;
-                        continue;
-                    }
-                    Err(reason) => reason,
-                };
-                world.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;
-                let tell = world
-                    .get_mut::<Violations>(e)
-                    .is_some_and(|mut v| v.record(reason));
-                if tell {
-                    let kind = EventKind::InputRejected {
-                        seq: input.seq,
-                        reason,
-                    };
-                    world.resource_mut::<ZoneOutbox>().event(player, tick, kind);
-                }
+            ZoneCommand::Leave { player } => {
+                remove_player(world, player);
+                continue;
             }
-            ZoneCommand::Ack {
-                player,
-                snapshot_id,
-            } => {
-                let Some(e) = world.resource::<PlayerIndex>().get(player) else {
-                    continue;
-                };
-                if let Some(mut link) = world.get_mut::<SnapshotLink>(e) {
-                    link.sender.ack(snapshot_id);
-                }
+            ref other => match CommandKind::of(other) {
+                Some(kind) => kind,
+                None => continue,
+            },
+        };
+        let Some(player) = player_of(&cmd) else {
+            if let Some(handle) = world.resource::<CommandHandlers>().zone(kind) {
+                handle(world, cmd);
             }
+            continue;
+        };
+        let Some(e) = world.resource::<PlayerIndex>().get(player) else {
+            continue;
+        };
+        if kind.ignored_while_frozen()
+            && world
+                .get_entity(e)
+                .is_ok_and(|entity| entity.contains::<Transferring>())
+        {
+            continue;
+        }
+        let Some(handle) = world.resource::<CommandHandlers>().player(kind) else {
+            continue;
+        };
+        if let Some(rejection) = handle(world, e, cmd) {
+            reject(world, player, e, rejection);
         }
     }
     // Hand the (now empty) buffer back so its capacity is reused next tick.
     world.resource_mut::<CommandInbox>().0 = commands;
 }
 
-/// Removes a player from the zone with its final save (a `Logout`), unless it is being
-/// handed over: then the handoff record is the only state that may be kept.
+/// Removes a player from the zone: every concern sees it leave (persistence saves it
+/// unless it is being handed over), then the entity goes.
 fn remove_player(world: &mut World, player: PlayerId) {
     let Some(e) = world.resource_mut::<PlayerIndex>().remove(player) else {
         return;
     };
-    if world.get::<Transferring>(e).is_none()
-        && let Some(state) = crate::persist::saved_state(world, e)
-    {
-        world
-            .resource_mut::<ZoneOutbox>()
-            .0
-            .push(ZoneOutput::Logout { player, state });
-    }
+    world.trigger(PlayerLeaving { entity: e, player });
+    world.flush();
     world.despawn(e);
 }
 

@@ -5,5 +5,5 @@
 mod plugin;
 mod systems;
 
-pub use plugin::{ReplicationPlugin, ReplicationSystems};
+pub use plugin::ReplicationPlugin;
 pub use systems::{SnapshotLink, SnapshotScratch, encode_snapshots};

@@ -1,15 +1,20 @@
-//! The snapshot encoding system.
+//! The snapshot encoding system, and a client's snapshot link over its connection:
+//! acks in, a fresh history on join and reconnect.
 
-use arcane_protocol::snapshot::{InputReceipt, InputWait, SnapshotSender};
+use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::snapshot::{InputReceipt, InputWait};
 use arcane_protocol::{KickReason, OwnState};
 use bevy_ecs::prelude::*;
 
-use crate::combat::{Dead, Health, Invulnerable};
+use crate::combat::{Health, Invulnerable};
+use crate::common::commands::Rejection;
+use crate::common::components::{Dead, Player};
+use crate::common::events::{PlayerJoined, PlayerReconnected};
+use crate::common::io::{PlayerId, ZoneCommand, ZoneOutbox, ZoneOutput};
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
-use crate::players::Player;
 use crate::skills::{Caster, Mana};
-use crate::zone::{ZoneClock, ZoneCounters, ZoneOutbox, ZoneOutput, ZoneSettings};
 
 /// Per-client snapshot history (sent ring and ack).
 #[derive(Component, Default)]
@@ -26,7 +31,7 @@ pub struct SnapshotLink {
 #[derive(Resource, Default)]
 pub struct SnapshotScratch {
     buffer: Vec<u8>,
-    ranges: Vec<(crate::zone::PlayerId, std::ops::Range<usize>)>,
+    ranges: Vec<(PlayerId, std::ops::Range<usize>)>,
     /// Reused for each client's own state.
     own: OwnState,
 }
@@ -146,4 +151,32 @@ pub fn encode_snapshots(
             bytes: shared.slice(range),
         });
     }
+}
+
+/// `ZoneCommand::Ack` (ingest's handler): the client decoded this snapshot, so the
+/// next is a delta against it.
+pub(super) fn take_ack(
+    world: &mut World,
+    entity: Entity,
+    command: ZoneCommand,
+) -> Option<Rejection> {
+    let ZoneCommand::Ack { snapshot_id, .. } = command else {
+        return None;
+    };
+    if let Some(mut link) = world.get_mut::<SnapshotLink>(entity) {
+        link.sender.ack(snapshot_id);
+    }
+    None
+}
+
+/// A joining client has no snapshot history: its first snapshot is full.
+pub(super) fn add_snapshot_link(joined: On<PlayerJoined>, mut commands: Commands) {
+    commands
+        .entity(joined.entity)
+        .insert(SnapshotLink::default());
+}
+
+/// A reconnected client has lost its baseline.
+pub(super) fn restart_snapshot_link(back: On<PlayerReconnected>, mut commands: Commands) {
+    commands.entity(back.entity).insert(SnapshotLink::default());
 }

@@ -1,16 +1,20 @@
 //! Mage skills: cast intents validated against cooldowns, mana, range, targets and line
-//! of sight; cast times; projectiles, novas and heals. Rules are pure functions in
+//! of sight; cast times; projectiles, novas and heals. Owns `Mana`, `Caster` and
+//! `Projectile`. Rules are pure functions in
 //! `rules`; the systems only gather what they need and apply the outcome.
 
 mod plugin;
 pub mod rules;
 mod systems;
+mod upkeep;
 
-pub use plugin::{SkillsPlugin, SkillsSystems};
+pub use plugin::SkillsPlugin;
 
 use arcane_protocol::{CastIntent, CastRejectReason, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+
+use crate::content::ZoneContent;
 
 /// Most cast intents held per player between ticks; more are refused as a flood.
 pub const MAX_QUEUED_CASTS: usize = 4;
@@ -21,6 +25,26 @@ pub struct Mana {
     pub current: f32,
     pub max: f32,
     pub regen_per_tick: f32,
+}
+
+impl Mana {
+    /// A player's mana in zones of `content`: the class's maximum and regeneration
+    /// (none without a class), full.
+    pub fn of_player_class(content: &ZoneContent) -> Self {
+        let dt = 1.0 / f32::from(content.netcode.tick_rate_hz.max(1));
+        match content.player_class() {
+            Some(c) => Mana {
+                current: c.max_mana,
+                max: c.max_mana,
+                regen_per_tick: c.mana_regen_per_s * dt,
+            },
+            None => Mana {
+                current: 0.0,
+                max: 0.0,
+                regen_per_tick: 0.0,
+            },
+        }
+    }
 }
 
 /// A cast under way (skills with a cast time).
@@ -72,6 +96,16 @@ impl Caster {
         }
         self.queue.push(intent);
         Ok(())
+    }
+
+    /// The slots of the player class of `content`.
+    pub fn of_player_class(content: &ZoneContent) -> Self {
+        let slots = content
+            .class_skill_indices()
+            .into_iter()
+            .map(|i| i as u16)
+            .collect();
+        Caster::new(slots)
     }
 
     /// A reconnect starts a fresh sequence.

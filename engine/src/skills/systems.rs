@@ -8,12 +8,11 @@ use glam::Vec2;
 
 use super::rules::{Aim, Aimed, CasterView, check_cast, segment_hit};
 use super::{ActiveCast, Caster, Mana, Projectile};
-use crate::combat::{Dead, EventBus, Health, Hit, HitQueue, Team};
-use crate::components::{NetIdAllocator, Position, Replicated};
+use crate::combat::{EventBus, Health, Hit, HitQueue, Team};
+use crate::common::components::{Dead, NetIdAllocator, Player, Position, Replicated};
+use crate::common::spatial::SpatialIndex;
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{SkillDef, SkillEffect, ZoneContent};
-use crate::interest::SpatialIndex;
-use crate::players::Player;
-use crate::zone::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// How far anything may have moved since the spatial index's frame (one tick of the
 /// fastest walker plus a knockback), for candidate searches during `Simulate`.

@@ -1,11 +1,15 @@
-//! Components shared by several plugins. Plugin-private components live in their plugin.
+//! Components several plugins read: what is replicated and where it is, who is a
+//! player, who is dead or frozen. A plugin's own components live in its folder.
 
-use arcane_protocol::{EntityKind, NetId};
+use arcane_protocol::ticket::Role;
+use arcane_protocol::{ClientTier, EntityKind, NetId};
 use bevy_ecs::lifecycle::HookContext;
 use bevy_ecs::prelude::{Component, Resource};
 use bevy_ecs::world::DeferredWorld;
 use glam::Vec2;
 use rustc_hash::FxHashSet;
+
+use super::io::PlayerId;
 
 /// Marks an entity that is replicated to clients, with its zone-wide id. Immutable:
 /// its hooks tell the [`NetIdAllocator`] which ids are live, and an edit in place
@@ -26,6 +30,28 @@ pub struct Position(pub Vec2);
 /// Movement speed in metres per second.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct MoveSpeed(pub f32);
+
+/// A connected player (the players plugin spawns it; every concern adds its own
+/// components when it sees [`PlayerJoined`](super::events::PlayerJoined)).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Player {
+    pub id: PlayerId,
+    pub tier: ClientTier,
+    pub role: Role,
+}
+
+/// A dead player (enemies are despawned instead). Movement and casts are refused.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Dead {
+    /// From this tick a respawn request is honoured.
+    pub respawn_tick: u64,
+}
+
+/// The player walked into an exit (or its zone drains) and is being handed over: its
+/// input, casts and admin commands are ignored, checkpoints skip it and its leave
+/// saves nothing (the handoff record is the only copy that may become its state).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transferring;
 
 /// Hands out zone-wide replicated ids from a counter. Ids are 32-bit and a busy zone
 /// issues thousands a second (every projectile takes one), so the counter can wrap

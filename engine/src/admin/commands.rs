@@ -1,6 +1,4 @@
-//! Test-area and game-master commands. Only players whose ticket carries the admin role
-//! may use them; anyone else is refused and counted. Each command answers its sender
-//! with an `AdminResult` event.
+//! What each admin command does, and the answer its sender gets.
 
 use arcane_protocol::quant::cm_to_metres;
 use arcane_protocol::ticket::Role;
@@ -8,17 +6,23 @@ use arcane_protocol::{AdminCommand, EventKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 
-use crate::combat::{Dead, EventBus, Health, Invulnerable, RespawnRequested, Slain};
-use crate::components::{NetIdAllocator, Position, Replicated};
+use crate::combat::{EventBus, Health, Invulnerable, RespawnRequested, Slain};
+use crate::common::commands::Rejection;
+use crate::common::components::{Dead, NetIdAllocator, Player, Position, Replicated};
+use crate::common::io::{ZoneCommand, ZoneOutbox};
+use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::enemy_ai::{AdminSpawned, Enemy, Spawners, enemy_bundle};
-use crate::players::{Player, PlayerIndex};
 use crate::skills::{Caster, Mana, Projectile};
-use crate::zone::{PlayerId, ZoneClock, ZoneCounters, ZoneOutbox, ZoneSettings};
 
-/// Runs one admin command from `player` (during `Ingest`).
-pub fn handle(world: &mut World, player: PlayerId, seq: u32, command: AdminCommand) {
-    let Some(me) = world.resource::<PlayerIndex>().get(player) else {
-        return;
+/// Runs one `ZoneCommand::Admin` from the player `me` (ingest's handler).
+pub(super) fn handle(world: &mut World, me: Entity, command: ZoneCommand) -> Option<Rejection> {
+    let ZoneCommand::Admin {
+        player,
+        seq,
+        command,
+    } = command
+    else {
+        return None;
     };
     let is_admin = world
         .get::<Player>(me)
@@ -40,6 +44,7 @@ pub fn handle(world: &mut World, player: PlayerId, seq: u32, command: AdminComma
         tick,
         EventKind::AdminResult { seq, ok, detail },
     );
+    None
 }
 
 fn point(x_cm: i32, y_cm: i32) -> Vec2 {

@@ -1,0 +1,95 @@
+//! Who handles which command. The players plugin takes every [`ZoneCommand`] in
+//! arrival order, finds the player's entity and hands the command to the plugin that
+//! registered for its kind: movement takes inputs, skills casts, replication acks. A
+//! new concern with commands of its own registers a handler here; ingest does not
+//! change.
+
+use arcane_protocol::EventKind;
+use arcane_protocol::messages::RejectReason;
+use bevy_ecs::prelude::{Entity, Resource, World};
+
+use super::io::ZoneCommand;
+
+/// The kinds of command a plugin may handle (joins and leaves are the players
+/// plugin's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    Input,
+    Ack,
+    Cast,
+    Respawn,
+    Admin,
+    /// The host could not carry out a transfer the zone asked for.
+    TransferFailed,
+    /// The zone drains: everyone is handed over (not addressed to one player).
+    Evacuate,
+}
+
+impl CommandKind {
+    const COUNT: usize = 7;
+
+    /// The kind of `command`; `None` for joins and leaves.
+    pub fn of(command: &ZoneCommand) -> Option<CommandKind> {
+        Some(match command {
+            ZoneCommand::Input { .. } => CommandKind::Input,
+            ZoneCommand::Ack { .. } => CommandKind::Ack,
+            ZoneCommand::Cast { .. } => CommandKind::Cast,
+            ZoneCommand::Respawn { .. } => CommandKind::Respawn,
+            ZoneCommand::Admin { .. } => CommandKind::Admin,
+            ZoneCommand::TransferFailed { .. } => CommandKind::TransferFailed,
+            ZoneCommand::Evacuate { .. } => CommandKind::Evacuate,
+            ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } => return None,
+        })
+    }
+
+    /// Commands a player frozen for a transfer may not give: what it does is not its
+    /// own any more until the transfer is resolved. Acks keep the snapshots flowing.
+    pub fn ignored_while_frozen(self) -> bool {
+        matches!(
+            self,
+            CommandKind::Input | CommandKind::Cast | CommandKind::Respawn | CommandKind::Admin
+        )
+    }
+}
+
+/// A command the zone refused: it counts toward the player's violations and, unless
+/// the player was already told too often this tick, `event` tells them why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// How the violation counts (casts refused as replays or floods count as such).
+    pub reason: RejectReason,
+    pub event: EventKind,
+}
+
+/// Handles one command of a player in the zone (`entity` is theirs).
+pub type PlayerCommandHandler = fn(&mut World, Entity, ZoneCommand) -> Option<Rejection>;
+
+/// Handles a command addressed to the whole zone.
+pub type ZoneCommandHandler = fn(&mut World, ZoneCommand);
+
+/// What each plugin registered.
+#[derive(Resource, Default)]
+pub struct CommandHandlers {
+    player: [Option<PlayerCommandHandler>; CommandKind::COUNT],
+    zone: [Option<ZoneCommandHandler>; CommandKind::COUNT],
+}
+
+impl CommandHandlers {
+    /// Registers the handler of one kind of player command (the last one stays).
+    pub fn on_player_command(&mut self, kind: CommandKind, handler: PlayerCommandHandler) {
+        self.player[kind as usize] = Some(handler);
+    }
+
+    /// Registers the handler of one kind of zone-wide command.
+    pub fn on_zone_command(&mut self, kind: CommandKind, handler: ZoneCommandHandler) {
+        self.zone[kind as usize] = Some(handler);
+    }
+
+    pub fn player(&self, kind: CommandKind) -> Option<PlayerCommandHandler> {
+        self.player[kind as usize]
+    }
+
+    pub fn zone(&self, kind: CommandKind) -> Option<ZoneCommandHandler> {
+        self.zone[kind as usize]
+    }
+}

@@ -1,0 +1,133 @@
+//! What goes into a zone and what comes out: [`ZoneCommand`]s from the host (sessions,
+//! persistence, the drain) and [`ZoneOutput`]s for it (snapshots, events, saves,
+//! transfers), and the resources that hold them during a tick.
+
+use arcane_protocol::saved::SavedPlayer;
+use arcane_protocol::ticket::Role;
+use arcane_protocol::{
+    AdminCommand, CastIntent, ClientTier, KickReason, MoveInput, ReliableEvent, Welcome,
+};
+use bevy_ecs::prelude::Resource;
+
+use crate::content::ExitTarget;
+
+/// Account-level player id (from the join ticket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlayerId(pub u64);
+
+/// Input to the zone, produced by sessions and applied in `ZoneSystems::Ingest`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneCommand {
+    /// A verified player connects (or reconnects: the old view is reset).
+    Join {
+        player: PlayerId,
+        tier: ClientTier,
+        /// From the ticket; only `Admin` may send admin commands.
+        role: Role,
+        /// The player's saved state (from the database or a transfer's handoff);
+        /// `None` places a fresh player at a spawn point.
+        saved: Option<Box<SavedPlayer>>,
+    },
+    /// The transfer the zone asked for (`ZoneOutput::Transfer`) was refused or could
+    /// not be carried out: the player stays here and may move again.
+    TransferFailed {
+        player: PlayerId,
+        detail: String,
+    },
+    /// The zone is draining: freeze every player who is not already moving and hand
+    /// them to `to` where they stand (`ZoneOutput::Transfer` for each).
+    Evacuate {
+        to: ExitTarget,
+    },
+    Leave {
+        player: PlayerId,
+    },
+    Input {
+        player: PlayerId,
+        input: MoveInput,
+        /// When the host received it, on the clock given to [`Zone::step_at`] (µs).
+        received_us: u64,
+    },
+    Ack {
+        player: PlayerId,
+        snapshot_id: u32,
+    },
+    Cast {
+        player: PlayerId,
+        intent: CastIntent,
+    },
+    Respawn {
+        player: PlayerId,
+    },
+    Admin {
+        player: PlayerId,
+        seq: u32,
+        command: AdminCommand,
+    },
+}
+
+/// Output of one tick, addressed to one player's connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneOutput {
+    Welcome {
+        player: PlayerId,
+        welcome: Welcome,
+    },
+    /// An encoded `ServerMessage::Snapshot`, ready for the wire.
+    Snapshot {
+        player: PlayerId,
+        /// A slice of the tick's shared snapshot buffer.
+        bytes: bytes::Bytes,
+    },
+    Event {
+        player: PlayerId,
+        event: ReliableEvent,
+    },
+    /// The zone removed the player; the connection should be closed with this reason.
+    /// A violation kick comes just after a `Logout` that saves the player (unless it
+    /// is being handed over, when the handoff record is the only state kept).
+    Kick {
+        player: PlayerId,
+        reason: KickReason,
+        detail: String,
+    },
+    /// Close the player's connection with this reason; the player stays until the
+    /// session's leave comes in, which saves its final state as for any logout.
+    Disconnect {
+        player: PlayerId,
+        reason: KickReason,
+        detail: String,
+    },
+    /// The periodic write-behind checkpoint: every player not in transfer.
+    Checkpoint(Vec<(PlayerId, SavedPlayer)>),
+    /// A player left (disconnect or kick); this is their final state here.
+    Logout {
+        player: PlayerId,
+        state: SavedPlayer,
+    },
+    /// A player walked into an exit and is frozen: hand them to `to` with `state`
+    /// (already at the arrival point), then send `Leave`, or `TransferFailed`.
+    Transfer {
+        player: PlayerId,
+        to: ExitTarget,
+        state: SavedPlayer,
+    },
+}
+
+/// Commands waiting for the next `Ingest`.
+#[derive(Resource, Default)]
+pub struct CommandInbox(pub Vec<ZoneCommand>);
+
+/// Outputs of the current tick.
+#[derive(Resource, Default)]
+pub struct ZoneOutbox(pub Vec<ZoneOutput>);
+
+impl ZoneOutbox {
+    /// Queues a reliable event for one player.
+    pub fn event(&mut self, player: PlayerId, tick: u32, kind: arcane_protocol::EventKind) {
+        self.0.push(ZoneOutput::Event {
+            player,
+            event: ReliableEvent { tick, kind },
+        });
+    }
+}

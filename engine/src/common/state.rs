@@ -1,0 +1,62 @@
+//! The zone-wide resources every plugin reads: the clock, the content, the counters.
+
+use arcane_protocol::CastRejectReason;
+use arcane_protocol::messages::RejectReason;
+use bevy_ecs::prelude::Resource;
+
+use crate::content::ZoneContent;
+
+/// Tick number and the fixed step derived from the tick rate.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct ZoneClock {
+    pub tick: u64,
+    /// Seconds per tick.
+    pub dt: f32,
+    /// The host's clock at the start of this tick, in µs, as given to
+    /// [`Zone::step_at`] (0 with [`Zone::step`]). The simulation never reads it: it
+    /// only measures how long inputs waited, which snapshots report to clients.
+    pub host_us: u64,
+}
+
+/// The loaded content of this zone.
+#[derive(Resource, Debug, Clone)]
+pub struct ZoneSettings(pub ZoneContent);
+
+/// Monotonic counters the process exports as metrics.
+#[derive(Resource, Default, Debug, Clone, PartialEq)]
+pub struct ZoneCounters {
+    pub inputs_applied: u64,
+    pub inputs_rejected: [u64; RejectReason::ALL.len()],
+    /// Inputs the network reordered behind a newer one that was already applied:
+    /// dropped without blame (a replay is `StaleSequence` instead).
+    pub inputs_superseded: u64,
+    pub kicks: u64,
+    pub snapshots: u64,
+    pub full_snapshots: u64,
+    pub snapshot_bytes: u64,
+    pub entity_updates: u64,
+    pub entity_enters: u64,
+    pub entity_leaves: u64,
+    /// Casts that passed validation.
+    pub casts: u64,
+    pub cast_rejected: [u64; CastRejectReason::ALL.len()],
+    /// Damage hits that landed (skills and enemy attacks).
+    pub hits: u64,
+    /// Enemies killed.
+    pub kills: u64,
+    pub player_deaths: u64,
+    pub respawns: u64,
+    /// Enemy attacks resolved (whether or not they hit anyone).
+    pub enemy_attacks: u64,
+    pub admin_commands: u64,
+    /// Admin commands from players without the admin role.
+    pub admin_refused: u64,
+    /// Content reloads applied at a tick boundary.
+    pub content_reloads: u64,
+}
+
+impl ZoneCounters {
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.inputs_rejected[reason as usize]
+    }
+}

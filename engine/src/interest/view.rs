@@ -1,0 +1,303 @@
+//! What one client sees: the entities it tracks under one-byte local ids, with
+//! hysteresis at the edge, a cap per tier filled nearest first, and refreshes by
+//! accumulated priority when more are tracked than one snapshot carries.
+
+use arcane_protocol::snapshot::ViewEntity;
+use arcane_protocol::{ClientTier, EntityState, LocalId, NetId};
+use bevy_ecs::prelude::*;
+use glam::Vec2;
+use rustc_hash::FxHashMap;
+
+use super::rules::{in_view, keep_smallest, priority_gain};
+use crate::common::components::{Position, Replicated};
+use crate::common::events::{PlayerJoined, PlayerReconnected};
+use crate::common::spatial::SpatialIndex;
+use crate::common::state::{ZoneClock, ZoneSettings};
+use crate::content::InterestTier;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    net_id: NetId,
+    /// State this client was last sent (stale while the entity waits for a refresh).
+    last_sent: EntityState,
+    /// Accumulated refresh priority.
+    priority: f32,
+    /// Generation in which the entity was last found in view.
+    seen: u32,
+    frame_idx: u32,
+    distance: f32,
+    entered: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    frame_idx: u32,
+    d2: f32,
+    /// The entity's local id if it is already tracked (looked up once).
+    local: Option<LocalId>,
+}
+
+/// What one client tracks, under which local ids, and this tick's view.
+#[derive(Component, Debug)]
+pub struct InterestState {
+    pub tier: ClientTier,
+    /// Indexed by local id; only `..used` may hold entries.
+    slots: Vec<Option<Slot>>,
+    /// One past the highest local id in use. Free ids are handed out lowest first,
+    /// so this stays close to the tracked count and loops never walk the whole cap.
+    used: usize,
+    by_net: FxHashMap<NetId, LocalId>,
+    /// Free local ids below `used`, highest first (so `pop` yields the lowest).
+    free: Vec<LocalId>,
+    generation: u32,
+    /// This tick's view, sorted by local id; read by replication.
+    pub view: Vec<ViewEntity>,
+    candidates: Vec<Candidate>,
+    refresh: Vec<(f32, LocalId)>,
+}
+
+impl InterestState {
+    pub fn new(tier: ClientTier) -> Self {
+        InterestState {
+            tier,
+            slots: Vec::new(),
+            used: 0,
+            by_net: FxHashMap::default(),
+            free: Vec::new(),
+            generation: 0,
+            view: Vec::new(),
+            candidates: Vec::new(),
+            refresh: Vec::new(),
+        }
+    }
+
+    /// The lowest free local id, growing the used range when none is free below it.
+    fn allocate_local(&mut self, cap: usize) -> Option<LocalId> {
+        if let Some(l) = self.free.pop() {
+            return Some(l);
+        }
+        if self.used >= cap {
+            return None;
+        }
+        if self.slots.len() <= self.used {
+            self.slots.push(None);
+        }
+        self.used += 1;
+        Some((self.used - 1) as LocalId)
+    }
+
+    /// Recomputes the tracked set and this tick's view for a client at `pos` (`own` is
+    /// the client's own entity, which is always refreshed).
+    ///
+    /// The spatial query runs every `tier.query_interval_ticks` ticks (staggered by
+    /// `own` so clients spread over ticks); in between, tracked entities are refreshed
+    /// from the frame and dropped once beyond `radius + margin`, and newcomers wait
+    /// for the next query.
+    pub fn update(
+        &mut self,
+        index: &SpatialIndex,
+        pos: Vec2,
+        own: NetId,
+        tier: &InterestTier,
+        tick: u64,
+    ) {
+        let interval = u64::from(tier.query_interval_ticks.max(1));
+        if self.used == 0 || (tick + u64::from(own.0)).is_multiple_of(interval) {
+            self.update_with_query(index, pos, own, tier);
+        } else {
+            self.update_tracked(index, pos, own, tier);
+        }
+    }
+
+    /// The in-between tick: no query, only refresh what is tracked.
+    fn update_tracked(&mut self, index: &SpatialIndex, pos: Vec2, own: NetId, tier: &InterestTier) {
+        let outer = tier.radius + tier.margin;
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let mut tracked = 0;
+        for slot in self.slots[..self.used].iter_mut().flatten() {
+            let Some(idx) = index.frame_index(slot.net_id) else {
+                continue;
+            };
+            let d2 = index.frame[idx as usize].pos.distance_squared(pos);
+            if d2 <= outer * outer {
+                slot.seen = generation;
+                slot.frame_idx = idx;
+                slot.distance = d2.sqrt();
+                slot.entered = false;
+                tracked += 1;
+            }
+        }
+        self.finish(index, own, tier, tracked, 0);
+    }
+
+    fn update_with_query(
+        &mut self,
+        index: &SpatialIndex,
+        pos: Vec2,
+        own: NetId,
+        tier: &InterestTier,
+    ) {
+        let cap = usize::from(tier.tracked_cap);
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+
+        // 1. Candidates from one radius query, filtered by hysteresis.
+        self.candidates.clear();
+        let outer = tier.radius + tier.margin;
+        let (by_net, candidates) = (&self.by_net, &mut self.candidates);
+        index.for_each_within(pos, outer, |frame_idx, d2| {
+            let local = by_net.get(&index.frame[frame_idx as usize].net_id).copied();
+            if in_view(d2, local.is_some(), tier.radius, tier.margin) {
+                candidates.push(Candidate {
+                    frame_idx,
+                    d2,
+                    local,
+                });
+            }
+        });
+        // 2. Over the cap: keep the nearest (the client's own entity is at distance 0).
+        let kept = keep_smallest(&mut self.candidates, cap, |c| c.d2);
+
+        // 3. Mark kept entities, giving newcomers a free local id.
+        let mut entered = 0usize;
+        for i in 0..kept {
+            let c = self.candidates[i];
+            let f = &index.frame[c.frame_idx as usize];
+            let distance = c.d2.sqrt();
+            if let Some(local) = c.local {
+                if let Some(s) = self.slots[usize::from(local)].as_mut() {
+                    s.seen = generation;
+                    s.frame_idx = c.frame_idx;
+                    s.distance = distance;
+                    s.entered = false;
+                }
+                continue;
+            }
+            let Some(local) = self.allocate_local(cap) else {
+                continue;
+            };
+            self.by_net.insert(f.net_id, local);
+            self.slots[usize::from(local)] = Some(Slot {
+                net_id: f.net_id,
+                last_sent: f.state,
+                priority: 0.0,
+                seen: generation,
+                frame_idx: c.frame_idx,
+                distance,
+                entered: true,
+            });
+            entered += 1;
+        }
+
+        self.finish(index, own, tier, kept, entered);
+    }
+
+    /// Drops what was not seen this generation, refreshes states and builds the view.
+    fn finish(
+        &mut self,
+        index: &SpatialIndex,
+        own: NetId,
+        tier: &InterestTier,
+        kept: usize,
+        entered: usize,
+    ) {
+        let generation = self.generation;
+        // 4. Drop what left the view; if everything fits the snapshot cap, refresh and
+        //    build the view in the same pass (the common case).
+        let fits = kept <= usize::from(tier.snapshot_cap);
+        self.view.clear();
+        self.refresh.clear();
+        let mut dropped = false;
+        for local in 0..self.used {
+            let Some(s) = self.slots[local].as_mut() else {
+                continue;
+            };
+            if s.seen != generation {
+                dropped = true;
+                self.by_net.remove(&s.net_id);
+                self.free.push(local as LocalId);
+                self.slots[local] = None;
+                continue;
+            }
+            if fits {
+                s.last_sent = index.frame[s.frame_idx as usize].state;
+                self.view.push(ViewEntity {
+                    local: local as LocalId,
+                    net_id: s.net_id,
+                    state: s.last_sent,
+                });
+            } else if !s.entered {
+                s.priority += if s.net_id == own {
+                    f32::INFINITY
+                } else {
+                    priority_gain(s.distance, tier.priority_falloff)
+                };
+                self.refresh.push((s.priority, local as LocalId));
+            }
+        }
+        // Trim trailing free ids so `used` tracks the highest live id.
+        while self.used > 0 && self.slots[self.used - 1].is_none() {
+            self.used -= 1;
+        }
+        if dropped {
+            let used = self.used as LocalId;
+            self.free.retain(|&l| l < used);
+            self.free.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        if fits {
+            return;
+        }
+
+        // 5. Over the snapshot cap: refresh by accumulated priority, so far entities
+        //    still refresh, just less often. Newcomers were stamped with their current
+        //    state on entry and count against the cap.
+        let budget = usize::from(tier.snapshot_cap).saturating_sub(entered);
+        let n = keep_smallest(&mut self.refresh, budget, |(p, _)| -p);
+        for &(_, local) in &self.refresh[..n] {
+            if let Some(s) = self.slots[usize::from(local)].as_mut() {
+                s.last_sent = index.frame[s.frame_idx as usize].state;
+                s.priority = 0.0;
+            }
+        }
+        for local in 0..self.used {
+            if let Some(s) = &self.slots[local] {
+                self.view.push(ViewEntity {
+                    local: local as LocalId,
+                    net_id: s.net_id,
+                    state: s.last_sent,
+                });
+            }
+        }
+    }
+}
+
+pub fn update_interest(
+    index: Res<SpatialIndex>,
+    settings: Res<ZoneSettings>,
+    clock: Res<ZoneClock>,
+    mut clients: Query<(&Position, &Replicated, &mut InterestState)>,
+) {
+    let tiers = &settings.0.netcode.tiers;
+    for (pos, replicated, mut state) in &mut clients {
+        let tier = match state.tier {
+            ClientTier::Mobile => &tiers.mobile,
+            ClientTier::Desktop => &tiers.desktop,
+        };
+        state.update(&index, pos.0, replicated.net_id, tier, clock.tick);
+    }
+}
+
+/// A joining client starts with an empty view of its tier.
+pub(super) fn add_player_view(joined: On<PlayerJoined>, mut commands: Commands) {
+    commands
+        .entity(joined.entity)
+        .insert(InterestState::new(joined.tier));
+}
+
+/// A reconnected client starts its view over (it has no baseline any more).
+pub(super) fn restart_player_view(back: On<PlayerReconnected>, mut commands: Commands) {
+    commands
+        .entity(back.entity)
+        .insert(InterestState::new(back.tier));
+}
