@@ -10,6 +10,8 @@ use arcane_protocol::ServerMessage;
 use arcane_protocol::messages::Welcome;
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 
+pub mod quiet_zone;
+
 /// Seconds since the Unix epoch (ticket expiries).
 pub fn now_unix() -> u64 {
     SystemTime::now()
