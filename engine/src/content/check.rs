@@ -80,17 +80,23 @@ fn duplicates<'a>(r: &mut Report<'_>, ids: impl Iterator<Item = &'a str>, what: 
     }
 }
 
-/// Checks the shared files (netcode, skills, classes, enemies) and their references.
+/// Checks the shared files (netcode, skills, classes, enemies) that parsed, and their
+/// references where the file referred to parsed too: a designer sees every problem
+/// of the files that can be read, even while another one does not parse.
 pub(super) fn shared(
-    netcode: &NetcodeDef,
-    skills: &[SkillDef],
-    classes: &[ClassDef],
-    enemies: &[EnemyDef],
+    netcode: Option<&NetcodeDef>,
+    skills: Option<&[SkillDef]>,
+    classes: Option<&[ClassDef]>,
+    enemies: Option<&[EnemyDef]>,
 ) -> Vec<Problem> {
-    let mut out = check_netcode(netcode);
-    out.extend(check_skills(skills));
-    out.extend(check_classes(classes, skills));
-    out.extend(check_enemies(enemies));
+    let mut out = netcode.map(check_netcode).unwrap_or_default();
+    out.extend(skills.map(check_skills).unwrap_or_default());
+    out.extend(
+        classes
+            .map(|c| check_classes(c, skills))
+            .unwrap_or_default(),
+    );
+    out.extend(enemies.map(check_enemies).unwrap_or_default());
     out
 }
 
@@ -272,7 +278,8 @@ fn check_skills(skills: &[SkillDef]) -> Vec<Problem> {
     r.out
 }
 
-fn check_classes(classes: &[ClassDef], skills: &[SkillDef]) -> Vec<Problem> {
+/// The classes, and their skills when `skills.ron` parsed.
+fn check_classes(classes: &[ClassDef], skills: Option<&[SkillDef]>) -> Vec<Problem> {
     let mut r = Report {
         file: "classes.ron",
         out: Vec::new(),
@@ -318,7 +325,7 @@ fn check_classes(classes: &[ClassDef], skills: &[SkillDef]) -> Vec<Problem> {
             );
         }
         for (k, s) in c.skills.iter().enumerate() {
-            if !skills.iter().any(|d| &d.id == s) {
+            if skills.is_some_and(|skills| !skills.iter().any(|d| &d.id == s)) {
                 r.bad(
                     &[I(i), F("skills"), I(k)],
                     format!("{id}: unknown skill {s:?} (not in skills.ron)"),
@@ -417,13 +424,13 @@ fn point_problem(z: &ZoneDef, p: Vec2) -> Option<&'static str> {
     }
 }
 
-/// Checks one zone file and its references into the shared files.
+/// Checks one zone file, and its references into the shared files that parsed.
 pub(super) fn zone(
     file: &str,
     z: &ZoneDef,
     expected_id: &str,
-    classes: &[ClassDef],
-    enemies: &[EnemyDef],
+    classes: Option<&[ClassDef]>,
+    enemies: Option<&[EnemyDef]>,
     zone_ids: &[String],
 ) -> Vec<Problem> {
     let mut r = Report {
@@ -550,14 +557,14 @@ pub(super) fn zone(
             ),
         );
     }
-    if !classes.iter().any(|c| c.id == z.player_class) {
+    if classes.is_some_and(|classes| !classes.iter().any(|c| c.id == z.player_class)) {
         r.bad(
             &[F("player_class")],
             format!("unknown class {:?} (not in classes.ron)", z.player_class),
         );
     }
     for (i, s) in z.spawners.iter().enumerate() {
-        if !enemies.iter().any(|e| e.id == s.enemy) {
+        if enemies.is_some_and(|enemies| !enemies.iter().any(|e| e.id == s.enemy)) {
             r.bad(
                 &[F("spawners"), I(i), F("enemy")],
                 format!(

@@ -207,6 +207,32 @@ pub fn locate(text: &str, path: &[Seg<'_>]) -> (usize, usize) {
     (t.line, t.col)
 }
 
+/// The field whose value holds the position (`line`, `col`, 1-based), for a parse
+/// error that only knows where it is: the nearest `name:` before it at the same
+/// nesting level or an enclosing one. `None` at the top level.
+pub fn field_at(text: &str, line: usize, col: usize) -> Option<&str> {
+    let toks = tokenize(text);
+    let before = toks
+        .iter()
+        .take_while(|t| (t.line, t.col) < (line, col))
+        .count();
+    let mut depth = 0usize;
+    for k in (0..before).rev() {
+        match toks[k].tok {
+            Tok::Punct(')' | ']' | '}') => depth += 1,
+            Tok::Punct('(' | '[' | '{') => depth = depth.saturating_sub(1),
+            Tok::Punct(':') if depth == 0 => {
+                return match toks.get(k.wrapping_sub(1)).map(|t| t.tok) {
+                    Some(Tok::Word(name)) => Some(name),
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +290,17 @@ mod tests {
         ] {
             let _ = locate(text, &[Seg::Index(0), Seg::Field("c"), Seg::Index(3)]);
         }
+    }
+
+    #[test]
+    fn a_parse_error_is_placed_in_its_field() {
+        let text =
+            "SkillDef(\n  id: \"x\", // a: b\n  cooldown_s: \"slow\",\n  range: (1.0, \"y\"),\n)";
+        // At the string after `cooldown_s:`.
+        assert_eq!(field_at(text, 3, 15), Some("cooldown_s"));
+        // Inside a tuple: the field that holds it.
+        assert_eq!(field_at(text, 4, 16), Some("range"));
+        // Before any field.
+        assert_eq!(field_at(text, 1, 1), None);
     }
 }

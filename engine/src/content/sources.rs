@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::check::{self, Problem};
-use super::locate::locate;
+use super::locate::{field_at, locate};
 use super::{
     ClassDef, ContentError, ContentErrors, EnemyDef, NetcodeDef, SkillDef, ZoneContent, ZoneDef,
 };
@@ -36,12 +36,13 @@ pub struct ContentSources {
     files: BTreeMap<String, String>,
 }
 
-/// The shared files, parsed.
+/// The shared files as far as they parsed, and every problem found in them.
 struct Shared {
-    netcode: NetcodeDef,
-    skills: Vec<SkillDef>,
-    classes: Vec<ClassDef>,
-    enemies: Vec<EnemyDef>,
+    netcode: Option<NetcodeDef>,
+    skills: Option<Vec<SkillDef>>,
+    classes: Option<Vec<ClassDef>>,
+    enemies: Option<Vec<EnemyDef>>,
+    errors: Vec<ContentError>,
 }
 
 impl ContentSources {
@@ -182,10 +183,11 @@ impl ContentSources {
             return Err(self.error(rel, None, "file not found".into()));
         };
         ron::from_str(text).map_err(|e| {
+            let (line, col) = (e.span.start.line, e.span.start.col);
             self.error(
                 rel,
-                Some((e.span.start.line, e.span.start.col)),
-                e.code.to_string(),
+                Some((line, col)),
+                parse_message(text, line, col, &e.code),
             )
         })
     }
@@ -200,26 +202,31 @@ impl ContentSources {
             .collect()
     }
 
-    fn shared(&self) -> Result<Shared, Vec<ContentError>> {
-        let netcode = self.parse::<NetcodeDef>("netcode.ron");
-        let skills = self.parse::<Vec<SkillDef>>("skills.ron");
-        let classes = self.parse::<Vec<ClassDef>>("classes.ron");
-        let enemies = self.parse::<Vec<EnemyDef>>("enemies.ron");
-        match (netcode, skills, classes, enemies) {
-            (Ok(netcode), Ok(skills), Ok(classes), Ok(enemies)) => Ok(Shared {
-                netcode,
-                skills,
-                classes,
-                enemies,
-            }),
-            (n, s, c, e) => Err([n.err(), s.err(), c.err(), e.err()]
-                .into_iter()
-                .flatten()
-                .collect()),
+    /// Parses every shared file it can and checks what parsed.
+    fn shared(&self) -> Shared {
+        let mut errors = Vec::new();
+        let netcode = parsed(self.parse::<NetcodeDef>("netcode.ron"), &mut errors);
+        let skills = parsed(self.parse::<Vec<SkillDef>>("skills.ron"), &mut errors);
+        let classes = parsed(self.parse::<Vec<ClassDef>>("classes.ron"), &mut errors);
+        let enemies = parsed(self.parse::<Vec<EnemyDef>>("enemies.ron"), &mut errors);
+        errors.extend(self.resolve(check::shared(
+            netcode.as_ref(),
+            skills.as_deref(),
+            classes.as_deref(),
+            enemies.as_deref(),
+        )));
+        Shared {
+            netcode,
+            skills,
+            classes,
+            enemies,
+            errors,
         }
     }
 
-    fn zone_with(&self, shared: &Shared, zone_id: &str) -> Result<ZoneContent, Vec<ContentError>> {
+    /// Parses and checks one zone file (its references against the shared files that
+    /// parsed); the zone when it has no problem.
+    fn zone_def(&self, shared: &Shared, zone_id: &str) -> Result<ZoneDef, Vec<ContentError>> {
         let rel = format!("zones/{zone_id}.ron");
         if !self.files.contains_key(&rel) {
             let known = self.zone_ids().join(", ");
@@ -234,80 +241,88 @@ impl ContentSources {
             &rel,
             &zone,
             zone_id,
-            &shared.classes,
-            &shared.enemies,
+            shared.classes.as_deref(),
+            shared.enemies.as_deref(),
             &self.zone_ids(),
         );
-        if !problems.is_empty() {
-            return Err(self.resolve(problems));
+        if problems.is_empty() {
+            Ok(zone)
+        } else {
+            Err(self.resolve(problems))
         }
-        Ok(ZoneContent {
-            zone,
-            netcode: shared.netcode.clone(),
-            skills: shared.skills.clone(),
-            classes: shared.classes.clone(),
-            enemies: shared.enemies.clone(),
-            version: self.version(),
-        })
     }
 
     /// The content of zone `zone_id`, or every problem in the files it uses.
     pub fn zone(&self, zone_id: &str) -> Result<ZoneContent, ContentErrors> {
-        let shared = match self.shared() {
-            Ok(s) => s,
-            Err(e) => return Err(ContentErrors(e)),
-        };
-        let mut errors = self.resolve(check::shared(
-            &shared.netcode,
-            &shared.skills,
-            &shared.classes,
-            &shared.enemies,
-        ));
-        match self.zone_with(&shared, zone_id) {
-            Ok(z) if errors.is_empty() => Ok(z),
-            Ok(_) => Err(ContentErrors(errors)),
-            Err(e) => {
-                errors.extend(e);
+        let shared = self.shared();
+        let zone = self.zone_def(&shared, zone_id);
+        let Shared {
+            netcode,
+            skills,
+            classes,
+            enemies,
+            mut errors,
+        } = shared;
+        match (zone, netcode, skills, classes, enemies) {
+            (Ok(zone), Some(netcode), Some(skills), Some(classes), Some(enemies))
+                if errors.is_empty() =>
+            {
+                Ok(ZoneContent {
+                    zone,
+                    netcode,
+                    skills,
+                    classes,
+                    enemies,
+                    version: self.version(),
+                })
+            }
+            (zone, ..) => {
+                errors.extend(zone.err().unwrap_or_default());
                 Err(ContentErrors(errors))
             }
         }
     }
 
-    /// Checks every file and every zone; returns the zone ids when all is well.
+    /// Checks every file and every zone, all at once: a file that does not parse
+    /// hides nothing else. Returns the zone ids when all is well.
     pub fn validate(&self) -> Result<Vec<String>, ContentErrors> {
         let ids = self.zone_ids();
+        let shared = self.shared();
         let mut errors = Vec::new();
         if ids.is_empty() {
             errors.push(self.error("zones", None, "no zone files (zones/*.ron)".into()));
         }
-        match self.shared() {
-            Ok(shared) => {
-                errors.extend(self.resolve(check::shared(
-                    &shared.netcode,
-                    &shared.skills,
-                    &shared.classes,
-                    &shared.enemies,
-                )));
-                for id in &ids {
-                    if let Err(e) = self.zone_with(&shared, id) {
-                        errors.extend(e);
-                    }
-                }
-            }
-            Err(e) => {
+        for id in &ids {
+            if let Err(e) = self.zone_def(&shared, id) {
                 errors.extend(e);
-                // Zone files can still be checked for syntax on their own.
-                for id in &ids {
-                    if let Err(e) = self.parse::<ZoneDef>(&format!("zones/{id}.ron")) {
-                        errors.push(e);
-                    }
-                }
             }
         }
+        errors.splice(0..0, shared.errors);
         if errors.is_empty() {
             Ok(ids)
         } else {
             Err(ContentErrors(errors))
         }
+    }
+}
+
+/// The value when it parsed; the error goes to `errors` when not.
+fn parsed<T>(r: Result<T, ContentError>, errors: &mut Vec<ContentError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
+/// A parse error's message, naming the field it is in when the text shows one
+/// (`cooldown_s: expected float` rather than `Expected float`).
+fn parse_message(text: &str, line: usize, col: usize, code: &ron::error::Error) -> String {
+    let message = code.to_string();
+    let mut chars = message.chars();
+    let message = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => message,
+    };
+    match field_at(text, line, col) {
+        // A message that names its own subject (`unexpected field named `x``) keeps it.
+        Some(field) if !message.contains('`') => format!("{field}: {message}"),
+        _ => message,
     }
 }
