@@ -75,9 +75,12 @@ fn modules(root: &Path) -> BTreeMap<ModPath, PathBuf> {
         };
         for c in decl.captures_iter(&text) {
             let name = c[1].to_string();
-            let child = [dir.join(format!("{name}.rs")), dir.join(&name).join("mod.rs")]
-                .into_iter()
-                .find(|p| p.exists());
+            let child = [
+                dir.join(format!("{name}.rs")),
+                dir.join(&name).join("mod.rs"),
+            ]
+            .into_iter()
+            .find(|p| p.exists());
             if let Some(child) = child {
                 let mut p = path.clone();
                 p.push(name);
@@ -237,8 +240,7 @@ fn crate_roots() -> Vec<PathBuf> {
             let name = f.file_name().unwrap();
             let in_src = f.parent().is_some_and(|p| p.ends_with("src"));
             in_src
-                && (name == "lib.rs"
-                    || (name == "main.rs" && !f.with_file_name("lib.rs").exists()))
+                && (name == "lib.rs" || (name == "main.rs" && !f.with_file_name("lib.rs").exists()))
         })
         .collect()
 }
@@ -253,7 +255,11 @@ fn no_crate_has_an_import_cycle_between_sibling_modules() {
             problems.push(format!("{}: {}", root.display(), cycle.join(" <-> ")));
         }
     }
-    assert!(problems.is_empty(), "import cycles:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "import cycles:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

@@ -34,3 +34,6 @@ pub use net::session::MAX_MALFORMED_FRAMES;
 pub use process::run_process;
 pub use server::{DrainOutcome, RunningZone, start};
 pub use status::TickStatus;
+
+#[cfg(test)]
+mod tests;
