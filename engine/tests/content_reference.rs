@@ -125,7 +125,10 @@ fn every_content_type_and_field_is_in_the_designers_reference() {
             }
         }
     }
-    assert!(checked > 80, "only {checked} entries found: is the parser blind?");
+    assert!(
+        checked > 80,
+        "only {checked} entries found: is the parser blind?"
+    );
     assert!(
         missing.is_empty(),
         "docs/content.md is missing:\n{}",

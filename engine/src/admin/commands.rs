@@ -15,7 +15,12 @@ use crate::enemy_ai::{AdminSpawned, Enemy, Spawners, enemy_bundle};
 use crate::skills::{Caster, Mana, Projectile};
 
 /// Runs one `ZoneCommand::Admin` from the player `me` (ingest's handler).
-pub(super) fn handle(world: &mut World, me: Entity, command: ZoneCommand) -> Option<Rejection> {
+pub(super) fn handle(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> Option<Rejection> {
+    let me = entity.id();
+    entity.world_scope(|world| run_command(world, me, command))
+}
+
+fn run_command(world: &mut World, me: Entity, command: &ZoneCommand) -> Option<Rejection> {
     let ZoneCommand::Admin {
         player,
         seq,
@@ -24,6 +29,7 @@ pub(super) fn handle(world: &mut World, me: Entity, command: ZoneCommand) -> Opt
     else {
         return None;
     };
+    let (player, seq, command) = (*player, *seq, command.clone());
     let is_admin = world
         .get::<Player>(me)
         .is_some_and(|p| p.role == Role::Admin);

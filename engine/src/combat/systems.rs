@@ -256,12 +256,11 @@ pub fn deliver_events(
 /// `ZoneCommand::Respawn` (ingest's handler): a dead player asks to come back; it does
 /// at `Dead::respawn_tick`.
 pub(super) fn request_respawn(
-    world: &mut World,
-    entity: Entity,
-    _: ZoneCommand,
+    entity: &mut EntityWorldMut<'_>,
+    _: &ZoneCommand,
 ) -> Option<Rejection> {
-    if world.get::<Dead>(entity).is_some() {
-        world.entity_mut(entity).insert(RespawnRequested);
+    if entity.contains::<Dead>() {
+        entity.insert(RespawnRequested);
     }
     None
 }

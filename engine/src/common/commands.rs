@@ -6,7 +6,7 @@
 
 use arcane_protocol::EventKind;
 use arcane_protocol::messages::RejectReason;
-use bevy_ecs::prelude::{Entity, Resource, World};
+use bevy_ecs::prelude::{EntityWorldMut, Resource, World};
 
 use super::io::ZoneCommand;
 
@@ -61,14 +61,16 @@ pub struct Rejection {
     pub event: EventKind,
 }
 
-/// Handles one command of a player in the zone (`entity` is theirs).
-pub type PlayerCommandHandler = fn(&mut World, Entity, ZoneCommand) -> Option<Rejection>;
+/// Handles one command of a player in the zone, given the player's entity (its
+/// `world_scope` reaches the rest of the world where a command needs it).
+pub type PlayerCommandHandler = fn(&mut EntityWorldMut<'_>, &ZoneCommand) -> Option<Rejection>;
 
 /// Handles a command addressed to the whole zone.
-pub type ZoneCommandHandler = fn(&mut World, ZoneCommand);
+pub type ZoneCommandHandler = fn(&mut World, &ZoneCommand);
 
-/// What each plugin registered.
-#[derive(Resource, Default)]
+/// What each plugin registered (a table of function pointers: ingest copies it once
+/// a tick).
+#[derive(Resource, Default, Clone, Copy)]
 pub struct CommandHandlers {
     player: [Option<PlayerCommandHandler>; CommandKind::COUNT],
     zone: [Option<ZoneCommandHandler>; CommandKind::COUNT],

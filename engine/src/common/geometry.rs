@@ -36,6 +36,7 @@ pub fn walkable_point_near(
 /// Moves from `from` by `dir * step` metres, sliding along walls: if the full move is
 /// blocked by the bounds or an obstacle, each axis is tried alone; if both are blocked
 /// the entity stays put.
+#[inline]
 pub fn next_position(zone: &ZoneDef, from: Vec2, dir: Vec2, step: f32) -> Vec2 {
     let delta = dir * step;
     if delta == Vec2::ZERO {

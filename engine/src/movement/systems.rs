@@ -41,29 +41,28 @@ pub fn apply_move_inputs(
 
 /// Takes one `ZoneCommand::Input` into the player's stream (ingest's handler).
 pub(super) fn accept_input(
-    world: &mut World,
-    entity: Entity,
-    command: ZoneCommand,
+    entity: &mut EntityWorldMut<'_>,
+    command: &ZoneCommand,
 ) -> Option<Rejection> {
-    let ZoneCommand::Input {
+    let &ZoneCommand::Input {
         input, received_us, ..
     } = command
     else {
         return None;
     };
-    let limits = world.resource::<ZoneSettings>().0.netcode.input;
-    let accepted = world
-        .get_mut::<PlayerInput>(entity)?
+    let limits = entity.resource::<ZoneSettings>().0.netcode.input;
+    let accepted = entity
+        .get_mut::<PlayerInput>()?
         .accept(input, received_us, &limits);
-    let mut counters = world.resource_mut::<ZoneCounters>();
     match accepted {
+        // The common case touches nothing else.
         Ok(Accepted::Queued) => None,
         Ok(Accepted::Superseded) => {
-            counters.inputs_superseded += 1;
+            entity.resource_mut::<ZoneCounters>().inputs_superseded += 1;
             None
         }
         Err(reason) => {
-            counters.inputs_rejected[reason as usize] += 1;
+            entity.resource_mut::<ZoneCounters>().inputs_rejected[reason as usize] += 1;
             Some(Rejection {
                 reason,
                 event: EventKind::InputRejected {

@@ -80,10 +80,11 @@ pub(super) fn take_exits(
 /// them to `to`, keeping their position (a draining zone sends its players to another
 /// copy of the same map). The dead go too, saved at 0 HP: they arrive respawned, as
 /// after a logout. A refused transfer unfreezes the player as usual.
-pub(super) fn evacuate(world: &mut World, command: ZoneCommand) {
+pub(super) fn evacuate(world: &mut World, command: &ZoneCommand) {
     let ZoneCommand::Evacuate { to } = command else {
         return;
     };
+    let to = to.clone();
     let mut q = world.query_filtered::<(
         Entity,
         &Player,
@@ -115,13 +116,18 @@ pub(super) fn evacuate(world: &mut World, command: ZoneCommand) {
 /// A transfer that did not happen: unfreeze the player, tell them, and keep exits
 /// quiet for `transfer_retry_ticks`.
 pub(super) fn transfer_failed(
-    world: &mut World,
-    e: Entity,
-    command: ZoneCommand,
+    entity: &mut EntityWorldMut<'_>,
+    command: &ZoneCommand,
 ) -> Option<Rejection> {
+    let e = entity.id();
+    entity.world_scope(|world| unfreeze(world, e, command))
+}
+
+fn unfreeze(world: &mut World, e: Entity, command: &ZoneCommand) -> Option<Rejection> {
     let ZoneCommand::TransferFailed { player, detail } = command else {
         return None;
     };
+    let (player, detail) = (*player, detail.clone());
     let tick = world.resource::<ZoneClock>().tick;
     let wait = u64::from(
         world

@@ -197,6 +197,8 @@ fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
 /// not have is ignored, as is what a frozen player does.
 pub fn ingest_commands(world: &mut World) {
     let mut commands = std::mem::take(&mut world.resource_mut::<CommandInbox>().0);
+    let handlers = *world.resource::<CommandHandlers>();
+    let frozen = world.register_component::<Transferring>();
     for cmd in commands.drain(..) {
         let kind = match cmd {
             ZoneCommand::Join {
@@ -218,25 +220,26 @@ pub fn ingest_commands(world: &mut World) {
             },
         };
         let Some(player) = player_of(&cmd) else {
-            if let Some(handle) = world.resource::<CommandHandlers>().zone(kind) {
-                handle(world, cmd);
+            if let Some(handle) = handlers.zone(kind) {
+                handle(world, &cmd);
             }
             continue;
         };
         let Some(e) = world.resource::<PlayerIndex>().get(player) else {
             continue;
         };
-        if kind.ignored_while_frozen()
-            && world
-                .get_entity(e)
-                .is_ok_and(|entity| entity.contains::<Transferring>())
-        {
-            continue;
-        }
-        let Some(handle) = world.resource::<CommandHandlers>().player(kind) else {
+        let Some(handle) = handlers.player(kind) else {
             continue;
         };
-        if let Some(rejection) = handle(world, e, cmd) {
+        // One look-up of the entity for the frozen check and the handler (this runs
+        // for every input and ack).
+        let Ok(mut entity) = world.get_entity_mut(e) else {
+            continue;
+        };
+        if kind.ignored_while_frozen() && entity.contains_id(frozen) {
+            continue;
+        }
+        if let Some(rejection) = handle(&mut entity, &cmd) {
             reject(world, player, e, rejection);
         }
     }

@@ -156,14 +156,13 @@ pub fn encode_snapshots(
 /// `ZoneCommand::Ack` (ingest's handler): the client decoded this snapshot, so the
 /// next is a delta against it.
 pub(super) fn take_ack(
-    world: &mut World,
-    entity: Entity,
-    command: ZoneCommand,
+    entity: &mut EntityWorldMut<'_>,
+    command: &ZoneCommand,
 ) -> Option<Rejection> {
-    let ZoneCommand::Ack { snapshot_id, .. } = command else {
+    let &ZoneCommand::Ack { snapshot_id, .. } = command else {
         return None;
     };
-    if let Some(mut link) = world.get_mut::<SnapshotLink>(entity) {
+    if let Some(mut link) = entity.get_mut::<SnapshotLink>() {
         link.sender.ack(snapshot_id);
     }
     None

@@ -16,17 +16,16 @@ use crate::common::state::{ZoneCounters, ZoneSettings};
 /// Queues one `ZoneCommand::Cast` for the next cast pass (ingest's handler). Replays
 /// and floods count toward a kick, like those of move inputs.
 pub(super) fn accept_cast(
-    world: &mut World,
-    entity: Entity,
-    command: ZoneCommand,
+    entity: &mut EntityWorldMut<'_>,
+    command: &ZoneCommand,
 ) -> Option<Rejection> {
-    let ZoneCommand::Cast { intent, .. } = command else {
+    let &ZoneCommand::Cast { intent, .. } = command else {
         return None;
     };
-    let Err(reason) = world.get_mut::<Caster>(entity)?.accept(intent) else {
+    let Err(reason) = entity.get_mut::<Caster>()?.accept(intent) else {
         return None;
     };
-    world.resource_mut::<ZoneCounters>().cast_rejected[reason as usize] += 1;
+    entity.resource_mut::<ZoneCounters>().cast_rejected[reason as usize] += 1;
     let counts_as = match reason {
         CastRejectReason::StaleSequence => RejectReason::StaleSequence,
         _ => RejectReason::Flood,

@@ -183,6 +183,7 @@ impl SpatialIndex {
     /// the frame is the previous tick's, so gameplay systems running before this tick's
     /// refresh pass a `slack` of how far things may have moved since, and check the
     /// current positions themselves.
+    #[inline]
     pub fn candidates(
         &self,
         pos: Vec2,
@@ -212,6 +213,7 @@ impl SpatialIndex {
     /// Calls `found(frame_idx, distance²)` for every entity within `radius` of `pos`
     /// at its current position: one box query (widened by the drift), then an exact
     /// distance check against this tick's frame.
+    #[inline]
     pub fn for_each_within(&self, pos: Vec2, radius: f32, mut found: impl FnMut(u32, f32)) {
         let reach = radius + self.drift;
         let envelope = AABB::from_corners(
