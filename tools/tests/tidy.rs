@@ -288,3 +288,34 @@ fn the_zone_server_does_not_link_the_orchestrator() {
         "zone-server/Cargo.toml names arcane-orchestrator; share through arcane-control-api, arcane-store or arcane-service"
     );
 }
+
+/// The docs stay references: the architecture a map (short, plain sentences), the
+/// benchmarks the current figures (investigations go to `docs/notes/`).
+#[test]
+fn the_reference_docs_stay_short() {
+    let root = workspace();
+    let arch = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    assert!(
+        arch.len() <= 12 * 1024,
+        "ARCHITECTURE.md is {} bytes; keep it a map",
+        arch.len()
+    );
+    let fence = Regex::new(r"(?s)```.*?```").unwrap();
+    let unfenced = fence.replace_all(&arch, "");
+    let prose: Vec<&str> = unfenced.lines().filter(|l| !l.starts_with('#')).collect();
+    let prose = prose.join(" ");
+    let sentence_end = Regex::new(r"[.!?]\s+").unwrap();
+    for sentence in sentence_end.split(&prose) {
+        let words = sentence.split_whitespace().count();
+        assert!(
+            words <= 40,
+            "a sentence of {words} words in ARCHITECTURE.md: {sentence}"
+        );
+    }
+    let bench = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap();
+    assert!(
+        bench.len() <= 20 * 1024,
+        "BENCHMARKS.md is {} bytes; move the story to docs/notes/",
+        bench.len()
+    );
+}
