@@ -4,7 +4,7 @@
 
 use crate::codec::{self, CodecError};
 use crate::messages::ServerMessage;
-pub use crate::snapshot::SENT_RING;
+use crate::snapshot::SENT_RING;
 use crate::snapshot::{InputReceipt, OwnState, Snapshot, ViewEntity, diff_views};
 
 /// Sizes of one encoded snapshot, for metrics and benchmarks.
