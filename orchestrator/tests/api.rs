@@ -488,7 +488,7 @@ async fn login_finishes_a_transfer_its_source_zone_left_pending() {
 /// Stands in for zone processes: "starting" a zone registers it in the orchestrator's
 /// registry the way a real zone-server does once it listens (a moment later).
 struct RegisteringSupervisor {
-    registry: Arc<MemoryRegistry>,
+    registry: MemoryRegistry,
     clock: Arc<ManualClock>,
     started: Arc<std::sync::Mutex<Vec<ZoneSpec>>>,
 }
@@ -520,7 +520,7 @@ impl Supervisor for RegisteringSupervisor {
 async fn instances_open_per_party_close_and_overflow_opens_copies() {
     let (store, _db) = sqlite().await;
     let started = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let registry = Arc::new(MemoryRegistry::default());
+    let registry = MemoryRegistry::default();
     let clock = Arc::new(ManualClock::default());
     let sup = RegisteringSupervisor {
         registry: registry.clone(),

@@ -114,8 +114,9 @@ fn semantic_errors_are_located_and_all_reported() {
 }
 
 /// Seven mistakes across seven files, three of which do not parse: every problem
-/// (eight: one mistake breaks two rules) is reported in one run, with its field (a designer used to see the parse
-/// errors first and the rest only once those were fixed).
+/// (eight: one mistake breaks two rules) is reported in one run, with its field (a
+/// designer used to see the parse errors first and the rest only once those were
+/// fixed).
 #[test]
 fn every_problem_is_reported_at_once_even_while_files_do_not_parse() {
     let scratch = copy_of_shipped("all-at-once");

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::Client;
 use arcane_protocol::ClientTier;
 use arcane_zone_server::ZoneServerConfig;
@@ -16,8 +15,7 @@ mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_zone_closes_itself_and_an_occupied_one_does_not() {
-    let dir = support::scratch_dir("close");
-    ContentSources::shipped().write_to(dir.path()).unwrap();
+    let dir = support::content_with("close", &[]);
     let mut config = ZoneServerConfig::local(dir.path().to_path_buf(), "test_area");
     config.zone_id = Some("test_area~2".into());
     config.close_after_empty = Some(Duration::from_millis(1500));

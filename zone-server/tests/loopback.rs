@@ -19,13 +19,11 @@ use tokio::time::timeout;
 /// A content folder with a small, fast zone: everyone spawns at the same point and
 /// walks at 50 m/s, so "far away" is reachable in a second.
 fn test_content() -> tempfile::TempDir {
-    let dir = support::scratch_dir("loopback");
-    arcane_engine::content::ContentSources::shipped()
-        .write_to(dir.path())
-        .unwrap();
-    std::fs::write(
-        dir.path().join("zones/test.ron"),
-        r#"ZoneDef(
+    support::content_with(
+        "loopback",
+        &[(
+            "zones/test.ron",
+            r#"ZoneDef(
             id: "test",
             bounds: Bounds(min: (0.0, 0.0), max: (400.0, 400.0)),
             player_speed: 50.0,
@@ -34,9 +32,8 @@ fn test_content() -> tempfile::TempDir {
             spawn_radius: 0.0,
             npcs: [NpcGroup(count: 20, speed: 2.0, min_leg_ticks: 5, max_leg_ticks: 20, idle_chance: 0.2)],
         )"#,
+        )],
     )
-    .unwrap();
-    dir
 }
 
 /// The test zone; it reads its content once (no watching), so the folder goes when

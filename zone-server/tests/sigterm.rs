@@ -86,14 +86,10 @@ async fn sigterm_closes_clients_with_a_reason_and_exits_zero() {
 
 #[tokio::test]
 async fn broken_content_is_refused_with_its_location() {
-    let scratch = support::scratch_dir("broken");
-    let dir = scratch.path().to_path_buf();
-    arcane_engine::content::ContentSources::shipped()
-        .write_to(&dir)
-        .unwrap();
     let zone =
         include_str!("../../content/zones/meadow.ron").replacen("player_speed", "player_sped", 1);
-    std::fs::write(dir.join("zones/meadow.ron"), zone).unwrap();
+    let scratch = support::content_with("broken", &[("zones/meadow.ron", &zone)]);
+    let dir = scratch.path().to_path_buf();
     let config = arcane_zone_server::ZoneServerConfig::local(dir.clone(), "meadow");
     let err = match arcane_zone_server::start(config).await {
         Ok(_) => panic!("a zone started on broken content"),

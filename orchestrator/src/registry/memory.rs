@@ -1,16 +1,17 @@
 //! The registry in this process's memory: the embedded default, for one orchestrator.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::{RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
 
-/// In-process state for a single orchestrator.
-#[derive(Default)]
+/// In-process state for a single orchestrator. Clones are handles to the same
+/// registry (a test keeps one beside the orchestrator's).
+#[derive(Default, Clone)]
 pub struct MemoryRegistry {
-    zones: Mutex<HashMap<String, ZoneStatus>>,
+    zones: Arc<Mutex<HashMap<String, ZoneStatus>>>,
     /// Claims: key → (value, expiry ms).
-    claims: Mutex<HashMap<String, (String, u64)>>,
+    claims: Arc<Mutex<HashMap<String, (String, u64)>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

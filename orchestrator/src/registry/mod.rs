@@ -70,49 +70,6 @@ pub trait ZoneRegistry: Send + Sync + 'static {
     fn deregister(&self, zone_id: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
 }
 
-/// A shared registry (tests keep a handle to the one an orchestrator uses).
-impl<T: ZoneRegistry> ZoneRegistry for std::sync::Arc<T> {
-    async fn register(&self, info: ZoneInfo, now_ms: u64) -> Result<(), RegistryError> {
-        (**self).register(info, now_ms).await
-    }
-    async fn heartbeat(
-        &self,
-        zone_id: &str,
-        load: ZoneLoad,
-        now_ms: u64,
-    ) -> Result<bool, RegistryError> {
-        (**self).heartbeat(zone_id, load, now_ms).await
-    }
-    async fn zones(&self, now_ms: u64, timeout_ms: u64) -> Result<Vec<ZoneStatus>, RegistryError> {
-        (**self).zones(now_ms, timeout_ms).await
-    }
-    async fn claim(
-        &self,
-        key: &str,
-        value: &str,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<String, RegistryError> {
-        (**self).claim(key, value, ttl_ms, now_ms).await
-    }
-    async fn reclaim(
-        &self,
-        key: &str,
-        stale: &str,
-        value: &str,
-        ttl_ms: u64,
-        now_ms: u64,
-    ) -> Result<String, RegistryError> {
-        (**self).reclaim(key, stale, value, ttl_ms, now_ms).await
-    }
-    async fn release(&self, key: &str) -> Result<(), RegistryError> {
-        (**self).release(key).await
-    }
-    async fn deregister(&self, zone_id: &str) -> Result<(), RegistryError> {
-        (**self).deregister(zone_id).await
-    }
-}
-
 fn with_up(mut z: ZoneStatus, now_ms: u64, timeout_ms: u64) -> ZoneStatus {
     z.up = now_ms.saturating_sub(z.last_heartbeat_ms) <= timeout_ms;
     z

@@ -110,7 +110,7 @@ impl ZoneRegistry for RedisRegistry {
         let key = self.key(&format!("claim:{key}"));
         // SET NX and GET in one round trip: whichever replica sets first wins, and
         // every other one reads the winner's zone.
-        let (set, existing): (Option<String>, Option<String>) = redis::pipe()
+        let (existing,): (Option<String>,) = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(&key)
@@ -118,11 +118,11 @@ impl ZoneRegistry for RedisRegistry {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms.max(1))
+            .ignore()
             .cmd("GET")
             .arg(&key)
             .query_async(&mut c)
             .await?;
-        let _ = set;
         Ok(existing.unwrap_or_else(|| value.to_string()))
     }
 

@@ -58,6 +58,18 @@ pub fn scratch_dir(tag: &str) -> tempfile::TempDir {
         .unwrap()
 }
 
+/// The shipped content in a scratch folder, with the files in `extra` (path under
+/// the content folder, text) added or replaced.
+pub fn content_with(tag: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = scratch_dir(tag);
+    let mut sources = arcane_engine::content::ContentSources::shipped();
+    for (rel, text) in extra {
+        sources.set(rel, *text);
+    }
+    sources.write_to(dir.path()).unwrap();
+    dir
+}
+
 /// Waits (at most 5 s) for the `Welcome` and returns it.
 pub async fn welcome(c: &mut Client) -> Welcome {
     tokio::time::timeout(

@@ -12,13 +12,11 @@ use tokio::time::timeout;
 /// A quiet zone (no NPCs): once players stop, nothing changes, so every view must
 /// settle on the same state.
 pub fn content() -> tempfile::TempDir {
-    let dir = super::scratch_dir("quic");
-    arcane_engine::content::ContentSources::shipped()
-        .write_to(dir.path())
-        .unwrap();
-    std::fs::write(
-        dir.path().join("zones/quiet.ron"),
-        r#"ZoneDef(
+    super::content_with(
+        "quic",
+        &[(
+            "zones/quiet.ron",
+            r#"ZoneDef(
             id: "quiet",
             bounds: Bounds(min: (0.0, 0.0), max: (200.0, 200.0)),
             player_speed: 10.0,
@@ -26,9 +24,8 @@ pub fn content() -> tempfile::TempDir {
             spawn_points: [(100.0, 100.0)],
             spawn_radius: 10.0,
         )"#,
+        )],
     )
-    .unwrap();
-    dir
 }
 
 pub async fn start_zone() -> RunningZone {
