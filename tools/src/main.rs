@@ -2,7 +2,7 @@
 //! admin commands, mint dev tickets, and run a zone or the orchestrator.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arcane_engine::content::ContentSources;
@@ -167,7 +167,7 @@ fn admin(
     secret: &str,
     command: AdminCommand,
 ) -> anyhow::Result<()> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let now = arcane_service::unix_ms() / 1000;
     let ticket = TicketKey::new(secret).mint(&TicketClaims {
         player_id: player,
         zone_id: zone.to_string(),
@@ -277,7 +277,7 @@ fn main() -> anyhow::Result<()> {
             ttl,
             secret,
         } => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            let now = arcane_service::unix_ms() / 1000;
             let claims = TicketClaims {
                 player_id: player,
                 zone_id: zone,

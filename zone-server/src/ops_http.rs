@@ -42,7 +42,7 @@ async fn metrics_text(State(s): State<OpsState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            arcane_service::OPENMETRICS_CONTENT_TYPE,
         )],
         s.metrics.encode(),
     )

@@ -18,7 +18,7 @@ pub(super) async fn metrics<R: ZoneRegistry>(State(o): State<Arc<Orchestrator<R>
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            arcane_service::OPENMETRICS_CONTENT_TYPE,
         )],
         o.metrics.encode(),
     )

@@ -16,6 +16,7 @@ mod time;
 
 pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use logging::init_logging;
+pub use metrics::OPENMETRICS_CONTENT_TYPE;
 pub use retry::{Backoff, RetryPolicy};
 pub use shutdown::shutdown_signal;
 pub use time::{random_token, unix_ms};

@@ -2,6 +2,11 @@
 //! makes each metric and registers it with its name and help, so a metric cannot be
 //! added to one of the three places and forgotten in another.
 
+/// The `Content-Type` of a `/metrics` answer in the text form `prometheus_client`
+/// encodes.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Declares a struct of Prometheus metrics and its `register` constructor.
 ///
 /// ```

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arcane_engine::{PlayerId, ZoneCommand};
 use arcane_protocol::codec::{decode_client_frame, encode_server_message};
@@ -86,12 +85,6 @@ impl RateLimit {
     }
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Encodes a kick message for the wire.
 pub fn kick_frame(reason: KickReason, detail: &str) -> Bytes {
     let mut out = Vec::new();
@@ -132,7 +125,11 @@ impl SessionContext {
         }
         let claims = self
             .key
-            .verify(&hello.ticket, &self.zone_id, now_unix())
+            .verify(
+                &hello.ticket,
+                &self.zone_id,
+                arcane_service::unix_ms() / 1000,
+            )
             .map_err(|e| {
                 let reason = match e {
                     TicketError::Expired { .. } => KickReason::TicketExpired,

@@ -72,8 +72,8 @@ impl Ticker {
     /// against): applies content waiting for the boundary, steps the zone, routes its
     /// outputs and hands the tick's writer wakes over. Returns how long the step took.
     pub fn step(&mut self, host_us: u64) -> Duration {
-        let m = self.router.metrics.clone();
         if let Some(content) = self.router.reload.take() {
+            let m = &self.router.metrics;
             let version = content.version;
             match self.zone.reload(*content) {
                 Ok(()) => {
