@@ -121,13 +121,35 @@ async fn the_redis_registry_keeps_the_contract() {
     let Some(url) = services::url("ARCANE_TEST_REDIS_URL") else {
         return;
     };
-    let s = RedisRegistry::connect(&url, &services::unique("arcane-test"))
-        .await
-        .unwrap();
+    let prefix = services::unique("arcane-test");
+    let s = RedisRegistry::connect(&url, &prefix).await.unwrap();
     contract(&s, "redis", |now| async move {
         // Redis expires keys on its own clock (`PX`): wait past the TTL there.
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
         now
     })
     .await;
+
+    // A record left behind without set membership (what a heartbeat racing a
+    // deregistration used to write) does not count as registered: the zone is told to
+    // register again instead of heartbeating into a record no listing shows.
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let record = r#"{"info":{"zone_id":"ghost","endpoint":"ws://ghost","capacity":1},"load":{"players":0,"tick_p99_ms":0.0},"last_heartbeat_ms":1,"up":true}"#;
+    redis::cmd("SET")
+        .arg(format!("{prefix}:zone:ghost"))
+        .arg(record)
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        !s.heartbeat("ghost", ZoneLoad::default(), 3_000)
+            .await
+            .unwrap()
+    );
+    let ids: Vec<_> = s.zones(3_000, 1_000).await.unwrap();
+    assert!(ids.iter().all(|z| z.info.zone_id != "ghost"), "{ids:?}");
 }

@@ -69,13 +69,26 @@ impl ZoneRegistry for RedisRegistry {
         let mut status: ZoneStatus = serde_json::from_str(&raw)?;
         status.load = load;
         status.last_heartbeat_ms = now_ms;
-        // Only this zone writes its own record, so a plain SET is enough here.
-        redis::cmd("SET")
+        // Only this zone writes its own record, but a deregistration may have come
+        // since the GET: write only while the zone is still in the set, in one script
+        // (a plain SET would bring back a record no listing shows, and the zone, told
+        // it is registered, would never register again).
+        const SCRIPT: &str = r"
+            if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
+                return 0
+            end
+            redis.call('SET', KEYS[1], ARGV[2])
+            return 1";
+        let written: i64 = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(2)
             .arg(&key)
+            .arg(self.key("zones"))
+            .arg(zone_id)
             .arg(serde_json::to_string(&status)?)
-            .query_async::<()>(&mut c)
+            .query_async(&mut c)
             .await?;
-        Ok(true)
+        Ok(written == 1)
     }
 
     async fn zones(&self, now_ms: u64, timeout_ms: u64) -> Result<Vec<ZoneStatus>, RegistryError> {
@@ -84,18 +97,20 @@ impl ZoneRegistry for RedisRegistry {
             .arg(self.key("zones"))
             .query_async(&mut c)
             .await?;
-        ids.sort();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let raw: Option<String> = redis::cmd("GET")
-                .arg(self.key(&format!("zone:{id}")))
-                .query_async(&mut c)
-                .await?;
-            if let Some(raw) = raw {
-                out.push(with_up(serde_json::from_str(&raw)?, now_ms, timeout_ms));
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        ids.sort();
+        // Every record in one round trip; one deregistered meanwhile reads as nil.
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.key(&format!("zone:{id}")))
+            .collect();
+        let raws: Vec<Option<String>> = redis::cmd("MGET").arg(keys).query_async(&mut c).await?;
+        raws.into_iter()
+            .flatten()
+            .map(|raw| Ok(with_up(serde_json::from_str(&raw)?, now_ms, timeout_ms)))
+            .collect()
     }
 
     /// Redis keeps the expiry itself (`PX`), on its own clock.
