@@ -42,6 +42,7 @@ impl Zone {
         world.init_resource::<ZoneCounters>();
         world.init_resource::<NetIdAllocator>();
         world.init_resource::<CommandHandlers>();
+        crate::common::faults::install(&mut world);
 
         let mut schedule = Schedule::new(ZoneTickSchedule);
         configure_phases(&mut schedule);
@@ -75,7 +76,12 @@ impl Zone {
     pub fn step_at(&mut self, commands: impl IntoIterator<Item = ZoneCommand>, host_us: u64) {
         self.world.resource_mut::<ZoneClock>().host_us = host_us;
         self.world.resource_mut::<CommandInbox>().0.extend(commands);
+        let faults = crate::common::faults::count();
         self.schedule.run(&mut self.world);
+        let faults = crate::common::faults::count() - faults;
+        if faults > 0 {
+            self.world.resource_mut::<ZoneCounters>().system_faults += faults;
+        }
         self.world.resource_mut::<ZoneClock>().tick += 1;
     }
 

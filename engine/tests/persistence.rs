@@ -322,3 +322,67 @@ fn a_player_kicked_for_violations_is_saved_where_they_stand_first() {
         }
     );
 }
+
+/// The sequence a stopped-and-continued zone once died of: a backlog of inputs taken
+/// for a flood kicks a player on the very tick an exit freezes it.
+#[test]
+fn a_flood_kick_on_the_tick_of_an_exit_hands_the_player_over_once_without_a_fault() {
+    let mut zone = Zone::new(content(), 1);
+    // A step short of the exit.
+    zone.step([join(1, Some(saved(94.9, 50.0)))]);
+    zone.drain_outputs().for_each(drop);
+    // The step into the exit, and enough replays of it to cross the kick threshold
+    // in the same tick.
+    zone.step((0..200).map(|_| east(1, 1)));
+    let outputs: Vec<ZoneOutput> = zone.drain_outputs().collect();
+    let transfers = outputs
+        .iter()
+        .filter(|o| matches!(o, ZoneOutput::Transfer { .. }))
+        .count();
+    assert_eq!(transfers, 1, "{outputs:?}");
+    assert!(
+        outputs.iter().any(|o| matches!(o, ZoneOutput::Kick { .. })),
+        "{outputs:?}"
+    );
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, ZoneOutput::Logout { .. })),
+        "the handoff is the only state of a frozen player: {outputs:?}"
+    );
+    assert_eq!(zone.counters().system_faults, 0);
+    assert_eq!(zone.player_position(PlayerId(1)), None);
+    // The zone goes on.
+    zone.step([join(2, None)]);
+    assert!(zone.player_position(PlayerId(2)).is_some());
+}
+
+/// After a stall, every client's queued inputs arrive in one burst: it is refused as
+/// a flood (the inputs are lost like dropped packets) but kicks nobody. The same burst
+/// without the host's `Resumed` kicks, so the test shows what the amnesty does.
+#[test]
+fn the_input_backlog_after_a_stall_kicks_nobody_but_the_same_burst_otherwise_does() {
+    for resumed in [true, false] {
+        let mut zone = Zone::new(content(), 1);
+        zone.step([join(1, Some(saved(20.0, 50.0)))]);
+        zone.drain_outputs().for_each(drop);
+        let mut burst: Vec<ZoneCommand> = Vec::new();
+        if resumed {
+            burst.push(ZoneCommand::Resumed { missed_ticks: 160 });
+        }
+        // Eight seconds of honest inputs at 20 Hz, all at once.
+        burst.extend((1..=160).map(|seq| east(1, seq)));
+        zone.step(burst);
+        for seq in 161..200 {
+            zone.step([east(1, seq)]);
+        }
+        let kicked = zone
+            .drain_outputs()
+            .any(|o| matches!(o, ZoneOutput::Kick { .. }));
+        assert_eq!(kicked, !resumed, "resumed: {resumed}");
+        if resumed {
+            let here = zone.player_position(PlayerId(1)).unwrap();
+            assert!(here.x > 25.0, "kept walking: {here}");
+        }
+    }
+}

@@ -91,6 +91,9 @@ metric_set! {
         enemy_attacks: Counter => "enemy_attacks", "Enemy attacks resolved after their wind-up";
         admin_commands: Counter => "admin_commands", "Admin commands run";
         admin_refused: Counter => "admin_refused", "Admin commands refused for lack of the admin role";
+        system_faults: Counter => "system_faults",
+            "Systems or commands that failed (a panic): logged and skipped for one tick";
+        stalls: Counter => "stalls", "Times the tick thread resumed after missing ticks (a stop, a swap storm)";
         transfers: Family<ResultLabel, Counter> => "transfers", "Players handed to other zones, by result";
         transfer_duration: Histogram = Histogram::new([
             0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -252,6 +255,8 @@ impl Metrics {
             .inc_by(now.admin_commands - last.admin_commands);
         self.admin_refused
             .inc_by(now.admin_refused - last.admin_refused);
+        self.system_faults
+            .inc_by(now.system_faults - last.system_faults);
     }
 
     /// Shows `version` as the running content (and no other).

@@ -28,7 +28,7 @@ pub enum CommandKind {
 impl CommandKind {
     const COUNT: usize = 7;
 
-    /// The kind of `command`; `None` for joins and leaves.
+    /// The kind of `command`; `None` for joins, leaves and resumes (the players plugin's).
     pub fn of(command: &ZoneCommand) -> Option<CommandKind> {
         Some(match command {
             ZoneCommand::Input { .. } => CommandKind::Input,
@@ -38,7 +38,9 @@ impl CommandKind {
             ZoneCommand::Admin { .. } => CommandKind::Admin,
             ZoneCommand::TransferFailed { .. } => CommandKind::TransferFailed,
             ZoneCommand::Evacuate { .. } => CommandKind::Evacuate,
-            ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } => return None,
+            ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } | ZoneCommand::Resumed { .. } => {
+                return None;
+            }
         })
     }
 

@@ -42,6 +42,13 @@ pub enum ZoneCommand {
     Leave {
         player: PlayerId,
     },
+    /// The host stalled (stopped, swapped out) and missed `missed_ticks` ticks: the
+    /// inputs that queued up meanwhile arrive at once. For the next
+    /// [`crate::players::rules::STALL_AMNESTY_TICKS`] ticks, floods and replays are
+    /// still refused but do not count toward a kick.
+    Resumed {
+        missed_ticks: u32,
+    },
     Input {
         player: PlayerId,
         input: MoveInput,

@@ -2,8 +2,8 @@
 //! ([`io`]), its clock, content and counters ([`state`]), the phases of a tick and the
 //! plugin trait ([`schedule`]), the command handlers ([`commands`]), the events
 //! concerns observe ([`events`]), the components several of them read
-//! ([`components`]), walking geometry ([`geometry`]) and the spatial index
-//! ([`spatial`]).
+//! ([`components`]), walking geometry ([`geometry`]), the spatial index
+//! ([`spatial`]) and what a failing system costs ([`faults`]).
 //!
 //! **Architecture Invariant:** nothing here imports a plugin. Plugins import this, and
 //! a plugin may import another only where the concern truly builds on it (skills on
@@ -12,6 +12,7 @@
 pub mod commands;
 pub mod components;
 pub mod events;
+pub mod faults;
 pub mod geometry;
 pub mod io;
 pub mod schedule;

@@ -53,6 +53,9 @@ pub struct ZoneCounters {
     pub admin_refused: u64,
     /// Content reloads applied at a tick boundary.
     pub content_reloads: u64,
+    /// Systems or commands that failed (a panic, an insert on a despawned entity):
+    /// logged and skipped for that tick instead of taking the zone down.
+    pub system_faults: u64,
 }
 
 impl ZoneCounters {

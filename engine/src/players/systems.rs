@@ -9,7 +9,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rustc_hash::FxHashMap;
 
-use super::rules::Violations;
+use super::rules::{STALL_AMNESTY_TICKS, StallAmnesty, Violations};
 use crate::common::commands::{CommandHandlers, CommandKind, Rejection};
 use crate::common::components::{NetIdAllocator, Player, Position, Replicated, Transferring};
 use crate::common::events::{PlayerJoined, PlayerLeaving, PlayerReconnected};
@@ -166,9 +166,13 @@ fn join(
 /// Counts a rejected command toward the player's violations and tells them (a few
 /// times a tick at most).
 fn reject(world: &mut World, player: PlayerId, entity: Entity, rejection: Rejection) {
+    let tick = world.resource::<ZoneClock>().tick;
+    let excused = world
+        .resource::<StallAmnesty>()
+        .excuses(tick, rejection.reason);
     let tell = world
         .get_mut::<Violations>(entity)
-        .is_some_and(|mut v| v.record(rejection.reason));
+        .is_some_and(|mut v| v.record(rejection.reason, excused));
     if tell {
         let tick = world.resource::<ZoneClock>().tick as u32;
         world
@@ -188,7 +192,7 @@ fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
         | ZoneCommand::Cast { player, .. }
         | ZoneCommand::Respawn { player }
         | ZoneCommand::Admin { player, .. } => Some(*player),
-        ZoneCommand::Evacuate { .. } => None,
+        ZoneCommand::Evacuate { .. } | ZoneCommand::Resumed { .. } => None,
     }
 }
 
@@ -212,6 +216,12 @@ pub fn ingest_commands(world: &mut World) {
             }
             ZoneCommand::Leave { player } => {
                 remove_player(world, player);
+                continue;
+            }
+            ZoneCommand::Resumed { missed_ticks } => {
+                let tick = world.resource::<ZoneClock>().tick;
+                world.resource_mut::<StallAmnesty>().until_tick = tick + STALL_AMNESTY_TICKS;
+                tracing::warn!(tick, missed_ticks, "zone resumed after a stall");
                 continue;
             }
             ref other => match CommandKind::of(other) {

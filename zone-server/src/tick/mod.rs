@@ -25,6 +25,10 @@ use router::Router;
 /// Most session messages applied in one tick (about four per player at capacity).
 pub const MAX_INBOUND_PER_TICK: usize = 16 * 1024;
 
+/// A gap of this many tick periods between two ticks is a stall (the process was
+/// stopped, or starved of CPU), not a slow tick.
+pub const STALL_TICKS: u32 = 10;
+
 /// One zone's tick work: the zone, what comes in, and where its outputs go.
 pub struct Ticker {
     zone: Zone,
@@ -147,6 +151,17 @@ impl Ticker {
         }
     }
 
+    /// The tick thread missed `missed_ticks` ticks (the process was stopped or starved):
+    /// the zone is told before the backlog of inputs is applied, so clients whose inputs
+    /// queued up meanwhile are not taken for flooders.
+    pub fn resumed(&mut self, missed_ticks: u32) {
+        self.router.metrics.stalls.inc();
+        tracing::warn!(missed_ticks, "tick thread resumed after a stall");
+        self.router
+            .commands
+            .push(ZoneCommand::Resumed { missed_ticks });
+    }
+
     pub fn tick_period(&self) -> Duration {
         let rate = f64::from(self.zone.settings().netcode.tick_rate_hz.max(1));
         Duration::from_secs_f64(1.0 / rate)
@@ -190,11 +205,18 @@ pub fn spawn(
             let period = ticker.tick_period();
             let metrics = ticker.router.metrics.clone();
             let mut next = Instant::now();
+            let mut last_start = next;
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
             loop {
+                let start = Instant::now();
+                let gap = start - last_start;
+                last_start = start;
+                if gap >= period * STALL_TICKS {
+                    ticker.resumed((gap.as_secs_f64() / period.as_secs_f64()) as u32);
+                }
                 // The tick's start for input waits: what is in the inbox now is in
                 // time for this tick; what arrives from here on waits for the next.
-                let host_us = status.host_us(Instant::now());
+                let host_us = status.host_us(start);
                 let stopping = shutdown.is_cancelled();
                 // Taken even when stopping: a join in it is closed properly below.
                 let open = ticker.take_inbox();
