@@ -92,6 +92,12 @@ pub struct OrchestratorArgs {
     /// Content folder passed to the zones it starts.
     #[arg(long, env = "ARCANE_CONTENT", default_value = "content")]
     pub content: PathBuf,
+    /// Local mode: where the zone processes are recorded (pid and start time), so an
+    /// orchestrator restarted after a crash ends the zones its predecessor left
+    /// running before it starts new ones. Default: a folder in the system's temporary
+    /// directory named after `--addr`.
+    #[arg(long, env = "ARCANE_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
 }
 
 fn parse_point(s: &str) -> Result<(f64, f64), String> {
@@ -160,6 +166,10 @@ impl OrchestratorArgs {
             content: self.content.clone(),
             env,
             restart: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(10)),
+            run_dir: Some(self.run_dir.clone().unwrap_or_else(|| {
+                let addr = self.addr.to_string().replace([':', '[', ']'], "_");
+                std::env::temp_dir().join(format!("arcane-run-{addr}"))
+            })),
         })
     }
 }
@@ -218,11 +228,21 @@ async fn serve<R: ZoneRegistry>(
         let sup = Arc::new(LocalSupervisor::new(
             args.local_config(format!("http://{addr}"))?,
         ));
+        // Zones a killed predecessor left running go first: two processes of one zone
+        // must never serve at once.
+        let orphans = sup.end_orphans().await;
+        if orphans > 0 {
+            tracing::warn!(
+                orphans,
+                "ended zone processes left by a previous orchestrator"
+            );
+        }
         for z in &args.zones {
             sup.start(ZoneSpec {
                 zone_id: z.clone(),
                 template: crate::placement::rules::template_of(z).to_string(),
                 close_after_empty: None,
+                keep_running: true,
             })?;
         }
         o = o.with_supervisor(sup.clone());
@@ -268,6 +288,7 @@ async fn open_shared_zones<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, zones: Vec<
                 zone_id: z.clone(),
                 template: crate::placement::rules::template_of(z).to_string(),
                 close_after_empty: None,
+                keep_running: true,
             };
             match o.open_zone(spec).await {
                 Ok(true) => tracing::info!(zone = %z, "shared zone allocated"),

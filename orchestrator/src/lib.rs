@@ -25,5 +25,5 @@ mod orchestrator;
 
 pub use orchestrator::{ApiConfig, COPY_CLOSE_AFTER_EMPTY, OPEN_WAIT, Orchestrator, Refused};
 pub use placement::Endpoints;
-pub use registry::{MemoryRegistry, RedisRegistry, ZoneRegistry};
+pub use registry::{Beat, MemoryRegistry, RedisRegistry, ZoneRegistry};
 pub use supervisor::{LocalConfig, LocalSupervisor, NoSupervisor, Supervisor, ZoneSpec};

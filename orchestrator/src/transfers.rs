@@ -41,6 +41,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                 zone_id: id.clone(),
                 template: template.to_string(),
                 close_after_empty: None,
+                keep_running: false,
             };
             if self.open_zone(spec).await? {
                 self.metrics.instances_opened.inc();
@@ -75,6 +76,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     zone_id: id.clone(),
                     template: template_of(target).to_string(),
                     close_after_empty: Some(COPY_CLOSE_AFTER_EMPTY),
+                    keep_running: false,
                 };
                 match self.open_zone(spec).await {
                     Ok(opened) => {
@@ -92,9 +94,9 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     },
                 }
             }
-            // The target is registered but down (restarting): commit anyway, so the
-            // transfer completes; the player logs in again once it is back.
-            _ if zones.iter().any(|z| z.info.zone_id == target) => Ok(target.to_string()),
+            // Nothing is placed on a zone that is down (restarting, or drained and
+            // gone): the transfer aborts, the player stays where it is and may try
+            // again.
             Choice::OpenCopy(_) | Choice::Unavailable(_) => Err(Refused::Unavailable(format!(
                 "zone {target} is not running"
             ))),

@@ -113,6 +113,7 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
             zone_id: "meadow~2".into(),
             template: "meadow".into(),
             close_after_empty: Some(Duration::from_secs(60)),
+            keep_running: false,
         })
         .await
         .unwrap();
@@ -140,6 +141,7 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
             zone_id: "meadow~2".into(),
             template: "meadow".into(),
             close_after_empty: None,
+            keep_running: true,
         })
         .await
         .unwrap();

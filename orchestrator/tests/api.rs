@@ -20,7 +20,7 @@ use arcane_orchestrator::clock::ManualClock;
 use arcane_orchestrator::supervisor::{Supervisor, SupervisorError, ZoneSpec};
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, ZoneRegistry};
 use arcane_protocol::ticket::TicketKey;
-use arcane_store::{Handoff, HandoffStatus, ItemStack, Ownership, SavedPlayer, Store};
+use arcane_store::{Handoff, HandoffStatus, ItemStack, Ownership, SavedPlayer, Store, ZoneLease};
 use axum::body::Body;
 use axum::http::Request;
 use tower::ServiceExt as _;
@@ -59,6 +59,8 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 struct Api {
     router: axum::Router,
     clock: Arc<ManualClock>,
+    /// The orchestrator's store, where the test's zones take their leases.
+    store: Store,
 }
 
 impl Api {
@@ -66,6 +68,7 @@ impl Api {
         let clock = Arc::new(ManualClock::default());
         let o = o.with_clock(clock.clone());
         Api {
+            store: o.store.clone(),
             router: arcane_orchestrator::api::router(Arc::new(o)),
             clock,
         }
@@ -133,18 +136,42 @@ fn zone_info(zone: &str, capacity: u32) -> ZoneInfo {
     }
 }
 
+/// The zone's current lease, taken (from the test's last process of it) when asked
+/// for a new process.
+async fn lease(store: &Store, zone: &str, new_process: bool) -> ZoneLease {
+    match store.lease_generation(zone).await.unwrap() {
+        Some(generation) if !new_process => ZoneLease {
+            zone_id: zone.into(),
+            generation,
+        },
+        _ => store
+            .acquire_lease(zone, "test", Some("test"), 0, 60_000)
+            .await
+            .unwrap()
+            .unwrap(),
+    }
+}
+
+/// Starts a process of `zone`: takes its lease and registers.
 async fn register(api: &Api, zone: &str, capacity: u32) {
-    let (status, _) = api.post(paths::REGISTER, zone_info(zone, capacity)).await;
+    let generation = lease(&api.store, zone, true).await.generation;
+    let info = ZoneInfo {
+        lease_generation: generation,
+        ..zone_info(zone, capacity)
+    };
+    let (status, _) = api.post(paths::REGISTER, info).await;
     assert_eq!(status, 204);
 }
 
 async fn beat(api: &Api, zone: &str, players: u32) -> u16 {
+    let lease_generation = api.store.lease_generation(zone).await.unwrap().unwrap_or(0);
     let hb = Heartbeat {
         zone_id: zone.into(),
         load: ZoneLoad {
             players,
             tick_p99_ms: 4.0,
         },
+        lease_generation,
     };
     api.post(paths::HEARTBEAT, hb).await.0
 }
@@ -392,8 +419,9 @@ async fn handoff(store: &Store, id: &str, player: u64, target: &str) -> Handoff 
             inventory: items(id),
         },
     };
+    let from = lease(store, &h.from_zone, false).await;
     assert_eq!(
-        store.begin_handoff(&h).await.unwrap(),
+        store.begin_handoff(&from, &h).await.unwrap(),
         HandoffStatus::Pending
     );
     h
@@ -447,7 +475,8 @@ async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
         transfer_id: "t-stale".into(),
         ..h.clone()
     };
-    store.begin_handoff(&stale).await.unwrap();
+    let meadow = lease(&store, "meadow", false).await;
+    store.begin_handoff(&meadow, &stale).await.unwrap();
     assert_eq!(transfer(&api, "t-stale").await.unwrap_err(), 409);
     assert_eq!(store.owner(eve.player_id).await.unwrap().unwrap(), owner);
     assert_eq!(
@@ -531,6 +560,7 @@ async fn instances_open_per_party_close_and_overflow_opens_copies() {
     let api = Api {
         router: arcane_orchestrator::api::router(Arc::new(o.with_clock(clock.clone()))),
         clock,
+        store: store.clone(),
     };
     register(&api, "meadow", 100).await;
 
@@ -611,4 +641,81 @@ async fn instances_open_per_party_close_and_overflow_opens_copies() {
     assert_eq!(eva.zone_id, "meadow~2", "with her party");
     let fin = login(&api, "fin").await.unwrap();
     assert_eq!(fin.zone_id, "meadow~3", "least filled, no party");
+}
+
+#[tokio::test]
+async fn a_replaced_zone_process_cannot_register_beat_or_deregister_its_successor() {
+    let (store, _db) = sqlite().await;
+    let api = start_patient(store.clone(), MemoryRegistry::default()).await;
+    register(&api, "meadow", 100).await;
+    let old = store.lease_generation("meadow").await.unwrap().unwrap();
+    // A second process of meadow takes the lease over (the first was stopped past it,
+    // or is an orphan of a killed orchestrator) and registers.
+    register(&api, "meadow", 100).await;
+    let new = store.lease_generation("meadow").await.unwrap().unwrap();
+    assert_eq!(new, old + 1);
+
+    // The old one comes back: its registration, heartbeats and deregistration are
+    // refused or ignored, and the registry keeps pointing at the new one.
+    let stale = ZoneInfo {
+        lease_generation: old,
+        endpoint: "ws://127.0.0.1:1/old-meadow".into(),
+        ..zone_info("meadow", 100)
+    };
+    assert_eq!(api.post(paths::REGISTER, &stale).await.0, 409);
+    let stale_beat = Heartbeat {
+        zone_id: "meadow".into(),
+        load: ZoneLoad::default(),
+        lease_generation: old,
+    };
+    assert_eq!(api.post(paths::HEARTBEAT, &stale_beat).await.0, 409);
+    let bye = serde_json::json!({"zone_id": "meadow", "lease_generation": old});
+    assert_eq!(api.post(paths::DEREGISTER, bye).await.0, 204);
+    // A zone without a database (no lease) cannot take a leased zone's place either.
+    let unleased = ZoneInfo {
+        lease_generation: 0,
+        ..zone_info("meadow", 100)
+    };
+    assert_eq!(api.post(paths::REGISTER, &unleased).await.0, 409);
+
+    let (_, body) = api.get(paths::ZONES).await;
+    let zones: Vec<arcane_control_api::ZoneStatus> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(zones.len(), 1);
+    assert_eq!(zones[0].info.endpoint, "ws://127.0.0.1:1/meadow");
+    assert_eq!(zones[0].info.lease_generation, new);
+    assert_eq!(beat(&api, "meadow", 3).await, 204);
+    assert_eq!(
+        login(&api, "gus").await.unwrap().endpoint,
+        "ws://127.0.0.1:1/meadow"
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_transferred_into_a_zone_that_is_down() {
+    let (store, _db) = sqlite().await;
+    let api = start(store.clone(), MemoryRegistry::default()).await;
+    register(&api, "meadow", 100).await;
+    register(&api, "forest", 100).await;
+    let ivy = login(&api, "ivy").await.unwrap();
+    // The forest stops beating (drained and gone, or restarting); the meadow beats on.
+    api.clock.advance(Duration::from_millis(800));
+    assert_eq!(beat(&api, "meadow", 1).await, 204);
+    let h = handoff(&store, "t-down", ivy.player_id, "zone:forest").await;
+    assert_eq!(transfer(&api, "t-down").await.unwrap_err(), 409);
+    assert_eq!(
+        store.owner(ivy.player_id).await.unwrap().unwrap(),
+        Ownership {
+            zone: "meadow".into(),
+            epoch: h.from_epoch
+        }
+    );
+    // Back up, the forest takes the next try.
+    assert_eq!(beat(&api, "forest", 0).await, 204);
+    let again = Handoff {
+        transfer_id: "t-up".into(),
+        ..h
+    };
+    let meadow = lease(&store, "meadow", false).await;
+    store.begin_handoff(&meadow, &again).await.unwrap();
+    assert_eq!(transfer(&api, "t-up").await.unwrap().zone_id, "forest");
 }

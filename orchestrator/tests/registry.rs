@@ -10,7 +10,7 @@ mod services;
 use std::future::Future;
 
 use arcane_control_api::{ZoneInfo, ZoneLoad};
-use arcane_orchestrator::{MemoryRegistry, RedisRegistry, ZoneRegistry};
+use arcane_orchestrator::{Beat, MemoryRegistry, RedisRegistry, ZoneRegistry};
 
 /// Runs the contract. Claims expire on the registry's clock: `past_ttl` lets a claim
 /// of 50 ms run out (the memory registry is told a later time; Redis keeps its own
@@ -28,17 +28,22 @@ async fn contract<R: ZoneRegistry, F: Future<Output = u64>>(
     };
     s.register(info("b"), 1_000).await.unwrap();
     s.register(info("a"), 1_000).await.unwrap();
-    assert!(
-        !s.heartbeat("nope", ZoneLoad::default(), 1_100)
+    assert_eq!(
+        s.heartbeat("nope", 0, ZoneLoad::default(), 1_100)
             .await
             .unwrap(),
+        Beat::Unknown,
         "{what}"
     );
     let load = ZoneLoad {
         players: 7,
         tick_p99_ms: 3.5,
     };
-    assert!(s.heartbeat("a", load, 2_000).await.unwrap(), "{what}");
+    assert_eq!(
+        s.heartbeat("a", 0, load, 2_000).await.unwrap(),
+        Beat::Recorded,
+        "{what}"
+    );
     let zones = s.zones(1_900, 1_000).await.unwrap();
     let ids: Vec<_> = zones
         .iter()
@@ -95,8 +100,33 @@ async fn contract<R: ZoneRegistry, F: Future<Output = u64>>(
         "{what}"
     );
 
+    // A newer process of b (lease generation 2) registers: the replaced one's beats
+    // are answered Superseded and change nothing, and it cannot take b out.
+    s.register(
+        ZoneInfo {
+            lease_generation: 2,
+            ..info("b")
+        },
+        2_650,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.heartbeat("b", 0, load, 2_660).await.unwrap(),
+        Beat::Superseded,
+        "{what}"
+    );
+    let b = s.zones(2_700, 1_000).await.unwrap().remove(1);
+    assert_eq!(
+        (b.info.lease_generation, b.load, b.last_heartbeat_ms),
+        (2, ZoneLoad::default(), 2_650),
+        "{what}"
+    );
+    assert!(!s.deregister("b", 0).await.unwrap(), "{what}");
+    assert_eq!(s.zones(2_700, 1_000).await.unwrap().len(), 2, "{what}");
+
     // A closed instance leaves the registry.
-    s.deregister("b").await.unwrap();
+    assert!(s.deregister("b", 2).await.unwrap(), "{what}");
     let ids: Vec<_> = s
         .zones(2_600, 1_000)
         .await
@@ -105,7 +135,11 @@ async fn contract<R: ZoneRegistry, F: Future<Output = u64>>(
         .map(|z| z.info.zone_id)
         .collect();
     assert_eq!(ids, ["a"], "{what}");
-    assert!(!s.heartbeat("b", load, 2_700).await.unwrap(), "{what}");
+    assert_eq!(
+        s.heartbeat("b", 2, load, 2_700).await.unwrap(),
+        Beat::Unknown,
+        "{what}"
+    );
 }
 
 #[tokio::test]
@@ -145,10 +179,11 @@ async fn the_redis_registry_keeps_the_contract() {
         .query_async::<()>(&mut c)
         .await
         .unwrap();
-    assert!(
-        !s.heartbeat("ghost", ZoneLoad::default(), 3_000)
+    assert_eq!(
+        s.heartbeat("ghost", 0, ZoneLoad::default(), 3_000)
             .await
-            .unwrap()
+            .unwrap(),
+        Beat::Unknown
     );
     let ids: Vec<_> = s.zones(3_000, 1_000).await.unwrap();
     assert!(ids.iter().all(|z| z.info.zone_id != "ghost"), "{ids:?}");

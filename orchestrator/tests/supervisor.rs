@@ -50,11 +50,13 @@ async fn crashed_zones_restart_with_backoff_and_closed_ones_stay_closed() {
         content: dir.join("content"),
         env: vec![],
         restart: RetryPolicy::new(Duration::from_millis(50), Duration::from_millis(400)),
+        run_dir: None,
     });
     let spec = ZoneSpec {
         zone_id: "crypt~party-red".into(),
         template: "crypt".into(),
         close_after_empty: None,
+        keep_running: false,
     };
     sup.start(spec.clone()).unwrap();
     // Starting it again while it runs is a no-op.

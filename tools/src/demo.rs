@@ -118,6 +118,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             content: content.clone(),
             env,
             restart: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(5)),
+            // Each demo has its own scratch database: a killed demo's zones (which
+            // stop with it anyway, on their parent-death signal) are no one's concern.
+            run_dir: None,
         }));
         let config = ApiConfig {
             ticket_secret: DEV_TICKET_SECRET.into(),
@@ -140,6 +143,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 zone_id: z.clone(),
                 template: z.clone(),
                 close_after_empty: None,
+                keep_running: true,
             })?;
         }
         let started = Instant::now();

@@ -227,7 +227,14 @@ fn main() -> anyhow::Result<()> {
     arcane_service::init_logging(default_filter);
     match cli.command {
         Command::Demo(args) => demo::run(args),
-        Command::Zone { config, io } => arcane_zone_server::run_process(config, io),
+        Command::Zone { config, io } => {
+            // The code tells a supervisor whether to start the zone again.
+            let result = arcane_zone_server::run_process(config, io);
+            match arcane_zone_server::exit_code(&result) {
+                0 => Ok(()),
+                code => std::process::exit(code.into()),
+            }
+        }
         Command::Orchestrator { args } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

@@ -32,11 +32,12 @@ pub struct ControlPlane {
 
 /// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
 /// heartbeating is marked down anyway).
-async fn deregister(http: &reqwest::Client, base: &str, zone_id: &str) {
+async fn deregister(http: &reqwest::Client, base: &str, me: &ZoneInfo) {
     let r = http
         .post(format!("{base}{}", paths::DEREGISTER))
         .json(&Deregister {
-            zone_id: zone_id.to_string(),
+            zone_id: me.zone_id.clone(),
+            lease_generation: me.lease_generation,
         })
         .send()
         .await;
@@ -77,7 +78,7 @@ pub async fn run(c: ControlPlane) {
             status.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
-                deregister(&http, base, &zone_id).await;
+                deregister(&http, base, &me).await;
             }
             lifecycle.shutdown.cancelled().await;
             return;
@@ -90,7 +91,7 @@ pub async fn run(c: ControlPlane) {
         {
             tracing::info!(zone = %zone_id, "empty for {after:?}; closing");
             if let Some(base) = &base {
-                deregister(&http, base, &zone_id).await;
+                deregister(&http, base, &me).await;
             }
             lifecycle.closing.cancel();
             return;
@@ -98,16 +99,22 @@ pub async fn run(c: ControlPlane) {
         let wait = match &base {
             None => HEARTBEAT_EVERY,
             Some(base) => {
-                let ok = if status.registered.load(Ordering::Relaxed) {
-                    heartbeat(&http, base, &zone_id, players, &status).await
+                let landed = if status.registered.load(Ordering::Relaxed) {
+                    heartbeat(&http, base, &me, players, &status).await
                 } else {
                     register(&http, base, &me, &status).await
                 };
-                if ok {
-                    backoff.reset();
-                    HEARTBEAT_EVERY
-                } else {
-                    backoff.next_delay()
+                match landed {
+                    Landed::Yes => {
+                        backoff.reset();
+                        HEARTBEAT_EVERY
+                    }
+                    Landed::No => backoff.next_delay(),
+                    Landed::Superseded => {
+                        tracing::error!(zone = %zone_id, "the orchestrator knows a newer process of this zone; stopping");
+                        lifecycle.superseded.cancel();
+                        return;
+                    }
                 }
             }
         };
@@ -118,20 +125,30 @@ pub async fn run(c: ControlPlane) {
     }
 }
 
-/// One heartbeat; false when it did not land (a 404 means register again).
+/// Whether a registration or heartbeat landed.
+enum Landed {
+    Yes,
+    /// Not this time (unreachable, refused, or forgotten: register again).
+    No,
+    /// 409: the orchestrator registered a newer process of this zone.
+    Superseded,
+}
+
+/// One heartbeat (a 404 means register again).
 async fn heartbeat(
     http: &reqwest::Client,
     base: &str,
-    zone_id: &str,
+    me: &ZoneInfo,
     players: u32,
     status: &TickStatus,
-) -> bool {
+) -> Landed {
     let hb = Heartbeat {
-        zone_id: zone_id.to_string(),
+        zone_id: me.zone_id.clone(),
         load: ZoneLoad {
             players,
             tick_p99_ms: status.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
         },
+        lease_generation: me.lease_generation,
     };
     match http
         .post(format!("{base}{}", paths::HEARTBEAT))
@@ -139,25 +156,31 @@ async fn heartbeat(
         .send()
         .await
     {
-        Ok(r) if r.status().is_success() => true,
+        Ok(r) if r.status().is_success() => Landed::Yes,
         Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
             tracing::warn!("the orchestrator forgot this zone; registering again");
             status.registered.store(false, Ordering::Relaxed);
-            false
+            Landed::No
         }
+        Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Landed::Superseded,
         Ok(r) => {
             tracing::warn!(status = %r.status(), "heartbeat refused");
-            false
+            Landed::No
         }
         Err(e) => {
             tracing::warn!("heartbeat failed: {e}");
-            false
+            Landed::No
         }
     }
 }
 
-/// Registers the zone; false when it did not land.
-async fn register(http: &reqwest::Client, base: &str, me: &ZoneInfo, status: &TickStatus) -> bool {
+/// Registers the zone.
+async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    me: &ZoneInfo,
+    status: &TickStatus,
+) -> Landed {
     match http
         .post(format!("{base}{}", paths::REGISTER))
         .json(me)
@@ -167,15 +190,16 @@ async fn register(http: &reqwest::Client, base: &str, me: &ZoneInfo, status: &Ti
         Ok(r) if r.status().is_success() => {
             tracing::info!(%base, endpoint = %me.endpoint, "registered with the orchestrator");
             status.registered.store(true, Ordering::Relaxed);
-            true
+            Landed::Yes
         }
+        Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Landed::Superseded,
         Ok(r) => {
             tracing::warn!(status = %r.status(), "registration refused");
-            false
+            Landed::No
         }
         Err(e) => {
             tracing::warn!("cannot reach the orchestrator at {base}: {e}");
-            false
+            Landed::No
         }
     }
 }

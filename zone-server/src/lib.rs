@@ -16,6 +16,7 @@
 
 mod agones;
 mod control;
+mod lease;
 mod metrics;
 mod net;
 mod ops_http;
@@ -29,9 +30,10 @@ mod tick;
 pub mod config;
 
 pub use config::{IoOptions, ZoneServerConfig};
+pub use lease::{SUPERSEDED_EXIT, Superseded};
 pub use metrics::Metrics;
 pub use net::session::MAX_MALFORMED_FRAMES;
-pub use process::run_process;
+pub use process::{exit_code, run_process};
 pub use server::{DrainOutcome, RunningZone, start};
 pub use status::TickStatus;
 

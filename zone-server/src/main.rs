@@ -11,8 +11,9 @@ struct Cli {
     io: arcane_zone_server::IoOptions,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     arcane_service::init_logging("info");
     let cli = Cli::parse();
-    arcane_zone_server::run_process(cli.config, cli.io)
+    let result = arcane_zone_server::run_process(cli.config, cli.io);
+    std::process::ExitCode::from(arcane_zone_server::exit_code(&result))
 }

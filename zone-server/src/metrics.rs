@@ -93,6 +93,10 @@ metric_set! {
         admin_refused: Counter => "admin_refused", "Admin commands refused for lack of the admin role";
         system_faults: Counter => "system_faults",
             "Systems or commands that failed (a panic): logged and skipped for one tick";
+        lease_renewal_failures: Counter => "lease_renewal_failures",
+            "Zone lease renewals that failed (the database did not answer)";
+        lease_pauses: Counter => "lease_pauses",
+            "Ticks skipped because the zone lease might have expired";
         stalls: Counter => "stalls", "Times the tick thread resumed after missing ticks (a stop, a swap storm)";
         transfers: Family<ResultLabel, Counter> => "transfers", "Players handed to other zones, by result";
         transfer_duration: Histogram = Histogram::new([

@@ -23,7 +23,7 @@ use arcane_engine::content::ExitTarget;
 use arcane_protocol::Redirect;
 use arcane_protocol::saved::SavedPlayer;
 use arcane_service::{CancellationToken, RetryPolicy, failpoint};
-use arcane_store::{Handoff, Store};
+use arcane_store::{Handoff, Store, StoreError, ZoneLease};
 use backon::Retryable as _;
 use tokio::sync::mpsc;
 
@@ -96,7 +96,10 @@ impl PersistHandle {
 /// Everything the persistence task needs.
 pub struct Persister {
     pub store: Store,
-    pub zone_id: String,
+    /// The zone's lease: every write names it, and the store refuses a replaced one.
+    pub lease: ZoneLease,
+    /// Cancelled when a write was refused as fenced (the zone was taken over).
+    pub superseded: CancellationToken,
     /// `http://host:port` of the orchestrator (transfers need one).
     pub orchestrator: Option<String>,
     pub inbox: mpsc::Sender<Inbound>,
@@ -114,7 +117,7 @@ pub fn spawn(
         jobs: tx,
         checkpoint_busy: busy.clone(),
     };
-    let span = tracing::info_span!("persist", zone = %p.zone_id);
+    let span = tracing::info_span!("persist", zone = %p.lease.zone_id);
     let task = tokio::spawn(tracing::Instrument::instrument(
         run(Arc::new(p), rx, busy, shutdown),
         span,
@@ -151,7 +154,7 @@ async fn run(
             } => {
                 use tracing::Instrument as _;
                 // Every line of the transfer carries the zone and the player.
-                let span = tracing::info_span!("transfer", zone = %p.zone_id, player);
+                let span = tracing::info_span!("transfer", zone = %p.lease.zone_id, player);
                 tokio::spawn(
                     transfer(
                         p.clone(),
@@ -175,12 +178,13 @@ async fn run(
 /// any more are released.
 async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: usize) {
     let started = Instant::now();
-    let written = (|| p.store.checkpoint_batch(&p.zone_id, batch))
+    let written = (|| p.store.checkpoint_batch(&p.lease, batch))
         .retry(
             SAVE_RETRY
                 .builder()
                 .with_max_times(attempts.saturating_sub(1)),
         )
+        .when(|e| !is_fenced(e))
         .sleep(tokio::time::sleep)
         .notify(|e, wait| {
             tracing::warn!(players = batch.len(), ?wait, "checkpoint failed: {e}");
@@ -199,12 +203,22 @@ async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: usize)
                     .await;
             }
         }
+        Err(e) if is_fenced(&e) => {
+            tracing::error!(players = batch.len(), "checkpoint refused: {e}");
+            p.metrics
+                .checkpoint("fenced", batch.len(), started.elapsed());
+            p.superseded.cancel();
+        }
         Err(e) => {
             tracing::error!(players = batch.len(), "checkpoint given up: {e}");
             p.metrics
                 .checkpoint("failed", batch.len(), started.elapsed());
         }
     }
+}
+
+fn is_fenced(e: &StoreError) -> bool {
+    matches!(e, StoreError::Fenced { .. })
 }
 
 struct Frozen {
@@ -241,9 +255,9 @@ async fn transfer(
     failpoint("zone.freeze").await;
     // The id makes every step idempotent (retries, roll-forward by the orchestrator).
     let handoff = Handoff {
-        transfer_id: transfer_id(&p.zone_id, f.player, f.epoch),
+        transfer_id: transfer_id(&p.lease.zone_id, f.player, f.epoch),
         player_id: f.player,
-        from_zone: p.zone_id.clone(),
+        from_zone: p.lease.zone_id.clone(),
         from_epoch: f.epoch,
         target: match &f.to {
             ExitTarget::Zone(z) => format!("zone:{z}"),
@@ -255,12 +269,19 @@ async fn transfer(
     // Both steps retry until they succeed (the policy never gives up); only the
     // zone's shutdown ends them, leaving the handoff for the orchestrator's
     // roll-forward.
-    let record = (|| p.store.begin_handoff(&handoff))
+    let record = (|| p.store.begin_handoff(&p.lease, &handoff))
         .retry(TRANSFER_RETRY.builder())
+        .when(|e| !is_fenced(e))
         .sleep(tokio::time::sleep)
         .notify(|e, _| tracing::warn!(transfer = %id, "cannot record the handoff yet: {e}"));
     tokio::select! {
-        _ = record => {}
+        recorded = record => if let Err(e) = recorded {
+            // Only a fenced write stops the retries: this process was replaced, and
+            // the player's state is the new holder's to keep.
+            tracing::error!(transfer = %id, "handoff refused: {e}");
+            p.superseded.cancel();
+            return;
+        },
         _ = shutdown.cancelled() => return,
     }
     failpoint("zone.handoff").await;
@@ -314,7 +335,7 @@ async fn transfer(
         Ok(Answer::Aborted) | Err(_) => {
             p.metrics.transfer("aborted", started.elapsed());
             // Aborted: this zone keeps the player only if it still owns it.
-            match p.store.load_owned(f.player, &p.zone_id).await {
+            match p.store.load_owned(f.player, &p.lease).await {
                 Ok(Some((_, epoch))) if epoch == f.epoch => Inbound::TransferFailed {
                     player,
                     detail: "the destination is not available".into(),

@@ -17,6 +17,7 @@ use crate::status::TickStatus;
 /// tick thread fails (then with an error, so a supervisor restarts it). Used by
 /// `zone-server` and `arcane zone`.
 pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()> {
+    follow_supervisor()?;
     let io_threads = io.io_threads.unwrap_or_else(|| {
         // Leave one core to the tick thread.
         std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
@@ -66,7 +67,14 @@ pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()
             let _ = standby.ticking.set(zone.status.clone());
         }
         let grace = config_grace;
+        let mut superseded = false;
         let failed = tokio::select! {
+            // Replaced: stop at once, no drain (its transfers would be refused), and
+            // write nothing (the store refuses it anyway).
+            _ = zone.superseded() => {
+                superseded = true;
+                false
+            }
             _ = &mut stop => {
                 tracing::info!(?grace, "draining");
                 // A tick failure during the drain cuts it short.
@@ -80,6 +88,7 @@ pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()
             _ = zone.tick_stopped() => true,
         };
         tracing::info!("shutting down");
+        let zone_id = zone.zone_id.clone();
         zone.shutdown();
         zone.wait().await;
         if let Some(standby) = agones {
@@ -88,12 +97,54 @@ pub fn run_process(config: ZoneServerConfig, io: IoOptions) -> anyhow::Result<()
                 tracing::warn!("Agones shutdown request failed: {e:#}");
             }
         }
+        if superseded {
+            return Err(crate::lease::Superseded(zone_id).into());
+        }
         if failed {
             // Exit non-zero so the supervisor restarts the zone.
             anyhow::bail!("the tick thread stopped unexpectedly; see the log above");
         }
         Ok(())
     })
+}
+
+/// Under a supervisor (`ARCANE_SUPERVISOR_PID`), asks the kernel for SIGTERM when the
+/// supervisor dies: the zone then drains like any stopped zone instead of living on as
+/// an orphan beside the zones a restarted supervisor starts. Refuses to start when
+/// the supervisor is already gone.
+fn follow_supervisor() -> anyhow::Result<()> {
+    let Ok(pid) = std::env::var(arcane_service::SUPERVISOR_PID_ENV) else {
+        return Ok(());
+    };
+    let pid: i32 = pid
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{} is not a pid: {e}", arcane_service::SUPERVISOR_PID_ENV))?;
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::signal::Signal;
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+        // The supervisor may have died before the request: then nothing would come.
+        if nix::unistd::getppid().as_raw() != pid {
+            anyhow::bail!("the supervisor (pid {pid}) is gone; not starting");
+        }
+    }
+    Ok(())
+}
+
+/// The exit code of a zone process: [`crate::SUPERSEDED_EXIT`] when it was replaced
+/// (a supervisor leaves it stopped), 1 for any other failure.
+pub fn exit_code(result: &anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            if e.is::<crate::lease::Superseded>() {
+                crate::lease::SUPERSEDED_EXIT
+            } else {
+                1
+            }
+        }
+    }
 }
 
 /// An allocated Agones game server: its SDK, the zone whose ticking the health pings

@@ -41,6 +41,8 @@ pub struct DrainOutcome {
 
 /// A started zone. Dropping it does not stop it; call [`RunningZone::shutdown`].
 pub struct RunningZone {
+    /// The id it runs as (a copy's or an instance's own).
+    pub zone_id: String,
     pub ws_addr: SocketAddr,
     /// The QUIC endpoint clients use (`quic://…?sha256=…`), when QUIC is on.
     pub quic_endpoint: Option<String>,
@@ -58,6 +60,8 @@ pub struct RunningZone {
     /// An instance: a drain does not move its party into some other zone of its map.
     is_instance: bool,
     tasks: Vec<JoinHandle<()>>,
+    /// The store and the zone's lease, released once the last save is done.
+    lease: Option<(arcane_store::Store, arcane_store::ZoneLease)>,
     /// Watches the content folder while the zone runs (none when disabled).
     _content_watcher: Option<ContentWatcher>,
 }
@@ -90,13 +94,24 @@ pub(crate) async fn start_with_pause(
     let overflow_at = content.zone.overflow_at.unwrap_or(capacity);
     let instance = content.zone.instance.clone();
     let version = content.version;
+    let status = Arc::new(TickStatus::default());
+    // The zone's lease before anything is served: a second process of this zone waits
+    // here until the first one is gone.
     let store = match &config.database_url {
-        Some(url) => Some(
-            arcane_store::Store::connect(url)
+        Some(url) => {
+            let store = arcane_store::Store::connect(url)
                 .await
-                .with_context(|| format!("cannot open the player database {url}"))?,
-        ),
-        None => None,
+                .with_context(|| format!("cannot open the player database {url}"))?;
+            let asked = std::time::Instant::now();
+            let lease =
+                crate::lease::acquire(&store, &zone_id, &crate::lease::holder_name()).await?;
+            status.hold_lease_until(asked + crate::lease::LEASE_TTL - crate::lease::CLOCK_MARGIN);
+            Some((store, lease))
+        }
+        None => {
+            crate::lease::unleased(&status);
+            None
+        }
     };
     let ws = TcpListener::bind(config.ws_addr)
         .await
@@ -117,7 +132,6 @@ pub(crate) async fn start_with_pause(
         .unwrap_or_else(|| format!("ws://{ws_addr}"));
 
     let metrics = Arc::new(Metrics::new(&zone_id));
-    let status = Arc::new(TickStatus::default());
     status
         .registered
         .store(config.orchestrator.is_none(), Ordering::Relaxed);
@@ -126,10 +140,21 @@ pub(crate) async fn start_with_pause(
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let dispatcher = Arc::new(Dispatcher::new(pause));
     let mut tasks = vec![];
-    let persist = store.clone().map(|store| {
+    if let Some((store, lease)) = &store {
+        tasks.push(tokio::spawn(crate::lease::keep(
+            store.clone(),
+            lease.clone(),
+            status.clone(),
+            metrics.clone(),
+            lifecycle.superseded.clone(),
+            shutdown.child_token(),
+        )));
+    }
+    let persist = store.clone().map(|(store, lease)| {
         let persister = Persister {
             store,
-            zone_id: zone_id.clone(),
+            lease,
+            superseded: lifecycle.superseded.clone(),
             orchestrator: config.orchestrator.clone(),
             inbox: inbox_tx.clone(),
             metrics: metrics.clone(),
@@ -182,7 +207,7 @@ pub(crate) async fn start_with_pause(
         metrics: metrics.clone(),
         status: status.clone(),
         draining: lifecycle.draining.clone(),
-        store,
+        store: store.clone(),
         max_frames_per_second: config.max_frames_per_second,
         next_conn: AtomicU64::new(1),
     });
@@ -201,6 +226,7 @@ pub(crate) async fn start_with_pause(
             instance: instance.is_some(),
             admin_endpoint: format!("http://{admin_addr}"),
             quic_endpoint: quic_endpoint.clone().unwrap_or_default(),
+            lease_generation: store.as_ref().map_or(0, |(_, l)| l.generation),
         };
         tasks.push(tokio::spawn(crate::control::run(ControlPlane {
             orchestrator: config.orchestrator.clone(),
@@ -248,6 +274,7 @@ pub(crate) async fn start_with_pause(
     ]);
     tracing::info!(zone = %zone_id, %ws_addr, quic = quic_endpoint.as_deref().unwrap_or("off"), %admin_addr, content = %version, "zone server listening");
     Ok(RunningZone {
+        zone_id: zone_id.clone(),
         ws_addr,
         quic_endpoint,
         admin_addr,
@@ -260,6 +287,7 @@ pub(crate) async fn start_with_pause(
         can_hand_off,
         is_instance: instance.is_some(),
         tasks,
+        lease: store,
         _content_watcher: content_watcher,
     })
 }
@@ -337,13 +365,30 @@ impl RunningZone {
         self.lifecycle.closing.cancelled().await;
     }
 
-    /// Waits until the tick thread and the listeners have stopped.
+    /// Resolves when another process took this zone over (its lease, or its place
+    /// in the orchestrator's registry): the owner must stop it at once and exit with
+    /// `SUPERSEDED_EXIT`, writing nothing more.
+    pub async fn superseded(&self) {
+        self.lifecycle.superseded.cancelled().await;
+    }
+
+    /// Waits until the tick thread and the listeners have stopped, then gives the
+    /// zone's lease up (the last saves are written by then), so a successor starts at
+    /// once.
     pub async fn wait(mut self) {
         if let Some(t) = self.tick_thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         for t in self.tasks.drain(..) {
             let _ = t.await;
+        }
+        if let Some((store, lease)) = &self.lease
+            && !self.lifecycle.superseded.is_cancelled()
+        {
+            match store.release_lease(lease).await {
+                Ok(()) => tracing::info!(generation = lease.generation, "zone lease released"),
+                Err(e) => tracing::warn!("cannot release the zone lease (it expires): {e}"),
+            }
         }
         // Give writers a moment to deliver the shutdown kicks.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -25,6 +25,9 @@ pub struct TickStatus {
     pub roster: Mutex<Vec<u64>>,
     /// The orchestrator has this zone in its registry (always true without one).
     pub registered: AtomicBool,
+    /// Until when (host µs, see [`TickStatus::host_us`]) this process surely holds its
+    /// zone's lease; the tick pauses after it. `u64::MAX` for a zone without a lease.
+    pub lease_until_us: AtomicU64,
 }
 
 impl TickStatus {
@@ -33,6 +36,17 @@ impl TickStatus {
     pub fn host_us(&self, at: Instant) -> u64 {
         let start = *self.started.get_or_init(Instant::now);
         u64::try_from(at.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Records a lease renewal: the lease is surely held until `until`.
+    pub fn hold_lease_until(&self, until: Instant) {
+        self.lease_until_us
+            .store(self.host_us(until), Ordering::Relaxed);
+    }
+
+    /// Whether the zone's lease is surely held at `at` (the tick runs only then).
+    pub fn holds_lease(&self, at: Instant) -> bool {
+        self.host_us(at) < self.lease_until_us.load(Ordering::Relaxed)
     }
 
     /// True while the tick thread has completed a tick within `within`.
@@ -62,6 +76,9 @@ pub struct Lifecycle {
     pub closing: CancellationToken,
     /// The tick thread ended, whatever the reason (a panic in a system included).
     pub tick_stopped: CancellationToken,
+    /// Another process took the zone's lease over (or the orchestrator registered one):
+    /// stop at once, write nothing more, exit with `SUPERSEDED_EXIT`.
+    pub superseded: CancellationToken,
 }
 
 impl Default for Lifecycle {
@@ -72,6 +89,7 @@ impl Default for Lifecycle {
             shutdown,
             closing: CancellationToken::new(),
             tick_stopped: CancellationToken::new(),
+            superseded: CancellationToken::new(),
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{error, internal};
 use crate::orchestrator::Orchestrator;
-use crate::registry::ZoneRegistry;
+use crate::registry::{Beat, ZoneRegistry};
 
 pub(super) async fn register<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
@@ -22,7 +22,25 @@ pub(super) async fn register<R: ZoneRegistry>(
             "zone_id and a positive capacity are required",
         );
     }
-    tracing::info!(zone = %info.zone_id, endpoint = %info.endpoint, "zone registered");
+    // Only the process holding the zone's newest lease may take its place: a replaced
+    // one (an orphan of a killed orchestrator, one stopped past its lease) is told so.
+    match o.store.lease_generation(&info.zone_id).await {
+        Ok(newest) if newest.unwrap_or(0) != info.lease_generation => {
+            tracing::warn!(zone = %info.zone_id, generation = info.lease_generation, ?newest, "registration of a replaced zone process refused");
+            return error(
+                StatusCode::CONFLICT,
+                format!(
+                    "zone {} is run by the holder of lease generation {}, not {}",
+                    info.zone_id,
+                    newest.unwrap_or(0),
+                    info.lease_generation
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return internal(e),
+    }
+    tracing::info!(zone = %info.zone_id, endpoint = %info.endpoint, generation = info.lease_generation, "zone registered");
     match o.registry.register(info, o.now_ms()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => internal(e),
@@ -33,9 +51,16 @@ pub(super) async fn heartbeat<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
     Json(hb): Json<Heartbeat>,
 ) -> Response {
-    match o.registry.heartbeat(&hb.zone_id, hb.load, o.now_ms()).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, "unknown zone; register first"),
+    let beat = o
+        .registry
+        .heartbeat(&hb.zone_id, hb.lease_generation, hb.load, o.now_ms());
+    match beat.await {
+        Ok(Beat::Recorded) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Beat::Unknown) => error(StatusCode::NOT_FOUND, "unknown zone; register first"),
+        Ok(Beat::Superseded) => error(
+            StatusCode::CONFLICT,
+            "another process of this zone is registered; this one was replaced",
+        ),
         Err(e) => internal(e),
     }
 }
@@ -52,13 +77,16 @@ pub(super) async fn deregister<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
     Json(d): Json<Deregister>,
 ) -> Response {
+    match o.registry.deregister(&d.zone_id, d.lease_generation).await {
+        Ok(true) => {}
+        // Not registered, or registered by a successor: nothing of this process's to
+        // remove.
+        Ok(false) => return StatusCode::NO_CONTENT.into_response(),
+        Err(e) => return internal(e),
+    }
     tracing::info!(zone = %d.zone_id, "zone closed");
-    let key = format!("open:{}", d.zone_id);
-    match (
-        o.registry.deregister(&d.zone_id).await,
-        o.registry.release(&key).await,
-    ) {
-        (Ok(()), Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        (Err(e), _) | (_, Err(e)) => internal(e),
+    match o.registry.release(&format!("open:{}", d.zone_id)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => internal(e),
     }
 }

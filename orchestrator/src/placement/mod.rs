@@ -50,6 +50,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                         zone_id: id.clone(),
                         template: template_of(&owner.zone).to_string(),
                         close_after_empty: Some(COPY_CLOSE_AFTER_EMPTY),
+                        keep_running: false,
                     };
                     if self.open_zone(spec).await? {
                         self.metrics.copies_opened.inc();

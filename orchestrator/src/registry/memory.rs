@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
+use super::{Beat, RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
 
 /// In-process state for a single orchestrator. Clones are handles to the same
 /// registry (a test keeps one beside the orchestrator's).
@@ -60,17 +60,19 @@ impl ZoneRegistry for MemoryRegistry {
     async fn heartbeat(
         &self,
         zone_id: &str,
+        lease_generation: i64,
         load: ZoneLoad,
         now_ms: u64,
-    ) -> Result<bool, RegistryError> {
+    ) -> Result<Beat, RegistryError> {
         let mut zones = lock(&self.zones);
         Ok(match zones.get_mut(zone_id) {
+            Some(z) if z.info.lease_generation != lease_generation => Beat::Superseded,
             Some(z) => {
                 z.load = load;
                 z.last_heartbeat_ms = now_ms;
-                true
+                Beat::Recorded
             }
-            None => false,
+            None => Beat::Unknown,
         })
     }
 
@@ -110,8 +112,18 @@ impl ZoneRegistry for MemoryRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, zone_id: &str) -> Result<(), RegistryError> {
-        lock(&self.zones).remove(zone_id);
-        Ok(())
+    async fn deregister(
+        &self,
+        zone_id: &str,
+        lease_generation: i64,
+    ) -> Result<bool, RegistryError> {
+        let mut zones = lock(&self.zones);
+        let theirs = zones
+            .get(zone_id)
+            .is_some_and(|z| z.info.lease_generation == lease_generation);
+        if theirs {
+            zones.remove(zone_id);
+        }
+        Ok(theirs)
     }
 }

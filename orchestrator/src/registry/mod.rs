@@ -30,13 +30,14 @@ pub trait ZoneRegistry: Send + Sync + 'static {
         info: ZoneInfo,
         now_ms: u64,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
-    /// Records a heartbeat; false when the zone is not registered (it should register).
+    /// Records a heartbeat of the process holding `lease_generation`.
     fn heartbeat(
         &self,
         zone_id: &str,
+        lease_generation: i64,
         load: ZoneLoad,
         now_ms: u64,
-    ) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+    ) -> impl Future<Output = Result<Beat, RegistryError>> + Send;
     /// Every registered zone; `up` is false for those silent longer than `timeout_ms`.
     fn zones(
         &self,
@@ -66,8 +67,25 @@ pub trait ZoneRegistry: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, RegistryError>> + Send;
     /// Forgets a claim.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
-    /// Removes a zone from the registry (a closed instance or overflow copy).
-    fn deregister(&self, zone_id: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+    /// Removes a zone from the registry (a closed instance or overflow copy, a drained
+    /// zone) when the registered process is the one holding `lease_generation`: a
+    /// replaced process leaving late does not take its successor out. True when removed.
+    fn deregister(
+        &self,
+        zone_id: &str,
+        lease_generation: i64,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+}
+
+/// What became of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    Recorded,
+    /// The zone is not registered (it should register).
+    Unknown,
+    /// Another process of the zone (another lease generation) is registered: the one
+    /// beating was replaced and must stop.
+    Superseded,
 }
 
 fn with_up(mut z: ZoneStatus, now_ms: u64, timeout_ms: u64) -> ZoneStatus {

@@ -2,11 +2,12 @@
 
 use redis::aio::ConnectionManager;
 
-use super::{RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
+use super::{Beat, RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, with_up};
 
 /// State in Redis, shared by orchestrator replicas. Keys: `arcane:zone:<id>` (JSON of
-/// the status), `arcane:zones` (set of ids), `arcane:claim:<key>` (a claimed value,
-/// with a TTL).
+/// the status), `arcane:lease:<id>` (the registered process's lease generation, which
+/// the scripts compare), `arcane:zones` (set of ids), `arcane:claim:<key>` (a claimed
+/// value, with a TTL).
 #[derive(Clone)]
 pub struct RedisRegistry {
     conn: ConnectionManager,
@@ -45,6 +46,10 @@ impl ZoneRegistry for RedisRegistry {
             .arg(self.key(&format!("zone:{}", info.zone_id)))
             .arg(serde_json::to_string(&status)?)
             .ignore()
+            .cmd("SET")
+            .arg(self.key(&format!("lease:{}", info.zone_id)))
+            .arg(info.lease_generation)
+            .ignore()
             .cmd("SADD")
             .arg(self.key("zones"))
             .arg(&info.zone_id)
@@ -57,38 +62,48 @@ impl ZoneRegistry for RedisRegistry {
     async fn heartbeat(
         &self,
         zone_id: &str,
+        lease_generation: i64,
         load: ZoneLoad,
         now_ms: u64,
-    ) -> Result<bool, RegistryError> {
+    ) -> Result<Beat, RegistryError> {
         let mut c = self.conn.clone();
         let key = self.key(&format!("zone:{zone_id}"));
         let raw: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut c).await?;
         let Some(raw) = raw else {
-            return Ok(false);
+            return Ok(Beat::Unknown);
         };
         let mut status: ZoneStatus = serde_json::from_str(&raw)?;
         status.load = load;
         status.last_heartbeat_ms = now_ms;
-        // Only this zone writes its own record, but a deregistration may have come
-        // since the GET: write only while the zone is still in the set, in one script
-        // (a plain SET would bring back a record no listing shows, and the zone, told
-        // it is registered, would never register again).
+        // A deregistration or a newer process's registration may have come since the
+        // GET: write only while the zone is still in the set and registered by this
+        // generation, in one script (a plain SET would bring back a record no listing
+        // shows, or overwrite the successor's).
         const SCRIPT: &str = r"
             if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
                 return 0
+            end
+            if redis.call('GET', KEYS[3]) ~= ARGV[3] then
+                return 2
             end
             redis.call('SET', KEYS[1], ARGV[2])
             return 1";
         let written: i64 = redis::cmd("EVAL")
             .arg(SCRIPT)
-            .arg(2)
+            .arg(3)
             .arg(&key)
             .arg(self.key("zones"))
+            .arg(self.key(&format!("lease:{zone_id}")))
             .arg(zone_id)
             .arg(serde_json::to_string(&status)?)
+            .arg(lease_generation.to_string())
             .query_async(&mut c)
             .await?;
-        Ok(written == 1)
+        Ok(match written {
+            1 => Beat::Recorded,
+            2 => Beat::Superseded,
+            _ => Beat::Unknown,
+        })
     }
 
     async fn zones(&self, now_ms: u64, timeout_ms: u64) -> Result<Vec<ZoneStatus>, RegistryError> {
@@ -179,19 +194,30 @@ impl ZoneRegistry for RedisRegistry {
         Ok(())
     }
 
-    async fn deregister(&self, zone_id: &str) -> Result<(), RegistryError> {
+    async fn deregister(
+        &self,
+        zone_id: &str,
+        lease_generation: i64,
+    ) -> Result<bool, RegistryError> {
+        // Only the registered generation leaves, in one script.
+        const SCRIPT: &str = r"
+            if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+                return 0
+            end
+            redis.call('DEL', KEYS[1], KEYS[3])
+            redis.call('SREM', KEYS[2], ARGV[1])
+            return 1";
         let mut c = self.conn.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("DEL")
+        let removed: i64 = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(3)
             .arg(self.key(&format!("zone:{zone_id}")))
-            .ignore()
-            .cmd("SREM")
             .arg(self.key("zones"))
+            .arg(self.key(&format!("lease:{zone_id}")))
             .arg(zone_id)
-            .ignore()
-            .query_async::<()>(&mut c)
+            .arg(lease_generation.to_string())
+            .query_async(&mut c)
             .await?;
-        Ok(())
+        Ok(removed == 1)
     }
 }

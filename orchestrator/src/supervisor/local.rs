@@ -1,11 +1,15 @@
-//! The local supervisor: zone-server child processes, restarted when they crash.
+//! The local supervisor: zone-server child processes, restarted when they crash (and,
+//! for the configured maps, whenever they exit), recorded by pid and start time so a
+//! supervisor that was killed leaves no orphan behind its successor.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcane_service::{CancellationToken, RetryPolicy};
+use arcane_service::{
+    CancellationToken, ProcessIdentity, RetryPolicy, SUPERSEDED_EXIT, SUPERVISOR_PID_ENV,
+};
 use tokio::process::Command;
 
 use super::restart::{AfterExit, RestartPolicy};
@@ -26,6 +30,10 @@ pub struct LocalConfig {
     pub env: Vec<(String, String)>,
     /// Waits before restarting a crashed zone (jittered, doubling).
     pub restart: RetryPolicy,
+    /// Where each child is recorded while it runs (`<zone>.pid`: `pid@start`), so the
+    /// next supervisor on this folder ends the orphans of one that was killed
+    /// ([`LocalSupervisor::end_orphans`]). `None` records nothing.
+    pub run_dir: Option<PathBuf>,
 }
 
 struct Child {
@@ -34,8 +42,9 @@ struct Child {
 }
 
 /// Runs zones as child processes of the orchestrator and restarts crashed ones. A
-/// zone that exits cleanly (a closed instance, a drained zone) is not restarted.
-/// Children are killed when the supervisor's shutdown signal fires or it is dropped.
+/// copy or an instance that exits cleanly (it closed) is not restarted; a configured
+/// map is, whatever its exit. Children are stopped when the supervisor's shutdown
+/// signal fires or it is dropped, and stop themselves (a drain) if its process dies.
 pub struct LocalSupervisor {
     config: LocalConfig,
     children: Arc<Mutex<HashMap<String, Child>>>,
@@ -70,6 +79,98 @@ impl LocalSupervisor {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// Ends the zones a previous supervisor on the same run folder left running (it
+    /// was killed): each recorded process that still runs, and is still the recorded
+    /// one (same pid and start time), gets SIGTERM (it drains, saves and gives its
+    /// zone's lease up), then SIGKILL after [`STOP_GRACE`]. Call it before starting
+    /// zones. Returns how many were still running.
+    pub async fn end_orphans(&self) -> usize {
+        let Some(dir) = &self.config.run_dir else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut ended = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "pid") {
+                continue;
+            }
+            let recorded = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<ProcessIdentity>().ok());
+            if let Some(orphan) = recorded.filter(ProcessIdentity::is_alive) {
+                tracing::warn!(record = %path.display(), pid = orphan.pid, "ending a zone left by a previous orchestrator");
+                stop_orphan(orphan).await;
+                ended += 1;
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        ended
+    }
+}
+
+/// SIGTERM, then SIGKILL after [`STOP_GRACE`], for a process that is not our child
+/// (so it cannot be waited for: its identity is polled).
+async fn stop_orphan(p: ProcessIdentity) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(p.pid as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while p.is_alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if p.is_alive() {
+        tracing::warn!(pid = p.pid, "orphan zone did not stop in time; killing it");
+        let _ = kill(pid, Signal::SIGKILL);
+        while p.is_alive() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The record of `zone`'s process in `dir`.
+fn record_path(dir: &Path, zone: &str) -> PathBuf {
+    let safe: String = zone
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '~' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{safe}.pid"))
+}
+
+/// Records a started child (best effort: without the record, only the child's
+/// parent-death signal guards against an orphan).
+fn record(c: &LocalConfig, zone: &str, child: &tokio::process::Child) {
+    let (Some(dir), Some(pid)) = (&c.run_dir, child.id()) else {
+        return;
+    };
+    let Some(id) = ProcessIdentity::of(pid) else {
+        return;
+    };
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(record_path(dir, zone), id.to_string()));
+    if let Err(e) = written {
+        tracing::warn!(
+            zone,
+            "cannot record the zone's process in {}: {e}",
+            dir.display()
+        );
+    }
+}
+
+fn unrecord(c: &LocalConfig, zone: &str) {
+    if let Some(dir) = &c.run_dir {
+        let _ = std::fs::remove_file(record_path(dir, zone));
+    }
 }
 
 /// The zone-server command line for `spec`.
@@ -93,12 +194,19 @@ fn command(c: &LocalConfig, spec: &ZoneSpec) -> Command {
             (STOP_GRACE - Duration::from_secs(1)).as_millis()
         ))
         .envs(c.env.iter().map(|(k, v)| (k, v)))
+        .env(SUPERVISOR_PID_ENV, std::process::id().to_string())
         .kill_on_drop(true);
     if let Some(d) = spec.close_after_empty {
         cmd.arg("--close-after-empty")
             .arg(format!("{}ms", d.as_millis()));
     }
     cmd
+}
+
+fn spawn(c: &LocalConfig, spec: &ZoneSpec) -> std::io::Result<tokio::process::Child> {
+    let child = command(c, spec).spawn()?;
+    record(c, &spec.zone_id, &child);
+    Ok(child)
 }
 
 /// How long a zone gets to exit after SIGTERM before it is killed.
@@ -126,6 +234,16 @@ impl Drop for LocalSupervisor {
     }
 }
 
+/// Whether the process's exit means the zone is done: a copy or instance that closed
+/// (or was replaced by another process of it). A configured map is never done.
+fn finished(spec: &ZoneSpec, status: &std::io::Result<std::process::ExitStatus>) -> bool {
+    let Ok(status) = status else {
+        return false;
+    };
+    let done = status.success() || status.code() == Some(i32::from(SUPERSEDED_EXIT));
+    done && !spec.keep_running
+}
+
 impl Supervisor for LocalSupervisor {
     fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
         {
@@ -135,7 +253,7 @@ impl Supervisor for LocalSupervisor {
             }
             children.insert(spec.zone_id.clone(), Child { restarts: 0 });
         }
-        let mut child = match command(&self.config, &spec).spawn() {
+        let mut child = match spawn(&self.config, &spec) {
             Ok(c) => c,
             Err(source) => {
                 lock(&self.children).remove(&spec.zone_id);
@@ -161,13 +279,14 @@ impl Supervisor for LocalSupervisor {
                     stop_child(&mut child, &spec.zone_id).await;
                     break;
                 };
-                let clean = matches!(&status, Ok(s) if s.success());
-                if clean {
-                    tracing::info!(zone = %spec.zone_id, "zone process exited cleanly");
-                } else {
-                    tracing::warn!(zone = %spec.zone_id, "zone process died: {status:?}");
+                let done = finished(&spec, &status);
+                match &status {
+                    Ok(s) if s.success() => {
+                        tracing::info!(zone = %spec.zone_id, "zone process exited cleanly");
+                    }
+                    _ => tracing::warn!(zone = %spec.zone_id, "zone process died: {status:?}"),
                 }
-                let AfterExit::RestartIn(wait) = policy.after_exit(clean, started.elapsed()) else {
+                let AfterExit::RestartIn(wait) = policy.after_exit(done, started.elapsed()) else {
                     break;
                 };
                 let stop = tokio::select! {
@@ -177,7 +296,7 @@ impl Supervisor for LocalSupervisor {
                 if stop {
                     break;
                 }
-                match command(&config, &spec).spawn() {
+                match spawn(&config, &spec) {
                     Ok(c) => {
                         child = c;
                         if let Some(c) = lock(&children).get_mut(&spec.zone_id) {
@@ -191,6 +310,7 @@ impl Supervisor for LocalSupervisor {
                     }
                 }
             }
+            unrecord(&config, &spec.zone_id);
             lock(&children).remove(&spec.zone_id);
         });
         Ok(())

@@ -1,7 +1,8 @@
 //! Starting and watching zone-server processes. The orchestrator asks a [`Supervisor`]
 //! for zones (the world's shared zones at start, overflow copies and instances on
-//! demand); in local mode [`LocalSupervisor`] runs them as child processes and restarts
-//! one that crashes, with exponential backoff. A Kubernetes/Agones backend
+//! demand); in local mode [`LocalSupervisor`] runs them as child processes, restarts
+//! one that crashes (with exponential backoff) or, for a configured map, exits, and
+//! ends the orphans a killed predecessor left. A Kubernetes/Agones backend
 //! (GameServerAllocation, `agones.rs`) implements the same trait.
 
 pub mod agones;
@@ -23,6 +24,10 @@ pub struct ZoneSpec {
     /// Close the zone once it has been empty this long (overflow copies); instances
     /// take theirs from content.
     pub close_after_empty: Option<Duration>,
+    /// A configured map of the world (`--zones`): kept available, so started again
+    /// after any exit, a clean one included (a drained zone), until the supervisor
+    /// stops. Copies and instances are not: a clean exit means they closed.
+    pub keep_running: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ pub const HEALTHY_RUN: Duration = Duration::from_secs(30);
 /// What to do after a zone process exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterExit {
-    /// It exited cleanly (a closed instance, a drained zone): leave it stopped.
+    /// It is done (a closed copy or instance): leave it stopped.
     Stop,
     /// It crashed: start it again after this wait.
     RestartIn(Duration),
@@ -33,10 +33,10 @@ impl RestartPolicy {
         }
     }
 
-    /// The decision for a process that exited (`clean`: exit status 0) after running
-    /// for `ran_for`.
-    pub fn after_exit(&mut self, clean: bool, ran_for: Duration) -> AfterExit {
-        if clean {
+    /// The decision for a process that exited after running for `ran_for`; `done`:
+    /// the zone closed for good (a copy or instance exiting cleanly).
+    pub fn after_exit(&mut self, done: bool, ran_for: Duration) -> AfterExit {
+        if done {
             return AfterExit::Stop;
         }
         if ran_for >= HEALTHY_RUN {

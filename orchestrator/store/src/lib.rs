@@ -7,6 +7,10 @@
 //! checkpoint is written only while it still owns the player at that epoch, so a zone
 //! that lost a player (or came back from the dead) cannot overwrite the new owner's state.
 
+mod lease;
+
+pub use lease::{LeaseHeld, ZoneLease};
+
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -21,6 +25,10 @@ pub enum StoreError {
     Inventory(#[from] serde_json::Error),
     #[error("unsupported database URL {0:?} (use sqlite://path or postgres://...)")]
     Url(String),
+    /// The zone's lease was taken over: another process runs the zone now, and this
+    /// one may write nothing.
+    #[error("zone {zone}'s lease generation {generation} was superseded; another process runs it")]
+    Fenced { zone: String, generation: i64 },
 }
 
 pub use arcane_protocol::saved::{ItemStack, SavedPlayer};
@@ -309,17 +317,25 @@ impl Store {
         .transpose()
     }
 
-    /// The player's record and the epoch at which `zone` owns it, or `None` when
-    /// `zone` does not own the player (or it does not exist).
+    /// The player's record and the epoch at which the lease's zone owns it, or `None`
+    /// when that zone does not own the player (or it does not exist). Refused with
+    /// [`StoreError::Fenced`] when the lease was superseded: a replaced zone process
+    /// takes no one in.
     pub async fn load_owned(
         &self,
         id: u64,
-        zone: &str,
+        lease: &ZoneLease,
     ) -> Result<Option<(PlayerRecord, i64)>, StoreError> {
+        if self.lease_generation(&lease.zone_id).await? != Some(lease.generation) {
+            return Err(StoreError::Fenced {
+                zone: lease.zone_id.clone(),
+                generation: lease.generation,
+            });
+        }
         let Some(owner) = self.owner(id).await? else {
             return Ok(None);
         };
-        if owner.zone != zone {
+        if owner.zone != lease.zone_id {
             return Ok(None);
         }
         Ok(self.player(id).await?.map(|p| (p, owner.epoch)))
@@ -368,23 +384,26 @@ impl Store {
     }
 
     /// A zone's write-behind checkpoint of many players in one transaction. Each row is
-    /// written only while `zone` still owns that player at the given epoch; returns the
-    /// players it does not own any more (the zone must let them go).
+    /// written only while the lease's zone still owns that player at the given epoch;
+    /// returns the players it does not own any more (the zone must let them go). The
+    /// whole batch is refused ([`StoreError::Fenced`]) when the lease was superseded.
     ///
     /// The ownership row is touched first (a no-op update that takes its lock) so a
     /// concurrent transfer commit either happens entirely before this write — and the
     /// epoch no longer matches — or waits for it.
     pub async fn checkpoint_batch(
         &self,
-        zone: &str,
+        lease: &ZoneLease,
         players: &[(u64, i64, SavedPlayer)],
     ) -> Result<Vec<u64>, StoreError> {
         let mut lost = Vec::new();
         if players.is_empty() {
             return Ok(lost);
         }
+        let zone = lease.zone_id.as_str();
         let now = arcane_service::unix_ms() as i64;
         let mut tx = self.pool.begin().await?;
+        lease::fence(&mut tx, lease).await?;
         for (id, epoch, p) in players {
             let owned = sqlx::query(
                 "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
@@ -404,9 +423,50 @@ impl Store {
         Ok(lost)
     }
 
+    /// An operator's write of a player's state (support tools, seeding a test world):
+    /// written only while `owner` still owns the player at its epoch (false
+    /// otherwise). Not fenced by a zone lease, so use it only for a player no zone has
+    /// loaded: a zone holding the player would overwrite it at its next checkpoint.
+    pub async fn write_player_state(
+        &self,
+        id: u64,
+        owner: &Ownership,
+        state: &SavedPlayer,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let owned = sqlx::query(
+            "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
+        )
+        .bind(id as i64)
+        .bind(&owner.zone)
+        .bind(owner.epoch)
+        .execute(&mut *tx)
+        .await?;
+        if owned.rows_affected() != 1 {
+            return Ok(false);
+        }
+        write_state(
+            &mut tx,
+            id,
+            &owner.zone,
+            state,
+            arcane_service::unix_ms() as i64,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Records a transfer (idempotent: a second call with the same id changes nothing)
-    /// and returns where it stands.
-    pub async fn begin_handoff(&self, h: &Handoff) -> Result<HandoffStatus, StoreError> {
+    /// and returns where it stands. Refused ([`StoreError::Fenced`]) when the source
+    /// zone's lease was superseded.
+    pub async fn begin_handoff(
+        &self,
+        lease: &ZoneLease,
+        h: &Handoff,
+    ) -> Result<HandoffStatus, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lease::fence(&mut tx, lease).await?;
         sqlx::query(
             "INSERT INTO handoffs (transfer_id, player_id, from_zone, from_epoch, target, \
              state, status, created_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) \
@@ -419,8 +479,9 @@ impl Store {
         .bind(&h.target)
         .bind(serde_json::to_string(&h.state)?)
         .bind(arcane_service::unix_ms() as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(self
             .handoff(&h.transfer_id)
             .await?

@@ -7,7 +7,8 @@
 mod services;
 
 use arcane_store::{
-    Handoff, HandoffStatus, ItemStack, Ownership, PlayerRecord, SavedPlayer, Store,
+    Handoff, HandoffStatus, ItemStack, LeaseHeld, Ownership, PlayerRecord, SavedPlayer, Store,
+    StoreError, ZoneLease,
 };
 
 /// Every store to test against, and the scratch folder of the SQLite file (removed
@@ -84,10 +85,30 @@ async fn futures_join(store: &Store, name: &str) -> Vec<u64> {
     ids
 }
 
-/// A checkpoint of `p` by `owner`; true when it was written.
-async fn written(store: &Store, p: &PlayerRecord, owner: &Ownership) -> bool {
+/// Zone names of one test (leases are per zone, and the PostgreSQL database outlives
+/// test runs), each with its lease taken.
+async fn zones(store: &Store) -> [(String, ZoneLease); 3] {
+    let mut out = Vec::new();
+    for z in ["meadow", "forest", "caves"] {
+        let zone = services::unique(z);
+        let lease = take(store, &zone).await;
+        out.push((zone, lease));
+    }
+    out.try_into().unwrap()
+}
+
+async fn take(store: &Store, zone: &str) -> ZoneLease {
+    store
+        .acquire_lease(zone, "test", None, arcane_service::unix_ms(), 60_000)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A checkpoint of `p` by `owner` under `lease`; true when it was written.
+async fn written(store: &Store, lease: &ZoneLease, p: &PlayerRecord, owner: &Ownership) -> bool {
     let lost = store
-        .checkpoint_batch(&owner.zone, &[(p.id, owner.epoch, p.saved())])
+        .checkpoint_batch(lease, &[(p.id, owner.epoch, p.saved())])
         .await
         .unwrap();
     lost.is_empty()
@@ -97,23 +118,21 @@ async fn written(store: &Store, p: &PlayerRecord, owner: &Ownership) -> bool {
 async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
     let (stores, _scratch) = stores().await;
     for (db, store) in stores {
+        let [(meadow, meadow_lease), (forest, forest_lease), (caves, _)] = zones(&store).await;
         let mut p = store
-            .login(&services::unique("cy"), "meadow", (1.0, 1.0), (200, 100))
+            .login(&services::unique("cy"), &meadow, (1.0, 1.0), (200, 100))
             .await
             .unwrap();
         let first = store.owner(p.id).await.unwrap().unwrap();
         // Two zones race to take the player from meadow at epoch 1: one wins.
-        let a = store
-            .move_owner(p.id, &first, "forest", None)
-            .await
-            .unwrap();
-        let b = store.move_owner(p.id, &first, "caves", None).await.unwrap();
+        let a = store.move_owner(p.id, &first, &forest, None).await.unwrap();
+        let b = store.move_owner(p.id, &first, &caves, None).await.unwrap();
         assert_eq!((a, b), (Some(2), None), "{db}");
         let now = store.owner(p.id).await.unwrap().unwrap();
         assert_eq!(
             now,
             Ownership {
-                zone: "forest".into(),
+                zone: forest.clone(),
                 epoch: 2
             },
             "{db}"
@@ -122,19 +141,23 @@ async fn ownership_moves_by_compare_and_set_and_fences_checkpoints() {
         // The old owner's late checkpoint is refused; the new owner's is written.
         p.x = 99.0;
         assert!(
-            !written(&store, &p, &first).await,
+            !written(&store, &meadow_lease, &p, &first).await,
             "{db}: stale owner wrote"
         );
-        p.zone = "forest".into();
+        p.zone = forest.clone();
         p.inventory = vec![ItemStack {
             item: "potion".into(),
             count: 3,
         }];
-        assert!(written(&store, &p, &now).await, "{db}");
+        assert!(written(&store, &forest_lease, &p, &now).await, "{db}");
         let saved = store.player(p.id).await.unwrap().unwrap();
         assert_eq!(saved, p, "{db}");
         assert!(store.player(u64::MAX / 4).await.unwrap().is_none(), "{db}");
     }
+}
+
+fn fenced<T>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Fenced { .. }))
 }
 
 fn state(x: f32, items: &[(&str, u32)]) -> SavedPlayer {
@@ -157,19 +180,23 @@ fn state(x: f32, items: &[(&str, u32)]) -> SavedPlayer {
 async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
     let (stores, _scratch) = stores().await;
     for (db, store) in stores {
+        let [(meadow, meadow_lease), (forest, forest_lease), (caves, _)] = zones(&store).await;
         let p = store
-            .login(&services::unique("dee"), "meadow", (1.0, 1.0), (200, 100))
+            .login(&services::unique("dee"), &meadow, (1.0, 1.0), (200, 100))
             .await
             .unwrap();
         let owner = store.owner(p.id).await.unwrap().unwrap();
         // A batch checkpoint by the owner is written; by anyone else it is refused.
         let lost = store
-            .checkpoint_batch("meadow", &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))])
+            .checkpoint_batch(
+                &meadow_lease,
+                &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))],
+            )
             .await
             .unwrap();
         assert!(lost.is_empty(), "{db}");
         let lost = store
-            .checkpoint_batch("forest", &[(p.id, owner.epoch, state(4.0, &[]))])
+            .checkpoint_batch(&forest_lease, &[(p.id, owner.epoch, state(4.0, &[]))])
             .await
             .unwrap();
         assert_eq!(lost, [p.id], "{db}");
@@ -179,19 +206,19 @@ async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
         let h = Handoff {
             transfer_id: tid.clone(),
             player_id: p.id,
-            from_zone: "meadow".into(),
+            from_zone: meadow.clone(),
             from_epoch: owner.epoch,
-            target: "zone:forest".into(),
+            target: format!("zone:{forest}"),
             state: state(8.0, &[("gem", 2), ("sword", 1)]),
         };
         assert_eq!(
-            store.begin_handoff(&h).await.unwrap(),
+            store.begin_handoff(&meadow_lease, &h).await.unwrap(),
             HandoffStatus::Pending,
             "{db}"
         );
         // Recording it again (a retry) changes nothing.
         assert_eq!(
-            store.begin_handoff(&h).await.unwrap(),
+            store.begin_handoff(&meadow_lease, &h).await.unwrap(),
             HandoffStatus::Pending,
             "{db}"
         );
@@ -202,11 +229,11 @@ async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
         );
         // Two commits race (an orchestrator retry and a roll-forward): one outcome.
         let (a, b) = tokio::join!(
-            store.commit_handoff(&tid, "forest"),
-            store.commit_handoff(&tid, "forest")
+            store.commit_handoff(&tid, &forest),
+            store.commit_handoff(&tid, &forest)
         );
         let committed = HandoffStatus::Committed {
-            to_zone: "forest".into(),
+            to_zone: forest.clone(),
             epoch: owner.epoch + 1,
         };
         assert_eq!(
@@ -224,11 +251,14 @@ async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
             "{db}"
         );
         let now = store.player(p.id).await.unwrap().unwrap();
-        assert_eq!((now.zone.as_str(), now.x), ("forest", 8.0), "{db}");
+        assert_eq!((now.zone.as_str(), now.x), (forest.as_str(), 8.0), "{db}");
         assert_eq!(now.inventory, h.state.inventory, "{db}");
         // The old owner's late checkpoint (taken before the freeze) cannot undo it.
         let lost = store
-            .checkpoint_batch("meadow", &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))])
+            .checkpoint_batch(
+                &meadow_lease,
+                &[(p.id, owner.epoch, state(3.0, &[("gem", 2)]))],
+            )
             .await
             .unwrap();
         assert_eq!(lost, [p.id], "{db}");
@@ -243,10 +273,10 @@ async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
             transfer_id: services::unique("t"),
             ..h.clone()
         };
-        store.begin_handoff(&stale).await.unwrap();
+        store.begin_handoff(&meadow_lease, &stale).await.unwrap();
         assert_eq!(
             store
-                .commit_handoff(&stale.transfer_id, "caves")
+                .commit_handoff(&stale.transfer_id, &caves)
                 .await
                 .unwrap(),
             HandoffStatus::Aborted,
@@ -254,28 +284,28 @@ async fn handoffs_commit_once_with_the_items_and_fence_the_old_owner() {
         );
         assert_eq!(
             store.owner(p.id).await.unwrap().unwrap().zone,
-            "forest",
+            forest,
             "{db}"
         );
         // Moving a player out of a closed instance relocates it in the same step.
         let o = store.owner(p.id).await.unwrap().unwrap();
         assert_eq!(
             store
-                .move_owner(p.id, &o, "meadow", Some((5.0, 6.0)))
+                .move_owner(p.id, &o, &meadow, Some((5.0, 6.0)))
                 .await
                 .unwrap(),
             Some(o.epoch + 1),
             "{db}"
         );
         assert_eq!(
-            store.move_owner(p.id, &o, "caves", None).await.unwrap(),
+            store.move_owner(p.id, &o, &caves, None).await.unwrap(),
             None,
             "{db}"
         );
         let moved = store.player(p.id).await.unwrap().unwrap();
         assert_eq!(
             (moved.zone.as_str(), moved.x, moved.y),
-            ("meadow", 5.0, 6.0),
+            (meadow.as_str(), 5.0, 6.0),
             "{db}"
         );
         assert_eq!(moved.inventory, h.state.inventory, "{db}");
@@ -290,4 +320,129 @@ async fn a_bad_url_is_a_clear_error() {
         .unwrap()
         .to_string();
     assert!(err.contains("unsupported database URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_zone_lease_is_taken_once_and_fences_every_write_of_a_replaced_holder() {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
+        let zone = services::unique("meadow");
+        let t0 = arcane_service::unix_ms();
+        let old = store
+            .acquire_lease(&zone, "old", None, t0, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        // While it lives, nobody else takes it.
+        let held = store
+            .acquire_lease(&zone, "new", None, t0 + 1_000, 3_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            held,
+            Err(LeaseHeld {
+                holder: "old".into(),
+                expires_ms: (t0 + 3_000) as i64
+            }),
+            "{db}"
+        );
+        assert!(
+            store.renew_lease(&old, t0 + 2_000, 3_000).await.unwrap(),
+            "{db}"
+        );
+        assert!(
+            store
+                .acquire_lease(&zone, "new", None, t0 + 4_000, 3_000)
+                .await
+                .unwrap()
+                .is_err(),
+            "{db}: renewed until t0 + 5 s"
+        );
+        let p = store
+            .login(&services::unique("eve"), &zone, (1.0, 1.0), (200, 100))
+            .await
+            .unwrap();
+        let owner = store.owner(p.id).await.unwrap().unwrap();
+        assert!(
+            store.load_owned(p.id, &old).await.unwrap().is_some(),
+            "{db}"
+        );
+
+        // The old holder stalls past its expiry; a new process takes the zone over.
+        let new = store
+            .acquire_lease(&zone, "new", None, t0 + 5_001, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(new.generation, old.generation + 1, "{db}");
+        assert_eq!(
+            store.lease_generation(&zone).await.unwrap(),
+            Some(new.generation)
+        );
+        // Everything the old one tries now is refused and changes nothing.
+        assert!(
+            !store.renew_lease(&old, t0 + 5_002, 3_000).await.unwrap(),
+            "{db}"
+        );
+        assert!(fenced(store.load_owned(p.id, &old).await), "{db}");
+        let stale_save = store
+            .checkpoint_batch(&old, &[(p.id, owner.epoch, state(50.0, &[("gem", 9)]))])
+            .await;
+        assert!(fenced(stale_save), "{db}");
+        let h = Handoff {
+            transfer_id: services::unique("t"),
+            player_id: p.id,
+            from_zone: zone.clone(),
+            from_epoch: owner.epoch,
+            target: "zone:forest".into(),
+            state: state(60.0, &[("gem", 9)]),
+        };
+        assert!(fenced(store.begin_handoff(&old, &h).await), "{db}");
+        assert!(
+            store.handoff(&h.transfer_id).await.unwrap().is_none(),
+            "{db}"
+        );
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap(),
+            p,
+            "{db}: untouched"
+        );
+        // The new holder writes; released, the lease is free at once.
+        let lost = store
+            .checkpoint_batch(&new, &[(p.id, owner.epoch, state(2.0, &[]))])
+            .await
+            .unwrap();
+        assert!(lost.is_empty(), "{db}");
+        store.release_lease(&old).await.unwrap();
+        assert!(
+            store
+                .acquire_lease(&zone, "third", None, t0 + 5_003, 3_000)
+                .await
+                .unwrap()
+                .is_err(),
+            "{db}: a superseded holder cannot release the new one's lease"
+        );
+        store.release_lease(&new).await.unwrap();
+        let third = store
+            .acquire_lease(&zone, "third", None, t0 + 5_003, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.generation, new.generation + 1, "{db}");
+        // A holder known dead is replaced before its lease expires.
+        let fourth = store
+            .acquire_lease(&zone, "fourth", Some("third"), t0 + 5_004, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fourth.generation, third.generation + 1, "{db}");
+        assert!(
+            store
+                .acquire_lease(&zone, "fifth", Some("third"), t0 + 5_005, 3_000)
+                .await
+                .unwrap()
+                .is_err(),
+            "{db}: only the named dead holder"
+        );
+    }
 }

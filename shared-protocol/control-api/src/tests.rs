@@ -22,9 +22,12 @@ prop_compose! {
     fn zone_info()(
         zone_id in text(), endpoint in text(), capacity in any::<u32>(), template in text(),
         overflow_at in any::<u32>(), instance in any::<bool>(), admin_endpoint in text(),
-        quic_endpoint in text(),
+        quic_endpoint in text(), lease_generation in any::<i64>(),
     ) -> ZoneInfo {
-        ZoneInfo { zone_id, endpoint, capacity, template, overflow_at, instance, admin_endpoint, quic_endpoint }
+        ZoneInfo {
+            zone_id, endpoint, capacity, template, overflow_at, instance, admin_endpoint,
+            quic_endpoint, lease_generation,
+        }
     }
 }
 
@@ -40,8 +43,12 @@ proptest! {
         info in zone_info(), load in zone_load(), last in any::<u64>(), up in any::<bool>()
     ) {
         round_trip(&info);
-        round_trip(&Heartbeat { zone_id: info.zone_id.clone(), load });
-        round_trip(&Deregister { zone_id: info.zone_id.clone() });
+        round_trip(&Heartbeat {
+            zone_id: info.zone_id.clone(), load, lease_generation: info.lease_generation,
+        });
+        round_trip(&Deregister {
+            zone_id: info.zone_id.clone(), lease_generation: info.lease_generation,
+        });
         round_trip(&ZoneStatus { info, load, last_heartbeat_ms: last, up });
     }
 
@@ -74,6 +81,7 @@ fn field_names_are_the_wire_contract() {
         instance: false,
         admin_endpoint: "http://10.0.0.1:9100".into(),
         quic_endpoint: "quic://10.0.0.1:7778?sha256=ab".into(),
+        lease_generation: 3,
     };
     let status = ZoneStatus {
         info,
@@ -91,7 +99,8 @@ fn field_names_are_the_wire_contract() {
                 "zone_id": "meadow~2", "endpoint": "ws://10.0.0.1:7777", "capacity": 500,
                 "template": "meadow", "overflow_at": 400, "instance": false,
                 "admin_endpoint": "http://10.0.0.1:9100",
-                "quic_endpoint": "quic://10.0.0.1:7778?sha256=ab"
+                "quic_endpoint": "quic://10.0.0.1:7778?sha256=ab",
+                "lease_generation": 3
             },
             "load": {"players": 12, "tick_p99_ms": 1.5},
             "last_heartbeat_ms": 7,
@@ -129,6 +138,7 @@ fn what_an_older_peer_leaves_out_takes_its_default() {
     assert_eq!(info.template(), "meadow");
     assert_eq!(info.overflow_at(), 10);
     assert!(!info.instance && info.quic_endpoint.is_empty());
+    assert_eq!(info.lease_generation, 0);
     let login: LoginResponse = serde_json::from_str(
         r#"{"player_id":1,"zone_id":"meadow","endpoint":"ws://e","ticket":"t","expires_unix":2}"#,
     )

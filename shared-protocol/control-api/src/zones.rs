@@ -25,6 +25,11 @@ pub struct ZoneInfo {
     /// Where QUIC clients connect (`quic://host:port?sha256=…`); empty when none.
     #[serde(default)]
     pub quic_endpoint: String,
+    /// The generation of the zone's lease this process holds (0: a zone without a
+    /// database, which holds none). The orchestrator registers only the holder of the
+    /// newest one, so a replaced process cannot take its place back.
+    #[serde(default)]
+    pub lease_generation: i64,
 }
 
 impl ZoneInfo {
@@ -61,12 +66,19 @@ pub struct ZoneLoad {
 pub struct Heartbeat {
     pub zone_id: String,
     pub load: ZoneLoad,
+    /// As in [`ZoneInfo::lease_generation`]: a heartbeat from another generation than
+    /// the registered one is answered 409 (the zone was replaced).
+    #[serde(default)]
+    pub lease_generation: i64,
 }
 
 /// `POST /v1/zones/deregister`: the zone leaves the registry (closing or draining).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deregister {
     pub zone_id: String,
+    /// As in [`ZoneInfo::lease_generation`]: only the registered process leaves.
+    #[serde(default)]
+    pub lease_generation: i64,
 }
 
 /// A registered zone as the orchestrator sees it (`GET /v1/zones`).

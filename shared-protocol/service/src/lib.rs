@@ -1,7 +1,7 @@
 //! What every Arcane service process (zone server, orchestrator, tools) shares and
 //! none of them owns: logging set-up, the shutdown signal, fault-injection points for
-//! the fault tests, the retry policy, wall-clock helpers, and the one-declaration
-//! metric sets ([`metric_set!`]).
+//! the fault tests, the retry policy, wall-clock helpers, process identities that
+//! survive pid reuse, and the one-declaration metric sets ([`metric_set!`]).
 //!
 //! **Architecture Invariant:** no Arcane crate below this one. The zone server and
 //! the orchestrator both use it, so anything here must make sense to both; a helper
@@ -10,6 +10,7 @@
 mod failpoint;
 mod logging;
 mod metrics;
+mod process;
 mod retry;
 mod shutdown;
 mod time;
@@ -17,6 +18,7 @@ mod time;
 pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use logging::init_logging;
 pub use metrics::OPENMETRICS_CONTENT_TYPE;
+pub use process::{ProcessIdentity, SUPERSEDED_EXIT, SUPERVISOR_PID_ENV, host_name};
 pub use retry::{Backoff, RetryPolicy};
 pub use shutdown::shutdown_signal;
 pub use time::{random_token, unix_ms};

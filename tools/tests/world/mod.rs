@@ -393,11 +393,12 @@ pub async fn seed_at(store: &Store, zone: &str, player: u64, i: u64, at: (f32, f
         mana: 50,
         inventory: items_of(i),
     };
-    let lost = store
-        .checkpoint_batch(zone, &[(player, owner.epoch, state)])
-        .await
-        .unwrap();
-    assert!(lost.is_empty());
+    assert!(
+        store
+            .write_player_state(player, &owner, &state)
+            .await
+            .unwrap()
+    );
 }
 
 /// Checks that `player` is owned by `zone`, is in that zone's roster and no other's,

@@ -11,7 +11,7 @@ use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
 use arcane_service::{CancellationToken, failpoint};
-use arcane_store::Store;
+use arcane_store::{Store, StoreError, ZoneLease};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -35,8 +35,9 @@ pub struct SessionContext {
     pub status: Arc<TickStatus>,
     /// Cancelled when the zone drains: no new players.
     pub draining: CancellationToken,
-    /// Player persistence; `None` runs the zone without a database (fresh players).
-    pub store: Option<Store>,
+    /// Player persistence and the zone's lease (joins load under it); `None` runs the
+    /// zone without a database (fresh players).
+    pub store: Option<(Store, ZoneLease)>,
     /// Frames per second a connection may send (and as many again in a burst).
     pub max_frames_per_second: u32,
     /// The next connection's id (from 1).
@@ -156,19 +157,17 @@ impl SessionContext {
         player: PlayerId,
         role: Role,
     ) -> Result<Option<(Box<SavedPlayer>, i64)>, Refusal> {
-        let Some(store) = &self.store else {
+        let Some((store, lease)) = &self.store else {
             return Ok(None);
         };
-        let loaded = store
-            .load_owned(player.0, &self.zone_id)
-            .await
-            .map_err(|e| {
-                tracing::error!(player = player.0, "cannot load the player: {e}");
-                (
-                    KickReason::NotOwner,
-                    "the player could not be loaded; log in again".to_string(),
-                )
-            })?;
+        let loaded = store.load_owned(player.0, lease).await.map_err(|e| {
+            tracing::error!(player = player.0, "cannot load the player: {e}");
+            let detail = match e {
+                StoreError::Fenced { .. } => "this zone process was replaced; log in again",
+                _ => "the player could not be loaded; log in again",
+            };
+            (KickReason::NotOwner, detail.to_string())
+        })?;
         match loaded {
             Some((record, epoch)) => {
                 failpoint("zone.load").await;

@@ -207,8 +207,28 @@ pub fn spawn(
             let mut next = Instant::now();
             let mut last_start = next;
             let _span = tracing::info_span!("tick", zone = %zone_id).entered();
+            let mut paused = false;
             loop {
                 let start = Instant::now();
+                // Tick only while the zone's lease is surely held: a process that was
+                // stopped past it, or cut off from the database, may have been
+                // replaced, and must not move anyone until it renews.
+                if !status.holds_lease(start) {
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    if !std::mem::replace(&mut paused, true) {
+                        tracing::warn!(
+                            "the zone lease may have expired; ticks pause until it is renewed"
+                        );
+                    }
+                    metrics.lease_pauses.inc();
+                    std::thread::sleep(period);
+                    continue;
+                }
+                if std::mem::take(&mut paused) {
+                    tracing::info!("zone lease renewed; ticking again");
+                }
                 let gap = start - last_start;
                 last_start = start;
                 if gap >= period * STALL_TICKS {
