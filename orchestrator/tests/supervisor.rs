@@ -93,3 +93,108 @@ async fn crashed_zones_restart_with_backoff_and_closed_ones_stay_closed() {
     assert_eq!(sup.restarts("crypt~party-red"), None);
     sup.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_configured_map_is_started_again_after_a_clean_exit() {
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-supervisor-")
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path().to_path_buf();
+    std::fs::write(dir.join("code"), "0").unwrap();
+    let sup = LocalSupervisor::new(LocalConfig {
+        program: script(&dir),
+        args: vec!["zone".into()],
+        orchestrator_url: "http://127.0.0.1:1".into(),
+        content: dir.join("content"),
+        env: vec![],
+        restart: RetryPolicy::new(Duration::from_millis(50), Duration::from_millis(400)),
+        run_dir: None,
+    });
+    // A drained meadow exits cleanly with nobody online; logins still need a meadow.
+    sup.start(ZoneSpec {
+        zone_id: "meadow".into(),
+        template: "meadow".into(),
+        close_after_empty: None,
+        keep_running: true,
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    while starts(&dir).len() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "a configured map stayed stopped: {:?}",
+            starts(&dir)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sup.running(), ["meadow"]);
+    sup.shutdown().await;
+    assert!(sup.running().is_empty());
+}
+
+/// A live process recorded in the run folder, as a killed orchestrator leaves its
+/// zones: a new supervisor on that folder ends it, and forgets a record of a process
+/// that is gone (or whose pid was reused).
+#[tokio::test]
+async fn a_new_supervisor_ends_the_zones_its_killed_predecessor_left() {
+    use arcane_service::ProcessIdentity;
+    let scratch = tempfile::Builder::new()
+        .prefix("arcane-supervisor-")
+        .tempdir()
+        .unwrap();
+    let dir = scratch.path().to_path_buf();
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut orphan = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let id = ProcessIdentity::of(orphan.id()).unwrap();
+    std::fs::write(run.join("meadow.pid"), id.to_string()).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_id = ProcessIdentity::of(gone.id()).unwrap();
+    gone.wait().unwrap();
+    std::fs::write(run.join("forest.pid"), gone_id.to_string()).unwrap();
+    let reused = ProcessIdentity {
+        start_ticks: id.start_ticks + 1,
+        ..id
+    };
+    std::fs::write(run.join("crypt~party-red.pid"), reused.to_string()).unwrap();
+
+    let sup = LocalSupervisor::new(LocalConfig {
+        program: script(&dir),
+        args: vec![],
+        orchestrator_url: "http://127.0.0.1:1".into(),
+        content: dir.join("content"),
+        env: vec![],
+        restart: RetryPolicy::new(Duration::from_millis(50), Duration::from_millis(400)),
+        run_dir: Some(run.clone()),
+    });
+    assert_eq!(sup.end_orphans().await, 1);
+    let status = orphan.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "ended with SIGTERM (a drain)");
+    assert_eq!(
+        std::fs::read_dir(&run).unwrap().count(),
+        0,
+        "records forgotten"
+    );
+
+    // Its own children are recorded while they run and forgotten after.
+    std::fs::write(dir.join("code"), "0").unwrap();
+    sup.start(ZoneSpec {
+        zone_id: "crypt~party-red".into(),
+        template: "crypt".into(),
+        close_after_empty: None,
+        keep_running: false,
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    while !sup.running().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(starts(&dir).len(), 1);
+    assert_eq!(std::fs::read_dir(&run).unwrap().count(), 0);
+}

@@ -68,8 +68,8 @@ pub struct World {
     pub dir: PathBuf,
     /// Removes `dir` once the processes are stopped (fields drop after `Drop::drop`).
     _scratch: tempfile::TempDir,
-    /// The zones are the orchestrator's children (`--zones`), not the test's.
-    supervised: bool,
+    /// The zones are the orchestrator's children (`--zones` these), not the test's.
+    supervised: Vec<&'static str>,
     pub db_url: String,
     pub orchestrator: String,
     orch_addr: String,
@@ -89,7 +89,7 @@ impl World {
     /// Writes the content and starts the three processes: the orchestrator, `west`
     /// and `east`.
     pub async fn start(tag: &str) -> World {
-        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], false).await;
+        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], vec![]).await;
         for p in ["orchestrator", "west", "east"] {
             w.spawn(p);
         }
@@ -100,13 +100,36 @@ impl World {
     /// Starts only the orchestrator, which runs `west` (with a portal into the `vault`
     /// instance template) as a child process and opens instances itself.
     pub async fn start_supervised(tag: &str) -> World {
-        let w = World::prepare(tag, &[("west", WEST_WITH_PORTAL), ("vault", VAULT)], true).await;
+        let w = World::prepare(
+            tag,
+            &[("west", WEST_WITH_PORTAL), ("vault", VAULT)],
+            vec!["west"],
+        )
+        .await;
         w.spawn("orchestrator");
         w.wait_up(&["west"]).await;
         w
     }
 
-    async fn prepare(tag: &str, zones: &[(&str, &str)], supervised: bool) -> World {
+    /// Starts only the orchestrator, which runs `west` and `east` (sharing a border)
+    /// as its child processes.
+    pub async fn start_supervised_pair(tag: &str) -> World {
+        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], vec!["west", "east"]).await;
+        w.spawn("orchestrator");
+        w.wait_up(&["west", "east"]).await;
+        w
+    }
+
+    /// The orchestrator's pid (to tell its children from orphans).
+    pub fn orchestrator_pid(&self) -> Option<u32> {
+        self.procs
+            .lock()
+            .unwrap()
+            .get("orchestrator")
+            .map(Child::id)
+    }
+
+    async fn prepare(tag: &str, zones: &[(&str, &str)], supervised: Vec<&'static str>) -> World {
         let scratch = tempfile::Builder::new()
             .prefix(&format!("arcane-{tag}-"))
             .tempdir()
@@ -147,12 +170,19 @@ impl World {
                 // whenever a beat came a little late (a drain once sent a player to a
                 // copy that could not be opened); two and a half beats tolerate one.
                 .args(["--heartbeat-timeout", "2500ms"]);
-            if self.supervised {
-                cmd.args(["--zones", "west", "--zone-command-arg", "zone"])
-                    .arg("--zone-command")
-                    .arg(env!("CARGO_BIN_EXE_arcane"))
-                    .arg("--content")
-                    .arg(self.dir.join("content"));
+            if !self.supervised.is_empty() {
+                cmd.args([
+                    "--zones",
+                    &self.supervised.join(","),
+                    "--zone-command-arg",
+                    "zone",
+                ])
+                .arg("--zone-command")
+                .arg(env!("CARGO_BIN_EXE_arcane"))
+                .arg("--content")
+                .arg(self.dir.join("content"))
+                .arg("--run-dir")
+                .arg(self.dir.join("run"));
             }
         } else {
             // `west~2` is a second copy of the west map.
@@ -319,7 +349,7 @@ impl World {
     /// into the orchestrator's.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        let names: &[&str] = if self.supervised {
+        let names: &[&str] = if !self.supervised.is_empty() {
             &["orchestrator"]
         } else {
             &["orchestrator", "west", "east", "west~2"]
@@ -329,7 +359,7 @@ impl World {
                 std::fs::read_to_string(self.dir.join(format!("{p}.log"))).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             out.push_str(&format!("--- {p}.log ---\n"));
-            let tail = if self.supervised { 60 } else { 25 };
+            let tail = if self.supervised.is_empty() { 25 } else { 60 };
             for l in &lines[lines.len().saturating_sub(tail)..] {
                 out.push_str(l);
                 out.push('\n');
@@ -344,7 +374,7 @@ impl Drop for World {
         for (_, mut c) in self.procs.lock().unwrap().drain() {
             // A supervising orchestrator is asked to stop, so it stops its zones
             // rather than leave them orphaned.
-            if self.supervised {
+            if !self.supervised.is_empty() {
                 use nix::sys::signal::{Signal, kill};
                 let _ = kill(nix::unistd::Pid::from_raw(c.id() as i32), Signal::SIGTERM);
                 let deadline = Instant::now() + Duration::from_secs(10);
