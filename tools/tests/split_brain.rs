@@ -22,11 +22,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use world::{World, check_one_owner, seed, travel};
 
+/// Zone id → pids of its processes.
+type ZoneProcesses = HashMap<String, Vec<i32>>;
+
 /// Zone processes of this world now: zone id → pids (found by the world's folder in
 /// their command line).
-fn zone_processes(dir: &Path) -> HashMap<String, Vec<i32>> {
+fn zone_processes(dir: &Path) -> ZoneProcesses {
     let dir = dir.to_string_lossy();
-    let mut out: HashMap<String, Vec<i32>> = HashMap::new();
+    let mut out = ZoneProcesses::new();
     let Ok(all) = procfs::process::all_processes() else {
         return out;
     };
@@ -66,14 +69,14 @@ async fn an_orchestrator_killed_under_transfers_never_leaves_a_zone_in_two_proce
     let seed_value = std::env::var("ARCANE_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| arcane_service::unix_ms());
+        .unwrap_or_else(arcane_service::unix_ms);
     println!("ARCANE_FAULT_SEED={seed_value}");
     let mut moments = Moments(seed_value);
     let world = World::start_supervised_pair("split-brain").await;
     let store = world.store().await;
 
     // The sampler: the most processes any zone id had at once, and when.
-    let worst: Arc<Mutex<Option<HashMap<String, Vec<i32>>>>> = Arc::default();
+    let worst: Arc<Mutex<Option<ZoneProcesses>>> = Arc::default();
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let (dir, worst, sampling) = (world.dir.clone(), worst.clone(), sampling.clone());
