@@ -15,14 +15,18 @@ use std::time::{Duration, Instant};
 use arcane_control_api::ZoneInfo;
 use arcane_orchestrator::api;
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, ZoneRegistry};
+use arcane_service::control_auth::{ControlKey, DEV_CONTROL_SECRET};
 use arcane_store::Store;
 use hdrhistogram::Histogram;
 
-async fn serve<R: ZoneRegistry>(o: Orchestrator<R>) -> String {
-    let (addr, _) = api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), Arc::new(o))
-        .await
-        .unwrap();
-    format!("http://{addr}")
+/// The public and the internal API's base URLs.
+async fn serve<R: ZoneRegistry>(o: Orchestrator<R>) -> (String, String) {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (bound, _) = api::spawn(loopback, loopback, Arc::new(o)).await.unwrap();
+    (
+        format!("http://{}", bound.public),
+        format!("http://{}", bound.internal),
+    )
 }
 
 async fn storm(base: &str, names: Arc<Vec<String>>, concurrency: usize) -> (f64, Histogram<u64>) {
@@ -82,7 +86,7 @@ async fn main() {
         registry_warmup: Duration::ZERO,
     };
     let tag = format!("{}", std::process::id());
-    let (base, shared) = match std::env::var("REDIS_URL") {
+    let ((base, internal), shared) = match std::env::var("REDIS_URL") {
         Ok(url) => {
             let s = RedisRegistry::connect(&url, &format!("bench-{tag}"))
                 .await
@@ -103,11 +107,20 @@ async fn main() {
             template: "meadow".into(),
             ..ZoneInfo::default()
         };
-        http.post(format!("{base}/v1/zones/register"))
-            .json(&info)
-            .send()
-            .await
-            .unwrap();
+        let body = serde_json::to_vec(&info).unwrap();
+        let key = ControlKey::new(DEV_CONTROL_SECRET);
+        let mut request = http
+            .post(format!("{internal}/v1/zones/register"))
+            .header("content-type", "application/json");
+        for (name, value) in key.headers(
+            "POST",
+            "/v1/zones/register",
+            &body,
+            arcane_service::unix_ms(),
+        ) {
+            request = request.header(name, value);
+        }
+        request.body(body).send().await.unwrap();
     }
     let names: Arc<Vec<String>> = Arc::new((0..logins).map(|i| format!("p{tag}x{i}")).collect());
     let db_kind = db.split(':').next().unwrap_or("?");

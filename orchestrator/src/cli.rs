@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcane_protocol::ticket::DEV_TICKET_SECRET;
+use arcane_service::control_auth::DEV_CONTROL_SECRET;
 use arcane_service::{RetryPolicy, shutdown_signal};
 use arcane_store::Store;
 
@@ -16,12 +17,25 @@ use crate::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, Supervisor, 
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OrchestratorArgs {
+    /// The public API (players' `/v1/login`, probes).
     #[arg(
         long,
         env = "ARCANE_ORCHESTRATOR_ADDR",
         default_value = "127.0.0.1:8080"
     )]
     pub addr: SocketAddr,
+    /// The internal API (zone registry, transfers, `/metrics`, probes): zones and
+    /// operators only. Keep it off the public network.
+    #[arg(
+        long,
+        env = "ARCANE_ORCHESTRATOR_INTERNAL_ADDR",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub internal_addr: SocketAddr,
+    /// The secret zones sign their control calls with (HMAC-SHA256); the same value
+    /// must be given to every zone.
+    #[arg(long, env = "ARCANE_CONTROL_SECRET", default_value = DEV_CONTROL_SECRET, hide_env_values = true)]
+    pub control_secret: String,
     /// `sqlite://file.db` (created when missing) or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://arcane.db")]
     pub database_url: String,
@@ -155,6 +169,10 @@ impl OrchestratorArgs {
                 "ARCANE_TICKET_SECRET".to_string(),
                 self.ticket_secret.clone(),
             ),
+            (
+                "ARCANE_CONTROL_SECRET".to_string(),
+                self.control_secret.clone(),
+            ),
         ];
         if let Ok(f) = std::env::var("RUST_LOG") {
             env.push(("RUST_LOG".into(), f));
@@ -196,15 +214,24 @@ async fn serve<R: ZoneRegistry>(
     store: Store,
     registry: R,
 ) -> anyhow::Result<()> {
+    if args.control_secret == DEV_CONTROL_SECRET {
+        tracing::warn!(
+            "using the development control secret; set ARCANE_CONTROL_SECRET in production"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
+    let internal_listener = tokio::net::TcpListener::bind(args.internal_addr).await?;
+    let internal_addr = internal_listener.local_addr()?;
     let identity = args.identity()?;
     if matches!(identity, IdentityProvider::Dev) {
         tracing::warn!(
             "logins are not authenticated (development names); set --jwt-secret or --jwt-public-key in production"
         );
     }
-    let mut o = Orchestrator::new(store, registry, args.api_config()).with_identity(identity);
+    let mut o = Orchestrator::new(store, registry, args.api_config())
+        .with_identity(identity)
+        .with_control_secret(&args.control_secret);
     // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
     let mut local = None;
     if let Some(fleet) = &args.agones_fleet {
@@ -226,7 +253,7 @@ async fn serve<R: ZoneRegistry>(
         o = o.with_supervisor(crate::supervisor::agones::AgonesSupervisor::new(config)?);
     } else if !args.zones.is_empty() {
         let sup = Arc::new(LocalSupervisor::new(
-            args.local_config(format!("http://{addr}"))?,
+            args.local_config(format!("http://{internal_addr}"))?,
         ));
         // Zones a killed predecessor left running go first: two processes of one zone
         // must never serve at once.
@@ -249,12 +276,12 @@ async fn serve<R: ZoneRegistry>(
         local = Some(sup);
     }
     let state = Arc::new(o);
-    tracing::info!(%addr, "orchestrator listening");
+    tracing::info!(%addr, %internal_addr, "orchestrator listening (public, internal)");
     let sweeper = tokio::spawn(crate::transfers::roll_forward(state.clone()));
     let shared_zones = args.zones.clone();
     let opener = (args.agones_fleet.is_some() && !shared_zones.is_empty())
         .then(|| tokio::spawn(open_shared_zones(state.clone(), shared_zones)));
-    let mut api = tokio::spawn(crate::api::serve(listener, state));
+    let mut api = tokio::spawn(crate::api::serve(listener, internal_listener, state));
     tokio::select! {
         r = &mut api => r??,
         _ = shutdown_signal() => tracing::info!("shutting down"),

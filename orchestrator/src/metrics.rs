@@ -39,6 +39,8 @@ metric_set! {
         instances_opened: Counter => "instances_opened", "Instances opened for parties";
         copies_opened: Counter => "overflow_copies_opened", "Overflow copies opened for full zones";
         zones: Family<ZoneKindLabel, Gauge> => "zones", "Registered zones by kind and state";
+        control_refused: Counter => "control_refused",
+            "Control calls (registrations, heartbeats, transfers) refused for a missing or bad signature";
     }
 }
 

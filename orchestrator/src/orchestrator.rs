@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
+use arcane_service::control_auth::{ControlKey, DEV_CONTROL_SECRET};
 use arcane_store::Store;
 
 use crate::auth::IdentityProvider;
@@ -52,6 +53,8 @@ pub struct Orchestrator<R> {
     /// Who is logging in (development names, or an identity provider's JWT).
     pub identity: IdentityProvider,
     pub clock: SharedClock,
+    /// Verifies the signatures of zones' control calls.
+    pub control_key: ControlKey,
     /// When this orchestrator started, on its clock.
     started_ms: u64,
 }
@@ -81,8 +84,16 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             metrics: OrchestratorMetrics::new(),
             identity: IdentityProvider::Dev,
             clock: std::sync::Arc::new(WallClock),
+            control_key: ControlKey::new(DEV_CONTROL_SECRET),
             started_ms: arcane_service::unix_ms(),
         }
+    }
+
+    /// Accepts control calls signed with `secret` (the default is the development
+    /// secret, which zones started without one also use).
+    pub fn with_control_secret(mut self, secret: &str) -> Self {
+        self.control_key = ControlKey::new(secret);
+        self
     }
 
     /// Starts zones (overflow copies, instances) through `supervisor`.

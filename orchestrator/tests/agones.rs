@@ -13,6 +13,7 @@ use arcane_control_api::ZoneInfo;
 use arcane_orchestrator::supervisor::ZoneSpec;
 use arcane_orchestrator::supervisor::agones::{AgonesConfig, AgonesSupervisor};
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
+use arcane_service::control_auth::{ControlKey, DEV_CONTROL_SECRET};
 use arcane_store::Store;
 use axum::extract::{Path, State};
 use axum::routing::post;
@@ -52,12 +53,21 @@ async fn allocate(
             template: "meadow".into(),
             ..ZoneInfo::default()
         };
-        reqwest::Client::new()
+        // Signed as a zone signs it: the internal API refuses anything else.
+        let body = serde_json::to_vec(&info).unwrap();
+        let key = ControlKey::new(DEV_CONTROL_SECRET);
+        let mut request = reqwest::Client::new()
             .post(format!("{orchestrator}/v1/zones/register"))
-            .json(&info)
-            .send()
-            .await
-            .unwrap();
+            .header("content-type", "application/json");
+        for (name, value) in key.headers(
+            "POST",
+            "/v1/zones/register",
+            &body,
+            arcane_service::unix_ms(),
+        ) {
+            request = request.header(name, value);
+        }
+        request.body(body).send().await.unwrap();
     });
     Json(serde_json::json!({"status": {"state": "Allocated", "gameServerName": "arcane-zones-q7"}}))
 }
@@ -102,11 +112,11 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
     .unwrap();
     let o =
         Arc::new(Orchestrator::new(store, MemoryRegistry::default(), config).with_supervisor(sup));
-    let (addr, _task) =
-        arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), o.clone())
-            .await
-            .unwrap();
-    kube.lock().unwrap().orchestrator = format!("http://{addr}");
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (bound, _task) = arcane_orchestrator::api::spawn(loopback, loopback, o.clone())
+        .await
+        .unwrap();
+    kube.lock().unwrap().orchestrator = format!("http://{}", bound.internal);
 
     let opened = o
         .open_zone(ZoneSpec {

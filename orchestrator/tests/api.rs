@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
 // The one copy of the service helpers, beside the store tests that also need them.
+mod harness;
 #[path = "../store/tests/services/mod.rs"]
 mod services;
 
@@ -15,182 +16,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arcane_control_api::{Heartbeat, LoginResponse, TransferResponse, ZoneInfo, ZoneLoad, paths};
+use arcane_control_api::{LoginResponse, paths};
 use arcane_orchestrator::clock::ManualClock;
 use arcane_orchestrator::supervisor::{Supervisor, SupervisorError, ZoneSpec};
-use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator, RedisRegistry, ZoneRegistry};
+use arcane_orchestrator::{MemoryRegistry, Orchestrator, RedisRegistry, ZoneRegistry};
 use arcane_protocol::ticket::TicketKey;
-use arcane_store::{Handoff, HandoffStatus, ItemStack, Ownership, SavedPlayer, Store, ZoneLease};
-use axum::body::Body;
-use axum::http::Request;
-use tower::ServiceExt as _;
-
-const SECRET: &str = "test-secret";
-
-fn config() -> ApiConfig {
-    ApiConfig {
-        ticket_secret: SECRET.into(),
-        ticket_ttl: Duration::from_secs(60),
-        heartbeat_timeout: Duration::from_millis(600),
-        placement_ttl: Duration::from_secs(60),
-        start_zone: "meadow".into(),
-        start_position: (5.0, 5.0),
-        start_vitals: (200, 100),
-        registry_warmup: Duration::ZERO,
-    }
-}
-
-/// A store in a fresh SQLite file, and the scratch folder holding it (removed when
-/// the guard is dropped, so keep it for as long as the store is used).
-async fn sqlite() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::Builder::new()
-        .prefix("arcane-api-")
-        .tempdir()
-        .unwrap();
-    let file = dir.path().join("arcane.db");
-    let store = Store::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    (store, dir)
-}
-
-/// One orchestrator's API: its router, called in-process, and the clock it reads.
-#[derive(Clone)]
-struct Api {
-    router: axum::Router,
-    clock: Arc<ManualClock>,
-    /// The orchestrator's store, where the test's zones take their leases.
-    store: Store,
-}
-
-impl Api {
-    fn new<R: ZoneRegistry>(o: Orchestrator<R>) -> Api {
-        let clock = Arc::new(ManualClock::default());
-        let o = o.with_clock(clock.clone());
-        Api {
-            store: o.store.clone(),
-            router: arcane_orchestrator::api::router(Arc::new(o)),
-            clock,
-        }
-    }
-
-    /// Sends one request; the status and the body.
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> (u16, Vec<u8>) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, bytes.to_vec())
-    }
-
-    async fn post(&self, path: &str, body: impl serde::Serialize) -> (u16, Vec<u8>) {
-        self.call("POST", path, Some(serde_json::to_value(body).unwrap()))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        self.call("GET", path, None).await
-    }
-}
-
-async fn start<R: ZoneRegistry>(store: Store, registry: R) -> Api {
-    Api::new(Orchestrator::new(store, registry, config()))
-}
-
-/// For tests of placement, not liveness: nothing here waits on the clock, but a
-/// heartbeat timeout that never passes keeps the intent plain.
-fn patient_config() -> ApiConfig {
-    ApiConfig {
-        heartbeat_timeout: Duration::from_secs(60),
-        ..config()
-    }
-}
-
-async fn start_patient<R: ZoneRegistry>(store: Store, registry: R) -> Api {
-    Api::new(Orchestrator::new(store, registry, patient_config()))
-}
-
-fn zone_info(zone: &str, capacity: u32) -> ZoneInfo {
-    ZoneInfo {
-        zone_id: zone.into(),
-        endpoint: format!("ws://127.0.0.1:1/{zone}"),
-        capacity,
-        template: zone.split('~').next().unwrap().into(),
-        ..ZoneInfo::default()
-    }
-}
-
-/// The zone's current lease, taken (from the test's last process of it) when asked
-/// for a new process.
-async fn lease(store: &Store, zone: &str, new_process: bool) -> ZoneLease {
-    match store.lease_generation(zone).await.unwrap() {
-        Some(generation) if !new_process => ZoneLease {
-            zone_id: zone.into(),
-            generation,
-        },
-        _ => store
-            .acquire_lease(zone, "test", Some("test"), 0, 60_000)
-            .await
-            .unwrap()
-            .unwrap(),
-    }
-}
-
-/// Starts a process of `zone`: takes its lease and registers.
-async fn register(api: &Api, zone: &str, capacity: u32) {
-    let generation = lease(&api.store, zone, true).await.generation;
-    let info = ZoneInfo {
-        lease_generation: generation,
-        ..zone_info(zone, capacity)
-    };
-    let (status, _) = api.post(paths::REGISTER, info).await;
-    assert_eq!(status, 204);
-}
-
-async fn beat(api: &Api, zone: &str, players: u32) -> u16 {
-    let lease_generation = api.store.lease_generation(zone).await.unwrap().unwrap_or(0);
-    let hb = Heartbeat {
-        zone_id: zone.into(),
-        load: ZoneLoad {
-            players,
-            tick_p99_ms: 4.0,
-        },
-        lease_generation,
-    };
-    api.post(paths::HEARTBEAT, hb).await.0
-}
-
-/// Test names `name.party` log in as `name` with party `party`.
-fn party_of(name: &str) -> Option<&str> {
-    name.split_once('.').map(|(_, p)| p)
-}
-
-async fn login(api: &Api, name: &str) -> Result<LoginResponse, (u16, String)> {
-    let body = serde_json::json!({
-        "name": name.split('.').next().unwrap(),
-        "party": party_of(name),
-    });
-    match api.post(paths::LOGIN, body).await {
-        (200, bytes) => Ok(serde_json::from_slice(&bytes).unwrap()),
-        (status, bytes) => Err((status, String::from_utf8_lossy(&bytes).into_owned())),
-    }
-}
+use arcane_store::{Handoff, HandoffStatus, Ownership, Store};
+use harness::*;
 
 #[tokio::test]
 async fn with_an_identity_provider_a_login_needs_its_token_and_is_its_subject() {
@@ -388,53 +220,6 @@ async fn a_player_owned_by_a_zone_that_went_down_moves_to_a_running_copy() {
     // With no copy running either, the player waits for the zone to come back.
     api.clock.advance(Duration::from_millis(800));
     assert_eq!(login(&api, "dora").await.unwrap_err().0, 503);
-}
-
-fn items(tag: &str) -> Vec<ItemStack> {
-    vec![
-        ItemStack {
-            item: format!("sword-{tag}"),
-            count: 1,
-        },
-        ItemStack {
-            item: "gold".into(),
-            count: 250,
-        },
-    ]
-}
-
-async fn handoff(store: &Store, id: &str, player: u64, target: &str) -> Handoff {
-    let owner = store.owner(player).await.unwrap().unwrap();
-    let h = Handoff {
-        transfer_id: id.into(),
-        player_id: player,
-        from_zone: owner.zone,
-        from_epoch: owner.epoch,
-        target: target.into(),
-        state: SavedPlayer {
-            x: 8.0,
-            y: 40.0,
-            hp: 150,
-            mana: 60,
-            inventory: items(id),
-        },
-    };
-    let from = lease(store, &h.from_zone, false).await;
-    assert_eq!(
-        store.begin_handoff(&from, &h).await.unwrap(),
-        HandoffStatus::Pending
-    );
-    h
-}
-
-async fn transfer(api: &Api, id: &str) -> Result<TransferResponse, u16> {
-    match api
-        .post(paths::TRANSFERS, serde_json::json!({ "transfer_id": id }))
-        .await
-    {
-        (200, bytes) => Ok(serde_json::from_slice(&bytes).unwrap()),
-        (status, _) => Err(status),
-    }
 }
 
 #[tokio::test]
@@ -641,81 +426,4 @@ async fn instances_open_per_party_close_and_overflow_opens_copies() {
     assert_eq!(eva.zone_id, "meadow~2", "with her party");
     let fin = login(&api, "fin").await.unwrap();
     assert_eq!(fin.zone_id, "meadow~3", "least filled, no party");
-}
-
-#[tokio::test]
-async fn a_replaced_zone_process_cannot_register_beat_or_deregister_its_successor() {
-    let (store, _db) = sqlite().await;
-    let api = start_patient(store.clone(), MemoryRegistry::default()).await;
-    register(&api, "meadow", 100).await;
-    let old = store.lease_generation("meadow").await.unwrap().unwrap();
-    // A second process of meadow takes the lease over (the first was stopped past it,
-    // or is an orphan of a killed orchestrator) and registers.
-    register(&api, "meadow", 100).await;
-    let new = store.lease_generation("meadow").await.unwrap().unwrap();
-    assert_eq!(new, old + 1);
-
-    // The old one comes back: its registration, heartbeats and deregistration are
-    // refused or ignored, and the registry keeps pointing at the new one.
-    let stale = ZoneInfo {
-        lease_generation: old,
-        endpoint: "ws://127.0.0.1:1/old-meadow".into(),
-        ..zone_info("meadow", 100)
-    };
-    assert_eq!(api.post(paths::REGISTER, &stale).await.0, 409);
-    let stale_beat = Heartbeat {
-        zone_id: "meadow".into(),
-        load: ZoneLoad::default(),
-        lease_generation: old,
-    };
-    assert_eq!(api.post(paths::HEARTBEAT, &stale_beat).await.0, 409);
-    let bye = serde_json::json!({"zone_id": "meadow", "lease_generation": old});
-    assert_eq!(api.post(paths::DEREGISTER, bye).await.0, 204);
-    // A zone without a database (no lease) cannot take a leased zone's place either.
-    let unleased = ZoneInfo {
-        lease_generation: 0,
-        ..zone_info("meadow", 100)
-    };
-    assert_eq!(api.post(paths::REGISTER, &unleased).await.0, 409);
-
-    let (_, body) = api.get(paths::ZONES).await;
-    let zones: Vec<arcane_control_api::ZoneStatus> = serde_json::from_slice(&body).unwrap();
-    assert_eq!(zones.len(), 1);
-    assert_eq!(zones[0].info.endpoint, "ws://127.0.0.1:1/meadow");
-    assert_eq!(zones[0].info.lease_generation, new);
-    assert_eq!(beat(&api, "meadow", 3).await, 204);
-    assert_eq!(
-        login(&api, "gus").await.unwrap().endpoint,
-        "ws://127.0.0.1:1/meadow"
-    );
-}
-
-#[tokio::test]
-async fn nothing_is_transferred_into_a_zone_that_is_down() {
-    let (store, _db) = sqlite().await;
-    let api = start(store.clone(), MemoryRegistry::default()).await;
-    register(&api, "meadow", 100).await;
-    register(&api, "forest", 100).await;
-    let ivy = login(&api, "ivy").await.unwrap();
-    // The forest stops beating (drained and gone, or restarting); the meadow beats on.
-    api.clock.advance(Duration::from_millis(800));
-    assert_eq!(beat(&api, "meadow", 1).await, 204);
-    let h = handoff(&store, "t-down", ivy.player_id, "zone:forest").await;
-    assert_eq!(transfer(&api, "t-down").await.unwrap_err(), 409);
-    assert_eq!(
-        store.owner(ivy.player_id).await.unwrap().unwrap(),
-        Ownership {
-            zone: "meadow".into(),
-            epoch: h.from_epoch
-        }
-    );
-    // Back up, the forest takes the next try.
-    assert_eq!(beat(&api, "forest", 0).await, 204);
-    let again = Handoff {
-        transfer_id: "t-up".into(),
-        ..h
-    };
-    let meadow = lease(&store, "meadow", false).await;
-    store.begin_handoff(&meadow, &again).await.unwrap();
-    assert_eq!(transfer(&api, "t-up").await.unwrap().zone_id, "forest");
 }

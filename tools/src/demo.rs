@@ -95,10 +95,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (base, supervisor) = server_rt.block_on(async {
+    let (base, internal, supervisor) = server_rt.block_on(async {
         let store = Store::connect(&database_url).await?;
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = tokio::net::TcpListener::bind(loopback).await?;
+        let internal_listener = tokio::net::TcpListener::bind(loopback).await?;
         let base = format!("http://{}", listener.local_addr()?);
+        let internal = format!("http://{}", internal_listener.local_addr()?);
         let mut env = vec![
             ("DATABASE_URL".to_string(), database_url.clone()),
             (
@@ -114,7 +117,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let supervisor = Arc::new(LocalSupervisor::new(LocalConfig {
             program: std::env::current_exe()?,
             args: vec!["zone".into()],
-            orchestrator_url: base.clone(),
+            orchestrator_url: internal.clone(),
             content: content.clone(),
             env,
             restart: RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(5)),
@@ -137,7 +140,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 .with_supervisor(supervisor.clone()),
         );
         tokio::spawn(arcane_orchestrator::transfers::roll_forward(o.clone()));
-        tokio::spawn(arcane_orchestrator::api::serve(listener, o));
+        tokio::spawn(arcane_orchestrator::api::serve(
+            listener,
+            internal_listener,
+            o,
+        ));
         for z in &a.zones {
             supervisor.start(ZoneSpec {
                 zone_id: z.clone(),
@@ -148,7 +155,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         }
         let started = Instant::now();
         loop {
-            let up = zones(&base).await.unwrap_or_default();
+            let up = zones(&internal).await.unwrap_or_default();
             if a.zones
                 .iter()
                 .all(|z| up.iter().any(|s| &s.info.zone_id == z && s.up))
@@ -161,9 +168,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::Ok((base, supervisor))
+        anyhow::Ok((base, internal, supervisor))
     })?;
-    let up = server_rt.block_on(zones(&base))?;
+    let up = server_rt.block_on(zones(&internal))?;
     let first = up
         .iter()
         .find(|z| z.info.zone_id == a.zones[0])
@@ -174,7 +181,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         Transport::Quic => z.quic_endpoint.clone(),
     };
     println!(
-        "arcane demo: orchestrator {base} (metrics {base}/metrics), zones {} as processes, {} bots for {}",
+        "arcane demo: orchestrator {base} (internal {internal}, metrics {internal}/metrics), zones {} as processes, {} bots for {}",
         up.iter()
             .map(|z| format!("{} {}", z.info.zone_id, endpoint(&z.info)))
             .collect::<Vec<_>>()
@@ -209,7 +216,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     // Per-zone figures before the zones stop.
     let per_zone = server_rt.block_on(async {
         let mut lines = Vec::new();
-        for z in zones(&base).await.unwrap_or_default() {
+        for z in zones(&internal).await.unwrap_or_default() {
             let text = http_get(&format!("{}/metrics", z.info.admin_endpoint))
                 .await
                 .unwrap_or_default();
@@ -224,7 +231,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 sum_of(&text, "arcane_checkpointed_players_total"),
             ));
         }
-        let orch = http_get(&format!("{base}/metrics"))
+        let orch = http_get(&format!("{internal}/metrics"))
             .await
             .unwrap_or_default();
         lines.push(format!(

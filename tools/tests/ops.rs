@@ -209,6 +209,52 @@ fn kubernetes_manifests_name_flags_ports_and_files_that_exist() {
         Some(s(&fleet["metadata"]["name"]).as_str())
     );
     assert_eq!(port_of(&orch.args.addr.to_string()), 8080);
+    // Two listeners: only the public one (logins) behind the public Service; the
+    // internal one (registry, transfers, metrics) on a cluster-only Service that the
+    // zones call and Prometheus scrapes, with the control secret on both sides.
+    let internal_port = orch.args.internal_addr.port();
+    assert_ne!(internal_port, orch.args.addr.port());
+    let pod_annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        s(&pod_annotations["prometheus.io/port"]),
+        internal_port.to_string()
+    );
+    let services: Vec<Yaml> = yaml("ops/k8s/orchestrator.yaml")
+        .into_iter()
+        .filter(|d| s(&d["kind"]) == "Service")
+        .collect();
+    let service_ports = |name: &str| -> Vec<i64> {
+        let svc = services
+            .iter()
+            .find(|d| s(&d["metadata"]["name"]) == name)
+            .unwrap_or_else(|| panic!("no Service {name}"));
+        list(&svc["spec"]["ports"])
+            .iter()
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(service_ports("arcane-orchestrator"), [8080]);
+    assert_eq!(
+        service_ports("arcane-orchestrator-internal"),
+        [i64::from(internal_port)]
+    );
+    assert_eq!(
+        zone.config.orchestrator.as_deref(),
+        Some(format!("http://arcane-orchestrator-internal:{internal_port}").as_str())
+    );
+    let secret_env = |c: &Yaml| {
+        list(&c["env"])
+            .iter()
+            .any(|e| s(&e["name"]) == "ARCANE_CONTROL_SECRET")
+    };
+    assert!(
+        secret_env(container),
+        "the orchestrator has the control secret"
+    );
+    assert_eq!(
+        zone.config.control_secret, "from-a-secret",
+        "Fleet zones sign with the control secret"
+    );
     assert_eq!(
         s(&container["readinessProbe"]["httpGet"]["path"]),
         "/readyz"
@@ -350,7 +396,17 @@ fn compose_prometheus_and_dockerfile_agree_with_the_binaries() {
     let mut all = image_env("orchestrator");
     all.append(&mut env);
     let orch: OrchestratorCli = parses("compose orchestrator", &args, &all);
-    let orch_port = orch.args.addr.port();
+    // Metrics are on the internal listener; compose publishes only the public one.
+    let orch_port = orch.args.internal_addr.port();
+    let published: Vec<String> = list(&compose["services"]["orchestrator"]["ports"])
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(
+        published,
+        [format!("{0}:{0}", orch.args.addr.port())],
+        "only logins are published"
+    );
 
     // Prometheus scrapes those services on those ports.
     let prom = &yaml("ops/prometheus/prometheus.yml")[0];

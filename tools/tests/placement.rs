@@ -53,7 +53,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
         .enable_all()
         .build()
         .unwrap();
-    let (orchestrator, zone) = server.block_on(async {
+    let (orchestrator, internal, zone) = server.block_on(async {
         let store = Store::connect(&format!("sqlite://{}", dir.join("arcane.db").display()))
             .await
             .unwrap();
@@ -78,23 +78,26 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
             )
             .with_identity(identity),
         );
-        let (addr, _task) =
-            arcane_orchestrator::api::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), state)
-                .await
-                .unwrap();
-        let url = format!("http://{addr}");
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (bound, _task) = arcane_orchestrator::api::spawn(loopback, loopback, state)
+            .await
+            .unwrap();
+        let (url, internal) = (
+            format!("http://{}", bound.public),
+            format!("http://{}", bound.internal),
+        );
         let mut config = ZoneServerConfig::local(dir.clone(), "test_area");
-        config.orchestrator = Some(url.clone());
+        config.orchestrator = Some(internal.clone());
         let zone = arcane_zone_server::start(config).await.unwrap();
         // Wait for the registration.
         for _ in 0..50 {
-            let zones = zones(&url).await;
+            let zones = zones(&internal).await;
             if zones.as_array().is_some_and(|z| !z.is_empty()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        (url, zone)
+        (url, internal, zone)
     });
 
     let swarm = SwarmConfig {
@@ -135,7 +138,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
 
     // The zone kept heartbeating: it is still registered and up.
     server.block_on(async {
-        let zones = zones(&orchestrator).await;
+        let zones = zones(&internal).await;
         assert_eq!(zones[0]["info"]["zone_id"], "test_area");
         assert_eq!(zones[0]["up"], true);
         zone.shutdown();

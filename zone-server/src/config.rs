@@ -8,6 +8,9 @@ use std::time::Duration;
 /// the server logs a warning when it is in effect.
 pub use arcane_protocol::ticket::DEV_TICKET_SECRET;
 
+/// Development control secret (see `arcane_service::control_auth`).
+pub use arcane_service::control_auth::DEV_CONTROL_SECRET;
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZoneServerConfig {
     /// Address for WebSocket clients (port 0 picks a free port).
@@ -60,6 +63,10 @@ pub struct ZoneServerConfig {
     /// HMAC secret that join tickets are signed with.
     #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = DEV_TICKET_SECRET, hide_env_values = true)]
     pub ticket_secret: String,
+    /// The secret the orchestrator's internal API checks this zone's calls with
+    /// (HMAC-SHA256); the orchestrator's `--control-secret`.
+    #[arg(long, env = "ARCANE_CONTROL_SECRET", default_value = DEV_CONTROL_SECRET, hide_env_values = true)]
+    pub control_secret: String,
     /// Most simultaneous connections (handshaking or playing).
     #[arg(long, env = "ARCANE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -120,6 +127,7 @@ impl ZoneServerConfig {
             zone: zone.to_string(),
             seed: 1,
             ticket_secret: DEV_TICKET_SECRET.to_string(),
+            control_secret: DEV_CONTROL_SECRET.to_string(),
             max_connections: 4096,
             send_buffer: 16 * 1024,
             heartbeat_timeout: Duration::from_secs(15),

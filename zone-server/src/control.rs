@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use arcane_control_api::{Deregister, Heartbeat, ZoneInfo, ZoneLoad, paths};
 use arcane_service::RetryPolicy;
+use arcane_service::control_auth::ControlKey;
 
 use crate::status::{Lifecycle, TickStatus};
 
@@ -18,12 +19,32 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// Waits between attempts while the orchestrator is unreachable or refuses.
 const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
+/// A POST of `body` as JSON to the orchestrator's internal `path`, signed with `key`.
+pub(crate) fn signed_post(
+    http: &reqwest::Client,
+    key: &ControlKey,
+    base: &str,
+    path: &str,
+    body: &impl serde::Serialize,
+) -> reqwest::RequestBuilder {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut request = http
+        .post(format!("{base}{path}"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in key.headers("POST", path, &bytes, arcane_service::unix_ms()) {
+        request = request.header(name, value);
+    }
+    request.body(bytes)
+}
+
 /// What the control loop needs.
 pub struct ControlPlane {
     /// `http://host:port` of the orchestrator; `None` runs the zone on its own (only
     /// closing when empty applies).
     pub orchestrator: Option<String>,
     pub me: ZoneInfo,
+    /// Signs every call (the orchestrator refuses unsigned ones).
+    pub key: ControlKey,
     /// A zone with players for none of this long closes itself (copies, instances).
     pub close_after_empty: Option<Duration>,
     pub status: Arc<TickStatus>,
@@ -32,13 +53,12 @@ pub struct ControlPlane {
 
 /// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
 /// heartbeating is marked down anyway).
-async fn deregister(http: &reqwest::Client, base: &str, me: &ZoneInfo) {
-    let r = http
-        .post(format!("{base}{}", paths::DEREGISTER))
-        .json(&Deregister {
-            zone_id: me.zone_id.clone(),
-            lease_generation: me.lease_generation,
-        })
+async fn deregister(http: &reqwest::Client, key: &ControlKey, base: &str, me: &ZoneInfo) {
+    let bye = Deregister {
+        zone_id: me.zone_id.clone(),
+        lease_generation: me.lease_generation,
+    };
+    let r = signed_post(http, key, base, paths::DEREGISTER, &bye)
         .send()
         .await;
     if let Err(e) = r {
@@ -54,6 +74,7 @@ pub async fn run(c: ControlPlane) {
     let ControlPlane {
         orchestrator,
         me,
+        key,
         close_after_empty,
         status,
         lifecycle,
@@ -78,7 +99,7 @@ pub async fn run(c: ControlPlane) {
             status.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
-                deregister(&http, base, &me).await;
+                deregister(&http, &key, base, &me).await;
             }
             lifecycle.shutdown.cancelled().await;
             return;
@@ -91,7 +112,7 @@ pub async fn run(c: ControlPlane) {
         {
             tracing::info!(zone = %zone_id, "empty for {after:?}; closing");
             if let Some(base) = &base {
-                deregister(&http, base, &me).await;
+                deregister(&http, &key, base, &me).await;
             }
             lifecycle.closing.cancel();
             return;
@@ -100,9 +121,9 @@ pub async fn run(c: ControlPlane) {
             None => HEARTBEAT_EVERY,
             Some(base) => {
                 let landed = if status.registered.load(Ordering::Relaxed) {
-                    heartbeat(&http, base, &me, players, &status).await
+                    heartbeat(&http, &key, base, &me, players, &status).await
                 } else {
-                    register(&http, base, &me, &status).await
+                    register(&http, &key, base, &me, &status).await
                 };
                 match landed {
                     Landed::Yes => {
@@ -137,6 +158,7 @@ enum Landed {
 /// One heartbeat (a 404 means register again).
 async fn heartbeat(
     http: &reqwest::Client,
+    key: &ControlKey,
     base: &str,
     me: &ZoneInfo,
     players: u32,
@@ -150,9 +172,7 @@ async fn heartbeat(
         },
         lease_generation: me.lease_generation,
     };
-    match http
-        .post(format!("{base}{}", paths::HEARTBEAT))
-        .json(&hb)
+    match signed_post(http, key, base, paths::HEARTBEAT, &hb)
         .send()
         .await
     {
@@ -177,13 +197,12 @@ async fn heartbeat(
 /// Registers the zone.
 async fn register(
     http: &reqwest::Client,
+    key: &ControlKey,
     base: &str,
     me: &ZoneInfo,
     status: &TickStatus,
 ) -> Landed {
-    match http
-        .post(format!("{base}{}", paths::REGISTER))
-        .json(me)
+    match signed_post(http, key, base, paths::REGISTER, me)
         .send()
         .await
     {
@@ -193,6 +212,12 @@ async fn register(
             Landed::Yes
         }
         Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Landed::Superseded,
+        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            tracing::error!(
+                "the orchestrator refused this zone's signature; check ARCANE_CONTROL_SECRET"
+            );
+            Landed::No
+        }
         Ok(r) => {
             tracing::warn!(status = %r.status(), "registration refused");
             Landed::No

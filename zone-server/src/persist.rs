@@ -102,6 +102,8 @@ pub struct Persister {
     pub superseded: CancellationToken,
     /// `http://host:port` of the orchestrator (transfers need one).
     pub orchestrator: Option<String>,
+    /// Signs the transfer calls to the orchestrator.
+    pub key: arcane_service::control_auth::ControlKey,
     pub inbox: mpsc::Sender<Inbound>,
     pub metrics: Arc<Metrics>,
 }
@@ -285,14 +287,13 @@ async fn transfer(
         _ = shutdown.cancelled() => return,
     }
     failpoint("zone.handoff").await;
-    let url = format!("{}{}", base.trim_end_matches('/'), paths::TRANSFERS);
+    let base = base.trim_end_matches('/');
     let request = TransferRequest {
         transfer_id: id.clone(),
     };
     let ask = || async {
-        let r = http
-            .post(&url)
-            .json(&request)
+        // Signed afresh on each try: a signature is only good for a while.
+        let r = crate::control::signed_post(&http, &p.key, base, paths::TRANSFERS, &request)
             .send()
             .await
             .map_err(|e| format!("orchestrator unreachable ({e})"))?;

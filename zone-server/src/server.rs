@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use arcane_engine::Zone;
 use arcane_engine::content::{ExitTarget, ZoneContent};
 use arcane_protocol::ticket::{DEV_TICKET_SECRET, TicketKey};
+use arcane_service::control_auth::ControlKey;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -156,6 +157,7 @@ pub(crate) async fn start_with_pause(
             lease,
             superseded: lifecycle.superseded.clone(),
             orchestrator: config.orchestrator.clone(),
+            key: ControlKey::new(&config.control_secret),
             inbox: inbox_tx.clone(),
             metrics: metrics.clone(),
         };
@@ -231,6 +233,7 @@ pub(crate) async fn start_with_pause(
         tasks.push(tokio::spawn(crate::control::run(ControlPlane {
             orchestrator: config.orchestrator.clone(),
             me,
+            key: ControlKey::new(&config.control_secret),
             close_after_empty,
             status: status.clone(),
             lifecycle: lifecycle.clone(),

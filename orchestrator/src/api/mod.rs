@@ -1,6 +1,12 @@
 //! The orchestrator's HTTP/JSON API (axum): one file per route family. The types on
 //! the wire are `arcane_control_api`'s; the work behind each route is in
 //! `placement/`, `transfers.rs` and the registry.
+//!
+//! Two listeners. The **public** one serves players: `/v1/login` and the probes. The
+//! **internal** one serves zones and operators: the zone registry, transfers and
+//! `/metrics`; every call that changes something there must be signed with the
+//! control secret (`arcane_service::control_auth`), so nothing that can reach the
+//! port without the secret can register a zone or move a player.
 
 mod login;
 mod probes;
@@ -11,7 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arcane_control_api::{ApiError, paths};
+use arcane_service::control_auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +29,9 @@ use axum::{Json, Router};
 use crate::orchestrator::{Orchestrator, Refused};
 use crate::registry::ZoneRegistry;
 use crate::transfers::roll_forward;
+
+/// Largest body of a control call (a zone's registration is a few hundred bytes).
+const MAX_CONTROL_BODY: usize = 64 * 1024;
 
 /// An error answer with an [`ApiError`] body.
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -39,41 +52,116 @@ impl IntoResponse for Refused {
     }
 }
 
-/// The API routes over `state`.
-pub fn router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
+/// Refuses a control call that is not signed with the control secret (401).
+async fn signed<R: ZoneRegistry>(
+    State(o): State<Arc<Orchestrator<R>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_CONTROL_BODY).await else {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "control call body too large");
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let checked = o.control_key.verify(
+        parts.method.as_str(),
+        parts.uri.path(),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        &bytes,
+        o.now_ms(),
+    );
+    if let Err(e) = checked {
+        o.metrics.control_refused.inc();
+        tracing::warn!(path = parts.uri.path(), "control call refused: {e}");
+        return error(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn probes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/livez", get(|| async { "alive\n" }))
+        .route("/readyz", get(probes::readyz::<R>))
+}
+
+/// What players reach: login and the probes.
+pub fn public_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
     Router::new()
         .route(paths::LOGIN, post(login::login::<R>))
-        .route(paths::ZONES, get(zones::zones::<R>))
+        .merge(probes())
+        .with_state(state)
+}
+
+/// The internal routes without the probes.
+fn control_routes<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router<Arc<Orchestrator<R>>> {
+    let signed_routes = Router::new()
         .route(paths::REGISTER, post(zones::register::<R>))
         .route(paths::HEARTBEAT, post(zones::heartbeat::<R>))
         .route(paths::DEREGISTER, post(zones::deregister::<R>))
         .route(paths::TRANSFERS, post(transfers::transfer::<R>))
+        .route_layer(middleware::from_fn_with_state(state, signed::<R>));
+    Router::new()
+        .route(paths::ZONES, get(zones::zones::<R>))
         .route("/metrics", get(probes::metrics::<R>))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/livez", get(|| async { "alive\n" }))
-        .route("/readyz", get(probes::readyz::<R>))
+        .merge(signed_routes)
+}
+
+/// What zones and operators reach: the registry, transfers, `/metrics`, the probes.
+pub fn internal_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
+    control_routes(state.clone())
+        .merge(probes())
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the future completes.
-pub async fn serve<R: ZoneRegistry>(
-    listener: tokio::net::TcpListener,
-    state: Arc<Orchestrator<R>>,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+/// Every route on one router (in-process tests; a deployment serves the two apart).
+pub fn router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
+    Router::new()
+        .route(paths::LOGIN, post(login::login::<R>))
+        .merge(probes())
+        .merge(control_routes(state.clone()))
+        .with_state(state)
 }
 
-/// Binds `addr` and serves in the background, with the roll-forward of abandoned
-/// transfers; returns the bound address.
-pub async fn spawn<R: ZoneRegistry>(
-    addr: SocketAddr,
+/// Serves the public and the internal API until either stops.
+pub async fn serve<R: ZoneRegistry>(
+    public: tokio::net::TcpListener,
+    internal: tokio::net::TcpListener,
     state: Arc<Orchestrator<R>>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+) -> std::io::Result<()> {
+    let public = axum::serve(public, public_router(state.clone()));
+    let internal = axum::serve(internal, internal_router(state));
+    tokio::select! {
+        r = async { public.await } => r,
+        r = async { internal.await } => r,
+    }
+}
+
+/// Where a spawned API listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub public: SocketAddr,
+    pub internal: SocketAddr,
+}
+
+/// Binds both listeners and serves in the background, with the roll-forward of
+/// abandoned transfers; returns the bound addresses.
+pub async fn spawn<R: ZoneRegistry>(
+    public: SocketAddr,
+    internal: SocketAddr,
+    state: Arc<Orchestrator<R>>,
+) -> std::io::Result<(Bound, tokio::task::JoinHandle<()>)> {
+    let public = tokio::net::TcpListener::bind(public).await?;
+    let internal = tokio::net::TcpListener::bind(internal).await?;
+    let bound = Bound {
+        public: public.local_addr()?,
+        internal: internal.local_addr()?,
+    };
     let task = tokio::spawn(async move {
         let sweeper = tokio::spawn(roll_forward(state.clone()));
-        let served = serve(listener, state).await;
+        let served = serve(public, internal, state).await;
         sweeper.abort();
         if let Err(e) = served {
             tracing::error!("orchestrator API stopped: {e}");

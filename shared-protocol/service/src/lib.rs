@@ -1,12 +1,14 @@
 //! What every Arcane service process (zone server, orchestrator, tools) shares and
 //! none of them owns: logging set-up, the shutdown signal, fault-injection points for
-//! the fault tests, the retry policy, wall-clock helpers, process identities that
+//! the fault tests, the retry policy, wall-clock helpers, the control plane's request
+//! signatures ([`control_auth`]), process identities that
 //! survive pid reuse, and the one-declaration metric sets ([`metric_set!`]).
 //!
 //! **Architecture Invariant:** no Arcane crate below this one. The zone server and
 //! the orchestrator both use it, so anything here must make sense to both; a helper
 //! that needs a zone or an orchestrator type belongs in that crate instead.
 
+pub mod control_auth;
 mod failpoint;
 mod logging;
 mod metrics;

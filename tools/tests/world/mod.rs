@@ -71,8 +71,12 @@ pub struct World {
     /// The zones are the orchestrator's children (`--zones` these), not the test's.
     supervised: Vec<&'static str>,
     pub db_url: String,
+    /// The orchestrator's public API (logins).
     pub orchestrator: String,
     orch_addr: String,
+    /// Its internal API (the zone registry, transfers, metrics).
+    pub internal: String,
+    internal_addr: String,
     pub failpoint: PathBuf,
     procs: Mutex<HashMap<&'static str, Child>>,
 }
@@ -141,7 +145,10 @@ impl World {
         }
         content.write_to(&dir.join("content")).unwrap();
         let orch_addr = format!("127.0.0.1:{}", free_port());
+        let internal_addr = format!("127.0.0.1:{}", free_port());
         let w = World {
+            internal: format!("http://{internal_addr}"),
+            internal_addr,
             supervised,
             db_url: format!("sqlite://{}", dir.join("arcane.db").display()),
             orchestrator: format!("http://{orch_addr}"),
@@ -165,6 +172,7 @@ impl World {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_arcane"));
         if which == "orchestrator" {
             cmd.args(["orchestrator", "--addr", &self.orch_addr])
+                .args(["--internal-addr", &self.internal_addr])
                 .args(["--start-zone", "west", "--start-position", "50,50"])
                 // Zones beat every second: a timeout of one beat marked a zone down
                 // whenever a beat came a little late (a drain once sent a player to a
@@ -194,7 +202,7 @@ impl World {
                 "--zone-id",
                 id,
                 "--orchestrator",
-                &self.orchestrator,
+                &self.internal,
             ])
             .args(["--drain-grace", "10s"])
             .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
@@ -253,7 +261,7 @@ impl World {
     }
 
     pub async fn zones(&self) -> Vec<ZoneStatus> {
-        match reqwest::get(format!("{}/v1/zones", self.orchestrator)).await {
+        match reqwest::get(format!("{}/v1/zones", self.internal)).await {
             Ok(r) => r.json().await.unwrap_or_default(),
             Err(_) => Vec::new(),
         }
@@ -339,7 +347,7 @@ impl World {
 
     /// The orchestrator's `/metrics` text (empty while it is down).
     pub async fn metrics(&self) -> String {
-        match reqwest::get(format!("{}/metrics", self.orchestrator)).await {
+        match reqwest::get(format!("{}/metrics", self.internal)).await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }
