@@ -1,4 +1,8 @@
 //! `arcane-loadtest`: drives a bot swarm against one zone and reports.
+//!
+//! Exit codes, for CI: 0 when every threshold held, [`THRESHOLDS_BROKEN`] (99, as k6)
+//! when the run completed but a threshold broke (too few bots connected included),
+//! [`TOOL_FAILED`] (1) when the tool itself failed (bad arguments are clap's 2).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,11 +13,18 @@ use arcane_loadtest::{SwarmConfig, run_swarm};
 use arcane_protocol::ClientTier;
 use clap::Parser;
 
+/// The run completed and a threshold broke.
+const THRESHOLDS_BROKEN: u8 = 99;
+/// The tool could not run (or write its report).
+const TOOL_FAILED: u8 = 1;
+
 #[derive(Parser)]
 #[command(
     name = "arcane-loadtest",
     about = "Headless bot swarm for Arcane Realms zones",
-    version
+    version,
+    after_help = "Exit codes: 0 every threshold held; 99 a threshold broke (fewer bots \
+                  connected than --min-connected included); 1 the tool failed; 2 bad arguments."
 )]
 struct Cli {
     /// Zone WebSocket endpoint.
@@ -42,6 +53,9 @@ struct Cli {
     /// Fail when disconnects exceed this.
     #[arg(long)]
     max_disconnects: Option<u64>,
+    /// Fail when fewer bots than this connected (default: every bot, `--bots`).
+    #[arg(long)]
+    min_connected: Option<usize>,
     /// Zone id the tickets are minted for.
     #[arg(long, default_value = "meadow")]
     zone: String,
@@ -97,18 +111,35 @@ struct Cli {
     reorder_max_delay_ms: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let code = match run(Cli::parse()) {
+        Ok(broken) if broken.is_empty() => 0,
+        Ok(broken) => {
+            for b in &broken {
+                eprintln!("threshold broken: {b}");
+            }
+            THRESHOLDS_BROKEN
+        }
+        Err(e) => {
+            eprintln!("arcane-loadtest failed: {e:#}");
+            TOOL_FAILED
+        }
+    };
+    std::process::ExitCode::from(code)
+}
+
+/// Runs the swarm and writes the report; the thresholds that broke.
+fn run(cli: Cli) -> anyhow::Result<Vec<String>> {
     let thresholds = Thresholds {
         max_p99_ms: cli.max_p99_ms,
         max_errors: cli.max_errors,
         max_disconnects: cli.max_disconnects,
-        min_connected: None,
+        min_connected: Some(cli.min_connected.unwrap_or(cli.bots)),
     };
     let cfg = SwarmConfig {
         target: cli.target,
@@ -151,12 +182,5 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    let broken = report.check(&thresholds);
-    if !broken.is_empty() {
-        for b in &broken {
-            eprintln!("threshold broken: {b}");
-        }
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(report.check(&thresholds))
 }
