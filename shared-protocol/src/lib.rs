@@ -58,6 +58,12 @@ pub const MAX_SERVER_FRAME: usize = 256 * 1024;
 /// Most messages one client frame may batch.
 pub const MAX_MESSAGES_PER_FRAME: usize = 16;
 
+/// How far ahead of the newest one received an `Input` or `Cast` sequence number may
+/// jump (about 51 s of inputs at 20 Hz). Further is refused as `StaleSequence` and
+/// consumes nothing, so one bad value (say `u32::MAX`) cannot make every later input
+/// look stale and lock the connection out.
+pub const MAX_SEQ_AHEAD: u32 = 1024;
+
 #[cfg(test)]
 mod alpn_tests {
     #[test]

@@ -561,8 +561,80 @@ async fn a_client_that_stops_reading_is_closed_as_slow() {
         "arcane_outbox_drops_total",
     );
     assert!(drops > 0.0, "no unsent snapshot was ever replaced");
-    // The good client was served throughout.
-    good.step((0, 0)).await;
+    // It reads again: behind the snapshots that were stuck in its socket comes the
+    // documented kick, then the close.
+    let kick = timeout(Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(m)) = stalled.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Binary(b) = m
+                && let Ok(ServerMessage::Kick { reason, .. }) =
+                    arcane_protocol::codec::decode_server_message(&b)
+            {
+                return Some(reason);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    assert_eq!(kick, Some(KickReason::SlowClient));
+    // The good client was served throughout, and the one kick was counted once.
+    for _ in 0..20 {
+        good.step((0, 0)).await;
+    }
+    let m = arcane_loadtest::scrape::http_get(&metrics_url)
+        .await
+        .unwrap();
+    let slow = arcane_loadtest::scrape::labelled(&m, "arcane_kicks_total", "reason", "slow_client");
+    assert_eq!(slow, 1.0, "one slow client, one kick");
+    z.shutdown();
+    z.wait().await;
+}
+
+/// A client's WebSocket close frame is answered with one (a clean close, not 1006).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_is_answered_with_a_close() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let z = start_zone(Duration::from_secs(15)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(&z)).await.unwrap();
+    let mut hello = Vec::new();
+    arcane_protocol::codec::encode_client_frame(
+        &[ClientMessage::Hello(Hello {
+            protocol_version: arcane_protocol::PROTOCOL_VERSION,
+            ticket: good_ticket(7),
+            tier: ClientTier::Desktop,
+        })],
+        &mut hello,
+    )
+    .unwrap();
+    ws.send(Message::Binary(hello.into())).await.unwrap();
+    // Welcomed, then the client leaves politely.
+    loop {
+        let m = timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+        match m {
+            Some(Ok(Message::Binary(_))) => break,
+            Some(Ok(Message::Ping(_))) => continue,
+            other => panic!("not welcomed: {other:?}"),
+        }
+    }
+    ws.send(Message::Close(None)).await.unwrap();
+    let answered = timeout(Duration::from_secs(5), async {
+        while let Some(m) = ws.next().await {
+            match m {
+                Ok(Message::Close(_)) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(
+        answered,
+        "the server dropped the connection without a close frame"
+    );
     z.shutdown();
     z.wait().await;
 }

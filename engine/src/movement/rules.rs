@@ -56,8 +56,8 @@ pub fn validate_direction(x: f32, y: f32) -> Result<Vec2, RejectReason> {
 
 impl PlayerInput {
     /// Accepts an input into the queue or says why not. Each sequence number is taken
-    /// once: a second copy (a replay), one older than the reorder window or 0 is
-    /// `StaleSequence`. One the network merely reordered is queued in order, or
+    /// once: a second copy (a replay), one older than the reorder window, one more than
+    /// `MAX_SEQ_AHEAD` ahead of the newest, or 0 is `StaleSequence`. One the network merely reordered is queued in order, or
     /// dropped as `Superseded` when a newer input was already applied. A dropped flood
     /// input still consumes its sequence number so it cannot be replayed later.
     pub fn accept(
@@ -69,6 +69,9 @@ impl PlayerInput {
         let (x, y) = input.direction().ok_or(RejectReason::InvalidDirection)?;
         let dir = validate_direction(x, y)?;
         let seq = input.seq;
+        if seq - self.last_seq_received.min(seq) > arcane_protocol::MAX_SEQ_AHEAD {
+            return Err(RejectReason::StaleSequence);
+        }
         if seq > self.last_seq_received {
             let ahead = seq - self.last_seq_received;
             self.seen = self.seen.checked_shl(ahead).unwrap_or(0) | 1;
@@ -146,6 +149,33 @@ mod tests {
             dir_x: x,
             dir_y: y,
         }
+    }
+
+    #[test]
+    fn a_huge_forward_jump_is_refused_and_does_not_lock_the_stream_out() {
+        let mut p = PlayerInput::default();
+        assert_eq!(p.accept(input(1, 1, 0), 0, &limits()), Ok(Accepted::Queued));
+        assert_eq!(
+            p.accept(input(u32::MAX, 1, 0), 0, &limits()),
+            Err(RejectReason::StaleSequence)
+        );
+        assert_eq!(
+            p.accept(
+                input(2 + arcane_protocol::MAX_SEQ_AHEAD, 1, 0),
+                0,
+                &limits()
+            ),
+            Err(RejectReason::StaleSequence)
+        );
+        // The honest stream goes on; a jump within the bound (a burst of lost
+        // datagrams) is fine.
+        assert_eq!(p.accept(input(2, 1, 0), 0, &limits()), Ok(Accepted::Queued));
+        let far = 2 + arcane_protocol::MAX_SEQ_AHEAD;
+        assert_eq!(
+            p.accept(input(far, 1, 0), 0, &limits()),
+            Ok(Accepted::Queued)
+        );
+        assert_eq!(p.last_seq_received, far);
     }
 
     #[test]

@@ -85,9 +85,11 @@ impl Caster {
     }
 
     /// Queues an intent for the next tick: sequence numbers must increase (replays are
-    /// dropped) and at most `MAX_QUEUED_CASTS` wait.
+    /// dropped) by at most `MAX_SEQ_AHEAD`, and at most `MAX_QUEUED_CASTS` wait.
     pub fn accept(&mut self, intent: CastIntent) -> Result<(), CastRejectReason> {
-        if intent.seq <= self.last_seq {
+        if intent.seq <= self.last_seq
+            || intent.seq - self.last_seq > arcane_protocol::MAX_SEQ_AHEAD
+        {
             return Err(CastRejectReason::StaleSequence);
         }
         self.last_seq = intent.seq;
@@ -130,4 +132,29 @@ pub struct Projectile {
     pub damage: u32,
     pub hit_radius: f32,
     pub homing: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(seq: u32) -> CastIntent {
+        CastIntent {
+            seq,
+            slot: 0,
+            target: arcane_protocol::CastTarget::Caster,
+        }
+    }
+
+    #[test]
+    fn cast_sequences_increase_by_a_bounded_step() {
+        let mut c = Caster::new(vec![0]);
+        assert_eq!(c.accept(intent(1)), Ok(()));
+        assert_eq!(c.accept(intent(1)), Err(CastRejectReason::StaleSequence));
+        assert_eq!(
+            c.accept(intent(u32::MAX)),
+            Err(CastRejectReason::StaleSequence)
+        );
+        assert_eq!(c.accept(intent(2)), Ok(()), "not locked out by the jump");
+    }
 }

@@ -38,6 +38,16 @@ pub struct Batch {
     pub close: Option<(KickReason, String)>,
 }
 
+/// Result of queueing a reliable frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reliable {
+    Queued,
+    /// The connection is already closing: dropped (its kick was counted then).
+    Closing,
+    /// The queue was full: this closed the connection as too slow (count the kick).
+    TooSlow,
+}
+
 /// Result of offering a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
@@ -111,21 +121,22 @@ impl Outbox {
             self.stale.store(0, Ordering::Relaxed);
             return Offer::Queued;
         }
-        if self.stale.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_STALE_SNAPSHOTS {
-            self.close(
+        if self.stale.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_STALE_SNAPSHOTS
+            && self.close(
                 KickReason::SlowClient,
                 "snapshots are not being drained; the connection is too slow",
-            );
+            )
+        {
             return Offer::TooSlow;
         }
         Offer::Replaced
     }
 
-    /// Queues a reliable frame and wakes the writer; returns false (and closes) when
-    /// the queue is full.
-    pub fn push_reliable(&self, bytes: Bytes) -> bool {
+    /// Queues a reliable frame and wakes the writer; closes the connection when the
+    /// queue is full.
+    pub fn push_reliable(&self, bytes: Bytes) -> Reliable {
         let queued = self.enqueue_reliable(bytes);
-        if queued {
+        if queued == Reliable::Queued {
             self.wake();
         }
         queued
@@ -133,11 +144,11 @@ impl Outbox {
 
     /// Like `push_reliable`, without waking the writer: the tick thread wakes a tick's
     /// writers together through the `Dispatcher`.
-    pub fn enqueue_reliable(&self, bytes: Bytes) -> bool {
+    pub fn enqueue_reliable(&self, bytes: Bytes) -> Reliable {
         let full = {
             let mut p = self.lock();
             if p.close.is_some() {
-                return false;
+                return Reliable::Closing;
             }
             if p.reliable.len() >= MAX_RELIABLE_QUEUED {
                 true
@@ -147,24 +158,33 @@ impl Outbox {
             }
         };
         if full {
-            self.close(
+            let now = self.close(
                 KickReason::SlowClient,
                 "reliable messages are not being drained; the connection is too slow",
             );
-            return false;
+            return if now {
+                Reliable::TooSlow
+            } else {
+                Reliable::Closing
+            };
         }
-        true
+        Reliable::Queued
     }
 
-    /// Asks the writer to send a kick with `reason` and close. The first reason wins.
-    pub fn close(&self, reason: KickReason, detail: impl Into<String>) {
-        {
+    /// Asks the writer to send a kick with `reason` and close. The first reason wins:
+    /// true when this call closed the connection (count the kick then, and only then,
+    /// so one kick is counted once).
+    pub fn close(&self, reason: KickReason, detail: impl Into<String>) -> bool {
+        let first = {
             let mut p = self.lock();
-            if p.close.is_none() {
+            let first = p.close.is_none();
+            if first {
                 p.close = Some((reason, detail.into()));
             }
-        }
+            first
+        };
         self.wake();
+        first
     }
 
     /// Takes everything pending (reliable first, then the newest snapshot).
@@ -361,7 +381,10 @@ mod tests {
         assert_eq!(o.take().snapshot.as_deref(), Some(&b"bigger"[..]));
         // With a reliable frame queued, the writer sends both, in order.
         o.offer_snapshot(Bytes::from_static(b"s"));
-        assert!(o.enqueue_reliable(Bytes::from_static(b"r")));
+        assert_eq!(
+            o.enqueue_reliable(Bytes::from_static(b"r")),
+            Reliable::Queued
+        );
         o.dispatch();
         let b = o.take();
         assert_eq!((b.reliable.len(), b.snapshot.is_some()), (1, true));
@@ -447,12 +470,12 @@ mod tests {
         let o = Outbox::new();
         let wakes = Arc::new(TakesWakes::default());
         o.set_direct(wakes.clone());
-        assert!(o.push_reliable(Bytes::from_static(b"r")));
+        assert_eq!(o.push_reliable(Bytes::from_static(b"r")), Reliable::Queued);
         // Too big for a datagram: the writer has to send it.
         o.offer_snapshot(Bytes::from_static(b"s"));
         o.dispatch();
         o.wake();
-        o.close(KickReason::ServerShutdown, "bye");
+        assert!(o.close(KickReason::ServerShutdown, "bye"));
         assert_eq!(wakes.0.load(Ordering::Relaxed), 4);
         assert!(!woken(&o), "no one waits on the outbox itself");
         let b = o.take();
@@ -473,9 +496,15 @@ mod tests {
     fn reliable_queue_is_bounded_and_ordered() {
         let o = Outbox::new();
         for i in 0..MAX_RELIABLE_QUEUED {
-            assert!(o.push_reliable(Bytes::from(vec![i as u8])));
+            assert_eq!(
+                o.push_reliable(Bytes::from(vec![i as u8])),
+                Reliable::Queued
+            );
         }
-        assert!(!o.push_reliable(Bytes::from_static(b"x")));
+        assert_eq!(o.push_reliable(Bytes::from_static(b"x")), Reliable::TooSlow);
+        // Closed once: later overflows and closes are not new kicks.
+        assert_eq!(o.push_reliable(Bytes::from_static(b"y")), Reliable::Closing);
+        assert!(!o.close(KickReason::Timeout, "again"));
         let b = o.take();
         assert_eq!(b.reliable.len(), MAX_RELIABLE_QUEUED);
         assert_eq!(b.reliable[1][0], 1);

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::metrics::{Metrics, kick_label};
 use crate::net::inbound::{ConnId, Inbound};
-use crate::net::outbox::{Offer, Outbox};
+use crate::net::outbox::{Offer, Outbox, Reliable};
 use crate::persist::{PersistHandle, PersistJob};
 
 pub(super) struct Connection {
@@ -60,8 +60,9 @@ impl Router {
     /// Closes a player's connection with `reason` and removes them from the zone.
     fn drop_player(&mut self, player: PlayerId, reason: KickReason, detail: &str) {
         if let Some(c) = self.sessions.remove(&player) {
-            c.outbox.close(reason, detail);
-            self.metrics.kick(reason);
+            if c.outbox.close(reason, detail) {
+                self.metrics.kick(reason);
+            }
             self.roster_changed = true;
         }
         self.commands.push(ZoneCommand::Leave { player });
@@ -77,11 +78,12 @@ impl Router {
                 outbox,
                 saved,
             } => {
-                if let Some(old) = self.sessions.insert(player, Connection { conn, outbox }) {
-                    old.outbox.close(
+                if let Some(old) = self.sessions.insert(player, Connection { conn, outbox })
+                    && old.outbox.close(
                         KickReason::DuplicateLogin,
                         "this player connected again from elsewhere",
-                    );
+                    )
+                {
                     self.metrics.kick(KickReason::DuplicateLogin);
                 }
                 self.roster_changed = true;
@@ -108,8 +110,9 @@ impl Router {
                 let zone = redirect.zone_id.clone();
                 if let Some(b) = encode(&mut self.scratch, &ServerMessage::Redirect(redirect))
                     && let Some(c) = self.sessions.get(&player)
+                    && c.outbox.push_reliable(b) == Reliable::TooSlow
                 {
-                    c.outbox.push_reliable(b);
+                    self.metrics.kick(KickReason::SlowClient);
                 }
                 self.epochs.remove(&player);
                 self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
@@ -165,10 +168,10 @@ impl Router {
                 *list = buffer;
             }
             if let Some(b) = bytes {
-                if c.outbox.enqueue_reliable(b) {
-                    to_wake.push(c.outbox.clone());
-                } else {
-                    metrics.kick(KickReason::SlowClient);
+                match c.outbox.enqueue_reliable(b) {
+                    Reliable::Queued => to_wake.push(c.outbox.clone()),
+                    Reliable::TooSlow => metrics.kick(KickReason::SlowClient),
+                    Reliable::Closing => {}
                 }
             }
             true
@@ -195,8 +198,9 @@ impl Router {
             ZoneOutput::Welcome { player, welcome } => {
                 if let Some(b) = encode(&mut self.scratch, &ServerMessage::Welcome(welcome))
                     && let Some(c) = self.sessions.get(&player)
+                    && c.outbox.push_reliable(b) == Reliable::TooSlow
                 {
-                    c.outbox.push_reliable(b);
+                    self.metrics.kick(KickReason::SlowClient);
                 }
             }
             ZoneOutput::Event { player, event } => {
@@ -211,7 +215,9 @@ impl Router {
             } => {
                 tracing::info!(player = player.0, reason = kick_label(reason), "{detail}");
                 if let Some(c) = self.sessions.remove(&player) {
-                    c.outbox.close(reason, detail);
+                    if c.outbox.close(reason, detail) {
+                        self.metrics.kick(reason);
+                    }
                     self.roster_changed = true;
                 }
                 // The player has no entity any more: a violation kick came just after
@@ -219,7 +225,6 @@ impl Router {
                 // none for a player being handed over), and a `ZoneFull` kick never
                 // had one.
                 self.epochs.remove(&player);
-                self.metrics.kick(reason);
             }
             ZoneOutput::Disconnect {
                 player,
@@ -230,8 +235,9 @@ impl Router {
                 // it like any logout.
                 if let Some(c) = self.sessions.get(&player) {
                     tracing::info!(player = player.0, reason = kick_label(reason), "{detail}");
-                    c.outbox.close(reason, detail);
-                    self.metrics.kick(reason);
+                    if c.outbox.close(reason, detail) {
+                        self.metrics.kick(reason);
+                    }
                 }
             }
             ZoneOutput::Checkpoint(states) => {

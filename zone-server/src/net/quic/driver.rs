@@ -372,10 +372,17 @@ impl Driver for ZoneDriver {
                 let reason = *reason;
                 self.close_now(c, now, KICK_CODE, reason);
             }
-            Phase::Live(_) if c.blocked_since.is_some_and(|t| t + WRITE_TIMEOUT <= now) => {
-                // The kick could not get through a stalled stream either.
+            Phase::Live(live) if c.blocked_since.is_some_and(|t| t + WRITE_TIMEOUT <= now) => {
+                // The kick could not get through a stalled stream either. Counted
+                // unless the tick already closed the session (and counted that).
                 tracing::debug!("closing: the reliable stream stalled");
-                self.metrics.kick(KickReason::SlowClient);
+                let closed_now = live
+                    .session
+                    .outbox
+                    .close(KickReason::SlowClient, "the connection stopped taking data");
+                if closed_now {
+                    self.metrics.kick(KickReason::SlowClient);
+                }
                 self.close_now(c, now, KICK_CODE, kick_label(KickReason::SlowClient));
             }
             _ => {}

@@ -243,7 +243,12 @@ async fn run_session(
                             break Some(r);
                         }
                     }
-                    Message::Close(_) => break None,
+                    Message::Close(_) => {
+                        // Answer it (the reply is queued by the library and goes out
+                        // with a flush), so the client sees a clean close, not 1006.
+                        let _ = timeout(WRITE_TIMEOUT, ws.flush()).await;
+                        return;
+                    }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
@@ -251,6 +256,10 @@ async fn run_session(
                 match write_batch(&mut ws, &outbox, &metrics).await {
                     WriteResult::Open => {}
                     WriteResult::Closed => return,
+                    WriteResult::Stalled => break Some((
+                        KickReason::SlowClient,
+                        "the connection stopped taking data".to_string(),
+                    )),
                 }
             }
             _ = ping.tick() => {
@@ -267,16 +276,22 @@ async fn run_session(
     ws.get_ref().stop_direct();
     if let Some((reason, detail)) = refusal {
         tracing::debug!(reason = kick_label(reason), "closing: {detail}");
-        metrics.kick(reason);
-        outbox.close(reason, detail);
-        // Deliver what is pending and the kick, but never wait long for it.
+        // Counted once: the tick may have closed it already (and counted that).
+        if outbox.close(reason, detail) {
+            metrics.kick(reason);
+        }
+        // Deliver what is pending and the kick, but never wait long for it: a client
+        // that stopped reading gets it if its socket takes it within the timeout.
         let _ = timeout(WRITE_TIMEOUT, write_batch(&mut ws, &outbox, &metrics)).await;
     }
 }
 
 enum WriteResult {
     Open,
+    /// The connection is closed (a kick went out, or the socket failed).
     Closed,
+    /// A write did not complete within `WRITE_TIMEOUT`: the client stopped reading.
+    Stalled,
 }
 
 /// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
@@ -314,9 +329,8 @@ async fn write_batch(ws: &mut Ws, outbox: &Outbox, metrics: &Metrics) -> WriteRe
     match result {
         Ok(Ok(())) if batch.close.is_none() => WriteResult::Open,
         Ok(Ok(())) | Ok(Err(_)) => WriteResult::Closed,
-        Err(_) => {
-            metrics.kick(KickReason::SlowClient);
-            WriteResult::Closed
-        }
+        // Already closing: the kick was counted where it was decided.
+        Err(_) if batch.close.is_some() => WriteResult::Closed,
+        Err(_) => WriteResult::Stalled,
     }
 }
