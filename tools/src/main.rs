@@ -29,6 +29,10 @@ enum Command {
     /// through it; travellers walk across the border. Prints a live summary each
     /// second and a final report.
     Demo(demo::DemoArgs),
+    /// The fault suite: two zones under an orchestrator, seeded players crossing their
+    /// border, and faults in turn (SIGKILL at each transfer step, SIGSTOP, SIGTERM);
+    /// then an audit of the database. Exits 1 on any finding.
+    Chaos(arcane_tools::chaos::ChaosArgs),
     /// Run a zone server (the same as the `zone-server` binary).
     Zone {
         #[command(flatten)]
@@ -227,6 +231,12 @@ fn main() -> anyhow::Result<()> {
     arcane_service::init_logging(default_filter);
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Chaos(args) => {
+            if !arcane_tools::chaos::run(args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Zone { config, io } => {
             // The code tells a supervisor whether to start the zone again.
             let result = arcane_zone_server::run_process(config, io);

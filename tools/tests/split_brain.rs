@@ -13,43 +13,13 @@
 
 mod world;
 
-use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arcane_tools::chaos::{ZoneProcesses, zone_processes};
 use tokio::sync::watch;
 use world::{World, check_one_owner, seed, travel};
-
-/// Zone id → pids of its processes.
-type ZoneProcesses = HashMap<String, Vec<i32>>;
-
-/// Zone processes of this world now: zone id → pids (found by the world's folder in
-/// their command line).
-fn zone_processes(dir: &Path) -> ZoneProcesses {
-    let dir = dir.to_string_lossy();
-    let mut out = ZoneProcesses::new();
-    let Ok(all) = procfs::process::all_processes() else {
-        return out;
-    };
-    for p in all.flatten() {
-        let Ok(args) = p.cmdline() else { continue };
-        if !args.iter().any(|a| a == "zone") || !args.iter().any(|a| a.contains(&*dir)) {
-            continue;
-        }
-        // A zombie has exited; it serves no one.
-        if p.stat().is_ok_and(|s| s.state == 'Z') {
-            continue;
-        }
-        if let Some(i) = args.iter().position(|a| a == "--zone-id")
-            && let Some(id) = args.get(i + 1)
-        {
-            out.entry(id.clone()).or_default().push(p.pid);
-        }
-    }
-    out
-}
 
 /// A seeded stream of delays (an LCG: the seed is printed, a failure replays).
 struct Moments(u64);

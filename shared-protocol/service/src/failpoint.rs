@@ -1,8 +1,9 @@
 //! Fault injection for the fault tests (`tools/tests/transfers.rs`). When
 //! `ARCANE_FAILPOINT_FILE` names a file holding `<name> <pause_ms>`, the first
 //! process to reach the failpoint `<name>` renames the file to `<file>.fired` (atomic,
-//! so exactly one process fires), logs it and pauses for `pause_ms`, during which the
-//! test kills whichever process it means to. Without the variable, failpoints cost one
+//! so exactly one process fires), writes its pid into it, logs it and pauses for
+//! `pause_ms`, during which the test (or `arcane chaos`) kills whichever process it
+//! means to. Without the variable, failpoints cost one
 //! environment lookup.
 
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub async fn failpoint(name: &str) {
         // Another process (or task) fired it first.
         return;
     }
+    // Who fired it: the fault runner decides from this which process is the source
+    // and which the target of the transfer in flight.
+    let _ = tokio::fs::write(&fired, std::process::id().to_string()).await;
     tracing::warn!(failpoint = name, pause_ms, "failpoint reached; pausing");
     tokio::time::sleep(Duration::from_millis(pause_ms)).await;
 }

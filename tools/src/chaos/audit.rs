@@ -1,0 +1,177 @@
+//! The audit after a fault run, from the database and the processes: nothing lost or
+//! duplicated (every seeded item held exactly once, by its player, and the sums per
+//! kind unchanged), one owner per player, no transfer left pending, every player able
+//! to log in and be welcomed again, no player in two zones' rosters, no panic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use arcane_loadtest::client::Client;
+use arcane_protocol::{ClientTier, ServerMessage};
+use arcane_store::{ItemStack, Store};
+
+use super::world::World;
+
+/// What player `i` of a run owns: two unique items and some gold (one kind summed
+/// over everyone), so a loss, a duplicate or a swap shows.
+pub fn items_of(i: u64) -> Vec<ItemStack> {
+    vec![
+        ItemStack {
+            item: format!("sword-{i}"),
+            count: 1,
+        },
+        ItemStack {
+            item: format!("creature:wolfling-{i}"),
+            count: 1,
+        },
+        ItemStack {
+            item: "gold".into(),
+            count: 100 + i as u32,
+        },
+    ]
+}
+
+/// A seeded player: its name, id and index.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub name: String,
+    pub id: u64,
+    pub index: u64,
+}
+
+/// Item kind → count, over `players` as the store has them now.
+async fn sums(store: &Store, players: &[Seeded]) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut out = BTreeMap::new();
+    for p in players {
+        if let Some(r) = store.player(p.id).await? {
+            for s in r.inventory {
+                *out.entry(s.item).or_default() += u64::from(s.count);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The audit's findings: `problems` is empty when the run kept every promise.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub problems: Vec<String>,
+    pub pending_left: u64,
+    pub logged_in_again: usize,
+}
+
+/// Audits the world once the travellers have stopped.
+pub async fn audit(world: &World, players: &[Seeded]) -> anyhow::Result<Findings> {
+    let mut f = Findings::default();
+    let store = world.store().await?;
+    // Transfers a killed source left pending are rolled forward by the orchestrator.
+    let start = Instant::now();
+    loop {
+        let (_, _, pending) = store.handoff_counts().await?;
+        f.pending_left = pending;
+        if pending == 0 || start.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    if f.pending_left > 0 {
+        f.problems
+            .push(format!("{} transfers still pending", f.pending_left));
+    }
+    // Every item exactly once, where it belongs.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for p in players {
+        for s in items_of(p.index) {
+            *expected.entry(s.item).or_default() += u64::from(s.count);
+        }
+    }
+    let held = sums(&store, players).await?;
+    for (item, want) in &expected {
+        let got = held.get(item).copied().unwrap_or(0);
+        if got != *want {
+            f.problems
+                .push(format!("{item}: {got} held, {want} seeded"));
+        }
+    }
+    for item in held.keys().filter(|k| !expected.contains_key(*k)) {
+        f.problems.push(format!("{item}: appeared from nowhere"));
+    }
+    for p in players {
+        let record = store.player(p.id).await?;
+        let owner = store.owner(p.id).await?;
+        match (record, owner) {
+            (Some(r), Some(o)) => {
+                if r.inventory != items_of(p.index) {
+                    f.problems
+                        .push(format!("{}: holds {:?}", p.name, r.inventory));
+                }
+                if r.zone != o.zone {
+                    f.problems.push(format!(
+                        "{}: row says {}, ownership says {}",
+                        p.name, r.zone, o.zone
+                    ));
+                }
+            }
+            _ => f
+                .problems
+                .push(format!("{}: no record or no owner", p.name)),
+        }
+    }
+    // Every player logs in again and is welcomed by the zone that owns it.
+    for p in players {
+        match relogin(world, &p.name).await {
+            Ok(()) => f.logged_in_again += 1,
+            Err(e) => f
+                .problems
+                .push(format!("{} cannot play again: {e:#}", p.name)),
+        }
+    }
+    // No player in two rosters (they are all connected once now, in turn: none is).
+    let mut seen: HashMap<u64, String> = HashMap::new();
+    for z in world.zones().await {
+        let url = format!("{}/players", z.info.admin_endpoint);
+        let Ok(r) = reqwest::get(url).await else {
+            continue;
+        };
+        for id in r.json::<Vec<u64>>().await.unwrap_or_default() {
+            if let Some(other) = seen.insert(id, z.info.zone_id.clone()) {
+                f.problems.push(format!(
+                    "player {id} is in {} and {}",
+                    other, z.info.zone_id
+                ));
+            }
+        }
+    }
+    for line in world.panics() {
+        f.problems.push(format!("panic: {line}"));
+    }
+    Ok(f)
+}
+
+/// Logs `name` in and waits for the zone's welcome (retrying while a zone restarts).
+async fn relogin(world: &World, name: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut last = anyhow::anyhow!("no attempt");
+    while start.elapsed() < Duration::from_secs(60) {
+        match world.login(name).await {
+            Ok(l) => {
+                let joined = async {
+                    let mut c = Client::join(&l.endpoint, &l.ticket, ClientTier::Desktop).await?;
+                    tokio::time::timeout(
+                        Duration::from_secs(10),
+                        c.recv_until(|m| matches!(m, ServerMessage::Welcome(_)).then_some(())),
+                    )
+                    .await??;
+                    anyhow::Ok(())
+                };
+                match joined.await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e,
+                }
+            }
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Err(last)
+}
