@@ -47,6 +47,8 @@ metric_set! {
 /// The orchestrator's metrics and their registry (the set through `Deref`).
 pub struct OrchestratorMetrics {
     registry: Registry,
+    /// `process_start_time_seconds`.
+    process_registry: Registry,
     set: OrchestratorMetricSet,
 }
 
@@ -67,6 +69,12 @@ impl OrchestratorMetrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("arcane_orchestrator");
         let set = OrchestratorMetricSet::register(&mut registry);
+        let mut process_registry = Registry::with_prefix("process");
+        arcane_service::ProcessInfo::register(
+            &mut registry,
+            &mut process_registry,
+            env!("CARGO_PKG_VERSION"),
+        );
         // Known results start at zero, so a rate exists before the first event.
         for result in ["ok", "refused", "unavailable"] {
             let _ = set.logins.get_or_create(&ResultLabel { result });
@@ -74,7 +82,11 @@ impl OrchestratorMetrics {
         for result in ["committed", "aborted"] {
             let _ = set.transfers.get_or_create(&ResultLabel { result });
         }
-        OrchestratorMetrics { registry, set }
+        OrchestratorMetrics {
+            registry,
+            process_registry,
+            set,
+        }
     }
 
     pub fn login(&self, result: &'static str) {
@@ -117,10 +129,6 @@ impl OrchestratorMetrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        arcane_service::encode_registries(&[&self.process_registry, &self.registry])
     }
 }

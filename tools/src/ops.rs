@@ -1,5 +1,6 @@
-//! Kubernetes ConfigMaps generated from files of this repository — the content
-//! designers edit and the Grafana dashboard — written to `ops/k8s/generated/` by
+//! Kubernetes manifests generated from files of this repository — ConfigMaps of the
+//! content designers edit and of the Grafana dashboard, and the PrometheusRule of
+//! `ops/prometheus/alerts.yml` — written to `ops/k8s/generated/` by
 //! `arcane ops-configmaps`. A test regenerates them and fails when the committed ones
 //! differ, so the manifests never ship stale content.
 
@@ -20,6 +21,51 @@ fn configmap(name: &str, labels: &[(&str, &str)], data: BTreeMap<String, String>
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// A YAML value as JSON (the rule file holds maps, lists, strings and numbers).
+fn yaml_to_json(y: &yaml_rust2::Yaml) -> serde_json::Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Hash(h) => serde_json::Value::Object(
+            h.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Yaml::Array(a) => serde_json::Value::Array(a.iter().map(yaml_to_json).collect()),
+        Yaml::String(s) => serde_json::Value::String(s.clone()),
+        Yaml::Integer(i) => serde_json::Value::from(*i),
+        Yaml::Real(r) => r.parse::<f64>().map_or_else(
+            |_| serde_json::Value::String(r.clone()),
+            serde_json::Value::from,
+        ),
+        Yaml::Boolean(b) => serde_json::Value::Bool(*b),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The PrometheusRule (Prometheus Operator) holding the rule groups of `alerts`.
+fn prometheus_rule(alerts: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(alerts)
+        .with_context(|| format!("cannot read {}", alerts.display()))?;
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text)
+        .with_context(|| format!("{} is not YAML", alerts.display()))?;
+    let rules = docs.first().map(yaml_to_json).unwrap_or_default();
+    let doc = serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": { "name": "arcane-alerts", "labels": { "app.kubernetes.io/part-of": "arcane" } },
+        "spec": { "groups": rules["groups"] },
+    });
+    let mut out = serde_json::to_string_pretty(&doc)?;
+    out.push('\n');
+    Ok(out)
 }
 
 /// Every `*.<ext>` file directly in `dir`, by file name.
@@ -60,6 +106,10 @@ pub fn generated_configmaps(root: &Path) -> anyhow::Result<Vec<(String, String)>
                 &[part_of],
                 files(&root.join("content/zones"), "ron")?,
             ),
+        ),
+        (
+            "prometheus-rules.json".into(),
+            prometheus_rule(&root.join("ops/prometheus/alerts.yml"))?,
         ),
         (
             "grafana-dashboard.json".into(),

@@ -315,8 +315,25 @@ fn generated_configmaps_are_up_to_date() {
             "{rel} is stale: run `cargo run -p arcane-tools -- ops-configmaps`"
         );
         let doc: serde_json::Value = serde_json::from_str(&have).unwrap();
-        assert_eq!(doc["kind"], "ConfigMap");
+        let kind = if name == "prometheus-rules.json" {
+            "PrometheusRule"
+        } else {
+            "ConfigMap"
+        };
+        assert_eq!(doc["kind"], kind);
     }
+    // The monitoring kustomization takes the generated rules and scrapes the ports the
+    // zone and orchestrator manifests name.
+    let monitoring = read("ops/k8s/monitoring/kustomization.yaml");
+    assert!(monitoring.contains("../generated/prometheus-rules.json"));
+    let monitors = yaml("ops/k8s/monitoring/podmonitors.yaml");
+    let ports: Vec<String> = monitors
+        .iter()
+        .map(|m| s(&m["spec"]["podMetricsEndpoints"][0]["port"]))
+        .collect();
+    assert_eq!(ports, ["admin", "internal"]);
+    assert!(read("ops/k8s/fleet.yaml").contains("name: admin"));
+    assert!(read("ops/k8s/orchestrator.yaml").contains("name: internal"));
 }
 
 #[test]
@@ -596,7 +613,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
         scrape::labelled(&text, "arcane_kicks_total", "reason", "slow_client"),
         0.0
     );
-    assert_eq!(v("arcane_content"), 1.0, "one content version series");
+    assert_eq!(v("arcane_content_info"), 1.0, "one content version series");
     for (family, label, value) in [
         ("arcane_kicks_total", "reason", "server_shutdown"),
         ("arcane_inputs_rejected_total", "reason", "flood"),
@@ -637,8 +654,39 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
             exprs.push_str(q);
         }
     }
+    assert!(
+        !exprs.contains("job="),
+        "dashboards select by the zone label, not by a deployment's scrape job name"
+    );
     let used = metric_names(&exprs);
     assert!(used.len() > 20, "{used:?}");
+    // Every alert rule queries exported series, and Prometheus loads the rules.
+    let alerts = read("ops/prometheus/alerts.yml");
+    let alerted = metric_names(&alerts);
+    let missing: Vec<_> = alerted.iter().filter(|n| !names.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "alerts on metrics nobody exports: {missing:?}"
+    );
+    for want in [
+        "arcane_system_faults_total",
+        "arcane_lease_pauses_total",
+        "arcane_orchestrator_control_refused_total",
+        "process_start_time_seconds",
+    ] {
+        assert!(alerted.contains(want), "no alert on {want}");
+    }
+    assert!(read("ops/prometheus/prometheus.yml").contains("/etc/prometheus/alerts.yml"));
+    assert!(
+        read("ops/compose.yaml").contains("./prometheus/alerts.yml:/etc/prometheus/alerts.yml")
+    );
+    for n in [
+        "arcane_build_info",
+        "arcane_orchestrator_build_info",
+        "arcane_content_info",
+    ] {
+        assert!(names.contains(n), "{n} is not exported");
+    }
     let missing: Vec<_> = used.difference(&names).collect();
     assert!(
         missing.is_empty(),

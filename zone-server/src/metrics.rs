@@ -112,7 +112,7 @@ metric_set! {
             "Checkpoints skipped because the previous one was still being written";
         content_reloads: Family<ResultLabel, Counter> => "content_reloads", "Content hot reloads, by result";
         content_info: Family<VersionLabel, Gauge> =>
-            "content", "The content version this zone runs (value 1, version label)";
+            "content_info", "The content version this zone runs (value 1, version label)";
     }
 }
 
@@ -156,17 +156,24 @@ impl std::ops::Deref for Metrics {
 
 impl Metrics {
     pub fn new(zone: &str) -> Metrics {
-        let mut registry = Registry::with_prefix_and_labels(
-            "arcane",
+        let zone_label = || {
             [(
                 std::borrow::Cow::Borrowed("zone"),
                 std::borrow::Cow::Owned(zone.to_string()),
             )]
-            .into_iter(),
-        );
+            .into_iter()
+        };
+        let mut registry = Registry::with_prefix_and_labels("arcane", zone_label());
         let set = ZoneMetricSet::register(&mut registry);
-        let mut process_registry = Registry::with_prefix("process");
+        // The process's own series carry the zone too, so a dashboard selects them by
+        // zone rather than by a scrape job that differs between deployments.
+        let mut process_registry = Registry::with_prefix_and_labels("process", zone_label());
         let process = ProcessMetrics::register(&mut process_registry);
+        arcane_service::ProcessInfo::register(
+            &mut registry,
+            &mut process_registry,
+            env!("CARGO_PKG_VERSION"),
+        );
         let counters = |t: &TransportLabel| TransportCounters {
             bytes_sent: set.bytes_sent.get_or_create(t).clone(),
             bytes_received: set.bytes_received.get_or_create(t).clone(),
@@ -329,18 +336,7 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         self.refresh_process();
-        // Two registries, one exposition: drop the first one's `# EOF` terminator.
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.process_registry).is_err() {
-            out.clear();
-        }
-        if let Some(stripped) = out.strip_suffix("# EOF\n") {
-            out.truncate(stripped.len());
-        }
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        arcane_service::encode_registries(&[&self.process_registry, &self.registry])
     }
 }
 

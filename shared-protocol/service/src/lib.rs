@@ -19,7 +19,7 @@ mod time;
 
 pub use failpoint::{FAILPOINT_ENV, failpoint};
 pub use logging::init_logging;
-pub use metrics::OPENMETRICS_CONTENT_TYPE;
+pub use metrics::{OPENMETRICS_CONTENT_TYPE, ProcessInfo, encode_registries};
 pub use process::{ProcessIdentity, SUPERSEDED_EXIT, SUPERVISOR_PID_ENV, host_name};
 pub use retry::{Backoff, RetryPolicy};
 pub use shutdown::shutdown_signal;

@@ -105,3 +105,101 @@ mod tests {
         assert!(text.contains("probe_wait_seconds_count 1"), "{text}");
     }
 }
+
+/// What every service exports about itself: `<prefix>_build_info{version} 1` and
+/// `process_start_time_seconds` (when this process started, Unix seconds), so alerts can
+/// tell a restart from a crash loop and dashboards which build runs where.
+pub struct ProcessInfo;
+
+/// The `version` label of `build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct BuildLabel {
+    version: String,
+}
+
+impl ProcessInfo {
+    /// Registers `build_info` (in `service`, which has the service's prefix) and
+    /// `process_start_time_seconds` (in `process`, prefixed `process`).
+    pub fn register(
+        service: &mut prometheus_client::registry::Registry,
+        process: &mut prometheus_client::registry::Registry,
+        version: &str,
+    ) {
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::metrics::gauge::Gauge;
+        let build: Family<BuildLabel, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabel {
+                version: version.to_string(),
+            })
+            .set(1);
+        service.register("build_info", "The build this process runs (value 1)", build);
+        let started: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
+        started.set(process_start_unix_secs());
+        process.register_with_unit(
+            "start_time",
+            "When this process started, in seconds since the Unix epoch",
+            prometheus_client::registry::Unit::Seconds,
+            started,
+        );
+    }
+}
+
+/// When this process started (from `/proc`: boot time plus the start tick), or now.
+fn process_start_unix_secs() -> f64 {
+    let from_proc = || -> Option<f64> {
+        let start = procfs::process::Process::myself()
+            .ok()?
+            .stat()
+            .ok()?
+            .starttime;
+        let boot = procfs::boot_time_secs().ok()?;
+        Some(boot as f64 + start as f64 / procfs::ticks_per_second() as f64)
+    };
+    from_proc().unwrap_or_else(|| crate::unix_ms() as f64 / 1e3)
+}
+
+/// Encodes several registries as one exposition (one `# EOF` at the end).
+pub fn encode_registries(registries: &[&prometheus_client::registry::Registry]) -> String {
+    let mut out = String::new();
+    for (i, r) in registries.iter().enumerate() {
+        if prometheus_client::encoding::text::encode(&mut out, r).is_err() {
+            return String::new();
+        }
+        if i + 1 < registries.len()
+            && let Some(stripped) = out.strip_suffix("# EOF\n")
+        {
+            out.truncate(stripped.len());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod process_info_tests {
+    use super::*;
+
+    #[test]
+    fn build_info_and_start_time_are_exported_once_each() {
+        let mut service = prometheus_client::registry::Registry::with_prefix("arcane_test");
+        let mut process = prometheus_client::registry::Registry::with_prefix("process");
+        ProcessInfo::register(&mut service, &mut process, "1.2.3");
+        let text = encode_registries(&[&process, &service]);
+        assert!(
+            text.contains("arcane_test_build_info{version=\"1.2.3\"} 1"),
+            "{text}"
+        );
+        let start: f64 = text
+            .lines()
+            .find(|l| l.starts_with("process_start_time_seconds "))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap();
+        let now = crate::unix_ms() as f64 / 1e3;
+        assert!(
+            start > now - 3600.0 && start <= now + 1.0,
+            "{start} vs {now}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1);
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
