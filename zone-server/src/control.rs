@@ -19,7 +19,9 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// Waits between attempts while the orchestrator is unreachable or refuses.
 const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
-/// A POST of `body` as JSON to the orchestrator's internal `path`, signed with `key`.
+/// A POST of `body` as JSON to the orchestrator's internal `path`, signed with `key`,
+/// with a new `X-Request-Id` that the orchestrator's log carries too (recorded in the
+/// current span when it has a `request_id` field).
 pub(crate) fn signed_post(
     http: &reqwest::Client,
     key: &ControlKey,
@@ -28,9 +30,17 @@ pub(crate) fn signed_post(
     body: &impl serde::Serialize,
 ) -> reqwest::RequestBuilder {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let request_id = format!(
+        "{:016x}{:016x}",
+        arcane_service::random_token(),
+        arcane_service::random_token()
+    );
+    tracing::Span::current().record("request_id", request_id.as_str());
+    tracing::debug!(%request_id, path, "control call");
     let mut request = http
         .post(format!("{base}{path}"))
-        .header(reqwest::header::CONTENT_TYPE, "application/json");
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", request_id);
     for (name, value) in key.headers("POST", path, &bytes, arcane_service::unix_ms()) {
         request = request.header(name, value);
     }

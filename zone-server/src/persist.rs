@@ -156,7 +156,12 @@ async fn run(
             } => {
                 use tracing::Instrument as _;
                 // Every line of the transfer carries the zone and the player.
-                let span = tracing::info_span!("transfer", zone = %p.lease.zone_id, player);
+                let span = tracing::info_span!(
+                    "transfer",
+                    zone = %p.lease.zone_id,
+                    player,
+                    request_id = tracing::field::Empty
+                );
                 tokio::spawn(
                     transfer(
                         p.clone(),

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use arcane_control_api::{LoginRequest, LoginResponse};
-use axum::Json;
+use axum::http::HeaderMap;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{error, internal};
+use super::idempotency;
+use super::problem::ApiJson;
+use super::{Problem, internal};
 use crate::auth::AuthError;
 use crate::orchestrator::Orchestrator;
 use crate::placement::Endpoints;
@@ -16,17 +17,26 @@ use crate::registry::ZoneRegistry;
 
 pub(super) async fn login<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
-    Json(req): Json<LoginRequest>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
 ) -> Response {
-    let name = match o.identity.authenticate(&req) {
+    idempotency::once(&o, "login", &headers, &req, log_in(&o, &req)).await
+}
+
+/// Authenticates, loads or creates the player, places it and mints its ticket.
+async fn log_in<R: ZoneRegistry>(
+    o: &Orchestrator<R>,
+    req: &LoginRequest,
+) -> Result<LoginResponse, Response> {
+    let name = match o.identity.authenticate(req) {
         Ok(n) => n,
         Err(e) => {
             o.metrics.login("refused");
-            let status = match e {
-                AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                AuthError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            let problem = match e {
+                AuthError::BadRequest(_) => Problem::BadRequest,
+                AuthError::Unauthorized(_) => Problem::Unauthorized,
             };
-            return error(status, e.to_string());
+            return Err(problem.answer(e.to_string()));
         }
     };
     let c = &o.config;
@@ -36,11 +46,11 @@ pub(super) async fn login<R: ZoneRegistry>(
         .await
     {
         Ok(p) => p,
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     if req.party != player.party {
         if let Err(e) = o.store.set_party(player.id, req.party.as_deref()).await {
-            return internal(e);
+            return Err(internal(e));
         }
         player.party = req.party.clone();
     }
@@ -48,19 +58,17 @@ pub(super) async fn login<R: ZoneRegistry>(
         Ok(p) => p,
         Err(e) => {
             o.metrics.login("unavailable");
-            return e.into_response();
+            return Err(e.into_response());
         }
     };
     if endpoint.is_empty() {
         o.metrics.login("unavailable");
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("zone {zone_id} is not running; try again"),
-        );
+        let detail = format!("zone {zone_id} is not running; try again");
+        return Err(Problem::Unavailable.answer(detail));
     }
     o.metrics.login("ok");
     let (ticket, expires_unix) = o.mint(player.id, &zone_id);
-    Json(LoginResponse {
+    Ok(LoginResponse {
         player_id: player.id,
         zone_id,
         endpoint,
@@ -68,5 +76,4 @@ pub(super) async fn login<R: ZoneRegistry>(
         expires_unix,
         quic_endpoint: quic,
     })
-    .into_response()
 }

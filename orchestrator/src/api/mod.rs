@@ -8,23 +8,26 @@
 //! control secret (`arcane_service::control_auth`), so nothing that can reach the
 //! port without the secret can register a zone or move a player.
 
+mod idempotency;
 mod login;
 mod probes;
+mod problem;
 mod transfers;
 mod zones;
+
+pub(crate) use problem::Problem;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arcane_control_api::{ApiError, paths};
+use arcane_control_api::paths;
 use arcane_service::control_auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 
 use crate::orchestrator::{Orchestrator, Refused};
 use crate::registry::ZoneRegistry;
@@ -33,20 +36,15 @@ use crate::transfers::roll_forward;
 /// Largest body of a control call (a zone's registration is a few hundred bytes).
 const MAX_CONTROL_BODY: usize = 64 * 1024;
 
-/// An error answer with an [`ApiError`] body.
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(ApiError { error: msg.into() })).into_response()
-}
-
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("request failed: {e}");
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    Problem::Internal.answer(e.to_string())
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
-            Refused::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
+            Refused::Unavailable(m) => Problem::Unavailable.answer(m),
             Refused::Internal(m) => internal(m),
         }
     }
@@ -60,7 +58,7 @@ async fn signed<R: ZoneRegistry>(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_CONTROL_BODY).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "control call body too large");
+        return Problem::TooLarge.answer("control call body too large");
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let checked = o.control_key.verify(
@@ -74,10 +72,30 @@ async fn signed<R: ZoneRegistry>(
     if let Err(e) = checked {
         o.metrics.control_refused.inc();
         tracing::warn!(path = parts.uri.path(), "control call refused: {e}");
-        return error(StatusCode::UNAUTHORIZED, e.to_string());
+        return Problem::Unauthorized.answer(e.to_string());
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Every request gets an `X-Request-Id` (the caller's, or a new UUID), which names its
+/// tracing span and comes back on the answer; unknown routes answer a problem.
+fn conventions(router: Router) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+    let span = |req: &axum::http::Request<Body>| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    };
+    router
+        .fallback(problem::not_found)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 fn probes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
@@ -89,10 +107,12 @@ fn probes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
 
 /// What players reach: login and the probes.
 pub fn public_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    Router::new()
-        .route(paths::LOGIN, post(login::login::<R>))
-        .merge(probes())
-        .with_state(state)
+    conventions(
+        Router::new()
+            .route(paths::LOGIN, post(login::login::<R>))
+            .merge(probes())
+            .with_state(state),
+    )
 }
 
 /// The internal routes without the probes.
@@ -111,18 +131,18 @@ fn control_routes<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router<Arc<Or
 
 /// What zones and operators reach: the registry, transfers, `/metrics`, the probes.
 pub fn internal_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    control_routes(state.clone())
-        .merge(probes())
-        .with_state(state)
+    conventions(control_routes(state.clone()).merge(probes()).with_state(state))
 }
 
 /// Every route on one router (in-process tests; a deployment serves the two apart).
 pub fn router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    Router::new()
-        .route(paths::LOGIN, post(login::login::<R>))
-        .merge(probes())
-        .merge(control_routes(state.clone()))
-        .with_state(state)
+    conventions(
+        Router::new()
+            .route(paths::LOGIN, post(login::login::<R>))
+            .merge(probes())
+            .merge(control_routes(state.clone()))
+            .with_state(state),
+    )
 }
 
 /// Serves the public and the internal API until either stops.

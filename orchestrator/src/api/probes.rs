@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::error;
+use super::Problem;
 use crate::orchestrator::Orchestrator;
 use crate::registry::ZoneRegistry;
 
@@ -32,18 +32,12 @@ pub(super) async fn readyz<R: ZoneRegistry>(State(o): State<Arc<Orchestrator<R>>
     let shared = tokio::time::timeout(within, o.registry.zones(o.now_ms(), 0)).await;
     match (db, shared) {
         (Ok(Ok(())), Ok(Ok(_))) => (StatusCode::OK, "ready\n").into_response(),
-        (Ok(Err(e)), _) => error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
-        (Err(_), _) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database: no answer in 1 s",
+        (Ok(Err(e)), _) => Problem::Unavailable.answer(format!("database: {e}")),
+        (Err(_), _) => Problem::Unavailable.answer("database: no answer in 1 s",
         ),
-        (_, Ok(Err(e))) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("shared state: {e}"),
+        (_, Ok(Err(e))) => Problem::Unavailable.answer(format!("shared state: {e}"),
         ),
-        (_, Err(_)) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shared state: no answer in 1 s",
+        (_, Err(_)) => Problem::Unavailable.answer("shared state: no answer in 1 s",
         ),
     }
 }

@@ -4,41 +4,47 @@ use std::sync::Arc;
 
 use arcane_control_api::{TransferRequest, TransferResponse};
 use arcane_store::HandoffStatus;
-use axum::Json;
+use axum::http::HeaderMap;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::error;
+use super::{Problem, idempotency};
+use super::problem::ApiJson;
 use crate::orchestrator::Orchestrator;
 use crate::placement::Endpoints;
 use crate::registry::ZoneRegistry;
 
 pub(super) async fn transfer<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
-    Json(req): Json<TransferRequest>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TransferRequest>,
 ) -> Response {
-    let (player_id, outcome) = match o.finish_transfer(&req.transfer_id, true).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+    idempotency::once(&o, "transfer", &headers, &req, carry_out(&o, &req)).await
+}
+
+/// Finishes the transfer (idempotent by its id) and answers where the player goes.
+async fn carry_out<R: ZoneRegistry>(
+    o: &Orchestrator<R>,
+    req: &TransferRequest,
+) -> Result<TransferResponse, Response> {
+    let (player_id, outcome) = o
+        .finish_transfer(&req.transfer_id, true)
+        .await
+        .map_err(IntoResponse::into_response)?;
     match outcome {
         HandoffStatus::Committed { to_zone, .. } => {
-            let endpoints = match o.zones_now().await {
-                Ok(zones) => Endpoints::of(&zones, &to_zone, true),
-                Err(e) => return e.into_response(),
-            };
+            let zones = o.zones_now().await.map_err(IntoResponse::into_response)?;
+            let endpoints = Endpoints::of(&zones, &to_zone, true);
             let (ticket, expires_unix) = o.mint(player_id, &to_zone);
-            Json(TransferResponse {
+            Ok(TransferResponse {
                 zone_id: to_zone,
                 endpoint: endpoints.ws,
                 ticket,
                 expires_unix,
                 quic_endpoint: endpoints.quic,
             })
-            .into_response()
         }
-        HandoffStatus::Aborted => error(StatusCode::CONFLICT, "transfer aborted"),
-        HandoffStatus::Pending => error(StatusCode::SERVICE_UNAVAILABLE, "transfer pending"),
+        HandoffStatus::Aborted => Err(Problem::Conflict.answer("transfer aborted")),
+        HandoffStatus::Pending => Err(Problem::Unavailable.answer("transfer pending")),
     }
 }

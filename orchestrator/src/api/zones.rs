@@ -8,18 +8,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{error, internal};
+use super::problem::ApiJson;
+use super::{Problem, internal};
 use crate::orchestrator::Orchestrator;
 use crate::registry::{Beat, ZoneRegistry};
 
 pub(super) async fn register<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
-    Json(info): Json<ZoneInfo>,
+    ApiJson(info): ApiJson<ZoneInfo>,
 ) -> Response {
     if info.zone_id.is_empty() || info.capacity == 0 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "zone_id and a positive capacity are required",
+        return Problem::BadRequest.answer("zone_id and a positive capacity are required",
         );
     }
     // Only the process holding the zone's newest lease may take its place: a replaced
@@ -27,9 +26,7 @@ pub(super) async fn register<R: ZoneRegistry>(
     match o.store.lease_generation(&info.zone_id).await {
         Ok(newest) if newest.unwrap_or(0) != info.lease_generation => {
             tracing::warn!(zone = %info.zone_id, generation = info.lease_generation, ?newest, "registration of a replaced zone process refused");
-            return error(
-                StatusCode::CONFLICT,
-                format!(
+            return Problem::Conflict.answer(format!(
                     "zone {} is run by the holder of lease generation {}, not {}",
                     info.zone_id,
                     newest.unwrap_or(0),
@@ -49,17 +46,15 @@ pub(super) async fn register<R: ZoneRegistry>(
 
 pub(super) async fn heartbeat<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
-    Json(hb): Json<Heartbeat>,
+    ApiJson(hb): ApiJson<Heartbeat>,
 ) -> Response {
     let beat = o
         .registry
         .heartbeat(&hb.zone_id, hb.lease_generation, hb.load, o.now_ms());
     match beat.await {
         Ok(Beat::Recorded) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Beat::Unknown) => error(StatusCode::NOT_FOUND, "unknown zone; register first"),
-        Ok(Beat::Superseded) => error(
-            StatusCode::CONFLICT,
-            "another process of this zone is registered; this one was replaced",
+        Ok(Beat::Unknown) => Problem::NotFound.answer("unknown zone; register first"),
+        Ok(Beat::Superseded) => Problem::Conflict.answer("another process of this zone is registered; this one was replaced",
         ),
         Err(e) => internal(e),
     }
@@ -75,7 +70,7 @@ pub(super) async fn zones<R: ZoneRegistry>(State(o): State<Arc<Orchestrator<R>>>
 
 pub(super) async fn deregister<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
-    Json(d): Json<Deregister>,
+    ApiJson(d): ApiJson<Deregister>,
 ) -> Response {
     match o.registry.deregister(&d.zone_id, d.lease_generation).await {
         Ok(true) => {}

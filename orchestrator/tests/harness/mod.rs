@@ -72,10 +72,25 @@ impl Api {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.call_with(method, path, body, &[]).await;
+        (status, body)
+    }
+
+    /// [`Api::call`] with extra request headers; the answer's headers too.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, axum::http::HeaderMap, Vec<u8>) {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
         // Zones sign their calls with the control secret (the development one here);
         // players' logins are not signed.
@@ -93,10 +108,11 @@ impl Api {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        (status, bytes.to_vec())
+        (status, headers, bytes.to_vec())
     }
 
     pub async fn post(&self, path: &str, body: impl serde::Serialize) -> (u16, Vec<u8>) {

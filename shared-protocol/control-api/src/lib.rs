@@ -50,11 +50,49 @@ pub mod agones {
     pub const CLOSE_AFTER_ANNOTATION: &str = "arcane.dev/close-after-empty";
 }
 
-/// The body of every error answer (4xx and 5xx).
+/// The body of every error answer (4xx and 5xx): an RFC 7807 problem
+/// (`application/problem+json`). `type` is stable (one of [`problems`]) and is what a
+/// client branches on; `detail` is for people. `error` repeats `detail` for clients
+/// of the first version of this API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// What went wrong and, where the caller can act on it, what to do.
     pub error: String,
+    /// The problem type: a URI from [`problems`].
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// A short summary of the type (the same for every problem of the type).
+    #[serde(default)]
+    pub title: String,
+    /// The HTTP status, repeated.
+    #[serde(default)]
+    pub status: u16,
+    /// This occurrence, for people.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// The content type of an [`ApiError`] body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The stable problem types (RFC 7807 `type`).
+pub mod problems {
+    /// The request is malformed: not JSON, a missing field, an empty name.
+    pub const BAD_REQUEST: &str = "urn:arcane:problem:bad-request";
+    /// A login token, or a control call's signature, is missing, forged or expired.
+    pub const UNAUTHORIZED: &str = "urn:arcane:problem:unauthorized";
+    /// The zone is not registered (register first) or the route does not exist.
+    pub const NOT_FOUND: &str = "urn:arcane:problem:not-found";
+    /// The transfer was aborted, or the zone process was replaced by a newer one.
+    pub const CONFLICT: &str = "urn:arcane:problem:conflict";
+    /// An `Idempotency-Key` was used before with a different request.
+    pub const IDEMPOTENCY_MISMATCH: &str = "urn:arcane:problem:idempotency-key-reused";
+    /// The body is larger than the route takes.
+    pub const TOO_LARGE: &str = "urn:arcane:problem:too-large";
+    /// Not now: no zone can take the player, a transfer is in flight. Try again.
+    pub const UNAVAILABLE: &str = "urn:arcane:problem:unavailable";
+    /// The orchestrator failed (the database, the registry); the log says more.
+    pub const INTERNAL: &str = "urn:arcane:problem:internal";
 }
 
 #[cfg(test)]
