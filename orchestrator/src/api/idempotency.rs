@@ -5,8 +5,8 @@
 //!
 //! A claim holds `P<fingerprint>` while the first request runs and `R<fingerprint>
 //! <answer>` once it succeeded; a failed request gives the key up, so a retry runs
-//! again. The same key with another request is refused (422); one still running is
-//! answered 409.
+//! again. The same key with another request, or while its first request still runs,
+//! is refused with 409 (the problem's type tells which).
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -57,14 +57,20 @@ where
     let Ok(key) = key.to_str() else {
         return Problem::BadRequest.answer("Idempotency-Key must be visible ASCII");
     };
-    if key.is_empty() || key.len() > MAX_KEY {
-        return Problem::BadRequest.answer(format!("Idempotency-Key must be 1 to {MAX_KEY} characters"));
+    if key.is_empty() || key.len() > MAX_KEY || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Problem::BadRequest.answer(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters"
+        ));
     }
     let fp = fingerprint(request);
     let claim_key = format!("idem:{scope}:{key}");
     let ttl = o.config.ticket_ttl.as_millis() as u64;
     let running = format!("P{fp}");
-    let held = match o.registry.claim(&claim_key, &running, ttl, o.now_ms()).await {
+    let held = match o
+        .registry
+        .claim(&claim_key, &running, ttl, o.now_ms())
+        .await
+    {
         Ok(v) => v,
         Err(e) => return super::internal(e),
     };

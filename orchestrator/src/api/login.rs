@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arcane_control_api::{LoginRequest, LoginResponse};
-use axum::http::HeaderMap;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::idempotency;

@@ -10,6 +10,7 @@
 
 mod idempotency;
 mod login;
+pub mod openapi;
 mod probes;
 mod problem;
 mod transfers;
@@ -22,12 +23,12 @@ use std::sync::Arc;
 
 use arcane_control_api::paths;
 use arcane_service::control_auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 
 use crate::orchestrator::{Orchestrator, Refused};
 use crate::registry::ZoneRegistry;
@@ -56,6 +57,10 @@ async fn signed<R: ZoneRegistry>(
     request: Request,
     next: Next,
 ) -> Response {
+    // Only the routes' own method is signed; any other is answered 405 by the router.
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_CONTROL_BODY).await else {
         return Problem::TooLarge.answer("control call body too large");
@@ -110,6 +115,7 @@ pub fn public_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
     conventions(
         Router::new()
             .route(paths::LOGIN, post(login::login::<R>))
+            .route("/openapi.json", get(openapi::public_json))
             .merge(probes())
             .with_state(state),
     )
@@ -131,7 +137,12 @@ fn control_routes<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router<Arc<Or
 
 /// What zones and operators reach: the registry, transfers, `/metrics`, the probes.
 pub fn internal_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    conventions(control_routes(state.clone()).merge(probes()).with_state(state))
+    conventions(
+        control_routes(state.clone())
+            .route("/openapi.json", get(openapi::internal_json))
+            .merge(probes())
+            .with_state(state),
+    )
 }
 
 /// Every route on one router (in-process tests; a deployment serves the two apart).

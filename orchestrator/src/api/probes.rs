@@ -33,11 +33,8 @@ pub(super) async fn readyz<R: ZoneRegistry>(State(o): State<Arc<Orchestrator<R>>
     match (db, shared) {
         (Ok(Ok(())), Ok(Ok(_))) => (StatusCode::OK, "ready\n").into_response(),
         (Ok(Err(e)), _) => Problem::Unavailable.answer(format!("database: {e}")),
-        (Err(_), _) => Problem::Unavailable.answer("database: no answer in 1 s",
-        ),
-        (_, Ok(Err(e))) => Problem::Unavailable.answer(format!("shared state: {e}"),
-        ),
-        (_, Err(_)) => Problem::Unavailable.answer("shared state: no answer in 1 s",
-        ),
+        (Err(_), _) => Problem::Unavailable.answer("database: no answer in 1 s"),
+        (_, Ok(Err(e))) => Problem::Unavailable.answer(format!("shared state: {e}")),
+        (_, Err(_)) => Problem::Unavailable.answer("shared state: no answer in 1 s"),
     }
 }

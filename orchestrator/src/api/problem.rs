@@ -26,16 +26,28 @@ impl Problem {
     fn parts(self) -> (&'static str, &'static str, StatusCode) {
         use Problem::*;
         match self {
-            BadRequest => (problems::BAD_REQUEST, "Bad request", StatusCode::BAD_REQUEST),
-            Unauthorized => (problems::UNAUTHORIZED, "Unauthorized", StatusCode::UNAUTHORIZED),
+            BadRequest => (
+                problems::BAD_REQUEST,
+                "Bad request",
+                StatusCode::BAD_REQUEST,
+            ),
+            Unauthorized => (
+                problems::UNAUTHORIZED,
+                "Unauthorized",
+                StatusCode::UNAUTHORIZED,
+            ),
             NotFound => (problems::NOT_FOUND, "Not found", StatusCode::NOT_FOUND),
             Conflict => (problems::CONFLICT, "Conflict", StatusCode::CONFLICT),
             IdempotencyMismatch => (
                 problems::IDEMPOTENCY_MISMATCH,
                 "Idempotency key reused with another request",
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
             ),
-            TooLarge => (problems::TOO_LARGE, "Body too large", StatusCode::PAYLOAD_TOO_LARGE),
+            TooLarge => (
+                problems::TOO_LARGE,
+                "Body too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
             UnsupportedMediaType => (
                 problems::BAD_REQUEST,
                 "Bad request",

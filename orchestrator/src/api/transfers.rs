@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use arcane_control_api::{TransferRequest, TransferResponse};
 use arcane_store::HandoffStatus;
-use axum::http::HeaderMap;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::{Problem, idempotency};
 use super::problem::ApiJson;
+use super::{Problem, idempotency};
 use crate::orchestrator::Orchestrator;
 use crate::placement::Endpoints;
 use crate::registry::ZoneRegistry;

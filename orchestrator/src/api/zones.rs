@@ -18,8 +18,7 @@ pub(super) async fn register<R: ZoneRegistry>(
     ApiJson(info): ApiJson<ZoneInfo>,
 ) -> Response {
     if info.zone_id.is_empty() || info.capacity == 0 {
-        return Problem::BadRequest.answer("zone_id and a positive capacity are required",
-        );
+        return Problem::BadRequest.answer("zone_id and a positive capacity are required");
     }
     // Only the process holding the zone's newest lease may take its place: a replaced
     // one (an orphan of a killed orchestrator, one stopped past its lease) is told so.
@@ -27,12 +26,11 @@ pub(super) async fn register<R: ZoneRegistry>(
         Ok(newest) if newest.unwrap_or(0) != info.lease_generation => {
             tracing::warn!(zone = %info.zone_id, generation = info.lease_generation, ?newest, "registration of a replaced zone process refused");
             return Problem::Conflict.answer(format!(
-                    "zone {} is run by the holder of lease generation {}, not {}",
-                    info.zone_id,
-                    newest.unwrap_or(0),
-                    info.lease_generation
-                ),
-            );
+                "zone {} is run by the holder of lease generation {}, not {}",
+                info.zone_id,
+                newest.unwrap_or(0),
+                info.lease_generation
+            ));
         }
         Ok(_) => {}
         Err(e) => return internal(e),
@@ -54,8 +52,8 @@ pub(super) async fn heartbeat<R: ZoneRegistry>(
     match beat.await {
         Ok(Beat::Recorded) => StatusCode::NO_CONTENT.into_response(),
         Ok(Beat::Unknown) => Problem::NotFound.answer("unknown zone; register first"),
-        Ok(Beat::Superseded) => Problem::Conflict.answer("another process of this zone is registered; this one was replaced",
-        ),
+        Ok(Beat::Superseded) => Problem::Conflict
+            .answer("another process of this zone is registered; this one was replaced"),
         Err(e) => internal(e),
     }
 }

@@ -55,6 +55,7 @@ pub mod agones {
 /// client branches on; `detail` is for people. `error` repeats `detail` for clients
 /// of the first version of this API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// What went wrong and, where the caller can act on it, what to do.
     pub error: String,

@@ -3,14 +3,20 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// Development authentication: the player name (ignored when the orchestrator
     /// verifies identity-provider tokens).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_-]{1,32}$", required = true)
+    )]
     pub name: String,
     /// Players logging in with the same party are kept together: placed in the same
     /// copy of a zone and sent into the same instance.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{0,32}$"))]
     pub party: Option<String>,
     /// The identity provider's JWT, required when the orchestrator is configured with
     /// one (`--jwt-secret` or `--jwt-public-key`); the player is its `sub`.
@@ -19,6 +25,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub player_id: u64,
     pub zone_id: String,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferRequest {
     /// The handoff's id, as recorded in the store (idempotent: asking twice is safe).
     pub transfer_id: String,
@@ -10,6 +11,7 @@ pub struct TransferRequest {
 
 /// Where the transferred player goes (also the answer to a repeated request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferResponse {
     pub zone_id: String,
     /// Empty when the target zone is not up right now: the client logs in again.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a zone tells the orchestrator when it registers (`POST /v1/zones/register`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneInfo {
     pub zone_id: String,
     /// Where clients connect (`ws://host:port`).
@@ -54,6 +55,7 @@ impl ZoneInfo {
 
 /// A zone's load, sent with every heartbeat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneLoad {
     pub players: u32,
     /// The slowest tick since the last heartbeat, in milliseconds (20 ticks at 20 Hz:
@@ -63,6 +65,7 @@ pub struct ZoneLoad {
 
 /// `POST /v1/zones/heartbeat`, every second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub zone_id: String,
     pub load: ZoneLoad,
@@ -74,6 +77,7 @@ pub struct Heartbeat {
 
 /// `POST /v1/zones/deregister`: the zone leaves the registry (closing or draining).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deregister {
     pub zone_id: String,
     /// As in [`ZoneInfo::lease_generation`]: only the registered process leaves.
@@ -83,6 +87,7 @@ pub struct Deregister {
 
 /// A registered zone as the orchestrator sees it (`GET /v1/zones`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneStatus {
     pub info: ZoneInfo,
     pub load: ZoneLoad,

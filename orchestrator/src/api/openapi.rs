@@ -1,0 +1,173 @@
+//! The API's OpenAPI descriptions, served as `/openapi.json` on each listener: the
+//! schemas come from the `arcane_control_api` types themselves (`utoipa::ToSchema`), the
+//! operations from the annotations below, one per route, kept beside the routes they
+//! describe. CI fuzzes a running orchestrator against them (schemathesis, `.ci/run`).
+
+#![allow(dead_code)] // the functions exist for their annotations
+
+use arcane_control_api::{
+    ApiError, Deregister, Heartbeat, LoginRequest, LoginResponse, TransferRequest,
+    TransferResponse, ZoneInfo, ZoneLoad, ZoneStatus,
+};
+use axum::Json;
+use utoipa::OpenApi;
+
+/// Log in: create or load the player, place it, and mint its join ticket.
+#[utoipa::path(
+    post, path = "/v1/login", tag = "public", request_body = LoginRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[\\x21-\\x7e]+$",
+        description = "Retrying with the same key returns the first answer (for the ticket's lifetime)")),
+    responses(
+        (status = 200, description = "Placed; connect to `endpoint` with `ticket`", body = LoginResponse),
+        (status = 400, description = "Malformed request", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, forged or expired identity token", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "This Idempotency-Key is still running, or was used with another request", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 503, description = "No zone can take the player now; try again", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Database or registry failure", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+fn login() {}
+
+/// The orchestrator's process is alive.
+#[utoipa::path(get, path = "/livez", tag = "probes",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+fn livez() {}
+
+/// Alias of `/livez`.
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+fn healthz() {}
+
+/// Ready when the database and the shared state answer within a second.
+#[utoipa::path(get, path = "/readyz", tag = "probes",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn readyz() {}
+
+/// The registered zones, with their load and liveness.
+#[utoipa::path(get, path = "/v1/zones", tag = "internal",
+    responses(
+        (status = 200, description = "Every registered zone", body = Vec<ZoneStatus>),
+        (status = 500, description = "Registry failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn zones() {}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "internal",
+    responses((status = 200, description = "Metrics", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+fn metrics() {}
+
+/// A zone takes its place in the registry (only the holder of its newest lease).
+#[utoipa::path(post, path = "/v1/zones/register", tag = "internal", request_body = ZoneInfo,
+    params(
+        ("x-arcane-timestamp" = String, Header, description = "Milliseconds since the Unix epoch"),
+        ("x-arcane-signature" = String, Header, description = "HMAC-SHA256 of method, path, timestamp and body (control secret)"),
+    ),
+    responses(
+        (status = 204, description = "Registered"),
+        (status = 400, description = "Malformed", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "A newer process of this zone holds its lease", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn register() {}
+
+/// A zone's heartbeat with its load.
+#[utoipa::path(post, path = "/v1/zones/heartbeat", tag = "internal", request_body = Heartbeat,
+    params(
+        ("x-arcane-timestamp" = String, Header, description = "Milliseconds since the Unix epoch"),
+        ("x-arcane-signature" = String, Header, description = "HMAC-SHA256 (control secret)"),
+    ),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Malformed", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "Not registered: register again", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "Another process of this zone is registered", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn heartbeat() {}
+
+/// A zone leaves the registry (closing or draining).
+#[utoipa::path(post, path = "/v1/zones/deregister", tag = "internal", request_body = Deregister,
+    params(
+        ("x-arcane-timestamp" = String, Header, description = "Milliseconds since the Unix epoch"),
+        ("x-arcane-signature" = String, Header, description = "HMAC-SHA256 (control secret)"),
+    ),
+    responses(
+        (status = 204, description = "Removed, or nothing of this process's to remove"),
+        (status = 400, description = "Malformed", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn deregister() {}
+
+/// Carry out a handoff the source zone recorded; where the player goes.
+#[utoipa::path(post, path = "/v1/transfers", tag = "internal", request_body = TransferRequest,
+    params(
+        ("x-arcane-timestamp" = String, Header, description = "Milliseconds since the Unix epoch"),
+        ("x-arcane-signature" = String, Header, description = "HMAC-SHA256 (control secret)"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            pattern = "^[\\x21-\\x7e]+$",
+            description = "Retrying with the same key returns the first answer"),
+    ),
+    responses(
+        (status = 200, description = "Committed", body = TransferResponse),
+        (status = 400, description = "Malformed", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "Aborted (nothing moved), or the Idempotency-Key was used with another request", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 503, description = "Not yet: try again", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn transfers() {}
+
+/// What players reach.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Arcane Realms orchestrator: public API", version = "1"),
+    paths(login, livez, healthz, readyz),
+    components(schemas(LoginRequest, LoginResponse, ApiError))
+)]
+pub struct PublicApi;
+
+/// What zones and operators reach.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Arcane Realms orchestrator: internal API", version = "1"),
+    paths(
+        zones, metrics, register, heartbeat, deregister, transfers, livez, healthz, readyz
+    ),
+    components(schemas(
+        ZoneInfo,
+        ZoneLoad,
+        ZoneStatus,
+        Heartbeat,
+        Deregister,
+        TransferRequest,
+        TransferResponse,
+        ApiError
+    ))
+)]
+pub struct InternalApi;
+
+pub(super) async fn public_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(PublicApi::openapi())
+}
+
+pub(super) async fn internal_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(InternalApi::openapi())
+}
