@@ -69,10 +69,10 @@ pub struct OrchestratorArgs {
     /// The Fleet's namespace (default: this pod's).
     #[arg(long, env = "ARCANE_AGONES_NAMESPACE")]
     pub agones_namespace: Option<String>,
-    /// The Kubernetes API to allocate through: a `kubectl proxy` sidecar that
-    /// authenticates with the pod's service account (see ops/k8s/orchestrator.yaml).
-    #[arg(long, env = "ARCANE_KUBE_API", default_value = "http://127.0.0.1:8001")]
-    pub kube_api: String,
+    /// The Kubernetes API to allocate through. Default: inferred, in a pod from its
+    /// service account (token and CA), elsewhere from `KUBECONFIG`.
+    #[arg(long, env = "ARCANE_KUBE_API")]
+    pub kube_api: Option<String>,
     /// The zone-server command for local mode (default: `zone-server` beside this
     /// executable).
     #[arg(long)]
@@ -250,7 +250,7 @@ async fn serve<R: ZoneRegistry>(
             fleet: fleet.clone(),
             retry_for: Duration::from_secs(15),
         };
-        o = o.with_supervisor(crate::supervisor::agones::AgonesSupervisor::new(config)?);
+        o = o.with_supervisor(crate::supervisor::agones::AgonesSupervisor::new(config).await?);
     } else if !args.zones.is_empty() {
         let sup = Arc::new(LocalSupervisor::new(
             args.local_config(format!("http://{internal_addr}"))?,

@@ -104,11 +104,12 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
         registry_warmup: Duration::ZERO,
     };
     let sup = AgonesSupervisor::new(AgonesConfig {
-        api_server: kube_api,
+        api_server: Some(kube_api),
         namespace: "arcane".into(),
         fleet: "arcane-zones".into(),
         retry_for: Duration::from_secs(10),
     })
+    .await
     .unwrap();
     let o =
         Arc::new(Orchestrator::new(store, MemoryRegistry::default(), config).with_supervisor(sup));

@@ -259,16 +259,20 @@ fn kubernetes_manifests_name_flags_ports_and_files_that_exist() {
         s(&container["readinessProbe"]["httpGet"]["path"]),
         "/readyz"
     );
-    let proxy = &pod["containers"][1];
-    assert!(
-        list(&proxy["args"])
-            .iter()
-            .map(s)
-            .any(|a| a == "--port=8001"),
-        "the kubectl proxy serves the --kube-api the orchestrator uses ({})",
-        orch.args.kube_api
+    // The Kubernetes API is reached with the pod's service account (the kube crate):
+    // no kubectl sidecar, whose image tags moved.
+    assert_eq!(
+        list(&pod["containers"]).len(),
+        1,
+        "one container, no sidecar"
     );
-    assert_eq!(orch.args.kube_api, "http://127.0.0.1:8001");
+    assert_eq!(orch.args.kube_api, None);
+    assert_eq!(
+        s(&pod["serviceAccountName"]),
+        "arcane-orchestrator",
+        "allocations need the service account the Role is bound to"
+    );
+
     let rbac: Vec<Yaml> = yaml("ops/k8s/rbac.yaml");
     assert!(rbac.iter().any(|d| s(&d["kind"]) == "Role"
         && list(&d["rules"]).iter().any(|r| {

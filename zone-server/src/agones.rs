@@ -1,8 +1,9 @@
 //! The Agones game-server lifecycle over the SDK sidecar's REST API
 //! (`http://localhost:$AGONES_SDK_HTTP_PORT`): a zone pod (`--agones`) marks itself
 //! Ready as a standby server, pings Health while it is well, waits until the
-//! orchestrator allocates it (annotations name the zone id and map), runs that zone
-//! with the node's public address and ports, and asks for Shutdown when it exits.
+//! orchestrator allocates it (annotations name the zone id and map: it watches the
+//! game server through the SDK's streaming `/watch/gameserver`, no polling), runs that
+//! zone with the node's public address and ports, and asks for Shutdown when it exits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -22,7 +23,12 @@ pub use arcane_control_api::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZON
 pub struct Sdk {
     base: String,
     http: reqwest::Client,
+    /// For the watch stream, which stays open (no overall timeout).
+    watch: reqwest::Client,
 }
+
+/// Longest line of the watch stream taken (a game server is a few KB).
+const MAX_WATCH_LINE: usize = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 pub struct GameServer {
@@ -105,6 +111,9 @@ impl Sdk {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(2))
                 .build()?,
+            watch: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .build()?,
         })
     }
 
@@ -151,8 +160,14 @@ impl Sdk {
             .await?)
     }
 
-    /// Standby: polls the game server until an allocation assigns it a zone.
+    /// Standby: waits until an allocation assigns this server a zone. Reads the game
+    /// server once (an allocation made before the watch began is not missed), then
+    /// follows the SDK's watch stream; a broken stream is opened again after a
+    /// jittered wait.
     pub async fn wait_for_assignment(&self) -> anyhow::Result<Assignment> {
+        let mut backoff =
+            arcane_service::RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(5))
+                .backoff();
         loop {
             match self.game_server().await {
                 Ok(gs) => {
@@ -163,8 +178,52 @@ impl Sdk {
                 }
                 Err(e) => tracing::warn!("cannot read the game server from the SDK: {e:#}"),
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            match self.watch_until_assigned().await {
+                Ok(Some(a)) => return Ok(a),
+                Ok(None) => tracing::info!("the SDK's watch stream ended; watching again"),
+                Err(e) => tracing::warn!("the SDK's watch stream failed: {e:#}"),
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
         }
+    }
+
+    /// Follows `GET /watch/gameserver` (one `{"result": GameServer}` per line) until
+    /// one names a zone; `None` when the stream ends first.
+    async fn watch_until_assigned(&self) -> anyhow::Result<Option<Assignment>> {
+        #[derive(Deserialize)]
+        struct Event {
+            result: GameServer,
+        }
+        let mut r = self
+            .watch
+            .get(format!("{}/watch/gameserver", self.base))
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = r.chunk().await? {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match serde_json::from_slice::<Event>(&line) {
+                    Ok(ev) => {
+                        if let Some(a) = ev.result.assignment()? {
+                            tracing::info!(server = %ev.result.object_meta.name, zone = %a.zone_id, map = %a.map, "allocated");
+                            return Ok(Some(a));
+                        }
+                    }
+                    Err(e) => tracing::warn!("unreadable game server from the SDK's watch: {e}"),
+                }
+            }
+            anyhow::ensure!(
+                buf.len() <= MAX_WATCH_LINE,
+                "a watch event over {MAX_WATCH_LINE} bytes"
+            );
+        }
+        Ok(None)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `zone-server --agones` against a stand-in SDK sidecar on loopback: it marks itself
-//! Ready as a standby server and pings Health, waits for an allocation, then runs the
-//! zone the allocation names at the public address it gives, and asks for Shutdown
-//! after SIGTERM.
+//! Ready as a standby server and pings Health, watches its game server (the SDK's
+//! streaming `/watch/gameserver`, not polling) until an allocation, then runs the zone
+//! the allocation names at the public address it gives, and asks for Shutdown after
+//! SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
@@ -14,11 +15,35 @@ use arcane_protocol::ClientTier;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-#[derive(Default)]
 struct Sidecar {
     calls: Vec<String>,
-    allocated: bool,
     ws_port: u16,
+    /// Whether the game server is allocated; watchers see each change.
+    allocated: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Sidecar {
+    fn default() -> Self {
+        Sidecar {
+            calls: Vec::new(),
+            ws_port: 0,
+            allocated: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+/// The game server as the SDK shows it.
+fn game_server(allocated: bool, ws_port: u16) -> serde_json::Value {
+    let annotations = if allocated {
+        serde_json::json!({"arcane.dev/zone-id": "test_area~7", "arcane.dev/map": "test_area"})
+    } else {
+        serde_json::json!({})
+    };
+    serde_json::json!({
+        "object_meta": {"name": "arcane-zones-abc", "annotations": annotations},
+        "status": {"state": if allocated { "Allocated" } else { "Ready" },
+            "address": "127.0.0.1", "ports": [{"name": "ws", "port": ws_port}]}
+    })
 }
 
 mod support;
@@ -39,24 +64,41 @@ async fn an_agones_zone_waits_for_its_allocation_then_runs_that_zone() {
     let gs = {
         let s = state.clone();
         get(move || async move {
-            let s = s.lock().unwrap();
-            let annotations = if s.allocated {
-                serde_json::json!({"arcane.dev/zone-id": "test_area~7", "arcane.dev/map": "test_area"})
-            } else {
-                serde_json::json!({})
+            let mut s = s.lock().unwrap();
+            s.calls.push("gameserver".into());
+            Json(game_server(*s.allocated.borrow(), s.ws_port))
+        })
+    };
+    // The watch: the game server now, then again on every change, one JSON per line.
+    let watch = {
+        let s = state.clone();
+        get(move || async move {
+            let (rx, port) = {
+                let mut s = s.lock().unwrap();
+                s.calls.push("watch".into());
+                (s.allocated.subscribe(), s.ws_port)
             };
-            Json(serde_json::json!({
-                "object_meta": {"name": "arcane-zones-abc", "annotations": annotations},
-                "status": {"state": if s.allocated { "Allocated" } else { "Ready" },
-                    "address": "127.0.0.1", "ports": [{"name": "ws", "port": s.ws_port}]}
-            }))
+            let events =
+                futures_util::stream::unfold((rx, true), move |(mut rx, first)| async move {
+                    if !first && rx.changed().await.is_err() {
+                        return None;
+                    }
+                    let allocated = *rx.borrow_and_update();
+                    let line = format!(
+                        "{}\n",
+                        serde_json::json!({"result": game_server(allocated, port)})
+                    );
+                    Some((Ok::<_, std::convert::Infallible>(line), (rx, false)))
+                });
+            axum::body::Body::from_stream(events)
         })
     };
     let app = Router::new()
         .route("/ready", record("ready", state.clone()))
         .route("/health", record("health", state.clone()))
         .route("/shutdown", record("shutdown", state.clone()))
-        .route("/gameserver", gs);
+        .route("/gameserver", gs)
+        .route("/watch/gameserver", watch);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sdk_port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -100,8 +142,21 @@ async fn an_agones_zone_waits_for_its_allocation_then_runs_that_zone() {
         "a standby server runs no zone"
     );
 
+    // Watching, not polling: one read of the game server, then the stream.
+    let start_watch = Instant::now();
+    while !state.lock().unwrap().calls.iter().any(|c| c == "watch") {
+        assert!(
+            start_watch.elapsed() < Duration::from_secs(10),
+            "never watched"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let reads = |s: &Sidecar| s.calls.iter().filter(|c| *c == "gameserver").count();
+    assert_eq!(reads(&state.lock().unwrap()), 1, "polled the game server");
+
     // The orchestrator allocates it for `test_area~7`.
-    state.lock().unwrap().allocated = true;
+    state.lock().unwrap().allocated.send_replace(true);
     let endpoints = loop {
         if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{admin}/endpoints")).await {
             break r.json::<serde_json::Value>().await.unwrap();

@@ -1,6 +1,7 @@
 //! The Kubernetes/Agones supervisor backend: a zone is started by allocating a standby
-//! game server of the zone Fleet (`GameServerAllocation`), annotated with the zone id
-//! and map it must run. The zone pod (`zone-server --agones`) reads the annotations
+//! game server of the zone Fleet (`GameServerAllocation`, created through the `kube`
+//! client with the pod's service account), annotated with the zone id and map it must
+//! run. The zone pod (`zone-server --agones`) reads the annotations
 //! through its SDK sidecar, starts that zone and registers with the orchestrator as
 //! any zone does; `open_zone` waits for that registration.
 
@@ -9,17 +10,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arcane_service::RetryPolicy;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::json;
 
 use super::{Supervisor, SupervisorError, ZoneSpec};
 pub use arcane_control_api::agones::{CLOSE_AFTER_ANNOTATION, MAP_ANNOTATION, ZONE_ID_ANNOTATION};
 
-/// Where the Kubernetes API is. The orchestrator speaks plain HTTP to a `kubectl
-/// proxy` sidecar in its pod (`http://127.0.0.1:8001`), which authenticates with the
-/// pod's service account: no TLS or credentials in this process.
+/// Where the Fleet is, and how to reach the Kubernetes API.
 #[derive(Debug, Clone)]
 pub struct AgonesConfig {
-    pub api_server: String,
+    /// The Kubernetes API: `None` infers it (in a pod: the service account's token and
+    /// CA; elsewhere: `KUBECONFIG`); `Some(url)` names one (a test's stand-in).
+    pub api_server: Option<String>,
     pub namespace: String,
     /// The Fleet of standby zone servers.
     pub fleet: String,
@@ -30,8 +32,16 @@ pub struct AgonesConfig {
 /// Allocates zone game servers from an Agones Fleet.
 pub struct AgonesSupervisor {
     config: AgonesConfig,
-    http: reqwest::Client,
+    allocations: Api<DynamicObject>,
     allocated: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// The `GameServerAllocation` resource (Agones' allocation API group).
+fn allocation_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("allocation.agones.dev", "v1", "GameServerAllocation"),
+        "gameserverallocations",
+    )
 }
 
 /// The allocation request for `spec`.
@@ -56,40 +66,40 @@ pub fn allocation(fleet: &str, spec: &ZoneSpec) -> serde_json::Value {
 }
 
 impl AgonesSupervisor {
-    pub fn new(config: AgonesConfig) -> anyhow::Result<Self> {
+    /// Connects to the Kubernetes API (must run inside a tokio runtime).
+    pub async fn new(config: AgonesConfig) -> anyhow::Result<Self> {
+        // The one TLS provider this workspace builds (already set when it returns Err).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match &config.api_server {
+            None => kube::Client::try_default().await?,
+            Some(url) => {
+                let mut c = kube::Config::new(url.parse()?);
+                c.read_timeout = Some(Duration::from_secs(5));
+                kube::Client::try_from(c)?
+            }
+        };
+        let resource = allocation_resource();
+        let allocations = Api::namespaced_with(client, &config.namespace, &resource);
         Ok(AgonesSupervisor {
             config,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()?,
+            allocations,
             allocated: Arc::default(),
         })
     }
 
     /// Allocates one game server for `spec`, retrying while the Fleet has none Ready.
     async fn allocate(
-        http: reqwest::Client,
+        allocations: Api<DynamicObject>,
         config: AgonesConfig,
         spec: ZoneSpec,
     ) -> anyhow::Result<String> {
-        let url = format!(
-            "{}/apis/allocation.agones.dev/v1/namespaces/{}/gameserverallocations",
-            config.api_server.trim_end_matches('/'),
-            config.namespace
-        );
-        let body = allocation(&config.fleet, &spec);
+        let body: DynamicObject = serde_json::from_value(allocation(&config.fleet, &spec))?;
         let deadline = tokio::time::Instant::now() + config.retry_for;
         let mut backoff =
             RetryPolicy::new(Duration::from_millis(250), Duration::from_secs(2)).backoff();
         loop {
-            let answer: serde_json::Value = http
-                .post(&url)
-                .json(&body)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let created = allocations.create(&PostParams::default(), &body).await?;
+            let answer = serde_json::to_value(&created)?;
             let state = answer["status"]["state"].as_str().unwrap_or_default();
             if state == "Allocated" {
                 return Ok(answer["status"]["gameServerName"]
@@ -111,7 +121,7 @@ impl Supervisor for AgonesSupervisor {
     /// Asks for an allocation in the background; `open_zone` waits for the zone to
     /// register. Claims in the shared state keep replicas from allocating one zone twice.
     fn start(&self, spec: ZoneSpec) -> Result<(), SupervisorError> {
-        let (http, config) = (self.http.clone(), self.config.clone());
+        let (allocations, config) = (self.allocations.clone(), self.config.clone());
         let allocated = self.allocated.clone();
         let handle = tokio::runtime::Handle::try_current().map_err(|e| SupervisorError::Spawn {
             zone: spec.zone_id.clone(),
@@ -119,7 +129,7 @@ impl Supervisor for AgonesSupervisor {
         })?;
         handle.spawn(async move {
             let zone = spec.zone_id.clone();
-            match Self::allocate(http, config, spec).await {
+            match Self::allocate(allocations, config, spec).await {
                 Ok(server) => {
                     tracing::info!(%zone, %server, "game server allocated");
                     allocated
