@@ -162,3 +162,20 @@ async fn sigterm_hands_players_to_another_copy_or_saves_them() {
     }
     println!("drain without a copy: 3 players saved and disconnected, east exited after {took:?}");
 }
+
+/// A zone drained with nobody online leaves the registry before its process is gone,
+/// so nothing is placed or transferred into it afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_zone_drained_leaves_the_registry_before_it_exits() {
+    let world = World::start("drain-empty").await;
+    let (status, took) = world.terminate("east").await;
+    assert!(status.success(), "{status} after {took:?}");
+    // The process has exited: its deregistration came first.
+    let zones = world.zones().await;
+    assert!(
+        zones.iter().all(|z| z.info.zone_id != "east"),
+        "east is still listed after its process exited: {zones:?}\n{}",
+        world.logs()
+    );
+    assert!(zones.iter().any(|z| z.info.zone_id == "west" && z.up));
+}

@@ -61,19 +61,27 @@ pub struct ControlPlane {
     pub lifecycle: Lifecycle,
 }
 
-/// Takes the zone out of the orchestrator's registry (best effort: a zone that stops
-/// heartbeating is marked down anyway).
+/// Takes the zone out of the orchestrator's registry before the process goes, so
+/// nothing is placed on it meanwhile: tried a few times over about three seconds (the
+/// process exits after it either way; a zone that stops heartbeating is marked down).
 async fn deregister(http: &reqwest::Client, key: &ControlKey, base: &str, me: &ZoneInfo) {
     let bye = Deregister {
         zone_id: me.zone_id.clone(),
         lease_generation: me.lease_generation,
     };
-    let r = signed_post(http, key, base, paths::DEREGISTER, &bye)
-        .send()
-        .await;
-    if let Err(e) = r {
-        tracing::warn!("cannot deregister: {e}");
+    let mut backoff = RETRY.backoff();
+    for attempt in 1..=4 {
+        match signed_post(http, key, base, paths::DEREGISTER, &bye)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => tracing::warn!(status = %r.status(), attempt, "deregistration refused"),
+            Err(e) => tracing::warn!(attempt, "cannot deregister: {e}"),
+        }
+        tokio::time::sleep(backoff.next_delay().min(Duration::from_secs(1))).await;
     }
+    tracing::error!("could not deregister; the orchestrator will see this zone go silent");
 }
 
 /// Registers and heartbeats until the zone stops. A zone that stayed empty for its
