@@ -64,6 +64,8 @@ pub struct Orchestrator<R> {
 pub enum Refused {
     /// Try again later (503).
     Unavailable(String),
+    /// No such thing (404): a transfer id nobody recorded.
+    NotFound(String),
     Internal(String),
 }
 

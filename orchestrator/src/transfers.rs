@@ -112,7 +112,9 @@ impl<R: ZoneRegistry> Orchestrator<R> {
         may_open: bool,
     ) -> Result<(u64, HandoffStatus), Refused> {
         let Some((h, status)) = self.store.handoff(transfer_id).await.map_err(int)? else {
-            return Err(Refused::Unavailable(format!("no transfer {transfer_id}")));
+            return Err(Refused::NotFound(format!(
+                "no transfer {transfer_id:?} was recorded"
+            )));
         };
         if status != HandoffStatus::Pending {
             return Ok((h.player_id, status));

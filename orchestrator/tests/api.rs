@@ -277,7 +277,7 @@ async fn a_transfer_commits_once_moves_the_items_and_a_stale_one_aborts() {
     handoff(&store, "t-nowhere", eve.player_id, "zone:swamp").await;
     assert_eq!(transfer(&api, "t-nowhere").await.unwrap_err(), 409);
     assert_eq!(store.owner(eve.player_id).await.unwrap().unwrap(), owner);
-    assert_eq!(transfer(&api, "t-unknown").await.unwrap_err(), 503);
+    assert_eq!(transfer(&api, "t-unknown").await.unwrap_err(), 404);
 }
 
 #[tokio::test]

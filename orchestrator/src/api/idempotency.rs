@@ -9,7 +9,6 @@
 //! is refused with 409 (the problem's type tells which).
 
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -25,12 +24,15 @@ pub(super) const REPLAYED: &str = "idempotent-replayed";
 /// Longest key accepted.
 const MAX_KEY: usize = 255;
 
-/// A stable fingerprint of the request body (same body, same fingerprint).
+/// A fingerprint of the request body, the same in every build and replica (64-bit
+/// FNV-1a of its JSON: `DefaultHasher` may change between Rust releases, and replicas
+/// of two builds share the claims during a rolling upgrade).
 fn fingerprint(body: &impl serde::Serialize) -> String {
-    let json = serde_json::to_string(body).unwrap_or_default();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    json.hash(&mut h);
-    format!("{:016x}", h.finish())
+    let json = serde_json::to_vec(body).unwrap_or_default();
+    let h = json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
 }
 
 /// Runs `work` once per `Idempotency-Key` (when the request has one). `work` answers

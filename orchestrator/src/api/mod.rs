@@ -46,6 +46,7 @@ impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
             Refused::Unavailable(m) => Problem::Unavailable.answer(m),
+            Refused::NotFound(m) => Problem::NotFound.answer(m),
             Refused::Internal(m) => internal(m),
         }
     }

@@ -127,6 +127,7 @@ fn deregister() {}
         (status = 200, description = "Committed", body = TransferResponse),
         (status = 400, description = "Malformed", body = ApiError, content_type = "application/problem+json"),
         (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "No such transfer was recorded", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "Aborted (nothing moved), or the Idempotency-Key was used with another request", body = ApiError, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),

@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneInfo {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub zone_id: String,
     /// Where clients connect (`ws://host:port`).
     pub endpoint: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub capacity: u32,
     /// The content zone this runs (a copy or an instance runs its template's map);
     /// empty means the same as `zone_id`.
