@@ -15,27 +15,34 @@ use arcane_engine::content::ContentSources;
 use arcane_service::ProcessIdentity;
 use arcane_store::Store;
 
-/// The two zones: walking east out of `west` leads into `east`, and west out of `east`
-/// back into `west`. Players walk 10 m/s; new ones start 5 m from the border.
-const WEST: &str = r#"ZoneDef(
-    id: "west",
+/// The two neighbouring zones, `(west, east)` as RON: walking east out of `west` leads
+/// into `east` (arriving at x 8), and west out of `east` back into `west` (at x 90).
+/// Shared with the transfer tests (`tools/tests/world`).
+pub fn border_zones(player_speed: f32, max_players: u32) -> (String, String) {
+    let zone = |id: &str, exit: &str| {
+        format!(
+            r#"ZoneDef(
+    id: "{id}",
     bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
-    player_speed: 10.0,
-    max_players: 256,
+    player_speed: {player_speed:?},
+    max_players: {max_players},
     spawn_points: [(50.0, 50.0)],
     spawn_radius: 0.0,
-    exits: [Exit(area: Bounds(min: (95.0, 0.0), max: (100.0, 100.0)), to: Zone("east"), arrive: KeepY(8.0))],
-)"#;
-
-const EAST: &str = r#"ZoneDef(
-    id: "east",
-    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
-    player_speed: 10.0,
-    max_players: 256,
-    spawn_points: [(50.0, 50.0)],
-    spawn_radius: 0.0,
-    exits: [Exit(area: Bounds(min: (0.0, 0.0), max: (5.0, 100.0)), to: Zone("west"), arrive: KeepY(90.0))],
-)"#;
+    exits: [{exit}],
+)"#
+        )
+    };
+    (
+        zone(
+            "west",
+            r#"Exit(area: Bounds(min: (95.0, 0.0), max: (100.0, 100.0)), to: Zone("east"), arrive: KeepY(8.0))"#,
+        ),
+        zone(
+            "east",
+            r#"Exit(area: Bounds(min: (0.0, 0.0), max: (5.0, 100.0)), to: Zone("west"), arrive: KeepY(90.0))"#,
+        ),
+    )
+}
 
 /// The zones every run keeps.
 pub const ZONES: [&str; 2] = ["west", "east"];
@@ -104,9 +111,11 @@ impl World {
                 (t.path().to_path_buf(), Some(t))
             }
         };
+        // Players walk 10 m/s; new ones start 5 m from the border.
+        let (west, east) = border_zones(10.0, 256);
         let mut content = ContentSources::shipped();
-        content.set("zones/west.ron", WEST);
-        content.set("zones/east.ron", EAST);
+        content.set("zones/west.ron", west);
+        content.set("zones/east.ron", east);
         content.write_to(&dir.join("content"))?;
         let (public_addr, internal_addr) = (free_addr()?, free_addr()?);
         let w = World {

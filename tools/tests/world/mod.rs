@@ -18,27 +18,8 @@ use arcane_engine::content::ContentSources;
 use arcane_loadtest::client::{Client, Incoming};
 use arcane_protocol::view::ClientView;
 use arcane_protocol::{ClientMessage, ClientTier, MoveInput, ServerMessage};
-use arcane_store::{ItemStack, SavedPlayer, Store};
-
-const WEST: &str = r#"ZoneDef(
-    id: "west",
-    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
-    player_speed: 5.0,
-    max_players: 64,
-    spawn_points: [(50.0, 50.0)],
-    spawn_radius: 0.0,
-    exits: [Exit(area: Bounds(min: (95.0, 0.0), max: (100.0, 100.0)), to: Zone("east"), arrive: KeepY(8.0))],
-)"#;
-
-const EAST: &str = r#"ZoneDef(
-    id: "east",
-    bounds: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)),
-    player_speed: 5.0,
-    max_players: 64,
-    spawn_points: [(50.0, 50.0)],
-    spawn_radius: 0.0,
-    exits: [Exit(area: Bounds(min: (0.0, 0.0), max: (5.0, 100.0)), to: Zone("west"), arrive: KeepY(90.0))],
-)"#;
+use arcane_store::{SavedPlayer, Store};
+use arcane_tools::chaos::world::border_zones;
 
 /// A `west` zone with a portal strip (x 60–65) into the `vault` instance template.
 const WEST_WITH_PORTAL: &str = r#"ZoneDef(
@@ -93,7 +74,8 @@ impl World {
     /// Writes the content and starts the three processes: the orchestrator, `west`
     /// and `east`.
     pub async fn start(tag: &str) -> World {
-        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], vec![]).await;
+        let (west, east) = border_zones(5.0, 64);
+        let w = World::prepare(tag, &[("west", &west), ("east", &east)], vec![]).await;
         for p in ["orchestrator", "west", "east"] {
             w.spawn(p);
         }
@@ -118,7 +100,13 @@ impl World {
     /// Starts only the orchestrator, which runs `west` and `east` (sharing a border)
     /// as its child processes.
     pub async fn start_supervised_pair(tag: &str) -> World {
-        let w = World::prepare(tag, &[("west", WEST), ("east", EAST)], vec!["west", "east"]).await;
+        let (west, east) = border_zones(5.0, 64);
+        let w = World::prepare(
+            tag,
+            &[("west", &west), ("east", &east)],
+            vec!["west", "east"],
+        )
+        .await;
         w.spawn("orchestrator");
         w.wait_up(&["west", "east"]).await;
         w
@@ -397,22 +385,7 @@ impl Drop for World {
 }
 
 /// The items player `i` owns in a test: unique, so a duplicate or a loss shows.
-pub fn items_of(i: u64) -> Vec<ItemStack> {
-    vec![
-        ItemStack {
-            item: format!("sword-{i}"),
-            count: 1,
-        },
-        ItemStack {
-            item: format!("creature:wolfling-{i}"),
-            count: 1,
-        },
-        ItemStack {
-            item: "gold".into(),
-            count: 100 + i as u32,
-        },
-    ]
-}
+pub use arcane_tools::chaos::items_of;
 
 /// Gives a freshly logged-in player (owned by `zone`) its test state: a position just
 /// west of the border, 150 HP, and unique items.
