@@ -255,7 +255,10 @@ async fn run_session(
             _ = outbox.ready() => {
                 match write_batch(&mut ws, &outbox, &metrics).await {
                     WriteResult::Open => {}
-                    WriteResult::Closed => return,
+                    WriteResult::Closed => {
+                        linger(&mut ws).await;
+                        return;
+                    }
                     WriteResult::Stalled => break Some((
                         KickReason::SlowClient,
                         "the connection stopped taking data".to_string(),
@@ -283,7 +286,22 @@ async fn run_session(
         // Deliver what is pending and the kick, but never wait long for it: a client
         // that stopped reading gets it if its socket takes it within the timeout.
         let _ = timeout(WRITE_TIMEOUT, write_batch(&mut ws, &outbox, &metrics)).await;
+        linger(&mut ws).await;
     }
+}
+
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// After the kick and the close frame: reads (and drops) what the client still sends
+/// until it closes too, for at most `CLOSE_LINGER`. Closing a socket with unread input
+/// (a client's pongs, its last inputs) makes the kernel send a reset, which throws away
+/// the kick still in the send buffer.
+async fn linger(ws: &mut Ws) {
+    let _ = timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
 }
 
 enum WriteResult {
