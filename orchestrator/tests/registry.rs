@@ -187,4 +187,26 @@ async fn the_redis_registry_keeps_the_contract() {
     );
     let ids: Vec<_> = s.zones(3_000, 1_000).await.unwrap();
     assert!(ids.iter().all(|z| z.info.zone_id != "ghost"), "{ids:?}");
+
+    // A zone an older orchestrator registered (no lease generation stored) keeps
+    // beating through an upgrade instead of being told it was replaced.
+    let old = r#"{"info":{"zone_id":"old","endpoint":"ws://old","capacity":1},"load":{"players":0,"tick_p99_ms":0.0},"last_heartbeat_ms":1,"up":true}"#;
+    redis::pipe()
+        .cmd("SET")
+        .arg(format!("{prefix}:zone:old"))
+        .arg(old)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{prefix}:zones"))
+        .arg("old")
+        .ignore()
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.heartbeat("old", 4, ZoneLoad::default(), 3_000)
+            .await
+            .unwrap(),
+        Beat::Recorded
+    );
 }

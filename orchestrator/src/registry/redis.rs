@@ -77,13 +77,15 @@ impl ZoneRegistry for RedisRegistry {
         status.last_heartbeat_ms = now_ms;
         // A deregistration or a newer process's registration may have come since the
         // GET: write only while the zone is still in the set and registered by this
-        // generation, in one script (a plain SET would bring back a record no listing
+        // generation (a record an older orchestrator wrote has no generation: any
+        // goes), in one script (a plain SET would bring back a record no listing
         // shows, or overwrite the successor's).
         const SCRIPT: &str = r"
             if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
                 return 0
             end
-            if redis.call('GET', KEYS[3]) ~= ARGV[3] then
+            local g = redis.call('GET', KEYS[3])
+            if g and g ~= ARGV[3] then
                 return 2
             end
             redis.call('SET', KEYS[1], ARGV[2])
@@ -201,7 +203,8 @@ impl ZoneRegistry for RedisRegistry {
     ) -> Result<bool, RegistryError> {
         // Only the registered generation leaves, in one script.
         const SCRIPT: &str = r"
-            if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+            local g = redis.call('GET', KEYS[3])
+            if g and g ~= ARGV[2] then
                 return 0
             end
             redis.call('DEL', KEYS[1], KEYS[3])
