@@ -13,7 +13,10 @@ fn the_documented_protocol_version_is_the_one_the_code_speaks() {
     let title = doc.lines().next().unwrap();
     assert_eq!(title, format!("# Arcane Realms wire protocol, version {v}"));
     let alpn = std::str::from_utf8(QUIC_ALPN).unwrap();
-    assert!(doc.contains(&format!("ALPN `{alpn}`")), "ALPN {alpn} is not documented");
+    assert!(
+        doc.contains(&format!("ALPN `{alpn}`")),
+        "ALPN {alpn} is not documented"
+    );
     let hello = doc
         .lines()
         .find(|l| l.starts_with("| 0 | `Hello` |"))
