@@ -78,34 +78,6 @@ macro_rules! metric_set {
     };
 }
 
-#[cfg(test)]
-mod tests {
-    use prometheus_client::metrics::counter::Counter;
-    use prometheus_client::metrics::histogram::Histogram;
-    use prometheus_client::registry::Registry;
-
-    crate::metric_set! {
-        struct Probe {
-            hits: Counter => "hits", "Things hit";
-            wait: Histogram = Histogram::new([1.0]) => "wait", "Time waited", Seconds;
-        }
-    }
-
-    #[test]
-    fn every_declared_metric_is_registered_with_its_help_and_unit() {
-        let mut registry = Registry::with_prefix("probe");
-        let p = Probe::register(&mut registry);
-        p.hits.inc();
-        p.wait.observe(0.5);
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(text.contains("# HELP probe_hits Things hit."), "{text}");
-        assert!(text.contains("probe_hits_total 1"), "{text}");
-        assert!(text.contains("# UNIT probe_wait_seconds seconds"), "{text}");
-        assert!(text.contains("probe_wait_seconds_count 1"), "{text}");
-    }
-}
-
 /// What every service exports about itself: `<prefix>_build_info{version} 1` and
 /// `process_start_time_seconds` (when this process started, Unix seconds), so alerts can
 /// tell a restart from a crash loop and dashboards which build runs where.
@@ -173,6 +145,34 @@ pub fn encode_registries(registries: &[&prometheus_client::registry::Registry]) 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::histogram::Histogram;
+    use prometheus_client::registry::Registry;
+
+    crate::metric_set! {
+        struct Probe {
+            hits: Counter => "hits", "Things hit";
+            wait: Histogram = Histogram::new([1.0]) => "wait", "Time waited", Seconds;
+        }
+    }
+
+    #[test]
+    fn every_declared_metric_is_registered_with_its_help_and_unit() {
+        let mut registry = Registry::with_prefix("probe");
+        let p = Probe::register(&mut registry);
+        p.hits.inc();
+        p.wait.observe(0.5);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("# HELP probe_hits Things hit."), "{text}");
+        assert!(text.contains("probe_hits_total 1"), "{text}");
+        assert!(text.contains("# UNIT probe_wait_seconds seconds"), "{text}");
+        assert!(text.contains("probe_wait_seconds_count 1"), "{text}");
+    }
 }
 
 #[cfg(test)]
