@@ -180,6 +180,26 @@ async fn cas_owner(
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether `zone` owns player `id` at `epoch`, taking the ownership row's lock (a no-op
+/// update) so a concurrent transfer commit happens entirely before or after the
+/// caller's write.
+async fn lock_owned(
+    c: &mut sqlx::AnyConnection,
+    id: u64,
+    zone: &str,
+    epoch: i64,
+) -> Result<bool, StoreError> {
+    let owned = sqlx::query(
+        "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
+    )
+    .bind(id as i64)
+    .bind(zone)
+    .bind(epoch)
+    .execute(c)
+    .await?;
+    Ok(owned.rows_affected() == 1)
+}
+
 /// Writes a player's saved state (and the zone it is in) to its row.
 async fn write_state(
     c: &mut sqlx::AnyConnection,
@@ -405,15 +425,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         lease::fence(&mut tx, lease).await?;
         for (id, epoch, p) in players {
-            let owned = sqlx::query(
-                "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
-            )
-            .bind(*id as i64)
-            .bind(zone)
-            .bind(*epoch)
-            .execute(&mut *tx)
-            .await?;
-            if owned.rows_affected() != 1 {
+            if !lock_owned(&mut tx, *id, zone, *epoch).await? {
                 lost.push(*id);
                 continue;
             }
@@ -434,15 +446,7 @@ impl Store {
         state: &SavedPlayer,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let owned = sqlx::query(
-            "UPDATE ownership SET epoch = epoch WHERE player_id = $1 AND zone = $2 AND epoch = $3",
-        )
-        .bind(id as i64)
-        .bind(&owner.zone)
-        .bind(owner.epoch)
-        .execute(&mut *tx)
-        .await?;
-        if owned.rows_affected() != 1 {
+        if !lock_owned(&mut tx, id, &owner.zone, owner.epoch).await? {
             return Ok(false);
         }
         write_state(
