@@ -113,13 +113,15 @@ fn probes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
 
 /// What players reach: login and the probes.
 pub fn public_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    conventions(
-        Router::new()
-            .route(paths::LOGIN, post(login::login::<R>))
-            .route("/openapi.json", get(openapi::public_json))
-            .merge(probes())
-            .with_state(state),
-    )
+    conventions(public_routes().with_state(state))
+}
+
+/// The public routes, probes included.
+fn public_routes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
+    Router::new()
+        .route(paths::LOGIN, post(login::login::<R>))
+        .route("/openapi.json", get(openapi::public_json))
+        .merge(probes())
 }
 
 /// The internal routes without the probes.
@@ -147,11 +149,10 @@ pub fn internal_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
 }
 
 /// Every route on one router (in-process tests; a deployment serves the two apart).
+/// `/openapi.json` there is the public API's.
 pub fn router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
     conventions(
-        Router::new()
-            .route(paths::LOGIN, post(login::login::<R>))
-            .merge(probes())
+        public_routes()
             .merge(control_routes(state.clone()))
             .with_state(state),
     )
