@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arcane_tools::chaos::{ZoneProcesses, zone_processes};
 use tokio::sync::watch;
-use world::{World, check_one_owner, seed, travel};
+use world::{World, check_one_owner, set_off};
 
 /// A seeded stream of delays (an LCG: the seed is printed, a failure replays).
 struct Moments(u64);
@@ -69,15 +69,7 @@ async fn an_orchestrator_killed_under_transfers_never_leaves_a_zone_in_two_proce
         let mut trips = Vec::new();
         for k in 0..per_round {
             let i = round * per_round + k;
-            let name = format!("sb{i}");
-            let l = world.login(&name).await;
-            assert_eq!(l.zone_id, "west");
-            seed(&store, "west", l.player_id, i).await;
-            let (world, go) = (&world, go.clone());
-            trips.push(async move {
-                let (client, trip) = travel(world, &name, (l.endpoint, l.ticket), "east", go).await;
-                (name, l.player_id, i, client, trip)
-            });
+            trips.push(set_off(&world, &store, format!("sb{i}"), i, go.clone()).await);
         }
         let all = futures_util::future::join_all(trips);
         tokio::pin!(all);

@@ -12,7 +12,7 @@ mod world;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use world::{World, check_one_owner, seed, travel};
+use world::{World, check_one_owner, seed, set_off, travel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_cross_the_border_and_arrive_with_their_state() {
@@ -21,15 +21,7 @@ async fn players_cross_the_border_and_arrive_with_their_state() {
     let (_go_tx, go) = watch::channel(true);
     let mut trips = Vec::new();
     for i in 0..6u64 {
-        let name = format!("walker{i}");
-        let l = world.login(&name).await;
-        assert_eq!(l.zone_id, "west");
-        seed(&store, "west", l.player_id, i).await;
-        let (world, go) = (&world, go.clone());
-        trips.push(async move {
-            let (client, trip) = travel(world, &name, (l.endpoint, l.ticket), "east", go).await;
-            (name, l.player_id, i, client, trip)
-        });
+        trips.push(set_off(&world, &store, format!("walker{i}"), i, go.clone()).await);
     }
     let arrived = futures_util::future::join_all(trips).await;
     for (name, player, i, _client, trip) in &arrived {

@@ -459,6 +459,25 @@ pub struct Trip {
     pub hp: u32,
 }
 
+/// Logs `name` in (it starts in `west`), gives it player `i`'s items just west of the
+/// border, and returns its journey east (run it to travel): the name, player id,
+/// index, the connected client and how the trip went.
+pub async fn set_off<'a>(
+    world: &'a World,
+    store: &Store,
+    name: String,
+    i: u64,
+    go: tokio::sync::watch::Receiver<bool>,
+) -> impl std::future::Future<Output = (String, u64, u64, Client, Trip)> + 'a {
+    let l = world.login(&name).await;
+    assert_eq!(l.zone_id, "west");
+    seed(store, "west", l.player_id, i).await;
+    async move {
+        let (client, trip) = travel(world, &name, (l.endpoint, l.ticket), "east", go).await;
+        (name, l.player_id, i, client, trip)
+    }
+}
+
 /// Connects with `first` (endpoint, ticket), waits for `go`, then walks east until
 /// `want` welcomes the player; follows redirects and logs in again whenever a zone is
 /// gone or says it does not own the player. Returns the connected client.
