@@ -1,8 +1,8 @@
 //! Arcane Realms zone simulation on `bevy_ecs`.
 //!
 //! A [`Zone`] is fed [`ZoneCommand`]s and hands back [`ZoneOutput`]s. Inside, one
-//! plugin per concern (players, movement, npc, combat, skills, enemy_ai, persist,
-//! admin, interest, replication) registers its systems into the phases of a tick
+//! plugin per concern (players, movement, npc, combat, skills, enemy_ai, creatures,
+//! persist, admin, interest, replication) registers its systems into the phases of a tick
 //! (`common::schedule`), its command handlers and its observers; the types they share
 //! are in [`common`], below every plugin.
 //!
@@ -19,6 +19,7 @@ pub mod admin;
 pub mod combat;
 pub mod common;
 pub mod content;
+pub mod creatures;
 pub mod enemy_ai;
 pub mod interest;
 pub mod movement;

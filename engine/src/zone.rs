@@ -47,13 +47,14 @@ impl Zone {
         let mut schedule = Schedule::new(ZoneTickSchedule);
         configure_phases(&mut schedule);
         // One line per concern; each registers its own systems, handlers, observers.
-        let plugins: [&dyn ZonePlugin; 10] = [
+        let plugins: [&dyn ZonePlugin; 11] = [
             &crate::players::PlayersPlugin,
             &crate::movement::MovementPlugin,
             &crate::npc::NpcPlugin,
             &crate::combat::CombatPlugin,
             &crate::skills::SkillsPlugin,
             &crate::enemy_ai::EnemyAiPlugin,
+            &crate::creatures::CreaturesPlugin,
             &crate::persist::PersistPlugin,
             &crate::admin::AdminPlugin,
             &crate::interest::InterestPlugin,

@@ -6,7 +6,7 @@
 
 use arcane_engine::content::{ContentSources, ExitTarget, ZoneContent};
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
-use arcane_protocol::saved::{ItemStack, SavedPlayer};
+use arcane_protocol::saved::{ItemStack, SavedCreature, SavedCreatureState, SavedGene, SavedPlayer};
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{ClientTier, EventKind, MoveInput};
 
@@ -43,14 +43,22 @@ fn saved(x: f32, y: f32) -> SavedPlayer {
         mana: 12,
         inventory: vec![
             ItemStack {
-                item: "creature:fox-3".into(),
-                count: 1,
-            },
-            ItemStack {
                 item: "gold".into(),
                 count: 40,
             },
         ],
+        creatures: vec![SavedCreature {
+            id: 3,
+            species: "mossling".into(),
+            gene_version: 1,
+            genome: [("size".to_string(), SavedGene::Numeric(1.2))].into(),
+            parents: Some((1, 2)),
+            generation: 1,
+            born_zone: "meadow".into(),
+            born_tick: 5,
+            state: SavedCreatureState::Active,
+            breed_ready_in_ticks: 0,
+        }],
     }
 }
 

@@ -507,6 +507,7 @@ fn every_concern_equips_a_joining_player_from_its_saved_state() {
             item: "gem".into(),
             count: 3,
         }],
+        creatures: Vec::new(),
     };
     zone.step([ZoneCommand::Join {
         player: PlayerId(9),

@@ -6,6 +6,7 @@
 //! here; `PROTOCOL.md` beside this crate documents the bytes. No bevy, no tokio.
 
 pub mod codec;
+pub mod creatures;
 pub mod messages;
 pub mod quant;
 pub mod saved;
@@ -21,18 +22,22 @@ pub use messages::{
     Hello, KickReason, MoveInput, Redirect, ReliableEvent, ServerMessage, Telegraph, TelegraphArea,
     Welcome,
 };
+pub use creatures::{
+    BreedOutcome, BreedRefusal, CaptureOutcome, CaptureRefusal, CreatureCatalog, CreatureId,
+    CreatureView, TraitView,
+};
 pub use snapshot::{
     EntityEnter, EntityKind, EntityState, EntityUpdate, InputReceipt, InputWait, LocalId, NetId,
     OwnState, Snapshot,
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The QUIC ALPN protocol id: names the protocol version, so a client of another
 /// version fails the TLS handshake with a clear `no_application_protocol` instead of
 /// mis-decoding frames.
-pub const QUIC_ALPN: &[u8] = b"arcane/5";
+pub const QUIC_ALPN: &[u8] = b"arcane/6";
 
 /// Bytes before the server message in a QUIC snapshot datagram: a per-connection
 /// datagram sequence number (`u32`, big-endian), from which a client counts loss.

@@ -4,6 +4,7 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
+use crate::creatures::{BreedOutcome, CaptureOutcome, CreatureCatalog, CreatureId, CreatureView};
 use crate::snapshot::{NetId, Snapshot};
 
 /// Device class a client declares at handshake; it picks the interest budget.
@@ -90,6 +91,27 @@ pub enum AdminCommand {
     Teleport { target: NetId, x_cm: i32, y_cm: i32 },
     /// Turns lasting invulnerability on or off. `NetId(0)` is oneself.
     SetInvulnerable { target: NetId, on: bool },
+    /// Spawns a wild creature of a species at a point; `genes` sets expressed values
+    /// by gene id (`("temperament", "docile")`, `("size", "1.2")`), the rest is drawn.
+    SpawnCreature {
+        species: String,
+        x_cm: i32,
+        y_cm: i32,
+        genes: Vec<(String, String)>,
+    },
+    /// Makes the breeding cell around a point hold `count` wild creatures of a
+    /// species (spawning or removing some; never above the cell's cap).
+    SetCellPopulation {
+        species: String,
+        x_cm: i32,
+        y_cm: i32,
+        count: u32,
+    },
+    /// Shows a creature's genome and lineage: a wild one by `target`, or one of the
+    /// sender's roster by `creature` (when `target` is `NetId(0)`).
+    ShowCreature { target: NetId, creature: CreatureId },
+    /// Lists the occupancy of the breeding cells within `radius_m` of a point.
+    ShowCells { x_cm: i32, y_cm: i32, radius_m: u32 },
 }
 
 /// Everything a client may send. Several are batched into one frame.
@@ -112,6 +134,19 @@ pub enum ClientMessage {
         seq: u32,
         command: AdminCommand,
     },
+    /// Try to capture a wild creature; answered by `CaptureResult`.
+    Capture {
+        seq: u32,
+        target: NetId,
+    },
+    /// Breed two creatures of one's roster; answered by `BreedResult`.
+    Breed {
+        seq: u32,
+        first: CreatureId,
+        second: CreatureId,
+    },
+    /// Ask for the whole roster; answered by a `Roster` event.
+    RosterRequest,
 }
 
 /// Why the server closed a connection. Sent in a `Kick` before the close.
@@ -349,6 +384,26 @@ pub enum EventKind {
         ok: bool,
         detail: String,
     },
+    /// To the player who sent capture intent `seq`.
+    CaptureResult {
+        seq: u32,
+        target: NetId,
+        outcome: CaptureOutcome,
+    },
+    /// To the player who sent breed intent `seq`.
+    BreedResult {
+        seq: u32,
+        outcome: BreedOutcome,
+    },
+    /// The whole roster, in answer to `RosterRequest` and on joining a zone.
+    Roster {
+        capacity: u16,
+        creatures: Vec<CreatureView>,
+    },
+    /// A roster entry was added or changed (captured, egg laid, hatched, bred).
+    RosterEntry {
+        creature: CreatureView,
+    },
 }
 
 /// Sent once the zone has accepted the handshake.
@@ -367,6 +422,8 @@ pub struct Welcome {
     pub content_version: u64,
     /// Skill ids of the player's slots, in slot order (`CastIntent::slot`).
     pub skills: Vec<String>,
+    /// How to draw this zone's wild creatures (`EntityKind::Creature` variants).
+    pub creatures: CreatureCatalog,
 }
 
 /// Everything a zone may send. One message per frame.

@@ -56,6 +56,9 @@ pub enum EntityKind {
     Enemy,
     /// `EntityState::variant` is the caster's skill slot that launched it.
     Projectile,
+    /// A wild creature: `EntityState::variant` packs its species and visible traits
+    /// (`creatures::variant`).
+    Creature,
 }
 
 /// Bits of `EntityState::flags`.

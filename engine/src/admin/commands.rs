@@ -82,6 +82,10 @@ fn walkable(world: &World, p: Vec2) -> Result<(), String> {
 
 fn run(world: &mut World, me: Entity, command: AdminCommand) -> Result<String, String> {
     match command {
+        c @ (AdminCommand::SpawnCreature { .. }
+        | AdminCommand::SetCellPopulation { .. }
+        | AdminCommand::ShowCreature { .. }
+        | AdminCommand::ShowCells { .. }) => crate::creatures::run_admin(world, me, &c),
         AdminCommand::SpawnEnemy { enemy, x_cm, y_cm } => {
             let at = point(x_cm, y_cm);
             walkable(world, at)?;

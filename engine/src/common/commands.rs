@@ -23,10 +23,13 @@ pub enum CommandKind {
     TransferFailed,
     /// The zone drains: everyone is handed over (not addressed to one player).
     Evacuate,
+    Capture,
+    Breed,
+    RosterRequest,
 }
 
 impl CommandKind {
-    const COUNT: usize = 7;
+    const COUNT: usize = 10;
 
     /// The kind of `command`; `None` for joins, leaves and resumes (the players plugin's).
     pub fn of(command: &ZoneCommand) -> Option<CommandKind> {
@@ -38,6 +41,9 @@ impl CommandKind {
             ZoneCommand::Admin { .. } => CommandKind::Admin,
             ZoneCommand::TransferFailed { .. } => CommandKind::TransferFailed,
             ZoneCommand::Evacuate { .. } => CommandKind::Evacuate,
+            ZoneCommand::Capture { .. } => CommandKind::Capture,
+            ZoneCommand::Breed { .. } => CommandKind::Breed,
+            ZoneCommand::RosterRequest { .. } => CommandKind::RosterRequest,
             ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } | ZoneCommand::Resumed { .. } => {
                 return None;
             }
@@ -49,7 +55,12 @@ impl CommandKind {
     pub fn ignored_while_frozen(self) -> bool {
         matches!(
             self,
-            CommandKind::Input | CommandKind::Cast | CommandKind::Respawn | CommandKind::Admin
+            CommandKind::Input
+                | CommandKind::Cast
+                | CommandKind::Respawn
+                | CommandKind::Admin
+                | CommandKind::Capture
+                | CommandKind::Breed
         )
     }
 }

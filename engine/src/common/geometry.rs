@@ -79,6 +79,7 @@ mod tests {
             exits: Vec::new(),
             instance: None,
             overflow_at: None,
+            wild: None,
             obstacles: vec![
                 Obstacle::Box {
                     min: Vec2::new(50.0, 0.0),

@@ -5,7 +5,8 @@
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{
-    AdminCommand, CastIntent, ClientTier, KickReason, MoveInput, ReliableEvent, Welcome,
+    AdminCommand, CastIntent, ClientTier, CreatureId, KickReason, MoveInput, NetId, ReliableEvent,
+    Welcome,
 };
 use bevy_ecs::prelude::Resource;
 
@@ -70,6 +71,20 @@ pub enum ZoneCommand {
         player: PlayerId,
         seq: u32,
         command: AdminCommand,
+    },
+    Capture {
+        player: PlayerId,
+        seq: u32,
+        target: NetId,
+    },
+    Breed {
+        player: PlayerId,
+        seq: u32,
+        first: CreatureId,
+        second: CreatureId,
+    },
+    RosterRequest {
+        player: PlayerId,
     },
 }
 

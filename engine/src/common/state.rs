@@ -1,6 +1,6 @@
 //! The zone-wide resources every plugin reads: the clock, the content, the counters.
 
-use arcane_protocol::CastRejectReason;
+use arcane_protocol::{BreedRefusal, CaptureRefusal, CastRejectReason};
 use arcane_protocol::messages::RejectReason;
 use bevy_ecs::prelude::Resource;
 
@@ -56,6 +56,18 @@ pub struct ZoneCounters {
     /// Systems or commands that failed (a panic, an insert on a despawned entity):
     /// logged and skipped for that tick instead of taking the zone down.
     pub system_faults: u64,
+    /// Wild creatures born in breeding cells.
+    pub creature_births: u64,
+    /// Wild creatures that died (or left with a species a reload removed).
+    pub creature_deaths: u64,
+    pub captures: u64,
+    /// Capture rolls that failed (the creature stayed wild).
+    pub capture_escapes: u64,
+    pub capture_refused: [u64; CaptureRefusal::ALL.len()],
+    /// Eggs laid by player breeding.
+    pub breeds: u64,
+    pub breed_refused: [u64; BreedRefusal::ALL.len()],
+    pub hatches: u64,
 }
 
 impl ZoneCounters {

@@ -38,13 +38,13 @@ impl Problem {
 }
 
 /// Collects problems for one file.
-struct Report<'a> {
-    file: &'a str,
-    out: Vec<Problem>,
+pub(super) struct Report<'a> {
+    pub file: &'a str,
+    pub out: Vec<Problem>,
 }
 
 impl Report<'_> {
-    fn bad(&mut self, path: &[Step], message: String) {
+    pub fn bad(&mut self, path: &[Step], message: String) {
         self.out.push(Problem {
             file: self.file.to_string(),
             path: path.to_vec(),
@@ -53,14 +53,14 @@ impl Report<'_> {
     }
 
     /// `value` must be finite and > 0.
-    fn positive(&mut self, path: &[Step], name: &str, value: f32) {
+    pub fn positive(&mut self, path: &[Step], name: &str, value: f32) {
         if !(value.is_finite() && value > 0.0) {
             self.bad(path, format!("{name} must be positive, got {value}"));
         }
     }
 
     /// `value` must be finite and >= 0.
-    fn non_negative(&mut self, path: &[Step], name: &str, value: f32) {
+    pub fn non_negative(&mut self, path: &[Step], name: &str, value: f32) {
         if !(value.is_finite() && value >= 0.0) {
             self.bad(path, format!("{name} must not be negative, got {value}"));
         }
@@ -69,7 +69,7 @@ impl Report<'_> {
 
 use Step::{Field as F, Index as I};
 
-fn duplicates<'a>(r: &mut Report<'_>, ids: impl Iterator<Item = &'a str>, what: &str) {
+pub(super) fn duplicates<'a>(r: &mut Report<'_>, ids: impl Iterator<Item = &'a str>, what: &str) {
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
         if id.is_empty() {

@@ -1,9 +1,11 @@
 //! Designer content: typed RON definitions (netcode tuning, classes, skills, enemies,
-//! zones) loaded with `deny_unknown_fields` and then checked semantically. Every problem
+//! creatures, zones) loaded with `deny_unknown_fields` and then checked semantically. Every problem
 //! is reported at once, each as `file:line:col: message`.
 
 mod check;
+mod check_creatures;
 mod classes;
+mod creatures;
 mod enemies;
 pub mod locate;
 mod netcode;
@@ -12,6 +14,10 @@ mod sources;
 mod zone;
 
 pub use classes::ClassDef;
+pub use creatures::{
+    BreedingRules, CaptureRules, CreatureContent, Cross, FLEE_SPEED_FACTOR, GeneDef, Inheritance,
+    SpeciesDef, WildDef, WildPopulation,
+};
 pub use enemies::{EnemyAttack, EnemyDef, IdleBehaviour, TargetRule, TelegraphShape};
 pub use netcode::{InputLimits, InterestTier, NetcodeDef, Tiers};
 pub use skills::{SkillDef, SkillEffect, SkillTarget};
@@ -67,6 +73,7 @@ pub struct ZoneContent {
     pub skills: Vec<SkillDef>,
     pub classes: Vec<ClassDef>,
     pub enemies: Vec<EnemyDef>,
+    pub creatures: CreatureContent,
     /// Identifies the content files this was loaded from.
     pub version: ContentVersion,
 }
@@ -118,7 +125,10 @@ impl ZoneContent {
     pub fn fastest_speed(&self) -> f32 {
         let npcs = self.zone.npcs.iter().map(|g| g.speed);
         let enemies = self.enemies.iter().map(|e| e.speed);
-        npcs.chain(enemies).fold(self.zone.player_speed, f32::max)
+        let creatures = self.creatures.species.iter().map(|s| s.speed * self.creatures.top_speed_factor());
+        npcs.chain(enemies)
+            .chain(creatures)
+            .fold(self.zone.player_speed, f32::max)
     }
 
     /// Seconds to whole ticks at this zone's tick rate (at least `min`).

@@ -9,13 +9,21 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::check::{self, Problem};
+use super::check_creatures;
 use super::locate::{field_at, locate};
 use super::{
-    ClassDef, ContentError, ContentErrors, EnemyDef, NetcodeDef, SkillDef, ZoneContent, ZoneDef,
+    ClassDef, ContentError, ContentErrors, CreatureContent, EnemyDef, NetcodeDef, SkillDef,
+    ZoneContent, ZoneDef,
 };
 
 /// The shared files every zone needs, relative to the content folder.
-pub const SHARED_FILES: [&str; 4] = ["netcode.ron", "skills.ron", "classes.ron", "enemies.ron"];
+pub const SHARED_FILES: [&str; 5] = [
+    "netcode.ron",
+    "skills.ron",
+    "classes.ron",
+    "enemies.ron",
+    "creatures.ron",
+];
 
 /// A short hash of the content files, shown in `/metrics` and the welcome message so a
 /// client, a bot or an operator can tell which content a zone runs.
@@ -42,6 +50,7 @@ struct Shared {
     skills: Option<Vec<SkillDef>>,
     classes: Option<Vec<ClassDef>>,
     enemies: Option<Vec<EnemyDef>>,
+    creatures: Option<CreatureContent>,
     errors: Vec<ContentError>,
 }
 
@@ -61,6 +70,10 @@ impl ContentSources {
         s.set("skills.ron", include_str!("../../../content/skills.ron"));
         s.set("classes.ron", include_str!("../../../content/classes.ron"));
         s.set("enemies.ron", include_str!("../../../content/enemies.ron"));
+        s.set(
+            "creatures.ron",
+            include_str!("../../../content/creatures.ron"),
+        );
         s.set(
             "zones/meadow.ron",
             include_str!("../../../content/zones/meadow.ron"),
@@ -209,17 +222,20 @@ impl ContentSources {
         let skills = parsed(self.parse::<Vec<SkillDef>>("skills.ron"), &mut errors);
         let classes = parsed(self.parse::<Vec<ClassDef>>("classes.ron"), &mut errors);
         let enemies = parsed(self.parse::<Vec<EnemyDef>>("enemies.ron"), &mut errors);
+        let creatures = parsed(self.parse::<CreatureContent>("creatures.ron"), &mut errors);
         errors.extend(self.resolve(check::shared(
             netcode.as_ref(),
             skills.as_deref(),
             classes.as_deref(),
             enemies.as_deref(),
         )));
+        errors.extend(self.resolve(creatures.as_ref().map(check_creatures::shared).unwrap_or_default()));
         Shared {
             netcode,
             skills,
             classes,
             enemies,
+            creatures,
             errors,
         }
     }
@@ -237,7 +253,7 @@ impl ContentSources {
             )]);
         }
         let zone = self.parse::<ZoneDef>(&rel).map_err(|e| vec![e])?;
-        let problems = check::zone(
+        let mut problems = check::zone(
             &rel,
             &zone,
             zone_id,
@@ -245,6 +261,7 @@ impl ContentSources {
             shared.enemies.as_deref(),
             &self.zone_ids(),
         );
+        problems.extend(check_creatures::wild(&rel, &zone, shared.creatures.as_ref()));
         if problems.is_empty() {
             Ok(zone)
         } else {
@@ -261,10 +278,11 @@ impl ContentSources {
             skills,
             classes,
             enemies,
+            creatures,
             mut errors,
         } = shared;
-        match (zone, netcode, skills, classes, enemies) {
-            (Ok(zone), Some(netcode), Some(skills), Some(classes), Some(enemies))
+        match (zone, netcode, skills, classes, enemies, creatures) {
+            (Ok(zone), Some(netcode), Some(skills), Some(classes), Some(enemies), Some(creatures))
                 if errors.is_empty() =>
             {
                 Ok(ZoneContent {
@@ -273,6 +291,7 @@ impl ContentSources {
                     skills,
                     classes,
                     enemies,
+                    creatures,
                     version: self.version(),
                 })
             }

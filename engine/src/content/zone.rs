@@ -121,6 +121,9 @@ pub struct ZoneDef {
     /// this zone instead (default: `max_players`, i.e. only when full).
     #[serde(default)]
     pub overflow_at: Option<u32>,
+    /// Wild creatures: populations, breeding cells and their caps.
+    #[serde(default)]
+    pub wild: Option<super::creatures::WildDef>,
 }
 
 /// An area that hands a player who walks into it to another zone.

@@ -1,5 +1,5 @@
 //! Persistence and transfers, engine side: what a zone saves of a player
-//! (`SavedPlayer`: position, HP, mana, inventory), when it says so (a checkpoint of
+//! (`SavedPlayer`: position, HP, mana, inventory, creatures), when it says so (a checkpoint of
 //! everyone every `checkpoint_interval_ticks`, and the final state on logout), and the
 //! exits that hand a player to another zone. The zone server writes what comes out of
 //! here to the database and runs the transfer; the engine only freezes the player.
@@ -21,6 +21,7 @@ use glam::Vec2;
 
 use crate::combat::Health;
 use crate::common::components::Position;
+use crate::creatures::Roster;
 use crate::skills::Mana;
 
 /// Everything a player owns (items and creatures), carried through saves and transfers.
@@ -32,22 +33,28 @@ pub struct Inventory(pub Vec<ItemStack>);
 pub struct TransferRetryAt(pub u64);
 
 /// What is saved of a player standing at `at`.
-pub(crate) fn saved(at: Vec2, h: &Health, m: &Mana, inv: &Inventory) -> SavedPlayer {
+pub(crate) fn saved(at: Vec2, (h, m, inv, roster): Kept<'_>, tick: u64) -> SavedPlayer {
     SavedPlayer {
         x: at.x,
         y: at.y,
         hp: h.hp,
         mana: m.current.max(0.0) as u32,
         inventory: inv.0.clone(),
+        creatures: roster.map(|r| r.to_saved(tick)).unwrap_or_default(),
     }
 }
 
+/// What is kept of a player besides its position: HP, mana, items, creatures.
+pub(crate) type Kept<'a> = (&'a Health, &'a Mana, &'a Inventory, Option<&'a Roster>);
+
 /// The persistent state of one player entity (position in this zone).
 pub fn saved_state(world: &World, e: Entity) -> Option<SavedPlayer> {
-    Some(saved(
-        world.get::<Position>(e)?.0,
+    let kept = (
         world.get::<Health>(e)?,
         world.get::<Mana>(e)?,
         world.get::<Inventory>(e)?,
-    ))
+        world.get::<Roster>(e),
+    );
+    let tick = world.resource::<crate::common::state::ZoneClock>().tick;
+    Some(saved(world.get::<Position>(e)?.0, kept, tick))
 }

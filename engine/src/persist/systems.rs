@@ -6,6 +6,14 @@ use arcane_protocol::saved::SavedPlayer;
 use bevy_ecs::prelude::*;
 
 use super::{Inventory, TransferRetryAt, saved};
+
+/// The components [`saved`] reads besides the position.
+type KeptQuery = (
+    &'static Health,
+    &'static Mana,
+    &'static Inventory,
+    Option<&'static crate::creatures::Roster>,
+);
 use crate::combat::Health;
 use crate::common::commands::Rejection;
 use crate::common::components::{Dead, Player, Position, Transferring};
@@ -19,7 +27,7 @@ use crate::skills::Mana;
 pub(super) fn checkpoint(
     clock: Res<ZoneClock>,
     settings: Res<ZoneSettings>,
-    players: Query<(&Player, &Position, &Health, &Mana, &Inventory), Without<Transferring>>,
+    players: Query<(&Player, &Position, KeptQuery), Without<Transferring>>,
     mut outbox: ResMut<ZoneOutbox>,
 ) {
     let every = u64::from(settings.0.netcode.checkpoint_interval_ticks.max(1));
@@ -28,7 +36,7 @@ pub(super) fn checkpoint(
     }
     let states = players
         .iter()
-        .map(|(p, pos, h, m, inv)| (p.id, saved(pos.0, h, m, inv)))
+        .map(|(p, pos, kept)| (p.id, saved(pos.0, kept, clock.tick)))
         .collect();
     outbox.0.push(ZoneOutput::Checkpoint(states));
 }
@@ -45,9 +53,7 @@ pub(super) fn take_exits(
             Entity,
             &Player,
             &Position,
-            &Health,
-            &Mana,
-            &Inventory,
+            KeptQuery,
             &mut PlayerInput,
             Option<&TransferRetryAt>,
         ),
@@ -59,7 +65,7 @@ pub(super) fn take_exits(
     if exits.is_empty() {
         return;
     }
-    for (e, p, pos, h, m, inv, mut input, retry) in &mut players {
+    for (e, p, pos, kept, mut input, retry) in &mut players {
         if retry.is_some_and(|r| clock.tick < r.0) {
             continue;
         }
@@ -71,7 +77,7 @@ pub(super) fn take_exits(
         outbox.0.push(ZoneOutput::Transfer {
             player: p.id,
             to: exit.to.clone(),
-            state: saved(exit.arrive.point(pos.0), h, m, inv),
+            state: saved(exit.arrive.point(pos.0), kept, clock.tick),
         });
     }
 }
@@ -89,13 +95,12 @@ pub(super) fn evacuate(world: &mut World, command: &ZoneCommand) {
         Entity,
         &Player,
         &Position,
-        &Health,
-        &Mana,
-        &Inventory,
+        KeptQuery,
     ), Without<Transferring>>();
+    let tick = world.resource::<ZoneClock>().tick;
     let leaving: Vec<(Entity, PlayerId, SavedPlayer)> = q
         .iter(world)
-        .map(|(e, p, pos, h, m, inv)| (e, p.id, saved(pos.0, h, m, inv)))
+        .map(|(e, p, pos, kept)| (e, p.id, saved(pos.0, kept, tick)))
         .collect();
     for (e, player, state) in leaving {
         if let Some(mut input) = world.get_mut::<PlayerInput>(e) {
@@ -160,16 +165,17 @@ pub(super) fn add_player_inventory(joined: On<PlayerJoined>, mut commands: Comma
 pub(super) fn save_leaving_player(
     leaving: On<PlayerLeaving>,
     not_frozen: Query<(), Without<Transferring>>,
-    states: Query<(&Position, &Health, &Mana, &Inventory)>,
+    states: Query<(&Position, KeptQuery)>,
+    clock: Res<ZoneClock>,
     mut outbox: ResMut<ZoneOutbox>,
 ) {
     if not_frozen.get(leaving.entity).is_err() {
         return;
     }
-    if let Ok((pos, h, m, inv)) = states.get(leaving.entity) {
+    if let Ok((pos, kept)) = states.get(leaving.entity) {
         outbox.0.push(ZoneOutput::Logout {
             player: leaving.player,
-            state: saved(pos.0, h, m, inv),
+            state: saved(pos.0, kept, clock.tick),
         });
     }
 }

@@ -59,6 +59,7 @@ fn welcome_for(world: &World, net_id: NetId) -> Welcome {
             .player_class()
             .map(|c| c.skills.clone())
             .unwrap_or_default(),
+        creatures: settings.creatures.catalog(),
     }
 }
 
@@ -191,7 +192,10 @@ fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
         | ZoneCommand::Ack { player, .. }
         | ZoneCommand::Cast { player, .. }
         | ZoneCommand::Respawn { player }
-        | ZoneCommand::Admin { player, .. } => Some(*player),
+        | ZoneCommand::Admin { player, .. }
+        | ZoneCommand::Capture { player, .. }
+        | ZoneCommand::Breed { player, .. }
+        | ZoneCommand::RosterRequest { player } => Some(*player),
         ZoneCommand::Evacuate { .. } | ZoneCommand::Resumed { .. } => None,
     }
 }

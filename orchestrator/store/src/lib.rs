@@ -7,6 +7,7 @@
 //! checkpoint is written only while it still owns the player at that epoch, so a zone
 //! that lost a player (or came back from the dead) cannot overwrite the new owner's state.
 
+mod creatures;
 mod lease;
 
 pub use lease::{LeaseHeld, ZoneLease};
@@ -31,7 +32,8 @@ pub enum StoreError {
     Fenced { zone: String, generation: i64 },
 }
 
-pub use arcane_protocol::saved::{ItemStack, SavedPlayer};
+pub use arcane_protocol::saved::{ItemStack, SavedCreature, SavedPlayer};
+pub use creatures::BLOCK as CREATURE_ID_BLOCK;
 
 /// What is saved of a player.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,9 @@ pub struct PlayerRecord {
     pub inventory: Vec<ItemStack>,
     /// The party the player last logged in with.
     pub party: Option<String>,
+    /// Its creatures and eggs (rows of their own).
+    #[serde(default)]
+    pub creatures: Vec<SavedCreature>,
 }
 
 impl PlayerRecord {
@@ -57,6 +62,7 @@ impl PlayerRecord {
             hp: self.hp,
             mana: self.mana,
             inventory: self.inventory.clone(),
+            creatures: self.creatures.clone(),
         }
     }
 }
@@ -112,6 +118,7 @@ fn record(row: &sqlx::any::AnyRow) -> Result<PlayerRecord, StoreError> {
         mana: row.try_get::<i64, _>("mana")?.clamp(0, i64::from(u32::MAX)) as u32,
         inventory: serde_json::from_str(&inventory)?,
         party: row.try_get("party")?,
+        creatures: Vec::new(),
     })
 }
 
@@ -200,7 +207,21 @@ async fn lock_owned(
     Ok(owned.rows_affected() == 1)
 }
 
-/// Writes a player's saved state (and the zone it is in) to its row.
+/// The record of `row` with its creatures, read in the same transaction.
+async fn with_creatures(
+    c: &mut sqlx::AnyConnection,
+    row: Option<sqlx::any::AnyRow>,
+) -> Result<Option<PlayerRecord>, StoreError> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut p = record(&row)?;
+    p.creatures = creatures::load(c, p.id).await?;
+    Ok(Some(p))
+}
+
+/// Writes a player's saved state (and the zone it is in) to its row, and its
+/// creatures to theirs.
 async fn write_state(
     c: &mut sqlx::AnyConnection,
     id: u64,
@@ -220,9 +241,9 @@ async fn write_state(
     .bind(serde_json::to_string(&p.inventory)?)
     .bind(now_ms)
     .bind(id as i64)
-    .execute(c)
+    .execute(&mut *c)
     .await?;
-    Ok(())
+    creatures::write(c, id, &p.creatures).await
 }
 
 impl Store {
@@ -251,6 +272,10 @@ impl Store {
                 .await?;
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let moved = creatures::migrate_items(&pool).await?;
+        if moved > 0 {
+            tracing::info!(moved, "moved creature:<id> inventory items into creature rows");
+        }
         Ok(Store { pool })
     }
 
@@ -302,19 +327,27 @@ impl Store {
     }
 
     pub async fn player(&self, id: u64) -> Result<Option<PlayerRecord>, StoreError> {
+        let mut c = self.pool.begin().await?;
         let row = sqlx::query(select_player!("id = $1"))
             .bind(id as i64)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *c)
             .await?;
-        row.as_ref().map(record).transpose()
+        with_creatures(&mut c, row).await
     }
 
     pub async fn player_by_name(&self, name: &str) -> Result<Option<PlayerRecord>, StoreError> {
+        let mut c = self.pool.begin().await?;
         let row = sqlx::query(select_player!("name = $1"))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *c)
             .await?;
-        row.as_ref().map(record).transpose()
+        with_creatures(&mut c, row).await
+    }
+
+    /// Reserves a block of [`CREATURE_ID_BLOCK`] creature ids for a zone process;
+    /// returns its first id. Blocks never overlap, across zones and restarts.
+    pub async fn reserve_creature_ids(&self) -> Result<u64, StoreError> {
+        creatures::reserve_block(&self.pool).await
     }
 
     /// A round trip to the database (readiness checks).

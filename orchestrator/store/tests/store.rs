@@ -173,6 +173,7 @@ fn state(x: f32, items: &[(&str, u32)]) -> SavedPlayer {
                 count: *n,
             })
             .collect(),
+        creatures: Vec::new(),
     }
 }
 

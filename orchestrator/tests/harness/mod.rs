@@ -235,6 +235,7 @@ pub async fn handoff(store: &Store, id: &str, player: u64, target: &str) -> Hand
             hp: 150,
             mana: 60,
             inventory: items(id),
+            creatures: Vec::new(),
         },
     };
     let from = lease(store, &h.from_zone, false).await;

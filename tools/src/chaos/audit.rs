@@ -1,6 +1,6 @@
 //! The audit after a fault run, from the database and the processes: nothing lost or
-//! duplicated (every seeded item held exactly once, by its player, and the sums per
-//! kind unchanged), one owner per player, no transfer left pending, every player able
+//! duplicated (every seeded item and creature held exactly once, by its player, and
+//! the sums per kind unchanged), one owner per player, no transfer left pending, every player able
 //! to log in and be welcomed again, no player in two zones' rosters, no panic.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::Client;
 use arcane_protocol::{ClientTier, ServerMessage};
+use arcane_protocol::saved::{SavedCreature, SavedCreatureState, SavedGene};
 use arcane_store::{ItemStack, Store};
 
 use super::world::World;
@@ -21,14 +22,56 @@ pub fn items_of(i: u64) -> Vec<ItemStack> {
             count: 1,
         },
         ItemStack {
-            item: format!("creature:wolfling-{i}"),
-            count: 1,
-        },
-        ItemStack {
             item: "gold".into(),
             count: 100 + i as u32,
         },
     ]
+}
+
+/// The creatures player `i` of a run owns: a hatched one and an egg that will not
+/// hatch during a run, under ids no zone hands out.
+pub fn creatures_of(i: u64) -> Vec<SavedCreature> {
+    let genome = |v: f32| {
+        BTreeMap::from([
+            ("temperament".to_string(), SavedGene::Alleles("docile".into(), "skittish".into())),
+            ("size".to_string(), SavedGene::Numeric(v)),
+        ])
+    };
+    let base = 1_000_000 + i * 2;
+    vec![
+        SavedCreature {
+            id: base,
+            species: "mossling".into(),
+            gene_version: 1,
+            genome: genome(1.0),
+            parents: None,
+            generation: 0,
+            born_zone: "seed".into(),
+            born_tick: 0,
+            state: SavedCreatureState::Active,
+            breed_ready_in_ticks: 0,
+        },
+        SavedCreature {
+            id: base + 1,
+            species: "emberfox".into(),
+            gene_version: 1,
+            genome: genome(1.25),
+            parents: Some((7, 8)),
+            generation: 3,
+            born_zone: "seed".into(),
+            born_tick: 0,
+            state: SavedCreatureState::Egg {
+                hatch_in_ticks: 100_000_000,
+            },
+            breed_ready_in_ticks: 0,
+        },
+    ]
+}
+
+/// What must not change about a creature however often it moves: who it is and its
+/// genes (its timers count down).
+pub fn identity(c: &SavedCreature) -> (u64, &str, &BTreeMap<String, SavedGene>, Option<(u64, u64)>, u16) {
+    (c.id, &c.species, &c.genome, c.parents, c.generation)
 }
 
 /// A seeded player: its name, id and index.
@@ -104,6 +147,12 @@ pub async fn audit(world: &World, players: &[Seeded]) -> anyhow::Result<Findings
                 if r.inventory != items_of(p.index) {
                     f.problems
                         .push(format!("{}: holds {:?}", p.name, r.inventory));
+                }
+                let want = creatures_of(p.index);
+                let held: Vec<_> = r.creatures.iter().map(identity).collect();
+                if held != want.iter().map(identity).collect::<Vec<_>>() {
+                    f.problems
+                        .push(format!("{}: holds creatures {held:?}", p.name));
                 }
                 if r.zone != o.zone {
                     f.problems.push(format!(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-pub use audit::{Seeded, items_of};
+pub use audit::{Seeded, creatures_of, identity, items_of};
 use traveller::Crew;
 pub use world::{World, ZoneProcesses, zone_processes};
 
@@ -161,6 +161,7 @@ async fn run_async(args: ChaosArgs, seed: u64) -> anyhow::Result<bool> {
             hp: 150,
             mana: 50,
             inventory: items_of(i),
+            creatures: creatures_of(i),
         };
         anyhow::ensure!(
             store

@@ -385,7 +385,7 @@ impl Drop for World {
 }
 
 /// The items player `i` owns in a test: unique, so a duplicate or a loss shows.
-pub use arcane_tools::chaos::items_of;
+pub use arcane_tools::chaos::{creatures_of, identity, items_of};
 
 /// Gives a freshly logged-in player (owned by `zone`) its test state: a position just
 /// west of the border, 150 HP, and unique items.
@@ -403,6 +403,7 @@ pub async fn seed_at(store: &Store, zone: &str, player: u64, i: u64, at: (f32, f
         hp: 150,
         mana: 50,
         inventory: items_of(i),
+        creatures: creatures_of(i),
     };
     assert!(
         store
@@ -420,6 +421,9 @@ pub async fn check_one_owner(world: &World, name: &str, player: u64, zone: &str,
     assert_eq!(owner.zone, zone, "{name}: owner");
     let record = store.player(player).await.unwrap().unwrap();
     assert_eq!(record.inventory, items_of(i), "{name}: items");
+    let held: Vec<_> = record.creatures.iter().map(identity).collect();
+    let want = creatures_of(i);
+    assert_eq!(held, want.iter().map(identity).collect::<Vec<_>>(), "{name}: creatures");
     assert!(
         store
             .pending_handoffs(Some(player), u64::MAX)

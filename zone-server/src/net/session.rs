@@ -290,6 +290,18 @@ impl SessionContext {
                     seq,
                     command,
                 },
+                ClientMessage::Capture { seq, target } => ZoneCommand::Capture {
+                    player,
+                    seq,
+                    target,
+                },
+                ClientMessage::Breed { seq, first, second } => ZoneCommand::Breed {
+                    player,
+                    seq,
+                    first,
+                    second,
+                },
+                ClientMessage::RosterRequest => ZoneCommand::RosterRequest { player },
                 ClientMessage::Ping { nonce } => {
                     let tick = self.status.tick.load(Ordering::Relaxed) as u32;
                     let mut out = Vec::new();
