@@ -168,8 +168,9 @@ impl Zone {
         self.world.get::<Position>(e).map(|p| p.0)
     }
 
-    /// A hash of every replicated entity's id and exact position plus the tick: two
-    /// runs with the same seed and command journal must agree on it every tick.
+    /// A hash of every replicated entity's id, exact position and HP, every wild
+    /// creature's genome, and the tick: two runs with the same seed and command
+    /// journal must agree on it every tick.
     pub fn state_hash(&mut self) -> u64 {
         let mut q = self
             .world
@@ -185,6 +186,19 @@ impl Zone {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.tick().hash(&mut h);
         rows.hash(&mut h);
+        let mut q = self
+            .world
+            .query::<(&Replicated, &crate::creatures::WildCreature)>();
+        let mut genomes: Vec<(u32, u64)> = q
+            .iter(&self.world)
+            .map(|(r, c)| {
+                let mut g = std::collections::hash_map::DefaultHasher::new();
+                c.genome.hash_into(&mut g);
+                (r.net_id.0, g.finish())
+            })
+            .collect();
+        genomes.sort_unstable();
+        genomes.hash(&mut h);
         h.finish()
     }
 }

@@ -111,7 +111,14 @@ fn every_content_type_and_field_is_in_the_designers_reference() {
     let doc = std::fs::read_to_string(root.join("../docs/content.md")).unwrap();
     let mut missing = Vec::new();
     let mut checked = 0;
-    for file in ["netcode", "skills", "classes", "enemies", "zone"] {
+    for file in [
+        "netcode",
+        "skills",
+        "classes",
+        "enemies",
+        "creatures",
+        "zone",
+    ] {
         for ty in declared(&root.join(format!("src/content/{file}.rs"))) {
             let Some(section) = section(&doc, &ty.name) else {
                 missing.push(format!("no `### `{}`` section", ty.name));

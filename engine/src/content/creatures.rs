@@ -48,6 +48,12 @@ pub enum Inheritance {
     PickParent,
 }
 
+/// A (min, max) range.
+pub type Span = (f32, f32);
+
+/// An allele's name and dominance.
+pub type AlleleDef = (String, u8);
+
 /// One gene of the table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +61,7 @@ pub enum GeneDef {
     /// A number in `range` (size, vigour, speed…).
     Numeric {
         id: String,
-        range: (f32, f32),
+        range: Span,
         inherit: Inheritance,
         /// Chance per birth that the value moves by a uniform draw in ±`mutation_size`.
         mutation_chance: f32,
@@ -66,7 +72,7 @@ pub enum GeneDef {
         id: String,
         /// Allele names with their dominance (higher shows over lower; a tie shows the
         /// first parent's).
-        alleles: Vec<(String, u8)>,
+        alleles: Vec<AlleleDef>,
         /// Chance per inherited allele that it turns into a random one.
         mutation_chance: f32,
         /// Shown on wild creatures (at most two genes; in the entity's variant).
