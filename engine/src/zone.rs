@@ -152,6 +152,27 @@ impl Zone {
         Ok(())
     }
 
+    /// Uses creature ids `start..start + len` for captures and eggs from now on (a
+    /// block the store reserved for this process).
+    pub fn grant_creature_ids(&mut self, start: u64, len: u64) {
+        self.world
+            .insert_resource(crate::creatures::CreatureIds::block(start, len));
+    }
+
+    /// Wild creatures alive, per species id.
+    pub fn creature_population(&self) -> Vec<(String, u64)> {
+        let species = &self.settings().creatures.species;
+        let counts = self
+            .world
+            .resource::<crate::creatures::BreedingCells>()
+            .population();
+        species
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), counts.get(i).copied().unwrap_or(0)))
+            .collect()
+    }
+
     /// The content version the zone runs.
     pub fn content_version(&self) -> crate::content::ContentVersion {
         self.settings().version

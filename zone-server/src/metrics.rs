@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arcane_engine::ZoneCounters;
 use arcane_protocol::messages::RejectReason;
-use arcane_protocol::{CastRejectReason, KickReason};
+use arcane_protocol::{BreedRefusal, CaptureRefusal, CastRejectReason, KickReason};
 use arcane_service::metric_set;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +18,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpeciesLabel {
+    pub species: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,6 +115,15 @@ metric_set! {
         ]) => "checkpoint_duration_seconds", "Time to write one checkpoint batch";
         checkpoints_skipped: Counter => "checkpoints_skipped",
             "Checkpoints skipped because the previous one was still being written";
+        creature_births: Counter => "creature_births", "Wild creatures born in breeding cells";
+        creature_deaths: Counter => "creature_deaths", "Wild creatures that died";
+        captures: Counter => "captures", "Wild creatures captured into a roster";
+        capture_escapes: Counter => "capture_escapes", "Capture rolls that failed";
+        captures_refused: Family<ReasonLabel, Counter> => "captures_refused", "Capture intents refused, by reason";
+        breeds: Counter => "breeds", "Eggs laid by player breeding";
+        breeds_refused: Family<ReasonLabel, Counter> => "breeds_refused", "Breed intents refused, by reason";
+        hatches: Counter => "hatches", "Eggs hatched";
+        creature_population: Family<SpeciesLabel, Gauge> => "creature_population", "Wild creatures alive, by species";
         content_reloads: Family<ResultLabel, Counter> => "content_reloads", "Content hot reloads, by result";
         content_info: Family<VersionLabel, Gauge> =>
             "content_info", "The content version this zone runs (value 1, version label)";
@@ -268,6 +282,50 @@ impl Metrics {
             .inc_by(now.admin_refused - last.admin_refused);
         self.system_faults
             .inc_by(now.system_faults - last.system_faults);
+        self.observe_creatures(last, now);
+    }
+
+    fn observe_creatures(&self, last: &ZoneCounters, now: &ZoneCounters) {
+        self.creature_births
+            .inc_by(now.creature_births - last.creature_births);
+        self.creature_deaths
+            .inc_by(now.creature_deaths - last.creature_deaths);
+        self.captures.inc_by(now.captures - last.captures);
+        self.capture_escapes
+            .inc_by(now.capture_escapes - last.capture_escapes);
+        self.breeds.inc_by(now.breeds - last.breeds);
+        self.hatches.inc_by(now.hatches - last.hatches);
+        for r in CaptureRefusal::ALL {
+            let d = now.capture_refused[r as usize] - last.capture_refused[r as usize];
+            if d > 0 {
+                self.captures_refused
+                    .get_or_create(&ReasonLabel {
+                        reason: r.as_str().into(),
+                    })
+                    .inc_by(d);
+            }
+        }
+        for r in BreedRefusal::ALL {
+            let d = now.breed_refused[r as usize] - last.breed_refused[r as usize];
+            if d > 0 {
+                self.breeds_refused
+                    .get_or_create(&ReasonLabel {
+                        reason: r.as_str().into(),
+                    })
+                    .inc_by(d);
+            }
+        }
+    }
+
+    /// Shows the wild population per species.
+    pub fn set_creature_population(&self, population: &[(String, u64)]) {
+        for (species, n) in population {
+            self.creature_population
+                .get_or_create(&SpeciesLabel {
+                    species: species.clone(),
+                })
+                .set(*n as i64);
+        }
     }
 
     /// Shows `version` as the running content (and no other).

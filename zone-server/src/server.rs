@@ -166,8 +166,17 @@ pub(crate) async fn start_with_pause(
         handle
     });
     let can_hand_off = config.orchestrator.is_some() && persist.is_some();
+    let mut zone = Zone::new(content, config.seed);
+    if let Some((store, _)) = &store {
+        // Ids for the creatures this process creates, unique across zones and restarts.
+        let start = store
+            .reserve_creature_ids()
+            .await
+            .context("cannot reserve creature ids")?;
+        zone.grant_creature_ids(start, arcane_store::CREATURE_ID_BLOCK);
+    }
     let ticker = Ticker::new(
-        Zone::new(content, config.seed),
+        zone,
         inbox_rx,
         metrics.clone(),
         status.clone(),

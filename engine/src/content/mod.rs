@@ -176,6 +176,11 @@ mod tests {
     fn shipped_content_validates() {
         let ids = ContentSources::shipped().validate().unwrap();
         assert_eq!(ids, ["crypt", "forest", "meadow", "test_area"]);
+        let test_area = ContentSources::shipped().zone("test_area").unwrap();
+        let c = &test_area.creatures;
+        assert!(c.species.len() >= 3 && c.genes.len() >= 5);
+        assert!(c.gene_index("temperament").is_some() && c.gene_index("diet").is_some());
+        assert!(test_area.zone.wild.is_some());
         let crypt = ContentSources::shipped().zone("crypt").unwrap();
         assert!(crypt.zone.instance.is_some());
         assert_eq!(crypt.zone.exits[0].to, ExitTarget::Zone("meadow".into()));
@@ -222,6 +227,36 @@ mod tests {
         assert!(
             text.contains("content/classes.ron:9:50: mage: unknown skill \"fireball\""),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn creature_content_problems_point_at_their_value() {
+        let mut s = ContentSources::shipped();
+        let creatures = s
+            .get("creatures.ron")
+            .unwrap()
+            .replacen("range: (0.6, 1.6)", "range: (1.6, 0.6)", 1)
+            .replacen("offspring: \"thornback\"", "offspring: \"griffin\"", 1);
+        s.set("creatures.ron", creatures);
+        let test_area = s
+            .get("zones/test_area.ron")
+            .unwrap()
+            .replacen("species: \"emberfox\"", "species: \"dodo\"", 1)
+            .replacen("initial: 4, cap_per_cell: 2", "initial: 40, cap_per_cell: 2", 1);
+        s.set("zones/test_area.ron", test_area);
+        let text = s.validate().unwrap_err().to_string();
+        for want in [
+            "content/creatures.ron:33:29: range is an empty range: (1.6, 0.6)",
+            "content/creatures.ron:47:54: unknown species \"griffin\"",
+            "content/zones/test_area.ron:20:11: unknown species \"dodo\"",
+            "cap_per_cell 2 over the area's 4 cells holds 8, below the initial 40",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        assert!(
+            text.contains("content/zones/test_area.ron:"),
+            "zone problems name the zone file: {text}"
         );
     }
 

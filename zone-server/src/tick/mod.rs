@@ -129,6 +129,9 @@ impl Ticker {
         m.entities.set(zone.entity_count() as i64);
         m.observe_engine(&self.last_counters, zone.counters());
         self.last_counters.clone_from(zone.counters());
+        if zone.tick().is_multiple_of(20) {
+            m.set_creature_population(&zone.creature_population());
+        }
     }
 
     /// The zone stops: everyone still here is saved as a logout, then their
