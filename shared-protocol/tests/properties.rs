@@ -49,6 +49,18 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 ClientMessage::Cast(CastIntent { seq, slot, target })
             }),
         Just(ClientMessage::Respawn),
+        Just(ClientMessage::RosterRequest),
+        (any::<u32>(), any::<u32>()).prop_map(|(seq, t)| ClientMessage::Capture {
+            seq,
+            target: NetId(t)
+        }),
+        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(seq, first, second)| {
+            ClientMessage::Breed {
+                seq,
+                first,
+                second,
+            }
+        }),
         (any::<u32>(), "[a-z_]{0,12}", any::<i32>(), any::<u32>()).prop_map(
             |(seq, enemy, x, hp)| {
                 ClientMessage::Admin {
@@ -115,9 +127,10 @@ impl LocalIds {
                     l
                 }
             };
-            let kind = match net % 3 {
+            let kind = match net % 4 {
                 0 => EntityKind::Player,
                 1 => EntityKind::Enemy,
+                2 => EntityKind::Creature,
                 _ => EntityKind::Npc,
             };
             // HP and flags derived from the position, so they change in some steps and

@@ -111,6 +111,36 @@ enum AdminCli {
         #[arg(action = clap::ArgAction::Set)]
         on: bool,
     },
+    /// Spawn a wild creature; `--gene temperament=docile --gene size=1.2` sets genes.
+    SpawnCreature {
+        species: String,
+        x: f32,
+        y: f32,
+        #[arg(long = "gene", value_parser = gene_pair)]
+        genes: Vec<(String, String)>,
+    },
+    /// Make the breeding cell around a point hold `count` of a species.
+    SetCell {
+        species: String,
+        x: f32,
+        y: f32,
+        count: u32,
+    },
+    /// Show a wild creature's genome (by entity id) or one of the admin's (`--owned`).
+    ShowCreature {
+        id: u64,
+        #[arg(long)]
+        owned: bool,
+    },
+    /// Show the breeding cells' occupancy within `radius` metres of a point.
+    Cells { x: f32, y: f32, radius: u32 },
+}
+
+/// `gene=value` of `--gene`.
+fn gene_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(g, v)| (g.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected gene=value, got {s:?}"))
 }
 
 impl AdminCli {
@@ -135,6 +165,37 @@ impl AdminCli {
             AdminCli::Invulnerable { target, on } => AdminCommand::SetInvulnerable {
                 target: NetId(*target),
                 on: *on,
+            },
+            AdminCli::SpawnCreature {
+                species,
+                x,
+                y,
+                genes,
+            } => AdminCommand::SpawnCreature {
+                species: species.clone(),
+                x_cm: cm(*x),
+                y_cm: cm(*y),
+                genes: genes.clone(),
+            },
+            AdminCli::SetCell {
+                species,
+                x,
+                y,
+                count,
+            } => AdminCommand::SetCellPopulation {
+                species: species.clone(),
+                x_cm: cm(*x),
+                y_cm: cm(*y),
+                count: *count,
+            },
+            AdminCli::ShowCreature { id, owned } => AdminCommand::ShowCreature {
+                target: NetId(if *owned { 0 } else { *id as u32 }),
+                creature: if *owned { *id } else { 0 },
+            },
+            AdminCli::Cells { x, y, radius } => AdminCommand::ShowCells {
+                x_cm: cm(*x),
+                y_cm: cm(*y),
+                radius_m: *radius,
             },
         }
     }
