@@ -81,7 +81,12 @@ mod tests {
         let draw = |s: &mut ZoneStream| (0..4).map(|_| s.below(1 << 30)).collect::<Vec<_>>();
         let a = draw(&mut ZoneStream::keyed(7, 3, 100, 1));
         assert_eq!(a, draw(&mut ZoneStream::keyed(7, 3, 100, 1)));
-        for other in [(8, 3, 100, 1), (7, 4, 100, 1), (7, 3, 101, 1), (7, 3, 100, 2)] {
+        for other in [
+            (8, 3, 100, 1),
+            (7, 4, 100, 1),
+            (7, 3, 101, 1),
+            (7, 3, 100, 2),
+        ] {
             let b = draw(&mut ZoneStream::keyed(other.0, other.1, other.2, other.3));
             assert_ne!(a, b, "{other:?}");
         }

@@ -106,12 +106,20 @@ fn spawn_at(zone: &mut Zone, seq: u32, x: f32, y: f32, genes: &[(&str, &str)]) -
     let detail = events
         .iter()
         .find_map(|e| match e {
-            EventKind::AdminResult { ok: true, detail, .. } => Some(detail.clone()),
+            EventKind::AdminResult {
+                ok: true, detail, ..
+            } => Some(detail.clone()),
             EventKind::AdminResult { detail, .. } => panic!("spawn refused: {detail}"),
             _ => None,
         })
         .unwrap();
-    let id = detail.split("(id ").nth(1).unwrap().split(')').next().unwrap();
+    let id = detail
+        .split("(id ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     // One more tick so the spatial index has it.
     step(zone, vec![]);
     NetId(id.parse().unwrap())
@@ -136,7 +144,10 @@ fn capture(zone: &mut Zone, seq: u32, target: NetId) -> CaptureOutcome {
 }
 
 fn set_hp(zone: &mut Zone, seq: u32, target: NetId, hp: u32) {
-    step(zone, vec![admin(1, seq, AdminCommand::SetHp { target, hp })]);
+    step(
+        zone,
+        vec![admin(1, seq, AdminCommand::SetHp { target, hp })],
+    );
 }
 
 fn roster(zone: &mut Zone) -> Roster {
@@ -147,7 +158,13 @@ fn roster(zone: &mut Zone) -> Roster {
 /// Captures a weakened docile mossling next to the player (retrying escapes) and
 /// returns its id.
 fn catch_one(zone: &mut Zone, seq: &mut u32, x: f32) -> CreatureId {
-    let target = spawn_at(zone, *seq, x, 22.0, &[("temperament", "docile"), ("speed", "0.8")]);
+    let target = spawn_at(
+        zone,
+        *seq,
+        x,
+        22.0,
+        &[("temperament", "docile"), ("speed", "0.8")],
+    );
     *seq += 1;
     set_hp(zone, *seq, target, 1);
     *seq += 1;
@@ -170,15 +187,33 @@ fn capture_is_validated_and_moves_the_creature_into_the_roster() {
     let mut zone = Zone::new(content(0, 4), 7);
     step(&mut zone, vec![join(1, Role::Admin, None)]);
     let far = spawn_at(&mut zone, 1, 60.0, 60.0, &[("temperament", "docile")]);
-    assert_eq!(capture(&mut zone, 2, far), CaptureOutcome::Refused(CaptureRefusal::OutOfRange));
-    let near = spawn_at(&mut zone, 3, 24.0, 21.0, &[("temperament", "docile"), ("speed", "0.8")]);
-    assert_eq!(capture(&mut zone, 4, near), CaptureOutcome::Refused(CaptureRefusal::TooHealthy));
+    assert_eq!(
+        capture(&mut zone, 2, far),
+        CaptureOutcome::Refused(CaptureRefusal::OutOfRange)
+    );
+    let near = spawn_at(
+        &mut zone,
+        3,
+        24.0,
+        21.0,
+        &[("temperament", "docile"), ("speed", "0.8")],
+    );
+    assert_eq!(
+        capture(&mut zone, 4, near),
+        CaptureOutcome::Refused(CaptureRefusal::TooHealthy)
+    );
     assert_eq!(
         capture(&mut zone, 5, NetId(99_999)),
         CaptureOutcome::Refused(CaptureRefusal::NotACreature)
     );
     // Behind the wall at x = 26..27.
-    let hidden = spawn_at(&mut zone, 6, 27.5, 20.0, &[("temperament", "docile"), ("speed", "0.8")]);
+    let hidden = spawn_at(
+        &mut zone,
+        6,
+        27.5,
+        20.0,
+        &[("temperament", "docile"), ("speed", "0.8")],
+    );
     set_hp(&mut zone, 7, hidden, 1);
     assert_eq!(
         capture(&mut zone, 8, hidden),
@@ -233,15 +268,29 @@ fn an_egg_survives_a_disconnect_and_hatches_once_with_its_lineage() {
     let mut seq = 1;
     let a = catch_one(&mut zone, &mut seq, 23.0);
     let b = catch_one(&mut zone, &mut seq, 24.0);
-    assert_eq!(breed(&mut zone, seq, a, a), BreedOutcome::Refused(BreedRefusal::SameCreature));
-    assert_eq!(breed(&mut zone, seq + 1, a, 12_345), BreedOutcome::Refused(BreedRefusal::NotOwned));
+    assert_eq!(
+        breed(&mut zone, seq, a, a),
+        BreedOutcome::Refused(BreedRefusal::SameCreature)
+    );
+    assert_eq!(
+        breed(&mut zone, seq + 1, a, 12_345),
+        BreedOutcome::Refused(BreedRefusal::NotOwned)
+    );
     let BreedOutcome::EggLaid { egg, .. } = breed(&mut zone, seq + 2, a, b) else {
         panic!("no egg");
     };
     // Both parents rest now.
-    assert_eq!(breed(&mut zone, seq + 3, a, b), BreedOutcome::Refused(BreedRefusal::Cooldown));
+    assert_eq!(
+        breed(&mut zone, seq + 3, a, b),
+        BreedOutcome::Refused(BreedRefusal::Cooldown)
+    );
     // Disconnect mid-incubation: the logout carries the egg.
-    let (_, out) = step(&mut zone, vec![ZoneCommand::Leave { player: PlayerId(1) }]);
+    let (_, out) = step(
+        &mut zone,
+        vec![ZoneCommand::Leave {
+            player: PlayerId(1),
+        }],
+    );
     let state = out
         .iter()
         .find_map(|o| match o {
@@ -251,7 +300,10 @@ fn an_egg_survives_a_disconnect_and_hatches_once_with_its_lineage() {
         .unwrap();
     let held: Vec<_> = state.creatures.iter().map(|c| c.id).collect();
     assert_eq!(held, [a, b, egg]);
-    assert!(matches!(state.creatures[2].state, SavedCreatureState::Egg { .. }));
+    assert!(matches!(
+        state.creatures[2].state,
+        SavedCreatureState::Egg { .. }
+    ));
     // Back (in another zone, even): the egg hatches once, in place.
     let mut zone = Zone::new(content(0, 4), 99);
     step(&mut zone, vec![join(1, Role::Player, Some(state))]);
@@ -271,7 +323,12 @@ fn an_egg_survives_a_disconnect_and_hatches_once_with_its_lineage() {
     assert_eq!(child.generation, 1);
     assert!(child.hatch_tick.is_none());
     // The roster message shows it.
-    let (events, _) = step(&mut zone, vec![ZoneCommand::RosterRequest { player: PlayerId(1) }]);
+    let (events, _) = step(
+        &mut zone,
+        vec![ZoneCommand::RosterRequest {
+            player: PlayerId(1),
+        }],
+    );
     let shown = events
         .iter()
         .find_map(|e| match e {
@@ -280,12 +337,19 @@ fn an_egg_survives_a_disconnect_and_hatches_once_with_its_lineage() {
         })
         .unwrap();
     assert_eq!(shown.len(), 3);
-    assert!(shown.iter().any(|c| c.id == egg && c.parents == Some((a, b)) && !c.traits.is_empty()));
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.id == egg && c.parents == Some((a, b)) && !c.traits.is_empty())
+    );
     // Parent × child is refused by the lineage rule (once cooldowns are over).
     for _ in 0..60 {
         step(&mut zone, vec![]);
     }
-    assert_eq!(breed(&mut zone, 1, a, egg), BreedOutcome::Refused(BreedRefusal::Lineage));
+    assert_eq!(
+        breed(&mut zone, 1, a, egg),
+        BreedOutcome::Refused(BreedRefusal::Lineage)
+    );
 }
 
 /// Every cell holds at most its cap of each species, and the grid's counts are the
@@ -294,11 +358,16 @@ fn check_caps(zone: &mut Zone) {
     let world = zone.world_mut();
     let mut actual = std::collections::HashMap::new();
     for c in world.query::<&WildCreature>().iter(world) {
-        *actual.entry((c.cell, usize::from(c.species))).or_insert(0u32) += 1;
+        *actual
+            .entry((c.cell, usize::from(c.species)))
+            .or_insert(0u32) += 1;
     }
     let cells = world.resource::<BreedingCells>();
     for (cell, species, n, cap) in cells.occupancy() {
-        assert!(n <= cap, "cell {cell} holds {n} of species {species}, cap {cap}");
+        assert!(
+            n <= cap,
+            "cell {cell} holds {n} of species {species}, cap {cap}"
+        );
         assert_eq!(actual.get(&(cell, species)).copied().unwrap_or(0), n);
     }
     let total: u32 = actual.values().sum();
@@ -332,8 +401,7 @@ proptest! {
         let mut zone = Zone::new(content(4 * cap, cap), seed);
         step(&mut zone, vec![join(1, Role::Admin, None)]);
         check_caps(&mut zone);
-        let mut seq = 1;
-        for op in ops {
+        for (seq, op) in (1u32..).zip(ops) {
             match op {
                 Op::Ticks(n) => for _ in 0..n {
                     step(&mut zone, vec![]);
@@ -362,7 +430,6 @@ proptest! {
                     }
                 }
             }
-            seq += 1;
             check_caps(&mut zone);
         }
     }
@@ -397,7 +464,11 @@ fn the_same_seed_and_inputs_give_the_same_creatures() {
         let mut zone = Zone::new(content(12, 3), seed);
         let mut births = 0;
         for t in 0..600u32 {
-            let cmds = if t == 0 { vec![join(1, Role::Admin, None)] } else { vec![] };
+            let cmds = if t == 0 {
+                vec![join(1, Role::Admin, None)]
+            } else {
+                vec![]
+            };
             zone.step(cmds);
             zone.drain_outputs().for_each(drop);
             births = zone.counters().creature_births;
@@ -442,7 +513,11 @@ fn a_reload_that_removes_a_species_keeps_owned_ones_and_clears_wild_ones() {
     let world = zone.world_mut();
     assert_eq!(world.query::<&WildCreature>().iter(world).count(), 0);
     let r = roster(&mut zone);
-    assert_eq!(r.get(owned).unwrap().species, "mossling", "owned creatures are untouched");
+    assert_eq!(
+        r.get(owned).unwrap().species,
+        "mossling",
+        "owned creatures are untouched"
+    );
     let saved = zone.saved_player(PlayerId(1)).unwrap();
     assert_eq!(saved.creatures[0].id, owned);
 }

@@ -6,7 +6,9 @@
 
 use arcane_engine::content::{ContentSources, ExitTarget, ZoneContent};
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneOutput};
-use arcane_protocol::saved::{ItemStack, SavedCreature, SavedCreatureState, SavedGene, SavedPlayer};
+use arcane_protocol::saved::{
+    ItemStack, SavedCreature, SavedCreatureState, SavedGene, SavedPlayer,
+};
 use arcane_protocol::ticket::Role;
 use arcane_protocol::{ClientTier, EventKind, MoveInput};
 
@@ -41,12 +43,10 @@ fn saved(x: f32, y: f32) -> SavedPlayer {
         y,
         hp: 77,
         mana: 12,
-        inventory: vec![
-            ItemStack {
-                item: "gold".into(),
-                count: 40,
-            },
-        ],
+        inventory: vec![ItemStack {
+            item: "gold".into(),
+            count: 40,
+        }],
         creatures: vec![SavedCreature {
             id: 3,
             species: "mossling".into(),

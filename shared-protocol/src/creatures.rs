@@ -5,7 +5,6 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-
 /// A creature's id for life: unique across zones, kept through captures, transfers and
 /// saves. Wild creatures have none until they are captured.
 pub type CreatureId = u64;
@@ -60,7 +59,9 @@ impl CaptureRefusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum CaptureOutcome {
     /// The creature left the world and joined the roster under this id.
-    Captured { creature: CreatureId },
+    Captured {
+        creature: CreatureId,
+    },
     /// The roll failed: the creature stays wild (and the cooldown runs).
     Escaped,
     Refused(CaptureRefusal),
@@ -117,7 +118,10 @@ impl BreedRefusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub enum BreedOutcome {
     /// An egg joined the roster; it hatches at zone tick `hatch_tick`.
-    EggLaid { egg: CreatureId, hatch_tick: u32 },
+    EggLaid {
+        egg: CreatureId,
+        hatch_tick: u32,
+    },
     Refused(BreedRefusal),
 }
 
@@ -162,7 +166,9 @@ pub struct CreatureCatalog {
 /// allele in bits 8–11 and the second's in bits 12–15.
 pub mod variant {
     pub fn pack(species: u8, visible: [u8; 2]) -> u16 {
-        u16::from(species) | (u16::from(visible[0] & 0xf) << 8) | (u16::from(visible[1] & 0xf) << 12)
+        u16::from(species)
+            | (u16::from(visible[0] & 0xf) << 8)
+            | (u16::from(visible[1] & 0xf) << 12)
     }
 
     pub fn species(variant: u16) -> u8 {

@@ -17,14 +17,14 @@ pub mod view;
 mod wire;
 
 pub use codec::CodecError;
+pub use creatures::{
+    BreedOutcome, BreedRefusal, CaptureOutcome, CaptureRefusal, CreatureCatalog, CreatureId,
+    CreatureView, TraitView,
+};
 pub use messages::{
     AdminCommand, CastIntent, CastRejectReason, CastTarget, ClientMessage, ClientTier, EventKind,
     Hello, KickReason, MoveInput, Redirect, ReliableEvent, ServerMessage, Telegraph, TelegraphArea,
     Welcome,
-};
-pub use creatures::{
-    BreedOutcome, BreedRefusal, CaptureOutcome, CaptureRefusal, CreatureCatalog, CreatureId,
-    CreatureView, TraitView,
 };
 pub use snapshot::{
     EntityEnter, EntityKind, EntityState, EntityUpdate, InputReceipt, InputWait, LocalId, NetId,

@@ -41,7 +41,9 @@ pub enum SavedGene {
 pub enum SavedCreatureState {
     Active,
     /// Incubation ticks left (incubation pauses while its owner is offline).
-    Egg { hatch_in_ticks: u32 },
+    Egg {
+        hatch_in_ticks: u32,
+    },
 }
 
 /// A creature a player owns: a row of its own in the store, moved with its owner.

@@ -54,13 +54,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             seq,
             target: NetId(t)
         }),
-        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(seq, first, second)| {
-            ClientMessage::Breed {
-                seq,
-                first,
-                second,
-            }
-        }),
+        (any::<u32>(), any::<u64>(), any::<u64>())
+            .prop_map(|(seq, first, second)| { ClientMessage::Breed { seq, first, second } }),
         (any::<u32>(), "[a-z_]{0,12}", any::<i32>(), any::<u32>()).prop_map(
             |(seq, enemy, x, hp)| {
                 ClientMessage::Admin {

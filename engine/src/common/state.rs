@@ -1,7 +1,7 @@
 //! The zone-wide resources every plugin reads: the clock, the content, the counters.
 
-use arcane_protocol::{BreedRefusal, CaptureRefusal, CastRejectReason};
 use arcane_protocol::messages::RejectReason;
+use arcane_protocol::{BreedRefusal, CaptureRefusal, CastRejectReason};
 use bevy_ecs::prelude::Resource;
 
 use crate::content::ZoneContent;

@@ -27,14 +27,36 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
         out: Vec::new(),
     };
     if c.roster_capacity == 0 {
-        r.bad(&[F("roster_capacity")], "roster_capacity must be at least 1".into());
+        r.bad(
+            &[F("roster_capacity")],
+            "roster_capacity must be at least 1".into(),
+        );
     }
     let cap = &c.capture;
     r.positive(&[F("capture"), F("range")], "range", cap.range);
-    fraction(&mut r, &[F("capture"), F("max_hp_fraction")], "max_hp_fraction", cap.max_hp_fraction);
-    r.non_negative(&[F("capture"), F("cooldown_s")], "cooldown_s", cap.cooldown_s);
-    fraction(&mut r, &[F("capture"), F("base_chance")], "base_chance", cap.base_chance);
-    fraction(&mut r, &[F("capture"), F("weakness_bonus")], "weakness_bonus", cap.weakness_bonus);
+    fraction(
+        &mut r,
+        &[F("capture"), F("max_hp_fraction")],
+        "max_hp_fraction",
+        cap.max_hp_fraction,
+    );
+    r.non_negative(
+        &[F("capture"), F("cooldown_s")],
+        "cooldown_s",
+        cap.cooldown_s,
+    );
+    fraction(
+        &mut r,
+        &[F("capture"), F("base_chance")],
+        "base_chance",
+        cap.base_chance,
+    );
+    fraction(
+        &mut r,
+        &[F("capture"), F("weakness_bonus")],
+        "weakness_bonus",
+        cap.weakness_bonus,
+    );
     if c.genes.is_empty() {
         r.bad(&[F("genes")], "genes: the gene table is empty".into());
     }
@@ -42,7 +64,10 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
     for (i, g) in c.genes.iter().enumerate() {
         let at = |f| [F("genes"), I(i), F(f)];
         if g.id().is_empty() || !seen.insert(g.id()) {
-            r.bad(&at("id"), format!("gene id {:?} is empty or used twice", g.id()));
+            r.bad(
+                &at("id"),
+                format!("gene id {:?} is empty or used twice", g.id()),
+            );
         }
         match g {
             GeneDef::Numeric {
@@ -56,7 +81,12 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
                 if let Inheritance::Blend { variance } = inherit {
                     r.non_negative(&at("inherit"), "variance", *variance);
                 }
-                fraction(&mut r, &at("mutation_chance"), "mutation_chance", *mutation_chance);
+                fraction(
+                    &mut r,
+                    &at("mutation_chance"),
+                    "mutation_chance",
+                    *mutation_chance,
+                );
                 r.non_negative(&at("mutation_size"), "mutation_size", *mutation_size);
             }
             GeneDef::Allele {
@@ -73,10 +103,18 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
                 let mut names = HashSet::new();
                 for (name, _) in alleles {
                     if name.is_empty() || !names.insert(name.as_str()) {
-                        r.bad(&at("alleles"), format!("allele {name:?} is empty or used twice"));
+                        r.bad(
+                            &at("alleles"),
+                            format!("allele {name:?} is empty or used twice"),
+                        );
                     }
                 }
-                fraction(&mut r, &at("mutation_chance"), "mutation_chance", *mutation_chance);
+                fraction(
+                    &mut r,
+                    &at("mutation_chance"),
+                    "mutation_chance",
+                    *mutation_chance,
+                );
             }
         }
     }
@@ -86,24 +124,42 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
         .filter(|g| matches!(g, GeneDef::Allele { visible: true, .. }))
         .count();
     if visible > 2 {
-        r.bad(&[F("genes")], format!("at most two genes may be visible, got {visible}"));
+        r.bad(
+            &[F("genes")],
+            format!("at most two genes may be visible, got {visible}"),
+        );
     }
     duplicates(&mut r, c.species.iter().map(|s| s.id.as_str()), "species");
     if c.species.len() > 256 {
-        r.bad(&[F("species")], "at most 256 species fit the wire's variant".into());
+        r.bad(
+            &[F("species")],
+            "at most 256 species fit the wire's variant".into(),
+        );
     }
     for (i, s) in c.species.iter().enumerate() {
         let at = |f| [F("species"), I(i), F(f)];
         if s.max_hp == 0 {
-            r.bad(&at("max_hp"), format!("{}: max_hp must be at least 1", s.id));
+            r.bad(
+                &at("max_hp"),
+                format!("{}: max_hp must be at least 1", s.id),
+            );
         }
         r.positive(&at("speed"), "speed", s.speed);
-        fraction(&mut r, &at("capture_difficulty"), "capture_difficulty", s.capture_difficulty);
+        fraction(
+            &mut r,
+            &at("capture_difficulty"),
+            "capture_difficulty",
+            s.capture_difficulty,
+        );
         r.non_negative(&at("adult_after_s"), "adult_after_s", s.adult_after_s);
     }
     let b = &c.breeding;
     for (i, x) in b.crosses.iter().enumerate() {
-        for (name, id) in [("parents", &x.parents.0), ("parents", &x.parents.1), ("offspring", &x.offspring)] {
+        for (name, id) in [
+            ("parents", &x.parents.0),
+            ("parents", &x.parents.1),
+            ("offspring", &x.offspring),
+        ] {
             if c.species_index(id).is_none() {
                 r.bad(
                     &[F("breeding"), F("crosses"), I(i), F(name)],
@@ -112,8 +168,16 @@ pub(super) fn shared(c: &CreatureContent) -> Vec<Problem> {
             }
         }
     }
-    r.non_negative(&[F("breeding"), F("cooldown_s")], "cooldown_s", b.cooldown_s);
-    r.non_negative(&[F("breeding"), F("incubation_s")], "incubation_s", b.incubation_s);
+    r.non_negative(
+        &[F("breeding"), F("cooldown_s")],
+        "cooldown_s",
+        b.cooldown_s,
+    );
+    r.non_negative(
+        &[F("breeding"), F("incubation_s")],
+        "incubation_s",
+        b.incubation_s,
+    );
     r.out
 }
 
@@ -139,7 +203,10 @@ pub(super) fn wild(file: &str, z: &ZoneDef, creatures: Option<&CreatureContent>)
         if u64::from(cols) * u64::from(rows) > 1_000_000 {
             r.bad(
                 &[F("wild"), F("cell_size")],
-                format!("cell_size {} cuts the zone into more than a million cells", w.cell_size),
+                format!(
+                    "cell_size {} cuts the zone into more than a million cells",
+                    w.cell_size
+                ),
             );
         }
     }
@@ -147,15 +214,21 @@ pub(super) fn wild(file: &str, z: &ZoneDef, creatures: Option<&CreatureContent>)
         let at = |f| [F("wild"), F("populations"), I(i), F(f)];
         match creatures.map(|c| c.species.iter().find(|s| s.id == p.species)) {
             Some(None) => r.bad(&at("species"), format!("unknown species {:?}", p.species)),
-            Some(Some(s)) if !s.habitats.iter().any(|h| *h == z.id) => r.bad(
+            Some(Some(s)) if !s.habitats.contains(&z.id) => r.bad(
                 &at("species"),
-                format!("{} does not live in {} (its habitats: {:?})", s.id, z.id, s.habitats),
+                format!(
+                    "{} does not live in {} (its habitats: {:?})",
+                    s.id, z.id, s.habitats
+                ),
             ),
             _ => {}
         }
         let a = p.area;
         if !(a.min.is_finite() && a.max.is_finite() && a.max.x > a.min.x && a.max.y > a.min.y) {
-            r.bad(&at("area"), "area: max must be greater than min on both axes".into());
+            r.bad(
+                &at("area"),
+                "area: max must be greater than min on both axes".into(),
+            );
         } else if !(z.bounds.contains(a.min) && z.bounds.contains(a.max)) {
             r.bad(&at("area"), "area is not inside the zone bounds".into());
         } else if w.cell_size > 0.0 {

@@ -125,7 +125,11 @@ impl ZoneContent {
     pub fn fastest_speed(&self) -> f32 {
         let npcs = self.zone.npcs.iter().map(|g| g.speed);
         let enemies = self.enemies.iter().map(|e| e.speed);
-        let creatures = self.creatures.species.iter().map(|s| s.speed * self.creatures.top_speed_factor());
+        let creatures = self
+            .creatures
+            .species
+            .iter()
+            .map(|s| s.speed * self.creatures.top_speed_factor());
         npcs.chain(enemies)
             .chain(creatures)
             .fold(self.zone.player_speed, f32::max)
@@ -243,7 +247,11 @@ mod tests {
             .get("zones/test_area.ron")
             .unwrap()
             .replacen("species: \"emberfox\"", "species: \"dodo\"", 1)
-            .replacen("initial: 4, cap_per_cell: 2", "initial: 40, cap_per_cell: 2", 1);
+            .replacen(
+                "initial: 4, cap_per_cell: 2",
+                "initial: 40, cap_per_cell: 2",
+                1,
+            );
         s.set("zones/test_area.ron", test_area);
         let text = s.validate().unwrap_err().to_string();
         for want in [

@@ -229,7 +229,14 @@ impl ContentSources {
             classes.as_deref(),
             enemies.as_deref(),
         )));
-        errors.extend(self.resolve(creatures.as_ref().map(check_creatures::shared).unwrap_or_default()));
+        errors.extend(
+            self.resolve(
+                creatures
+                    .as_ref()
+                    .map(check_creatures::shared)
+                    .unwrap_or_default(),
+            ),
+        );
         Shared {
             netcode,
             skills,
@@ -261,7 +268,11 @@ impl ContentSources {
             shared.enemies.as_deref(),
             &self.zone_ids(),
         );
-        problems.extend(check_creatures::wild(&rel, &zone, shared.creatures.as_ref()));
+        problems.extend(check_creatures::wild(
+            &rel,
+            &zone,
+            shared.creatures.as_ref(),
+        ));
         if problems.is_empty() {
             Ok(zone)
         } else {
@@ -282,19 +293,22 @@ impl ContentSources {
             mut errors,
         } = shared;
         match (zone, netcode, skills, classes, enemies, creatures) {
-            (Ok(zone), Some(netcode), Some(skills), Some(classes), Some(enemies), Some(creatures))
-                if errors.is_empty() =>
-            {
-                Ok(ZoneContent {
-                    zone,
-                    netcode,
-                    skills,
-                    classes,
-                    enemies,
-                    creatures,
-                    version: self.version(),
-                })
-            }
+            (
+                Ok(zone),
+                Some(netcode),
+                Some(skills),
+                Some(classes),
+                Some(enemies),
+                Some(creatures),
+            ) if errors.is_empty() => Ok(ZoneContent {
+                zone,
+                netcode,
+                skills,
+                classes,
+                enemies,
+                creatures,
+                version: self.version(),
+            }),
             (zone, ..) => {
                 errors.extend(zone.err().unwrap_or_default());
                 Err(ContentErrors(errors))

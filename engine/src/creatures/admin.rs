@@ -62,11 +62,19 @@ fn admin_rng(world: &World, salt: u64) -> ZoneStream {
     ZoneStream::keyed(world.resource::<ZoneRng>().seed, salt, tick, stream::ADMIN)
 }
 
-fn spawn(world: &mut World, species: &str, at: Vec2, genes: &[(String, String)]) -> Result<String, String> {
+fn spawn(
+    world: &mut World,
+    species: &str,
+    at: Vec2,
+    genes: &[(String, String)],
+) -> Result<String, String> {
     let s = species_index(world, species)?;
     let content = world.resource::<ZoneSettings>().0.clone();
     if !content.zone.is_walkable(at) {
-        return Err(format!("({}, {}) is outside the zone or inside an obstacle", at.x, at.y));
+        return Err(format!(
+            "({}, {}) is outside the zone or inside an obstacle",
+            at.x, at.y
+        ));
     }
     let cells = world.resource::<BreedingCells>();
     let cell = cells
@@ -97,10 +105,18 @@ fn spawn(world: &mut World, species: &str, at: Vec2, genes: &[(String, String)])
     let net = world
         .get::<crate::common::components::Replicated>(e)
         .map_or(0, |r| r.net_id.0);
-    Ok(format!("spawned {species} (id {net}) in cell {cell} at ({}, {})", at.x, at.y))
+    Ok(format!(
+        "spawned {species} (id {net}) in cell {cell} at ({}, {})",
+        at.x, at.y
+    ))
 }
 
-fn set_population(world: &mut World, species: &str, at: Vec2, count: u32) -> Result<String, String> {
+fn set_population(
+    world: &mut World,
+    species: &str,
+    at: Vec2,
+    count: u32,
+) -> Result<String, String> {
     let s = species_index(world, species)?;
     let content = world.resource::<ZoneSettings>().0.clone();
     let cells = world.resource::<BreedingCells>();
@@ -159,7 +175,10 @@ fn set_population(world: &mut World, species: &str, at: Vec2, count: u32) -> Res
         }
         made
     });
-    Ok(format!("cell {cell}: {species} {now} → {} (of {cap})", now + made))
+    Ok(format!(
+        "cell {cell}: {species} {now} → {} (of {cap})",
+        now + made
+    ))
 }
 
 fn show(world: &mut World, me: Entity, target: NetId, id: CreatureId) -> Result<String, String> {
@@ -174,11 +193,23 @@ fn show(world: &mut World, me: Entity, target: NetId, id: CreatureId) -> Result<
         let w = world
             .get::<WildCreature>(e)
             .ok_or_else(|| format!("entity {} is not a wild creature", target.0))?;
-        let species = c.species.get(usize::from(w.species)).map_or("?", |s| s.id.as_str());
+        let species = c
+            .species
+            .get(usize::from(w.species))
+            .map_or("?", |s| s.id.as_str());
         let _ = write!(
             out,
             "wild {species} #{} gen {} parents {:?} cell {} born tick {} hp max {} speed {:.2} bite {} {:?}; genes (table v{}):",
-            w.wild_id, w.generation, w.parents, w.cell, w.born_tick, w.traits.max_hp, w.traits.speed, w.traits.bite, w.traits.temperament, w.genome.version
+            w.wild_id,
+            w.generation,
+            w.parents,
+            w.cell,
+            w.born_tick,
+            w.traits.max_hp,
+            w.traits.speed,
+            w.traits.bite,
+            w.traits.temperament,
+            w.genome.version
         );
         for t in w.genome.traits(c) {
             let _ = write!(out, " {}={}", t.gene, t.value);
@@ -232,7 +263,13 @@ fn show_cells(world: &World, at: Vec2, radius: f32) -> String {
             continue;
         }
         if last != Some(cell) {
-            let _ = write!(out, "{}cell {cell} ({:.0},{:.0}):", if last.is_some() { "; " } else { "" }, b.min.x, b.min.y);
+            let _ = write!(
+                out,
+                "{}cell {cell} ({:.0},{:.0}):",
+                if last.is_some() { "; " } else { "" },
+                b.min.x,
+                b.min.y
+            );
             last = Some(cell);
         }
         let name = species.get(s).map_or("?", |s| s.id.as_str());

@@ -102,9 +102,10 @@ pub fn breed_wild_cells(
                     continue;
                 }
                 let (a, b) = (&adults[i], &adults[j]);
-                let (Some(sa), Some(sb)) =
-                    (species.get(usize::from(a.species)), species.get(usize::from(b.species)))
-                else {
+                let (Some(sa), Some(sb)) = (
+                    species.get(usize::from(a.species)),
+                    species.get(usize::from(b.species)),
+                ) else {
                     continue;
                 };
                 let Some(child) = content.creatures.offspring_of(&sa.id, &sb.id) else {

@@ -41,7 +41,10 @@ impl BreedingCells {
             let Some(s) = content.creatures.species_index(&p.species) else {
                 continue;
             };
-            let (a, b) = (def.cell_of(bounds, p.area.min), def.cell_of(bounds, p.area.max));
+            let (a, b) = (
+                def.cell_of(bounds, p.area.min),
+                def.cell_of(bounds, p.area.max),
+            );
             for cy in a / cols..=b / cols {
                 for cx in a % cols..=b % cols {
                     let c = (cy * cols + cx) as usize;
@@ -143,9 +146,7 @@ impl BreedingCells {
 
     /// Who lives in a cell.
     pub fn members(&self, cell: u32) -> &[Entity] {
-        self.members
-            .get(cell as usize)
-            .map_or(&[], Vec::as_slice)
+        self.members.get(cell as usize).map_or(&[], Vec::as_slice)
     }
 
     /// Pops the cells whose timer is due by `tick`.

@@ -277,7 +277,9 @@ impl Genome {
     /// Sets gene `id` so that it expresses `value` (admin tools): an allele name
     /// (both alleles) or a number (clamped into the range).
     pub fn set(&mut self, c: &CreatureContent, id: &str, value: &str) -> Result<(), String> {
-        let i = c.gene_index(id).ok_or_else(|| format!("unknown gene {id:?}"))?;
+        let i = c
+            .gene_index(id)
+            .ok_or_else(|| format!("unknown gene {id:?}"))?;
         self.genes = (0..c.genes.len()).map(|k| self.gene(c, k)).collect();
         self.genes[i] = match &c.genes[i] {
             GeneDef::Numeric { range, .. } => {
@@ -352,7 +354,10 @@ mod tests {
             g.genes[t] = pair;
             assert_eq!(g.allele(&c, "temperament"), Some("aggressive"));
             let species = &c.species[0];
-            assert_eq!(g.phenotype(&c, species).temperament, Temperament::Aggressive);
+            assert_eq!(
+                g.phenotype(&c, species).temperament,
+                Temperament::Aggressive
+            );
         }
     }
 
@@ -361,8 +366,12 @@ mod tests {
         let mut c = content();
         for g in &mut c.genes {
             match g {
-                GeneDef::Allele { mutation_chance, .. } => *mutation_chance = 0.0,
-                GeneDef::Numeric { mutation_chance, .. } => *mutation_chance = 1.0,
+                GeneDef::Allele {
+                    mutation_chance, ..
+                } => *mutation_chance = 0.0,
+                GeneDef::Numeric {
+                    mutation_chance, ..
+                } => *mutation_chance = 1.0,
             }
         }
         let t = c.gene_index("temperament").unwrap();
@@ -376,7 +385,9 @@ mod tests {
         for k in 0..200 {
             let child = Genome::inherit(&c, &a, &b, &mut ZoneStream::keyed(9, k, 0, 0));
             assert_eq!(child.genes[t], Gene::Alleles(0, 1));
-            let Gene::Numeric(v) = child.genes[size] else { panic!() };
+            let Gene::Numeric(v) = child.genes[size] else {
+                panic!()
+            };
             assert!((0.6..=1.6).contains(&v), "{v}");
         }
     }

@@ -39,7 +39,8 @@ pub(super) fn capture(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) ->
     };
     let me = entity.id();
     if !entity.get_mut::<CreatureIntents>()?.accept(seq) {
-        entity.resource_mut::<ZoneCounters>().capture_refused[CaptureRefusal::StaleSequence as usize] += 1;
+        entity.resource_mut::<ZoneCounters>().capture_refused
+            [CaptureRefusal::StaleSequence as usize] += 1;
         return Some(Rejection {
             reason: RejectReason::StaleSequence,
             event: EventKind::CaptureResult {
@@ -98,7 +99,9 @@ fn capture_with(
     if world.get::<Dead>(me).is_some() {
         return refused(R::Dead);
     }
-    let ready = world.get::<CreatureIntents>(me).map_or(0, |i| i.capture_ready_tick);
+    let ready = world
+        .get::<CreatureIntents>(me)
+        .map_or(0, |i| i.capture_ready_tick);
     if tick < ready {
         return refused(R::Cooldown);
     }
@@ -171,7 +174,9 @@ fn capture_with(
     let view = owned.view(content);
     let (cell, species) = (wild.cell, usize::from(wild.species));
     // One command: the creature leaves the world and joins the roster.
-    world.resource_mut::<BreedingCells>().remove(cell, species, e);
+    world
+        .resource_mut::<BreedingCells>()
+        .remove(cell, species, e);
     world.despawn(e);
     if let Some(mut roster) = world.get_mut::<Roster>(me) {
         roster.creatures.push(owned);
@@ -193,7 +198,8 @@ pub(super) fn breed(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> O
     };
     let me = entity.id();
     if !entity.get_mut::<CreatureIntents>()?.accept(seq) {
-        entity.resource_mut::<ZoneCounters>().breed_refused[BreedRefusal::StaleSequence as usize] += 1;
+        entity.resource_mut::<ZoneCounters>().breed_refused
+            [BreedRefusal::StaleSequence as usize] += 1;
         return Some(Rejection {
             reason: RejectReason::StaleSequence,
             event: EventKind::BreedResult {
@@ -210,9 +216,11 @@ pub(super) fn breed(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> O
             BreedOutcome::EggLaid { .. } => counters.breeds += 1,
             BreedOutcome::Refused(r) => counters.breed_refused[r as usize] += 1,
         }
-        world
-            .resource_mut::<ZoneOutbox>()
-            .event(player, tick, EventKind::BreedResult { seq, outcome });
+        world.resource_mut::<ZoneOutbox>().event(
+            player,
+            tick,
+            EventKind::BreedResult { seq, outcome },
+        );
     });
     None
 }
@@ -263,12 +271,21 @@ fn breed_with(
     let Some(child) = c.offspring_of(&a.species, &b.species) else {
         return refused(R::Incompatible);
     };
-    if !lineage_allows(&c.breeding, (a.id, a.parents, a.generation), (b.id, b.parents, b.generation)) {
+    if !lineage_allows(
+        &c.breeding,
+        (a.id, a.parents, a.generation),
+        (b.id, b.parents, b.generation),
+    ) {
         return refused(R::Lineage);
     }
     let seed = world.resource::<ZoneRng>().seed;
     let mut rng = ZoneStream::keyed(seed, subject(player, seq), tick, stream::BREED);
-    let genome = Genome::inherit(c, &Genome::from_saved(c, &a.genome), &Genome::from_saved(c, &b.genome), &mut rng);
+    let genome = Genome::inherit(
+        c,
+        &Genome::from_saved(c, &a.genome),
+        &Genome::from_saved(c, &b.genome),
+        &mut rng,
+    );
     let Some(id) = world.resource_mut::<CreatureIds>().take() else {
         tracing::error!("this zone process has used its whole block of creature ids");
         return refused(R::RosterFull);
@@ -290,7 +307,8 @@ fn breed_with(
         born_zone: content.zone.id.clone(),
         born_tick: tick,
         hatch_tick: Some(hatch_tick),
-        breed_ready_tick: hatch_tick + content.ticks(content.creatures.species[child].adult_after_s, 0),
+        breed_ready_tick: hatch_tick
+            + content.ticks(content.creatures.species[child].adult_after_s, 0),
     };
     let cooldown = tick + content.ticks(c.breeding.cooldown_s, 0);
     if let Some(mut roster) = world.get_mut::<Roster>(me) {

@@ -27,10 +27,10 @@ mod roster;
 mod wild;
 
 pub use admin::run as run_admin;
+pub use breeding::lineage_allows;
 pub use cells::BreedingCells;
 pub use genome::{Gene, Genome, Phenotype, Temperament};
 pub use plugin::CreaturesPlugin;
-pub use breeding::lineage_allows;
 pub use roster::{CreatureIds, CreatureIntents, OwnedCreature, Roster};
 pub use wild::{CreatureMind, Newborn, WildCreature, WildIds, with_spawner};
 

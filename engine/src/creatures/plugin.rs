@@ -7,8 +7,12 @@ use bevy_ecs::prelude::*;
 
 use super::breeding::breed_wild_cells;
 use super::intents::{breed, capture};
-use super::roster::{CreatureIds, add_player_roster, hatch_eggs, restart_intent_stream, send_roster};
-use super::wild::{WildIds, adapt_wild_to_content, creature_behaviour, remove_slain_creatures, spawn_initial};
+use super::roster::{
+    CreatureIds, add_player_roster, hatch_eggs, restart_intent_stream, send_roster,
+};
+use super::wild::{
+    WildIds, adapt_wild_to_content, creature_behaviour, remove_slain_creatures, spawn_initial,
+};
 use crate::common::commands::{CommandHandlers, CommandKind};
 use crate::common::schedule::{LifecycleSystems, SimulateSystems, ZonePlugin};
 use crate::rng::ZoneRng;

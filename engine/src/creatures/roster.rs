@@ -46,7 +46,9 @@ impl OwnedCreature {
             born_zone: s.born_zone.clone(),
             born_tick: s.born_tick,
             hatch_tick: match s.state {
-                SavedCreatureState::Egg { hatch_in_ticks } => Some(tick + u64::from(hatch_in_ticks)),
+                SavedCreatureState::Egg { hatch_in_ticks } => {
+                    Some(tick + u64::from(hatch_in_ticks))
+                }
                 SavedCreatureState::Active => None,
             },
             breed_ready_tick: tick + u64::from(s.breed_ready_in_ticks),
@@ -200,7 +202,10 @@ pub(super) fn add_player_roster(
 }
 
 /// A reconnected player's intent sequence starts over.
-pub(super) fn restart_intent_stream(back: On<PlayerReconnected>, mut q: Query<&mut CreatureIntents>) {
+pub(super) fn restart_intent_stream(
+    back: On<PlayerReconnected>,
+    mut q: Query<&mut CreatureIntents>,
+) {
     if let Ok(mut i) = q.get_mut(back.entity) {
         i.last_seq = 0;
     }
@@ -242,7 +247,11 @@ pub(super) fn hatch_eggs(
 ) {
     let tick = clock.tick;
     for (player, mut roster) in &mut rosters {
-        if !roster.creatures.iter().any(|c| c.hatch_tick.is_some_and(|t| t <= tick)) {
+        if !roster
+            .creatures
+            .iter()
+            .any(|c| c.hatch_tick.is_some_and(|t| t <= tick))
+        {
             continue;
         }
         let zone = settings.0.zone.id.clone();
@@ -294,7 +303,10 @@ mod tests {
     #[test]
     fn ids_come_from_the_block_and_stop_at_its_end() {
         let mut ids = CreatureIds::block(100, 2);
-        assert_eq!((ids.take(), ids.take(), ids.take()), (Some(100), Some(101), None));
+        assert_eq!(
+            (ids.take(), ids.take(), ids.take()),
+            (Some(100), Some(101), None)
+        );
         let a = CreatureIds::from_seed(1).take().unwrap();
         let b = CreatureIds::from_seed(2).take().unwrap();
         assert!(a >= 1 << 62 && b >= 1 << 62 && a != b && a < i64::MAX as u64);

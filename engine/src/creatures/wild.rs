@@ -143,7 +143,11 @@ pub fn spawn_initial(world: &mut World) {
     let content = world.resource::<ZoneSettings>().0.clone();
     let seed = world.resource::<ZoneRng>().seed;
     world.insert_resource(BreedingCells::build(&content, seed, 0));
-    let populations = content.zone.wild.as_ref().map_or(&[][..], |w| &w.populations);
+    let populations = content
+        .zone
+        .wild
+        .as_ref()
+        .map_or(&[][..], |w| &w.populations);
     with_spawner(world, |sp| {
         for (pi, pop) in populations.iter().enumerate() {
             let Some(species) = content.creatures.species_index(&pop.species) else {
@@ -231,7 +235,7 @@ type PlayerTargets<'w, 's> = Query<
 
 /// Decides each creature's leg by temperament, bites, and walks it, keeping to cells
 /// with room for its species.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn creature_behaviour(
     mut creatures: Query<
         (
@@ -259,7 +263,9 @@ pub fn creature_behaviour(
         let sense = me.traits.temperament != Temperament::Docile
             && (u64::from(me.wild_id) + tick).is_multiple_of(SENSE_EVERY_TICKS);
         if sense {
-            sense_players(e, rep.net_id, pos.0, &me, &mut mind, &players, &index, &mut hits, tick);
+            sense_players(
+                e, rep.net_id, pos.0, &me, &mut mind, &players, &index, &mut hits, tick,
+            );
         }
         if mind.ticks_left == 0 {
             mind.fleeing = false;
@@ -392,10 +398,18 @@ pub fn remove_slain_creatures(
 /// recomputed from the genomes, and the grid is rebuilt with the new caps around the
 /// creatures where they stand (a lowered cap stops births until deaths and captures
 /// bring the cell under it; nobody is culled).
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn adapt_wild_to_content(
     reloaded: On<ContentReloaded>,
     mut commands: Commands,
-    mut creatures: Query<(Entity, &Replicated, &Position, &mut WildCreature, &mut Health, &mut MoveSpeed)>,
+    mut creatures: Query<(
+        Entity,
+        &Replicated,
+        &Position,
+        &mut WildCreature,
+        &mut Health,
+        &mut MoveSpeed,
+    )>,
     mut cells: ResMut<BreedingCells>,
     mut counters: ResMut<ZoneCounters>,
     settings: Res<ZoneSettings>,
@@ -409,7 +423,10 @@ pub fn adapt_wild_to_content(
     let mut rows: Vec<_> = creatures.iter_mut().collect();
     rows.sort_by_key(|(_, _, _, c, _, _)| c.wild_id);
     for (e, rep, pos, mut c, mut health, mut speed) in rows {
-        let id = old.species.get(usize::from(c.species)).map(|s| s.id.as_str());
+        let id = old
+            .species
+            .get(usize::from(c.species))
+            .map(|s| s.id.as_str());
         let Some(s) = id.and_then(|id| content.creatures.species_index(id)) else {
             removed += 1;
             commands.entity(e).despawn();
@@ -418,7 +435,9 @@ pub fn adapt_wild_to_content(
         let saved = c.genome.to_saved(old);
         c.genome = Genome::from_saved(&content.creatures, &saved);
         c.species = s as u16;
-        c.traits = c.genome.phenotype(&content.creatures, &content.creatures.species[s]);
+        c.traits = c
+            .genome
+            .phenotype(&content.creatures, &content.creatures.species[s]);
         health.max = c.traits.max_hp;
         health.hp = health.hp.min(health.max);
         speed.0 = c.traits.speed;
@@ -433,6 +452,9 @@ pub fn adapt_wild_to_content(
     }
     if removed > 0 {
         counters.creature_deaths += removed;
-        tracing::warn!(removed, "content reload removed species that wild creatures belonged to; they left the world");
+        tracing::warn!(
+            removed,
+            "content reload removed species that wild creatures belonged to; they left the world"
+        );
     }
 }

@@ -91,12 +91,8 @@ pub(super) fn evacuate(world: &mut World, command: &ZoneCommand) {
         return;
     };
     let to = to.clone();
-    let mut q = world.query_filtered::<(
-        Entity,
-        &Player,
-        &Position,
-        KeptQuery,
-    ), Without<Transferring>>();
+    let mut q =
+        world.query_filtered::<(Entity, &Player, &Position, KeptQuery), Without<Transferring>>();
     let tick = world.resource::<ZoneClock>().tick;
     let leaving: Vec<(Entity, PlayerId, SavedPlayer)> = q
         .iter(world)

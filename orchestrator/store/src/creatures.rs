@@ -42,7 +42,10 @@ fn creature(row: &sqlx::any::AnyRow) -> Result<SavedCreature, StoreError> {
 }
 
 /// The creatures `owner` holds, by id.
-pub(crate) async fn load(c: &mut sqlx::AnyConnection, owner: u64) -> Result<Vec<SavedCreature>, StoreError> {
+pub(crate) async fn load(
+    c: &mut sqlx::AnyConnection,
+    owner: u64,
+) -> Result<Vec<SavedCreature>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, species, gene_version, genome, parent_a, parent_b, generation, born_zone, \
          born_tick, state, hatch_in_ticks, breed_ready_in_ticks FROM creatures \

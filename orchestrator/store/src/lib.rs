@@ -274,7 +274,10 @@ impl Store {
         sqlx::migrate!("./migrations").run(&pool).await?;
         let moved = creatures::migrate_items(&pool).await?;
         if moved > 0 {
-            tracing::info!(moved, "moved creature:<id> inventory items into creature rows");
+            tracing::info!(
+                moved,
+                "moved creature:<id> inventory items into creature rows"
+            );
         }
         Ok(Store { pool })
     }

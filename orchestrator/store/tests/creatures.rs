@@ -15,7 +15,11 @@ async fn stores() -> (Vec<(&'static str, String, Store)>, tempfile::TempDir) {
         .tempdir()
         .unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("arcane.db").display());
-    let mut out = vec![("sqlite", sqlite.clone(), Store::connect(&sqlite).await.unwrap())];
+    let mut out = vec![(
+        "sqlite",
+        sqlite.clone(),
+        Store::connect(&sqlite).await.unwrap(),
+    )];
     if let Some(url) = services::url("ARCANE_TEST_DATABASE_URL") {
         out.push(("postgres", url.clone(), Store::connect(&url).await.unwrap()));
     }
@@ -29,7 +33,10 @@ fn creature(id: u64, species: &str, egg: bool) -> SavedCreature {
         gene_version: 1,
         genome: [
             ("size".to_string(), SavedGene::Numeric(1.25)),
-            ("diet".to_string(), SavedGene::Alleles("herbivore".into(), "carnivore".into())),
+            (
+                "diet".to_string(),
+                SavedGene::Alleles("herbivore".into(), "carnivore".into()),
+            ),
         ]
         .into(),
         parents: egg.then_some((id - 2, id - 1)),
@@ -86,14 +93,22 @@ async fn creatures_are_saved_with_their_owner_and_move_with_a_transfer() {
             .await
             .unwrap();
         assert!(lost.is_empty(), "{db}");
-        assert_eq!(store.player(p.id).await.unwrap().unwrap().creatures, three, "{db}");
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap().creatures,
+            three,
+            "{db}"
+        );
         // A checkpoint without one (it was bred away, say) removes its row.
         let two = three[1..].to_vec();
         store
             .checkpoint_batch(&lease, &[(p.id, owner.epoch, state(two.clone()))])
             .await
             .unwrap();
-        assert_eq!(store.player(p.id).await.unwrap().unwrap().creatures, two, "{db}");
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap().creatures,
+            two,
+            "{db}"
+        );
 
         // A transfer carries them; the commit writes them with the new owner.
         let mut moving = two.clone();
@@ -108,7 +123,11 @@ async fn creatures_are_saved_with_their_owner_and_move_with_a_transfer() {
         };
         store.begin_handoff(&lease, &h).await.unwrap();
         // Until the commit, the row still holds the old set.
-        assert_eq!(store.player(p.id).await.unwrap().unwrap().creatures, two, "{db}");
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap().creatures,
+            two,
+            "{db}"
+        );
         let done = store.commit_handoff(&h.transfer_id, &forest).await.unwrap();
         assert!(matches!(done, HandoffStatus::Committed { .. }), "{db}");
         let after = store.player(p.id).await.unwrap().unwrap();
@@ -120,7 +139,11 @@ async fn creatures_are_saved_with_their_owner_and_move_with_a_transfer() {
             .await
             .unwrap();
         assert_eq!(lost, [p.id], "{db}");
-        assert_eq!(store.player(p.id).await.unwrap().unwrap().creatures, moving, "{db}");
+        assert_eq!(
+            store.player(p.id).await.unwrap().unwrap().creatures,
+            moving,
+            "{db}"
+        );
     }
 }
 
@@ -143,7 +166,12 @@ async fn old_creature_items_become_rows_once() {
             item: "creature:wolfling-pup-9".into(),
             count: 2,
         });
-        assert!(store.write_player_state(p.id, &owner, &legacy).await.unwrap());
+        assert!(
+            store
+                .write_player_state(p.id, &owner, &legacy)
+                .await
+                .unwrap()
+        );
         // The next process to connect migrates; a second connect changes nothing.
         for _ in 0..2 {
             let again = Store::connect(&url).await.unwrap();
@@ -151,7 +179,11 @@ async fn old_creature_items_become_rows_once() {
             assert_eq!(r.inventory, state(Vec::new()).inventory, "{db}");
             let species: Vec<&str> = r.creatures.iter().map(|c| c.species.as_str()).collect();
             assert_eq!(species, ["fox", "wolfling-pup", "wolfling-pup"], "{db}");
-            assert!(r.creatures.iter().all(|c| c.state == SavedCreatureState::Active));
+            assert!(
+                r.creatures
+                    .iter()
+                    .all(|c| c.state == SavedCreatureState::Active)
+            );
         }
     }
 }
@@ -165,7 +197,11 @@ async fn id_blocks_are_never_shared() {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), blocks.len(), "{db}: {blocks:?}");
-        assert!(blocks.iter().all(|b| b % arcane_store::CREATURE_ID_BLOCK == 0 && *b > 0));
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b % arcane_store::CREATURE_ID_BLOCK == 0 && *b > 0)
+        );
     }
 }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use arcane_loadtest::client::Client;
-use arcane_protocol::{ClientTier, ServerMessage};
 use arcane_protocol::saved::{SavedCreature, SavedCreatureState, SavedGene};
+use arcane_protocol::{ClientTier, ServerMessage};
 use arcane_store::{ItemStack, Store};
 
 use super::world::World;
@@ -33,7 +33,10 @@ pub fn items_of(i: u64) -> Vec<ItemStack> {
 pub fn creatures_of(i: u64) -> Vec<SavedCreature> {
     let genome = |v: f32| {
         BTreeMap::from([
-            ("temperament".to_string(), SavedGene::Alleles("docile".into(), "skittish".into())),
+            (
+                "temperament".to_string(),
+                SavedGene::Alleles("docile".into(), "skittish".into()),
+            ),
             ("size".to_string(), SavedGene::Numeric(v)),
         ])
     };
@@ -70,9 +73,18 @@ pub fn creatures_of(i: u64) -> Vec<SavedCreature> {
 
 /// What must not change about a creature however often it moves: who it is and its
 /// genes (its timers count down).
-pub fn identity(c: &SavedCreature) -> (u64, &str, &BTreeMap<String, SavedGene>, Option<(u64, u64)>, u16) {
+pub fn identity(c: &SavedCreature) -> Identity<'_> {
     (c.id, &c.species, &c.genome, c.parents, c.generation)
 }
+
+/// Id, species, genes, parents and generation of a creature.
+pub type Identity<'a> = (
+    u64,
+    &'a str,
+    &'a BTreeMap<String, SavedGene>,
+    Option<(u64, u64)>,
+    u16,
+);
 
 /// A seeded player: its name, id and index.
 #[derive(Debug, Clone)]

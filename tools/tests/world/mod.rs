@@ -423,7 +423,11 @@ pub async fn check_one_owner(world: &World, name: &str, player: u64, zone: &str,
     assert_eq!(record.inventory, items_of(i), "{name}: items");
     let held: Vec<_> = record.creatures.iter().map(identity).collect();
     let want = creatures_of(i);
-    assert_eq!(held, want.iter().map(identity).collect::<Vec<_>>(), "{name}: creatures");
+    assert_eq!(
+        held,
+        want.iter().map(identity).collect::<Vec<_>>(),
+        "{name}: creatures"
+    );
     assert!(
         store
             .pending_handoffs(Some(player), u64::MAX)
