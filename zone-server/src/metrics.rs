@@ -138,6 +138,24 @@ metric_set! {
     }
 }
 
+/// Adds what each reason's counter gained (`now[i] - last[i]`, reason `names[i]`).
+fn add_by_reason<const N: usize>(
+    family: &Family<ReasonLabel, Counter>,
+    names: [&'static str; N],
+    now: &[u64; N],
+    last: &[u64; N],
+) {
+    for ((name, now), last) in names.iter().zip(now).zip(last) {
+        if now > last {
+            family
+                .get_or_create(&ReasonLabel {
+                    reason: (*name).into(),
+                })
+                .inc_by(now - last);
+        }
+    }
+}
+
 /// Counters of one transport, resolved once so the per-frame path does not look the
 /// label set up (a lock and a hash) every time.
 #[derive(Clone, Default)]
@@ -243,32 +261,24 @@ impl Metrics {
             .inc_by(now.inputs_applied - last.inputs_applied);
         self.inputs_superseded
             .inc_by(now.inputs_superseded - last.inputs_superseded);
-        for r in RejectReason::ALL {
-            let d = now.rejected(r) - last.rejected(r);
-            if d > 0 {
-                self.inputs_rejected
-                    .get_or_create(&ReasonLabel {
-                        reason: r.as_str().into(),
-                    })
-                    .inc_by(d);
-            }
-        }
+        add_by_reason(
+            &self.inputs_rejected,
+            RejectReason::ALL.map(|r| r.as_str()),
+            &now.inputs_rejected,
+            &last.inputs_rejected,
+        );
         self.snapshots.inc_by(now.snapshots - last.snapshots);
         self.full_snapshots
             .inc_by(now.full_snapshots - last.full_snapshots);
         self.snapshot_bytes
             .inc_by(now.snapshot_bytes - last.snapshot_bytes);
         self.casts.inc_by(now.casts - last.casts);
-        for r in CastRejectReason::ALL {
-            let d = now.cast_rejected[r as usize] - last.cast_rejected[r as usize];
-            if d > 0 {
-                self.casts_rejected
-                    .get_or_create(&ReasonLabel {
-                        reason: r.as_str().into(),
-                    })
-                    .inc_by(d);
-            }
-        }
+        add_by_reason(
+            &self.casts_rejected,
+            CastRejectReason::ALL.map(|r| r.as_str()),
+            &now.cast_rejected,
+            &last.cast_rejected,
+        );
         self.hits.inc_by(now.hits - last.hits);
         self.kills.inc_by(now.kills - last.kills);
         self.player_deaths
@@ -295,26 +305,18 @@ impl Metrics {
             .inc_by(now.capture_escapes - last.capture_escapes);
         self.breeds.inc_by(now.breeds - last.breeds);
         self.hatches.inc_by(now.hatches - last.hatches);
-        for r in CaptureRefusal::ALL {
-            let d = now.capture_refused[r as usize] - last.capture_refused[r as usize];
-            if d > 0 {
-                self.captures_refused
-                    .get_or_create(&ReasonLabel {
-                        reason: r.as_str().into(),
-                    })
-                    .inc_by(d);
-            }
-        }
-        for r in BreedRefusal::ALL {
-            let d = now.breed_refused[r as usize] - last.breed_refused[r as usize];
-            if d > 0 {
-                self.breeds_refused
-                    .get_or_create(&ReasonLabel {
-                        reason: r.as_str().into(),
-                    })
-                    .inc_by(d);
-            }
-        }
+        add_by_reason(
+            &self.captures_refused,
+            CaptureRefusal::ALL.map(|r| r.as_str()),
+            &now.capture_refused,
+            &last.capture_refused,
+        );
+        add_by_reason(
+            &self.breeds_refused,
+            BreedRefusal::ALL.map(|r| r.as_str()),
+            &now.breed_refused,
+            &last.breed_refused,
+        );
     }
 
     /// Shows the wild population per species.
