@@ -395,7 +395,7 @@ pub enum EventKind {
         seq: u32,
         outcome: BreedOutcome,
     },
-    /// The whole roster, in answer to `RosterRequest` and on joining a zone.
+    /// The whole roster, in answer to `RosterRequest`.
     Roster {
         capacity: u16,
         creatures: Vec<CreatureView>,
