@@ -4,7 +4,7 @@
 use glam::Vec2;
 use serde::Deserialize;
 
-use super::zone::Bounds;
+use super::Bounds;
 
 /// Everything `creatures.ron` holds.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
