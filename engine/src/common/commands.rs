@@ -65,6 +65,13 @@ impl CommandKind {
     }
 }
 
+/// Whether an intent stream whose newest sequence number is `last` takes `seq`: newer,
+/// and at most `MAX_SEQ_AHEAD` ahead (casts, captures and breeds; move inputs also
+/// tolerate reordering, see `movement`).
+pub fn takes_seq(last: u32, seq: u32) -> bool {
+    seq > last && seq - last <= arcane_protocol::MAX_SEQ_AHEAD
+}
+
 /// A command the zone refused: it counts toward the player's violations and, unless
 /// the player was already told too often this tick, `event` tells them why.
 #[derive(Debug, Clone, PartialEq)]

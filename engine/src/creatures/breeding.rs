@@ -49,6 +49,14 @@ struct Adult {
     at: Vec2,
 }
 
+/// Buffers kept between ticks, so a firing cell allocates nothing.
+#[derive(Default)]
+pub struct Scratch {
+    due: Vec<u32>,
+    adults: Vec<Adult>,
+    paired: Vec<bool>,
+}
+
 /// Fires the cells that are due: pairs, births, and the next timer of each.
 #[allow(clippy::too_many_arguments)]
 pub fn breed_wild_cells(
@@ -58,7 +66,7 @@ pub fn breed_wild_cells(
     mut ids: ResMut<NetIdAllocator>,
     mut wild_ids: ResMut<WildIds>,
     mut counters: ResMut<ZoneCounters>,
-    mut due: Local<Vec<u32>>,
+    mut scratch: Local<Scratch>,
     rng: Res<ZoneRng>,
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
@@ -70,32 +78,35 @@ pub fn breed_wild_cells(
     let (tick, seed) = (clock.tick, rng.seed);
     let species = &content.creatures.species;
     let cooldown = content.ticks(content.creatures.breeding.cooldown_s, 0);
+    let Scratch {
+        due,
+        adults,
+        paired,
+    } = &mut *scratch;
     due.clear();
-    cells.due(tick, &mut due);
+    cells.due(tick, due);
     for &cell in due.iter() {
         let next = tick + cells.interval_ticks(content, seed, cell, tick);
         cells.schedule(cell, next);
-        let mut adults: Vec<Adult> = cells
-            .members(cell)
-            .iter()
-            .filter_map(|&e| {
-                let (c, p) = creatures.get(e).ok()?;
-                (tick >= c.breed_ready_tick).then_some(Adult {
-                    entity: e,
-                    wild_id: c.wild_id,
-                    species: c.species,
-                    parents: c.parents,
-                    generation: c.generation,
-                    at: p.0,
-                })
+        adults.clear();
+        adults.extend(cells.members(cell).iter().filter_map(|&e| {
+            let (c, p) = creatures.get(e).ok()?;
+            (tick >= c.breed_ready_tick).then_some(Adult {
+                entity: e,
+                wild_id: c.wild_id,
+                species: c.species,
+                parents: c.parents,
+                generation: c.generation,
+                at: p.0,
             })
-            .collect();
+        }));
         if adults.len() < 2 {
             continue;
         }
         adults.sort_by_key(|a| a.wild_id);
         let mut rng = ZoneStream::keyed(seed, u64::from(cell), tick, stream::WILD_BIRTH);
-        let mut paired = vec![false; adults.len()];
+        paired.clear();
+        paired.resize(adults.len(), false);
         for i in 0..adults.len() {
             for j in i + 1..adults.len() {
                 if paired[i] || paired[j] {

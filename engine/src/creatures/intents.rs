@@ -38,37 +38,44 @@ pub(super) fn capture(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) ->
         return None;
     };
     let me = entity.id();
-    if !entity.get_mut::<CreatureIntents>()?.accept(seq) {
-        entity.resource_mut::<ZoneCounters>().capture_refused
-            [CaptureRefusal::StaleSequence as usize] += 1;
+    let stale = !entity.get_mut::<CreatureIntents>()?.accept(seq);
+    let outcome = if stale {
+        CaptureOutcome::Refused(CaptureRefusal::StaleSequence)
+    } else {
+        entity.world_scope(|world| try_capture(world, me, player, seq, target))
+    };
+    let mut counters = entity.resource_mut::<ZoneCounters>();
+    match outcome {
+        CaptureOutcome::Captured { .. } => counters.captures += 1,
+        CaptureOutcome::Escaped => counters.capture_escapes += 1,
+        CaptureOutcome::Refused(r) => counters.capture_refused[r as usize] += 1,
+    }
+    let event = EventKind::CaptureResult {
+        seq,
+        target,
+        outcome,
+    };
+    answer(entity, player, stale, event)
+}
+
+/// Tells the player what came of an intent: a replay as a [`Rejection`] (it counts
+/// toward a kick, and ingest sends the event), anything else as a plain event.
+fn answer(
+    entity: &mut EntityWorldMut<'_>,
+    player: PlayerId,
+    stale: bool,
+    event: EventKind,
+) -> Option<Rejection> {
+    if stale {
         return Some(Rejection {
             reason: RejectReason::StaleSequence,
-            event: EventKind::CaptureResult {
-                seq,
-                target,
-                outcome: CaptureOutcome::Refused(CaptureRefusal::StaleSequence),
-            },
+            event,
         });
     }
-    entity.world_scope(|world| {
-        let outcome = try_capture(world, me, player, seq, target);
-        let tick = world.resource::<ZoneClock>().tick as u32;
-        let mut counters = world.resource_mut::<ZoneCounters>();
-        match outcome {
-            CaptureOutcome::Captured { .. } => counters.captures += 1,
-            CaptureOutcome::Escaped => counters.capture_escapes += 1,
-            CaptureOutcome::Refused(r) => counters.capture_refused[r as usize] += 1,
-        }
-        world.resource_mut::<ZoneOutbox>().event(
-            player,
-            tick,
-            EventKind::CaptureResult {
-                seq,
-                target,
-                outcome,
-            },
-        );
-    });
+    let tick = entity.resource::<ZoneClock>().tick as u32;
+    entity
+        .resource_mut::<ZoneOutbox>()
+        .event(player, tick, event);
     None
 }
 
@@ -197,32 +204,23 @@ pub(super) fn breed(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> O
         return None;
     };
     let me = entity.id();
-    if !entity.get_mut::<CreatureIntents>()?.accept(seq) {
-        entity.resource_mut::<ZoneCounters>().breed_refused
-            [BreedRefusal::StaleSequence as usize] += 1;
-        return Some(Rejection {
-            reason: RejectReason::StaleSequence,
-            event: EventKind::BreedResult {
-                seq,
-                outcome: BreedOutcome::Refused(BreedRefusal::StaleSequence),
-            },
-        });
+    let stale = !entity.get_mut::<CreatureIntents>()?.accept(seq);
+    let outcome = if stale {
+        BreedOutcome::Refused(BreedRefusal::StaleSequence)
+    } else {
+        entity.world_scope(|world| try_breed(world, me, player, seq, (first, second)))
+    };
+    let mut counters = entity.resource_mut::<ZoneCounters>();
+    match outcome {
+        BreedOutcome::EggLaid { .. } => counters.breeds += 1,
+        BreedOutcome::Refused(r) => counters.breed_refused[r as usize] += 1,
     }
-    entity.world_scope(|world| {
-        let outcome = try_breed(world, me, player, seq, (first, second));
-        let tick = world.resource::<ZoneClock>().tick as u32;
-        let mut counters = world.resource_mut::<ZoneCounters>();
-        match outcome {
-            BreedOutcome::EggLaid { .. } => counters.breeds += 1,
-            BreedOutcome::Refused(r) => counters.breed_refused[r as usize] += 1,
-        }
-        world.resource_mut::<ZoneOutbox>().event(
-            player,
-            tick,
-            EventKind::BreedResult { seq, outcome },
-        );
-    });
-    None
+    answer(
+        entity,
+        player,
+        stale,
+        EventKind::BreedResult { seq, outcome },
+    )
 }
 
 fn try_breed(

@@ -137,7 +137,7 @@ pub struct CreatureIntents {
 impl CreatureIntents {
     /// Takes `seq` if it is newer than the last one by at most `MAX_SEQ_AHEAD`.
     pub fn accept(&mut self, seq: u32) -> bool {
-        if seq <= self.last_seq || seq - self.last_seq > arcane_protocol::MAX_SEQ_AHEAD {
+        if !crate::common::commands::takes_seq(self.last_seq, seq) {
             return false;
         }
         self.last_seq = seq;

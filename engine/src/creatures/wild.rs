@@ -13,7 +13,7 @@ use crate::combat::{Health, Hit, HitQueue, Slain, Team};
 use crate::common::components::{Dead, MoveSpeed, NetIdAllocator, Player, Position, Replicated};
 use crate::common::events::ContentReloaded;
 use crate::common::geometry::next_position;
-use crate::common::spatial::SpatialIndex;
+use crate::common::spatial::{FRAME_SLACK_M, SpatialIndex};
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{FLEE_SPEED_FACTOR, ZoneContent};
 use crate::rng::{ZoneRng, ZoneStream};
@@ -30,8 +30,6 @@ pub const WEAK_FRACTION: f32 = 0.5;
 pub const BITE_EVERY_TICKS: u64 = 30;
 /// Creatures look around once every this many ticks (staggered by id).
 const SENSE_EVERY_TICKS: u64 = 4;
-/// How far the frame may lag behind positions this tick (as skills use it).
-const FRAME_SLACK_M: f32 = 4.0;
 
 /// A wild creature: its species, genome and lineage, and the cell it lives in.
 #[derive(Component, Debug, Clone)]

@@ -10,7 +10,7 @@ use super::{Enemy, EnemyState, TelegraphAt};
 use crate::combat::{EventBus, Health, Hit, HitQueue, Invulnerable, Slain, Team, Threat};
 use crate::common::components::{Dead, MoveSpeed, NetIdAllocator, Player, Position, Replicated};
 use crate::common::geometry::{next_position, walkable_point_near};
-use crate::common::spatial::SpatialIndex;
+use crate::common::spatial::{FRAME_SLACK_M, SpatialIndex};
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{IdleBehaviour, TelegraphShape, ZoneContent};
 use crate::rng::ZoneRng;
@@ -18,9 +18,6 @@ use crate::rng::ZoneRng;
 /// Idle enemies look for players every this many ticks (staggered by net id), so
 /// 10,000 idle enemies cost 2,500 spatial queries per tick, not 10,000.
 pub const IDLE_SCAN_INTERVAL: u64 = 4;
-
-/// How far anything may have moved since the spatial index's frame.
-const FRAME_SLACK_M: f32 = 4.0;
 
 /// Everything to spawn an enemy of type `def` at `pos`.
 pub fn enemy_bundle(

@@ -87,9 +87,7 @@ impl Caster {
     /// Queues an intent for the next tick: sequence numbers must increase (replays are
     /// dropped) by at most `MAX_SEQ_AHEAD`, and at most `MAX_QUEUED_CASTS` wait.
     pub fn accept(&mut self, intent: CastIntent) -> Result<(), CastRejectReason> {
-        if intent.seq <= self.last_seq
-            || intent.seq - self.last_seq > arcane_protocol::MAX_SEQ_AHEAD
-        {
+        if !crate::common::commands::takes_seq(self.last_seq, intent.seq) {
             return Err(CastRejectReason::StaleSequence);
         }
         self.last_seq = intent.seq;

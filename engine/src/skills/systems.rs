@@ -10,13 +10,9 @@ use super::rules::{Aim, Aimed, CasterView, check_cast, segment_hit};
 use super::{ActiveCast, Caster, Mana, Projectile};
 use crate::combat::{EventBus, Health, Hit, HitQueue, Team};
 use crate::common::components::{Dead, NetIdAllocator, Player, Position, Replicated};
-use crate::common::spatial::SpatialIndex;
+use crate::common::spatial::{FRAME_SLACK_M, SpatialIndex};
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{SkillDef, SkillEffect, ZoneContent};
-
-/// How far anything may have moved since the spatial index's frame (one tick of the
-/// fastest walker plus a knockback), for candidate searches during `Simulate`.
-const FRAME_SLACK_M: f32 = 4.0;
 
 pub fn regen_mana(mut q: Query<&mut Mana, Without<Dead>>) {
     for mut m in &mut q {

@@ -58,8 +58,9 @@ pub(crate) async fn load(
 }
 
 /// Makes `owner`'s rows exactly `creatures`: rows it no longer holds go, the others
-/// are written (a creature another player held moves here). Run it inside the
-/// transaction that writes the owner's state.
+/// are written. Run it inside the transaction that writes the owner's state. A
+/// creature id held by another player is a primary-key error: nothing moves a
+/// creature between players.
 pub(crate) async fn write(
     c: &mut sqlx::AnyConnection,
     owner: u64,
@@ -70,11 +71,6 @@ pub(crate) async fn write(
         .execute(&mut *c)
         .await?;
     for k in creatures {
-        // An id held elsewhere (a transfer's state carried it here) moves with it.
-        sqlx::query("DELETE FROM creatures WHERE id = $1")
-            .bind(k.id as i64)
-            .execute(&mut *c)
-            .await?;
         let (state, hatch) = match k.state {
             SavedCreatureState::Active => ("active", 0),
             SavedCreatureState::Egg { hatch_in_ticks } => ("egg", i64::from(hatch_in_ticks)),

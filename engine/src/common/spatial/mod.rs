@@ -13,6 +13,11 @@ use rstar::{AABB, RTree};
 
 use net_table::NetTable;
 
+/// How far anything may have moved since the spatial index's frame (one tick of the
+/// fastest walker plus a knockback): the `slack` gameplay systems running during
+/// `Simulate` pass to [`SpatialIndex::candidates`].
+pub const FRAME_SLACK_M: f32 = 4.0;
+
 /// One replicated entity as seen this tick: where it is and its quantized state.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameEntity {
