@@ -19,6 +19,9 @@ pub enum Behaviour {
     /// Walks east until a zone transfer, then west until the next one, and so on:
     /// crosses zone borders (with the shipped content, meadow ⇄ forest).
     Traveller,
+    /// Weakens wild creatures with missiles and captures them, and breeds the ones it
+    /// owns (see `tamer`).
+    Tamer,
 }
 
 /// Which behaviour each bot gets.
@@ -28,7 +31,9 @@ pub enum BehaviourMix {
     Caster,
     Healer,
     Traveller,
-    /// Half casters, a quarter healers, an eighth wanderers, an eighth travellers.
+    Tamer,
+    /// Three eighths casters, a quarter healers, an eighth each of tamers, wanderers
+    /// and travellers.
     Mix,
 }
 
@@ -39,8 +44,10 @@ impl BehaviourMix {
             BehaviourMix::Caster => Behaviour::Caster,
             BehaviourMix::Healer => Behaviour::Healer,
             BehaviourMix::Traveller => Behaviour::Traveller,
+            BehaviourMix::Tamer => Behaviour::Tamer,
             BehaviourMix::Mix => match i % 8 {
-                0 | 1 | 4 | 5 => Behaviour::Caster,
+                0 | 1 | 4 => Behaviour::Caster,
+                5 => Behaviour::Tamer,
                 2 | 6 => Behaviour::Healer,
                 3 => Behaviour::Wanderer,
                 _ => Behaviour::Traveller,
@@ -75,6 +82,8 @@ pub struct Decision {
     pub walk: Walk,
     pub cast: Option<(u8, CastTarget)>,
     pub respawn: bool,
+    /// A wild creature to try to capture (tamers).
+    pub capture: Option<NetId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,32 +97,32 @@ pub enum Walk {
 
 /// Missiles are cast from a bit inside their 30 m range, so a moving target is still
 /// in range when the intent arrives.
-const MISSILE_RANGE_CM: f32 = 2_600.0;
+pub(crate) const MISSILE_RANGE_CM: f32 = 2_600.0;
 const NOVA_RANGE_CM: f32 = 700.0;
 const HEAL_RANGE_CM: f32 = 2_200.0;
 /// Casters close in to this distance and back off inside `KITE_CM`.
 const ENGAGE_CM: f32 = 1_800.0;
 const KITE_CM: f32 = 400.0;
 
-fn distance_cm(a: &ViewEntity, b: &ViewEntity) -> f32 {
+pub(crate) fn distance_cm(a: &ViewEntity, b: &ViewEntity) -> f32 {
     let dx = (b.state.x_cm - a.state.x_cm) as f32;
     let dy = (b.state.y_cm - a.state.y_cm) as f32;
     dx.hypot(dy)
 }
 
-fn toward(a: &ViewEntity, b: &ViewEntity, sign: f32) -> Walk {
+pub(crate) fn toward(a: &ViewEntity, b: &ViewEntity, sign: f32) -> Walk {
     let dx = (b.state.x_cm - a.state.x_cm) as f32;
     let dy = (b.state.y_cm - a.state.y_cm) as f32;
     let len = dx.hypot(dy).max(1.0);
     Walk::Toward(sign * dx / len, sign * dy / len)
 }
 
-fn alive(e: &ViewEntity) -> bool {
+pub(crate) fn alive(e: &ViewEntity) -> bool {
     e.state.hp_pct > 0 && e.state.flags & flags::DEAD == 0
 }
 
 /// The nearest entity of `kind` matching `keep`, with its distance.
-fn nearest<'a>(
+pub(crate) fn nearest<'a>(
     view: &'a ClientView,
     me: &ViewEntity,
     kind: EntityKind,
@@ -132,6 +141,7 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
         walk: Walk::Wander,
         cast: None,
         respawn: false,
+        capture: None,
     };
     let (Some(own), Some(me)) = (view.own(), view.entity(me)) else {
         return idle;
@@ -142,6 +152,7 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
             walk: Walk::Stand,
             cast: None,
             respawn: tick >= at,
+            capture: None,
         };
     }
     if behaviour == Behaviour::Wanderer {
@@ -160,16 +171,11 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
             ..idle
         };
     }
-    let ready = |slot: Option<u8>| {
-        slot.filter(|&s| {
-            tick >= own.gcd_ready_tick
-                && own
-                    .ready_tick
-                    .get(usize::from(s))
-                    .is_some_and(|&r| tick >= r)
-        })
-    };
+    let ready = |slot: Option<u8>| ready(own, tick, slot);
     let hp_pct = own.hp * 100 / own.max_hp.max(1);
+    if behaviour == Behaviour::Tamer {
+        return crate::tamer::hunt(view, me, own, slots);
+    }
     let enemy = nearest(view, me, EntityKind::Enemy, alive);
     let mut cast = None;
     let mut walk = match enemy {
@@ -221,7 +227,19 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
         walk,
         cast,
         respawn: false,
+        capture: None,
     }
+}
+
+/// `slot` when its skill and the global cooldown are ready at `tick`.
+pub(crate) fn ready(own: &arcane_protocol::OwnState, tick: u32, slot: Option<u8>) -> Option<u8> {
+    slot.filter(|&s| {
+        tick >= own.gcd_ready_tick
+            && own
+                .ready_tick
+                .get(usize::from(s))
+                .is_some_and(|&r| tick >= r)
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod report;
 pub mod schedule;
 pub mod scrape;
 pub mod swarm;
+pub mod tamer;
 
 pub use report::Report;
 pub use swarm::{SwarmConfig, run_swarm};

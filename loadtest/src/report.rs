@@ -62,6 +62,16 @@ pub struct GameplayFigures {
     pub respawns: u64,
     /// Cast intents refused, by reason.
     pub cast_rejections: BTreeMap<String, u64>,
+    /// Capture intents the tamers sent, and what came of them.
+    pub captures_sent: u64,
+    pub captures: u64,
+    pub capture_escapes: u64,
+    pub capture_refusals: BTreeMap<String, u64>,
+    /// Breed intents the tamers sent, eggs laid, refusals by reason, eggs hatched.
+    pub breeds_sent: u64,
+    pub breeds: u64,
+    pub breed_refusals: BTreeMap<String, u64>,
+    pub hatches: u64,
 }
 
 /// Zone transfers the bots went through (travellers crossing borders).
@@ -275,6 +285,24 @@ impl Report {
                 &mut s,
                 "cast rejections",
                 format!("{:?}", g.cast_rejections),
+            );
+        }
+        if g.captures_sent > 0 || g.breeds_sent > 0 {
+            line(
+                &mut s,
+                "captures",
+                format!(
+                    "{} of {} tried, {} escaped, refused {:?}",
+                    g.captures, g.captures_sent, g.capture_escapes, g.capture_refusals
+                ),
+            );
+            line(
+                &mut s,
+                "breeds / hatches",
+                format!(
+                    "{} eggs of {} tried, {} hatched, refused {:?}",
+                    g.breeds, g.breeds_sent, g.hatches, g.breed_refusals
+                ),
             );
         }
         let t = &self.transfers;

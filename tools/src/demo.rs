@@ -230,6 +230,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 q(0.99),
                 sum_of(&text, "arcane_checkpointed_players_total"),
             ));
+            lines.push(format!(
+                "  {:<10} casts {}  kills {}  player deaths {}  captures {}  breeds {}  hatches {}  wild births {}  wild deaths {}  wild population {}",
+                "",
+                sum_of(&text, "arcane_casts_total"),
+                sum_of(&text, "arcane_kills_total"),
+                sum_of(&text, "arcane_player_deaths_total"),
+                sum_of(&text, "arcane_captures_total"),
+                sum_of(&text, "arcane_breeds_total"),
+                sum_of(&text, "arcane_hatches_total"),
+                sum_of(&text, "arcane_creature_births_total"),
+                sum_of(&text, "arcane_creature_deaths_total"),
+                sum_of(&text, "arcane_creature_population"),
+            ));
         }
         let orch = http_get(&format!("{internal}/metrics"))
             .await

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arcane_protocol::ticket::{Role, TicketClaims, TicketKey};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
-    CastIntent, ClientMessage, EventKind, InputReceipt, MoveInput, NetId, ServerMessage,
+    BreedOutcome, BreedRefusal, CaptureOutcome, CastIntent, ClientMessage, EventKind, InputReceipt,
+    MoveInput, NetId, ServerMessage,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -18,6 +19,7 @@ use crate::client::{Client, Incoming};
 use crate::quic::Flow;
 use crate::report::GameplayFigures;
 use crate::schedule::InputSchedule;
+use crate::tamer::TamerRoster;
 
 use super::{Links, Stats, SwarmConfig, lock, login_body};
 
@@ -89,6 +91,8 @@ pub(super) struct BotState {
     welcomed_once: bool,
     /// When the last redirect arrived, until the next zone welcomes the bot.
     transfer_started: Option<Instant>,
+    /// A tamer's creatures, as the zone reported them.
+    roster: TamerRoster,
 }
 
 /// Longest a bot keeps trying to get back into a zone after a transfer or re-login.
@@ -108,6 +112,7 @@ pub(super) async fn run_bot(
         heading: 1,
         welcomed_once: false,
         transfer_started: None,
+        roster: TamerRoster::default(),
     };
     // Where to connect next: the redirect's endpoint and ticket, or a fresh login.
     let mut next: Option<(String, String)> = None;
@@ -210,6 +215,13 @@ struct Session {
     cast_seq: u32,
     /// Zone tick of the last respawn request, so a dead bot asks once a second.
     respawn_asked: u32,
+    /// A tamer's capture and breed intents: their sequence, the zone tick before
+    /// which it sends no other (the capture cooldown), whether it asked for its
+    /// roster here, and the pair of its last breed intent.
+    creature_seq: u32,
+    next_creature_tick: u32,
+    roster_asked: bool,
+    breeding: Option<(u64, u64)>,
     seq: u32,
     observed: u32,
     sent_at: Vec<Option<Instant>>,
@@ -244,6 +256,10 @@ impl Session {
             slots: Slots::default(),
             cast_seq: 0,
             respawn_asked: 0,
+            creature_seq: 0,
+            next_creature_tick: 0,
+            roster_asked: false,
+            breeding: None,
             seq: 0,
             observed: 0,
             sent_at: vec![None; SENT_RING],
@@ -262,7 +278,8 @@ impl Session {
     /// The input (with the ack of the newest snapshot, and a cast or a respawn
     /// request when the bot's behaviour wants one) sent at `now`.
     fn input(&mut self, now: Instant) -> Vec<ClientMessage> {
-        let mut st = lock(&self.stats);
+        let stats = self.stats.clone();
+        let mut st = lock(&stats);
         // The first input's due time ran out while the bot was still joining: no
         // due time to be late for.
         if self.seq > 0 {
@@ -312,7 +329,50 @@ impl Session {
             self.respawn_asked = self.view.tick;
             msgs.push(ClientMessage::Respawn);
         }
+        if self.behaviour == Behaviour::Tamer {
+            self.tame(decision.capture, &mut msgs, &mut st.gameplay);
+        }
         msgs
+    }
+
+    /// A tamer's creature intents: its roster once per zone, then a capture when the
+    /// decision names a target, else a breed of two ready creatures, one intent per
+    /// capture cooldown (2 s).
+    fn tame(
+        &mut self,
+        capture: Option<NetId>,
+        msgs: &mut Vec<ClientMessage>,
+        g: &mut GameplayFigures,
+    ) {
+        if !self.roster_asked {
+            self.roster_asked = true;
+            msgs.push(ClientMessage::RosterRequest);
+            return;
+        }
+        let tick = self.view.tick;
+        if tick < self.next_creature_tick {
+            return;
+        }
+        if let Some(target) = capture {
+            self.creature_seq += 1;
+            msgs.push(ClientMessage::Capture {
+                seq: self.creature_seq,
+                target,
+            });
+            g.captures_sent += 1;
+        } else if let Some((first, second)) = self.bot.roster.pick_pair(tick) {
+            self.creature_seq += 1;
+            msgs.push(ClientMessage::Breed {
+                seq: self.creature_seq,
+                first,
+                second,
+            });
+            self.breeding = Some((first, second));
+            g.breeds_sent += 1;
+        } else {
+            return;
+        }
+        self.next_creature_tick = tick + 40;
     }
 
     /// Takes one message from the zone; `Some` when the connection is over for this
@@ -335,6 +395,7 @@ impl Session {
         match msg {
             ServerMessage::Welcome(w) => {
                 self.welcomed = true;
+                self.bot.roster.reset();
                 self.me = w.player;
                 self.slots = Slots::from_welcome(&w.skills);
                 if !self.bot.welcomed_once {
@@ -348,9 +409,21 @@ impl Session {
                 }
             }
             ServerMessage::Events(events) => {
+                let hatched = self.bot.roster.hatched;
                 for e in events {
                     count_event(&mut st.gameplay, self.me, &e.kind);
+                    self.bot.roster.on_event(&e.kind);
+                    if let EventKind::BreedResult {
+                        outcome:
+                            BreedOutcome::Refused(BreedRefusal::Incompatible | BreedRefusal::Lineage),
+                        ..
+                    } = e.kind
+                        && let Some(pair) = self.breeding
+                    {
+                        self.bot.roster.refuse(pair);
+                    }
                 }
+                st.gameplay.hatches += self.bot.roster.hatched - hatched;
             }
             ServerMessage::Snapshot(snap) => match self.view.apply(&snap) {
                 Ok(()) => {
@@ -506,7 +579,7 @@ impl crate::quic::Handler for Session {
 }
 
 /// Counts what an event says about bot `me`: its casts, hits, kills, deaths,
-/// respawns and refused casts. Events about others nearby are ignored.
+/// respawns, refused casts, and its captures and breeds with their refusals. Events about others nearby are ignored.
 fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
     match *kind {
         EventKind::CastStarted { caster, .. } if caster == me => g.casts += 1,
@@ -521,6 +594,21 @@ fn count_event(g: &mut GameplayFigures, me: NetId, kind: &EventKind) {
                 .entry(reason.as_str().to_string())
                 .or_default() += 1;
         }
+        EventKind::CaptureResult { outcome, .. } => match outcome {
+            CaptureOutcome::Captured { .. } => g.captures += 1,
+            CaptureOutcome::Escaped => g.capture_escapes += 1,
+            CaptureOutcome::Refused(r) => {
+                *g.capture_refusals
+                    .entry(r.as_str().to_string())
+                    .or_default() += 1;
+            }
+        },
+        EventKind::BreedResult { outcome, .. } => match outcome {
+            BreedOutcome::EggLaid { .. } => g.breeds += 1,
+            BreedOutcome::Refused(r) => {
+                *g.breed_refusals.entry(r.as_str().to_string()).or_default() += 1;
+            }
+        },
         _ => {}
     }
 }
