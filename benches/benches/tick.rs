@@ -25,6 +25,29 @@ fn full_tick(c: &mut Criterion) {
             |b| b.iter(|| lz.tick()),
         );
     }
+    // Issue 25's budget: the same with 20,000 wild creatures breeding in 2,025 cells.
+    let mut lz = LoadedZone::creatures(2_000, 20_000, 20_000);
+    g.bench_function("2000p_20000npc_20000creatures", |b| b.iter(|| lz.tick()));
+    g.finish();
+}
+
+/// Wild breeding alone, amortized: 20,000 creatures over 2,025 cells, each cell firing
+/// every 5–15 s; one iteration is one tick of the breeding system (the cells due that
+/// tick), run on the zone's world at successive ticks.
+fn breeding(c: &mut Criterion) {
+    use arcane_engine::common::state::ZoneClock;
+    let mut g = c.benchmark_group("creatures");
+    g.sample_size(20);
+    let mut lz = LoadedZone::creatures(0, 0, 20_000);
+    let mut schedule = bevy_ecs::schedule::Schedule::default();
+    schedule.add_systems(arcane_engine::creatures::breed_wild_cells);
+    let world = lz.zone.world_mut();
+    g.bench_function("breeding_20000_creatures_2025_cells", |b| {
+        b.iter(|| {
+            world.resource_mut::<ZoneClock>().tick += 1;
+            schedule.run(world);
+        })
+    });
     g.finish();
 }
 
@@ -158,5 +181,12 @@ fn delta_encode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, full_tick, combat_tick, interest, delta_encode);
+criterion_group!(
+    benches,
+    full_tick,
+    breeding,
+    combat_tick,
+    interest,
+    delta_encode
+);
 criterion_main!(benches);

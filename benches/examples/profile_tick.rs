@@ -2,13 +2,16 @@
 //!
 //! `profile_tick [players] [npcs] [ticks] [period_ms]` walks players among wandering
 //! wildlife; `profile_tick combat [players] [enemies] [ticks] [period_ms]` has them cast
-//! among enemies and prints what happened (casts, hits, kills, deaths, enemy attacks).
+//! among enemies and prints what happened (casts, hits, kills, deaths, enemy attacks);
+//! `profile_tick creatures [players] [npcs] [ticks] [period_ms]` adds as many wild
+//! creatures as NPCs, breeding in 2,025 cells.
 //!
 //! Ticks run back to back unless `period_ms` is given: then each starts on that fixed
 //! schedule, as in the zone server, and only the ticks themselves are timed. The
 //! difference is the cost of a working set that went cold between ticks.
 fn main() {
     let combat = std::env::args().nth(1).is_some_and(|a| a == "combat");
+    let creatures = std::env::args().nth(1).is_some_and(|a| a == "creatures");
     let args: Vec<u32> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -23,6 +26,8 @@ fn main() {
     let period = std::time::Duration::from_millis(args.get(3).copied().unwrap_or(0).into());
     let mut z = if combat {
         arcane_benches::LoadedZone::combat(players, others)
+    } else if creatures {
+        arcane_benches::LoadedZone::creatures(players, others, others)
     } else {
         arcane_benches::LoadedZone::new(players, others)
     };
@@ -40,7 +45,13 @@ fn main() {
     let per = times.iter().sum::<std::time::Duration>() / ticks;
     times.sort_unstable();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    let kind = if combat { "enemies" } else { "npcs" };
+    let kind = if combat {
+        "enemies"
+    } else if creatures {
+        "npcs and as many creatures"
+    } else {
+        "npcs"
+    };
     println!(
         "{players} players + {others} {kind}: {per:?} per tick (median {median:?}){}, {} snapshot bytes per tick",
         if period.is_zero() {

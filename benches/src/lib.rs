@@ -50,8 +50,50 @@ pub fn scaled_content(players: u32, npcs: u32) -> ZoneContent {
     for p in &mut c.zone.respawn_points {
         *p *= scale;
     }
-    // Enemies are opt-in (`combat_content`), so movement-only figures stay comparable.
+    // Enemies and creatures are opt-in (`combat_content`, `creature_content`), so
+    // movement-only figures stay comparable.
     c.zone.spawners.clear();
+    c.zone.wild = None;
+    c
+}
+
+/// The meadow scaled for `players + npcs + creatures` at the shipped density, with
+/// `creatures` wild creatures (three fifths mosslings, two fifths emberfoxes) over a
+/// grid of at least 2,000 breeding cells (45 × 45) that breed on the content's
+/// 5–15 s timers. Caps are the starting density rounded up, so the population stays
+/// at about `creatures` (births fill the few free places and stop, as in a zone
+/// whose populations have grown to their caps).
+pub fn creature_content(players: u32, npcs: u32, creatures: u32) -> ZoneContent {
+    use arcane_engine::content::{WildDef, WildPopulation};
+    let mut c = scaled_content(players, npcs + creatures);
+    c.zone.npcs[0].count = npcs;
+    let bounds = c.zone.bounds;
+    let side = bounds.max.x - bounds.min.x;
+    let cells = 45u32;
+    let mosslings = creatures * 3 / 5;
+    let per_cell = |n: u32| n.div_ceil(cells * cells).max(1);
+    c.zone.wild = Some(WildDef {
+        cell_size: side / cells as f32,
+        breed_interval_s: (5.0, 15.0),
+        populations: vec![
+            WildPopulation {
+                species: "mossling".into(),
+                area: bounds,
+                initial: mosslings,
+                cap_per_cell: per_cell(mosslings),
+            },
+            WildPopulation {
+                species: "emberfox".into(),
+                area: bounds,
+                initial: creatures - mosslings,
+                cap_per_cell: per_cell(creatures - mosslings),
+            },
+        ],
+    });
+    // Adults from the start, so breeding works from the first tick.
+    for s in &mut c.creatures.species {
+        s.adult_after_s = 0.0;
+    }
     c
 }
 
@@ -94,6 +136,11 @@ pub struct LoadedZone {
 impl LoadedZone {
     pub fn new(players: u32, npcs: u32) -> LoadedZone {
         Self::with_content(scaled_content(players, npcs), players, false)
+    }
+
+    /// `players` players among `npcs` wanderers and `creatures` wild creatures.
+    pub fn creatures(players: u32, npcs: u32, creatures: u32) -> LoadedZone {
+        Self::with_content(creature_content(players, npcs, creatures), players, false)
     }
 
     /// `players` players casting at their full rate among `enemies` enemies.

@@ -242,6 +242,63 @@ fn capture_is_validated_and_moves_the_creature_into_the_roster() {
     assert!(c.capture_refused[CaptureRefusal::OutOfRange as usize] >= 1);
 }
 
+/// Where the wild creature `net` is.
+fn creature_at(zone: &mut Zone, net: NetId) -> glam::Vec2 {
+    let world = zone.world_mut();
+    let mut q = world.query::<(
+        &arcane_engine::common::components::Replicated,
+        &arcane_engine::common::components::Position,
+    )>();
+    q.iter(world).find(|(r, _)| r.net_id == net).unwrap().1.0
+}
+
+#[test]
+fn skittish_creatures_flee_and_aggressive_ones_bite_the_weak() {
+    let mut zone = Zone::new(content(0, 4), 7);
+    step(&mut zone, vec![join(1, Role::Admin, None)]);
+    let me = zone.player_position(PlayerId(1)).unwrap();
+    // West of the player (the wall is to the east).
+    let shy = spawn_at(
+        &mut zone,
+        1,
+        me.x - 3.0,
+        me.y,
+        &[("temperament", "skittish")],
+    );
+    for _ in 0..40 {
+        step(&mut zone, vec![]);
+    }
+    assert!(creature_at(&mut zone, shy).distance(me) > 6.0, "it ran off");
+
+    // A healthy player is left alone; a weakened one is bitten.
+    let fierce = spawn_at(
+        &mut zone,
+        2,
+        me.x - 1.0,
+        me.y + 1.0,
+        &[("temperament", "aggressive")],
+    );
+    let bites = |zone: &mut Zone| {
+        (0..40)
+            .flat_map(|_| step(zone, vec![]).0)
+            .filter(|e| matches!(e, EventKind::Damage { source, .. } if *source == fierce))
+            .count()
+    };
+    assert_eq!(bites(&mut zone), 0);
+    step(
+        &mut zone,
+        vec![admin(
+            1,
+            3,
+            AdminCommand::SetHp {
+                target: NetId(0),
+                hp: 30,
+            },
+        )],
+    );
+    assert!(bites(&mut zone) >= 1);
+}
+
 fn breed(zone: &mut Zone, seq: u32, first: CreatureId, second: CreatureId) -> BreedOutcome {
     let (events, _) = step(
         zone,

@@ -210,6 +210,38 @@ mod tests {
     }
 
     #[test]
+    fn a_creature_update_costs_what_a_player_update_costs() {
+        // Species and traits travel in the variant, which only an enter carries:
+        // a moving creature's update has the bytes of a moving player's.
+        let bytes_of = |kind: EntityKind, variant: u16| {
+            let mut tx = SnapshotSender::new();
+            let mut out = Vec::new();
+            let mut sizes = Vec::new();
+            for t in 1..=3u32 {
+                let mut e = ent(0, 9, 1_000 + t as i32 * 25, 2_000 - t as i32 * 10);
+                e.state.kind = kind;
+                e.state.variant = variant;
+                out.clear();
+                tx.encode_next(t, InputReceipt::default(), &[e], None, &mut out)
+                    .unwrap();
+                tx.ack(t);
+                sizes.push(out.len());
+            }
+            sizes
+        };
+        let player = bytes_of(EntityKind::Player, 0);
+        let creature = bytes_of(
+            EntityKind::Creature,
+            crate::creatures::variant::pack(200, [15, 15]),
+        );
+        assert_eq!(player[1..], creature[1..], "updates");
+        assert!(
+            creature[0] <= player[0] + 2,
+            "the enter carries the variant"
+        );
+    }
+
+    #[test]
     fn first_snapshot_is_full_then_deltas_follow_acks() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();

@@ -27,7 +27,7 @@ mod roster;
 mod wild;
 
 pub use admin::run as run_admin;
-pub use breeding::lineage_allows;
+pub use breeding::{breed_wild_cells, lineage_allows};
 pub use cells::BreedingCells;
 pub use genome::{Gene, Genome, Phenotype, Temperament};
 pub use plugin::CreaturesPlugin;

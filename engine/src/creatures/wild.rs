@@ -5,6 +5,7 @@
 use arcane_protocol::{EntityKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
+use rustc_hash::FxHashMap;
 
 use super::cells::BreedingCells;
 use super::genome::{Genome, Phenotype, Temperament};
@@ -13,7 +14,6 @@ use crate::combat::{Health, Hit, HitQueue, Slain, Team};
 use crate::common::components::{Dead, MoveSpeed, NetIdAllocator, Player, Position, Replicated};
 use crate::common::events::ContentReloaded;
 use crate::common::geometry::next_position;
-use crate::common::spatial::{FRAME_SLACK_M, SpatialIndex};
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{FLEE_SPEED_FACTOR, ZoneContent};
 use crate::rng::{ZoneRng, ZoneStream};
@@ -227,9 +227,73 @@ pub fn with_spawner<R>(world: &mut World, f: impl FnOnce(&mut Spawner<'_, '_, '_
 type PlayerTargets<'w, 's> = Query<
     'w,
     's,
-    (&'static Position, &'static Health),
+    (Entity, &'static Position, &'static Health),
     (With<Player>, Without<Dead>, Without<WildCreature>),
 >;
+
+/// Side of a [`NearPlayers`] cell: the widest sensing radius, so a creature finds
+/// everyone it may react to in the 3 × 3 cells around it.
+const SENSE_CELL_M: f32 = FLEE_RADIUS.max(AGGRO_RADIUS);
+
+/// A player as creatures sense it.
+#[derive(Debug, Clone, Copy)]
+struct Sensed {
+    entity: Entity,
+    at: Vec2,
+    hp: u32,
+    max: u32,
+}
+
+/// Living players by grid cell, built once a tick from this tick's positions: one
+/// pass over the players instead of an R-tree query per sensing creature (a zone has
+/// far fewer players than creatures). Kept between ticks so the cells' buffers are
+/// reused.
+#[derive(Default)]
+pub struct NearPlayers(FxHashMap<(i32, i32), Vec<Sensed>>);
+
+impl NearPlayers {
+    fn cell(p: Vec2) -> (i32, i32) {
+        (
+            (p.x / SENSE_CELL_M).floor() as i32,
+            (p.y / SENSE_CELL_M).floor() as i32,
+        )
+    }
+
+    fn rebuild(&mut self, players: &PlayerTargets) {
+        // Players walk on: forget the cells nobody stood in lately.
+        if self.0.len() > 4 * players.iter().len().max(16) {
+            self.0.clear();
+        }
+        self.0.values_mut().for_each(Vec::clear);
+        for (entity, p, h) in players {
+            self.0.entry(Self::cell(p.0)).or_default().push(Sensed {
+                entity,
+                at: p.0,
+                hp: h.hp,
+                max: h.max,
+            });
+        }
+    }
+
+    /// Every player within `radius` (at most [`SENSE_CELL_M`]) of `at`.
+    fn within(&self, at: Vec2, radius: f32, mut found: impl FnMut(&Sensed, f32)) {
+        let (cx, cy) = Self::cell(at);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for s in self
+                    .0
+                    .get(&(cx + dx, cy + dy))
+                    .map_or(&[][..], Vec::as_slice)
+                {
+                    let d2 = s.at.distance_squared(at);
+                    if d2 <= radius * radius {
+                        found(s, d2);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Decides each creature's leg by temperament, bites, and walks it, keeping to cells
 /// with room for its species.
@@ -247,7 +311,7 @@ pub fn creature_behaviour(
         Without<Slain>,
     >,
     players: PlayerTargets,
-    index: Res<SpatialIndex>,
+    mut near: Local<NearPlayers>,
     mut cells: ResMut<BreedingCells>,
     mut hits: ResMut<HitQueue>,
     mut rng: ResMut<ZoneRng>,
@@ -257,13 +321,12 @@ pub fn creature_behaviour(
     let zone = &settings.0.zone;
     let tick = clock.tick;
     let rng = &mut rng.creatures;
+    near.rebuild(&players);
     for (e, rep, mut pos, speed, mut me, mut mind) in &mut creatures {
         let sense = me.traits.temperament != Temperament::Docile
             && (u64::from(me.wild_id) + tick).is_multiple_of(SENSE_EVERY_TICKS);
         if sense {
-            sense_players(
-                e, rep.net_id, pos.0, &me, &mut mind, &players, &index, &mut hits, tick,
-            );
+            sense_players(e, rep.net_id, pos.0, &me, &mut mind, &near, &mut hits, tick);
         }
         if mind.ticks_left == 0 {
             mind.fleeing = false;
@@ -307,8 +370,7 @@ fn sense_players(
     at: Vec2,
     me: &WildCreature,
     mind: &mut CreatureMind,
-    players: &PlayerTargets,
-    index: &SpatialIndex,
+    near: &NearPlayers,
     hits: &mut HitQueue,
     tick: u64,
 ) {
@@ -317,29 +379,22 @@ fn sense_players(
         _ => AGGRO_RADIUS,
     };
     let mut best: Option<(Entity, Vec2, f32)> = None;
-    index.candidates(at, radius, FRAME_SLACK_M, |f| {
-        if f.state.kind != EntityKind::Player {
-            return;
-        }
-        let Ok((p, h)) = players.get(f.entity) else {
-            return;
-        };
-        let d2 = p.0.distance_squared(at);
-        if d2 > radius * radius || h.hp == 0 {
+    near.within(at, radius, |p, d2| {
+        if p.hp == 0 {
             return;
         }
         let score = match me.traits.temperament {
             Temperament::Aggressive => {
-                if (h.hp as f32) > WEAK_FRACTION * h.max as f32 {
+                if (p.hp as f32) > WEAK_FRACTION * p.max as f32 {
                     return;
                 }
-                h.hp as f32
+                p.hp as f32
             }
             _ => d2,
         };
         // Ties go to the lower entity, so the choice is the same in a replay.
-        if best.is_none_or(|(be, _, bs)| score < bs || (score == bs && f.entity < be)) {
-            best = Some((f.entity, p.0, score));
+        if best.is_none_or(|(be, _, bs)| score < bs || (score == bs && p.entity < be)) {
+            best = Some((p.entity, p.at, score));
         }
     });
     let Some((target, p, _)) = best else {
