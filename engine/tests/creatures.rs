@@ -66,7 +66,7 @@ fn admin(p: u64, seq: u32, command: AdminCommand) -> ZoneCommand {
     ZoneCommand::Admin {
         player: PlayerId(p),
         seq,
-        command,
+        command: Box::new(command),
     }
 }
 

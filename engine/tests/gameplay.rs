@@ -439,7 +439,7 @@ fn admin_commands_work_for_admins_only() {
         a.step([ZoneCommand::Admin {
             player: PlayerId(p),
             seq,
-            command,
+            command: Box::new(command),
         }]);
         a.events
             .iter()

@@ -251,7 +251,7 @@ mod tests {
         r.refuse((1, 3));
         assert_eq!(r.pick_pair(100), Some((1, 2)));
         r.on_event(&EventKind::RosterEntry {
-            creature: entry(4, "mossling", false, 0),
+            creature: Box::new(entry(4, "mossling", false, 0)),
         });
         assert_eq!(r.hatched, 1);
     }

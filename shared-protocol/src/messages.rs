@@ -402,7 +402,8 @@ pub enum EventKind {
     },
     /// A roster entry was added or changed (captured, egg laid, hatched, bred).
     RosterEntry {
-        creature: CreatureView,
+        /// Boxed: it is the largest event, and every event is as large as the largest.
+        creature: Box<CreatureView>,
     },
 }
 

@@ -29,7 +29,7 @@ fn run_command(world: &mut World, me: Entity, command: &ZoneCommand) -> Option<R
     else {
         return None;
     };
-    let (player, seq, command) = (*player, *seq, command.clone());
+    let (player, seq, command) = (*player, *seq, AdminCommand::clone(command));
     let is_admin = world
         .get::<Player>(me)
         .is_some_and(|p| p.role == Role::Admin);

@@ -70,7 +70,8 @@ pub enum ZoneCommand {
     Admin {
         player: PlayerId,
         seq: u32,
-        command: AdminCommand,
+        /// Boxed: the largest command, and every command is as large as the largest.
+        command: Box<AdminCommand>,
     },
     Capture {
         player: PlayerId,

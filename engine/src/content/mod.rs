@@ -121,15 +121,16 @@ impl ZoneContent {
             .unwrap_or_default()
     }
 
-    /// The fastest anything walks here (metres per second); projectiles excluded.
+    /// The fastest anything walks here (metres per second); projectiles excluded. A
+    /// fleeing creature counts at its top speed.
     pub fn fastest_speed(&self) -> f32 {
         let npcs = self.zone.npcs.iter().map(|g| g.speed);
         let enemies = self.enemies.iter().map(|e| e.speed);
-        let creatures = self
-            .creatures
-            .species
-            .iter()
-            .map(|s| s.speed * self.creatures.top_speed_factor());
+        // Only species that live here: a cell holds none of the others (cap 0).
+        let populations = self.zone.wild.iter().flat_map(|w| &w.populations);
+        let creatures = populations
+            .filter_map(|p| self.creatures.species_index(&p.species))
+            .map(|i| self.creatures.species[i].speed * self.creatures.top_speed_factor());
         npcs.chain(enemies)
             .chain(creatures)
             .fold(self.zone.player_speed, f32::max)

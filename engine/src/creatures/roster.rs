@@ -269,7 +269,13 @@ pub(super) fn hatch_eggs(
 
 /// Tells a player one roster entry changed.
 pub(super) fn tell(outbox: &mut ZoneOutbox, player: PlayerId, tick: u64, creature: CreatureView) {
-    outbox.event(player, tick as u32, EventKind::RosterEntry { creature });
+    outbox.event(
+        player,
+        tick as u32,
+        EventKind::RosterEntry {
+            creature: Box::new(creature),
+        },
+    );
 }
 
 #[cfg(test)]

@@ -320,6 +320,9 @@ pub fn creature_behaviour(
 ) {
     let zone = &settings.0.zone;
     let tick = clock.tick;
+    if creatures.is_empty() {
+        return;
+    }
     let rng = &mut rng.creatures;
     near.rebuild(&players);
     for (e, rep, mut pos, speed, mut me, mut mind) in &mut creatures {

@@ -288,7 +288,7 @@ impl SessionContext {
                 ClientMessage::Admin { seq, command } => ZoneCommand::Admin {
                     player,
                     seq,
-                    command,
+                    command: Box::new(command),
                 },
                 ClientMessage::Capture { seq, target } => ZoneCommand::Capture {
                     player,
