@@ -12,6 +12,7 @@ use arcane_protocol::{AdminCommand, ClientMessage, ClientTier, EventKind, NetId,
 use arcane_zone_server::ZoneServerConfig;
 
 mod demo;
+mod play;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 use clap::{Parser, Subcommand};
 
@@ -69,6 +70,10 @@ enum Command {
         #[command(subcommand)]
         command: AdminCli,
     },
+    /// Join a zone as a player and try creatures by hand: read commands from standard
+    /// input (`near`, `capture nearest`, `breed #0 #1`, `roster`, `wait MS`, `quit`;
+    /// with `--admin` also `spawn`, `goto`, `hp`, `cells`) and print the answers.
+    Play(play::PlayArgs),
     /// Probe an HTTP health endpoint (container health checks, which have no curl):
     /// exits 0 on a 2xx answer within two seconds, 1 otherwise.
     Probe { url: String },
@@ -323,6 +328,10 @@ fn main() -> anyhow::Result<()> {
             secret,
             command,
         } => admin(&target, &zone, player, &secret, command.to_command()),
+        Command::Play(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(play::run(args)),
         Command::Probe { url } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
