@@ -94,7 +94,8 @@ pub enum ZoneCommand {
 pub enum ZoneOutput {
     Welcome {
         player: PlayerId,
-        welcome: Welcome,
+        /// Boxed: once per join, and larger than every per-tick output.
+        welcome: Box<Welcome>,
     },
     /// An encoded `ServerMessage::Snapshot`, ready for the wire.
     Snapshot {

@@ -97,7 +97,10 @@ fn send_welcome(world: &mut World, player: PlayerId, entity: Entity) {
     world
         .resource_mut::<ZoneOutbox>()
         .0
-        .push(ZoneOutput::Welcome { player, welcome });
+        .push(ZoneOutput::Welcome {
+            player,
+            welcome: Box::new(welcome),
+        });
 }
 
 fn join(

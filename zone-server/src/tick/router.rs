@@ -196,7 +196,7 @@ impl Router {
                 }
             }
             ZoneOutput::Welcome { player, welcome } => {
-                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Welcome(welcome))
+                if let Some(b) = encode(&mut self.scratch, &ServerMessage::Welcome(*welcome))
                     && let Some(c) = self.sessions.get(&player)
                     && c.outbox.push_reliable(b) == Reliable::TooSlow
                 {
