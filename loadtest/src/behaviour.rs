@@ -4,7 +4,7 @@
 
 use arcane_protocol::snapshot::{ViewEntity, flags};
 use arcane_protocol::view::ClientView;
-use arcane_protocol::{CastTarget, EntityKind, NetId};
+use arcane_protocol::{CastTarget, EntityKind, NetId, OwnState};
 
 /// A bot's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,32 +97,32 @@ pub enum Walk {
 
 /// Missiles are cast from a bit inside their 30 m range, so a moving target is still
 /// in range when the intent arrives.
-pub(crate) const MISSILE_RANGE_CM: f32 = 2_600.0;
+const MISSILE_RANGE_CM: f32 = 2_600.0;
 const NOVA_RANGE_CM: f32 = 700.0;
 const HEAL_RANGE_CM: f32 = 2_200.0;
 /// Casters close in to this distance and back off inside `KITE_CM`.
 const ENGAGE_CM: f32 = 1_800.0;
 const KITE_CM: f32 = 400.0;
 
-pub(crate) fn distance_cm(a: &ViewEntity, b: &ViewEntity) -> f32 {
+fn distance_cm(a: &ViewEntity, b: &ViewEntity) -> f32 {
     let dx = (b.state.x_cm - a.state.x_cm) as f32;
     let dy = (b.state.y_cm - a.state.y_cm) as f32;
     dx.hypot(dy)
 }
 
-pub(crate) fn toward(a: &ViewEntity, b: &ViewEntity, sign: f32) -> Walk {
+fn toward(a: &ViewEntity, b: &ViewEntity, sign: f32) -> Walk {
     let dx = (b.state.x_cm - a.state.x_cm) as f32;
     let dy = (b.state.y_cm - a.state.y_cm) as f32;
     let len = dx.hypot(dy).max(1.0);
     Walk::Toward(sign * dx / len, sign * dy / len)
 }
 
-pub(crate) fn alive(e: &ViewEntity) -> bool {
+fn alive(e: &ViewEntity) -> bool {
     e.state.hp_pct > 0 && e.state.flags & flags::DEAD == 0
 }
 
 /// The nearest entity of `kind` matching `keep`, with its distance.
-pub(crate) fn nearest<'a>(
+fn nearest<'a>(
     view: &'a ClientView,
     me: &ViewEntity,
     kind: EntityKind,
@@ -174,7 +174,7 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
     let ready = |slot: Option<u8>| ready(own, tick, slot);
     let hp_pct = own.hp * 100 / own.max_hp.max(1);
     if behaviour == Behaviour::Tamer {
-        return crate::tamer::hunt(view, me, own, slots);
+        return hunt(view, me, own, slots);
     }
     let enemy = nearest(view, me, EntityKind::Enemy, alive);
     let mut cast = None;
@@ -232,7 +232,7 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
 }
 
 /// `slot` when its skill and the global cooldown are ready at `tick`.
-pub(crate) fn ready(own: &arcane_protocol::OwnState, tick: u32, slot: Option<u8>) -> Option<u8> {
+fn ready(own: &arcane_protocol::OwnState, tick: u32, slot: Option<u8>) -> Option<u8> {
     slot.filter(|&s| {
         tick >= own.gcd_ready_tick
             && own
@@ -242,11 +242,56 @@ pub(crate) fn ready(own: &arcane_protocol::OwnState, tick: u32, slot: Option<u8>
     })
 }
 
+/// A creature at or below this HP percentage may be captured (the shipped content's
+/// `max_hp_fraction` is 0.5; the wire rounds up, so 50 % is at most half).
+pub const CAPTURE_HP_PCT: u8 = 50;
+/// Tamers try from a bit inside the 8 m capture range.
+pub const CAPTURE_RANGE_CM: f32 = 700.0;
+/// They close in to this distance.
+const CLOSE_CM: f32 = 500.0;
+
+/// This tick's walk, missile and capture for a tamer whose entity is `me`.
+pub fn hunt(view: &ClientView, me: &ViewEntity, own: &OwnState, slots: Slots) -> Decision {
+    let tick = view.tick;
+    let mut d = Decision {
+        walk: Walk::Wander,
+        cast: None,
+        respawn: false,
+        capture: None,
+    };
+    if own.hp * 100 / own.max_hp.max(1) < 40
+        && let Some(heal) = ready(own, tick, slots.heal)
+    {
+        d.cast = Some((heal, CastTarget::Caster));
+        d.walk = Walk::Stand;
+        return d;
+    }
+    let Some((c, dist)) = nearest(view, me, EntityKind::Creature, alive) else {
+        return d;
+    };
+    d.walk = if dist > CLOSE_CM {
+        toward(me, c, 1.0)
+    } else {
+        Walk::Stand
+    };
+    if c.state.hp_pct <= CAPTURE_HP_PCT {
+        if dist <= CAPTURE_RANGE_CM {
+            d.capture = Some(c.net_id);
+        }
+    } else if dist <= MISSILE_RANGE_CM
+        && own.mana >= 10
+        && let Some(missile) = ready(own, tick, slots.missile)
+    {
+        d.cast = Some((missile, CastTarget::Entity(c.net_id)));
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arcane_protocol::snapshot::EntityEnter;
-    use arcane_protocol::{EntityState, OwnState, Snapshot};
+    use arcane_protocol::{EntityState, Snapshot};
 
     fn view(entities: &[(u32, EntityKind, i32, u8)], own: OwnState) -> ClientView {
         let mut v = ClientView::new();
@@ -327,6 +372,28 @@ mod tests {
             decide(Behaviour::Caster, &hurt, NetId(1), SLOTS).cast,
             Some((2, CastTarget::Caster))
         );
+    }
+
+    #[test]
+    fn tamers_shoot_a_healthy_creature_and_capture_a_weak_one_in_range() {
+        let creature = |hp, x| {
+            view(
+                &[
+                    (1, EntityKind::Player, 0, 100),
+                    (2, EntityKind::Creature, x, hp),
+                ],
+                fresh(),
+            )
+        };
+        let d = decide(Behaviour::Tamer, &creature(100, 1_500), NetId(1), SLOTS);
+        assert_eq!(d.cast, Some((0, CastTarget::Entity(NetId(2)))));
+        assert_eq!(d.capture, None);
+        let d = decide(Behaviour::Tamer, &creature(40, 600), NetId(1), SLOTS);
+        assert_eq!(d.capture, Some(NetId(2)));
+        assert_eq!(d.cast, None, "no missile at a weakened creature");
+        let far = decide(Behaviour::Tamer, &creature(40, 2_000), NetId(1), SLOTS);
+        assert_eq!(far.capture, None);
+        assert!(matches!(far.walk, Walk::Toward(x, _) if x > 0.0));
     }
 
     #[test]

@@ -1,60 +1,10 @@
-//! The tamer bot: it hunts the nearest wild creature, weakens it with missiles to the
-//! capture threshold, walks into range and captures it; and it breeds the creatures
-//! it owns. Pure decisions over the decoded view and the roster the zone reports, so
-//! they are tested without a server.
+//! What a tamer bot knows of its roster (from the zone's `Roster` and `RosterEntry`
+//! events) and which pair it breeds next; its hunt is `behaviour::hunt`. Pure, so it
+//! is tested without a server.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arcane_protocol::snapshot::ViewEntity;
-use arcane_protocol::view::ClientView;
-use arcane_protocol::{CastTarget, CreatureId, CreatureView, EntityKind, EventKind, OwnState};
-
-use crate::behaviour::{Decision, MISSILE_RANGE_CM, Slots, Walk, alive, nearest, ready, toward};
-
-/// A creature at or below this HP percentage may be captured (the shipped content's
-/// `max_hp_fraction` is 0.5; the wire rounds up, so 50 % is at most half).
-pub const CAPTURE_HP_PCT: u8 = 50;
-/// Tamers try from a bit inside the 8 m capture range.
-pub const CAPTURE_RANGE_CM: f32 = 700.0;
-/// They close in to this distance.
-const CLOSE_CM: f32 = 500.0;
-
-/// This tick's walk, missile and capture for a tamer whose entity is `me`.
-pub fn hunt(view: &ClientView, me: &ViewEntity, own: &OwnState, slots: Slots) -> Decision {
-    let tick = view.tick;
-    let mut d = Decision {
-        walk: Walk::Wander,
-        cast: None,
-        respawn: false,
-        capture: None,
-    };
-    if own.hp * 100 / own.max_hp.max(1) < 40
-        && let Some(heal) = ready(own, tick, slots.heal)
-    {
-        d.cast = Some((heal, CastTarget::Caster));
-        d.walk = Walk::Stand;
-        return d;
-    }
-    let Some((c, dist)) = nearest(view, me, EntityKind::Creature, alive) else {
-        return d;
-    };
-    d.walk = if dist > CLOSE_CM {
-        toward(me, c, 1.0)
-    } else {
-        Walk::Stand
-    };
-    if c.state.hp_pct <= CAPTURE_HP_PCT {
-        if dist <= CAPTURE_RANGE_CM {
-            d.capture = Some(c.net_id);
-        }
-    } else if dist <= MISSILE_RANGE_CM
-        && own.mana >= 10
-        && let Some(missile) = ready(own, tick, slots.missile)
-    {
-        d.cast = Some((missile, CastTarget::Entity(c.net_id)));
-    }
-    d
-}
+use arcane_protocol::{CreatureId, CreatureView, EventKind};
 
 /// One entry of a tamer's roster as the zone last reported it.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,70 +104,6 @@ impl TamerRoster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arcane_protocol::snapshot::EntityEnter;
-    use arcane_protocol::{EntityState, NetId, Snapshot};
-
-    fn view(creature_hp: u8, x_cm: i32) -> ClientView {
-        let state = |kind, x, hp| EntityState {
-            kind,
-            variant: 0,
-            x_cm: x,
-            y_cm: 0,
-            hp_pct: hp,
-            flags: 0,
-        };
-        let mut v = ClientView::new();
-        v.apply(&Snapshot {
-            id: 1,
-            tick: 100,
-            enters: vec![
-                EntityEnter {
-                    local: 0,
-                    net_id: NetId(1),
-                    state: state(EntityKind::Player, 0, 100),
-                },
-                EntityEnter {
-                    local: 1,
-                    net_id: NetId(2),
-                    state: state(EntityKind::Creature, x_cm, creature_hp),
-                },
-            ],
-            own: Some(OwnState {
-                hp: 200,
-                max_hp: 200,
-                mana: 100,
-                max_mana: 100,
-                ready_tick: vec![0, 0, 0],
-                ..OwnState::default()
-            }),
-            ..Snapshot::default()
-        })
-        .unwrap();
-        v
-    }
-
-    const SLOTS: Slots = Slots {
-        missile: Some(0),
-        nova: Some(1),
-        heal: Some(2),
-    };
-
-    fn decide(v: &ClientView) -> Decision {
-        crate::behaviour::decide(crate::behaviour::Behaviour::Tamer, v, NetId(1), SLOTS)
-    }
-
-    #[test]
-    fn a_healthy_creature_is_shot_and_a_weak_one_in_range_captured() {
-        let d = decide(&view(100, 1_500));
-        assert_eq!(d.cast, Some((0, CastTarget::Entity(NetId(2)))));
-        assert_eq!(d.capture, None);
-        let d = decide(&view(40, 600));
-        assert_eq!(d.capture, Some(NetId(2)));
-        assert_eq!(d.cast, None, "no missile at a weakened creature");
-        let far = decide(&view(40, 2_000));
-        assert_eq!(far.capture, None);
-        assert!(matches!(far.walk, Walk::Toward(x, _) if x > 0.0));
-    }
 
     fn entry(id: CreatureId, species: &str, egg: bool, ready: u32) -> CreatureView {
         CreatureView {
