@@ -4,7 +4,6 @@
 use arcane_protocol::{EventKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
-use rustc_hash::FxHashMap;
 
 use super::rules::{apply_damage, apply_heal};
 use super::{Health, Invulnerable, RespawnRequested, Team};
@@ -13,6 +12,7 @@ use crate::common::components::{Dead, Player, Position, Replicated};
 use crate::common::events::{ContentReloaded, PlayerJoined, PlayerRespawned};
 use crate::common::geometry::next_position;
 use crate::common::io::{PlayerId, ZoneCommand, ZoneOutbox};
+use crate::common::spatial::CellGrid;
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 
 /// Damage or healing one entity deals another, applied at the end of `Simulate`.
@@ -202,17 +202,13 @@ pub fn expire_invulnerability(
     }
 }
 
-/// Players by grid cell, kept between ticks so the cells' buffers are reused.
-#[derive(Default)]
-pub struct PlayerGrid(FxHashMap<(i32, i32), Vec<(PlayerId, Vec2)>>);
-
 /// Sends this tick's events: direct ones to their player, area ones to every player
 /// within the broadcast radius (the widest interest radius), via a grid of players.
 pub fn deliver_events(
     mut bus: ResMut<EventBus>,
     players: Query<(&Player, &Position)>,
     mut outbox: ResMut<ZoneOutbox>,
-    mut grid: Local<PlayerGrid>,
+    mut grid: Local<CellGrid<PlayerId>>,
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
 ) {
@@ -228,28 +224,14 @@ pub fn deliver_events(
     let radius = (tiers.desktop.radius + tiers.desktop.margin)
         .max(tiers.mobile.radius + tiers.mobile.margin)
         .max(1.0);
-    let cell = |p: Vec2| ((p.x / radius).floor() as i32, (p.y / radius).floor() as i32);
-    let grid = &mut grid.0;
-    grid.values_mut().for_each(Vec::clear);
-    for (player, pos) in &players {
-        grid.entry(cell(pos.0))
-            .or_default()
-            .push((player.id, pos.0));
-    }
+    grid.rebuild(
+        radius,
+        players.iter().map(|(player, pos)| (pos.0, player.id)),
+    );
     for (at, kind) in area.drain(..) {
-        let (cx, cy) = cell(at);
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                let Some(list) = grid.get(&(cx + dx, cy + dy)) else {
-                    continue;
-                };
-                for &(player, p) in list {
-                    if p.distance_squared(at) <= radius * radius {
-                        outbox.event(player, tick, kind.clone());
-                    }
-                }
-            }
-        }
+        grid.within(at, radius, |&player, _, _| {
+            outbox.event(player, tick, kind.clone());
+        });
     }
 }
 

@@ -5,7 +5,6 @@
 use arcane_protocol::{EntityKind, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
-use rustc_hash::FxHashMap;
 
 use super::cells::BreedingCells;
 use super::genome::{Genome, Phenotype, Temperament};
@@ -14,6 +13,7 @@ use crate::combat::{Health, Hit, HitQueue, Slain, Team};
 use crate::common::components::{Dead, MoveSpeed, NetIdAllocator, Player, Position, Replicated};
 use crate::common::events::ContentReloaded;
 use crate::common::geometry::next_position;
+use crate::common::spatial::CellGrid;
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
 use crate::content::{FLEE_SPEED_FACTOR, ZoneContent};
 use crate::rng::{ZoneRng, ZoneStream};
@@ -231,68 +231,15 @@ type PlayerTargets<'w, 's> = Query<
     (With<Player>, Without<Dead>, Without<WildCreature>),
 >;
 
-/// Side of a [`NearPlayers`] cell: the widest sensing radius, so a creature finds
-/// everyone it may react to in the 3 × 3 cells around it.
+/// Side of the grid creatures look players up in: the widest sensing radius.
 const SENSE_CELL_M: f32 = FLEE_RADIUS.max(AGGRO_RADIUS);
 
 /// A player as creatures sense it.
 #[derive(Debug, Clone, Copy)]
-struct Sensed {
+pub struct Sensed {
     entity: Entity,
-    at: Vec2,
     hp: u32,
     max: u32,
-}
-
-/// Living players by grid cell, built once a tick from this tick's positions: one
-/// pass over the players instead of an R-tree query per sensing creature (a zone has
-/// far fewer players than creatures). Kept between ticks so the cells' buffers are
-/// reused.
-#[derive(Default)]
-pub struct NearPlayers(FxHashMap<(i32, i32), Vec<Sensed>>);
-
-impl NearPlayers {
-    fn cell(p: Vec2) -> (i32, i32) {
-        (
-            (p.x / SENSE_CELL_M).floor() as i32,
-            (p.y / SENSE_CELL_M).floor() as i32,
-        )
-    }
-
-    fn rebuild(&mut self, players: &PlayerTargets) {
-        // Players walk on: forget the cells nobody stood in lately.
-        if self.0.len() > 4 * players.iter().len().max(16) {
-            self.0.clear();
-        }
-        self.0.values_mut().for_each(Vec::clear);
-        for (entity, p, h) in players {
-            self.0.entry(Self::cell(p.0)).or_default().push(Sensed {
-                entity,
-                at: p.0,
-                hp: h.hp,
-                max: h.max,
-            });
-        }
-    }
-
-    /// Every player within `radius` (at most [`SENSE_CELL_M`]) of `at`.
-    fn within(&self, at: Vec2, radius: f32, mut found: impl FnMut(&Sensed, f32)) {
-        let (cx, cy) = Self::cell(at);
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                for s in self
-                    .0
-                    .get(&(cx + dx, cy + dy))
-                    .map_or(&[][..], Vec::as_slice)
-                {
-                    let d2 = s.at.distance_squared(at);
-                    if d2 <= radius * radius {
-                        found(s, d2);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Decides each creature's leg by temperament, bites, and walks it, keeping to cells
@@ -311,7 +258,9 @@ pub fn creature_behaviour(
         Without<Slain>,
     >,
     players: PlayerTargets,
-    mut near: Local<NearPlayers>,
+    // Living players by cell, built once a tick: one pass over the players instead of
+    // an R-tree query per sensing creature (a zone has far fewer players).
+    mut near: Local<CellGrid<Sensed>>,
     mut cells: ResMut<BreedingCells>,
     mut hits: ResMut<HitQueue>,
     mut rng: ResMut<ZoneRng>,
@@ -324,7 +273,19 @@ pub fn creature_behaviour(
         return;
     }
     let rng = &mut rng.creatures;
-    near.rebuild(&players);
+    near.rebuild(
+        SENSE_CELL_M,
+        players.iter().map(|(entity, p, h)| {
+            (
+                p.0,
+                Sensed {
+                    entity,
+                    hp: h.hp,
+                    max: h.max,
+                },
+            )
+        }),
+    );
     for (e, rep, mut pos, speed, mut me, mut mind) in &mut creatures {
         let sense = me.traits.temperament != Temperament::Docile
             && (u64::from(me.wild_id) + tick).is_multiple_of(SENSE_EVERY_TICKS);
@@ -373,7 +334,7 @@ fn sense_players(
     at: Vec2,
     me: &WildCreature,
     mind: &mut CreatureMind,
-    near: &NearPlayers,
+    near: &CellGrid<Sensed>,
     hits: &mut HitQueue,
     tick: u64,
 ) {
@@ -382,7 +343,7 @@ fn sense_players(
         _ => AGGRO_RADIUS,
     };
     let mut best: Option<(Entity, Vec2, f32)> = None;
-    near.within(at, radius, |p, d2| {
+    near.within(at, radius, |p, p_at, d2| {
         if p.hp == 0 {
             return;
         }
@@ -397,7 +358,7 @@ fn sense_players(
         };
         // Ties go to the lower entity, so the choice is the same in a replay.
         if best.is_none_or(|(be, _, bs)| score < bs || (score == bs && p.entity < be)) {
-            best = Some((p.entity, p.at, score));
+            best = Some((p.entity, p_at, score));
         }
     });
     let Some((target, p, _)) = best else {

@@ -3,7 +3,10 @@
 //! for what is near a point (targets, threats, blasts); interest queries it for what
 //! each client sees. The interest plugin refreshes it once a tick.
 
+mod grid;
 mod net_table;
+
+pub use grid::CellGrid;
 
 use arcane_protocol::{EntityState, NetId};
 use bevy_ecs::prelude::*;
