@@ -20,13 +20,16 @@ fn arcane_admin(target: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_commands_reach_the_zone_and_report_back() {
+/// A test-area zone on `content`, its WebSocket URL, and the folder it reads (keep it
+/// while the zone runs).
+async fn test_area(
+    content: &ContentSources,
+) -> (arcane_zone_server::RunningZone, String, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
         .prefix("arcane-admin-")
         .tempdir()
         .unwrap();
-    ContentSources::shipped().write_to(dir.path()).unwrap();
+    content.write_to(dir.path()).unwrap();
     let z = arcane_zone_server::start(ZoneServerConfig::local(
         dir.path().to_path_buf(),
         "test_area",
@@ -34,6 +37,12 @@ async fn admin_commands_reach_the_zone_and_report_back() {
     .await
     .unwrap();
     let target = format!("ws://{}", z.ws_addr);
+    (z, target, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_reach_the_zone_and_report_back() {
+    let (z, target, _dir) = test_area(&ContentSources::shipped()).await;
     let run = |args: &'static [&'static str]| {
         let target = target.clone();
         tokio::task::spawn_blocking(move || arcane_admin(&target, args))
@@ -72,10 +81,6 @@ async fn admin_commands_reach_the_zone_and_report_back() {
 /// them, watch the egg hatch, and list the roster; and the creature admin commands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_designer_captures_and_breeds_by_hand_in_the_test_area() {
-    let dir = tempfile::Builder::new()
-        .prefix("arcane-play-")
-        .tempdir()
-        .unwrap();
     let mut content = ContentSources::shipped();
     // Certain captures, adults from birth and a one-second egg, so the script is short
     // and has one outcome.
@@ -87,14 +92,7 @@ async fn a_designer_captures_and_breeds_by_hand_in_the_test_area() {
         .replace("adult_after_s: 20.0", "adult_after_s: 0.0")
         .replace("incubation_s: 20.0", "incubation_s: 1.0");
     content.set("creatures.ron", creatures);
-    content.write_to(dir.path()).unwrap();
-    let z = arcane_zone_server::start(ZoneServerConfig::local(
-        dir.path().to_path_buf(),
-        "test_area",
-    ))
-    .await
-    .unwrap();
-    let target = format!("ws://{}", z.ws_addr);
+    let (z, target, _dir) = test_area(&content).await;
 
     let admin = |args: &'static [&'static str]| {
         let target = target.clone();
