@@ -51,6 +51,11 @@ impl ZoneStream {
         ZoneStream(ChaCha8Rng::from_seed(key))
     }
 
+    /// How many words the stream has drawn (its position, for the state hash).
+    pub fn position(&self) -> u128 {
+        self.0.get_word_pos()
+    }
+
     /// True with probability `p`.
     pub fn chance(&mut self, p: f32) -> bool {
         self.unit() < p

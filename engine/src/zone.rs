@@ -3,18 +3,16 @@
 //! The facade over the plugins: it lists them, one line each, and knows none of their
 //! insides.
 
-use std::hash::{Hash, Hasher};
-
 use arcane_protocol::saved::SavedPlayer;
 use bevy_ecs::prelude::*;
 
-use crate::combat::Health;
 use crate::common::commands::CommandHandlers;
-use crate::common::components::{NetIdAllocator, Position, Replicated};
+use crate::common::components::{NetIdAllocator, Position};
 use crate::common::events::ContentReloaded;
 use crate::common::io::{CommandInbox, PlayerId, ZoneCommand, ZoneOutbox, ZoneOutput};
 use crate::common::schedule::{ZonePlugin, ZoneTickSchedule, configure_phases};
 use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
+use crate::common::state_hash::StateDigest;
 use crate::content::ZoneContent;
 use crate::players::PlayerIndex;
 use crate::rng::ZoneRng;
@@ -43,6 +41,7 @@ impl Zone {
         world.init_resource::<NetIdAllocator>();
         world.init_resource::<CommandHandlers>();
         crate::common::faults::install(&mut world);
+        crate::common::state_hash::register_common(&mut world);
 
         let mut schedule = Schedule::new(ZoneTickSchedule);
         configure_phases(&mut schedule);
@@ -98,6 +97,11 @@ impl Zone {
     /// The persistent state of a player in this zone.
     pub fn saved_player(&self, player: PlayerId) -> Option<SavedPlayer> {
         crate::persist::saved_state(&self.world, self.player_entity(player)?)
+    }
+
+    /// The seed the zone's random streams were made from.
+    pub fn seed(&self) -> u64 {
+        self.world.resource::<ZoneRng>().seed
     }
 
     pub fn tick(&self) -> u64 {
@@ -189,37 +193,24 @@ impl Zone {
         self.world.get::<Position>(e).map(|p| p.0)
     }
 
-    /// A hash of every replicated entity's id, exact position and HP, every wild
-    /// creature's genome, and the tick: two runs with the same seed and command
-    /// journal must agree on it every tick.
+    /// A hash of the authoritative state (see [`Zone::state_digest`]): two runs with
+    /// the same seed, content and command journal agree on it every tick.
     pub fn state_hash(&mut self) -> u64 {
-        let mut q = self
-            .world
-            .query::<(&Replicated, &Position, Option<&Health>)>();
-        let mut rows: Vec<(u32, u32, u32, u32)> = q
-            .iter(&self.world)
-            .map(|(r, p, h)| {
-                let hp = h.map_or(u32::MAX, |h| h.hp);
-                (r.net_id.0, p.0.x.to_bits(), p.0.y.to_bits(), hp)
-            })
-            .collect();
-        rows.sort_unstable();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.tick().hash(&mut h);
-        rows.hash(&mut h);
-        let mut q = self
-            .world
-            .query::<(&Replicated, &crate::creatures::WildCreature)>();
-        let mut genomes: Vec<(u32, u64)> = q
-            .iter(&self.world)
-            .map(|(r, c)| {
-                let mut g = std::collections::hash_map::DefaultHasher::new();
-                c.genome.hash_into(&mut g);
-                (r.net_id.0, g.finish())
-            })
-            .collect();
-        genomes.sort_unstable();
-        genomes.hash(&mut h);
-        h.finish()
+        self.state_digest(false).total
+    }
+
+    /// The state's digest: one hash per named part (positions, health, mana and
+    /// cooldowns, enemy states and telegraphs, spawner timers, creatures and
+    /// genomes, rosters, inventories, random stream positions…) and one over all of
+    /// them and the tick. `with_rows` keeps each entity's row hash, so two digests
+    /// can say which entities differ.
+    pub fn state_digest(&mut self, with_rows: bool) -> StateDigest {
+        let tick = self.tick();
+        crate::common::state_hash::digest(&mut self.world, tick, with_rows)
+    }
+
+    /// Every part of the state, row by row, as RON text (for `arcane replay --dump`).
+    pub fn state_dump(&mut self) -> Vec<(&'static str, Vec<(u64, String)>)> {
+        crate::common::state_hash::dump(&mut self.world)
     }
 }

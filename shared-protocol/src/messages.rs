@@ -58,7 +58,7 @@ impl MoveInput {
 }
 
 /// What a cast is aimed at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 pub enum CastTarget {
     /// No target: the caster (self-centred skills, or a heal on oneself).
     Caster,
@@ -70,7 +70,7 @@ pub enum CastTarget {
 
 /// A cast intent: which of the class's skill slots (see `Welcome::skills`), at what.
 /// The zone decides whether it happens and what it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
 pub struct CastIntent {
     /// Strictly increasing per connection (separate from move inputs).
     pub seq: u32,

@@ -21,7 +21,9 @@ pub const MAX_TICKET_LEN: usize = 512;
 pub const DEV_TICKET_SECRET: &str = "arcane-dev-secret-change-me";
 
 /// What a player is allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     Player,
     Admin,

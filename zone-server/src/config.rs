@@ -107,6 +107,28 @@ pub struct ZoneServerConfig {
     /// `--ws-addr`); set it when clients reach the zone through another address.
     #[arg(long, env = "ARCANE_PUBLIC_ENDPOINT")]
     pub public_endpoint: Option<String>,
+    /// Journal everything that enters the simulation (joins with their saved state,
+    /// inputs, casts, captures, breeds, admin commands, leaves, content reloads, the
+    /// seed) and the state's digests under this folder, one run folder per process
+    /// start (`<dir>/<zone id>/<start ms>-<pid>/`); `arcane replay` rebuilds the zone
+    /// from it. Off when unset.
+    #[arg(long, env = "ARCANE_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Size at which a journal segment is closed and the next one begun (MiB).
+    #[arg(long, env = "ARCANE_JOURNAL_SEGMENT_MB", default_value_t = 64)]
+    pub journal_segment_mb: u64,
+    /// Journal runs kept per zone id (this one included); older runs are removed
+    /// when the zone starts.
+    #[arg(long, env = "ARCANE_JOURNAL_KEEP_RUNS", default_value_t = 8)]
+    pub journal_keep_runs: usize,
+    /// Digest the state every this many ticks (journal and `arcane_state_hash`);
+    /// 0 for never.
+    #[arg(long, env = "ARCANE_STATE_HASH_EVERY", default_value_t = 1)]
+    pub state_hash_every: u32,
+    /// Every this many digests, record each entity's row hash too, so a replay can
+    /// name the entities that diverged (0 for never).
+    #[arg(long, env = "ARCANE_STATE_ROWS_EVERY", default_value_t = 20)]
+    pub state_rows_every: u32,
 }
 
 impl ZoneServerConfig {
@@ -138,6 +160,11 @@ impl ZoneServerConfig {
             zone_id: None,
             database_url: None,
             close_after_empty: None,
+            journal_dir: None,
+            journal_segment_mb: 64,
+            journal_keep_runs: 8,
+            state_hash_every: 1,
+            state_rows_every: 20,
         }
     }
 }

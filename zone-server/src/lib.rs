@@ -16,6 +16,7 @@
 
 mod agones;
 mod control;
+mod journaling;
 mod lease;
 mod metrics;
 mod net;

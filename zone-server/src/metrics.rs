@@ -125,6 +125,15 @@ metric_set! {
         hatches: Counter => "hatches", "Eggs hatched";
         creature_population: Family<SpeciesLabel, Gauge> => "creature_population", "Wild creatures alive, by species";
         content_reloads: Family<ResultLabel, Counter> => "content_reloads", "Content hot reloads, by result";
+        journal_records: Counter => "journal_records", "Records written to the zone's journal";
+        journal_bytes: Counter => "journal", "Bytes written to the zone's journal", Bytes;
+        journal_segments: Counter => "journal_segments", "Journal segments begun";
+        journal_errors: Counter => "journal_errors",
+            "Journal failures (a write error, a full disk, a writer that fell behind); the journal stops";
+        journal_running: Gauge => "journal_running", "1 while the zone's journal is being written";
+        state_hash: Gauge => "state_hash",
+            "The latest digest of the zone's authoritative state (as a signed 64-bit number)";
+        state_hash_tick: Gauge => "state_hash_tick", "The tick the latest state digest is of";
         content_info: Family<VersionLabel, Gauge> =>
             "content_info", "The content version this zone runs (value 1, version label)";
     }

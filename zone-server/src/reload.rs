@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arcane_engine::content::{ContentVersion, ZoneContent};
+use arcane_engine::content::{ContentSources, ContentVersion};
+use arcane_journal::ContentFiles;
 use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{
     DebounceEventResult, DebouncedEvent, Debouncer, RecommendedCache, new_debouncer,
@@ -49,12 +50,20 @@ pub fn reload_once(
     inbox: &mpsc::Sender<Inbound>,
     metrics: &Metrics,
 ) -> Reloaded {
-    match ZoneContent::load_as(dir, template, zone_id) {
-        Ok(content) if content.version == *last => Reloaded::Unchanged,
-        Ok(content) => {
+    let loaded = ContentSources::read_dir(dir).and_then(|s| {
+        let content = s.zone_as(template, zone_id)?;
+        Ok((content, s))
+    });
+    match loaded {
+        Ok((content, _)) if content.version == *last => Reloaded::Unchanged,
+        Ok((content, sources)) => {
             let version = content.version;
+            let files = ContentFiles {
+                version: version.0,
+                files: sources.files().clone(),
+            };
             if inbox
-                .blocking_send(Inbound::Reload(Box::new(content)))
+                .blocking_send(Inbound::Reload(Box::new(content), files))
                 .is_err()
             {
                 return Reloaded::Rejected("the zone is shutting down".into());
@@ -132,6 +141,7 @@ fn changes_content(events: &[DebouncedEvent]) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use arcane_engine::content::ZoneContent;
 
     /// A copy of the repository's content in a scratch folder.
     fn content_copy() -> tempfile::TempDir {
@@ -227,7 +237,7 @@ mod tests {
         std::fs::write(&skills, format!("// fixed\n{good}")).unwrap();
         let t1 = std::time::Instant::now();
         let sent = loop {
-            if let Ok(Inbound::Reload(c)) = rx.try_recv() {
+            if let Ok(Inbound::Reload(c, _)) = rx.try_recv() {
                 break c.version;
             }
             assert!(
@@ -267,7 +277,7 @@ mod tests {
         };
         assert_ne!(version, running);
         assert_eq!(last, version);
-        assert!(matches!(rx.try_recv(), Ok(Inbound::Reload(c)) if c.version == version));
+        assert!(matches!(rx.try_recv(), Ok(Inbound::Reload(c, _)) if c.version == version));
 
         std::fs::write(&skills, "( skills: [ oops ").unwrap();
         let r = reload_once(dir.path(), zone, &mut last, &tx, &metrics);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arcane_engine::Zone;
-use arcane_engine::content::{ExitTarget, ZoneContent};
+use arcane_engine::content::{ContentSources, ExitTarget};
 use arcane_protocol::ticket::{DEV_TICKET_SECRET, TicketKey};
 use arcane_service::control_auth::ControlKey;
 use tokio::net::TcpListener;
@@ -83,7 +83,9 @@ pub(crate) async fn start_with_pause(
         .zone_id
         .clone()
         .unwrap_or_else(|| config.zone.clone());
-    let content = ZoneContent::load_as(&config.content, &config.zone, &run_as)
+    let sources = ContentSources::read_dir(&config.content)
+        .and_then(|s| Ok((s.zone_as(&config.zone, &run_as)?, s)));
+    let (content, sources) = sources
         .map_err(|e| anyhow::anyhow!("content in {} is invalid:\n{e}", config.content.display()))?;
     if config.ticket_secret == DEV_TICKET_SECRET {
         tracing::warn!(
@@ -167,6 +169,7 @@ pub(crate) async fn start_with_pause(
     });
     let can_hand_off = config.orchestrator.is_some() && persist.is_some();
     let mut zone = Zone::new(content, config.seed);
+    let mut creature_ids = None;
     if let Some((store, _)) = &store {
         // Ids for the creatures this process creates, unique across zones and restarts.
         let start = store
@@ -174,8 +177,10 @@ pub(crate) async fn start_with_pause(
             .await
             .context("cannot reserve creature ids")?;
         zone.grant_creature_ids(start, arcane_store::CREATURE_ID_BLOCK);
+        creature_ids = Some((start, arcane_store::CREATURE_ID_BLOCK));
     }
-    let ticker = Ticker::new(
+    let journal = crate::journaling::start(&config, &zone, &sources, creature_ids);
+    let mut ticker = Ticker::new(
         zone,
         inbox_rx,
         metrics.clone(),
@@ -183,6 +188,7 @@ pub(crate) async fn start_with_pause(
         dispatcher.clone(),
         persist,
     );
+    ticker.set_journal(journal, config.state_hash_every);
     let tick_thread = crate::tick::spawn(
         ticker,
         shutdown.child_token(),

@@ -87,6 +87,11 @@ impl NetIdAllocator {
         }
     }
 
+    /// The next id to try (for the state hash).
+    pub fn next(&self) -> u32 {
+        self.next
+    }
+
     /// Ids on live entities.
     pub fn live(&self) -> usize {
         self.live.len()

@@ -13,11 +13,14 @@ use bevy_ecs::prelude::Resource;
 use crate::content::ExitTarget;
 
 /// Account-level player id (from the join ticket).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PlayerId(pub u64);
 
 /// Input to the zone, produced by sessions and applied in `ZoneSystems::Ingest`.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable: the zone server journals every command it steps the zone with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ZoneCommand {
     /// A verified player connects (or reconnects: the old view is reset).
     Join {

@@ -3,7 +3,8 @@
 //! plugin trait ([`schedule`]), the command handlers ([`commands`]), the events
 //! concerns observe ([`events`]), the components several of them read
 //! ([`components`]), walking geometry ([`geometry`]), the spatial index
-//! ([`spatial`]) and what a failing system costs ([`faults`]).
+//! ([`spatial`]), what a failing system costs ([`faults`]) and the state's named
+//! parts for hashing and dumps ([`state_hash`]).
 //!
 //! **Architecture Invariant:** nothing here imports a plugin. Plugins import this, and
 //! a plugin may import another only where the concern truly builds on it (skills on
@@ -18,3 +19,4 @@ pub mod io;
 pub mod schedule;
 pub mod spatial;
 pub mod state;
+pub mod state_hash;

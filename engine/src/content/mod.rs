@@ -91,9 +91,7 @@ impl ZoneContent {
         template: &str,
         run_as: &str,
     ) -> Result<ZoneContent, ContentErrors> {
-        let mut content = Self::load(dir, template)?;
-        content.zone.id = run_as.to_string();
-        Ok(content)
+        ContentSources::read_dir(dir)?.zone_as(template, run_as)
     }
 
     pub fn skill_index(&self, id: &str) -> Option<usize> {

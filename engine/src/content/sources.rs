@@ -133,6 +133,28 @@ impl ContentSources {
         }
     }
 
+    /// Every file's text, by path relative to the folder (what a journal records).
+    pub fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
+    /// A set made of `files` (read back from a journal); errors name files under
+    /// `root`.
+    pub fn from_files(root: impl Into<PathBuf>, files: BTreeMap<String, String>) -> Self {
+        ContentSources {
+            root: root.into(),
+            files,
+        }
+    }
+
+    /// The content of map `template` run as zone `run_as` (an overflow copy or an
+    /// instance has its own id but its template's content).
+    pub fn zone_as(&self, template: &str, run_as: &str) -> Result<ZoneContent, ContentErrors> {
+        let mut content = self.zone(template)?;
+        content.zone.id = run_as.to_string();
+        Ok(content)
+    }
+
     /// Adds or replaces a file (tests, tools).
     pub fn set(&mut self, rel: &str, text: impl Into<String>) {
         self.files.insert(rel.to_string(), text.into());

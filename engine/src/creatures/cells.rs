@@ -26,6 +26,13 @@ pub struct BreedingCells {
 }
 
 impl BreedingCells {
+    /// Caps, counts and pending timers `(tick, cell)` in order, for the state hash.
+    pub fn state_row(&self) -> (&[u32], &[u32], Vec<(u64, u32)>) {
+        let mut timers: Vec<(u64, u32)> = self.timers.iter().map(|t| t.0).collect();
+        timers.sort_unstable();
+        (&self.caps, &self.counts, timers)
+    }
+
     /// The grid of `content`'s zone with its caps, empty, every cell that may hold a
     /// creature timed to fire somewhere in its first interval.
     pub fn build(content: &ZoneContent, seed: u64, tick: u64) -> BreedingCells {

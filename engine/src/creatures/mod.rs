@@ -24,6 +24,7 @@ pub mod genome;
 mod intents;
 mod plugin;
 mod roster;
+mod state;
 mod wild;
 
 pub use admin::run as run_admin;

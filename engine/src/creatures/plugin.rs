@@ -25,6 +25,7 @@ impl ZonePlugin for CreaturesPlugin {
         world.insert_resource(CreatureIds::from_seed(seed));
         world.init_resource::<WildIds>();
         spawn_initial(world);
+        super::state::register(world);
         let mut handlers = world.resource_mut::<CommandHandlers>();
         handlers.on_player_command(CommandKind::Capture, capture);
         handlers.on_player_command(CommandKind::Breed, breed);

@@ -164,6 +164,11 @@ impl CreatureIds {
         CreatureIds::block(start, 1 << 32)
     }
 
+    /// The next id and the end of the block (for the state hash).
+    pub fn state_row(&self) -> (u64, u64) {
+        (self.next, self.end)
+    }
+
     pub fn block(start: u64, len: u64) -> Self {
         CreatureIds {
             next: start.max(1),

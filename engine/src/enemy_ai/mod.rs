@@ -15,7 +15,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 /// Where an enemy is in its state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum EnemyState {
     /// Guarding or wandering near its spawn; scans for players every few ticks.
     Idle,

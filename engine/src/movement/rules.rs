@@ -8,6 +8,7 @@ use arcane_protocol::messages::RejectReason;
 use bevy_ecs::prelude::Component;
 use glam::Vec2;
 
+use crate::common::state_hash::{Bits, v2};
 use crate::content::InputLimits;
 
 /// A player's input stream: the queue waiting to be applied and its bookkeeping.
@@ -54,7 +55,25 @@ pub fn validate_direction(x: f32, y: f32) -> Result<Vec2, RejectReason> {
     Ok(d.clamp_length_max(1.0))
 }
 
+/// [`PlayerInput`] as plain values, for the state hash and dumps.
+type InputRow = (
+    Vec<(u32, (Bits, Bits), u64)>,
+    (u32, u64, u32),
+    Option<(u32, u64)>,
+    u8,
+);
+
 impl PlayerInput {
+    /// Everything the input stream holds, as plain values.
+    pub fn state_row(&self) -> InputRow {
+        (
+            self.queue.iter().map(|&(s, d, t)| (s, v2(d), t)).collect(),
+            (self.last_seq_received, self.seen, self.last_applied_seq),
+            self.tick_oldest_wait,
+            self.credits,
+        )
+    }
+
     /// Accepts an input into the queue or says why not. Each sequence number is taken
     /// once: a second copy (a replay), one older than the reorder window, one more than
     /// `MAX_SEQ_AHEAD` ahead of the newest, or 0 is `StaleSequence`. One the network merely reordered is queued in order, or

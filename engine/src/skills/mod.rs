@@ -72,6 +72,11 @@ pub struct Caster {
 }
 
 impl Caster {
+    /// Newest cast sequence accepted (for the state hash).
+    pub fn last_seq(&self) -> u32 {
+        self.last_seq
+    }
+
     pub fn new(slots: Vec<u16>) -> Self {
         let n = slots.len();
         Caster {

@@ -1,6 +1,7 @@
 //! What sessions, persistence and hot reload tell the tick thread: one bounded channel
 //! of [`Inbound`] messages, drained at the start of every tick.
 
+use arcane_journal::ContentFiles;
 use std::sync::Arc;
 
 use arcane_engine::content::{ExitTarget, ZoneContent};
@@ -38,7 +39,8 @@ pub enum Inbound {
         command: ZoneCommand,
     },
     /// New, already validated content, applied before the next tick.
-    Reload(Box<ZoneContent>),
+    /// Valid new content, with the files it came from (for the journal).
+    Reload(Box<ZoneContent>, ContentFiles),
     /// A transfer committed: send the client on, then remove the player.
     Redirect {
         player: PlayerId,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
+mod journal;
 mod pair;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use arcane_engine::Zone;
 use arcane_engine::content::{ContentSources, ZoneContent};
+use arcane_journal::Journal;
 use arcane_protocol::codec::{decode_server_message, encode_client_frame};
 use arcane_protocol::ticket::{DEV_TICKET_SECRET, Role, TicketClaims, TicketKey};
 use arcane_protocol::view::ClientView;
@@ -18,6 +19,7 @@ use arcane_protocol::{
 };
 use arcane_service::CancellationToken;
 use tokio::sync::mpsc;
+use tokio_util::sync::DropGuard;
 
 use crate::metrics::Metrics;
 use crate::net::io_pause::IoPause;
@@ -50,7 +52,8 @@ pub struct Pair {
     elapsed: Duration,
     period: Duration,
     ticks: u64,
-    stop: CancellationToken,
+    /// Stops the dispatcher when the pair goes.
+    _stop: DropGuard,
 }
 
 impl Pair {
@@ -65,6 +68,12 @@ impl Pair {
 
     /// Must be created inside a tokio runtime (the dispatcher is a task of it).
     pub fn new(content: ZoneContent) -> Pair {
+        Pair::journaled(content, None, 0)
+    }
+
+    /// [`Pair::new`] with the zone journaled into `journal`, digesting every
+    /// `hash_every` ticks. Its seed is 7.
+    pub fn journaled(content: ZoneContent, journal: Option<Journal>, hash_every: u32) -> Pair {
         let zone_id = content.zone.id.clone();
         let (inbox, inbox_rx) = mpsc::channel(16 * 1024);
         let metrics = Arc::new(Metrics::new(&zone_id));
@@ -72,7 +81,7 @@ impl Pair {
         let dispatcher = Arc::new(Dispatcher::new(Arc::new(IoPause::new())));
         let stop = CancellationToken::new();
         tokio::spawn(dispatcher.clone().run(stop.clone()));
-        let ticker = Ticker::new(
+        let mut ticker = Ticker::new(
             Zone::new(content, 7),
             inbox_rx,
             metrics.clone(),
@@ -80,6 +89,7 @@ impl Pair {
             dispatcher,
             None,
         );
+        ticker.set_journal(journal, hash_every);
         let period = ticker.tick_period();
         let ctx = Arc::new(SessionContext {
             zone_id,
@@ -99,7 +109,7 @@ impl Pair {
             elapsed: Duration::ZERO,
             period,
             ticks: 0,
-            stop,
+            _stop: stop.drop_guard(),
         }
     }
 
@@ -110,10 +120,15 @@ impl Pair {
 
     /// A client of `player` handshakes (a `Hello` with a fresh ticket) and joins.
     pub async fn join(&mut self, player: u64) -> Peer {
+        self.join_as(player, Role::Player).await
+    }
+
+    /// [`Pair::join`] with a ticket for `role`.
+    pub async fn join_as(&mut self, player: u64, role: Role) -> Peer {
         let ticket = TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
             player_id: player,
             zone_id: self.ctx.zone_id.clone(),
-            role: Role::Player,
+            role,
             expires_unix: arcane_service::unix_ms() / 1000 + 60,
         });
         let hello = frame(&[ClientMessage::Hello(Hello {
@@ -188,15 +203,24 @@ impl Pair {
         }
     }
 
+    /// The zone's counters now.
+    pub fn counters(&mut self) -> arcane_engine::ZoneCounters {
+        self.ticker.zone_mut().counters().clone()
+    }
+
+    /// The zone's state hash now.
+    pub fn state_hash(&mut self) -> u64 {
+        self.ticker.zone_mut().state_hash()
+    }
+
+    /// The zone stops as a process does (saves everyone, ends the journal).
+    pub fn finish(self) {
+        self.ticker.finish();
+    }
+
     /// The peer's connection ends: the player leaves the zone.
     pub async fn leave(&self, peer: &Peer) {
         self.ctx.leave(&peer.session).await;
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

@@ -10,11 +10,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneCounters, ZoneOutput};
+use arcane_journal::Journal;
 use arcane_protocol::KickReason;
 use arcane_service::CancellationToken;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
+use crate::journaling::TickJournal;
 use crate::metrics::Metrics;
 use crate::net::inbound::Inbound;
 use crate::net::outbox::Dispatcher;
@@ -37,6 +39,7 @@ pub struct Ticker {
     status: Arc<TickStatus>,
     dispatcher: Arc<Dispatcher>,
     last_counters: ZoneCounters,
+    journal: TickJournal,
 }
 
 impl Ticker {
@@ -56,7 +59,14 @@ impl Ticker {
             status,
             dispatcher,
             last_counters: ZoneCounters::default(),
+            journal: TickJournal::new(None, 0),
         }
+    }
+
+    /// Journals every tick into `journal` (when given) and digests the state every
+    /// `hash_every` ticks (0: only when the journal wants it).
+    pub fn set_journal(&mut self, journal: Option<Journal>, hash_every: u32) {
+        self.journal = TickJournal::new(journal, hash_every);
     }
 
     /// Takes what the inbox holds now (bounded: sessions refilling it cannot hold the
@@ -76,11 +86,12 @@ impl Ticker {
     /// against): applies content waiting for the boundary, steps the zone, routes its
     /// outputs and hands the tick's writer wakes over. Returns how long the step took.
     pub fn step(&mut self, host_us: u64) -> Duration {
-        if let Some(content) = self.router.reload.take() {
+        if let Some((content, files)) = self.router.reload.take() {
             let m = &self.router.metrics;
             let version = content.version;
             match self.zone.reload(*content) {
                 Ok(()) => {
+                    self.journal.reload(self.zone.tick(), files);
                     m.content_reload("applied");
                     m.set_content_version(&version.to_string());
                     tracing::info!(%version, tick = self.zone.tick(), "content reloaded");
@@ -92,10 +103,13 @@ impl Ticker {
             }
         }
         let t0 = Instant::now();
+        self.journal
+            .tick(self.zone.tick(), host_us, &self.router.commands);
         self.zone.step_at(self.router.commands.drain(..), host_us);
         for out in self.zone.drain_outputs() {
             self.router.route(out);
         }
+        self.journal.digest(&mut self.zone, &self.router.metrics);
         self.router.flush_events();
         self.dispatcher.submit(&mut self.router.to_wake);
         if std::mem::take(&mut self.router.roster_changed) {
@@ -131,18 +145,24 @@ impl Ticker {
         self.last_counters.clone_from(zone.counters());
         if zone.tick().is_multiple_of(20) {
             m.set_creature_population(&zone.creature_population());
+            self.journal.publish(m);
         }
     }
 
     /// The zone stops: everyone still here is saved as a logout, then their
     /// connections close with `ServerShutdown`.
     pub fn finish(mut self) {
-        let leaving: Vec<PlayerId> = self.router.sessions.keys().copied().collect();
-        self.zone.step(
-            leaving
-                .into_iter()
-                .map(|player| ZoneCommand::Leave { player }),
-        );
+        let mut leaving: Vec<PlayerId> = self.router.sessions.keys().copied().collect();
+        leaving.sort_unstable();
+        let leaving: Vec<ZoneCommand> = leaving
+            .into_iter()
+            .map(|player| ZoneCommand::Leave { player })
+            .collect();
+        self.journal.tick(self.zone.tick(), 0, &leaving);
+        self.zone.step(leaving);
+        self.journal.digest(&mut self.zone, &self.router.metrics);
+        self.journal.publish(&self.router.metrics);
+        self.journal.finish(self.zone.tick(), "the zone stopped");
         for out in self.zone.drain_outputs() {
             if matches!(out, ZoneOutput::Logout { .. }) {
                 self.router.route(out);
@@ -163,6 +183,12 @@ impl Ticker {
         self.router
             .commands
             .push(ZoneCommand::Resumed { missed_ticks });
+    }
+
+    /// The zone itself (tests).
+    #[cfg(test)]
+    pub(crate) fn zone_mut(&mut self) -> &mut Zone {
+        &mut self.zone
     }
 
     pub fn tick_period(&self) -> Duration {

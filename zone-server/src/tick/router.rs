@@ -28,7 +28,7 @@ pub(super) struct Router {
     pub(super) to_wake: Vec<Arc<Outbox>>,
     pub(super) commands: Vec<ZoneCommand>,
     /// Content waiting for the tick boundary.
-    pub(super) reload: Option<Box<ZoneContent>>,
+    pub(super) reload: Option<(Box<ZoneContent>, arcane_journal::ContentFiles)>,
     /// This tick's events per player, sent as one `Events` message each.
     events: HashMap<PlayerId, Vec<ReliableEvent>>,
     pub(super) metrics: Arc<Metrics>,
@@ -139,7 +139,7 @@ impl Router {
                     self.commands.push(command);
                 }
             }
-            Inbound::Reload(content) => self.reload = Some(content),
+            Inbound::Reload(content, files) => self.reload = Some((content, files)),
         }
     }
 

@@ -1,0 +1,325 @@
+//! Writing a journal off the tick thread. [`Journal`] is the tick side: it hands
+//! records to a writer thread through a bounded queue and never waits. The writer
+//! appends them to the run's current segment, rotates segments at a size cap, syncs
+//! them to disk on an interval, and at start removes the oldest runs beyond the
+//! number kept.
+//!
+//! A journal that cannot keep up (its queue is full) or cannot write (a full disk)
+//! stops: the zone goes on without it, logs why, and counts it
+//! (`arcane_journal_errors_total`). A journal with a gap cannot be replayed past it,
+//! so it never skips records and carries on.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use crate::record::{Record, Start};
+use crate::segment::{MAGIC, encode, segment_name};
+
+/// Where and how a zone journals.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// Runs go under `dir/<zone id>/<start ms>-<pid>/`.
+    pub dir: PathBuf,
+    /// A segment is closed and the next begun once it reaches this size.
+    pub segment_bytes: u64,
+    /// Runs kept per zone id, this one included; older ones are removed at start.
+    pub keep_runs: usize,
+    /// How often written records are synced to disk (they survive a killed process
+    /// as soon as they are written; the sync is for a lost machine).
+    pub sync_every: Duration,
+    /// A state digest every this many ticks (0: none).
+    pub hash_every: u32,
+    /// Of those, every this many carry per-entity row hashes (0: none), which let
+    /// `arcane replay` name the entities that diverged.
+    pub rows_every: u32,
+    /// Records the queue holds before the journal gives up (about this many ticks).
+    pub queue: usize,
+}
+
+impl JournalConfig {
+    /// Defaults for `dir`: 64 MiB segments, 8 runs kept, a sync a second, a hash
+    /// every tick, rows every 20th, a queue of 2,048 records.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        JournalConfig {
+            dir: dir.into(),
+            segment_bytes: 64 * 1024 * 1024,
+            keep_runs: 8,
+            sync_every: Duration::from_secs(1),
+            hash_every: 1,
+            rows_every: 20,
+            queue: 2048,
+        }
+    }
+}
+
+/// What the writer has done, for metrics.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub segments: AtomicU64,
+    pub errors: AtomicU64,
+    /// False once the journal stopped (an error, or the queue overflowed).
+    pub running: AtomicBool,
+}
+
+/// The tick side of a journal.
+pub struct Journal {
+    tx: Option<SyncSender<Record>>,
+    stats: Arc<JournalStats>,
+    run_dir: PathBuf,
+    hash_every: u32,
+    rows_every: u32,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Journal {
+    /// Creates the run folder, removes old runs, writes `start` and starts the
+    /// writer thread. Fails (and the caller decides whether to run without a
+    /// journal) when the folder or the first segment cannot be made.
+    pub fn start(config: &JournalConfig, mut start: Start) -> std::io::Result<Journal> {
+        start.hash_every = config.hash_every;
+        start.rows_every = config.rows_every;
+        let zone_dir = config.dir.join(sanitize(&start.zone_id));
+        std::fs::create_dir_all(&zone_dir)?;
+        remove_old_runs(&zone_dir, config.keep_runs.max(1) - 1);
+        let run_dir = zone_dir.join(format!("{:013}-{}", arcane_now_ms(), std::process::id()));
+        std::fs::create_dir_all(&run_dir)?;
+        let stats = Arc::new(JournalStats::default());
+        let mut seg = Segments::open(run_dir.clone(), config.segment_bytes, stats.clone())?;
+        seg.append(&Record::Start(Box::new(start)))?;
+        seg.flush()?;
+        let (tx, rx) = sync_channel(config.queue.max(1));
+        stats.running.store(true, Ordering::Relaxed);
+        let sync_every = config.sync_every;
+        let thread = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || write_loop(seg, rx, sync_every))?;
+        Ok(Journal {
+            tx: Some(tx),
+            stats,
+            run_dir,
+            hash_every: config.hash_every,
+            rows_every: config.rows_every,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    pub fn stats(&self) -> Arc<JournalStats> {
+        self.stats.clone()
+    }
+
+    /// Whether it still takes records.
+    pub fn is_running(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Whether the state after `tick` steps should be digested, and with rows.
+    pub fn digest_due(&self, tick: u64) -> Option<bool> {
+        if self.tx.is_none() || self.hash_every == 0 || !tick.is_multiple_of(self.hash_every.into())
+        {
+            return None;
+        }
+        let n = tick / u64::from(self.hash_every);
+        Some(self.rows_every != 0 && n.is_multiple_of(self.rows_every.into()))
+    }
+
+    /// Queues a record; never waits. A full queue or a stopped writer ends the
+    /// journal (logged once).
+    pub fn record(&mut self, record: Record) {
+        let Some(tx) = &self.tx else { return };
+        let why = match tx.try_send(record) {
+            Ok(()) => return,
+            Err(TrySendError::Full(_)) => "the writer fell behind (queue full)",
+            Err(TrySendError::Disconnected(_)) => "the writer stopped",
+        };
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.stats.running.store(false, Ordering::Relaxed);
+        tracing::error!(
+            run = %self.run_dir.display(),
+            "journal stopped: {why}; the zone runs on without one"
+        );
+        self.tx = None;
+    }
+
+    /// Ends the run with an `End` record and waits for the writer to finish.
+    pub fn finish(mut self, tick: u64, reason: &str) {
+        self.record(Record::End {
+            tick,
+            reason: reason.to_string(),
+        });
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A zone id as a folder name: anything but letters, digits, `-`, `_`, `~` and `.`
+/// becomes `_`.
+fn sanitize(zone_id: &str) -> String {
+    zone_id
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '~' | '.' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+fn arcane_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Removes the oldest run folders of a zone until at most `keep` remain.
+fn remove_old_runs(zone_dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(zone_dir) else {
+        return;
+    };
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep);
+    for old in &runs[..excess] {
+        if let Err(e) = std::fs::remove_dir_all(old) {
+            tracing::warn!("cannot remove old journal run {}: {e}", old.display());
+        }
+    }
+}
+
+/// The open segment of a run, and rotation.
+struct Segments {
+    run_dir: PathBuf,
+    cap: u64,
+    n: u32,
+    file: File,
+    size: u64,
+    buf: Vec<u8>,
+    stats: Arc<JournalStats>,
+}
+
+impl Segments {
+    fn open(run_dir: PathBuf, cap: u64, stats: Arc<JournalStats>) -> std::io::Result<Self> {
+        let file = new_segment(&run_dir, 1)?;
+        stats.segments.fetch_add(1, Ordering::Relaxed);
+        Ok(Segments {
+            run_dir,
+            cap: cap.max(4096),
+            n: 1,
+            file,
+            size: MAGIC.len() as u64,
+            buf: Vec::with_capacity(1 << 16),
+            stats,
+        })
+    }
+
+    /// Encodes a record into the buffer, rotating first when it would pass the cap.
+    fn append(&mut self, record: &Record) -> std::io::Result<()> {
+        let before = self.buf.len();
+        encode(&mut self.buf, record).map_err(std::io::Error::other)?;
+        let len = (self.buf.len() - before) as u64;
+        if self.size + before as u64 + len > self.cap && self.size + before as u64 > 8 {
+            // Write what came before into this segment, then start the next.
+            let rec = self.buf.split_off(before);
+            self.flush()?;
+            self.rotate()?;
+            self.buf = rec;
+        }
+        self.stats.records.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.size += self.buf.len() as u64;
+        self.stats
+            .bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()?;
+        self.n += 1;
+        self.file = new_segment(&self.run_dir, self.n)?;
+        self.size = MAGIC.len() as u64;
+        self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn new_segment(run_dir: &Path, n: u32) -> std::io::Result<File> {
+    let mut f = std::fs::OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(run_dir.join(segment_name(n)))?;
+    f.write_all(&MAGIC)?;
+    Ok(f)
+}
+
+/// The writer thread: takes what is queued, writes it in one go, syncs on the
+/// interval, and stops on the first error (the tick side then sees it gone).
+fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
+    let mut last_sync = Instant::now();
+    let fail = |seg: &Segments, e: std::io::Error| {
+        seg.stats.errors.fetch_add(1, Ordering::Relaxed);
+        seg.stats.running.store(false, Ordering::Relaxed);
+        tracing::error!(
+            run = %seg.run_dir.display(),
+            "journal stopped: cannot write: {e}; the zone runs on without one"
+        );
+    };
+    loop {
+        let first = match rx.recv_timeout(sync_every) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let result = first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            .try_for_each(|r| seg.append(&r))
+            .and_then(|()| seg.flush())
+            .and_then(|()| {
+                if last_sync.elapsed() >= sync_every {
+                    last_sync = Instant::now();
+                    seg.file.sync_data()?;
+                }
+                Ok(())
+            });
+        if let Err(e) = result {
+            return fail(&seg, e);
+        }
+    }
+    if let Err(e) = seg.flush().and_then(|()| seg.file.sync_data()) {
+        fail(&seg, e);
+    }
+    seg.stats.running.store(false, Ordering::Relaxed);
+}
