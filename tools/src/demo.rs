@@ -46,6 +46,14 @@ pub struct DemoArgs {
     /// How bots connect to the zones.
     #[arg(long, value_enum, default_value = "ws")]
     pub transport: Transport,
+    /// Where the zones journal what enters their simulation (`arcane replay` reads
+    /// it); default: `arcane-journal` in the system's temporary folder. The last 8
+    /// runs of each zone are kept.
+    #[arg(long)]
+    pub journal_dir: Option<PathBuf>,
+    /// Run the zones without a journal.
+    #[arg(long)]
+    pub no_journal: bool,
 }
 
 /// `content/` of the checkout this was built from, else `./content`, else the
@@ -89,6 +97,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         .tempdir()
         .context("cannot create a scratch folder for the demo's database")?;
     let database_url = format!("sqlite://{}", scratch.path().join("arcane.db").display());
+    let journal_dir = (!a.no_journal).then(|| {
+        a.journal_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("arcane-journal"))
+    });
     // The orchestrator runs on a multi-threaded runtime of its own; the bots run on
     // one thread, as they would in `arcane-loadtest`; the zones are processes.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -110,6 +123,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             ),
             ("ARCANE_IO_THREADS".to_string(), "1".to_string()),
         ];
+        if let Some(dir) = &journal_dir {
+            env.push(("ARCANE_JOURNAL_DIR".into(), dir.display().to_string()));
+        }
         env.push((
             "RUST_LOG".into(),
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -263,6 +279,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &a.report {
         std::fs::write(path, arcane_loadtest::report::to_json(&report)?)?;
+    }
+    if let Some(dir) = &journal_dir {
+        println!(
+            "  journals: {} (replay a zone's latest run: arcane replay --verify {})",
+            dir.display(),
+            dir.join(&a.zones[0]).display()
+        );
     }
     let mut broken = report.check(&Thresholds {
         max_errors: Some(0),

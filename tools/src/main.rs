@@ -13,6 +13,7 @@ use arcane_zone_server::ZoneServerConfig;
 
 mod demo;
 mod play;
+mod replay;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 use clap::{Parser, Subcommand};
 
@@ -74,6 +75,11 @@ enum Command {
     /// input (`near`, `capture nearest`, `breed #0 #1`, `roster`, `wait MS`, `quit`;
     /// with `--admin` also `spawn`, `goto`, `hp`, `cells`) and print the answers.
     Play(play::PlayArgs),
+    /// Rebuild a zone from its journal (`--journal-dir`), headless: check every
+    /// recorded state digest (`--verify`), stop at a tick (`--to`), write the state
+    /// at a tick (`--dump`). Exits 2 at the first divergence, printing the tick and
+    /// the entities and parts that differ.
+    Replay(replay::ReplayArgs),
     /// Probe an HTTP health endpoint (container health checks, which have no curl):
     /// exits 0 on a 2xx answer within two seconds, 1 otherwise.
     Probe { url: String },
@@ -328,6 +334,13 @@ fn main() -> anyhow::Result<()> {
             secret,
             command,
         } => admin(&target, &zone, player, &secret, command.to_command()),
+        Command::Replay(args) => {
+            let code = replay::run(&args)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Play(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

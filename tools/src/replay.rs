@@ -1,0 +1,185 @@
+//! `arcane replay`: rebuilds a zone from its journal, headless, and checks every
+//! recorded state digest; on the first divergence it prints the tick, the parts and
+//! the entities that differ (with their replayed rows); `--dump` writes the state at
+//! a tick as JSON or RON.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use arcane_journal::{ReplayOptions, ReplayReport, StateDump, Tail};
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// A journal run folder (`<journal dir>/<zone>/<run>/`), one of its segment
+    /// files, or a zone's folder (its newest run is taken).
+    pub journal: PathBuf,
+    /// Stop once the state is at this tick (after this many steps).
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Check every recorded state digest; exit 2 at the first that differs.
+    #[arg(long)]
+    pub verify: bool,
+    /// Write the state at this tick (after this many steps).
+    #[arg(long)]
+    pub dump: Option<u64>,
+    /// Format of `--dump`.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: DumpFormat,
+    /// Where `--dump` goes (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DumpFormat {
+    Json,
+    Ron,
+}
+
+/// The run folder `path` names: itself when it holds segments (or is a segment),
+/// else its newest sub-folder that does.
+pub fn resolve_run(path: &Path) -> anyhow::Result<PathBuf> {
+    if !path.is_dir() || !arcane_journal::segment::segments(path)?.is_empty() {
+        return Ok(path.to_path_buf());
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            arcane_journal::segment::segments(p).is_ok_and(|s| !s.is_empty())
+        })
+        .collect();
+    runs.sort();
+    runs.pop()
+        .with_context(|| format!("{} holds no journal run", path.display()))
+}
+
+/// Runs the replay; returns the process exit code (0 ok, 2 diverged).
+pub fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
+    let run = resolve_run(&args.journal)?;
+    let options = ReplayOptions {
+        to: args.to,
+        verify: args.verify,
+        dump: args.dump,
+    };
+    let t0 = Instant::now();
+    let report = arcane_journal::replay(&run, &options)
+        .with_context(|| format!("cannot replay {}", run.display()))?;
+    let secs = t0.elapsed().as_secs_f64();
+    print_summary(&run, &report, secs);
+    if let Some(at) = args.dump {
+        match &report.dump {
+            Some(dump) => write_dump(dump, report.zone_id.as_str(), at, args)?,
+            None => eprintln!("tick {at} was not reached; nothing dumped"),
+        }
+    }
+    let Some(d) = &report.divergence else {
+        return Ok(0);
+    };
+    println!(
+        "DIVERGED at tick {}: recorded {:016x}, replayed {:016x}",
+        d.tick, d.recorded, d.replayed
+    );
+    // The replayed rows of the entities that differ, where the rows were compared.
+    let rows = d.rows_tick.and_then(|t| {
+        arcane_journal::replay(
+            &run,
+            &ReplayOptions {
+                to: Some(t),
+                verify: false,
+                dump: Some(t),
+            },
+        )
+        .ok()?
+        .dump
+    });
+    match d.rows_tick {
+        Some(t) if t == d.tick => println!("  entities compared at tick {t}:"),
+        Some(t) => println!("  no row hashes at tick {}; entities compared at tick {t}:", d.tick),
+        None => println!("  no digest with row hashes followed; parts only:"),
+    }
+    for (part, ids) in &d.parts {
+        println!("  part {part}: {} differ", ids.len());
+        let part_rows = rows.as_ref().and_then(|r| r.iter().find(|(p, _)| p == part));
+        for id in ids.iter().take(20) {
+            let row = part_rows
+                .and_then(|(_, r)| r.iter().find(|(i, _)| i == id))
+                .map_or("(absent in the replay)", |(_, r)| r.as_str());
+            println!("    {id}: {row}");
+        }
+        if ids.len() > 20 {
+            println!("    … and {} more", ids.len() - 20);
+        }
+    }
+    Ok(2)
+}
+
+fn print_summary(run: &Path, r: &ReplayReport, secs: f64) {
+    println!("journal {}", run.display());
+    println!(
+        "zone {} (seed {}): {} ticks replayed in {:.2} s ({:.0} ticks/s), state at tick {}",
+        r.zone_id,
+        r.seed,
+        r.ticks_replayed,
+        secs,
+        r.ticks_replayed as f64 / secs.max(1e-9),
+        r.tick
+    );
+    println!(
+        "{} digests checked, {} content reloads, final state {:016x}",
+        r.digests_checked, r.reloads, r.final_hash
+    );
+    match (&r.ended, &r.tail) {
+        (Some(why), Tail::Clean) => println!("the run ended: {why}"),
+        (None, Tail::Clean) => println!("the run has no end record (the zone was killed)"),
+        (_, Tail::Torn { segment, offset }) => println!(
+            "torn tail (a killed writer) in {} at byte {offset}; everything before it replayed",
+            segment.display()
+        ),
+    }
+    if r.divergence.is_none() && r.digests_checked > 0 {
+        println!("ok: every digest matches");
+    }
+}
+
+fn write_dump(dump: &StateDump, zone: &str, tick: u64, args: &ReplayArgs) -> anyhow::Result<()> {
+    let text = match args.format {
+        DumpFormat::Ron => {
+            let mut s = format!("// zone {zone}, state at tick {tick}\n(\n");
+            for (part, rows) in dump {
+                s.push_str(&format!("  {part}: {{\n"));
+                for (id, row) in rows {
+                    s.push_str(&format!("    {id}: {row},\n"));
+                }
+                s.push_str("  },\n");
+            }
+            s.push_str(")\n");
+            s
+        }
+        DumpFormat::Json => {
+            let mut parts = serde_json::Map::new();
+            for (part, rows) in dump {
+                let mut m = serde_json::Map::new();
+                for (id, row) in rows {
+                    let v = ron::from_str::<ron::Value>(row)
+                        .ok()
+                        .and_then(|v| serde_json::to_value(v).ok())
+                        .unwrap_or_else(|| serde_json::Value::String(row.clone()));
+                    m.insert(id.to_string(), v);
+                }
+                parts.insert(part.clone(), serde_json::Value::Object(m));
+            }
+            let doc = serde_json::json!({ "zone": zone, "tick": tick, "parts": parts });
+            serde_json::to_string_pretty(&doc)? + "\n"
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
