@@ -48,9 +48,7 @@ pub fn resolve_run(path: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot read {}", path.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| {
-            arcane_journal::segment::segments(p).is_ok_and(|s| !s.is_empty())
-        })
+        .filter(|p| arcane_journal::segment::segments(p).is_ok_and(|s| !s.is_empty()))
         .collect();
     runs.sort();
     runs.pop()
@@ -69,20 +67,26 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
     let report = arcane_journal::replay(&run, &options)
         .with_context(|| format!("cannot replay {}", run.display()))?;
     let secs = t0.elapsed().as_secs_f64();
-    print_summary(&run, &report, secs);
+    // The report goes to standard error when the dump takes standard output.
+    let mut out: Box<dyn std::io::Write> = match (args.dump, &args.out) {
+        (Some(_), None) => Box::new(std::io::stderr()),
+        _ => Box::new(std::io::stdout()),
+    };
+    print_summary(&mut out, &run, &report, secs)?;
     if let Some(at) = args.dump {
         match &report.dump {
             Some(dump) => write_dump(dump, report.zone_id.as_str(), at, args)?,
-            None => eprintln!("tick {at} was not reached; nothing dumped"),
+            None => writeln!(out, "tick {at} was not reached; nothing dumped")?,
         }
     }
     let Some(d) = &report.divergence else {
         return Ok(0);
     };
-    println!(
+    writeln!(
+        out,
         "DIVERGED at tick {}: recorded {:016x}, replayed {:016x}",
         d.tick, d.recorded, d.replayed
-    );
+    )?;
     // The replayed rows of the entities that differ, where the rows were compared.
     let rows = d.rows_tick.and_then(|t| {
         arcane_journal::replay(
@@ -97,29 +101,41 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         .dump
     });
     match d.rows_tick {
-        Some(t) if t == d.tick => println!("  entities compared at tick {t}:"),
-        Some(t) => println!("  no row hashes at tick {}; entities compared at tick {t}:", d.tick),
-        None => println!("  no digest with row hashes followed; parts only:"),
+        Some(t) if t == d.tick => writeln!(out, "  entities compared at tick {t}:")?,
+        Some(t) => writeln!(
+            out,
+            "  no row hashes at tick {}; entities compared at tick {t}:",
+            d.tick
+        )?,
+        None => writeln!(out, "  no digest with row hashes followed; parts only:")?,
     }
     for (part, ids) in &d.parts {
-        println!("  part {part}: {} differ", ids.len());
-        let part_rows = rows.as_ref().and_then(|r| r.iter().find(|(p, _)| p == part));
+        writeln!(out, "  part {part}: {} differ", ids.len())?;
+        let part_rows = rows
+            .as_ref()
+            .and_then(|r| r.iter().find(|(p, _)| p == part));
         for id in ids.iter().take(20) {
             let row = part_rows
                 .and_then(|(_, r)| r.iter().find(|(i, _)| i == id))
                 .map_or("(absent in the replay)", |(_, r)| r.as_str());
-            println!("    {id}: {row}");
+            writeln!(out, "    {id}: {row}")?;
         }
         if ids.len() > 20 {
-            println!("    … and {} more", ids.len() - 20);
+            writeln!(out, "    … and {} more", ids.len() - 20)?;
         }
     }
     Ok(2)
 }
 
-fn print_summary(run: &Path, r: &ReplayReport, secs: f64) {
-    println!("journal {}", run.display());
-    println!(
+fn print_summary(
+    out: &mut dyn std::io::Write,
+    run: &Path,
+    r: &ReplayReport,
+    secs: f64,
+) -> std::io::Result<()> {
+    writeln!(out, "journal {}", run.display())?;
+    writeln!(
+        out,
         "zone {} (seed {}): {} ticks replayed in {:.2} s ({:.0} ticks/s), state at tick {}",
         r.zone_id,
         r.seed,
@@ -127,22 +143,25 @@ fn print_summary(run: &Path, r: &ReplayReport, secs: f64) {
         secs,
         r.ticks_replayed as f64 / secs.max(1e-9),
         r.tick
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{} digests checked, {} content reloads, final state {:016x}",
         r.digests_checked, r.reloads, r.final_hash
-    );
+    )?;
     match (&r.ended, &r.tail) {
-        (Some(why), Tail::Clean) => println!("the run ended: {why}"),
-        (None, Tail::Clean) => println!("the run has no end record (the zone was killed)"),
-        (_, Tail::Torn { segment, offset }) => println!(
+        (Some(why), Tail::Clean) => writeln!(out, "the run ended: {why}")?,
+        (None, Tail::Clean) => writeln!(out, "the run has no end record (the zone was killed)")?,
+        (_, Tail::Torn { segment, offset }) => writeln!(
+            out,
             "torn tail (a killed writer) in {} at byte {offset}; everything before it replayed",
             segment.display()
-        ),
+        )?,
     }
     if r.divergence.is_none() && r.digests_checked > 0 {
-        println!("ok: every digest matches");
+        writeln!(out, "ok: every digest matches")?;
     }
+    Ok(())
 }
 
 fn write_dump(dump: &StateDump, zone: &str, tick: u64, args: &ReplayArgs) -> anyhow::Result<()> {
@@ -179,7 +198,11 @@ fn write_dump(dump: &StateDump, zone: &str, tick: u64, args: &ReplayArgs) -> any
     match &args.out {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => std::io::stdout().write_all(text.as_bytes())?,
+        None => match std::io::stdout().write_all(text.as_bytes()) {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r?,
+        },
     }
     Ok(())
 }

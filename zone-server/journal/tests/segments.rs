@@ -9,8 +9,7 @@ use std::path::Path;
 use arcane_engine::{PlayerId, ZoneCommand};
 use arcane_journal::segment::{MAGIC, encode, segment_name, segments};
 use arcane_journal::{
-    ContentFiles, Journal, JournalConfig, JournalReader, ReadError, Record, Start, Tail,
-    cut_tail,
+    ContentFiles, Journal, JournalConfig, JournalReader, ReadError, Record, Start, Tail, cut_tail,
 };
 use arcane_protocol::MoveInput;
 use proptest::prelude::*;
@@ -115,14 +114,23 @@ fn a_tail_cut_anywhere_is_found_reported_and_cut() {
             Tail::Clean => assert!(clean, "cut at {cut} not reported"),
             Tail::Torn { offset, .. } => {
                 assert!(!clean, "clean cut at {cut} reported torn");
-                let expect = ends.iter().copied().filter(|&e| e <= cut).max().unwrap_or(0);
+                let expect = ends
+                    .iter()
+                    .copied()
+                    .filter(|&e| e <= cut)
+                    .max()
+                    .unwrap_or(0);
                 assert_eq!(*offset as usize, expect.max(if cut < 8 { 0 } else { 8 }));
             }
         }
         cut_tail(&tail).unwrap();
         if cut >= MAGIC.len() {
             let (again, tail) = read_all(dir.path());
-            assert_eq!((again.len(), tail), (whole, Tail::Clean), "after cutting {cut}");
+            assert_eq!(
+                (again.len(), tail),
+                (whole, Tail::Clean),
+                "after cutting {cut}"
+            );
         } else {
             assert!(!seg.exists(), "an empty segment is removed");
         }
@@ -193,7 +201,9 @@ fn a_writer_that_cannot_write_stops_and_what_it_wrote_stays_readable() {
     let run = j.run_dir().to_path_buf();
     j.finish(200, "done");
     let mut r = JournalReader::open(&run.join(segment_name(1))).unwrap();
-    let records: Vec<_> = std::iter::from_fn(|| r.next()).map(Result::unwrap).collect();
+    let records: Vec<_> = std::iter::from_fn(|| r.next())
+        .map(Result::unwrap)
+        .collect();
     assert!(records.len() > 1);
     assert_eq!(r.tail(), &Tail::Clean);
 }
