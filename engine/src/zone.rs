@@ -94,6 +94,11 @@ impl Zone {
             .drain(..)
     }
 
+    /// The persistent state of every player not being handed to another zone.
+    pub fn resident_players(&mut self) -> Vec<(PlayerId, SavedPlayer)> {
+        crate::persist::resident_states(&mut self.world)
+    }
+
     /// The persistent state of a player in this zone.
     pub fn saved_player(&self, player: PlayerId) -> Option<SavedPlayer> {
         crate::persist::saved_state(&self.world, self.player_entity(player)?)

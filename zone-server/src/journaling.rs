@@ -23,6 +23,7 @@ pub fn start(
     zone: &Zone,
     sources: &ContentSources,
     creature_ids: Option<(u64, u64)>,
+    lease_generation: Option<i64>,
 ) -> Option<Journal> {
     let dir = config.journal_dir.as_ref()?;
     let mut jc = JournalConfig::new(dir);
@@ -40,6 +41,7 @@ pub fn start(
             files: sources.files().clone(),
         },
         creature_ids,
+        lease_generation,
         first_tick: zone.tick(),
         started_unix_ms: arcane_service::unix_ms(),
         writer: format!(
@@ -67,6 +69,9 @@ pub fn start(
     }
 }
 
+/// The longest a tick waits for its journal record to be written.
+pub const WRITE_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The tick's use of the journal and the state digest.
 pub struct TickJournal {
     journal: Option<Journal>,
@@ -86,14 +91,35 @@ impl TickJournal {
         }
     }
 
-    /// The commands tick `tick` is about to run with.
-    pub fn tick(&mut self, tick: u64, host_us: u64, commands: &[ZoneCommand]) {
+    /// The commands tick `tick` is about to run with, and the epochs of its joins.
+    pub fn tick(
+        &mut self,
+        tick: u64,
+        host_us: u64,
+        commands: &[ZoneCommand],
+        epochs: &mut Vec<(u64, i64)>,
+    ) {
+        let epochs = std::mem::take(epochs);
         if let Some(j) = self.journal.as_mut().filter(|j| j.is_running()) {
             j.record(Record::Tick {
                 tick,
                 host_us,
                 commands: commands.to_vec(),
+                epochs,
             });
+        }
+    }
+
+    /// Write-ahead: returns once tick `tick`'s record is written (in the page cache,
+    /// so it survives a killed process), before anything of that tick leaves the
+    /// process. The writer normally finished while the zone stepped, so this rarely
+    /// waits; it gives up after `WRITE_AHEAD_WAIT` (counted) rather than hold the
+    /// tick back.
+    pub fn written(&mut self, tick: u64, metrics: &Metrics) {
+        if let Some(j) = self.journal.as_ref().filter(|j| j.is_running())
+            && !j.wait_written(tick, WRITE_AHEAD_WAIT)
+        {
+            metrics.journal_late.inc();
         }
     }
 

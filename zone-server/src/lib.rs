@@ -23,6 +23,7 @@ mod net;
 mod ops_http;
 mod persist;
 mod process;
+mod recovery;
 mod reload;
 mod server;
 mod status;
@@ -35,6 +36,7 @@ pub use lease::{SUPERSEDED_EXIT, Superseded};
 pub use metrics::Metrics;
 pub use net::session::MAX_MALFORMED_FRAMES;
 pub use process::{exit_code, run_process};
+pub use recovery::Recovered;
 pub use server::{DrainOutcome, RunningZone, start};
 pub use status::TickStatus;
 

@@ -130,6 +130,12 @@ metric_set! {
         journal_segments: Counter => "journal_segments", "Journal segments begun";
         journal_errors: Counter => "journal_errors",
             "Journal failures (a write error, a full disk, a writer that fell behind); the journal stops";
+        journal_late: Counter => "journal_late",
+            "Ticks whose outputs left before their journal record was written (the writer was over 10 ms late)";
+        recoveries: Counter => "recoveries",
+            "Starts that recovered a killed predecessor's players from its journal";
+        recovered_players: Counter => "recovered_players",
+            "Players written to the database by crash recovery";
         journal_running: Gauge => "journal_running", "1 while the zone's journal is being written";
         state_hash: Gauge => "state_hash",
             "The latest digest of the zone's authoritative state (as a signed 64-bit number)";

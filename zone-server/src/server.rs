@@ -51,6 +51,8 @@ pub struct RunningZone {
     pub admin_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     pub status: Arc<TickStatus>,
+    /// What this start recovered from a killed predecessor's journal, if anything.
+    pub recovered: Option<crate::recovery::Recovered>,
     lifecycle: Lifecycle,
     tick_thread: Option<std::thread::JoinHandle<()>>,
     inbox: mpsc::Sender<Inbound>,
@@ -116,6 +118,13 @@ pub(crate) async fn start_with_pause(
             None
         }
     };
+    // A killed predecessor's players, from its journal, before anyone can join.
+    let recovered = match (&config.journal_dir, &store) {
+        (Some(dir), Some((store, lease))) => {
+            crate::recovery::recover(dir, &zone_id, store, lease).await?
+        }
+        _ => None,
+    };
     let ws = TcpListener::bind(config.ws_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.ws_addr))?;
@@ -135,6 +144,10 @@ pub(crate) async fn start_with_pause(
         .unwrap_or_else(|| format!("ws://{ws_addr}"));
 
     let metrics = Arc::new(Metrics::new(&zone_id));
+    if let Some(r) = &recovered {
+        metrics.recoveries.inc();
+        metrics.recovered_players.inc_by(r.saved as u64);
+    }
     status
         .registered
         .store(config.orchestrator.is_none(), Ordering::Relaxed);
@@ -179,7 +192,13 @@ pub(crate) async fn start_with_pause(
         zone.grant_creature_ids(start, arcane_store::CREATURE_ID_BLOCK);
         creature_ids = Some((start, arcane_store::CREATURE_ID_BLOCK));
     }
-    let journal = crate::journaling::start(&config, &zone, &sources, creature_ids);
+    let journal = crate::journaling::start(
+        &config,
+        &zone,
+        &sources,
+        creature_ids,
+        store.as_ref().map(|(_, l)| l.generation),
+    );
     let mut ticker = Ticker::new(
         zone,
         inbox_rx,
@@ -298,6 +317,7 @@ pub(crate) async fn start_with_pause(
         admin_addr,
         metrics,
         status,
+        recovered,
         lifecycle,
         tick_thread: Some(tick_thread),
         inbox: inbox_tx,

@@ -1,7 +1,9 @@
 //! The audit after a fault run, from the database and the processes: nothing lost or
 //! duplicated (every seeded item and creature held exactly once, by its player, and
-//! the sums per kind unchanged), one owner per player, no transfer left pending, every player able
-//! to log in and be welcomed again, no player in two zones' rosters, no panic.
+//! the sums per kind unchanged; every capture a zone acknowledged held by its player;
+//! no creature in two rosters), one owner per player, no transfer left pending, every
+//! player able to log in and be welcomed again, no player in two zones' rosters, no
+//! panic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -113,10 +115,17 @@ pub struct Findings {
     pub problems: Vec<String>,
     pub pending_left: u64,
     pub logged_in_again: usize,
+    /// Acknowledged captures found where they belong.
+    pub captures_held: usize,
 }
 
-/// Audits the world once the travellers have stopped.
-pub async fn audit(world: &World, players: &[Seeded]) -> anyhow::Result<Findings> {
+/// Audits the world once the travellers have stopped; `captured` are the captures
+/// the zones acknowledged, as (player name, creature id).
+pub async fn audit(
+    world: &World,
+    players: &[Seeded],
+    captured: &[(String, u64)],
+) -> anyhow::Result<Findings> {
     let mut f = Findings::default();
     let store = world.store().await?;
     // Transfers a killed source left pending are rolled forward by the orchestrator.
@@ -151,20 +160,36 @@ pub async fn audit(world: &World, players: &[Seeded]) -> anyhow::Result<Findings
     for item in held.keys().filter(|k| !expected.contains_key(*k)) {
         f.problems.push(format!("{item}: appeared from nowhere"));
     }
+    let mut holder: HashMap<u64, String> = HashMap::new();
     for p in players {
         let record = store.player(p.id).await?;
         let owner = store.owner(p.id).await?;
+        if let Some(r) = &record {
+            for c in &r.creatures {
+                if let Some(other) = holder.insert(c.id, p.name.clone()) {
+                    f.problems
+                        .push(format!("creature {} held by {other} and {}", c.id, p.name));
+                }
+            }
+        }
         match (record, owner) {
             (Some(r), Some(o)) => {
                 if r.inventory != items_of(p.index) {
                     f.problems
                         .push(format!("{}: holds {:?}", p.name, r.inventory));
                 }
+                // The seeded creatures first, as they were; then only captures.
                 let want = creatures_of(p.index);
-                let held: Vec<_> = r.creatures.iter().map(identity).collect();
+                let held: Vec<_> = r.creatures.iter().take(want.len()).map(identity).collect();
                 if held != want.iter().map(identity).collect::<Vec<_>>() {
                     f.problems
                         .push(format!("{}: holds creatures {held:?}", p.name));
+                }
+                for c in r.creatures.iter().skip(want.len()) {
+                    if c.born_zone == "seed" {
+                        f.problems
+                            .push(format!("{}: a seeded creature twice: {}", p.name, c.id));
+                    }
                 }
                 if r.zone != o.zone {
                     f.problems.push(format!(
@@ -176,6 +201,18 @@ pub async fn audit(world: &World, players: &[Seeded]) -> anyhow::Result<Findings
             _ => f
                 .problems
                 .push(format!("{}: no record or no owner", p.name)),
+        }
+    }
+    // Every capture a zone acknowledged is held by its player.
+    for (name, id) in captured {
+        match holder.get(id) {
+            Some(h) if h == name => f.captures_held += 1,
+            Some(h) => f
+                .problems
+                .push(format!("{name} captured creature {id}, but {h} holds it")),
+            None => f.problems.push(format!(
+                "{name}'s acknowledged capture of creature {id} was lost"
+            )),
         }
     }
     // Every player logs in again and is welcomed by the zone that owns it.

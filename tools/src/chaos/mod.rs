@@ -3,8 +3,11 @@
 //! the border, so transfers never stop, while faults strike in turn: SIGKILL of the
 //! source zone, the target zone or the orchestrator at each named step of a transfer,
 //! SIGSTOP of a zone past the heartbeat timeout, SIGTERM of a zone with players online
-//! and of an empty one. A sampler checks throughout that no zone runs in two processes.
-//! Then the database is audited (see `audit.rs`). Exits non-zero on any finding.
+//! and of an empty one, and SIGKILL of a zone at a random moment (its successor
+//! recovers its players from its journal). Travellers capture creatures on the way;
+//! every capture a zone acknowledged must survive. A sampler checks throughout that no
+//! zone runs in two processes. Then the database is audited (see `audit.rs`). Exits
+//! non-zero on any finding.
 
 mod audit;
 mod traveller;
@@ -44,6 +47,9 @@ pub enum Scenario {
     Stall,
     /// SIGTERM of a zone with players online, and of one with nobody online.
     Drain,
+    /// SIGKILL of a zone at a random moment, not at a transfer step: its successor
+    /// recovers what it acknowledged from its journal.
+    Crash,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -81,6 +87,7 @@ enum Fault {
     Stall,
     DrainOnline,
     DrainEmpty,
+    Crash,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +110,15 @@ fn cycle(s: Scenario) -> Vec<Fault> {
         Scenario::OrchestratorKill => kills(&[Victim::Orchestrator]),
         Scenario::Stall => vec![Fault::Stall],
         Scenario::Drain => vec![Fault::DrainOnline, Fault::DrainEmpty],
+        Scenario::Crash => vec![Fault::Crash],
         Scenario::All => {
             let mut all = kills(&[Victim::Source, Victim::Target, Victim::Orchestrator]);
-            all.extend([Fault::Stall, Fault::DrainOnline, Fault::DrainEmpty]);
+            all.extend([
+                Fault::Stall,
+                Fault::DrainOnline,
+                Fault::DrainEmpty,
+                Fault::Crash,
+            ]);
             all
         }
     }
@@ -238,7 +251,12 @@ async fn run_async(args: ChaosArgs, seed: u64) -> anyhow::Result<bool> {
     }
     // Leaving players are saved by their zones (write-behind): give them a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let findings = audit::audit(&world, &players).await?;
+    let captured = crew
+        .captured
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let findings = audit::audit(&world, &players, &captured).await?;
     sampling.store(false, Ordering::Relaxed);
     let doubled = sampler.join().ok().flatten();
     let (committed, aborted, _) = store.handoff_counts().await?;
@@ -270,9 +288,11 @@ async fn run_async(args: ChaosArgs, seed: u64) -> anyhow::Result<bool> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "audit: {} players, {items} unique items and their gold; {} logged in again; \
-         {} pending; {} problems",
+        "audit: {} players, {items} unique items and their gold; {} of {} acknowledged \
+         captures held; {} logged in again; {} pending; {} problems",
         players.len(),
+        findings.captures_held,
+        captured.len(),
         findings.logged_in_again,
         findings.pending_left,
         problems.len()
@@ -334,6 +354,15 @@ async fn inject(
                 }
                 None => Ok(format!("{step}: no {victim:?} zone process to kill")),
             }
+        }
+        Fault::Crash => {
+            // Some moment within the next two seconds, wherever the zone is.
+            tokio::time::sleep(Duration::from_millis(dice.below(2000))).await;
+            let Some(pid) = pid_of(zone) else {
+                return Ok(format!("{zone} not running; no crash"));
+            };
+            signal(pid, Signal::SIGKILL);
+            Ok(format!("SIGKILL {zone} (pid {pid}) at a random moment"))
         }
         Fault::Stall => {
             let Some(pid) = pid_of(zone) else {

@@ -44,6 +44,52 @@ pub fn border_zones(player_speed: f32, max_players: u32) -> (String, String) {
     )
 }
 
+/// The content of a fault run: the border zones, each with wild mosslings (also in
+/// the strips by the border where travellers walk) that they capture as they pass (easy captures: any HP, every roll succeeds, a
+/// roomy roster), so a run has acknowledged captures to audit.
+pub fn chaos_content() -> anyhow::Result<ContentSources> {
+    // Players walk 10 m/s; new ones start 5 m from the border.
+    let (west, east) = border_zones(10.0, 256);
+    let wild = r#"    wild: Some(WildDef(
+        cell_size: 25.0,
+        breed_interval_s: (2.0, 4.0),
+        populations: [
+            WildPopulation(species: "mossling", area: Bounds(min: (0.0, 0.0), max: (100.0, 100.0)), initial: 64, cap_per_cell: 4),
+        ],
+    )),
+)"#;
+    let with_wild = |z: String| -> anyhow::Result<String> {
+        let cut = z.rfind(')').context("a zone definition ends with ')'")?;
+        Ok(format!("{}{wild}", &z[..cut]))
+    };
+    let mut content = ContentSources::shipped();
+    content.set("zones/west.ron", with_wild(west)?);
+    content.set("zones/east.ron", with_wild(east)?);
+    let mut creatures = content
+        .get("creatures.ron")
+        .context("shipped creatures.ron")?
+        .to_string();
+    for (from, to) in [
+        ("roster_capacity: 12,", "roster_capacity: 200,"),
+        ("range: 8.0,", "range: 12.0,"),
+        ("max_hp_fraction: 0.5,", "max_hp_fraction: 1.0,"),
+        ("cooldown_s: 2.0,", "cooldown_s: 0.5,"),
+        ("base_chance: 0.6,", "base_chance: 1.0,"),
+        (
+            r#"capture_difficulty: 0.2, habitats: ["meadow", "forest", "test_area"]"#,
+            r#"capture_difficulty: 0.0, habitats: ["meadow", "forest", "test_area", "west", "east"]"#,
+        ),
+    ] {
+        anyhow::ensure!(creatures.contains(from), "creatures.ron has no {from:?}");
+        creatures = creatures.replacen(from, to, 1);
+    }
+    content.set("creatures.ron", creatures);
+    content
+        .validate()
+        .map_err(|e| anyhow::anyhow!("chaos content: {e}"))?;
+    Ok(content)
+}
+
 /// The zones every run keeps.
 pub const ZONES: [&str; 2] = ["west", "east"];
 
@@ -111,12 +157,7 @@ impl World {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        // Players walk 10 m/s; new ones start 5 m from the border.
-        let (west, east) = border_zones(10.0, 256);
-        let mut content = ContentSources::shipped();
-        content.set("zones/west.ron", west);
-        content.set("zones/east.ron", east);
-        content.write_to(&dir.join("content"))?;
+        chaos_content()?.write_to(&dir.join("content"))?;
         let (public_addr, internal_addr) = (free_addr()?, free_addr()?);
         let w = World {
             db_url: format!("sqlite://{}", dir.join("arcane.db").display()),
@@ -157,6 +198,8 @@ impl World {
             .args(["--start-zone", "west", "--start-position", "90,50"])
             .args(["--heartbeat-timeout", "2500ms"])
             .env("DATABASE_URL", &self.db_url)
+            // Zones journal, so a killed one's successor recovers its players.
+            .env("ARCANE_JOURNAL_DIR", self.dir.join("journal"))
             .env(arcane_service::FAILPOINT_ENV, &self.failpoint)
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone()?))

@@ -18,6 +18,8 @@ pub mod segment;
 pub mod writer;
 
 pub use record::{ContentFiles, FORMAT_VERSION, Record, Start};
-pub use replay::{Divergence, ReplayError, ReplayOptions, ReplayReport, StateDump, replay};
+pub use replay::{
+    Divergence, ReplayError, ReplayOptions, ReplayReport, StateDump, replay, replay_zone,
+};
 pub use segment::{JournalReader, ReadError, Tail, cut_tail};
-pub use writer::{Journal, JournalConfig, JournalStats};
+pub use writer::{Journal, JournalConfig, JournalStats, runs, zone_dir};

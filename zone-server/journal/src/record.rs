@@ -34,6 +34,9 @@ pub struct Start {
     pub content: ContentFiles,
     /// The creature id block the process was granted, if any.
     pub creature_ids: Option<(u64, u64)>,
+    /// The generation of the zone lease the process held (with a database): a
+    /// recovery replays a run only when it held the lease just before.
+    pub lease_generation: Option<i64>,
     /// The zone's tick when the journal started (0 for a new zone).
     pub first_tick: u64,
     /// Wall clock at start (Unix ms), for people reading the journal.
@@ -52,10 +55,13 @@ pub struct Start {
 pub enum Record {
     Start(Box<Start>),
     /// The zone stepped tick `tick` with `commands`, at host time `host_us`.
+    /// `epochs` are the ownership epochs of the players whose `Join` loaded them from
+    /// the database (not part of the simulation: crash recovery saves them under it).
     Tick {
         tick: u64,
         host_us: u64,
         commands: Vec<ZoneCommand>,
+        epochs: Vec<(u64, i64)>,
     },
     /// New content, applied before tick `tick` ran.
     Reload {

@@ -62,6 +62,10 @@ pub struct ReplayReport {
     pub tail: Tail,
     /// The final state's digest.
     pub final_hash: u64,
+    /// The zone lease generation the recorded process held.
+    pub lease_generation: Option<i64>,
+    /// The ownership epoch each player was last loaded from the database with.
+    pub epochs: std::collections::BTreeMap<u64, i64>,
 }
 
 /// What stops a replay before it could compare anything.
@@ -90,6 +94,15 @@ fn load(
 
 /// Replays the run folder (or segment) at `path`.
 pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    replay_zone(path, options).map(|(report, _)| report)
+}
+
+/// [`replay`], handing back the rebuilt zone as the replay left it (crash recovery
+/// saves its players).
+pub fn replay_zone(
+    path: &Path,
+    options: &ReplayOptions,
+) -> Result<(ReplayReport, Zone), ReplayError> {
     let mut reader = JournalReader::open(path)?;
     let start = match reader.next() {
         Some(Ok(Record::Start(s))) => s,
@@ -117,6 +130,8 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
         ended: None,
         tail: Tail::Clean,
         final_hash: 0,
+        epochs: Default::default(),
+        lease_generation: start.lease_generation,
     };
     let mut pending_rows: Option<Divergence> = None;
     let dump_now = |zone: &mut Zone, report: &mut ReplayReport| {
@@ -152,6 +167,7 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
                 tick,
                 host_us,
                 commands,
+                epochs,
             } => {
                 // Past a divergence the replay goes on to the next digest with rows
                 // (to name the entities), even beyond `to`.
@@ -164,6 +180,7 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
                         found: tick,
                     });
                 }
+                report.epochs.extend(epochs);
                 zone.step_at(commands, host_us);
                 zone.drain_outputs().for_each(drop);
                 report.ticks_replayed += 1;
@@ -213,7 +230,7 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
     report.tail = reader.tail().clone();
     report.tick = zone.tick();
     report.final_hash = zone.state_hash();
-    Ok(report)
+    Ok((report, zone))
 }
 
 /// The parts that diverged first, with the ids that differ at a later digest.

@@ -241,6 +241,19 @@ fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Frame {
     Frame::Ok
 }
 
+/// Appends one record to the last segment of a run (after its tail was cut): how a
+/// recovery marks the run it recovered.
+pub fn append(run: &Path, record: &Record) -> std::io::Result<()> {
+    let last = segments(run)?
+        .pop()
+        .ok_or_else(|| std::io::Error::other("the run has no segment"))?;
+    let mut bytes = Vec::new();
+    encode(&mut bytes, record).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new().append(true).open(last)?;
+    std::io::Write::write_all(&mut f, &bytes)?;
+    f.sync_all()
+}
+
 /// Cuts a torn tail off its segment, so the next writer or reader finds a clean end.
 pub fn cut_tail(tail: &Tail) -> std::io::Result<()> {
     if let Tail::Torn { segment, offset } = tail {

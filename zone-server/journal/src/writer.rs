@@ -66,6 +66,22 @@ pub struct JournalStats {
     pub errors: AtomicU64,
     /// False once the journal stopped (an error, or the queue overflowed).
     pub running: AtomicBool,
+    /// Ticks whose `Tick` record is written: the last one's tick + 1.
+    written_through: std::sync::Mutex<u64>,
+    written: std::sync::Condvar,
+}
+
+impl JournalStats {
+    fn mark_written(&self, through: u64) {
+        let mut w = self
+            .written_through
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if through > *w {
+            *w = through;
+            self.written.notify_all();
+        }
+    }
 }
 
 /// The tick side of a journal.
@@ -85,7 +101,7 @@ impl Journal {
     pub fn start(config: &JournalConfig, mut start: Start) -> std::io::Result<Journal> {
         start.hash_every = config.hash_every;
         start.rows_every = config.rows_every;
-        let zone_dir = config.dir.join(sanitize(&start.zone_id));
+        let zone_dir = zone_dir(&config.dir, &start.zone_id);
         std::fs::create_dir_all(&zone_dir)?;
         remove_old_runs(&zone_dir, config.keep_runs.max(1) - 1);
         let run_dir = zone_dir.join(format!("{:013}-{}", arcane_now_ms(), std::process::id()));
@@ -121,6 +137,28 @@ impl Journal {
     /// Whether it still takes records.
     pub fn is_running(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// Waits until tick `tick`'s record is written, at most `timeout`; false when it
+    /// is not (or the writer stopped).
+    pub fn wait_written(&self, tick: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut w = self
+            .stats
+            .written_through
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while *w <= tick {
+            let now = Instant::now();
+            if now >= deadline || !self.stats.running.load(Ordering::Relaxed) {
+                return false;
+            }
+            w = match self.stats.written.wait_timeout(w, deadline - now) {
+                Ok((w, _)) => w,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
     }
 
     /// Whether the state after `tick` steps should be digested, and with rows.
@@ -173,16 +211,31 @@ impl Drop for Journal {
     }
 }
 
-/// A zone id as a folder name: anything but letters, digits, `-`, `_`, `~` and `.`
-/// becomes `_`.
-fn sanitize(zone_id: &str) -> String {
-    zone_id
+/// The folder of a zone's runs under a journal folder: the zone id, with anything
+/// but letters, digits, `-`, `_`, `~` and `.` turned into `_`.
+pub fn zone_dir(journal_dir: &Path, zone_id: &str) -> PathBuf {
+    let name: String = zone_id
         .chars()
         .map(|c| match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '~' | '.' => c,
             _ => '_',
         })
-        .collect()
+        .collect();
+    journal_dir.join(name)
+}
+
+/// The run folders of a zone, oldest first (their names start with the start time).
+pub fn runs(zone_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(zone_dir) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    runs
 }
 
 fn arcane_now_ms() -> u64 {
@@ -193,15 +246,7 @@ fn arcane_now_ms() -> u64 {
 
 /// Removes the oldest run folders of a zone until at most `keep` remain.
 fn remove_old_runs(zone_dir: &Path, keep: usize) {
-    let Ok(entries) = std::fs::read_dir(zone_dir) else {
-        return;
-    };
-    let mut runs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect();
-    runs.sort();
+    let runs = runs(zone_dir);
     let excess = runs.len().saturating_sub(keep);
     for old in &runs[..excess] {
         if let Err(e) = std::fs::remove_dir_all(old) {
@@ -219,6 +264,8 @@ struct Segments {
     size: u64,
     buf: Vec<u8>,
     stats: Arc<JournalStats>,
+    /// The newest `Tick` record in `buf`: its tick + 1.
+    pending_through: u64,
 }
 
 impl Segments {
@@ -233,6 +280,7 @@ impl Segments {
             size: MAGIC.len() as u64,
             buf: Vec::with_capacity(1 << 16),
             stats,
+            pending_through: 0,
         })
     }
 
@@ -249,6 +297,9 @@ impl Segments {
             self.buf = rec;
         }
         self.stats.records.fetch_add(1, Ordering::Relaxed);
+        if let Record::Tick { tick, .. } = record {
+            self.pending_through = tick + 1;
+        }
         Ok(())
     }
 
@@ -262,6 +313,7 @@ impl Segments {
             .bytes
             .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         self.buf.clear();
+        self.stats.mark_written(self.pending_through);
         Ok(())
     }
 

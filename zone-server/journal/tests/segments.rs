@@ -25,6 +25,7 @@ fn start() -> Start {
             files: [("netcode.ron".to_string(), "()".to_string())].into(),
         },
         creature_ids: Some((1 << 40, 1 << 32)),
+        lease_generation: Some(3),
         first_tick: 0,
         started_unix_ms: 0,
         writer: "test".into(),
@@ -48,6 +49,7 @@ fn tick(t: u64) -> Record {
                 received_us: t,
             })
             .collect(),
+        epochs: vec![(t, 1)],
     }
 }
 

@@ -178,6 +178,7 @@ fn start_record(sources: &ContentSources) -> Start {
             files: sources.files().clone(),
         },
         creature_ids: None,
+        lease_generation: None,
         first_tick: 0,
         started_unix_ms: 0,
         writer: "test".into(),

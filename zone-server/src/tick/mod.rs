@@ -103,9 +103,16 @@ impl Ticker {
             }
         }
         let t0 = Instant::now();
-        self.journal
-            .tick(self.zone.tick(), host_us, &self.router.commands);
+        let tick = self.zone.tick();
+        self.journal.tick(
+            tick,
+            host_us,
+            &self.router.commands,
+            &mut self.router.joined_epochs,
+        );
         self.zone.step_at(self.router.commands.drain(..), host_us);
+        // Nothing of this tick leaves before its journal record is written.
+        self.journal.written(tick, &self.router.metrics);
         for out in self.zone.drain_outputs() {
             self.router.route(out);
         }
@@ -158,8 +165,11 @@ impl Ticker {
             .into_iter()
             .map(|player| ZoneCommand::Leave { player })
             .collect();
-        self.journal.tick(self.zone.tick(), 0, &leaving);
+        let tick = self.zone.tick();
+        self.journal
+            .tick(tick, 0, &leaving, &mut self.router.joined_epochs);
         self.zone.step(leaving);
+        self.journal.written(tick, &self.router.metrics);
         self.journal.digest(&mut self.zone, &self.router.metrics);
         self.journal.publish(&self.router.metrics);
         self.journal.finish(self.zone.tick(), "the zone stopped");

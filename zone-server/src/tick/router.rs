@@ -37,6 +37,9 @@ pub(super) struct Router {
     persist: Option<PersistHandle>,
     /// The ownership epoch of each player loaded from the database.
     epochs: HashMap<PlayerId, i64>,
+    /// The epochs of this tick's joins, for the journal (crash recovery saves a
+    /// player under the epoch it was loaded with).
+    pub(super) joined_epochs: Vec<(u64, i64)>,
     /// Set when a player joined or left this tick (the roster is republished).
     pub(super) roster_changed: bool,
 }
@@ -53,6 +56,7 @@ impl Router {
             scratch: Vec::new(),
             persist,
             epochs: HashMap::new(),
+            joined_epochs: Vec::new(),
             roster_changed: false,
         }
     }
@@ -89,6 +93,7 @@ impl Router {
                 self.roster_changed = true;
                 let saved = saved.map(|(state, epoch)| {
                     self.epochs.insert(player, epoch);
+                    self.joined_epochs.push((player.0, epoch));
                     state
                 });
                 self.commands.push(ZoneCommand::Join {

@@ -1,0 +1,137 @@
+//! Crash recovery: a zone that starts with a journal and a database first looks at
+//! its zone's newest journal run. A run with no end record belongs to a process that
+//! was killed. If that process held the lease just before this one (its generation is
+//! one less), the run is replayed to the last tick it wrote, and every player in it
+//! (except those being handed to another zone, whose transfer record decides) is
+//! written to the database under the epoch it was loaded with, as a checkpoint would.
+//!
+//! The zone writes a tick's journal record before anything of that tick leaves the
+//! process (see `journaling.rs`), so what a client was told (an item, a capture, an
+//! egg) and what the persistence task saved are both in the replayed state. The world
+//! itself (enemies, wild creatures) starts afresh, as on any restart.
+//!
+//! A run that cannot be replayed (corrupt, content that no longer loads) is logged
+//! and marked; the zone then starts from the last checkpoint as it would have
+//! without a journal.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use arcane_journal::{Record, ReplayOptions};
+use arcane_store::{Store, ZoneLease};
+
+/// What a recovery did.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    pub run: PathBuf,
+    /// Ticks replayed.
+    pub ticks: u64,
+    /// Players written to the database.
+    pub saved: usize,
+    /// Players the database no longer let this zone write (owned elsewhere now).
+    pub fenced: usize,
+    /// Players frozen in a transfer (left to the transfer's own record).
+    pub in_transfer: usize,
+    pub took: Duration,
+}
+
+/// Recovers `zone_id`'s crashed run, if there is one to recover; `lease` is this
+/// process's lease (already held).
+pub async fn recover(
+    journal_dir: &Path,
+    zone_id: &str,
+    store: &Store,
+    lease: &ZoneLease,
+) -> anyhow::Result<Option<Recovered>> {
+    let runs = arcane_journal::runs(&arcane_journal::zone_dir(journal_dir, zone_id));
+    let Some(run) = runs.last().cloned() else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let replay_run = run.clone();
+    let replayed = tokio::task::spawn_blocking(move || {
+        arcane_journal::replay_zone(&replay_run, &ReplayOptions::default())
+    })
+    .await
+    .context("the recovery replay panicked")?;
+    let (report, mut zone) = match replayed {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(
+                run = %run.display(),
+                "cannot replay the last journal run; starting from the last checkpoint: {e}"
+            );
+            mark(&run, 0, &format!("not recovered: {e}"));
+            return Ok(None);
+        }
+    };
+    if report.ended.is_some() {
+        return Ok(None);
+    }
+    arcane_journal::cut_tail(&report.tail).context("cannot cut the journal's torn tail")?;
+    if report.lease_generation != Some(lease.generation - 1) {
+        tracing::warn!(
+            run = %run.display(),
+            run_generation = ?report.lease_generation,
+            generation = lease.generation,
+            "the last journal run did not end, but another process held the zone since; \
+             not recovering it"
+        );
+        mark(
+            &run,
+            report.tick,
+            "not recovered: another process ran the zone since",
+        );
+        return Ok(None);
+    }
+    let residents = zone.resident_players();
+    let in_transfer = zone.player_count() - residents.len();
+    let rows: Vec<(u64, i64, arcane_store::SavedPlayer)> = residents
+        .into_iter()
+        .filter_map(|(p, state)| Some((p.0, *report.epochs.get(&p.0)?, state)))
+        .collect();
+    let fenced = store
+        .checkpoint_batch(lease, &rows)
+        .await
+        .context("cannot write the recovered players")?
+        .len();
+    let recovered = Recovered {
+        run: run.clone(),
+        ticks: report.ticks_replayed,
+        saved: rows.len() - fenced,
+        fenced,
+        in_transfer,
+        took: started.elapsed(),
+    };
+    mark(
+        &run,
+        report.tick,
+        &format!(
+            "recovered at tick {} by generation {}: {} players saved",
+            report.tick, lease.generation, recovered.saved
+        ),
+    );
+    tracing::warn!(
+        run = %run.display(),
+        ticks = recovered.ticks,
+        saved = recovered.saved,
+        fenced,
+        in_transfer,
+        took_ms = recovered.took.as_millis() as u64,
+        "recovered the players of a zone process that was killed"
+    );
+    Ok(Some(recovered))
+}
+
+/// Ends a run with why it was (or was not) recovered, so no later start looks at it
+/// again.
+fn mark(run: &Path, tick: u64, reason: &str) {
+    let end = Record::End {
+        tick,
+        reason: reason.to_string(),
+    };
+    if let Err(e) = arcane_journal::segment::append(run, &end) {
+        tracing::warn!(run = %run.display(), "cannot mark the journal run: {e}");
+    }
+}
