@@ -94,9 +94,9 @@ impl Zone {
             .drain(..)
     }
 
-    /// The persistent state of every player not being handed to another zone.
-    pub fn resident_players(&mut self) -> Vec<(PlayerId, SavedPlayer)> {
-        crate::persist::resident_states(&mut self.world)
+    /// The persistent state of every player in the zone, by id.
+    pub fn player_states(&mut self) -> Vec<(PlayerId, SavedPlayer)> {
+        crate::persist::player_states(&mut self.world)
     }
 
     /// The persistent state of a player in this zone.

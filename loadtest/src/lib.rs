@@ -4,6 +4,7 @@
 
 pub mod behaviour;
 pub mod client;
+pub mod evidence;
 pub mod frame;
 pub mod lossy;
 pub mod quic;

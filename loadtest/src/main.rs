@@ -44,6 +44,11 @@ struct Cli {
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// When a threshold breaks, save the report and the zone's journal (fetched from
+    /// the `--metrics` listener's `/journal`) in a new folder under this one, ready
+    /// to attach to a bug report and replay with `arcane replay --verify`.
+    #[arg(long, requires = "metrics")]
+    save_journal: Option<PathBuf>,
     /// Fail when input→observed p99 exceeds this many milliseconds.
     #[arg(long)]
     max_p99_ms: Option<f64>,
@@ -141,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<Vec<String>> {
         max_disconnects: cli.max_disconnects,
         min_connected: Some(cli.min_connected.unwrap_or(cli.bots)),
     };
+    let (metrics, zone) = (cli.metrics.clone(), cli.zone.clone());
     let cfg = SwarmConfig {
         target: cli.target,
         bots: cli.bots,
@@ -182,5 +188,19 @@ fn run(cli: Cli) -> anyhow::Result<Vec<String>> {
         std::fs::write(&path, arcane_loadtest::report::to_json(&report)?)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
-    Ok(report.check(&thresholds))
+    let broken = report.check(&thresholds);
+    if let (false, Some(dir), Some(metrics)) = (broken.is_empty(), &cli.save_journal, &metrics) {
+        let saved = rt.block_on(arcane_loadtest::evidence::save(
+            dir, &zone, metrics, &report, &broken,
+        ));
+        match saved {
+            Ok(e) => eprintln!(
+                "saved the report and the zone's journal in {}; replay it with: arcane replay --verify {}",
+                e.report.parent().unwrap_or(dir).display(),
+                e.journal.display()
+            ),
+            Err(e) => eprintln!("could not save the zone's journal: {e:#}"),
+        }
+    }
+    Ok(broken)
 }

@@ -149,6 +149,12 @@ fn print_summary(
         "{} digests checked, {} content reloads, final state {:016x}",
         r.digests_checked, r.reloads, r.final_hash
     )?;
+    if let (Some(generation), Some((first, _))) = (r.lease_generation, r.creature_ids) {
+        writeln!(
+            out,
+            "zone lease generation {generation}, creature ids from {first}"
+        )?;
+    }
     match (&r.ended, &r.tail) {
         (Some(why), Tail::Clean) => writeln!(out, "the run ended: {why}")?,
         (None, Tail::Clean) => writeln!(out, "the run has no end record (the zone was killed)")?,

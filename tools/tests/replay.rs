@@ -28,8 +28,9 @@ fn arcane_replay(args: &[&str]) -> (i32, String, String) {
 }
 
 /// A meadow zone journaled under `journal`, served to 16 mixed bots for 4 s, then
-/// stopped; the run folder.
-async fn journaled_run(journal: &Path) -> PathBuf {
+/// stopped; the run folder, and the journal a QA run saved (a threshold broke) while
+/// the zone still ran.
+async fn journaled_run(journal: &Path) -> (PathBuf, PathBuf) {
     let content = tempfile::tempdir().unwrap();
     arcane_engine::content::ContentSources::shipped()
         .write_to(content.path())
@@ -70,6 +71,22 @@ async fn journaled_run(journal: &Path) -> PathBuf {
     .unwrap()
     .unwrap();
     assert_eq!(report.connected, 16, "{report:?}");
+    // A latency threshold no run meets: the evidence is saved.
+    let broken = report.check(&arcane_loadtest::report::Thresholds {
+        max_p99_ms: Some(0.0),
+        ..Default::default()
+    });
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    let evidence = arcane_loadtest::evidence::save(
+        &journal.join("evidence"),
+        "meadow",
+        &format!("http://{}/metrics", zone.admin_addr),
+        &report,
+        &broken,
+    )
+    .await
+    .unwrap();
+    assert!(evidence.report.exists());
     zone.shutdown();
     zone.wait().await;
     let zone_dir = journal.join("meadow");
@@ -77,8 +94,9 @@ async fn journaled_run(journal: &Path) -> PathBuf {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
+    runs.retain(|r| r.is_dir());
     assert_eq!(runs.len(), 1);
-    runs.pop().unwrap()
+    (runs.pop().unwrap(), evidence.journal)
 }
 
 /// Copies `run` into `to` as one segment, with the first input of the first tick
@@ -110,7 +128,12 @@ fn with_one_input_changed(run: &Path, to: &Path, after: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_served_zone_replays_from_its_journal_and_a_changed_input_is_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let run = journaled_run(&dir.path().join("journal")).await;
+    let (run, saved) = journaled_run(&dir.path().join("journal")).await;
+
+    // The journal a QA run saved mid-run replays as far as it goes.
+    let (code, out, err) = arcane_replay(&["--verify", saved.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok: every digest matches"), "{out}");
 
     // The zone folder names its newest run.
     let zone_dir = dir.path().join("journal").join("meadow");

@@ -72,9 +72,23 @@ pub fn start(
 /// The longest a tick waits for its journal record to be written.
 pub const WRITE_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Where the tick thread leaves its journal when it stops: the run is ended (its
+/// `End` record written) only once the last saves are in the database, so a process
+/// killed between the two is recovered.
+pub type JournalSlot = Arc<std::sync::Mutex<Option<(Journal, u64)>>>;
+
+/// Ends a parked journal: the zone stopped cleanly, its last saves are written.
+pub fn end_parked(slot: &JournalSlot) {
+    let parked = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((j, tick)) = parked {
+        j.finish(tick, "the zone stopped");
+    }
+}
+
 /// The tick's use of the journal and the state digest.
 pub struct TickJournal {
     journal: Option<Journal>,
+    slot: JournalSlot,
     stats: Option<Arc<JournalStats>>,
     hash_every: u32,
     /// Writer counters already added to the metrics: records, bytes, segments, errors.
@@ -85,6 +99,7 @@ impl TickJournal {
     pub fn new(journal: Option<Journal>, hash_every: u32) -> Self {
         TickJournal {
             stats: journal.as_ref().map(Journal::stats),
+            slot: JournalSlot::default(),
             journal,
             hash_every,
             seen: [0; 4],
@@ -170,10 +185,15 @@ impl TickJournal {
         metrics.journal_running.set(i64::from(running));
     }
 
-    /// Ends the run (the zone stops).
-    pub fn finish(&mut self, tick: u64, reason: &str) {
+    /// Where [`TickJournal::park`] leaves the journal.
+    pub fn slot(&self) -> JournalSlot {
+        self.slot.clone()
+    }
+
+    /// The tick thread stops: the journal waits in the slot for the last saves.
+    pub fn park(&mut self, tick: u64) {
         if let Some(j) = self.journal.take() {
-            j.finish(tick, reason);
+            *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((j, tick));
         }
     }
 }

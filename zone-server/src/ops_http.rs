@@ -4,7 +4,9 @@
 //! if not), `/readyz` (ready for players: ticking,
 //! registered with the orchestrator, not draining) and `/healthz` (ticking);
 //! `/players` (the ids of the connected players, a JSON array: operators and the
-//! transfer fault test check where players are); `/endpoints` (where clients connect).
+//! transfer fault test check where players are); `/endpoints` (where clients connect);
+//! `/journal` (the zone's current journal run as one segment file, for a bug report:
+//! it holds players' states, so this listener must stay internal).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,6 +38,40 @@ pub struct OpsState {
     /// Cancelled once the zone drains (`/readyz` then answers 503).
     pub draining: CancellationToken,
     pub endpoints: Endpoints,
+    /// The journal run the zone writes, if it keeps one.
+    pub journal_run: Option<std::path::PathBuf>,
+}
+
+/// The largest journal `/journal` hands out.
+const MAX_JOURNAL_DOWNLOAD: u64 = 1 << 30;
+
+async fn journal(State(s): State<OpsState>) -> axum::response::Response {
+    let Some(run) = s.journal_run else {
+        return (StatusCode::NOT_FOUND, "this zone keeps no journal\n").into_response();
+    };
+    let merged = tokio::task::spawn_blocking(move || {
+        arcane_journal::segment::merged(&run, MAX_JOURNAL_DOWNLOAD)
+    })
+    .await;
+    match merged {
+        Ok(Ok(bytes)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"zone.journal\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the journal: {e}\n"),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
 
 async fn metrics_text(State(s): State<OpsState>) -> impl IntoResponse {
@@ -110,6 +146,7 @@ pub async fn serve(listener: TcpListener, state: OpsState, shutdown: Cancellatio
         .route("/readyz", get(readyz))
         .route("/endpoints", get(endpoints))
         .route("/players", get(players))
+        .route("/journal", get(journal))
         .with_state(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -1,9 +1,12 @@
 //! Crash recovery: a zone that starts with a journal and a database first looks at
 //! its zone's newest journal run. A run with no end record belongs to a process that
 //! was killed. If that process held the lease just before this one (its generation is
-//! one less), the run is replayed to the last tick it wrote, and every player in it
-//! (except those being handed to another zone, whose transfer record decides) is
+//! one less), the run is replayed to the last tick it wrote, and every player in it is
 //! written to the database under the epoch it was loaded with, as a checkpoint would.
+//! A player frozen in a transfer is written too: the database refuses the write when
+//! the transfer already moved the player (the epoch changed); otherwise the
+//! transfer's own record, if any, carries the same state (a frozen player changes
+//! nothing).
 //!
 //! The zone writes a tick's journal record before anything of that tick leaves the
 //! process (see `journaling.rs`), so what a client was told (an item, a capture, an
@@ -31,8 +34,6 @@ pub struct Recovered {
     pub saved: usize,
     /// Players the database no longer let this zone write (owned elsewhere now).
     pub fenced: usize,
-    /// Players frozen in a transfer (left to the transfer's own record).
-    pub in_transfer: usize,
     pub took: Duration,
 }
 
@@ -85,9 +86,8 @@ pub async fn recover(
         );
         return Ok(None);
     }
-    let residents = zone.resident_players();
-    let in_transfer = zone.player_count() - residents.len();
-    let rows: Vec<(u64, i64, arcane_store::SavedPlayer)> = residents
+    let rows: Vec<(u64, i64, arcane_store::SavedPlayer)> = zone
+        .player_states()
         .into_iter()
         .filter_map(|(p, state)| Some((p.0, *report.epochs.get(&p.0)?, state)))
         .collect();
@@ -101,7 +101,6 @@ pub async fn recover(
         ticks: report.ticks_replayed,
         saved: rows.len() - fenced,
         fenced,
-        in_transfer,
         took: started.elapsed(),
     };
     mark(
@@ -117,7 +116,6 @@ pub async fn recover(
         ticks = recovered.ticks,
         saved = recovered.saved,
         fenced,
-        in_transfer,
         took_ms = recovered.took.as_millis() as u64,
         "recovered the players of a zone process that was killed"
     );

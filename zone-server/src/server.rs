@@ -65,6 +65,8 @@ pub struct RunningZone {
     tasks: Vec<JoinHandle<()>>,
     /// The store and the zone's lease, released once the last save is done.
     lease: Option<(arcane_store::Store, arcane_store::ZoneLease)>,
+    /// The journal, once the tick thread stopped; ended after the last saves.
+    journal: crate::journaling::JournalSlot,
     /// Watches the content folder while the zone runs (none when disabled).
     _content_watcher: Option<ContentWatcher>,
 }
@@ -199,6 +201,7 @@ pub(crate) async fn start_with_pause(
         creature_ids,
         store.as_ref().map(|(_, l)| l.generation),
     );
+    let journal_run = journal.as_ref().map(|j| j.run_dir().to_path_buf());
     let mut ticker = Ticker::new(
         zone,
         inbox_rx,
@@ -207,7 +210,7 @@ pub(crate) async fn start_with_pause(
         dispatcher.clone(),
         persist,
     );
-    ticker.set_journal(journal, config.state_hash_every);
+    let journal_slot = ticker.set_journal(journal, config.state_hash_every);
     let tick_thread = crate::tick::spawn(
         ticker,
         shutdown.child_token(),
@@ -293,6 +296,7 @@ pub(crate) async fn start_with_pause(
             ws: ws_endpoint,
             quic: quic_endpoint.clone(),
         },
+        journal_run,
     };
     tasks.extend([
         tokio::spawn(dispatcher.run(shutdown.child_token())),
@@ -326,6 +330,7 @@ pub(crate) async fn start_with_pause(
         is_instance: instance.is_some(),
         tasks,
         lease: store,
+        journal: journal_slot,
         _content_watcher: content_watcher,
     })
 }
@@ -420,6 +425,10 @@ impl RunningZone {
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
+        // The last saves are written: the journal's run ends cleanly (a process
+        // killed before this point is recovered from it by its successor).
+        let slot = self.journal.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::journaling::end_parked(&slot)).await;
         if let Some((store, lease)) = &self.lease
             && !self.lifecycle.superseded.is_cancelled()
         {

@@ -20,7 +20,7 @@ use bevy_ecs::prelude::*;
 use glam::Vec2;
 
 use crate::combat::Health;
-use crate::common::components::{Player, Position, Transferring};
+use crate::common::components::{Player, Position};
 use crate::common::io::PlayerId;
 use crate::creatures::Roster;
 use crate::skills::Mana;
@@ -49,10 +49,10 @@ pub(crate) fn saved(at: Vec2, (h, m, inv, roster): Kept<'_>, tick: u64) -> Saved
 pub(crate) type Kept<'a> = (&'a Health, &'a Mana, &'a Inventory, Option<&'a Roster>);
 
 /// The persistent state of one player entity (position in this zone).
-/// The saved state of every player not being handed to another zone, as a
-/// checkpoint would write it now (crash recovery writes these).
-pub fn resident_states(world: &mut World) -> Vec<(PlayerId, SavedPlayer)> {
-    let mut q = world.query_filtered::<(Entity, &Player), Without<Transferring>>();
+/// The saved state of every player in the zone, those frozen in a transfer too (crash
+/// recovery writes these; the database refuses any a transfer already took).
+pub fn player_states(world: &mut World) -> Vec<(PlayerId, SavedPlayer)> {
+    let mut q = world.query::<(Entity, &Player)>();
     let players: Vec<(Entity, PlayerId)> = q.iter(world).map(|(e, p)| (e, p.id)).collect();
     let mut out: Vec<(PlayerId, SavedPlayer)> = players
         .into_iter()

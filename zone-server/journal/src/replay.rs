@@ -64,6 +64,8 @@ pub struct ReplayReport {
     pub final_hash: u64,
     /// The zone lease generation the recorded process held.
     pub lease_generation: Option<i64>,
+    /// The creature id block the recorded process was granted.
+    pub creature_ids: Option<(u64, u64)>,
     /// The ownership epoch each player was last loaded from the database with.
     pub epochs: std::collections::BTreeMap<u64, i64>,
 }
@@ -132,6 +134,7 @@ pub fn replay_zone(
         final_hash: 0,
         epochs: Default::default(),
         lease_generation: start.lease_generation,
+        creature_ids: start.creature_ids,
     };
     let mut pending_rows: Option<Divergence> = None;
     let dump_now = |zone: &mut Zone, report: &mut ReplayReport| {

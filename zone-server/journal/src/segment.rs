@@ -241,6 +241,30 @@ fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Frame {
     Frame::Ok
 }
 
+/// A whole run as one segment (the magic, then every segment's records in order),
+/// refused past `max` bytes: how a run is handed over in one file.
+pub fn merged(run: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let segs = segments(run)?;
+    let mut total = 0u64;
+    for s in &segs {
+        total += std::fs::metadata(s)?.len();
+    }
+    if total > max {
+        return Err(std::io::Error::other(format!(
+            "the run is {total} bytes, over the {max}-byte limit"
+        )));
+    }
+    let mut out = Vec::with_capacity(total as usize);
+    out.extend_from_slice(&MAGIC);
+    for s in &segs {
+        let bytes = std::fs::read(s)?;
+        if bytes.len() >= MAGIC.len() && bytes[..MAGIC.len()] == MAGIC {
+            out.extend_from_slice(&bytes[MAGIC.len()..]);
+        }
+    }
+    Ok(out)
+}
+
 /// Appends one record to the last segment of a run (after its tail was cut): how a
 /// recovery marks the run it recovered.
 pub fn append(run: &Path, record: &Record) -> std::io::Result<()> {

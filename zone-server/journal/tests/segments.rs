@@ -96,6 +96,20 @@ fn records_come_back_in_order_across_rotated_segments() {
 }
 
 #[test]
+fn a_merged_run_reads_as_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_run(dir.path(), 300, 8 * 1024);
+    let one = dir.path().join("one.journal");
+    std::fs::write(
+        &one,
+        arcane_journal::segment::merged(&run, 1 << 30).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(read_all(&one), read_all(&run));
+    assert!(arcane_journal::segment::merged(&run, 100).is_err());
+}
+
+#[test]
 fn a_tail_cut_anywhere_is_found_reported_and_cut() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = MAGIC.to_vec();

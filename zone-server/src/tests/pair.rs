@@ -54,6 +54,7 @@ pub struct Pair {
     ticks: u64,
     /// Stops the dispatcher when the pair goes.
     _stop: DropGuard,
+    journal: crate::journaling::JournalSlot,
 }
 
 impl Pair {
@@ -89,7 +90,7 @@ impl Pair {
             dispatcher,
             None,
         );
-        ticker.set_journal(journal, hash_every);
+        let journal = ticker.set_journal(journal, hash_every);
         let period = ticker.tick_period();
         let ctx = Arc::new(SessionContext {
             zone_id,
@@ -110,6 +111,7 @@ impl Pair {
             period,
             ticks: 0,
             _stop: stop.drop_guard(),
+            journal,
         }
     }
 
@@ -216,6 +218,7 @@ impl Pair {
     /// The zone stops as a process does (saves everyone, ends the journal).
     pub fn finish(self) {
         self.ticker.finish();
+        crate::journaling::end_parked(&self.journal);
     }
 
     /// The peer's connection ends: the player leaves the zone.

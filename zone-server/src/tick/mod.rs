@@ -5,6 +5,7 @@
 
 mod router;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,11 +13,12 @@ use std::time::{Duration, Instant};
 use arcane_engine::{PlayerId, Zone, ZoneCommand, ZoneCounters, ZoneOutput};
 use arcane_journal::Journal;
 use arcane_protocol::KickReason;
+use arcane_protocol::saved::SavedPlayer;
 use arcane_service::CancellationToken;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::journaling::TickJournal;
+use crate::journaling::{JournalSlot, TickJournal};
 use crate::metrics::Metrics;
 use crate::net::inbound::Inbound;
 use crate::net::outbox::Dispatcher;
@@ -64,9 +66,12 @@ impl Ticker {
     }
 
     /// Journals every tick into `journal` (when given) and digests the state every
-    /// `hash_every` ticks (0: only when the journal wants it).
-    pub fn set_journal(&mut self, journal: Option<Journal>, hash_every: u32) {
+    /// `hash_every` ticks (0: only when the journal wants it). The journal is left in
+    /// the returned slot when the tick stops, for the owner to end once the last
+    /// saves are written ([`crate::journaling::end_parked`]).
+    pub fn set_journal(&mut self, journal: Option<Journal>, hash_every: u32) -> JournalSlot {
         self.journal = TickJournal::new(journal, hash_every);
+        self.journal.slot()
     }
 
     /// Takes what the inbox holds now (bounded: sessions refilling it cannot hold the
@@ -157,10 +162,20 @@ impl Ticker {
     }
 
     /// The zone stops: everyone still here is saved as a logout, then their
-    /// connections close with `ServerShutdown`.
+    /// connections close with `ServerShutdown`. A player frozen in a transfer that
+    /// has not gone through (the orchestrator may be unreachable) is saved too, as it
+    /// stands here: if the transfer commits later the database refuses this save (the
+    /// epoch moved on), and if it is aborted the player's captures and items since the
+    /// last checkpoint are not lost with this process.
     pub fn finish(mut self) {
         let mut leaving: Vec<PlayerId> = self.router.sessions.keys().copied().collect();
         leaving.sort_unstable();
+        let mut states: HashMap<PlayerId, SavedPlayer> = self
+            .zone
+            .player_states()
+            .into_iter()
+            .filter(|(p, _)| leaving.binary_search(p).is_ok())
+            .collect();
         let leaving: Vec<ZoneCommand> = leaving
             .into_iter()
             .map(|player| ZoneCommand::Leave { player })
@@ -172,11 +187,17 @@ impl Ticker {
         self.journal.written(tick, &self.router.metrics);
         self.journal.digest(&mut self.zone, &self.router.metrics);
         self.journal.publish(&self.router.metrics);
-        self.journal.finish(self.zone.tick(), "the zone stopped");
+        self.journal.park(self.zone.tick());
         for out in self.zone.drain_outputs() {
-            if matches!(out, ZoneOutput::Logout { .. }) {
+            if let ZoneOutput::Logout { player, .. } = &out {
+                states.remove(player);
                 self.router.route(out);
             }
+        }
+        let mut frozen: Vec<(PlayerId, SavedPlayer)> = states.into_iter().collect();
+        frozen.sort_unstable_by_key(|(p, _)| *p);
+        for (player, state) in frozen {
+            self.router.route(ZoneOutput::Logout { player, state });
         }
         for (_, c) in self.router.sessions.drain() {
             c.outbox
