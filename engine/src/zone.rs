@@ -38,6 +38,7 @@ impl Zone {
         world.init_resource::<CommandInbox>();
         world.init_resource::<ZoneOutbox>();
         world.init_resource::<ZoneCounters>();
+        world.init_resource::<crate::common::state::Headless>();
         world.init_resource::<NetIdAllocator>();
         world.init_resource::<CommandHandlers>();
         crate::common::faults::install(&mut world);
@@ -83,6 +84,14 @@ impl Zone {
             self.world.resource_mut::<ZoneCounters>().system_faults += faults;
         }
         self.world.resource_mut::<ZoneClock>().tick += 1;
+    }
+
+    /// Runs without clients to serve (a replay): skips per-client views and snapshot
+    /// encoding, which change nothing the state hash covers.
+    pub fn set_headless(&mut self, on: bool) {
+        self.world
+            .resource_mut::<crate::common::state::Headless>()
+            .0 = on;
     }
 
     /// Takes the outputs produced since the last call.

@@ -30,6 +30,10 @@ pub struct ReplayArgs {
     /// Where `--dump` goes (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also run per-client views and snapshot encoding, as the live zone did (a
+    /// replay skips them by default: they change nothing the digests cover).
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -62,6 +66,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         to: args.to,
         verify: args.verify,
         dump: args.dump,
+        full: args.full,
     };
     let t0 = Instant::now();
     let report = arcane_journal::replay(&run, &options)
@@ -95,6 +100,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
                 to: Some(t),
                 verify: false,
                 dump: Some(t),
+                full: args.full,
             },
         )
         .ok()?

@@ -22,6 +22,13 @@ pub struct ZoneClock {
 #[derive(Resource, Debug, Clone)]
 pub struct ZoneSettings(pub ZoneContent);
 
+/// True while the zone runs with no clients to serve (a replay): per-client views and
+/// snapshot encoding are skipped. They feed nothing back into the simulation, so the
+/// state (and its hash) is the same either way. Always present: a resource is an
+/// entity, so inserting one late would shift every entity id after it.
+#[derive(Resource, Default, Debug)]
+pub struct Headless(pub bool);
+
 /// Monotonic counters the process exports as metrics.
 #[derive(Resource, Default, Debug, Clone, PartialEq)]
 pub struct ZoneCounters {

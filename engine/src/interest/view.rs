@@ -12,7 +12,7 @@ use super::rules::{in_view, keep_smallest, priority_gain};
 use crate::common::components::{Position, Replicated};
 use crate::common::events::{PlayerJoined, PlayerReconnected};
 use crate::common::spatial::SpatialIndex;
-use crate::common::state::{ZoneClock, ZoneSettings};
+use crate::common::state::{Headless, ZoneClock, ZoneSettings};
 use crate::content::InterestTier;
 
 #[derive(Debug, Clone, Copy)]
@@ -277,7 +277,11 @@ pub fn update_interest(
     settings: Res<ZoneSettings>,
     clock: Res<ZoneClock>,
     mut clients: Query<(&Position, &Replicated, &mut InterestState)>,
+    headless: Res<Headless>,
 ) {
+    if headless.0 {
+        return;
+    }
     let tiers = &settings.0.netcode.tiers;
     for (pos, replicated, mut state) in &mut clients {
         let tier = match state.tier {

@@ -11,7 +11,7 @@ use crate::common::commands::Rejection;
 use crate::common::components::{Dead, Player};
 use crate::common::events::{PlayerJoined, PlayerReconnected};
 use crate::common::io::{PlayerId, ZoneCommand, ZoneOutbox, ZoneOutput};
-use crate::common::state::{ZoneClock, ZoneCounters, ZoneSettings};
+use crate::common::state::{Headless, ZoneClock, ZoneCounters, ZoneSettings};
 use crate::interest::InterestState;
 use crate::movement::PlayerInput;
 use crate::skills::{Caster, Mana};
@@ -94,7 +94,11 @@ pub fn encode_snapshots(
     mut outbox: ResMut<ZoneOutbox>,
     mut counters: ResMut<ZoneCounters>,
     mut scratch: ResMut<SnapshotScratch>,
+    headless: Res<Headless>,
 ) {
+    if headless.0 {
+        return;
+    }
     let tick = clock.tick as u32;
     let ack_timeout = settings.0.netcode.ack_timeout_ticks;
     let SnapshotScratch {

@@ -72,7 +72,7 @@ pub enum ReadError {
     NotJournal(PathBuf),
     #[error("{0} has no segments")]
     Empty(PathBuf),
-    #[error("{path}: corrupt record at byte {offset} ({why}), and it is not the last segment")]
+    #[error("{path}: the record at byte {offset} cannot be read: {why}")]
     Corrupt {
         path: PathBuf,
         offset: u64,
@@ -167,6 +167,7 @@ impl JournalReader {
                         };
                         return None;
                     }
+                    let why = format!("{why} (not in the last segment, so not a torn tail)");
                     return Some(Err(ReadError::Corrupt { path, offset, why }));
                 }
                 Frame::Io(e) => {
@@ -185,7 +186,10 @@ impl JournalReader {
                             return Some(Err(ReadError::Corrupt {
                                 path: path.clone(),
                                 offset: at,
-                                why: format!("undecodable record: {e}"),
+                                why: format!(
+                                    "its checksum holds but it does not decode ({e}): \
+                                     written by another version of the journal format?"
+                                ),
                             }));
                         }
                     }
