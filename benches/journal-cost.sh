@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the journal costs a zone under 1,000 WebSocket bots, and how fast its journal
 # replays. Runs the meadow zone (pinned to CPU 0) against the bot swarm (CPU 1),
-# alternating "no journal, no state digest" and "journal + a digest every tick" ROUNDS
-# times each, and prints the zone's CPU per client per tick for every run and the
+# alternating "no journal, no state digest", "a digest every tick only" and "journal +
+# a digest every tick" ROUNDS times each, and prints the zone's CPU per client per tick for every run and the
 # medians. Then replays the last journaled run with `arcane replay --verify`.
 #
 #   cargo build --release --bin zone-server --bin arcane --bin arcane-loadtest
@@ -45,14 +45,17 @@ EOF
 echo "config cpu_us_per_client_tick ticks_per_s connected"
 for _ in $(seq "$ROUNDS"); do
     run off --state-hash-every 0
+    run digest --state-hash-every 1
     run journal --journal-dir "$WORK/journal"
 done
 python3 - "$WORK/results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-med = {c: statistics.median(float(r[1]) for r in rows if r[0] == c) for c in ("off", "journal")}
-print(f'median µs/client/tick: off {med["off"]:.2f}, journal {med["journal"]:.2f}, '
-      f'journal costs {100 * (med["journal"] / med["off"] - 1):+.1f} %')
+med = {c: statistics.median(float(r[1]) for r in rows if r[0] == c)
+       for c in ("off", "digest", "journal")}
+print(f'median µs/client/tick: off {med["off"]:.2f}, digest only {med["digest"]:.2f} '
+      f'({100 * (med["digest"] / med["off"] - 1):+.1f} %), journal {med["journal"]:.2f} '
+      f'({100 * (med["journal"] / med["off"] - 1):+.1f} %)')
 EOF
 RUN=$(ls -d "$WORK"/journal/meadow/* | tail -1)
 du -sh "$RUN"

@@ -181,8 +181,29 @@ fn delta_encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 27's costs: the state digest the journal records (every tick by default),
+/// with and without per-entity rows, and a tick as a replay runs it (headless: no
+/// per-client views or snapshots) beside the full tick, for 1,000 players among
+/// 3,000 wanderers.
+fn journal(c: &mut Criterion) {
+    let mut g = c.benchmark_group("journal");
+    g.sample_size(20);
+    let mut lz = LoadedZone::new(1_000, 3_000);
+    g.bench_function("state_digest_1000p_3000npc", |b| {
+        b.iter(|| lz.zone.state_digest(false))
+    });
+    g.bench_function("state_digest_rows_1000p_3000npc", |b| {
+        b.iter(|| lz.zone.state_digest(true))
+    });
+    g.bench_function("full_tick_1000p_3000npc", |b| b.iter(|| lz.tick()));
+    lz.zone.set_headless(true);
+    g.bench_function("replay_tick_1000p_3000npc", |b| b.iter(|| lz.tick()));
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    journal,
     full_tick,
     breeding,
     combat_tick,

@@ -154,15 +154,34 @@ fn differing_ids(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<u64> {
     out
 }
 
+/// Hashes rows as they come. The part's hash is a sum of each row's hash mixed with
+/// its id, so it does not depend on the order rows are visited in and needs no sort;
+/// the rows themselves are kept (and sorted) only when asked for.
 struct HashSink {
+    keep: bool,
+    sum: u64,
+    count: u64,
     rows: Vec<(u64, u64)>,
+}
+
+/// A 64-bit finalizer (splitmix64): spreads a row's id and hash over the word before
+/// they are summed.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl RowSink for HashSink {
     fn row(&mut self, id: u64, row: &dyn StateRow) {
         let mut h = FxHasher::default();
         row.hash_row(&mut h);
-        self.rows.push((id, h.finish()));
+        let hash = h.finish();
+        self.sum = self.sum.wrapping_add(mix(mix(id) ^ hash.rotate_left(17)));
+        self.count += 1;
+        if self.keep {
+            self.rows.push((id, hash));
+        }
     }
 }
 
@@ -171,24 +190,23 @@ pub fn digest(world: &mut World, tick: u64, with_rows: bool) -> StateDigest {
     let mut total = FxHasher::default();
     tick.hash(&mut total);
     let mut parts = Vec::new();
-    let mut sink = HashSink { rows: Vec::new() };
     for (name, rows) in StateParts::list(world) {
-        sink.rows.clear();
+        let mut sink = HashSink {
+            keep: with_rows,
+            sum: 0,
+            count: 0,
+            rows: Vec::new(),
+        };
         rows(world, &mut sink);
         sink.rows.sort_unstable();
         let mut h = FxHasher::default();
-        name.hash(&mut h);
-        sink.rows.hash(&mut h);
+        (name, sink.sum, sink.count).hash(&mut h);
         let hash = h.finish();
         hash.hash(&mut total);
         parts.push(PartDigest {
             name: name.to_string(),
             hash,
-            rows: if with_rows {
-                sink.rows.clone()
-            } else {
-                Vec::new()
-            },
+            rows: sink.rows,
         });
     }
     StateDigest {
