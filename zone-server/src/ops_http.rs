@@ -42,36 +42,37 @@ pub struct OpsState {
     pub journal_run: Option<std::path::PathBuf>,
 }
 
-/// The largest journal `/journal` hands out.
-const MAX_JOURNAL_DOWNLOAD: u64 = 1 << 30;
-
+/// `/journal`: the run as one segment, streamed in chunks read off the I/O threads
+/// (a long run is hundreds of megabytes; it is never held in memory whole).
 async fn journal(State(s): State<OpsState>) -> axum::response::Response {
     let Some(run) = s.journal_run else {
         return (StatusCode::NOT_FOUND, "this zone keeps no journal\n").into_response();
     };
-    let merged = tokio::task::spawn_blocking(move || {
-        arcane_journal::segment::merged(&run, MAX_JOURNAL_DOWNLOAD)
-    })
-    .await;
-    match merged {
-        Ok(Ok(bytes)) => (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"zone.journal\"",
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the journal: {e}\n"),
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let sent = arcane_journal::segment::merged_chunks(&run, 256 * 1024, |chunk| {
+            tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(chunk)))
+                .map_err(|_| std::io::Error::other("the client went away"))
+        });
+        if let Err(e) = sent {
+            // The body ends with an error: the client sees a broken download.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"zone.journal\"",
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn metrics_text(State(s): State<OpsState>) -> impl IntoResponse {

@@ -246,26 +246,40 @@ fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Frame {
 }
 
 /// A whole run as one segment (the magic, then every segment's records in order),
-/// refused past `max` bytes: how a run is handed over in one file.
-pub fn merged(run: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let segs = segments(run)?;
-    let mut total = 0u64;
-    for s in &segs {
-        total += std::fs::metadata(s)?.len();
-    }
-    if total > max {
-        return Err(std::io::Error::other(format!(
-            "the run is {total} bytes, over the {max}-byte limit"
-        )));
-    }
-    let mut out = Vec::with_capacity(total as usize);
-    out.extend_from_slice(&MAGIC);
-    for s in &segs {
-        let bytes = std::fs::read(s)?;
-        if bytes.len() >= MAGIC.len() && bytes[..MAGIC.len()] == MAGIC {
-            out.extend_from_slice(&bytes[MAGIC.len()..]);
+/// handed to `send` in chunks of up to `chunk` bytes: how a run is handed over in one
+/// file. A segment still being written ends wherever its writer is (a reader sees a
+/// torn tail there at worst).
+pub fn merged_chunks(
+    run: &Path,
+    chunk: usize,
+    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    send(&MAGIC)?;
+    let mut buf = vec![0u8; chunk.max(4096)];
+    for s in segments(run)? {
+        let mut f = File::open(&s)?;
+        let mut magic = [0u8; 8];
+        if read_full(&mut f, &mut magic)? < MAGIC.len() || magic != MAGIC {
+            continue;
+        }
+        loop {
+            let n = read_full(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            send(&buf[..n])?;
         }
     }
+    Ok(())
+}
+
+/// [`merged_chunks`] into memory.
+pub fn merged(run: &Path) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    merged_chunks(run, 1 << 20, |c| {
+        out.extend_from_slice(c);
+        Ok(())
+    })?;
     Ok(out)
 }
 
