@@ -9,18 +9,33 @@
 
 use std::process::Command;
 
-#[test]
-fn a_short_fault_run_loses_and_duplicates_nothing() {
+/// Runs `arcane chaos ARGS` with 8 players and a 2 s calm; its output, once the run
+/// passed and its audit found nothing.
+fn chaos(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_arcane"))
-        .args(["chaos", "all", "--seed", "19", "--players", "8"])
-        .args(["--transfers", "150", "--min-faults", "7", "--calm", "2s"])
-        .args(["--max-duration", "6m"])
+        .arg("chaos")
+        .args(args)
+        .args(["--players", "8", "--calm", "2s", "--max-duration", "6m"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("0 pending; 0 problems"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_short_fault_run_loses_and_duplicates_nothing() {
+    let stdout = chaos(&[
+        "all",
+        "--seed",
+        "19",
+        "--transfers",
+        "150",
+        "--min-faults",
+        "7",
+    ]);
     assert!(
         !stdout.contains(" 0 of 0 acknowledged captures"),
         "{stdout}"
@@ -45,16 +60,15 @@ fn zones_killed_at_random_moments_lose_no_acknowledged_capture() {
     // Travellers capture creatures and stand by them, so captures sit between two
     // checkpoints when a zone dies: only its journal (replayed by its successor)
     // keeps them. Without recovery this seed loses several.
-    let out = Command::new(env!("CARGO_BIN_EXE_arcane"))
-        .args(["chaos", "crash", "--seed", "5", "--players", "8"])
-        .args(["--transfers", "100", "--min-faults", "6", "--calm", "2s"])
-        .args(["--max-duration", "5m"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("0 pending; 0 problems"), "{stdout}");
+    let stdout = chaos(&[
+        "crash",
+        "--seed",
+        "5",
+        "--transfers",
+        "100",
+        "--min-faults",
+        "6",
+    ]);
     assert!(
         stdout.matches("at a random moment").count() >= 6,
         "{stdout}"

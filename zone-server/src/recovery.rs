@@ -55,7 +55,10 @@ pub async fn recover(
         arcane_journal::replay_zone(&replay_run, &ReplayOptions::default())
     })
     .await
-    .context("the recovery replay panicked")?;
+    .map_err(|e| format!("the replay panicked: {e}"))
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    // A run that cannot be replayed is marked, not retried: retrying would stop
+    // every start of this zone the same way.
     let (report, mut zone) = match replayed {
         Ok(r) => r,
         Err(e) => {

@@ -158,9 +158,6 @@ pub fn replay_zone(
         match rec? {
             Record::Start(_) => {}
             Record::Reload { tick, content } => {
-                if pending_rows.is_some() {
-                    continue;
-                }
                 if tick != zone.tick() {
                     return Err(ReplayError::Gap {
                         expected: zone.tick(),
