@@ -13,9 +13,10 @@
 //! egg) and what the persistence task saved are both in the replayed state. The world
 //! itself (enemies, wild creatures) starts afresh, as on any restart.
 //!
-//! A run that cannot be replayed (corrupt, content that no longer loads) is logged
-//! and marked; the zone then starts from the last checkpoint as it would have
-//! without a journal.
+//! A run that cannot be replayed (corrupt, content that no longer loads) or does not
+//! replay the same (its digests differ: another build wrote it) is logged and
+//! marked; the zone then starts from the last checkpoint as it would have without a
+//! journal.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -52,7 +53,11 @@ pub async fn recover(
     let started = Instant::now();
     let replay_run = run.clone();
     let replayed = tokio::task::spawn_blocking(move || {
-        arcane_journal::replay_zone(&replay_run, &ReplayOptions::default())
+        let verify = ReplayOptions {
+            verify: true,
+            ..Default::default()
+        };
+        arcane_journal::replay_zone(&replay_run, &verify)
     })
     .await
     .map_err(|e| format!("the replay panicked: {e}"))
@@ -74,6 +79,22 @@ pub async fn recover(
         return Ok(None);
     }
     arcane_journal::cut_tail(&report.tail).context("cannot cut the journal's torn tail")?;
+    if let Some(d) = &report.divergence {
+        // Another build recorded it (or a bug): what the replay holds past here is
+        // not what the players saw, and must not overwrite their checkpoints.
+        tracing::error!(
+            run = %run.display(),
+            tick = d.tick,
+            "the killed zone's journal does not replay the same on this build; \
+             starting from the last checkpoint"
+        );
+        mark(
+            &run,
+            report.tick,
+            &format!("not recovered: the replay diverged at tick {}", d.tick),
+        );
+        return Ok(None);
+    }
     if report.lease_generation != Some(lease.generation - 1) {
         tracing::warn!(
             run = %run.display(),
