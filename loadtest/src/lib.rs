@@ -15,4 +15,4 @@ pub mod swarm;
 pub mod tamer;
 
 pub use report::Report;
-pub use swarm::{SwarmConfig, run_swarm};
+pub use swarm::{SwarmConfig, run_swarm, run_swarm_blocking};

@@ -16,7 +16,7 @@ use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::client::Transport;
 use arcane_loadtest::report::Thresholds;
 use arcane_loadtest::scrape::{histogram_quantile_ms, http_get, labelled, sum_of};
-use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_loadtest::{SwarmConfig, run_swarm_blocking};
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
 use arcane_protocol::ClientTier;
@@ -225,10 +225,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         impairment: None,
         idp_secret: None,
     };
-    let bots_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = bots_rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)));
+    let report = run_swarm_blocking(swarm);
     // Per-zone figures before the zones stop.
     let per_zone = server_rt.block_on(async {
         let mut lines = Vec::new();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arcane_loadtest::client::Transport;
 use arcane_loadtest::scrape;
-use arcane_loadtest::swarm::{SwarmConfig, run_swarm};
+use arcane_loadtest::swarm::{SwarmConfig, run_swarm_blocking};
 use arcane_orchestrator::cli::OrchestratorArgs;
 use arcane_zone_server::ZoneServerConfig;
 use clap::{CommandFactory, Parser};
@@ -558,16 +558,10 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
             impairment: None,
             idp_secret: None,
         };
-        let report = tokio::task::spawn_blocking(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)))
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let report = tokio::task::spawn_blocking(move || run_swarm_blocking(swarm))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(report.connected, 20, "{transport:?}: {report:?}");
         // The bot process's own delays are measured and reported apart.
         assert!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use arcane_engine::content::ContentSources;
 use arcane_loadtest::behaviour::BehaviourMix;
 use arcane_loadtest::client::Transport;
-use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_loadtest::{SwarmConfig, run_swarm_blocking};
 use arcane_orchestrator::auth::IdentityProvider;
 use arcane_orchestrator::{ApiConfig, MemoryRegistry, Orchestrator};
 use arcane_protocol::ClientTier;
@@ -120,13 +120,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
         impairment: None,
         idp_secret: idp_secret.map(String::from),
     };
-    let bots = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = bots
-        .block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)))
-        .unwrap();
+    let report = run_swarm_blocking(swarm).unwrap();
     assert_eq!(report.connected, 20, "{}", report.summary());
     assert_eq!(report.errors, 0, "{}", report.summary());
     // Served: every bot decoded snapshots and holds a view of the zone. Counts, not a

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arcane_journal::Record;
 use arcane_journal::segment::{MAGIC, encode, segment_name, segments};
-use arcane_loadtest::{SwarmConfig, run_swarm};
+use arcane_loadtest::{SwarmConfig, run_swarm_blocking};
 use arcane_zone_server::ZoneServerConfig;
 
 fn arcane_replay(args: &[&str]) -> (i32, String, String) {
@@ -60,16 +60,10 @@ async fn journaled_run(journal: &Path) -> (PathBuf, PathBuf) {
         impairment: None,
         idp_secret: None,
     };
-    let report = tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(tokio::task::LocalSet::new().run_until(run_swarm(swarm)))
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let report = tokio::task::spawn_blocking(move || run_swarm_blocking(swarm))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(report.connected, 16, "{report:?}");
     // A latency threshold no run meets: the evidence is saved.
     let broken = report.check(&arcane_loadtest::report::Thresholds {

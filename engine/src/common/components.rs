@@ -49,7 +49,8 @@ pub struct Dead {
 
 /// The player walked into an exit (or its zone drains) and is being handed over: its
 /// input, casts and admin commands are ignored, checkpoints skip it and its leave
-/// saves nothing (the handoff record is the only copy that may become its state).
+/// saves nothing: the handoff record carries its state (see `persist` for the one
+/// exception, when the zone's process stops).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transferring;
 

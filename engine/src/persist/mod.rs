@@ -7,8 +7,12 @@
 //! `Transferring`.
 //!
 //! **Invariant:** a player who is `Transferring` is frozen (no input, casts or admin
-//! commands are applied) and is never saved by this zone again: from the moment of the
-//! freeze the handoff record is the only copy that may become the player's state.
+//! commands are applied) and this engine never saves it again: from the moment of the
+//! freeze the handoff record carries the player's state. Only when its process stops
+//! (a shutdown, or a crash recovered from the journal) does the zone server write a
+//! frozen player's state ([`crate::Zone::player_states`]), under the epoch it was
+//! loaded with: the database refuses it if the transfer committed, and keeps it if the
+//! transfer is aborted with no zone left to take the player back.
 
 mod plugin;
 mod systems;

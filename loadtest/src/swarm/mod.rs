@@ -204,6 +204,16 @@ fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Runs the swarm to completion on the calling thread: its own single-threaded
+/// runtime and `LocalSet`, as one bot process drives it (blocks; in async code call it
+/// from `spawn_blocking`).
+pub fn run_swarm_blocking(cfg: SwarmConfig) -> anyhow::Result<Report> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(tokio::task::LocalSet::new().run_until(run_swarm(cfg)))
+}
+
 /// Runs the swarm to completion. Must be called inside a `tokio::task::LocalSet`.
 pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let cfg = Arc::new(cfg);
