@@ -16,6 +16,7 @@
 //! spawns or inserts another's.
 
 pub mod admin;
+pub mod chat;
 pub mod combat;
 pub mod common;
 pub mod content;

@@ -47,7 +47,7 @@ impl Zone {
         let mut schedule = Schedule::new(ZoneTickSchedule);
         configure_phases(&mut schedule);
         // One line per concern; each registers its own systems, handlers, observers.
-        let plugins: [&dyn ZonePlugin; 11] = [
+        let plugins: [&dyn ZonePlugin; 12] = [
             &crate::players::PlayersPlugin,
             &crate::movement::MovementPlugin,
             &crate::npc::NpcPlugin,
@@ -57,6 +57,7 @@ impl Zone {
             &crate::creatures::CreaturesPlugin,
             &crate::persist::PersistPlugin,
             &crate::admin::AdminPlugin,
+            &crate::chat::ChatPlugin,
             &crate::interest::InterestPlugin,
             &crate::replication::ReplicationPlugin,
         ];

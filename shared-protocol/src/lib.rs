@@ -12,6 +12,7 @@ pub mod quant;
 pub mod saved;
 pub mod sender;
 pub mod snapshot;
+pub mod social;
 pub mod ticket;
 pub mod view;
 mod wire;
@@ -26,18 +27,22 @@ pub use messages::{
     Hello, KickReason, MoveInput, Redirect, ReliableEvent, ServerMessage, Telegraph, TelegraphArea,
     Welcome,
 };
+pub use social::{
+    ChatChannel, ChatRefusal, FriendView, MAX_CHAT_BYTES, PartyMember, PartyView, SocialEvent,
+    SocialRefusal, SocialRequest,
+};
 pub use snapshot::{
     EntityEnter, EntityKind, EntityState, EntityUpdate, InputReceipt, InputWait, LocalId, NetId,
     OwnState, Snapshot,
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// The QUIC ALPN protocol id: names the protocol version, so a client of another
 /// version fails the TLS handshake with a clear `no_application_protocol` instead of
 /// mis-decoding frames.
-pub const QUIC_ALPN: &[u8] = b"arcane/6";
+pub const QUIC_ALPN: &[u8] = b"arcane/7";
 
 /// Bytes before the server message in a QUIC snapshot datagram: a per-connection
 /// datagram sequence number (`u32`, big-endian), from which a client counts loss.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::creatures::{BreedOutcome, CaptureOutcome, CreatureCatalog, CreatureId, CreatureView};
 use crate::snapshot::{NetId, Snapshot};
+use crate::social::{ChatChannel, ChatRefusal, SocialEvent, SocialRequest};
 
 /// Device class a client declares at handshake; it picks the interest budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
@@ -147,6 +148,10 @@ pub enum ClientMessage {
     },
     /// Ask for the whole roster; answered by a `Roster` event.
     RosterRequest,
+    /// Say something; refused with `ChatRefused`, delivered as `Chat` events.
+    Chat { channel: ChatChannel, text: String },
+    /// A friend, party or block-list request; answered by `Social` events.
+    Social(SocialRequest),
 }
 
 /// Why the server closed a connection. Sent in a `Kick` before the close.
@@ -405,6 +410,18 @@ pub enum EventKind {
         /// Boxed: it is the largest event, and every event is as large as the largest.
         creature: Box<CreatureView>,
     },
+    /// A chat message from player `from_id` (named `from`), checked and filtered by
+    /// the speaker's zone.
+    Chat {
+        channel: ChatChannel,
+        from_id: u64,
+        from: String,
+        text: String,
+    },
+    /// To the speaker: this message was not delivered.
+    ChatRefused { reason: ChatRefusal, detail: String },
+    /// Friends, presence, parties, lists (boxed: large and rare).
+    Social(Box<SocialEvent>),
 }
 
 /// Sent once the zone has accepted the handshake.

@@ -26,10 +26,11 @@ pub enum CommandKind {
     Capture,
     Breed,
     RosterRequest,
+    Chat,
 }
 
 impl CommandKind {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     /// The kind of `command`; `None` for joins, leaves and resumes (the players plugin's).
     pub fn of(command: &ZoneCommand) -> Option<CommandKind> {
@@ -44,6 +45,7 @@ impl CommandKind {
             ZoneCommand::Capture { .. } => CommandKind::Capture,
             ZoneCommand::Breed { .. } => CommandKind::Breed,
             ZoneCommand::RosterRequest { .. } => CommandKind::RosterRequest,
+            ZoneCommand::Chat { .. } => CommandKind::Chat,
             ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } | ZoneCommand::Resumed { .. } => {
                 return None;
             }

@@ -90,6 +90,14 @@ pub enum ZoneCommand {
     RosterRequest {
         player: PlayerId,
     },
+    /// A chat message, under the speaker's name (the host knows names; the zone
+    /// does not).
+    Chat {
+        player: PlayerId,
+        name: String,
+        channel: arcane_protocol::ChatChannel,
+        text: String,
+    },
 }
 
 /// Output of one tick, addressed to one player's connection.
@@ -132,6 +140,10 @@ pub enum ZoneOutput {
         player: PlayerId,
         state: SavedPlayer,
     },
+    /// A chat message the zone accepted (checked, cleaned and filtered): say and zone
+    /// messages are already delivered as events; the host routes party messages and
+    /// whispers to other zones, counts every message and audits filter hits.
+    Chat(Box<ChatOut>),
     /// A player walked into an exit and is frozen: hand them to `to` with `state`
     /// (already at the arrival point), then send `Leave`, or `TransferFailed`.
     Transfer {
@@ -139,6 +151,20 @@ pub enum ZoneOutput {
         to: ExitTarget,
         state: SavedPlayer,
     },
+}
+
+/// An accepted chat message (see `ZoneOutput::Chat`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOut {
+    pub player: PlayerId,
+    pub name: String,
+    pub channel: arcane_protocol::ChatChannel,
+    /// The text as delivered (cleaned, filtered words masked).
+    pub text: String,
+    /// Words of the filter list the text held (masked in `text`).
+    pub filtered: Vec<String>,
+    /// How many players in this zone it was delivered to (say and zone).
+    pub delivered: u32,
 }
 
 /// Commands waiting for the next `Ingest`.

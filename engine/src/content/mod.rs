@@ -2,6 +2,7 @@
 //! creatures, zones) loaded with `deny_unknown_fields` and then checked semantically. Every problem
 //! is reported at once, each as `file:line:col: message`.
 
+mod chat;
 mod check;
 mod check_creatures;
 mod classes;
@@ -13,6 +14,7 @@ mod skills;
 mod sources;
 mod zone;
 
+pub use chat::ChatContent;
 pub use classes::ClassDef;
 pub use creatures::{
     BreedingRules, CaptureRules, CreatureContent, Cross, FLEE_SPEED_FACTOR, GeneDef, Inheritance,
@@ -74,6 +76,8 @@ pub struct ZoneContent {
     pub classes: Vec<ClassDef>,
     pub enemies: Vec<EnemyDef>,
     pub creatures: CreatureContent,
+    /// Chat limits and the word filter (`chat.ron`, optional).
+    pub chat: ChatContent,
     /// Identifies the content files this was loaded from.
     pub version: ContentVersion,
 }

@@ -12,7 +12,7 @@ use super::check::{self, Problem};
 use super::check_creatures;
 use super::locate::{field_at, locate};
 use super::{
-    ClassDef, ContentError, ContentErrors, CreatureContent, EnemyDef, NetcodeDef, SkillDef,
+    ChatContent, ClassDef, ContentError, ContentErrors, CreatureContent, EnemyDef, NetcodeDef, SkillDef,
     ZoneContent, ZoneDef,
 };
 
@@ -24,6 +24,9 @@ pub const SHARED_FILES: [&str; 5] = [
     "enemies.ron",
     "creatures.ron",
 ];
+
+/// Shared files a folder may leave out (their defaults apply).
+pub const OPTIONAL_FILES: [&str; 1] = ["chat.ron"];
 
 /// A short hash of the content files, shown in `/metrics` and the welcome message so a
 /// client, a bot or an operator can tell which content a zone runs.
@@ -51,6 +54,7 @@ struct Shared {
     classes: Option<Vec<ClassDef>>,
     enemies: Option<Vec<EnemyDef>>,
     creatures: Option<CreatureContent>,
+    chat: Option<ChatContent>,
     errors: Vec<ContentError>,
 }
 
@@ -74,6 +78,7 @@ impl ContentSources {
             "creatures.ron",
             include_str!("../../../content/creatures.ron"),
         );
+        s.set("chat.ron", include_str!("../../../content/chat.ron"));
         s.set(
             "zones/meadow.ron",
             include_str!("../../../content/zones/meadow.ron"),
@@ -105,6 +110,13 @@ impl ContentSources {
         for rel in SHARED_FILES {
             match std::fs::read_to_string(dir.join(rel)) {
                 Ok(t) => s.set(rel, t),
+                Err(e) => errors.push(unreadable(rel, e)),
+            }
+        }
+        for rel in OPTIONAL_FILES {
+            match std::fs::read_to_string(dir.join(rel)) {
+                Ok(t) => s.set(rel, t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => errors.push(unreadable(rel, e)),
             }
         }
@@ -245,6 +257,12 @@ impl ContentSources {
         let classes = parsed(self.parse::<Vec<ClassDef>>("classes.ron"), &mut errors);
         let enemies = parsed(self.parse::<Vec<EnemyDef>>("enemies.ron"), &mut errors);
         let creatures = parsed(self.parse::<CreatureContent>("creatures.ron"), &mut errors);
+        let chat = if self.files.contains_key("chat.ron") {
+            parsed(self.parse::<ChatContent>("chat.ron"), &mut errors)
+        } else {
+            Some(ChatContent::default())
+        };
+        errors.extend(self.resolve(chat.as_ref().map(super::chat::check).unwrap_or_default()));
         errors.extend(self.resolve(check::shared(
             netcode.as_ref(),
             skills.as_deref(),
@@ -265,6 +283,7 @@ impl ContentSources {
             classes,
             enemies,
             creatures,
+            chat,
             errors,
         }
     }
@@ -312,9 +331,10 @@ impl ContentSources {
             classes,
             enemies,
             creatures,
+            chat,
             mut errors,
         } = shared;
-        match (zone, netcode, skills, classes, enemies, creatures) {
+        match (zone, netcode, skills, classes, enemies, creatures, chat) {
             (
                 Ok(zone),
                 Some(netcode),
@@ -322,6 +342,7 @@ impl ContentSources {
                 Some(classes),
                 Some(enemies),
                 Some(creatures),
+                Some(chat),
             ) if errors.is_empty() => Ok(ZoneContent {
                 zone,
                 netcode,
@@ -329,6 +350,7 @@ impl ContentSources {
                 classes,
                 enemies,
                 creatures,
+                chat,
                 version: self.version(),
             }),
             (zone, ..) => {

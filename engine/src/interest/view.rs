@@ -57,6 +57,11 @@ pub struct InterestState {
 }
 
 impl InterestState {
+    /// Whether this client tracks `net_id` (it is in, or just leaving, its view).
+    pub fn tracks(&self, net_id: NetId) -> bool {
+        self.by_net.contains_key(&net_id)
+    }
+
     pub fn new(tier: ClientTier) -> Self {
         InterestState {
             tier,

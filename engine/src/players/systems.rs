@@ -198,7 +198,8 @@ fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
         | ZoneCommand::Admin { player, .. }
         | ZoneCommand::Capture { player, .. }
         | ZoneCommand::Breed { player, .. }
-        | ZoneCommand::RosterRequest { player } => Some(*player),
+        | ZoneCommand::RosterRequest { player }
+        | ZoneCommand::Chat { player, .. } => Some(*player),
         ZoneCommand::Evacuate { .. } | ZoneCommand::Resumed { .. } => None,
     }
 }
