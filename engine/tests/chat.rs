@@ -93,11 +93,24 @@ fn heard(events: &[(u64, EventKind)]) -> Vec<u64> {
 fn say_reaches_those_who_see_the_speaker_and_zone_reaches_everyone() {
     let mut z = zone();
     let (events, chats) = say(&mut z, ChatChannel::Say, "hello");
-    assert_eq!(heard(&events), vec![1, 2], "the far player does not hear a say");
-    let EventKind::Chat { from, from_id, text, .. } = &events[0].1 else {
+    assert_eq!(
+        heard(&events),
+        vec![1, 2],
+        "the far player does not hear a say"
+    );
+    let EventKind::Chat {
+        from,
+        from_id,
+        text,
+        ..
+    } = &events[0].1
+    else {
         unreachable!()
     };
-    assert_eq!((from.as_str(), *from_id, text.as_str()), ("ann", 1, "hello"));
+    assert_eq!(
+        (from.as_str(), *from_id, text.as_str()),
+        ("ann", 1, "hello")
+    );
     assert_eq!(chats.len(), 1);
     assert_eq!(chats[0].delivered, 2);
 
@@ -128,12 +141,24 @@ fn bad_texts_are_refused_and_filtered_words_masked() {
     assert_eq!(events.len(), 1);
     assert!(matches!(
         events[0],
-        (1, EventKind::ChatRefused { reason: ChatRefusal::Empty, .. })
+        (
+            1,
+            EventKind::ChatRefused {
+                reason: ChatRefusal::Empty,
+                ..
+            }
+        )
     ));
     let (events, _) = say(&mut z, ChatChannel::Say, &"x".repeat(201));
     assert!(matches!(
         events[0],
-        (1, EventKind::ChatRefused { reason: ChatRefusal::TooLong, .. })
+        (
+            1,
+            EventKind::ChatRefused {
+                reason: ChatRefusal::TooLong,
+                ..
+            }
+        )
     ));
 
     // The shipped filter list has "frak".

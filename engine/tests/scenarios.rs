@@ -77,8 +77,8 @@ fn drain(zone: &mut Zone) -> Outputs {
             ZoneOutput::Kick { player, reason, .. } => o.kicks.push((player, reason)),
             ZoneOutput::Disconnect { player, reason, .. } => o.disconnects.push((player, reason)),
             ZoneOutput::Logout { player, .. } => o.logouts.push(player),
-            // Persistence has its own scenarios (tests/persistence.rs).
-            ZoneOutput::Checkpoint(_) | ZoneOutput::Transfer { .. } => {}
+            // Persistence and chat have their own scenarios (tests/persistence.rs, chat.rs).
+            ZoneOutput::Checkpoint(_) | ZoneOutput::Transfer { .. } | ZoneOutput::Chat(_) => {}
         }
     }
     o

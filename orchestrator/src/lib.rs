@@ -18,6 +18,7 @@ pub mod clock;
 pub mod metrics;
 pub mod placement;
 pub mod registry;
+pub mod social;
 pub mod supervisor;
 pub mod transfers;
 

@@ -27,6 +27,27 @@ pub struct ZoneKindLabel {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub channel: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    pub request: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabel {
+    pub action: String,
+}
+
 metric_set! {
     /// The `arcane_orchestrator_*` metrics.
     pub struct OrchestratorMetricSet {
@@ -39,6 +60,18 @@ metric_set! {
         instances_opened: Counter => "instances_opened", "Instances opened for parties";
         copies_opened: Counter => "overflow_copies_opened", "Overflow copies opened for full zones";
         zones: Family<ZoneKindLabel, Gauge> => "zones", "Registered zones by kind and state";
+        chat: Family<ChannelLabel, Counter> => "chat_routed", "Chat messages routed across zones, by channel";
+        chat_refusals: Family<ReasonLabel, Counter> => "chat_refused", "Cross-zone chat refused, by reason";
+        chat_route_seconds: Histogram = Histogram::new([
+            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+        ]) => "chat_route_seconds", "From the speaker's zone accepting a whisper or party message to its routing here";
+        social_requests: Family<RequestLabel, Counter> => "social_requests", "Friend, block and party requests, by kind and result";
+        parties_created: Counter => "parties_created", "Parties created";
+        presence_updates: Counter => "presence_updates", "Players coming online, going offline or changing zone";
+        social_links: Gauge => "social_links", "Zones' social links ending at this replica";
+        social_dropped: Counter => "social_dropped", "Social messages that could not be handed to a zone (link full, unreachable)";
+        social_malformed: Counter => "social_malformed", "Social link frames that did not parse";
+        moderation_actions: Family<ActionLabel, Counter> => "moderation", "Moderation actions and filter hits, by action";
         control_refused: Counter => "control_refused",
             "Control calls (registrations, heartbeats, transfers) refused for a missing or bad signature";
     }
@@ -87,6 +120,36 @@ impl OrchestratorMetrics {
             process_registry,
             set,
         }
+    }
+
+    pub fn chat_routed(&self, channel: &'static str) {
+        self.chat.get_or_create(&ChannelLabel { channel }).inc();
+    }
+
+    pub fn chat_refused(&self, reason: &'static str) {
+        self.chat_refusals
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub fn social_request(&self, request: &'static str, ok: bool) {
+        let result = if ok { "done" } else { "refused" };
+        self.social_requests
+            .get_or_create(&RequestLabel { request, result })
+            .inc();
+    }
+
+    pub fn moderation(&self, action: &str) {
+        // Zones name their audit actions; only known ones become labels.
+        let action = match action {
+            "mute" | "unmute" | "kick" | "filter" => action,
+            _ => "other",
+        };
+        self.moderation_actions
+            .get_or_create(&ActionLabel {
+                action: action.to_string(),
+            })
+            .inc();
     }
 
     pub fn login(&self, result: &'static str) {

@@ -55,6 +55,8 @@ pub struct Orchestrator<R> {
     pub clock: SharedClock,
     /// Verifies the signatures of zones' control calls.
     pub control_key: ControlKey,
+    /// Zones' social links and the social layer's limits.
+    pub social: crate::social::SocialHub,
     /// When this orchestrator started, on its clock.
     started_ms: u64,
 }
@@ -88,7 +90,14 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             clock: std::sync::Arc::new(WallClock),
             control_key: ControlKey::new(DEV_CONTROL_SECRET),
             started_ms: arcane_service::unix_ms(),
+            social: crate::social::SocialHub::default(),
         }
+    }
+
+    /// Party size, list caps and invitation lifetime.
+    pub fn with_social_limits(mut self, limits: crate::social::SocialLimits) -> Self {
+        self.social = crate::social::SocialHub::new(limits);
+        self
     }
 
     /// Accepts control calls signed with `secret` (the default is the development

@@ -27,13 +27,13 @@ pub use messages::{
     Hello, KickReason, MoveInput, Redirect, ReliableEvent, ServerMessage, Telegraph, TelegraphArea,
     Welcome,
 };
-pub use social::{
-    ChatChannel, ChatRefusal, FriendView, MAX_CHAT_BYTES, PartyMember, PartyView, SocialEvent,
-    SocialRefusal, SocialRequest,
-};
 pub use snapshot::{
     EntityEnter, EntityKind, EntityState, EntityUpdate, InputReceipt, InputWait, LocalId, NetId,
     OwnState, Snapshot,
+};
+pub use social::{
+    ChatChannel, ChatRefusal, FriendView, MAX_CHAT_BYTES, PartyMember, PartyView, SocialEvent,
+    SocialRefusal, SocialRequest,
 };
 
 /// Bumped whenever the byte layout of any message changes.

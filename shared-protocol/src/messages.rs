@@ -149,7 +149,10 @@ pub enum ClientMessage {
     /// Ask for the whole roster; answered by a `Roster` event.
     RosterRequest,
     /// Say something; refused with `ChatRefused`, delivered as `Chat` events.
-    Chat { channel: ChatChannel, text: String },
+    Chat {
+        channel: ChatChannel,
+        text: String,
+    },
     /// A friend, party or block-list request; answered by `Social` events.
     Social(SocialRequest),
 }
@@ -187,10 +190,12 @@ pub enum KickReason {
     /// This zone does not own the player (it is owned by another zone, or a transfer of
     /// it is in progress); log in again through the orchestrator.
     NotOwner,
+    /// A moderator removed the player (the detail says why).
+    Moderator,
 }
 
 impl KickReason {
-    pub const ALL: [KickReason; 14] = [
+    pub const ALL: [KickReason; 15] = [
         KickReason::VersionMismatch,
         KickReason::BadTicket,
         KickReason::TicketExpired,
@@ -205,6 +210,7 @@ impl KickReason {
         KickReason::ServerShutdown,
         KickReason::Redirected,
         KickReason::NotOwner,
+        KickReason::Moderator,
     ];
 }
 
@@ -419,7 +425,10 @@ pub enum EventKind {
         text: String,
     },
     /// To the speaker: this message was not delivered.
-    ChatRefused { reason: ChatRefusal, detail: String },
+    ChatRefused {
+        reason: ChatRefusal,
+        detail: String,
+    },
     /// Friends, presence, parties, lists (boxed: large and rare).
     Social(Box<SocialEvent>),
 }

@@ -92,22 +92,44 @@ pub enum SocialRequest {
     /// Ask for one's lists, friends' presence and party (`Lists` and `Party` events).
     Status,
     PartyCreate,
-    PartyInvite { name: String },
-    PartyAccept { party: String },
-    PartyDecline { party: String },
+    PartyInvite {
+        name: String,
+    },
+    PartyAccept {
+        party: String,
+    },
+    PartyDecline {
+        party: String,
+    },
     PartyLeave,
     /// Leader only.
-    PartyKick { name: String },
+    PartyKick {
+        name: String,
+    },
     /// Leader only: make `name` the leader.
-    PartyPromote { name: String },
-    FriendAdd { name: String },
-    FriendRemove { name: String },
+    PartyPromote {
+        name: String,
+    },
+    FriendAdd {
+        name: String,
+    },
+    FriendRemove {
+        name: String,
+    },
     /// Hide all of a player's chat, and refuse their whispers and invites.
-    Block { name: String },
-    Unblock { name: String },
+    Block {
+        name: String,
+    },
+    Unblock {
+        name: String,
+    },
     /// Hide a player's chat only.
-    Mute { name: String },
-    Unmute { name: String },
+    Mute {
+        name: String,
+    },
+    Unmute {
+        name: String,
+    },
 }
 
 impl SocialRequest {

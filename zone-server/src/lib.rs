@@ -26,6 +26,7 @@ mod process;
 mod recovery;
 mod reload;
 mod server;
+mod social;
 mod status;
 mod tick;
 

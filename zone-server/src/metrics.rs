@@ -40,6 +40,11 @@ pub struct VersionLabel {
     pub version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub channel: &'static str,
+}
+
 pub const WS: TransportLabel = TransportLabel { transport: "ws" };
 pub const QUIC: TransportLabel = TransportLabel { transport: "quic" };
 
@@ -125,6 +130,13 @@ metric_set! {
         hatches: Counter => "hatches", "Eggs hatched";
         creature_population: Family<SpeciesLabel, Gauge> => "creature_population", "Wild creatures alive, by species";
         content_reloads: Family<ResultLabel, Counter> => "content_reloads", "Content hot reloads, by result";
+        chat_messages: Family<ChannelLabel, Counter> => "chat_messages", "Chat messages accepted, by channel";
+        chat_refused: Family<ReasonLabel, Counter> => "chat_refused", "Chat messages refused here, by reason";
+        chat_filtered: Counter => "chat_filtered", "Chat messages with words masked by the filter";
+        chat_hidden: Counter => "chat_hidden", "Chat copies not shown because the reader blocks or mutes the speaker";
+        social_requests: Counter => "social_requests", "Friend, block and party requests handed to the orchestrator";
+        social_link_up: Gauge => "social_link_up", "1 while the social link to the orchestrator is up";
+        social_dropped: Counter => "social_dropped", "Social messages dropped (the link or the tick inbox full)";
         journal_records: Counter => "journal_records", "Records written to the zone's journal";
         journal_bytes: Counter => "journal", "Bytes written to the zone's journal", Bytes;
         journal_segments: Counter => "journal_segments", "Journal segments begun";
@@ -379,6 +391,20 @@ impl Metrics {
             .inc();
     }
 
+    pub fn chat(&self, channel: &'static str) {
+        self.chat_messages
+            .get_or_create(&ChannelLabel { channel })
+            .inc();
+    }
+
+    pub fn chat_refusal(&self, reason: arcane_protocol::ChatRefusal) {
+        self.chat_refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str().into(),
+            })
+            .inc();
+    }
+
     pub fn kick(&self, reason: KickReason) {
         self.kicks
             .get_or_create(&ReasonLabel {
@@ -432,6 +458,7 @@ pub fn kick_label(reason: KickReason) -> &'static str {
         KickReason::ServerShutdown => "server_shutdown",
         KickReason::Redirected => "redirected",
         KickReason::NotOwner => "not_owner",
+        KickReason::Moderator => "moderator",
     }
 }
 

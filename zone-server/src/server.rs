@@ -101,6 +101,7 @@ pub(crate) async fn start_with_pause(
     let overflow_at = content.zone.overflow_at.unwrap_or(capacity);
     let instance = content.zone.instance.clone();
     let version = content.version;
+    let chat_quota = crate::social::quota(content.chat.per_minute, content.chat.burst);
     let status = Arc::new(TickStatus::default());
     // The zone's lease before anything is served: a second process of this zone waits
     // here until the first one is gone.
@@ -211,6 +212,25 @@ pub(crate) async fn start_with_pause(
         persist,
     );
     let journal_slot = ticker.set_journal(journal, config.state_hash_every);
+    let (social, social_rx) = crate::social::Social::new(chat_quota);
+    let social = Arc::new(social);
+    ticker.set_social(social.clone());
+    if let Some(base) = &config.orchestrator {
+        let link = crate::social::LinkConfig {
+            orchestrator: base.clone(),
+            key: ControlKey::new(&config.control_secret),
+            zone_id: zone_id.clone(),
+            lease_generation: store.as_ref().map_or(0, |(_, l)| l.generation),
+        };
+        tasks.push(tokio::spawn(crate::social::run_link(
+            social.clone(),
+            social_rx,
+            link,
+            inbox_tx.clone(),
+            metrics.clone(),
+            shutdown.child_token(),
+        )));
+    }
     let tick_thread = crate::tick::spawn(
         ticker,
         shutdown.child_token(),
@@ -249,6 +269,7 @@ pub(crate) async fn start_with_pause(
         store: store.clone(),
         max_frames_per_second: config.max_frames_per_second,
         next_conn: AtomicU64::new(1),
+        social,
     });
     let config = Arc::new(config);
     let close_after_empty = instance

@@ -88,7 +88,11 @@ mod tests {
 
     #[test]
     fn control_and_hidden_characters_are_removed_and_the_text_trimmed() {
-        let c = clean("  hi\u{7}\u{202E}\u{200B} there\n ", &ChatContent::default()).unwrap();
+        let c = clean(
+            "  hi\u{7}\u{202E}\u{200B} there\n ",
+            &ChatContent::default(),
+        )
+        .unwrap();
         assert_eq!(c.text, "hi there");
         assert!(c.filtered.is_empty());
     }

@@ -93,7 +93,9 @@ fn hearers(
         .fold(0.0f32, f32::max);
     let index = world.resource::<SpatialIndex>();
     let mut near = Vec::new();
-    index.for_each_within(at, reach, |idx, _| near.push(index.frame[idx as usize].entity));
+    index.for_each_within(at, reach, |idx, _| {
+        near.push(index.frame[idx as usize].entity)
+    });
     let mut out = vec![player];
     for e in near {
         let Ok(e) = world.get_entity(e) else { continue };

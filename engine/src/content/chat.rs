@@ -23,24 +23,10 @@ pub struct ChatContent {
     pub filtered_words: Vec<String>,
     #[serde(default = "default_mask")]
     pub mask: char,
-    /// Most players on one friend, block or mute list.
-    #[serde(default = "default_list_cap")]
-    pub list_cap: u32,
-    /// Most members in a party.
-    #[serde(default = "default_party_size")]
-    pub party_size: u32,
 }
 
 fn default_mask() -> char {
     '*'
-}
-
-fn default_list_cap() -> u32 {
-    200
-}
-
-fn default_party_size() -> u32 {
-    5
 }
 
 impl Default for ChatContent {
@@ -51,8 +37,6 @@ impl Default for ChatContent {
             burst: 5,
             filtered_words: Vec::new(),
             mask: default_mask(),
-            list_cap: default_list_cap(),
-            party_size: default_party_size(),
         }
     }
 }
@@ -78,12 +62,6 @@ pub(super) fn check(c: &ChatContent) -> Vec<Problem> {
     }
     if c.mask.is_control() || c.mask.is_whitespace() {
         r.bad(&[F("mask")], "mask must be a visible character".into());
-    }
-    if c.list_cap == 0 {
-        r.bad(&[F("list_cap")], "list_cap must be at least 1".into());
-    }
-    if c.party_size < 2 {
-        r.bad(&[F("party_size")], "party_size must be at least 2".into());
     }
     for (i, w) in c.filtered_words.iter().enumerate() {
         if w.trim().is_empty() || w.chars().any(char::is_control) {

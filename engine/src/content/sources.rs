@@ -12,8 +12,8 @@ use super::check::{self, Problem};
 use super::check_creatures;
 use super::locate::{field_at, locate};
 use super::{
-    ChatContent, ClassDef, ContentError, ContentErrors, CreatureContent, EnemyDef, NetcodeDef, SkillDef,
-    ZoneContent, ZoneDef,
+    ChatContent, ClassDef, ContentError, ContentErrors, CreatureContent, EnemyDef, NetcodeDef,
+    SkillDef, ZoneContent, ZoneDef,
 };
 
 /// The shared files every zone needs, relative to the content folder.

@@ -48,11 +48,17 @@ async fn log_in<R: ZoneRegistry>(
         Ok(p) => p,
         Err(e) => return Err(internal(e)),
     };
-    if req.party != player.party {
-        if let Err(e) = o.store.set_party(player.id, req.party.as_deref()).await {
+    // A party named at login (the bots' way, kept for compatibility) is joined, made
+    // if nobody is in it; without one the player stays in the party it is in (parties
+    // are made and joined in the game, and outlive a relogin).
+    if let Some(party) = &req.party
+        && player.party.as_ref() != Some(party)
+    {
+        let now = o.now_ms() as i64;
+        if let Err(e) = o.store.join_named_party(player.id, party, now).await {
             return Err(internal(e));
         }
-        player.party = req.party.clone();
+        player.party = Some(party.clone());
     }
     let (zone_id, Endpoints { ws: endpoint, quic }) = match o.place(&player).await {
         Ok(p) => p,

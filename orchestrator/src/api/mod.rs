@@ -3,8 +3,8 @@
 //! `placement/`, `transfers.rs` and the registry.
 //!
 //! Two listeners. The **public** one serves players: `/v1/login` and the probes. The
-//! **internal** one serves zones and operators: the zone registry, transfers and
-//! `/metrics`; every call that changes something there must be signed with the
+//! **internal** one serves zones and operators: the zone registry, transfers, the
+//! social links, moderation, presence and `/metrics`; every call that changes something there must be signed with the
 //! control secret (`arcane_service::control_auth`), so nothing that can reach the
 //! port without the secret can register a zone or move a player.
 
@@ -13,6 +13,7 @@ mod login;
 pub mod openapi;
 mod probes;
 mod problem;
+mod social;
 mod transfers;
 mod zones;
 
@@ -131,9 +132,13 @@ fn control_routes<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router<Arc<Or
         .route(paths::HEARTBEAT, post(zones::heartbeat::<R>))
         .route(paths::DEREGISTER, post(zones::deregister::<R>))
         .route(paths::TRANSFERS, post(transfers::transfer::<R>))
+        .route(paths::MODERATION, post(social::moderate::<R>))
         .route_layer(middleware::from_fn_with_state(state, signed::<R>));
     Router::new()
         .route(paths::ZONES, get(zones::zones::<R>))
+        .route(paths::AUDIT, get(social::audit::<R>))
+        .route(paths::PRESENCE, get(social::presence::<R>))
+        .route(paths::SOCIAL, get(crate::social::link::upgrade::<R>))
         .route("/metrics", get(probes::metrics::<R>))
         .merge(signed_routes)
 }
@@ -194,8 +199,10 @@ pub async fn spawn<R: ZoneRegistry>(
     };
     let task = tokio::spawn(async move {
         let sweeper = tokio::spawn(roll_forward(state.clone()));
+        let bus = tokio::spawn(crate::social::run_bus(state.clone()));
         let served = serve(public, internal, state).await;
         sweeper.abort();
+        bus.abort();
         if let Err(e) = served {
             tracing::error!("orchestrator API stopped: {e}");
         }

@@ -12,9 +12,11 @@ pub struct MemoryRegistry {
     zones: Arc<Mutex<HashMap<String, ZoneStatus>>>,
     /// Claims: key → (value, expiry ms).
     claims: Arc<Mutex<HashMap<String, (String, u64)>>>,
+    /// Who is online where (`presence.rs`).
+    pub(super) presence: Arc<Mutex<HashMap<u64, super::Presence>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

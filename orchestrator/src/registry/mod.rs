@@ -5,9 +5,11 @@
 //! (`SET NX` in Redis), so replicas racing to open one instance agree on one.
 
 mod memory;
+mod presence;
 mod redis;
 
 pub use memory::MemoryRegistry;
+pub use presence::{Presence, PresenceRegistry, by_zone};
 pub use redis::RedisRegistry;
 
 use std::future::Future;
@@ -24,7 +26,7 @@ pub enum RegistryError {
 
 /// The zone registry and the claims. Times are milliseconds since the Unix epoch,
 /// passed in so tests control them.
-pub trait ZoneRegistry: Send + Sync + 'static {
+pub trait ZoneRegistry: PresenceRegistry + Send + Sync + 'static {
     fn register(
         &self,
         info: ZoneInfo,

@@ -10,7 +10,9 @@ use super::{Beat, RegistryError, ZoneInfo, ZoneLoad, ZoneRegistry, ZoneStatus, w
 /// value, with a TTL).
 #[derive(Clone)]
 pub struct RedisRegistry {
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
+    /// For the social bus's subscription (`presence.rs`).
+    pub(super) client: redis::Client,
     prefix: String,
 }
 
@@ -19,14 +21,15 @@ impl RedisRegistry {
     /// use a fresh one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisRegistry, RegistryError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new(client.clone()).await?;
         Ok(RedisRegistry {
             conn,
+            client,
             prefix: prefix.to_string(),
         })
     }
 
-    fn key(&self, rest: &str) -> String {
+    pub(super) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
 }

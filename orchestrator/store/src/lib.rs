@@ -9,8 +9,10 @@
 
 mod creatures;
 mod lease;
+mod social;
 
 pub use lease::{LeaseHeld, ZoneLease};
+pub use social::{Departure, ListKind, PartyRecord, Social};
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -427,16 +429,6 @@ impl Store {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Some(from.epoch + 1))
-    }
-
-    /// Records the party a player logged in with (`None`: no party).
-    pub async fn set_party(&self, id: u64, party: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE players SET party = $1 WHERE id = $2")
-            .bind(party)
-            .bind(id as i64)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// A zone's write-behind checkpoint of many players in one transaction. Each row is

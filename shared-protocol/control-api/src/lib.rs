@@ -12,10 +12,15 @@
 //! server, no tokio.
 
 mod login;
+mod social;
 mod transfer;
 mod zones;
 
 pub use login::{LoginRequest, LoginResponse};
+pub use social::{
+    AuditEntry, ModerationAction, ModerationRequest, OnlinePlayer, PresenceEntry, SocialDown,
+    SocialUp,
+};
 pub use transfer::{TransferRequest, TransferResponse};
 pub use zones::{Deregister, Heartbeat, ZoneInfo, ZoneLoad, ZoneStatus};
 
@@ -37,6 +42,16 @@ pub mod paths {
     /// `POST` [`TransferRequest`](crate::TransferRequest) →
     /// [`TransferResponse`](crate::TransferResponse), 409 when aborted, 503 to retry.
     pub const TRANSFERS: &str = "/v1/transfers";
+    /// `GET`, upgraded to a WebSocket: a zone's social link
+    /// ([`SocialUp`](crate::SocialUp) up, [`SocialDown`](crate::SocialDown) down). The
+    /// upgrade request is signed like a `POST` with an empty body.
+    pub const SOCIAL: &str = "/v1/social";
+    /// `POST` [`ModerationRequest`](crate::ModerationRequest) → 204 (signed).
+    pub const MODERATION: &str = "/v1/moderation";
+    /// `GET` → `Vec<`[`AuditEntry`](crate::AuditEntry)`>`, newest first (`?limit=`).
+    pub const AUDIT: &str = "/v1/moderation/audit";
+    /// `GET ?names=a,b` → `Vec<`[`PresenceEntry`](crate::PresenceEntry)`>`.
+    pub const PRESENCE: &str = "/v1/presence";
 }
 
 /// Annotations on an Agones `GameServerAllocation` through which the orchestrator

@@ -57,4 +57,6 @@ pub enum Inbound {
     },
     /// The zone is draining: hand every player to `to` (another copy of this map).
     Evacuate(ExitTarget),
+    /// What the orchestrator's social layer sent for players here.
+    Social(Box<arcane_control_api::SocialDown>),
 }

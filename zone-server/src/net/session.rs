@@ -5,11 +5,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arcane_control_api::SocialUp;
 use arcane_engine::{PlayerId, ZoneCommand};
 use arcane_protocol::codec::{decode_client_frame, encode_server_message};
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
-use arcane_protocol::{ClientMessage, ClientTier, KickReason, PROTOCOL_VERSION, ServerMessage};
+use arcane_protocol::{
+    ChatRefusal, ClientMessage, ClientTier, EventKind, KickReason, MAX_CHAT_BYTES,
+    PROTOCOL_VERSION, ReliableEvent, ServerMessage,
+};
 use arcane_service::{CancellationToken, failpoint};
 use arcane_store::{Store, StoreError, ZoneLease};
 use bytes::Bytes;
@@ -42,6 +46,8 @@ pub struct SessionContext {
     pub max_frames_per_second: u32,
     /// The next connection's id (from 1).
     pub next_conn: AtomicU64,
+    /// Presence, moderator mutes, the chat rate and the link to the orchestrator.
+    pub social: Arc<crate::social::Social>,
 }
 
 /// A connection that passed the handshake.
@@ -49,8 +55,11 @@ pub struct Session {
     pub player: PlayerId,
     pub conn: ConnId,
     pub outbox: Arc<Outbox>,
+    /// The player's name (chat shows it).
+    pub name: String,
     malformed: u32,
     rate: RateLimit,
+    chat: crate::social::ChatLimiter,
 }
 
 /// A token bucket over client frames: `per_second` tokens a second, holding at most
@@ -156,7 +165,7 @@ impl SessionContext {
         &self,
         player: PlayerId,
         role: Role,
-    ) -> Result<Option<(Box<SavedPlayer>, i64)>, Refusal> {
+    ) -> Result<Option<(Box<SavedPlayer>, i64, String)>, Refusal> {
         let Some((store, lease)) = &self.store else {
             return Ok(None);
         };
@@ -171,7 +180,7 @@ impl SessionContext {
         match loaded {
             Some((record, epoch)) => {
                 failpoint("zone.load").await;
-                Ok(Some((Box::new(record.saved()), epoch)))
+                Ok(Some((Box::new(record.saved()), epoch, record.name)))
             }
             None if role == Role::Admin => Ok(None),
             None => Err((
@@ -197,7 +206,13 @@ impl SessionContext {
                 "the zone is draining; log in again to be placed elsewhere".into(),
             ));
         }
-        let saved = self.load(player, role).await?;
+        let loaded = self.load(player, role).await?;
+        let name = match (&loaded, role) {
+            (Some((_, _, name)), _) => name.clone(),
+            (None, Role::Admin) => format!("admin-{}", player.0),
+            (None, _) => format!("player-{}", player.0),
+        };
+        let saved = loaded.map(|(state, epoch, _)| (state, epoch));
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
         let join = Inbound::Join {
@@ -216,17 +231,21 @@ impl SessionContext {
                 "the zone is shutting down".into(),
             ));
         }
+        self.social.online(player.0, &name, conn);
         Ok(Session {
             player,
             conn,
             outbox,
+            name,
             malformed: 0,
             rate: RateLimit::new(self.max_frames_per_second, std::time::Instant::now()),
+            chat: self.social.limiter(),
         })
     }
 
     /// Tells the tick thread the connection is gone.
     pub async fn leave(&self, session: &Session) {
+        self.social.offline(session.player.0, session.conn);
         let _ = self
             .inbox
             .send(Inbound::Leave {
@@ -302,6 +321,33 @@ impl SessionContext {
                     second,
                 },
                 ClientMessage::RosterRequest => ZoneCommand::RosterRequest { player },
+                ClientMessage::Chat { channel, text } => match self.check_chat(session, &text) {
+                    Ok(()) => ZoneCommand::Chat {
+                        player,
+                        name: session.name.clone(),
+                        channel,
+                        text,
+                    },
+                    Err((reason, detail)) => {
+                        self.metrics.chat_refusal(reason);
+                        let event = EventKind::ChatRefused { reason, detail };
+                        self.tell(session, event);
+                        continue;
+                    }
+                },
+                ClientMessage::Social(request) => {
+                    self.metrics.social_requests.inc();
+                    let kind = request.as_str();
+                    let up = SocialUp::Request {
+                        player: player.0,
+                        name: session.name.clone(),
+                        request,
+                    };
+                    if !self.social.send(up) {
+                        self.tell(session, crate::social::request_unavailable(kind));
+                    }
+                    continue;
+                }
                 ClientMessage::Ping { nonce } => {
                     let tick = self.status.tick.load(Ordering::Relaxed) as u32;
                     let mut out = Vec::new();
@@ -322,6 +368,44 @@ impl SessionContext {
             });
         }
         Ok(())
+    }
+
+    /// Whether the session may send this chat text now: not too long for the wire, not
+    /// muted by a moderator, within its rate. (The zone checks the rest.)
+    fn check_chat(&self, session: &Session, text: &str) -> Result<(), (ChatRefusal, String)> {
+        if text.len() > MAX_CHAT_BYTES {
+            return Err((
+                ChatRefusal::TooLong,
+                format!("at most {MAX_CHAT_BYTES} bytes"),
+            ));
+        }
+        if let Some(why) = self
+            .social
+            .muted(session.player.0, arcane_service::unix_ms())
+        {
+            return Err((ChatRefusal::Muted, why));
+        }
+        if let Err(not_until) = session.chat.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err((
+                ChatRefusal::RateLimited,
+                format!("too many messages; wait {} ms", wait.as_millis()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends one event to this session's client straight away (answers that never
+    /// reach the tick: refusals of the session's own checks).
+    fn tell(&self, session: &Session, kind: EventKind) {
+        let tick = self.status.tick.load(Ordering::Relaxed) as u32;
+        let msg = ServerMessage::Events(vec![ReliableEvent { tick, kind }]);
+        let mut out = Vec::new();
+        if encode_server_message(&msg, &mut out).is_ok() {
+            session.outbox.push_reliable(Bytes::from(out));
+        }
     }
 
     /// Counts a frame that is not valid protocol (bad bytes, text frames).

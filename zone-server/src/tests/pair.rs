@@ -55,6 +55,8 @@ pub struct Pair {
     /// Stops the dispatcher when the pair goes.
     _stop: DropGuard,
     journal: crate::journaling::JournalSlot,
+    /// What the zone hands to its social link (the test plays the orchestrator).
+    pub social_up: mpsc::Receiver<arcane_control_api::SocialUp>,
 }
 
 impl Pair {
@@ -76,6 +78,7 @@ impl Pair {
     /// `hash_every` ticks. Its seed is 7.
     pub fn journaled(content: ZoneContent, journal: Option<Journal>, hash_every: u32) -> Pair {
         let zone_id = content.zone.id.clone();
+        let chat = crate::social::quota(content.chat.per_minute, content.chat.burst);
         let (inbox, inbox_rx) = mpsc::channel(16 * 1024);
         let metrics = Arc::new(Metrics::new(&zone_id));
         let status = Arc::new(TickStatus::default());
@@ -91,6 +94,10 @@ impl Pair {
             None,
         );
         let journal = ticker.set_journal(journal, hash_every);
+        let (social, social_up) = crate::social::Social::new(chat);
+        let social = Arc::new(social);
+        social.set_linked(true);
+        ticker.set_social(social.clone());
         let period = ticker.tick_period();
         let ctx = Arc::new(SessionContext {
             zone_id,
@@ -102,6 +109,7 @@ impl Pair {
             store: None,
             max_frames_per_second: 120,
             next_conn: AtomicU64::new(1),
+            social,
         });
         Pair {
             ctx,
@@ -112,6 +120,7 @@ impl Pair {
             ticks: 0,
             _stop: stop.drop_guard(),
             journal,
+            social_up,
         }
     }
 

@@ -65,6 +65,13 @@ impl Ticker {
         }
     }
 
+    /// Connects the tick to the social layer: chat leaving the zone, vitals for
+    /// parties, what the orchestrator sends for players here.
+    pub fn set_social(&mut self, social: Arc<crate::social::Social>) {
+        self.router.max_hp = self.zone.settings().player_class().map_or(0, |c| c.max_hp);
+        self.router.social = Some(social);
+    }
+
     /// Journals every tick into `journal` (when given) and digests the state every
     /// `hash_every` ticks (0: only when the journal wants it). The journal is left in
     /// the returned slot when the tick stops, for the owner to end once the last
@@ -94,8 +101,12 @@ impl Ticker {
         if let Some((content, files)) = self.router.reload.take() {
             let m = &self.router.metrics;
             let version = content.version;
+            let chat = crate::social::quota(content.chat.per_minute, content.chat.burst);
             match self.zone.reload(*content) {
                 Ok(()) => {
+                    if let Some(s) = &self.router.social {
+                        s.set_quota(chat);
+                    }
                     self.journal.reload(self.zone.tick(), files);
                     m.content_reload("applied");
                     m.set_content_version(&version.to_string());
@@ -109,6 +120,7 @@ impl Ticker {
         }
         let t0 = Instant::now();
         let tick = self.zone.tick();
+        self.router.tick = tick as u32;
         self.journal.tick(
             tick,
             host_us,

@@ -5,16 +5,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arcane_control_api::{SocialDown, SocialUp};
+use arcane_engine::common::io::ChatOut;
 use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
-use arcane_protocol::{KickReason, ReliableEvent, ServerMessage};
+use arcane_protocol::{ChatChannel, EventKind, KickReason, ReliableEvent, ServerMessage};
 use bytes::Bytes;
+use rustc_hash::FxHashSet;
 
 use crate::metrics::{Metrics, kick_label};
 use crate::net::inbound::{ConnId, Inbound};
 use crate::net::outbox::{Offer, Outbox, Reliable};
 use crate::persist::{PersistHandle, PersistJob};
+use crate::social::Social;
 
 pub(super) struct Connection {
     conn: ConnId,
@@ -42,6 +46,15 @@ pub(super) struct Router {
     pub(super) joined_epochs: Vec<(u64, i64)>,
     /// Set when a player joined or left this tick (the roster is republished).
     pub(super) roster_changed: bool,
+    /// The social layer (`None`: a zone without one, as in some tests).
+    pub(super) social: Option<Arc<Social>>,
+    /// Whose chat each player does not see (blocked or muted by them).
+    hidden: HashMap<PlayerId, FxHashSet<u64>>,
+    /// HP last reported to the party layer, and the class's maximum.
+    reported_hp: HashMap<PlayerId, u32>,
+    pub(super) max_hp: u32,
+    /// The zone's tick now (stamped on events the social layer delivers).
+    pub(super) tick: u32,
 }
 
 impl Router {
@@ -58,6 +71,130 @@ impl Router {
             epochs: HashMap::new(),
             joined_epochs: Vec::new(),
             roster_changed: false,
+            social: None,
+            hidden: HashMap::new(),
+            reported_hp: HashMap::new(),
+            max_hp: 0,
+            tick: 0,
+        }
+    }
+
+    /// Whether `player` hides chat from `from`.
+    fn hides(&self, player: PlayerId, from: u64) -> bool {
+        self.hidden.get(&player).is_some_and(|h| h.contains(&from))
+    }
+
+    /// Queues an event for a connected player, unless it is chat the player hides.
+    fn push_event(&mut self, player: PlayerId, event: ReliableEvent) {
+        if !self.sessions.contains_key(&player) {
+            return;
+        }
+        if let EventKind::Chat { from_id, .. } = &event.kind
+            && self.hides(player, *from_id)
+        {
+            self.metrics.chat_hidden.inc();
+            return;
+        }
+        self.events.entry(player).or_default().push(event);
+    }
+
+    /// What the social layer sent for players here.
+    fn social_down(&mut self, down: SocialDown, tick: u32) {
+        match down {
+            SocialDown::Deliver { players, event } => {
+                for p in players {
+                    let event = ReliableEvent {
+                        tick,
+                        kind: event.clone(),
+                    };
+                    self.push_event(PlayerId(p), event);
+                }
+            }
+            SocialDown::Hidden { player, ids } => {
+                self.hidden
+                    .insert(PlayerId(player), ids.into_iter().collect());
+            }
+            SocialDown::Muted {
+                player,
+                until_ms,
+                reason,
+            } => {
+                let text = if until_ms == 0 {
+                    "a moderator lifted your chat mute".to_string()
+                } else {
+                    format!("a moderator muted your chat: {reason}")
+                };
+                self.push_event(
+                    PlayerId(player),
+                    ReliableEvent {
+                        tick,
+                        kind: EventKind::Notice { text },
+                    },
+                );
+            }
+            SocialDown::Kick { player, reason } => {
+                // Saved like any logout once the session's leave comes in.
+                if let Some(c) = self.sessions.get(&PlayerId(player)) {
+                    tracing::info!(player, "kicked by a moderator: {reason}");
+                    if c.outbox.close(KickReason::Moderator, &reason) {
+                        self.metrics.kick(KickReason::Moderator);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An accepted chat message: counted, audited when the filter masked words, and
+    /// handed to the social link when it leaves the zone.
+    fn chat(&mut self, c: ChatOut, tick: u32) {
+        self.metrics.chat(c.channel.as_str());
+        let Some(social) = &self.social else { return };
+        if !c.filtered.is_empty() {
+            self.metrics.chat_filtered.inc();
+            social.send(SocialUp::Audit {
+                player: c.player.0,
+                action: "filter".into(),
+                detail: format!("{} chat: {}", c.channel.as_str(), c.filtered.join(", ")),
+            });
+        }
+        if !matches!(c.channel, ChatChannel::Party | ChatChannel::Whisper { .. }) {
+            return;
+        }
+        let refusal = crate::social::chat_unavailable(&c.channel);
+        let up = SocialUp::Chat {
+            from: c.player.0,
+            from_name: c.name,
+            channel: c.channel,
+            text: c.text,
+            sent_ms: arcane_service::unix_ms(),
+        };
+        if !social.send(up) {
+            self.metrics
+                .chat_refusal(arcane_protocol::ChatRefusal::Unavailable);
+            self.push_event(
+                c.player,
+                ReliableEvent {
+                    tick,
+                    kind: refusal,
+                },
+            );
+        }
+    }
+
+    /// Reports the HP of players whose HP changed since the last checkpoint, for
+    /// their party's view.
+    fn report_vitals(&mut self, states: &[(PlayerId, arcane_protocol::saved::SavedPlayer)]) {
+        let Some(social) = &self.social else { return };
+        let mut changed = Vec::new();
+        for (player, s) in states {
+            if self.reported_hp.insert(*player, s.hp) != Some(s.hp) {
+                changed.push((player.0, s.hp, self.max_hp));
+            }
+        }
+        self.reported_hp
+            .retain(|p, _| self.sessions.contains_key(p));
+        if !changed.is_empty() {
+            social.send(SocialUp::Vitals { players: changed });
         }
     }
 
@@ -107,6 +244,7 @@ impl Router {
             Inbound::Leave { player, conn } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
                     self.sessions.remove(&player);
+                    self.hidden.remove(&player);
                     self.roster_changed = true;
                     self.commands.push(ZoneCommand::Leave { player });
                 }
@@ -145,6 +283,7 @@ impl Router {
                 }
             }
             Inbound::Reload(content, files) => self.reload = Some((content, files)),
+            Inbound::Social(down) => self.social_down(*down, self.tick),
         }
     }
 
@@ -208,11 +347,8 @@ impl Router {
                     self.metrics.kick(KickReason::SlowClient);
                 }
             }
-            ZoneOutput::Event { player, event } => {
-                if self.sessions.contains_key(&player) {
-                    self.events.entry(player).or_default().push(event);
-                }
-            }
+            ZoneOutput::Event { player, event } => self.push_event(player, event),
+            ZoneOutput::Chat(c) => self.chat(*c, self.tick),
             ZoneOutput::Kick {
                 player,
                 reason,
@@ -246,6 +382,7 @@ impl Router {
                 }
             }
             ZoneOutput::Checkpoint(states) => {
+                self.report_vitals(&states);
                 let Some(p) = &self.persist else { return };
                 let batch: Vec<_> = states
                     .into_iter()

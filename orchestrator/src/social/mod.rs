@@ -1,0 +1,182 @@
+//! The social layer's router: zones hold one social link each (`link.rs`), report who
+//! is online and hand over what crosses zones: whispers and party chat (`chat.rs`),
+//! friend, block and party requests (`requests.rs`), vitals. Presence lives in the
+//! registry (memory or Redis); what goes to a zone linked to another replica travels
+//! on the registry's bus.
+
+mod chat;
+pub(crate) mod link;
+mod presence;
+mod requests;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arcane_control_api::SocialDown;
+use arcane_protocol::{EventKind, SocialEvent};
+use tokio::sync::mpsc;
+
+use crate::orchestrator::Orchestrator;
+use crate::registry::{ZoneRegistry, by_zone};
+
+/// Limits of the social layer.
+#[derive(Debug, Clone)]
+pub struct SocialLimits {
+    /// Most members in a party.
+    pub party_size: u32,
+    /// Most players on one friend, block or mute list.
+    pub list_cap: u32,
+    /// How long a party invitation stands.
+    pub invite_ttl: Duration,
+}
+
+impl Default for SocialLimits {
+    fn default() -> Self {
+        SocialLimits {
+            party_size: 5,
+            list_cap: 200,
+            invite_ttl: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Messages waiting for one zone's link writer.
+pub const LINK_QUEUE: usize = 8192;
+
+/// The zones linked to this replica, and what the social layer keeps in memory.
+#[derive(Default)]
+pub struct SocialHub {
+    zones: Mutex<HashMap<String, (u64, mpsc::Sender<SocialDown>)>>,
+    next_link: AtomicU64,
+    /// Player ids by name (names never change).
+    names: Mutex<HashMap<String, u64>>,
+    pub limits: SocialLimits,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SocialHub {
+    pub fn new(limits: SocialLimits) -> Self {
+        SocialHub {
+            limits,
+            ..SocialHub::default()
+        }
+    }
+
+    /// Attaches `zone`'s link (replacing an older one); returns its id.
+    fn attach(&self, zone: &str, tx: mpsc::Sender<SocialDown>) -> u64 {
+        let id = self.next_link.fetch_add(1, Ordering::Relaxed) + 1;
+        lock(&self.zones).insert(zone.to_string(), (id, tx));
+        id
+    }
+
+    /// Detaches `zone`'s link `id` (not a newer one); true when it was attached.
+    fn detach(&self, zone: &str, id: u64) -> bool {
+        let mut zones = lock(&self.zones);
+        if zones.get(zone).is_some_and(|(i, _)| *i == id) {
+            zones.remove(zone);
+            return true;
+        }
+        false
+    }
+
+    fn local(&self, zone: &str) -> Option<mpsc::Sender<SocialDown>> {
+        lock(&self.zones).get(zone).map(|(_, tx)| tx.clone())
+    }
+
+    /// Zones linked here.
+    pub fn linked(&self) -> Vec<String> {
+        let mut z: Vec<String> = lock(&self.zones).keys().cloned().collect();
+        z.sort();
+        z
+    }
+}
+
+impl<R: ZoneRegistry> Orchestrator<R> {
+    /// Sends `down` to `zone`: through its link when it ends here, else on the bus.
+    pub(crate) async fn send_zone(&self, zone: &str, down: SocialDown) {
+        if let Some(tx) = self.social.local(zone) {
+            if tx.try_send(down).is_err() {
+                self.metrics.social_dropped.inc();
+            }
+            return;
+        }
+        let published = match serde_json::to_string(&down) {
+            Ok(json) => self.registry.publish_social(zone, &json).await,
+            Err(e) => {
+                tracing::error!("cannot encode a social message: {e}");
+                return;
+            }
+        };
+        if !matches!(published, Ok(true)) {
+            self.metrics.social_dropped.inc();
+        }
+    }
+
+    /// Delivers `event` to each of `players` that is online, wherever they are.
+    pub(crate) async fn deliver(&self, players: &[u64], event: EventKind) {
+        let Ok(presence) = self.registry.presence_get(players).await else {
+            self.metrics.social_dropped.inc();
+            return;
+        };
+        for (zone, players) in by_zone(players, &presence) {
+            let down = SocialDown::Deliver {
+                players,
+                event: event.clone(),
+            };
+            self.send_zone(&zone, down).await;
+        }
+    }
+
+    /// Delivers a social event to one player known to be in `zone`.
+    pub(crate) async fn tell(&self, zone: &str, player: u64, event: SocialEvent) {
+        let down = SocialDown::Deliver {
+            players: vec![player],
+            event: EventKind::Social(Box::new(event)),
+        };
+        self.send_zone(zone, down).await;
+    }
+
+    /// A player's id by name (cached: names never change).
+    pub(crate) async fn player_id(
+        &self,
+        name: &str,
+    ) -> Result<Option<u64>, arcane_store::StoreError> {
+        if let Some(id) = lock(&self.social.names).get(name) {
+            return Ok(Some(*id));
+        }
+        let id = self.store.player_by_name(name).await?.map(|p| p.id);
+        if let Some(id) = id {
+            let mut names = lock(&self.social.names);
+            if names.len() > 100_000 {
+                names.clear();
+            }
+            names.insert(name.to_string(), id);
+        }
+        Ok(id)
+    }
+}
+
+/// Forwards what other replicas publish to the zones linked here, until the bus ends.
+pub async fn run_bus<R: ZoneRegistry>(o: std::sync::Arc<Orchestrator<R>>) {
+    let Some(mut rx) = o.registry.subscribe_social() else {
+        return;
+    };
+    while let Some((zone, json)) = rx.recv().await {
+        let Some(tx) = o.social.local(&zone) else {
+            continue;
+        };
+        match serde_json::from_str::<SocialDown>(&json) {
+            Ok(down) => {
+                if tx.try_send(down).is_err() {
+                    o.metrics.social_dropped.inc();
+                }
+            }
+            Err(e) => tracing::warn!("social bus: a message that does not parse: {e}"),
+        }
+    }
+}

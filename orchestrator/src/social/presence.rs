@@ -1,0 +1,198 @@
+//! Presence: a player comes online in a zone, leaves it, or moves; their friends and
+//! party hear of it, and their own lists, party and moderator mute follow them to the
+//! zone they are in.
+
+use std::collections::BTreeMap;
+
+use arcane_control_api::SocialDown;
+use arcane_protocol::{EventKind, FriendView, PartyMember, PartyView, SocialEvent};
+use arcane_store::{ListKind, PartyRecord, StoreError};
+
+use crate::orchestrator::Orchestrator;
+use crate::registry::{Presence, ZoneRegistry};
+
+/// A failure of the store or the registry while serving the social layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SocialError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+}
+
+impl<R: ZoneRegistry> Orchestrator<R> {
+    /// `player` is online in `zone` (a join, a transfer's arrival, a relinked zone).
+    pub(crate) async fn came_online(
+        &self,
+        zone: &str,
+        player: u64,
+        name: &str,
+    ) -> Result<(), SocialError> {
+        let before = self.registry.presence_get(&[player]).await?.pop().flatten();
+        let (hp, max_hp) = before.as_ref().map(|p| (p.hp, p.max_hp)).unwrap_or((0, 0));
+        let p = Presence {
+            zone: zone.to_string(),
+            name: name.to_string(),
+            hp,
+            max_hp,
+        };
+        self.registry.presence_set(player, p).await?;
+        self.metrics.presence_updates.inc();
+        let ids = self.store.hidden(player).await?;
+        self.send_zone(zone, SocialDown::Hidden { player, ids })
+            .await;
+        let until = self.store.chat_mute(player).await?;
+        if until > self.now_ms() as i64 {
+            let down = SocialDown::Muted {
+                player,
+                until_ms: until as u64,
+                reason: "muted by a moderator".into(),
+            };
+            self.send_zone(zone, down).await;
+        }
+        let lists = self.lists(player).await?;
+        self.tell(zone, player, lists).await;
+        let party = self.store.party_of(player).await?;
+        let view = match &party {
+            Some(p) => Some(self.party_view(p).await?),
+            None => None,
+        };
+        self.tell(zone, player, SocialEvent::Party(view)).await;
+        if before.is_none_or(|b| b.zone != zone) {
+            self.announce(player, name, zone, party.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// `player` left `zone` (unless it is already online elsewhere).
+    pub(crate) async fn went_offline(&self, zone: &str, player: u64) -> Result<(), SocialError> {
+        if let Some(p) = self.registry.presence_clear(player, zone).await? {
+            self.metrics.presence_updates.inc();
+            let party = self.store.party_of(player).await?;
+            self.announce(player, &p.name, "", party.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// Everyone online in `zone` left it (its link ended: the zone stopped or lost
+    /// its way to this orchestrator; a relink reports who is still there).
+    pub(crate) async fn zone_gone(&self, zone: &str) -> Result<(), SocialError> {
+        for player in self.registry.presence_in_zone(zone).await? {
+            self.went_offline(zone, player).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells `player`'s friends where it is now (`zone` empty: offline), and its
+    /// party its new state.
+    async fn announce(
+        &self,
+        player: u64,
+        name: &str,
+        zone: &str,
+        party: Option<&PartyRecord>,
+    ) -> Result<(), SocialError> {
+        let friends_of = self.store.listed_by(player, ListKind::Friend).await?;
+        if !friends_of.is_empty() {
+            let event = SocialEvent::Presence {
+                name: name.to_string(),
+                zone: zone.to_string(),
+            };
+            self.deliver(&friends_of, EventKind::Social(Box::new(event)))
+                .await;
+        }
+        if let Some(party) = party {
+            self.push_party(party).await?;
+        }
+        Ok(())
+    }
+
+    /// The party as its members see it: who, the leader, where and how they are.
+    pub(crate) async fn party_view(&self, party: &PartyRecord) -> Result<PartyView, SocialError> {
+        let ids: Vec<u64> = party.members.iter().map(|m| m.0).collect();
+        let presence = self.registry.presence_get(&ids).await?;
+        let members = party
+            .members
+            .iter()
+            .zip(presence)
+            .map(|((id, name), p)| {
+                let p = p.unwrap_or(Presence {
+                    zone: String::new(),
+                    name: name.clone(),
+                    hp: 0,
+                    max_hp: 0,
+                });
+                PartyMember {
+                    player_id: *id,
+                    name: name.clone(),
+                    leader: *id == party.leader,
+                    zone: p.zone,
+                    hp: p.hp,
+                    max_hp: p.max_hp,
+                }
+            })
+            .collect();
+        Ok(PartyView {
+            id: party.id.clone(),
+            members,
+        })
+    }
+
+    /// Sends every online member the party as it is now.
+    pub(crate) async fn push_party(&self, party: &PartyRecord) -> Result<(), SocialError> {
+        let view = self.party_view(party).await?;
+        let ids: Vec<u64> = party.members.iter().map(|m| m.0).collect();
+        let event = EventKind::Social(Box::new(SocialEvent::Party(Some(view))));
+        self.deliver(&ids, event).await;
+        Ok(())
+    }
+
+    /// `player`'s lists, with each friend's presence.
+    pub(crate) async fn lists(&self, player: u64) -> Result<SocialEvent, SocialError> {
+        let friends = self.store.list(player, ListKind::Friend).await?;
+        let ids: Vec<u64> = friends.iter().map(|f| f.0).collect();
+        let presence = self.registry.presence_get(&ids).await?;
+        let friends = friends
+            .into_iter()
+            .zip(presence)
+            .map(|((_, name), p)| FriendView {
+                name,
+                zone: p.map(|p| p.zone).unwrap_or_default(),
+            })
+            .collect();
+        let names = |l: Vec<(u64, String)>| l.into_iter().map(|(_, n)| n).collect();
+        Ok(SocialEvent::Lists {
+            friends,
+            blocked: names(self.store.list(player, ListKind::Block).await?),
+            muted: names(self.store.list(player, ListKind::Mute).await?),
+        })
+    }
+
+    /// New HP of players in `zone`: kept with their presence, and shown to their party.
+    pub(crate) async fn vitals(
+        &self,
+        zone: &str,
+        players: &[(u64, u32, u32)],
+    ) -> Result<(), SocialError> {
+        let ids: Vec<u64> = players.iter().map(|v| v.0).collect();
+        let presence = self.registry.presence_get(&ids).await?;
+        let mut parties = BTreeMap::new();
+        for (&(player, hp, max_hp), p) in players.iter().zip(presence) {
+            let Some(mut p) = p.filter(|p| p.zone == zone) else {
+                continue;
+            };
+            if (p.hp, p.max_hp) == (hp, max_hp) {
+                continue;
+            }
+            (p.hp, p.max_hp) = (hp, max_hp);
+            self.registry.presence_set(player, p).await?;
+            if let Some(party) = self.store.party_of(player).await? {
+                parties.insert(party.id.clone(), party);
+            }
+        }
+        for party in parties.values() {
+            self.push_party(party).await?;
+        }
+        Ok(())
+    }
+}

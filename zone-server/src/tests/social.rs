@@ -1,0 +1,245 @@
+//! Chat and the social layer as a zone serves them: the test plays the orchestrator
+//! (reads what the zone hands its social link, sends back what the link would).
+
+use arcane_control_api::{SocialDown, SocialUp};
+use arcane_protocol::{
+    ChatChannel, ChatRefusal, ClientMessage, EventKind, KickReason, ServerMessage, SocialEvent,
+    SocialRefusal, SocialRequest,
+};
+
+use super::pair::{Pair, Peer};
+use crate::net::inbound::Inbound;
+
+fn chat(channel: ChatChannel, text: &str) -> ClientMessage {
+    ClientMessage::Chat {
+        channel,
+        text: text.into(),
+    }
+}
+
+/// The events `peer` received since the last call (and forgets them).
+fn events(peer: &mut Peer) -> Vec<EventKind> {
+    let mut out = Vec::new();
+    for m in peer.received.drain(..) {
+        if let ServerMessage::Events(list) = m {
+            out.extend(list.into_iter().map(|e| e.kind));
+        }
+    }
+    out
+}
+
+fn chats(events: &[EventKind]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::Chat { from, text, .. } => Some((from.clone(), text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn refusals(events: &[EventKind]) -> Vec<ChatRefusal> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventKind::ChatRefused { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two players side by side in the test area, their views filled.
+async fn two() -> (Pair, Peer, Peer) {
+    let mut pair = Pair::shipped("test_area");
+    let mut a = pair.join(1).await;
+    let mut b = pair.join(2).await;
+    for _ in 0..5 {
+        pair.tick();
+        pair.deliver(&mut a, |_| false, 0);
+        pair.deliver(&mut b, |_| false, 0);
+    }
+    events(&mut a);
+    events(&mut b);
+    (pair, a, b)
+}
+
+fn step(pair: &mut Pair, a: &mut Peer, b: &mut Peer) {
+    pair.tick();
+    pair.deliver(a, |_| false, 0);
+    pair.deliver(b, |_| false, 0);
+}
+
+#[tokio::test]
+async fn say_reaches_the_neighbour_and_a_whisper_goes_out_and_back_through_the_link() {
+    let (mut pair, mut a, mut b) = two().await;
+    // Both players came online on the link.
+    let mut online = Vec::new();
+    while let Ok(up) = pair.social_up.try_recv() {
+        if let SocialUp::Online(p) = up {
+            online.push((p.player, p.name));
+        }
+    }
+    assert_eq!(online, [(1, "player-1".into()), (2, "player-2".into())]);
+
+    pair.send(&mut a, &[chat(ChatChannel::Say, "hello there")]);
+    step(&mut pair, &mut a, &mut b);
+    let want = vec![("player-1".to_string(), "hello there".to_string())];
+    assert_eq!(chats(&events(&mut b)), want);
+    assert_eq!(
+        chats(&events(&mut a)),
+        want,
+        "the speaker sees its own line"
+    );
+
+    let whisper = ChatChannel::Whisper {
+        to: "player-2".into(),
+    };
+    pair.send(&mut a, &[chat(whisper.clone(), "psst")]);
+    step(&mut pair, &mut a, &mut b);
+    assert!(
+        chats(&events(&mut b)).is_empty(),
+        "a whisper goes through the link"
+    );
+    let up = pair.social_up.try_recv().expect("the whisper on the link");
+    let SocialUp::Chat {
+        from,
+        from_name,
+        channel,
+        text,
+        ..
+    } = up
+    else {
+        panic!("not a chat: {up:?}");
+    };
+    assert_eq!(
+        (from, from_name.as_str(), &channel, text.as_str()),
+        (1, "player-1", &whisper, "psst")
+    );
+    // The orchestrator delivers it back to this zone.
+    let down = SocialDown::Deliver {
+        players: vec![2],
+        event: EventKind::Chat {
+            channel,
+            from_id: from,
+            from: from_name,
+            text,
+        },
+    };
+    pair.ctx
+        .inbox
+        .try_send(Inbound::Social(Box::new(down)))
+        .unwrap();
+    step(&mut pair, &mut a, &mut b);
+    assert_eq!(
+        chats(&events(&mut b)),
+        [("player-1".to_string(), "psst".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_reader_does_not_see_the_chat_of_players_it_hides() {
+    let (mut pair, mut a, mut b) = two().await;
+    let hidden = SocialDown::Hidden {
+        player: 2,
+        ids: vec![1],
+    };
+    pair.ctx
+        .inbox
+        .try_send(Inbound::Social(Box::new(hidden)))
+        .unwrap();
+    pair.send(&mut a, &[chat(ChatChannel::Zone, "anyone?")]);
+    step(&mut pair, &mut a, &mut b);
+    assert!(chats(&events(&mut b)).is_empty());
+    assert_eq!(chats(&events(&mut a)).len(), 1);
+    pair.send(&mut b, &[chat(ChatChannel::Zone, "yes")]);
+    step(&mut pair, &mut a, &mut b);
+    assert_eq!(chats(&events(&mut a)).len(), 1, "hiding is one way");
+}
+
+#[tokio::test]
+async fn floods_mutes_and_bad_texts_are_refused_with_a_reason() {
+    let (mut pair, mut a, mut b) = two().await;
+    // The shipped chat.ron allows a burst of 5.
+    for i in 0..6 {
+        pair.send(&mut a, &[chat(ChatChannel::Say, &format!("line {i}"))]);
+    }
+    step(&mut pair, &mut a, &mut b);
+    let seen = events(&mut a);
+    assert_eq!(chats(&seen).len(), 5);
+    assert_eq!(refusals(&seen), [ChatRefusal::RateLimited]);
+    assert_eq!(chats(&events(&mut b)).len(), 5);
+
+    let mut b2 = pair.join(3).await;
+    let oversized = "x".repeat(arcane_protocol::MAX_CHAT_BYTES + 1);
+    pair.send(&mut b2, &[chat(ChatChannel::Say, &oversized)]);
+    pair.send(&mut b2, &[chat(ChatChannel::Say, "\u{0}\u{1b} ")]);
+    let muted = SocialDown::Muted {
+        player: 2,
+        until_ms: arcane_service::unix_ms() + 60_000,
+        reason: "spam".into(),
+    };
+    // A mute reaches the session through the link task; here the test sets it as
+    // the link would, then tells the tick.
+    pair.ctx.social.apply_mute(&muted);
+    pair.ctx
+        .inbox
+        .try_send(Inbound::Social(Box::new(muted)))
+        .unwrap();
+    pair.send(&mut b, &[chat(ChatChannel::Say, "let me speak")]);
+    step(&mut pair, &mut a, &mut b);
+    pair.deliver(&mut b2, |_| false, 0);
+    assert_eq!(
+        refusals(&events(&mut b2)),
+        [ChatRefusal::TooLong, ChatRefusal::Empty]
+    );
+    let seen = events(&mut b);
+    assert_eq!(refusals(&seen), [ChatRefusal::Muted]);
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, EventKind::Notice { text } if text.contains("spam")))
+    );
+    assert!(
+        chats(&events(&mut a)).is_empty(),
+        "nothing refused reaches anyone"
+    );
+}
+
+#[tokio::test]
+async fn requests_go_to_the_link_and_are_refused_while_it_is_down() {
+    let (mut pair, mut a, mut b) = two().await;
+    while pair.social_up.try_recv().is_ok() {}
+    let invite = SocialRequest::PartyInvite {
+        name: "player-2".into(),
+    };
+    pair.send(&mut a, &[ClientMessage::Social(invite.clone())]);
+    let up = pair.social_up.try_recv().expect("the request on the link");
+    assert!(matches!(up, SocialUp::Request { player: 1, request, .. } if request == invite));
+
+    pair.ctx.social.set_linked(false);
+    pair.send(&mut a, &[ClientMessage::Social(invite)]);
+    pair.send(&mut a, &[chat(ChatChannel::Party, "hi all")]);
+    step(&mut pair, &mut a, &mut b);
+    let seen = events(&mut a);
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        EventKind::Social(s) if matches!(**s, SocialEvent::Refused { reason: SocialRefusal::Unavailable, .. })
+    )));
+    assert_eq!(refusals(&seen), [ChatRefusal::Unavailable]);
+    assert!(pair.social_up.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_moderator_kick_closes_the_connection() {
+    let (mut pair, mut a, mut b) = two().await;
+    let kick = SocialDown::Kick {
+        player: 2,
+        reason: "abuse".into(),
+    };
+    pair.ctx
+        .inbox
+        .try_send(Inbound::Social(Box::new(kick)))
+        .unwrap();
+    step(&mut pair, &mut a, &mut b);
+    assert_eq!(b.kicked, Some(KickReason::Moderator));
+    assert_eq!(a.kicked, None);
+}
