@@ -10,6 +10,7 @@ mod services;
 use std::future::Future;
 
 use arcane_control_api::{ZoneInfo, ZoneLoad};
+use arcane_orchestrator::registry::PresenceRegistry;
 use arcane_orchestrator::{Beat, MemoryRegistry, RedisRegistry, ZoneRegistry};
 
 /// Runs the contract. Claims expire on the registry's clock: `past_ttl` lets a claim
@@ -209,4 +210,75 @@ async fn the_redis_registry_keeps_the_contract() {
             .unwrap(),
         Beat::Recorded
     );
+}
+
+/// Presence: set, moved by a transfer (the new zone may report first), cleared only
+/// by the zone the player is in, listed per zone.
+async fn presence_contract<R: ZoneRegistry>(s: &R, what: &str) {
+    use arcane_orchestrator::registry::Presence;
+    let at = |zone: &str| Presence {
+        zone: zone.into(),
+        name: "ann".into(),
+        hp: 40,
+        max_hp: 100,
+    };
+    assert_eq!(
+        s.presence_set(7, at("meadow")).await.unwrap(),
+        None,
+        "{what}"
+    );
+    assert_eq!(s.presence_in_zone("meadow").await.unwrap(), vec![7]);
+    // The forest reports the arrival before the meadow reports the departure.
+    assert_eq!(
+        s.presence_set(7, at("forest")).await.unwrap(),
+        Some(at("meadow")),
+        "{what}"
+    );
+    assert_eq!(s.presence_clear(7, "meadow").await.unwrap(), None, "{what}");
+    assert_eq!(
+        s.presence_get(&[7, 8]).await.unwrap(),
+        vec![Some(at("forest")), None],
+        "{what}"
+    );
+    assert!(
+        s.presence_in_zone("meadow").await.unwrap().is_empty(),
+        "{what}"
+    );
+    assert_eq!(s.presence_in_zone("forest").await.unwrap(), vec![7]);
+    assert_eq!(
+        s.presence_clear(7, "forest").await.unwrap(),
+        Some(at("forest"))
+    );
+    assert_eq!(s.presence_get(&[7]).await.unwrap(), vec![None], "{what}");
+    assert!(s.presence_in_zone("forest").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn presence_keeps_its_contract_in_memory_and_in_redis() {
+    presence_contract(&MemoryRegistry::default(), "memory").await;
+    assert!(
+        !MemoryRegistry::default()
+            .publish_social("z", "{}")
+            .await
+            .unwrap()
+    );
+    let Some(url) = services::url("ARCANE_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = services::unique("arcane-presence");
+    let s = RedisRegistry::connect(&url, &prefix).await.unwrap();
+    presence_contract(&s, "redis").await;
+    // What one replica publishes, another (here: the same one) receives.
+    let mut rx = s.subscribe_social().expect("a Redis bus");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        assert!(s.publish_social("meadow", "{\"x\":1}").await.unwrap());
+        match tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await {
+            Ok(Some(m)) => {
+                assert_eq!(m, ("meadow".to_string(), "{\"x\":1}".to_string()));
+                break;
+            }
+            _ => assert!(std::time::Instant::now() < deadline, "nothing on the bus"),
+        }
+    }
 }
