@@ -67,12 +67,14 @@ fn say(zone: &mut Zone, channel: ChatChannel, text: &str) -> (Vec<(u64, EventKin
     let (mut events, mut chats) = (Vec::new(), Vec::new());
     for out in zone.drain_outputs() {
         match out {
-            ZoneOutput::Event { player, event } => match event.kind {
-                k @ (EventKind::Chat { .. } | EventKind::ChatRefused { .. }) => {
-                    events.push((player.0, k));
-                }
-                _ => {}
-            },
+            ZoneOutput::Event { player, event }
+                if matches!(
+                    event.kind,
+                    EventKind::Chat { .. } | EventKind::ChatRefused { .. }
+                ) =>
+            {
+                events.push((player.0, event.kind));
+            }
             ZoneOutput::Chat(c) => chats.push(*c),
             _ => {}
         }

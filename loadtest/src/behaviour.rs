@@ -22,6 +22,10 @@ pub enum Behaviour {
     /// Weakens wild creatures with missiles and captures them, and breeds the ones it
     /// owns (see `tamer`).
     Tamer,
+    /// Walks like a traveller (so half the time in the other zone) and chats: one
+    /// message every `--chat-every` on say, zone, party or a whisper; every fourth
+    /// bot makes a party of the next three (see `social`).
+    Social,
 }
 
 /// Which behaviour each bot gets.
@@ -32,8 +36,9 @@ pub enum BehaviourMix {
     Healer,
     Traveller,
     Tamer,
-    /// Three eighths casters, a quarter healers, an eighth each of tamers, wanderers
-    /// and travellers.
+    Social,
+    /// A quarter casters, a quarter healers, an eighth each of tamers, wanderers,
+    /// travellers and social bots.
     Mix,
 }
 
@@ -45,8 +50,10 @@ impl BehaviourMix {
             BehaviourMix::Healer => Behaviour::Healer,
             BehaviourMix::Traveller => Behaviour::Traveller,
             BehaviourMix::Tamer => Behaviour::Tamer,
+            BehaviourMix::Social => Behaviour::Social,
             BehaviourMix::Mix => match i % 8 {
-                0 | 1 | 4 => Behaviour::Caster,
+                0 | 1 => Behaviour::Caster,
+                4 => Behaviour::Social,
                 5 => Behaviour::Tamer,
                 2 | 6 => Behaviour::Healer,
                 3 => Behaviour::Wanderer,
@@ -158,7 +165,7 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
     if behaviour == Behaviour::Wanderer {
         return idle;
     }
-    if behaviour == Behaviour::Traveller {
+    if matches!(behaviour, Behaviour::Traveller | Behaviour::Social) {
         return Decision {
             walk: Walk::Travel,
             ..idle

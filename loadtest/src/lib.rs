@@ -11,6 +11,7 @@ pub mod quic;
 pub mod report;
 pub mod schedule;
 pub mod scrape;
+pub mod social;
 pub mod swarm;
 pub mod tamer;
 

@@ -91,6 +91,9 @@ struct Cli {
     /// What bots do besides walking: wanderer, caster, healer, or a mix.
     #[arg(long, value_enum, default_value = "wanderer")]
     behaviour: arcane_loadtest::behaviour::BehaviourMix,
+    /// How often each social bot sends a chat message.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    chat_every: Duration,
     /// Log bots in through this orchestrator (`http://host:port`) instead of minting
     /// tickets for `--target`.
     #[arg(long)]
@@ -171,6 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<Vec<String>> {
         orchestrator: cli.orchestrator,
         transport: cli.transport,
         idp_secret: cli.idp_secret,
+        chat_every: cli.chat_every,
         impairment: cli.loss.map(|drop| arcane_loadtest::lossy::Impairment {
             drop,
             reorder: cli.reorder,

@@ -137,6 +137,7 @@ pub struct Report {
     pub apply_errors: u64,
     pub kicks: BTreeMap<String, u64>,
     pub gameplay: GameplayFigures,
+    pub social: crate::social::SocialFigures,
     pub transfers: TransferFigures,
     /// Average number of entities in a bot's decoded view at the end.
     pub mean_view_size: f64,
@@ -302,6 +303,33 @@ impl Report {
                 format!(
                     "{} eggs of {} tried, {} hatched, refused {:?}",
                     g.breeds, g.breeds_sent, g.hatches, g.breed_refusals
+                ),
+            );
+        }
+        let c = &self.social;
+        if !c.sent.is_empty() {
+            let per = |m: &BTreeMap<String, u64>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            line(&mut s, "chat sent", per(&c.sent));
+            line(&mut s, "chat delivered", per(&c.delivered));
+            let latency = c
+                .latency_ms
+                .iter()
+                .map(|(k, l)| format!("{k} p50={:.1}ms p99={:.1}ms", l.p50, l.p99))
+                .collect::<Vec<_>>()
+                .join("; ");
+            line(&mut s, "chat latency", latency);
+            line(&mut s, "chat refused", format!("{:?}", c.refused));
+            line(
+                &mut s,
+                "parties",
+                format!(
+                    "{} invitations, {} accepted; requests refused {:?}",
+                    c.invites, c.accepted, c.requests_refused
                 ),
             );
         }

@@ -54,6 +54,13 @@ pub struct DemoArgs {
     /// Run the zones without a journal.
     #[arg(long)]
     pub no_journal: bool,
+    /// What the bots do (`mix`: fighters, healers, tamers, travellers and social bots
+    /// that chat and form parties).
+    #[arg(long, value_enum, default_value = "mix")]
+    pub behaviour: BehaviourMix,
+    /// How often each social bot says something.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub chat_every: Duration,
 }
 
 /// `content/` of the checkout this was built from, else `./content`, else the
@@ -206,6 +213,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         humantime::format_duration(a.duration)
     );
     let swarm = SwarmConfig {
+        chat_every: a.chat_every,
         target: endpoint(&first.info),
         bots: a.bots,
         duration: a.duration,
@@ -219,7 +227,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         live: true,
         input_lead: Duration::from_millis(20),
         input_margin: Some(Duration::from_millis(5)),
-        behaviour: BehaviourMix::Mix,
+        behaviour: a.behaviour,
         orchestrator: Some(base.clone()),
         transport: a.transport,
         impairment: None,
@@ -256,6 +264,17 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 sum_of(&text, "arcane_creature_deaths_total"),
                 sum_of(&text, "arcane_creature_population"),
             ));
+            let chat = |c| labelled(&text, "arcane_chat_messages_total", "channel", c);
+            lines.push(format!(
+                "  {:<10} chat: say {}  zone {}  party {}  whisper {}  refused {}  filtered {}",
+                "",
+                chat("say"),
+                chat("zone"),
+                chat("party"),
+                chat("whisper"),
+                sum_of(&text, "arcane_chat_refused_total") + 0.0,
+                sum_of(&text, "arcane_chat_filtered_total") + 0.0,
+            ));
         }
         let orch = http_get(&format!("{internal}/metrics"))
             .await
@@ -265,6 +284,15 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             sum_of(&orch, "arcane_orchestrator_logins_total"),
             labelled(&orch, "arcane_orchestrator_transfers_total", "result", "committed"),
             labelled(&orch, "arcane_orchestrator_transfers_total", "result", "aborted"),
+        ));
+        let routed = |c| labelled(&orch, "arcane_orchestrator_chat_routed_total", "channel", c);
+        lines.push(format!(
+            "  orchestrator: whispers {}  party lines {}  refused {}  parties {}  presence updates {}",
+            routed("whisper"),
+            routed("party"),
+            sum_of(&orch, "arcane_orchestrator_chat_refused_total") + 0.0,
+            sum_of(&orch, "arcane_orchestrator_parties_created_total"),
+            sum_of(&orch, "arcane_orchestrator_presence_updates_total"),
         ));
         lines
     });

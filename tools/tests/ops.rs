@@ -539,6 +539,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
         (Transport::Quic, zone.quic_endpoint.clone().unwrap(), 101),
     ] {
         let swarm = SwarmConfig {
+            chat_every: Duration::from_secs(5),
             target,
             bots: 20,
             duration: Duration::from_secs(3),

@@ -101,7 +101,7 @@ pub(crate) async fn start_with_pause(
     let overflow_at = content.zone.overflow_at.unwrap_or(capacity);
     let instance = content.zone.instance.clone();
     let version = content.version;
-    let chat_quota = crate::social::quota(content.chat.per_minute, content.chat.burst);
+    let chat = content.chat.clone();
     let status = Arc::new(TickStatus::default());
     // The zone's lease before anything is served: a second process of this zone waits
     // here until the first one is gone.
@@ -212,7 +212,7 @@ pub(crate) async fn start_with_pause(
         persist,
     );
     let journal_slot = ticker.set_journal(journal, config.state_hash_every);
-    let (social, social_rx) = crate::social::Social::new(chat_quota);
+    let (social, social_rx) = crate::social::Social::new(&chat, status.clone(), metrics.clone());
     let social = Arc::new(social);
     ticker.set_social(social.clone());
     if let Some(base) = &config.orchestrator {

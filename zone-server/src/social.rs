@@ -1,14 +1,24 @@
 //! The zone's side of the social layer: who is online here, moderator mutes, the
-//! per-player chat rate, and the social link to the orchestrator (one WebSocket,
-//! signed like every control call, reconnected with backoff). Sessions and the tick
-//! hand messages to the link through one bounded channel and never wait on it; what
-//! the orchestrator sends for players here reaches the tick as `Inbound::Social`.
+//! per-player chat rate, whose chat each reader hides, and the social link to the
+//! orchestrator (one WebSocket, signed like every control call, reconnected with
+//! backoff). Sessions and the tick hand messages to the link through one bounded
+//! channel and never wait on it. Whispers and party lines skip the tick at both ends:
+//! the session checks and cleans them (the engine's rules, on the zone's content) and
+//! hands them to the link, and what the orchestrator delivers goes straight into the
+//! readers' outboxes. Only moderator kicks and mute notices reach the tick, as
+//! `Inbound::Social`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arcane_engine::content::ChatContent;
+use arcane_protocol::codec::encode_server_message;
+use arcane_protocol::{ReliableEvent, ServerMessage};
+use bytes::Bytes;
+use rustc_hash::FxHashSet;
 
 use arcane_control_api::{OnlinePlayer, SocialDown, SocialUp, paths};
 use arcane_protocol::{ChatChannel, ChatRefusal, EventKind, SocialEvent, SocialRefusal};
@@ -22,6 +32,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::metrics::Metrics;
 use crate::net::inbound::{ConnId, Inbound};
+use crate::net::outbox::{Outbox, Reliable};
+use crate::status::TickStatus;
 
 /// Messages waiting for the link.
 pub const UP_QUEUE: usize = 8192;
@@ -35,15 +47,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A player connected here.
+struct Online {
+    name: String,
+    conn: ConnId,
+    outbox: Arc<Outbox>,
+}
+
 /// What sessions, the tick and the link share.
 pub struct Social {
     up: mpsc::Sender<SocialUp>,
-    /// Player → (name, connection): the `Hello` of every (re)link lists them.
-    online: Mutex<HashMap<u64, (String, ConnId)>>,
+    /// Who is connected here: the `Hello` of every (re)link lists them, and
+    /// deliveries go straight to their outboxes.
+    online: Mutex<HashMap<u64, Online>>,
+    /// Player → whose chat they hide (their block and mute lists).
+    hidden: Mutex<HashMap<u64, FxHashSet<u64>>>,
     /// Player → (muted until, ms since the Unix epoch; the moderator's reason).
     muted: Mutex<HashMap<u64, (u64, String)>>,
     quota: Mutex<Quota>,
+    /// The chat rules whispers and party lines are checked by (the zone's content).
+    content: Mutex<Arc<ChatContent>>,
     linked: AtomicBool,
+    status: Arc<TickStatus>,
+    metrics: Arc<Metrics>,
 }
 
 /// The chat quota of content's `per_minute` and `burst`.
@@ -56,14 +82,22 @@ pub fn quota(per_minute: u32, burst: u32) -> Quota {
 impl Social {
     /// The shared state and the receiving end for [`run_link`] (dropping it leaves the
     /// zone without a link: cross-zone chat and requests are refused as unavailable).
-    pub fn new(quota: Quota) -> (Social, mpsc::Receiver<SocialUp>) {
+    pub fn new(
+        chat: &ChatContent,
+        status: Arc<TickStatus>,
+        metrics: Arc<Metrics>,
+    ) -> (Social, mpsc::Receiver<SocialUp>) {
         let (up, rx) = mpsc::channel(UP_QUEUE);
         let social = Social {
             up,
             online: Mutex::new(HashMap::new()),
+            hidden: Mutex::new(HashMap::new()),
             muted: Mutex::new(HashMap::new()),
-            quota: Mutex::new(quota),
+            quota: Mutex::new(quota(chat.per_minute, chat.burst)),
+            content: Mutex::new(Arc::new(chat.clone())),
             linked: AtomicBool::new(false),
+            status,
+            metrics,
         };
         (social, rx)
     }
@@ -73,9 +107,15 @@ impl Social {
         RateLimiter::direct(*lock(&self.quota))
     }
 
-    /// New content's chat rate (players joining from now on get it).
-    pub fn set_quota(&self, quota: Quota) {
-        *lock(&self.quota) = quota;
+    /// New content's chat rules (players joining from now on get its rate).
+    pub fn set_content(&self, chat: &ChatContent) {
+        *lock(&self.quota) = quota(chat.per_minute, chat.burst);
+        *lock(&self.content) = Arc::new(chat.clone());
+    }
+
+    /// The chat rules now.
+    pub fn content(&self) -> Arc<ChatContent> {
+        lock(&self.content).clone()
     }
 
     /// Marks the link up or down (the link task; tests that play the orchestrator).
@@ -88,8 +128,13 @@ impl Social {
         self.linked.load(Ordering::Relaxed) && self.up.try_send(m).is_ok()
     }
 
-    pub fn online(&self, player: u64, name: &str, conn: ConnId) {
-        lock(&self.online).insert(player, (name.to_string(), conn));
+    pub fn online(&self, player: u64, name: &str, conn: ConnId, outbox: Arc<Outbox>) {
+        let online = Online {
+            name: name.to_string(),
+            conn,
+            outbox,
+        };
+        lock(&self.online).insert(player, online);
         self.send(SocialUp::Online(OnlinePlayer {
             player,
             name: name.to_string(),
@@ -99,9 +144,10 @@ impl Social {
     /// The connection `conn` of `player` ended (a newer one of the player stays).
     pub fn offline(&self, player: u64, conn: ConnId) {
         let mut online = lock(&self.online);
-        if online.get(&player).is_some_and(|(_, c)| *c == conn) {
+        if online.get(&player).is_some_and(|o| o.conn == conn) {
             online.remove(&player);
             drop(online);
+            lock(&self.hidden).remove(&player);
             self.send(SocialUp::Offline { player });
         }
     }
@@ -109,13 +155,73 @@ impl Social {
     fn online_now(&self) -> Vec<OnlinePlayer> {
         let mut out: Vec<OnlinePlayer> = lock(&self.online)
             .iter()
-            .map(|(&player, (name, _))| OnlinePlayer {
+            .map(|(&player, o)| OnlinePlayer {
                 player,
-                name: name.clone(),
+                name: o.name.clone(),
             })
             .collect();
         out.sort_by_key(|p| p.player);
         out
+    }
+
+    /// Whether `player` hides chat from `from`.
+    pub fn hides(&self, player: u64, from: u64) -> bool {
+        lock(&self.hidden)
+            .get(&player)
+            .is_some_and(|h| h.contains(&from))
+    }
+
+    /// Sends `kind` to each of `players` connected here (chat only to those who do
+    /// not hide its speaker), without waiting for the tick.
+    pub fn deliver(&self, players: &[u64], kind: EventKind) {
+        let from = match &kind {
+            EventKind::Chat { from_id, .. } => Some(*from_id),
+            _ => None,
+        };
+        let tick = self.status.tick.load(Ordering::Relaxed) as u32;
+        let msg = ServerMessage::Events(vec![ReliableEvent { tick, kind }]);
+        let mut out = Vec::new();
+        if let Err(e) = encode_server_message(&msg, &mut out) {
+            tracing::error!("cannot encode a social event: {e}");
+            return;
+        }
+        let bytes = Bytes::from(out);
+        for &p in players {
+            if from.is_some_and(|f| self.hides(p, f)) {
+                self.metrics.chat_hidden.inc();
+                continue;
+            }
+            let outbox = lock(&self.online).get(&p).map(|o| o.outbox.clone());
+            if let Some(outbox) = outbox
+                && outbox.push_reliable(bytes.clone()) == Reliable::TooSlow
+            {
+                self.metrics.kick(arcane_protocol::KickReason::SlowClient);
+            }
+        }
+    }
+
+    /// Applies what the orchestrator sent: deliveries, hidden lists and mutes take
+    /// effect here; what the tick must do (kicks, mute notices) is handed back.
+    pub fn apply(&self, down: SocialDown) -> Option<SocialDown> {
+        match down {
+            SocialDown::Deliver { players, event } => {
+                self.deliver(&players, event);
+                None
+            }
+            SocialDown::Hidden { player, ids } => {
+                lock(&self.hidden).insert(player, ids.into_iter().collect());
+                None
+            }
+            SocialDown::Muted {
+                player,
+                until_ms,
+                ref reason,
+            } => {
+                self.set_muted(player, until_ms, reason.clone());
+                Some(down)
+            }
+            SocialDown::Kick { .. } => Some(down),
+        }
     }
 
     /// Why `player` may not chat at `now_ms`, if a moderator muted them.
@@ -131,18 +237,6 @@ impl Social {
                 None
             }
             None => None,
-        }
-    }
-
-    /// Applies a moderator's mute (sessions check it before anything else).
-    pub fn apply_mute(&self, down: &SocialDown) {
-        if let SocialDown::Muted {
-            player,
-            until_ms,
-            reason,
-        } = down
-        {
-            self.set_muted(*player, *until_ms, reason.clone());
         }
     }
 
@@ -188,11 +282,11 @@ pub struct LinkConfig {
 /// Keeps the social link up until `cancel`: connects, says hello with who is online,
 /// then carries messages both ways; after a failure, refuses what waits and retries.
 pub async fn run_link(
-    social: std::sync::Arc<Social>,
+    social: Arc<Social>,
     mut rx: mpsc::Receiver<SocialUp>,
     config: LinkConfig,
     inbox: mpsc::Sender<Inbound>,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
     cancel: CancellationToken,
 ) {
     let mut backoff = RETRY.backoff();
@@ -240,7 +334,7 @@ pub async fn run_link(
         }
         // What waited for the link is refused, so nobody waits for an answer.
         while let Ok(m) = rx.try_recv() {
-            refuse(&inbox, m);
+            refuse(&social, m);
         }
         if !backoff.wait(&cancel).await {
             return;
@@ -274,16 +368,22 @@ async fn send(sink: &mut futures_util::stream::SplitSink<Ws, Message>, m: &Socia
     }
 }
 
-/// What the orchestrator sent: mutes apply here at once; the rest goes to the tick.
-fn receive(social: &Social, inbox: &mpsc::Sender<Inbound>, metrics: &Metrics, down: SocialDown) {
-    social.apply_mute(&down);
-    if inbox.try_send(Inbound::Social(Box::new(down))).is_err() {
+/// What the orchestrator sent: applied here, and what is the tick's goes to it.
+pub(crate) fn receive(
+    social: &Social,
+    inbox: &mpsc::Sender<Inbound>,
+    metrics: &Metrics,
+    down: SocialDown,
+) {
+    if let Some(rest) = social.apply(down)
+        && inbox.try_send(Inbound::Social(Box::new(rest))).is_err()
+    {
         metrics.social_dropped.inc();
     }
 }
 
 /// Tells the sender of `m` it could not be carried.
-fn refuse(inbox: &mpsc::Sender<Inbound>, m: SocialUp) {
+fn refuse(social: &Social, m: SocialUp) {
     let (player, event) = match m {
         SocialUp::Chat { from, channel, .. } => (from, chat_unavailable(&channel)),
         SocialUp::Request {
@@ -291,20 +391,22 @@ fn refuse(inbox: &mpsc::Sender<Inbound>, m: SocialUp) {
         } => (player, request_unavailable(request.as_str())),
         _ => return,
     };
-    let down = SocialDown::Deliver {
-        players: vec![player],
-        event,
-    };
-    let _ = inbox.try_send(Inbound::Social(Box::new(down)));
+    social.deliver(&[player], event);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn social() -> Social {
+        let metrics = Arc::new(Metrics::new("test"));
+        let (social, _rx) = Social::new(&ChatContent::default(), Arc::default(), metrics);
+        social
+    }
+
     #[test]
     fn a_moderator_mute_holds_until_it_ends() {
-        let (social, _rx) = Social::new(quota(30, 5));
+        let social = social();
         social.set_muted(7, 10_000, "spam".into());
         assert!(social.muted(7, 9_000).is_some_and(|m| m.contains("spam")));
         assert_eq!(social.muted(7, 10_000), None);
@@ -316,20 +418,47 @@ mod tests {
 
     #[test]
     fn the_chat_limiter_allows_the_burst_then_refuses() {
-        let (social, _rx) = Social::new(quota(30, 5));
-        let limiter = social.limiter();
+        let limiter = social().limiter();
         let allowed = (0..20).filter(|_| limiter.check().is_ok()).count();
-        assert_eq!(allowed, 5);
+        assert_eq!(allowed, ChatContent::default().burst as usize);
     }
 
     #[test]
     fn a_newer_connection_of_a_player_stays_online_when_the_older_ends() {
-        let (social, _rx) = Social::new(quota(30, 5));
-        social.online(1, "ann", 10);
-        social.online(1, "ann", 11);
+        let social = social();
+        let outbox = || Arc::new(Outbox::new());
+        social.online(1, "ann", 10, outbox());
+        social.online(1, "ann", 11, outbox());
         social.offline(1, 10);
         assert_eq!(social.online_now().len(), 1);
         social.offline(1, 11);
         assert!(social.online_now().is_empty());
+    }
+
+    #[test]
+    fn deliveries_skip_readers_who_hide_the_speaker() {
+        let social = social();
+        let (a, b) = (Arc::new(Outbox::new()), Arc::new(Outbox::new()));
+        social.online(1, "ann", 1, a.clone());
+        social.online(2, "bob", 2, b.clone());
+        let hidden = SocialDown::Hidden {
+            player: 2,
+            ids: vec![3],
+        };
+        assert!(social.apply(hidden).is_none());
+        let chat = EventKind::Chat {
+            channel: ChatChannel::Party,
+            from_id: 3,
+            from: "cy".into(),
+            text: "hi".into(),
+        };
+        social.deliver(&[1, 2, 9], chat);
+        assert_eq!(a.take().reliable.len(), 1);
+        assert!(b.take().reliable.is_empty());
+        let kick = SocialDown::Kick {
+            player: 1,
+            reason: "x".into(),
+        };
+        assert!(social.apply(kick).is_some(), "kicks are the tick's");
     }
 }

@@ -358,6 +358,7 @@ async fn a_swarm_that_cannot_join_reports_why() {
     let pinned = zone.quic_endpoint.clone().unwrap();
     let (base, _hash) = pinned.split_once("sha256=").unwrap();
     let swarm = arcane_loadtest::SwarmConfig {
+        chat_every: Duration::from_secs(5),
         target: format!("{base}sha256={}", "0".repeat(64)),
         bots: 4,
         duration: Duration::from_secs(1),

@@ -19,6 +19,7 @@ use crate::client::{Client, Incoming};
 use crate::quic::Flow;
 use crate::report::GameplayFigures;
 use crate::schedule::InputSchedule;
+use crate::social::SocialBot;
 use crate::tamer::TamerRoster;
 
 use super::{Links, Stats, SwarmConfig, lock, login_body};
@@ -93,6 +94,8 @@ pub(super) struct BotState {
     transfer_started: Option<Instant>,
     /// A tamer's creatures, as the zone reported them.
     roster: TamerRoster,
+    /// A social bot's chat plan and party.
+    social: Option<SocialBot>,
 }
 
 /// Longest a bot keeps trying to get back into a zone after a transfer or re-login.
@@ -113,6 +116,8 @@ pub(super) async fn run_bot(
         welcomed_once: false,
         transfer_started: None,
         roster: TamerRoster::default(),
+        social: (cfg.behaviour.for_bot(i) == Behaviour::Social)
+            .then(|| SocialBot::new(i, cfg.first_player, cfg.bots, cfg.chat_every)),
     };
     // Where to connect next: the redirect's endpoint and ticket, or a fresh login.
     let mut next: Option<(String, String)> = None;
@@ -332,6 +337,9 @@ impl Session {
         if self.behaviour == Behaviour::Tamer {
             self.tame(decision.capture, &mut msgs, &mut st.gameplay);
         }
+        if let Some(social) = &mut self.bot.social {
+            msgs.extend(social.due(now, &mut self.bot.rng, &mut st.social.figures));
+        }
         msgs
     }
 
@@ -412,6 +420,9 @@ impl Session {
                 let hatched = self.bot.roster.hatched;
                 for e in events {
                     count_event(&mut st.gameplay, self.me, &e.kind);
+                    if let Some(social) = &mut self.bot.social {
+                        social.on_event(&e.kind, received.at, &mut st.social);
+                    }
                     self.bot.roster.on_event(&e.kind);
                     if let EventKind::BreedResult {
                         outcome:

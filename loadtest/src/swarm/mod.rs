@@ -62,6 +62,8 @@ pub struct SwarmConfig {
     /// Sign an HS256 identity token per bot with this secret, for an orchestrator that
     /// verifies logins (`--jwt-secret` there); development names otherwise.
     pub idp_secret: Option<String>,
+    /// How often a social bot sends a chat message.
+    pub chat_every: Duration,
 }
 
 /// A login request for `name`: with an identity token signed by `idp_secret` (the
@@ -162,6 +164,8 @@ struct Stats {
     rejoin_us: Histogram<u64>,
     /// Snapshot datagrams received and seen lost (QUIC).
     datagrams: crate::quic::DatagramCount,
+    /// Social bots' chat, deliveries and parties.
+    social: crate::social::SocialStats,
 }
 
 impl Stats {
@@ -190,6 +194,7 @@ impl Stats {
             transfers: TransferFigures::default(),
             rejoin_us: Histogram::new(3)?,
             datagrams: Default::default(),
+            social: Default::default(),
         })
     }
 }
@@ -303,6 +308,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         st.send_delay_us.reset();
         st.bytes = 0;
         st.snapshots = 0;
+        st.social.reset_latency();
     }
     tokio::time::sleep_until((deadline - Duration::from_millis(200)).into()).await;
     let after = match (&cfg.metrics, &before) {
@@ -348,6 +354,7 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
         apply_errors: st.apply_errors,
         kicks: st.kicks.clone(),
         gameplay: st.gameplay.clone(),
+        social: st.social.report(),
         transfers: TransferFigures {
             rejoin_ms_p50: quantile_ms(&st.rejoin_us, 0.50),
             rejoin_ms_p99: quantile_ms(&st.rejoin_us, 0.99),

@@ -11,7 +11,7 @@ use arcane_protocol::codec::{decode_client_frame, encode_server_message};
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{
-    ChatRefusal, ClientMessage, ClientTier, EventKind, KickReason, MAX_CHAT_BYTES,
+    ChatChannel, ChatRefusal, ClientMessage, ClientTier, EventKind, KickReason, MAX_CHAT_BYTES,
     PROTOCOL_VERSION, ReliableEvent, ServerMessage,
 };
 use arcane_service::{CancellationToken, failpoint};
@@ -231,7 +231,7 @@ impl SessionContext {
                 "the zone is shutting down".into(),
             ));
         }
-        self.social.online(player.0, &name, conn);
+        self.social.online(player.0, &name, conn, outbox.clone());
         Ok(Session {
             player,
             conn,
@@ -321,20 +321,23 @@ impl SessionContext {
                     second,
                 },
                 ClientMessage::RosterRequest => ZoneCommand::RosterRequest { player },
-                ClientMessage::Chat { channel, text } => match self.check_chat(session, &text) {
-                    Ok(()) => ZoneCommand::Chat {
+                ClientMessage::Chat { channel, text } => {
+                    if let Err((reason, detail)) = self.check_chat(session, &text) {
+                        self.metrics.chat_refusal(reason);
+                        self.tell(session, EventKind::ChatRefused { reason, detail });
+                        continue;
+                    }
+                    if matches!(channel, ChatChannel::Party | ChatChannel::Whisper { .. }) {
+                        self.chat_out(session, channel, &text);
+                        continue;
+                    }
+                    ZoneCommand::Chat {
                         player,
                         name: session.name.clone(),
                         channel,
                         text,
-                    },
-                    Err((reason, detail)) => {
-                        self.metrics.chat_refusal(reason);
-                        let event = EventKind::ChatRefused { reason, detail };
-                        self.tell(session, event);
-                        continue;
                     }
-                },
+                }
                 ClientMessage::Social(request) => {
                     self.metrics.social_requests.inc();
                     let kind = request.as_str();
@@ -395,6 +398,42 @@ impl SessionContext {
             ));
         }
         Ok(())
+    }
+
+    /// A whisper or party line: cleaned by the zone's chat rules here and handed to
+    /// the social link (it never enters the simulation, so it waits for no tick).
+    fn chat_out(&self, session: &Session, channel: ChatChannel, text: &str) {
+        let cleaned = match arcane_engine::chat::rules::clean(text, &self.social.content()) {
+            Ok(c) => c,
+            Err(reason) => {
+                self.metrics.chat_refusal(reason);
+                let detail = format!("not sent: {}", reason.as_str());
+                self.tell(session, EventKind::ChatRefused { reason, detail });
+                return;
+            }
+        };
+        let player = session.player.0;
+        self.metrics.chat(channel.as_str());
+        if !cleaned.filtered.is_empty() {
+            self.metrics.chat_filtered.inc();
+            self.social.send(SocialUp::Audit {
+                player,
+                action: "filter".into(),
+                detail: format!("{} chat: {}", channel.as_str(), cleaned.filtered.join(", ")),
+            });
+        }
+        let refusal = crate::social::chat_unavailable(&channel);
+        let up = SocialUp::Chat {
+            from: player,
+            from_name: session.name.clone(),
+            channel,
+            text: cleaned.text,
+            sent_ms: arcane_service::unix_ms(),
+        };
+        if !self.social.send(up) {
+            self.metrics.chat_refusal(ChatRefusal::Unavailable);
+            self.tell(session, refusal);
+        }
     }
 
     /// Sends one event to this session's client straight away (answers that never

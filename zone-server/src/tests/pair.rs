@@ -78,7 +78,7 @@ impl Pair {
     /// `hash_every` ticks. Its seed is 7.
     pub fn journaled(content: ZoneContent, journal: Option<Journal>, hash_every: u32) -> Pair {
         let zone_id = content.zone.id.clone();
-        let chat = crate::social::quota(content.chat.per_minute, content.chat.burst);
+        let chat = content.chat.clone();
         let (inbox, inbox_rx) = mpsc::channel(16 * 1024);
         let metrics = Arc::new(Metrics::new(&zone_id));
         let status = Arc::new(TickStatus::default());
@@ -94,7 +94,8 @@ impl Pair {
             None,
         );
         let journal = ticker.set_journal(journal, hash_every);
-        let (social, social_up) = crate::social::Social::new(chat);
+        let (social, social_up) =
+            crate::social::Social::new(&chat, status.clone(), metrics.clone());
         let social = Arc::new(social);
         social.set_linked(true);
         ticker.set_social(social.clone());

@@ -8,7 +8,11 @@ use arcane_protocol::{
 };
 
 use super::pair::{Pair, Peer};
-use crate::net::inbound::Inbound;
+
+/// What the social link does with a message from the orchestrator.
+fn link(pair: &Pair, down: SocialDown) {
+    crate::social::receive(&pair.ctx.social, &pair.ctx.inbox, &pair.ctx.metrics, down);
+}
 
 fn chat(channel: ChatChannel, text: &str) -> ClientMessage {
     ClientMessage::Chat {
@@ -125,10 +129,7 @@ async fn say_reaches_the_neighbour_and_a_whisper_goes_out_and_back_through_the_l
             text,
         },
     };
-    pair.ctx
-        .inbox
-        .try_send(Inbound::Social(Box::new(down)))
-        .unwrap();
+    link(&pair, down);
     step(&mut pair, &mut a, &mut b);
     assert_eq!(
         chats(&events(&mut b)),
@@ -143,10 +144,7 @@ async fn a_reader_does_not_see_the_chat_of_players_it_hides() {
         player: 2,
         ids: vec![1],
     };
-    pair.ctx
-        .inbox
-        .try_send(Inbound::Social(Box::new(hidden)))
-        .unwrap();
+    link(&pair, hidden);
     pair.send(&mut a, &[chat(ChatChannel::Zone, "anyone?")]);
     step(&mut pair, &mut a, &mut b);
     assert!(chats(&events(&mut b)).is_empty());
@@ -178,13 +176,7 @@ async fn floods_mutes_and_bad_texts_are_refused_with_a_reason() {
         until_ms: arcane_service::unix_ms() + 60_000,
         reason: "spam".into(),
     };
-    // A mute reaches the session through the link task; here the test sets it as
-    // the link would, then tells the tick.
-    pair.ctx.social.apply_mute(&muted);
-    pair.ctx
-        .inbox
-        .try_send(Inbound::Social(Box::new(muted)))
-        .unwrap();
+    link(&pair, muted);
     pair.send(&mut b, &[chat(ChatChannel::Say, "let me speak")]);
     step(&mut pair, &mut a, &mut b);
     pair.deliver(&mut b2, |_| false, 0);
@@ -235,10 +227,7 @@ async fn a_moderator_kick_closes_the_connection() {
         player: 2,
         reason: "abuse".into(),
     };
-    pair.ctx
-        .inbox
-        .try_send(Inbound::Social(Box::new(kick)))
-        .unwrap();
+    link(&pair, kick);
     step(&mut pair, &mut a, &mut b);
     assert_eq!(b.kicked, Some(KickReason::Moderator));
     assert_eq!(a.kicked, None);

@@ -101,11 +101,11 @@ impl Ticker {
         if let Some((content, files)) = self.router.reload.take() {
             let m = &self.router.metrics;
             let version = content.version;
-            let chat = crate::social::quota(content.chat.per_minute, content.chat.burst);
+            let chat = content.chat.clone();
             match self.zone.reload(*content) {
                 Ok(()) => {
                     if let Some(s) = &self.router.social {
-                        s.set_quota(chat);
+                        s.set_content(&chat);
                     }
                     self.journal.reload(self.zone.tick(), files);
                     m.content_reload("applied");

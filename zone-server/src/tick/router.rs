@@ -12,7 +12,6 @@ use arcane_engine::{PlayerId, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
 use arcane_protocol::{ChatChannel, EventKind, KickReason, ReliableEvent, ServerMessage};
 use bytes::Bytes;
-use rustc_hash::FxHashSet;
 
 use crate::metrics::{Metrics, kick_label};
 use crate::net::inbound::{ConnId, Inbound};
@@ -48,8 +47,6 @@ pub(super) struct Router {
     pub(super) roster_changed: bool,
     /// The social layer (`None`: a zone without one, as in some tests).
     pub(super) social: Option<Arc<Social>>,
-    /// Whose chat each player does not see (blocked or muted by them).
-    hidden: HashMap<PlayerId, FxHashSet<u64>>,
     /// HP last reported to the party layer, and the class's maximum.
     reported_hp: HashMap<PlayerId, u32>,
     pub(super) max_hp: u32,
@@ -72,16 +69,10 @@ impl Router {
             joined_epochs: Vec::new(),
             roster_changed: false,
             social: None,
-            hidden: HashMap::new(),
             reported_hp: HashMap::new(),
             max_hp: 0,
             tick: 0,
         }
-    }
-
-    /// Whether `player` hides chat from `from`.
-    fn hides(&self, player: PlayerId, from: u64) -> bool {
-        self.hidden.get(&player).is_some_and(|h| h.contains(&from))
     }
 
     /// Queues an event for a connected player, unless it is chat the player hides.
@@ -90,7 +81,8 @@ impl Router {
             return;
         }
         if let EventKind::Chat { from_id, .. } = &event.kind
-            && self.hides(player, *from_id)
+            && let Some(social) = &self.social
+            && social.hides(player.0, *from_id)
         {
             self.metrics.chat_hidden.inc();
             return;
@@ -98,21 +90,14 @@ impl Router {
         self.events.entry(player).or_default().push(event);
     }
 
-    /// What the social layer sent for players here.
+    /// What the social layer left to the tick: moderator kicks and mute notices (the
+    /// link applies the rest itself, `Social::apply`).
     fn social_down(&mut self, down: SocialDown, tick: u32) {
         match down {
-            SocialDown::Deliver { players, event } => {
-                for p in players {
-                    let event = ReliableEvent {
-                        tick,
-                        kind: event.clone(),
-                    };
-                    self.push_event(PlayerId(p), event);
+            SocialDown::Deliver { .. } | SocialDown::Hidden { .. } => {
+                if let Some(social) = &self.social {
+                    social.apply(down);
                 }
-            }
-            SocialDown::Hidden { player, ids } => {
-                self.hidden
-                    .insert(PlayerId(player), ids.into_iter().collect());
             }
             SocialDown::Muted {
                 player,
@@ -244,7 +229,6 @@ impl Router {
             Inbound::Leave { player, conn } => {
                 if self.sessions.get(&player).is_some_and(|c| c.conn == conn) {
                     self.sessions.remove(&player);
-                    self.hidden.remove(&player);
                     self.roster_changed = true;
                     self.commands.push(ZoneCommand::Leave { player });
                 }

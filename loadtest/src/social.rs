@@ -1,0 +1,354 @@
+//! A social bot's decisions, without I/O: one chat message every `chat_every` on a
+//! channel drawn at random (say, zone, party, or a whisper to another bot of the
+//! swarm, often in the other zone), parties of four formed in the game (every fourth
+//! bot creates one and invites the next three, who accept), and what each message's
+//! delivery took. Every bot of a swarm runs in one process, so a message's text
+//! carries its send time on the swarm's clock and any reader measures the delivery.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arcane_protocol::{ChatChannel, ClientMessage, EventKind, SocialEvent, SocialRequest};
+use hdrhistogram::Histogram;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::Rng;
+use serde::Serialize;
+
+use crate::report::LatencyMs;
+
+/// Bots per party (a leader and three followers).
+pub const PARTY: usize = 4;
+
+/// The swarm's clock: send times in chat texts count from here.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// What the social bots sent and received, for the report.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SocialFigures {
+    /// Chat messages sent, by channel.
+    pub sent: BTreeMap<String, u64>,
+    /// Copies delivered to other bots, by channel (a say reaches everyone near).
+    pub delivered: BTreeMap<String, u64>,
+    /// Send → a reader's socket, by channel (every delivered copy).
+    pub latency_ms: BTreeMap<String, LatencyMs>,
+    /// Chat refused, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Party invitations received and accepted, and parties the bots are in at the end.
+    pub invites: u64,
+    pub accepted: u64,
+    /// Social requests refused, by reason.
+    pub requests_refused: BTreeMap<String, u64>,
+}
+
+/// The swarm's social counters, with the latency histograms behind `latency_ms`.
+#[derive(Default)]
+pub struct SocialStats {
+    pub figures: SocialFigures,
+    latency_us: BTreeMap<&'static str, Histogram<u64>>,
+}
+
+impl SocialStats {
+    fn delivered(&mut self, channel: &'static str, us: u64) {
+        *self.figures.delivered.entry(channel.into()).or_default() += 1;
+        let h = self
+            .latency_us
+            .entry(channel)
+            .or_insert_with(|| Histogram::new(3).unwrap_or_else(|_| unreachable!()));
+        let _ = h.record(us.max(1));
+    }
+
+    /// The latency histograms restart at the end of the ramp.
+    pub fn reset_latency(&mut self) {
+        for h in self.latency_us.values_mut() {
+            h.reset();
+        }
+        self.figures.delivered.clear();
+    }
+
+    pub fn report(&self) -> SocialFigures {
+        let mut f = self.figures.clone();
+        f.latency_ms = self
+            .latency_us
+            .iter()
+            .map(|(c, h)| (c.to_string(), LatencyMs::of(h)))
+            .collect();
+        f
+    }
+}
+
+/// One social bot's plan and state (kept across its connections).
+#[derive(Debug)]
+pub struct SocialBot {
+    name: String,
+    /// The bots of the swarm, by name: whisper targets and party members.
+    others: Vec<String>,
+    index: usize,
+    every: Duration,
+    next_chat: Option<Instant>,
+    /// Requests and answers waiting for the next input frame.
+    pending: Vec<ClientMessage>,
+    asked_party: bool,
+    /// The members of the bot's party as last shown (empty: in none).
+    party: Vec<String>,
+}
+
+/// The name of bot `i` of a swarm whose first player id is `first`.
+pub fn bot_name(first: u64, i: usize) -> String {
+    format!("bot{}", first + i as u64)
+}
+
+impl SocialBot {
+    pub fn new(index: usize, first_player: u64, bots: usize, every: Duration) -> SocialBot {
+        let _ = epoch();
+        SocialBot {
+            name: bot_name(first_player, index),
+            others: (0..bots).map(|i| bot_name(first_player, i)).collect(),
+            index,
+            every: every.max(Duration::from_millis(100)),
+            next_chat: None,
+            pending: Vec::new(),
+            asked_party: false,
+            party: Vec::new(),
+        }
+    }
+
+    fn leads(&self) -> bool {
+        self.index.is_multiple_of(PARTY)
+    }
+
+    fn leader(&self) -> &str {
+        &self.others[self.index - self.index % PARTY]
+    }
+
+    /// What to send with the input at `now`: waiting requests and answers, and a chat
+    /// message when one is due (the first after a random part of the interval).
+    pub fn due(
+        &mut self,
+        now: Instant,
+        rng: &mut ChaCha8Rng,
+        figures: &mut SocialFigures,
+    ) -> Vec<ClientMessage> {
+        let mut out = std::mem::take(&mut self.pending);
+        if self.leads() && !self.asked_party {
+            self.asked_party = true;
+            out.push(ClientMessage::Social(SocialRequest::PartyCreate));
+        }
+        let next = *self.next_chat.get_or_insert_with(|| {
+            let ms = self.every.as_millis() as u64;
+            now + Duration::from_millis(rng.next_u64() % ms.max(1))
+        });
+        if now >= next {
+            self.next_chat = Some(next + self.every);
+            // A leader invites whoever of its three is not in yet (they may not have
+            // logged in at the first try).
+            if self.leads() && self.party.first() == Some(&self.name) {
+                let missing: Vec<String> = (self.index + 1..self.index + PARTY)
+                    .filter_map(|i| self.others.get(i))
+                    .filter(|n| !self.party.contains(n))
+                    .cloned()
+                    .collect();
+                for name in missing {
+                    out.push(ClientMessage::Social(SocialRequest::PartyInvite { name }));
+                }
+            }
+            let channel = match rng.next_u32() % 20 {
+                0..8 => ChatChannel::Say,
+                8..13 if !self.party.is_empty() => ChatChannel::Party,
+                8..13 => ChatChannel::Say,
+                13..19 => {
+                    let mut to = self.index;
+                    while to == self.index && self.others.len() > 1 {
+                        to = rng.next_u32() as usize % self.others.len();
+                    }
+                    ChatChannel::Whisper {
+                        to: self.others[to].clone(),
+                    }
+                }
+                _ => ChatChannel::Zone,
+            };
+            *figures.sent.entry(channel.as_str().into()).or_default() += 1;
+            let sent_us = now.saturating_duration_since(epoch()).as_micros();
+            out.push(ClientMessage::Chat {
+                channel,
+                text: format!("t{sent_us} from {}", self.name),
+            });
+        }
+        out
+    }
+
+    /// What an event means to this bot: a delivery to measure, an invitation to
+    /// accept, its new party to fill, a refusal to count.
+    pub fn on_event(&mut self, kind: &EventKind, now: Instant, stats: &mut SocialStats) {
+        match kind {
+            EventKind::Chat {
+                channel,
+                from,
+                text,
+                ..
+            } if *from != self.name => {
+                if let Some(sent) = text
+                    .strip_prefix('t')
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    let now_us = now.saturating_duration_since(epoch()).as_micros() as u64;
+                    stats.delivered(channel.as_str(), now_us.saturating_sub(sent));
+                }
+            }
+            EventKind::ChatRefused { reason, .. } => {
+                *stats
+                    .figures
+                    .refused
+                    .entry(reason.as_str().into())
+                    .or_default() += 1;
+            }
+            EventKind::Social(s) => self.on_social(s, stats),
+            _ => {}
+        }
+    }
+
+    fn on_social(&mut self, s: &SocialEvent, stats: &mut SocialStats) {
+        match s {
+            SocialEvent::Invited { party, from } => {
+                stats.figures.invites += 1;
+                if from == self.leader() {
+                    self.pending
+                        .push(ClientMessage::Social(SocialRequest::PartyAccept {
+                            party: party.clone(),
+                        }));
+                }
+            }
+            SocialEvent::Party(view) => {
+                let was_alone = self.party.len() <= 1;
+                self.party = view
+                    .iter()
+                    .flat_map(|p| p.members.iter().map(|m| m.name.clone()))
+                    .collect();
+                // A new party of one, led by this bot: invite its three at once.
+                if self.leads() && was_alone && self.party == [self.name.clone()] {
+                    let followers =
+                        (self.index + 1..self.index + PARTY).filter_map(|i| self.others.get(i));
+                    for name in followers {
+                        self.pending
+                            .push(ClientMessage::Social(SocialRequest::PartyInvite {
+                                name: name.clone(),
+                            }));
+                    }
+                }
+            }
+            SocialEvent::Done { request, .. } if request == "party_accept" => {
+                stats.figures.accepted += 1;
+            }
+            SocialEvent::Refused { reason, .. } => {
+                *stats
+                    .figures
+                    .requests_refused
+                    .entry(reason.as_str().into())
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcane_protocol::{PartyMember, PartyView};
+    use rand_chacha::rand_core::SeedableRng;
+
+    fn party_of(names: &[&str]) -> EventKind {
+        let members = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PartyMember {
+                player_id: i as u64,
+                name: n.to_string(),
+                leader: i == 0,
+                zone: "meadow".into(),
+                hp: 1,
+                max_hp: 1,
+            })
+            .collect();
+        EventKind::Social(Box::new(SocialEvent::Party(Some(PartyView {
+            id: "p1".into(),
+            members,
+        }))))
+    }
+
+    #[test]
+    fn a_leader_creates_a_party_and_invites_the_next_three_who_accept() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (mut stats, now) = (SocialStats::default(), Instant::now());
+        let mut lead = SocialBot::new(4, 100, 10, Duration::from_secs(5));
+        let first = lead.due(now, &mut rng, &mut stats.figures);
+        assert!(first.contains(&ClientMessage::Social(SocialRequest::PartyCreate)));
+        lead.on_event(&party_of(&["bot104"]), now, &mut stats);
+        let invites: Vec<_> = lead
+            .due(now, &mut rng, &mut stats.figures)
+            .into_iter()
+            .filter_map(|m| match m {
+                ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(invites, ["bot105", "bot106", "bot107"]);
+
+        let mut follower = SocialBot::new(6, 100, 10, Duration::from_secs(5));
+        let invited = EventKind::Social(Box::new(SocialEvent::Invited {
+            party: "p1".into(),
+            from: "bot104".into(),
+        }));
+        follower.on_event(&invited, now, &mut stats);
+        let out = follower.due(now, &mut rng, &mut stats.figures);
+        assert!(
+            out.contains(&ClientMessage::Social(SocialRequest::PartyAccept {
+                party: "p1".into()
+            }))
+        );
+        assert!(!out.contains(&ClientMessage::Social(SocialRequest::PartyCreate)));
+        // An invitation from someone else is not taken.
+        let stranger = EventKind::Social(Box::new(SocialEvent::Invited {
+            party: "p9".into(),
+            from: "bot100".into(),
+        }));
+        follower.on_event(&stranger, now, &mut stats);
+        assert!(follower.pending.is_empty());
+    }
+
+    #[test]
+    fn one_message_per_interval_and_deliveries_are_timed_per_channel() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut stats = SocialStats::default();
+        let mut bot = SocialBot::new(1, 100, 10, Duration::from_secs(5));
+        let t0 = Instant::now();
+        let mut sent = Vec::new();
+        for ms in (0..20_000).step_by(50) {
+            let at = t0 + Duration::from_millis(ms);
+            for m in bot.due(at, &mut rng, &mut stats.figures) {
+                if let ClientMessage::Chat { channel, text } = m {
+                    assert!(!matches!(&channel, ChatChannel::Whisper { to } if to == "bot101"));
+                    sent.push((channel, text, at));
+                }
+            }
+        }
+        assert_eq!(sent.len(), 4, "every 5 s over 20 s");
+        let (channel, text, at) = sent[0].clone();
+        let mut reader = SocialBot::new(2, 100, 10, Duration::from_secs(5));
+        let chat = EventKind::Chat {
+            channel: channel.clone(),
+            from_id: 101,
+            from: "bot101".into(),
+            text,
+        };
+        reader.on_event(&chat, at + Duration::from_millis(30), &mut stats);
+        let report = stats.report();
+        assert_eq!(report.delivered[channel.as_str()], 1);
+        let p50 = report.latency_ms[channel.as_str()].p50;
+        assert!((29.0..31.0).contains(&p50), "{p50}");
+    }
+}
