@@ -74,6 +74,24 @@ pub struct GameplayFigures {
     pub hatches: u64,
 }
 
+/// What the social bots sent and received, for the report.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SocialFigures {
+    /// Chat messages sent, by channel.
+    pub sent: BTreeMap<String, u64>,
+    /// Copies delivered to other bots, by channel (a say reaches everyone near).
+    pub delivered: BTreeMap<String, u64>,
+    /// Send → a reader's socket, by channel (every delivered copy).
+    pub latency_ms: BTreeMap<String, LatencyMs>,
+    /// Chat refused, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Party invitations received and accepted, and parties the bots are in at the end.
+    pub invites: u64,
+    pub accepted: u64,
+    /// Social requests refused, by reason.
+    pub requests_refused: BTreeMap<String, u64>,
+}
+
 /// Zone transfers the bots went through (travellers crossing borders).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TransferFigures {
@@ -137,7 +155,7 @@ pub struct Report {
     pub apply_errors: u64,
     pub kicks: BTreeMap<String, u64>,
     pub gameplay: GameplayFigures,
-    pub social: crate::social::SocialFigures,
+    pub social: SocialFigures,
     pub transfers: TransferFigures,
     /// Average number of entities in a bot's decoded view at the end.
     pub mean_view_size: f64,

@@ -13,9 +13,8 @@ use arcane_protocol::{ChatChannel, ClientMessage, EventKind, SocialEvent, Social
 use hdrhistogram::Histogram;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
-use serde::Serialize;
 
-use crate::report::LatencyMs;
+use crate::report::{LatencyMs, SocialFigures};
 
 /// Bots per party (a leader and three followers).
 pub const PARTY: usize = 4;
@@ -24,24 +23,6 @@ pub const PARTY: usize = 4;
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
-}
-
-/// What the social bots sent and received, for the report.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct SocialFigures {
-    /// Chat messages sent, by channel.
-    pub sent: BTreeMap<String, u64>,
-    /// Copies delivered to other bots, by channel (a say reaches everyone near).
-    pub delivered: BTreeMap<String, u64>,
-    /// Send → a reader's socket, by channel (every delivered copy).
-    pub latency_ms: BTreeMap<String, LatencyMs>,
-    /// Chat refused, by reason.
-    pub refused: BTreeMap<String, u64>,
-    /// Party invitations received and accepted, and parties the bots are in at the end.
-    pub invites: u64,
-    pub accepted: u64,
-    /// Social requests refused, by reason.
-    pub requests_refused: BTreeMap<String, u64>,
 }
 
 /// The swarm's social counters, with the latency histograms behind `latency_ms`.

@@ -112,6 +112,15 @@ pub struct OrchestratorArgs {
     /// directory named after `--addr`.
     #[arg(long, env = "ARCANE_RUN_DIR")]
     pub run_dir: Option<PathBuf>,
+    /// Most members in a party.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=64))]
+    pub party_size: u32,
+    /// Most players on one friend, block or mute list.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub social_list_cap: u32,
+    /// How long a party invitation stands.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub invite_ttl: Duration,
 }
 
 fn parse_point(s: &str) -> Result<(f64, f64), String> {
@@ -231,7 +240,12 @@ async fn serve<R: ZoneRegistry>(
     }
     let mut o = Orchestrator::new(store, registry, args.api_config())
         .with_identity(identity)
-        .with_control_secret(&args.control_secret);
+        .with_control_secret(&args.control_secret)
+        .with_social_limits(crate::links::SocialLimits {
+            party_size: args.party_size,
+            list_cap: args.social_list_cap,
+            invite_ttl: args.invite_ttl,
+        });
     // Kept to stop the zones cleanly (SIGTERM, so they save their players) on exit.
     let mut local = None;
     if let Some(fleet) = &args.agones_fleet {

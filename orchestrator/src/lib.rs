@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod links;
 pub mod metrics;
 pub mod placement;
 pub mod registry;

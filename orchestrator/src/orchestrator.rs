@@ -56,7 +56,7 @@ pub struct Orchestrator<R> {
     /// Verifies the signatures of zones' control calls.
     pub control_key: ControlKey,
     /// Zones' social links and the social layer's limits.
-    pub social: crate::social::SocialHub,
+    pub social: crate::links::SocialHub,
     /// When this orchestrator started, on its clock.
     started_ms: u64,
 }
@@ -90,13 +90,13 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             clock: std::sync::Arc::new(WallClock),
             control_key: ControlKey::new(DEV_CONTROL_SECRET),
             started_ms: arcane_service::unix_ms(),
-            social: crate::social::SocialHub::default(),
+            social: crate::links::SocialHub::default(),
         }
     }
 
     /// Party size, list caps and invitation lifetime.
-    pub fn with_social_limits(mut self, limits: crate::social::SocialLimits) -> Self {
-        self.social = crate::social::SocialHub::new(limits);
+    pub fn with_social_limits(mut self, limits: crate::links::SocialLimits) -> Self {
+        self.social = crate::links::SocialHub::new(limits);
         self
     }
 

@@ -173,6 +173,9 @@ async fn each_listener_describes_its_routes_in_openapi() {
         paths::DEREGISTER,
         paths::HEARTBEAT,
         paths::REGISTER,
+        paths::MODERATION,
+        paths::AUDIT,
+        paths::PRESENCE,
     ];
     want.sort();
     assert_eq!(internal, want);

@@ -26,7 +26,6 @@ mod process;
 mod recovery;
 mod reload;
 mod server;
-mod social;
 mod status;
 mod tick;
 

@@ -212,17 +212,18 @@ pub(crate) async fn start_with_pause(
         persist,
     );
     let journal_slot = ticker.set_journal(journal, config.state_hash_every);
-    let (social, social_rx) = crate::social::Social::new(&chat, status.clone(), metrics.clone());
+    let (social, social_rx) =
+        crate::net::social::Social::new(&chat, status.clone(), metrics.clone());
     let social = Arc::new(social);
     ticker.set_social(social.clone());
     if let Some(base) = &config.orchestrator {
-        let link = crate::social::LinkConfig {
+        let link = crate::net::social::LinkConfig {
             orchestrator: base.clone(),
             key: ControlKey::new(&config.control_secret),
             zone_id: zone_id.clone(),
             lease_generation: store.as_ref().map_or(0, |(_, l)| l.generation),
         };
-        tasks.push(tokio::spawn(crate::social::run_link(
+        tasks.push(tokio::spawn(crate::net::social::run_link(
             social.clone(),
             social_rx,
             link,

@@ -138,7 +138,7 @@ fn control_routes<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router<Arc<Or
         .route(paths::ZONES, get(zones::zones::<R>))
         .route(paths::AUDIT, get(social::audit::<R>))
         .route(paths::PRESENCE, get(social::presence::<R>))
-        .route(paths::SOCIAL, get(crate::social::link::upgrade::<R>))
+        .route(paths::SOCIAL, get(social::upgrade::<R>))
         .route("/metrics", get(probes::metrics::<R>))
         .merge(signed_routes)
 }

@@ -6,8 +6,9 @@
 #![allow(dead_code)] // the functions exist for their annotations
 
 use arcane_control_api::{
-    ApiError, Deregister, Heartbeat, LoginRequest, LoginResponse, TransferRequest,
-    TransferResponse, ZoneInfo, ZoneLoad, ZoneStatus,
+    ApiError, AuditEntry, Deregister, Heartbeat, LoginRequest, LoginResponse, ModerationAction,
+    ModerationRequest, PresenceEntry, TransferRequest, TransferResponse, ZoneInfo, ZoneLoad,
+    ZoneStatus,
 };
 use axum::Json;
 use utoipa::OpenApi;
@@ -136,6 +137,44 @@ fn deregister() {}
     ))]
 fn transfers() {}
 
+/// A moderator mutes (for `minutes`; 0 lifts it) or kicks a player. Written to the
+/// moderation audit, then carried out in the player's zone if they are online.
+#[utoipa::path(post, path = "/v1/moderation", tag = "internal", request_body = ModerationRequest,
+    params(
+        ("x-arcane-timestamp" = String, Header, description = "Milliseconds since the Unix epoch"),
+        ("x-arcane-signature" = String, Header, description = "HMAC-SHA256 (control secret)"),
+    ),
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "Malformed, or no actor or reason", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Unsigned, forged or stale", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "No player of that name", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn moderation() {}
+
+/// The moderation audit (mutes, kicks, word-filter hits), newest first.
+#[utoipa::path(get, path = "/v1/moderation/audit", tag = "internal",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Rows (default 100)")),
+    responses(
+        (status = 200, description = "The newest rows", body = Vec<AuditEntry>),
+        (status = 400, description = "A limit out of range", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn audit() {}
+
+/// Where each named player is online (`zone` empty: offline, or no such player).
+#[utoipa::path(get, path = "/v1/presence", tag = "internal",
+    params(("names" = String, Query, min_length = 1, description = "Comma-separated player names, 1 to 200")),
+    responses(
+        (status = 200, description = "One entry per name, in order", body = Vec<PresenceEntry>),
+        (status = 400, description = "No names, or too many", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn presence() {}
+
 /// What players reach.
 #[derive(OpenApi)]
 #[openapi(
@@ -150,7 +189,8 @@ pub struct PublicApi;
 #[openapi(
     info(title = "Arcane Realms orchestrator: internal API", version = "1"),
     paths(
-        zones, metrics, register, heartbeat, deregister, transfers, livez, healthz, readyz
+        zones, metrics, register, heartbeat, deregister, transfers, moderation, audit, presence,
+        livez, healthz, readyz
     ),
     components(schemas(
         ZoneInfo,
@@ -160,6 +200,10 @@ pub struct PublicApi;
         Deregister,
         TransferRequest,
         TransferResponse,
+        ModerationRequest,
+        ModerationAction,
+        AuditEntry,
+        PresenceEntry,
         ApiError
     ))
 )]

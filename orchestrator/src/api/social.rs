@@ -7,8 +7,11 @@ use std::sync::Arc;
 use arcane_control_api::{
     AuditEntry, ModerationAction, ModerationRequest, PresenceEntry, SocialDown,
 };
+use arcane_service::control_auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::Json;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -16,6 +19,34 @@ use super::problem::ApiJson;
 use super::{Problem, internal};
 use crate::orchestrator::Orchestrator;
 use crate::registry::ZoneRegistry;
+
+/// Largest frame a zone may send on its social link (a `Hello` lists every player
+/// online there).
+const MAX_LINK_FRAME: usize = 4 << 20;
+
+/// `GET /v1/social`: checks the signature, then upgrades.
+pub(crate) async fn upgrade<R: ZoneRegistry>(
+    State(o): State<Arc<Orchestrator<R>>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let checked = o.control_key.verify(
+        "GET",
+        arcane_control_api::paths::SOCIAL,
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        b"",
+        o.now_ms(),
+    );
+    if let Err(e) = checked {
+        o.metrics.control_refused.inc();
+        tracing::warn!("social link refused: {e}");
+        return Problem::Unauthorized.answer(e.to_string());
+    }
+    ws.max_message_size(MAX_LINK_FRAME)
+        .on_upgrade(move |socket| crate::social::link::serve(o, socket))
+}
 
 /// Most names one presence query takes, and most audit rows one answer holds.
 const MAX_NAMES: usize = 200;

@@ -8,52 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcane_control_api::{SocialDown, SocialUp};
-use arcane_service::control_auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::LINK_QUEUE;
 use super::chat::Outgoing;
 use super::presence::SocialError;
-use crate::api::Problem;
+use crate::links::LINK_QUEUE;
 use crate::orchestrator::Orchestrator;
 use crate::registry::ZoneRegistry;
-
-/// Largest frame a zone may send (a `Hello` lists every player online there).
-const MAX_FRAME: usize = 4 << 20;
 
 /// How long a new link has to say who it is.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 
-/// `GET /v1/social`: checks the signature, then upgrades.
-pub(crate) async fn upgrade<R: ZoneRegistry>(
-    State(o): State<Arc<Orchestrator<R>>>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let checked = o.control_key.verify(
-        "GET",
-        arcane_control_api::paths::SOCIAL,
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        b"",
-        o.now_ms(),
-    );
-    if let Err(e) = checked {
-        o.metrics.control_refused.inc();
-        tracing::warn!("social link refused: {e}");
-        return Problem::Unauthorized.answer(e.to_string());
-    }
-    ws.max_message_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(o, socket))
-}
-
-async fn serve<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, socket: WebSocket) {
+/// Serves one zone's link until it ends.
+pub(crate) async fn serve<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let first = tokio::time::timeout(HELLO_WITHIN, stream.next()).await;
     let hello = match first {

@@ -9,92 +9,11 @@ pub(crate) mod link;
 mod presence;
 mod requests;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use arcane_control_api::SocialDown;
-use arcane_protocol::{EventKind, SocialEvent};
-use tokio::sync::mpsc;
-
+use crate::links::lock;
 use crate::orchestrator::Orchestrator;
 use crate::registry::{ZoneRegistry, by_zone};
-
-/// Limits of the social layer.
-#[derive(Debug, Clone)]
-pub struct SocialLimits {
-    /// Most members in a party.
-    pub party_size: u32,
-    /// Most players on one friend, block or mute list.
-    pub list_cap: u32,
-    /// How long a party invitation stands.
-    pub invite_ttl: Duration,
-}
-
-impl Default for SocialLimits {
-    fn default() -> Self {
-        SocialLimits {
-            party_size: 5,
-            list_cap: 200,
-            invite_ttl: Duration::from_secs(120),
-        }
-    }
-}
-
-/// Messages waiting for one zone's link writer.
-pub const LINK_QUEUE: usize = 8192;
-
-/// The zones linked to this replica, and what the social layer keeps in memory.
-#[derive(Default)]
-pub struct SocialHub {
-    zones: Mutex<HashMap<String, (u64, mpsc::Sender<SocialDown>)>>,
-    next_link: AtomicU64,
-    /// Player ids by name (names never change).
-    names: Mutex<HashMap<String, u64>>,
-    pub limits: SocialLimits,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl SocialHub {
-    pub fn new(limits: SocialLimits) -> Self {
-        SocialHub {
-            limits,
-            ..SocialHub::default()
-        }
-    }
-
-    /// Attaches `zone`'s link (replacing an older one); returns its id.
-    fn attach(&self, zone: &str, tx: mpsc::Sender<SocialDown>) -> u64 {
-        let id = self.next_link.fetch_add(1, Ordering::Relaxed) + 1;
-        lock(&self.zones).insert(zone.to_string(), (id, tx));
-        id
-    }
-
-    /// Detaches `zone`'s link `id` (not a newer one); true when it was attached.
-    fn detach(&self, zone: &str, id: u64) -> bool {
-        let mut zones = lock(&self.zones);
-        if zones.get(zone).is_some_and(|(i, _)| *i == id) {
-            zones.remove(zone);
-            return true;
-        }
-        false
-    }
-
-    fn local(&self, zone: &str) -> Option<mpsc::Sender<SocialDown>> {
-        lock(&self.zones).get(zone).map(|(_, tx)| tx.clone())
-    }
-
-    /// Zones linked here.
-    pub fn linked(&self) -> Vec<String> {
-        let mut z: Vec<String> = lock(&self.zones).keys().cloned().collect();
-        z.sort();
-        z
-    }
-}
+use arcane_control_api::SocialDown;
+use arcane_protocol::{EventKind, SocialEvent};
 
 impl<R: ZoneRegistry> Orchestrator<R> {
     /// Sends `down` to `zone`: through its link when it ends here, else on the bus.

@@ -47,7 +47,7 @@ pub struct SessionContext {
     /// The next connection's id (from 1).
     pub next_conn: AtomicU64,
     /// Presence, moderator mutes, the chat rate and the link to the orchestrator.
-    pub social: Arc<crate::social::Social>,
+    pub social: Arc<crate::net::social::Social>,
 }
 
 /// A connection that passed the handshake.
@@ -59,7 +59,7 @@ pub struct Session {
     pub name: String,
     malformed: u32,
     rate: RateLimit,
-    chat: crate::social::ChatLimiter,
+    chat: crate::net::social::ChatLimiter,
 }
 
 /// A token bucket over client frames: `per_second` tokens a second, holding at most
@@ -347,7 +347,7 @@ impl SessionContext {
                         request,
                     };
                     if !self.social.send(up) {
-                        self.tell(session, crate::social::request_unavailable(kind));
+                        self.tell(session, crate::net::social::request_unavailable(kind));
                     }
                     continue;
                 }
@@ -422,7 +422,7 @@ impl SessionContext {
                 detail: format!("{} chat: {}", channel.as_str(), cleaned.filtered.join(", ")),
             });
         }
-        let refusal = crate::social::chat_unavailable(&channel);
+        let refusal = crate::net::social::chat_unavailable(&channel);
         let up = SocialUp::Chat {
             from: player,
             from_name: session.name.clone(),

@@ -95,7 +95,7 @@ impl Pair {
         );
         let journal = ticker.set_journal(journal, hash_every);
         let (social, social_up) =
-            crate::social::Social::new(&chat, status.clone(), metrics.clone());
+            crate::net::social::Social::new(&chat, status.clone(), metrics.clone());
         let social = Arc::new(social);
         social.set_linked(true);
         ticker.set_social(social.clone());

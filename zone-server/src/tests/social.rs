@@ -11,7 +11,7 @@ use super::pair::{Pair, Peer};
 
 /// What the social link does with a message from the orchestrator.
 fn link(pair: &Pair, down: SocialDown) {
-    crate::social::receive(&pair.ctx.social, &pair.ctx.inbox, &pair.ctx.metrics, down);
+    crate::net::social::receive(&pair.ctx.social, &pair.ctx.inbox, &pair.ctx.metrics, down);
 }
 
 fn chat(channel: ChatChannel, text: &str) -> ClientMessage {

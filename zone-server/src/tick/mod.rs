@@ -67,7 +67,7 @@ impl Ticker {
 
     /// Connects the tick to the social layer: chat leaving the zone, vitals for
     /// parties, what the orchestrator sends for players here.
-    pub fn set_social(&mut self, social: Arc<crate::social::Social>) {
+    pub fn set_social(&mut self, social: Arc<crate::net::social::Social>) {
         self.router.max_hp = self.zone.settings().player_class().map_or(0, |c| c.max_hp);
         self.router.social = Some(social);
     }

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use crate::metrics::{Metrics, kick_label};
 use crate::net::inbound::{ConnId, Inbound};
 use crate::net::outbox::{Offer, Outbox, Reliable};
+use crate::net::social::Social;
 use crate::persist::{PersistHandle, PersistJob};
-use crate::social::Social;
 
 pub(super) struct Connection {
     conn: ConnId,
@@ -145,7 +145,7 @@ impl Router {
         if !matches!(c.channel, ChatChannel::Party | ChatChannel::Whisper { .. }) {
             return;
         }
-        let refusal = crate::social::chat_unavailable(&c.channel);
+        let refusal = crate::net::social::chat_unavailable(&c.channel);
         let up = SocialUp::Chat {
             from: c.player.0,
             from_name: c.name,
