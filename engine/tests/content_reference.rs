@@ -117,6 +117,7 @@ fn every_content_type_and_field_is_in_the_designers_reference() {
         "classes",
         "enemies",
         "creatures",
+        "chat",
         "zone",
     ] {
         for ty in declared(&root.join(format!("src/content/{file}.rs"))) {

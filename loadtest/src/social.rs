@@ -42,12 +42,15 @@ impl SocialStats {
         let _ = h.record(us.max(1));
     }
 
-    /// The latency histograms restart at the end of the ramp.
+    /// The counts and latencies restart at the end of the ramp (parties formed in
+    /// the ramp stay counted).
     pub fn reset_latency(&mut self) {
         for h in self.latency_us.values_mut() {
             h.reset();
         }
         self.figures.delivered.clear();
+        self.figures.sent.clear();
+        self.figures.refused.clear();
     }
 
     pub fn report(&self) -> SocialFigures {

@@ -70,6 +70,7 @@ metric_set! {
         presence_updates: Counter => "presence_updates", "Players coming online, going offline or changing zone";
         social_links: Gauge => "social_links", "Zones' social links ending at this replica";
         social_dropped: Counter => "social_dropped", "Social messages that could not be handed to a zone (link full, unreachable)";
+        social_bounced: Counter => "social_bounced", "Deliveries a zone bounced (the player had moved on) and that were tried again";
         social_malformed: Counter => "social_malformed", "Social link frames that did not parse";
         moderation_actions: Family<ActionLabel, Counter> => "moderation", "Moderation actions and filter hits, by action";
         control_refused: Counter => "control_refused",

@@ -221,6 +221,10 @@ async fn presence_contract<R: ZoneRegistry>(s: &R, what: &str) {
         name: "ann".into(),
         hp: 40,
         max_hp: 100,
+        party: Some("p1".into()),
+        blocks: vec![3],
+        hidden: vec![3, 4],
+        muted_until: 9,
     };
     assert_eq!(
         s.presence_set(7, at("meadow")).await.unwrap(),

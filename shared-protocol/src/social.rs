@@ -57,10 +57,12 @@ pub enum ChatRefusal {
     NoParty,
     /// The message could not be routed to another zone right now.
     Unavailable,
+    /// The frame's text was not valid UTF-8 (the frame counts as malformed too).
+    InvalidText,
 }
 
 impl ChatRefusal {
-    pub const ALL: [ChatRefusal; 8] = [
+    pub const ALL: [ChatRefusal; 9] = [
         ChatRefusal::Empty,
         ChatRefusal::TooLong,
         ChatRefusal::RateLimited,
@@ -69,6 +71,7 @@ impl ChatRefusal {
         ChatRefusal::Blocked,
         ChatRefusal::NoParty,
         ChatRefusal::Unavailable,
+        ChatRefusal::InvalidText,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +84,7 @@ impl ChatRefusal {
             ChatRefusal::Blocked => "blocked",
             ChatRefusal::NoParty => "no_party",
             ChatRefusal::Unavailable => "unavailable",
+            ChatRefusal::InvalidText => "invalid_text",
         }
     }
 }

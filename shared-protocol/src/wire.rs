@@ -14,6 +14,9 @@ pub enum CodecError {
     TooLarge { len: usize, limit: usize },
     #[error("malformed frame: {0}")]
     Malformed(String),
+    /// A text field was not valid UTF-8 (chat and names must be).
+    #[error("malformed frame: a text is not valid UTF-8")]
+    InvalidText,
     #[error("frame has {0} trailing bytes after the message")]
     TrailingBytes(usize),
     #[error("frame batches {0} messages, more than the limit")]
@@ -137,8 +140,11 @@ pub(crate) fn decode_exact<T: Decode<()>, const N: usize>(bytes: &[u8]) -> Resul
             limit: N,
         });
     }
-    let (value, read) = bincode::decode_from_slice(bytes, config_limited::<N>())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let (value, read) =
+        bincode::decode_from_slice(bytes, config_limited::<N>()).map_err(|e| match e {
+            bincode::error::DecodeError::Utf8 { .. } => CodecError::InvalidText,
+            e => CodecError::Malformed(e.to_string()),
+        })?;
     if read != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - read));
     }

@@ -12,7 +12,9 @@ use arcane_protocol::{AdminCommand, ClientMessage, ClientTier, EventKind, NetId,
 use arcane_zone_server::ZoneServerConfig;
 
 mod demo;
+mod moderate;
 mod play;
+mod play_social;
 mod replay;
 use arcane_zone_server::config::DEV_TICKET_SECRET;
 use clap::{Parser, Subcommand};
@@ -71,10 +73,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCli,
     },
-    /// Join a zone as a player and try creatures by hand: read commands from standard
-    /// input (`near`, `capture nearest`, `breed #0 #1`, `roster`, `wait MS`, `quit`;
+    /// Join a zone as a player and play by hand: read commands from standard input
+    /// (`near`, `capture nearest`, `breed #0 #1`, `roster`, `wait MS`, `quit`; chat:
+    /// `say`, `shout`, `p`, `w NAME`; `friend`, `block`, `mute`, `party …`, `status`;
     /// with `--admin` also `spawn`, `goto`, `hp`, `cells`) and print the answers.
     Play(play::PlayArgs),
+    /// Mute, unmute or kick a player through the orchestrator (written to the
+    /// moderation audit), read the audit, or see where players are online.
+    Moderate(moderate::ModerateArgs),
     /// Rebuild a zone from its journal (`--journal-dir`), headless: check every
     /// recorded state digest (`--verify`), stop at a tick (`--to`), write the state
     /// at a tick (`--dump`). Exits 2 at the first divergence, printing the tick and
@@ -341,6 +347,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Moderate(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(moderate::run(args)),
         Command::Play(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

@@ -7,7 +7,8 @@
 //! `cast SLOT ID`, `wait MS`, `quit`; as an admin also `spawn SPECIES X Y
 //! [gene=value…]`, `goto ID` (teleport next to it) or `goto X Y`, `hp ID HP` and
 //! `cells X Y R`. `ID` is a net id, `nearest` (the nearest creature in view), or `#N`
-//! (the N-th roster entry).
+//! (the N-th roster entry). Chat and social commands are in `play_social.rs`; with
+//! `--orchestrator` and `--name` it logs in as a named player, which they need.
 
 use std::time::Duration;
 
@@ -37,6 +38,13 @@ pub struct PlayArgs {
     pub admin: bool,
     #[arg(long, env = "ARCANE_TICKET_SECRET", default_value = arcane_zone_server::config::DEV_TICKET_SECRET, hide_env_values = true)]
     pub secret: String,
+    /// Log in through this orchestrator (`http://host:port`) as `--name` instead of
+    /// minting a ticket for `--target` (chat across zones, friends and parties).
+    #[arg(long, requires = "name")]
+    pub orchestrator: Option<String>,
+    /// The player name to log in as (with `--orchestrator`).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// The session: what the zone told us, and the sequence numbers of our streams.
@@ -108,6 +116,9 @@ impl Play {
 
     /// The messages one command line sends (none for local commands).
     fn command(&mut self, line: &str, admin: bool) -> anyhow::Result<Vec<ClientMessage>> {
+        if let Some(msgs) = crate::play_social::command(line) {
+            return msgs;
+        }
         let mut words = line.split_whitespace();
         let Some(verb) = words.next() else {
             return Ok(Vec::new());
@@ -280,6 +291,9 @@ impl Play {
     }
 
     fn on_event(&mut self, kind: EventKind) {
+        if crate::play_social::print(&kind) {
+            return;
+        }
         match kind {
             EventKind::CaptureResult {
                 target, outcome, ..
@@ -334,14 +348,37 @@ impl Play {
 
 /// Runs `arcane play` until `quit`, the end of the input, or the zone closes.
 pub async fn run(a: PlayArgs) -> anyhow::Result<()> {
-    let now = arcane_service::unix_ms() / 1000;
-    let ticket = TicketKey::new(&a.secret).mint(&TicketClaims {
-        player_id: a.player,
-        zone_id: a.zone.clone(),
-        role: if a.admin { Role::Admin } else { Role::Player },
-        expires_unix: now + 3600,
-    });
-    let mut client = Client::join(&a.target, &ticket, ClientTier::Desktop).await?;
+    let (target, ticket) = match (&a.orchestrator, &a.name) {
+        (Some(base), Some(name)) => {
+            let login: arcane_control_api::LoginResponse = reqwest::Client::new()
+                .post(format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    arcane_control_api::paths::LOGIN
+                ))
+                .json(&arcane_control_api::LoginRequest {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            (login.endpoint, login.ticket)
+        }
+        _ => {
+            let now = arcane_service::unix_ms() / 1000;
+            let ticket = TicketKey::new(&a.secret).mint(&TicketClaims {
+                player_id: a.player,
+                zone_id: a.zone.clone(),
+                role: if a.admin { Role::Admin } else { Role::Player },
+                expires_unix: now + 3600,
+            });
+            (a.target.clone(), ticket)
+        }
+    };
+    let mut client = Client::join(&target, &ticket, ClientTier::Desktop).await?;
     let welcome = tokio::time::timeout(
         Duration::from_secs(5),
         client.recv_until(|m| match m {

@@ -282,19 +282,50 @@ async fn players_in_two_zones_whisper_party_and_are_moderated() {
         actions.contains(&"mute") && actions.contains(&"filter"),
         "{audit:?}"
     );
+    let filter = audit.iter().find(|a| a.action == "filter").unwrap();
+    assert!(
+        filter.detail.contains("frak") && filter.actor == "zone:west",
+        "{filter:?}"
+    );
 
     // Presence by name; then bob is kicked and ann, his friend, hears he left.
     let url = format!("{}{}?names=ann,bob,nobody", world.internal, paths::PRESENCE);
     let presence: Vec<PresenceEntry> = reqwest::get(url).await.unwrap().json().await.unwrap();
     let zones: Vec<&str> = presence.iter().map(|p| p.zone.as_str()).collect();
     assert_eq!(zones, ["west", "east", ""]);
-    moderate(&world, "bob", ModerationAction::Kick).await;
+    // The kick goes through `arcane moderate`, as an operator types it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arcane"))
+        .args([
+            "moderate",
+            "--orchestrator",
+            &world.internal,
+            "--actor",
+            "gm-bo",
+        ])
+        .args(["kick", "bob", "--reason", "abuse"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(bob.kicked().await, KickReason::Moderator);
     ann.social("bob offline", |s| match s {
         SocialEvent::Presence { name, zone } if name == "bob" && zone.is_empty() => Some(()),
         _ => None,
     })
     .await;
+    let audit: Vec<AuditEntry> = reqwest::get(format!("{}{}", world.internal, paths::AUDIT))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("kick", "gm-bo")
+    );
     let metrics = world.metrics().await;
     assert!(
         metrics.contains("arcane_orchestrator_chat_routed_total{channel=\"whisper\"}"),

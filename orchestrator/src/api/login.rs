@@ -58,6 +58,11 @@ async fn log_in<R: ZoneRegistry>(
         if let Err(e) = o.store.join_named_party(player.id, party, now).await {
             return Err(internal(e));
         }
+        // Online elsewhere (a second login), its presence names the party now.
+        let joined = Some(party.clone());
+        if let Err(e) = o.update_presence(player.id, |p| p.party = joined).await {
+            return Err(internal(e));
+        }
         player.party = Some(party.clone());
     }
     let (zone_id, Endpoints { ws: endpoint, quic }) = match o.place(&player).await {

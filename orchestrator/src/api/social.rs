@@ -78,6 +78,9 @@ pub(super) async fn moderate<R: ZoneRegistry>(
             if let Err(e) = o.store.set_chat_mute(player, until as i64).await {
                 return internal(e);
             }
+            if let Err(e) = o.update_presence(player, |p| p.muted_until = until).await {
+                return internal(e);
+            }
             let down = SocialDown::Muted {
                 player,
                 until_ms: until,

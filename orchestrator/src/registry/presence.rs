@@ -13,8 +13,9 @@ use super::RegistryError;
 use super::memory::{MemoryRegistry, lock};
 use super::redis::RedisRegistry;
 
-/// Where an online player is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an online player is, and what routing its chat needs (kept with it so a
+/// whisper or a zone change costs no database query; refreshed when they change).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     pub zone: String,
     pub name: String,
@@ -22,6 +23,18 @@ pub struct Presence {
     pub hp: u32,
     #[serde(default)]
     pub max_hp: u32,
+    /// Its party's id.
+    #[serde(default)]
+    pub party: Option<String>,
+    /// Whom it blocks (their whispers and invitations are refused).
+    #[serde(default)]
+    pub blocks: Vec<u64>,
+    /// Whose chat it hides (blocked and muted players).
+    #[serde(default)]
+    pub hidden: Vec<u64>,
+    /// A moderator's mute, until (ms since the Unix epoch; 0: none).
+    #[serde(default)]
+    pub muted_until: u64,
 }
 
 /// A message for a zone, published to every replica (zone id, JSON of a `SocialDown`).

@@ -4,7 +4,6 @@
 //! speaker gets a copy too (it confirms delivery) or a `ChatRefused`.
 
 use arcane_protocol::{ChatChannel, ChatRefusal, EventKind};
-use arcane_store::ListKind;
 
 use super::presence::SocialError;
 use crate::orchestrator::Orchestrator;
@@ -38,6 +37,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     arcane_control_api::SocialDown::Deliver {
                         players: vec![m.from],
                         event,
+                        attempt: 0,
                     },
                 )
                 .await;
@@ -73,16 +73,17 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                 format!("no player is called {to:?}"),
             )));
         };
-        if self.store.listed(target, ListKind::Block, m.from).await? {
+        // Presence carries the reader's blocks: a whisper costs no database query.
+        let online = self.registry.presence_get(&[target]).await?.pop().flatten();
+        let Some(online) = online else {
+            return Ok(Some((ChatRefusal::Unavailable, format!("{to} is offline"))));
+        };
+        if online.blocks.contains(&m.from) {
             return Ok(Some((
                 ChatRefusal::Blocked,
                 format!("{to} does not take your messages"),
             )));
         }
-        let online = self.registry.presence_get(&[target]).await?.pop().flatten();
-        let Some(_) = online else {
-            return Ok(Some((ChatRefusal::Unavailable, format!("{to} is offline"))));
-        };
         let copy = Self::copy(m, ChatChannel::Whisper { to: to.to_string() });
         if target == m.from {
             self.deliver(&[target], copy).await;
@@ -96,7 +97,12 @@ impl<R: ZoneRegistry> Orchestrator<R> {
         &self,
         m: &Outgoing<'_>,
     ) -> Result<Option<(ChatRefusal, String)>, SocialError> {
-        let Some(party) = self.store.party_of(m.from).await? else {
+        let speaker = self.registry.presence_get(&[m.from]).await?.pop().flatten();
+        let party = match speaker.and_then(|p| p.party) {
+            Some(id) => self.store.party(&id).await?,
+            None => None,
+        };
+        let Some(party) = party else {
             return Ok(Some((ChatRefusal::NoParty, "you are in no party".into())));
         };
         let ids: Vec<u64> = party.members.iter().map(|p| p.0).collect();

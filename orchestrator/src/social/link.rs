@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::chat::Outgoing;
-use super::presence::SocialError;
+use super::presence::{OFFLINE_GRACE, SocialError};
 use crate::links::LINK_QUEUE;
 use crate::orchestrator::Orchestrator;
 use crate::registry::ZoneRegistry;
@@ -57,7 +57,11 @@ pub(crate) async fn serve<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, socket: WebS
             let Ok(json) = serde_json::to_string(&down) else {
                 continue;
             };
-            if sink.send(Message::Text(json.into())).await.is_err() {
+            // Flushed when nothing else waits: one write for a burst.
+            if sink.feed(Message::Text(json.into())).await.is_err() {
+                break;
+            }
+            if rx.is_empty() && sink.flush().await.is_err() {
                 break;
             }
         }
@@ -65,6 +69,11 @@ pub(crate) async fn serve<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, socket: WebS
     if let Err(e) = relink(&o, &zone_id, &online).await {
         tracing::warn!(zone = %zone_id, "social link: presence not restored: {e}");
     }
+    // The reader only reads: chat has a lane of its own, so a whisper never waits
+    // behind the store work of logins and transfers, which have the other lane. Each
+    // lane keeps its order (one speaker's lines, one player's comings and goings).
+    let (chat_tx, chat_lane) = lane(&o, &zone_id);
+    let (control_tx, control_lane) = lane(&o, &zone_id);
     while let Some(frame) = stream.next().await {
         let text = match frame {
             Ok(Message::Text(t)) => t,
@@ -79,18 +88,75 @@ pub(crate) async fn serve<R: ZoneRegistry>(o: Arc<Orchestrator<R>>, socket: WebS
                 continue;
             }
         };
-        if let Err(e) = handle(&o, &zone_id, up).await {
-            tracing::warn!(zone = %zone_id, "social link: {e}");
+        match up {
+            SocialUp::Chat { .. } => {
+                if chat_tx.try_send(up).is_err() {
+                    o.metrics.social_dropped.inc();
+                }
+            }
+            SocialUp::Bounced {
+                players,
+                event,
+                attempt,
+            } => {
+                let o = o.clone();
+                tokio::spawn(async move { o.redeliver(&players, event, attempt).await });
+            }
+            // A transfer's new zone reports the arrival within the grace.
+            SocialUp::Offline { player } => {
+                let (o, zone) = (o.clone(), zone_id.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(OFFLINE_GRACE).await;
+                    if let Err(e) = o.went_offline(&zone, player).await {
+                        tracing::warn!(%zone, "social link: {e}");
+                    }
+                });
+            }
+            up => {
+                if control_tx.send(up).await.is_err() {
+                    break;
+                }
+            }
         }
     }
     writer.abort();
+    chat_lane.abort();
+    control_lane.abort();
     o.metrics.social_links.dec();
     if o.social.detach(&zone_id, link) {
-        tracing::info!(zone = %zone_id, "social link down; its players are offline");
-        if let Err(e) = o.zone_gone(&zone_id).await {
-            tracing::warn!(zone = %zone_id, "presence not cleared: {e}");
-        }
+        // A zone that only lost its link for a moment links again and says who is
+        // there; one that stays away is gone, and its players with it.
+        tokio::spawn(async move {
+            tokio::time::sleep(OFFLINE_GRACE * 3).await;
+            if o.social.linked().contains(&zone_id) {
+                return;
+            }
+            tracing::info!(zone = %zone_id, "social link down; its players are offline");
+            if let Err(e) = o.zone_gone(&zone_id).await {
+                tracing::warn!(zone = %zone_id, "presence not cleared: {e}");
+            }
+        });
     }
+}
+
+/// Messages waiting in one of a link's lanes.
+const LANE: usize = 4096;
+
+/// A task carrying out one lane of a link's messages in order.
+fn lane<R: ZoneRegistry>(
+    o: &Arc<Orchestrator<R>>,
+    zone: &str,
+) -> (mpsc::Sender<SocialUp>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<SocialUp>(LANE);
+    let (o, zone) = (o.clone(), zone.to_string());
+    let task = tokio::spawn(async move {
+        while let Some(up) = rx.recv().await {
+            if let Err(e) = handle(&o, &zone, up).await {
+                tracing::warn!(%zone, "social link: {e}");
+            }
+        }
+    });
+    (tx, task)
 }
 
 /// A (re)linked zone's players are the ones online there now.
@@ -119,6 +185,14 @@ async fn handle<R: ZoneRegistry>(
 ) -> Result<(), SocialError> {
     match up {
         SocialUp::Hello { online, .. } => relink(o, zone, &online).await,
+        SocialUp::Bounced {
+            players,
+            event,
+            attempt,
+        } => {
+            o.redeliver(&players, event, attempt).await;
+            Ok(())
+        }
         SocialUp::Online(p) => o.came_online(zone, p.player, &p.name).await,
         SocialUp::Offline { player } => o.went_offline(zone, player).await,
         SocialUp::Chat {

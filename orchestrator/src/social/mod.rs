@@ -15,6 +15,12 @@ use crate::registry::{ZoneRegistry, by_zone};
 use arcane_control_api::SocialDown;
 use arcane_protocol::{EventKind, SocialEvent};
 
+/// Attempts of one delivery to players who keep not being where presence said.
+pub const MAX_ATTEMPTS: u8 = 8;
+
+/// The wait before a bounced delivery is tried again.
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl<R: ZoneRegistry> Orchestrator<R> {
     /// Sends `down` to `zone`: through its link when it ends here, else on the bus.
     pub(crate) async fn send_zone(&self, zone: &str, down: SocialDown) {
@@ -38,6 +44,11 @@ impl<R: ZoneRegistry> Orchestrator<R> {
 
     /// Delivers `event` to each of `players` that is online, wherever they are.
     pub(crate) async fn deliver(&self, players: &[u64], event: EventKind) {
+        self.deliver_attempt(players, event, 0).await;
+    }
+
+    /// [`Orchestrator::deliver`], the `attempt`-th time (see `redeliver`).
+    async fn deliver_attempt(&self, players: &[u64], event: EventKind, attempt: u8) {
         let Ok(presence) = self.registry.presence_get(players).await else {
             self.metrics.social_dropped.inc();
             return;
@@ -46,9 +57,23 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             let down = SocialDown::Deliver {
                 players,
                 event: event.clone(),
+                attempt,
             };
             self.send_zone(&zone, down).await;
         }
+    }
+
+    /// A zone bounced a delivery: its players had left (a transfer in flight, which
+    /// takes a few hundred ms at most). Tried again where they are a little later, up
+    /// to [`MAX_ATTEMPTS`] times; then they are gone and it is dropped.
+    pub(crate) async fn redeliver(&self, players: &[u64], event: EventKind, attempt: u8) {
+        if attempt >= MAX_ATTEMPTS {
+            self.metrics.social_dropped.inc();
+            return;
+        }
+        self.metrics.social_bounced.inc();
+        tokio::time::sleep(REDELIVER_AFTER).await;
+        self.deliver_attempt(players, event, attempt + 1).await;
     }
 
     /// Delivers a social event to one player known to be in `zone`.
@@ -56,6 +81,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
         let down = SocialDown::Deliver {
             players: vec![player],
             event: EventKind::Social(Box::new(event)),
+            attempt: 0,
         };
         self.send_zone(zone, down).await;
     }

@@ -20,8 +20,16 @@ pub enum SocialError {
     Registry(#[from] crate::registry::RegistryError),
 }
 
+/// How long a player who left a zone stays present there: a transfer's new zone
+/// reports the arrival within it, so friends see a move rather than a logout and a
+/// login (within the one heartbeat presence promises).
+pub const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<R: ZoneRegistry> Orchestrator<R> {
     /// `player` is online in `zone` (a join, a transfer's arrival, a relinked zone).
+    /// A player already online elsewhere moved: its new zone gets its hidden list and
+    /// mute, its friends and party its new zone. Otherwise it logged in: its state is
+    /// read from the store, and it gets its lists and party too.
     pub(crate) async fn came_online(
         &self,
         zone: &str,
@@ -29,46 +37,92 @@ impl<R: ZoneRegistry> Orchestrator<R> {
         name: &str,
     ) -> Result<(), SocialError> {
         let before = self.registry.presence_get(&[player]).await?.pop().flatten();
-        let (hp, max_hp) = before.as_ref().map(|p| (p.hp, p.max_hp)).unwrap_or((0, 0));
-        let p = Presence {
-            zone: zone.to_string(),
-            name: name.to_string(),
-            hp,
-            max_hp,
+        let moved = before.as_ref().is_some_and(|b| b.zone != zone);
+        let arrived = before.as_ref().is_none_or(|b| b.zone != zone);
+        let p = match before {
+            Some(b) if moved => Presence {
+                zone: zone.to_string(),
+                ..b
+            },
+            _ => self.presence_from_store(zone, player, name).await?,
         };
-        self.registry.presence_set(player, p).await?;
+        self.registry.presence_set(player, p.clone()).await?;
         self.metrics.presence_updates.inc();
-        let ids = self.store.hidden(player).await?;
-        self.send_zone(zone, SocialDown::Hidden { player, ids })
-            .await;
-        let until = self.store.chat_mute(player).await?;
-        if until > self.now_ms() as i64 {
+        let hidden = SocialDown::Hidden {
+            player,
+            ids: p.hidden.clone(),
+        };
+        self.send_zone(zone, hidden).await;
+        if p.muted_until > self.now_ms() {
             let down = SocialDown::Muted {
                 player,
-                until_ms: until as u64,
+                until_ms: p.muted_until,
                 reason: "muted by a moderator".into(),
             };
             self.send_zone(zone, down).await;
         }
-        let lists = self.lists(player).await?;
-        self.tell(zone, player, lists).await;
-        let party = self.store.party_of(player).await?;
-        let view = match &party {
-            Some(p) => Some(self.party_view(p).await?),
+        let party = match &p.party {
+            Some(id) => self.store.party(id).await?,
             None => None,
         };
-        self.tell(zone, player, SocialEvent::Party(view)).await;
-        if before.is_none_or(|b| b.zone != zone) {
+        if !moved {
+            let lists = self.lists(player).await?;
+            self.tell(zone, player, lists).await;
+            let view = match &party {
+                Some(party) => Some(self.party_view(party).await?),
+                None => None,
+            };
+            self.tell(zone, player, SocialEvent::Party(view)).await;
+        }
+        if arrived {
             self.announce(player, name, zone, party.as_ref()).await?;
         }
         Ok(())
     }
 
-    /// `player` left `zone` (unless it is already online elsewhere).
+    /// A player's presence as the store has it (at login).
+    async fn presence_from_store(
+        &self,
+        zone: &str,
+        player: u64,
+        name: &str,
+    ) -> Result<Presence, SocialError> {
+        let blocks = self.store.list(player, ListKind::Block).await?;
+        Ok(Presence {
+            zone: zone.to_string(),
+            name: name.to_string(),
+            hp: 0,
+            max_hp: 0,
+            party: self.store.party_of(player).await?.map(|p| p.id),
+            blocks: blocks.into_iter().map(|(id, _)| id).collect(),
+            hidden: self.store.hidden(player).await?,
+            muted_until: self.store.chat_mute(player).await?.max(0) as u64,
+        })
+    }
+
+    /// Changes the presence of `player`, if online, with `change`; the new one.
+    pub(crate) async fn update_presence(
+        &self,
+        player: u64,
+        change: impl FnOnce(&mut Presence),
+    ) -> Result<Option<Presence>, SocialError> {
+        let Some(mut p) = self.registry.presence_get(&[player]).await?.pop().flatten() else {
+            return Ok(None);
+        };
+        change(&mut p);
+        self.registry.presence_set(player, p.clone()).await?;
+        Ok(Some(p))
+    }
+
+    /// `player` left `zone`: unless it is online elsewhere by now (a transfer), it
+    /// is offline, and its friends and party hear it.
     pub(crate) async fn went_offline(&self, zone: &str, player: u64) -> Result<(), SocialError> {
         if let Some(p) = self.registry.presence_clear(player, zone).await? {
             self.metrics.presence_updates.inc();
-            let party = self.store.party_of(player).await?;
+            let party = match &p.party {
+                Some(id) => self.store.party(id).await?,
+                None => None,
+            };
             self.announce(player, &p.name, "", party.as_ref()).await?;
         }
         Ok(())
@@ -116,12 +170,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             .iter()
             .zip(presence)
             .map(|((id, name), p)| {
-                let p = p.unwrap_or(Presence {
-                    zone: String::new(),
-                    name: name.clone(),
-                    hp: 0,
-                    max_hp: 0,
-                });
+                let p = p.unwrap_or_default();
                 PartyMember {
                     player_id: *id,
                     name: name.clone(),
@@ -185,13 +234,16 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                 continue;
             }
             (p.hp, p.max_hp) = (hp, max_hp);
+            let party = p.party.clone();
             self.registry.presence_set(player, p).await?;
-            if let Some(party) = self.store.party_of(player).await? {
-                parties.insert(party.id.clone(), party);
+            if let Some(id) = party {
+                parties.insert(id, ());
             }
         }
-        for party in parties.values() {
-            self.push_party(party).await?;
+        for id in parties.keys() {
+            if let Some(party) = self.store.party(id).await? {
+                self.push_party(&party).await?;
+            }
         }
         Ok(())
     }

@@ -132,6 +132,8 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             {
                 Ok(id) => {
                     self.metrics.parties_created.inc();
+                    let joined = Some(id.clone());
+                    self.update_presence(player, |p| p.party = joined).await?;
                     self.party_changed(&id).await?;
                     Ok(format!("party {id} created"))
                 }
@@ -146,6 +148,8 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     .await?
                 {
                     Ok(()) => {
+                        let joined = Some(party.clone());
+                        self.update_presence(player, |p| p.party = joined).await?;
                         self.party_changed(party).await?;
                         Ok(format!("you joined party {party}"))
                     }
@@ -236,6 +240,19 @@ impl<R: ZoneRegistry> Orchestrator<R> {
     /// The player's lists changed: its zone gets the new hidden set, the player the lists.
     async fn lists_changed(&self, zone: &str, player: u64) -> Result<(), SocialError> {
         let ids = self.store.hidden(player).await?;
+        let blocks: Vec<u64> = self
+            .store
+            .list(player, ListKind::Block)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let hidden = ids.clone();
+        self.update_presence(player, |p| {
+            p.blocks = blocks;
+            p.hidden = hidden;
+        })
+        .await?;
         self.send_zone(zone, SocialDown::Hidden { player, ids })
             .await;
         let lists = self.lists(player).await?;
@@ -253,6 +270,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
 
     /// `player` is out of a party: it hears it has none, the rest the new party.
     async fn departed(&self, player: u64, d: &Departure) -> Result<(), SocialError> {
+        self.update_presence(player, |p| p.party = None).await?;
         let event = arcane_protocol::EventKind::Social(Box::new(SocialEvent::Party(None)));
         self.deliver(&[player], event).await;
         if !d.remaining.is_empty() {

@@ -52,6 +52,13 @@ pub enum SocialUp {
         action: String,
         detail: String,
     },
+    /// A delivery for players who are not here (any more: a transfer in flight).
+    Bounced {
+        players: Vec<u64>,
+        event: EventKind,
+        /// The delivery's attempt (see `SocialDown::Deliver`).
+        attempt: u8,
+    },
 }
 
 /// Orchestrator → zone.
@@ -59,7 +66,14 @@ pub enum SocialUp {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SocialDown {
     /// Reliable events for players in this zone (chat from elsewhere, social news).
-    Deliver { players: Vec<u64>, event: EventKind },
+    /// Those not here are bounced back with `attempt`; the orchestrator tries again
+    /// where they are then, a few times.
+    Deliver {
+        players: Vec<u64>,
+        event: EventKind,
+        #[serde(default)]
+        attempt: u8,
+    },
     /// The players whose chat `player` does not want to see (blocked and muted).
     Hidden { player: u64, ids: Vec<u64> },
     /// A moderator muted `player` until `until_ms` (0 lifts the mute).

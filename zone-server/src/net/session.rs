@@ -11,8 +11,8 @@ use arcane_protocol::codec::{decode_client_frame, encode_server_message};
 use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{Role, TicketError, TicketKey};
 use arcane_protocol::{
-    ChatChannel, ChatRefusal, ClientMessage, ClientTier, EventKind, KickReason, MAX_CHAT_BYTES,
-    PROTOCOL_VERSION, ReliableEvent, ServerMessage,
+    ChatChannel, ChatRefusal, ClientMessage, ClientTier, CodecError, EventKind, KickReason,
+    MAX_CHAT_BYTES, PROTOCOL_VERSION, ReliableEvent, ServerMessage,
 };
 use arcane_service::{CancellationToken, failpoint};
 use arcane_store::{Store, StoreError, ZoneLease};
@@ -286,6 +286,13 @@ impl SessionContext {
             Ok(m) => m,
             Err(e) => {
                 tracing::trace!(player = session.player.0, "malformed frame: {e}");
+                if e == CodecError::InvalidText {
+                    // Text that is not UTF-8 is almost surely a chat line: say so.
+                    self.metrics.chat_refusal(ChatRefusal::InvalidText);
+                    let detail = "the text is not valid UTF-8".to_string();
+                    let reason = ChatRefusal::InvalidText;
+                    self.tell(session, EventKind::ChatRefused { reason, detail });
+                }
                 return self.on_malformed(session);
             }
         };

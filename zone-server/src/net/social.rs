@@ -52,7 +52,13 @@ struct Online {
     name: String,
     conn: ConnId,
     outbox: Arc<Outbox>,
+    /// What came for the player before the zone welcomed it (the `Welcome` is the
+    /// first message of a connection); `None` once welcomed.
+    early: Option<Vec<Bytes>>,
 }
+
+/// Most deliveries held for a player the zone has not welcomed yet.
+const MAX_EARLY: usize = 64;
 
 /// What sessions, the tick and the link share.
 pub struct Social {
@@ -133,12 +139,26 @@ impl Social {
             name: name.to_string(),
             conn,
             outbox,
+            early: Some(Vec::new()),
         };
         lock(&self.online).insert(player, online);
         self.send(SocialUp::Online(OnlinePlayer {
             player,
             name: name.to_string(),
         }));
+    }
+
+    /// The zone sent `player` its `Welcome`: what waited for it follows.
+    pub fn welcomed(&self, player: u64) {
+        let mut online = lock(&self.online);
+        let Some(o) = online.get_mut(&player) else {
+            return;
+        };
+        for bytes in o.early.take().unwrap_or_default() {
+            if o.outbox.push_reliable(bytes) == Reliable::TooSlow {
+                self.metrics.kick(arcane_protocol::KickReason::SlowClient);
+            }
+        }
     }
 
     /// The connection `conn` of `player` ended (a newer one of the player stays).
@@ -172,8 +192,10 @@ impl Social {
     }
 
     /// Sends `kind` to each of `players` connected here (chat only to those who do
-    /// not hide its speaker), without waiting for the tick.
-    pub fn deliver(&self, players: &[u64], kind: EventKind) {
+    /// not hide its speaker), without waiting for the tick; returns those who are not
+    /// here.
+    pub fn deliver(&self, players: &[u64], kind: EventKind) -> Vec<u64> {
+        let mut away = Vec::new();
         let from = match &kind {
             EventKind::Chat { from_id, .. } => Some(*from_id),
             _ => None,
@@ -183,7 +205,7 @@ impl Social {
         let mut out = Vec::new();
         if let Err(e) = encode_server_message(&msg, &mut out) {
             tracing::error!("cannot encode a social event: {e}");
-            return;
+            return away;
         }
         let bytes = Bytes::from(out);
         for &p in players {
@@ -191,21 +213,48 @@ impl Social {
                 self.metrics.chat_hidden.inc();
                 continue;
             }
-            let outbox = lock(&self.online).get(&p).map(|o| o.outbox.clone());
-            if let Some(outbox) = outbox
-                && outbox.push_reliable(bytes.clone()) == Reliable::TooSlow
-            {
+            let outbox = {
+                let mut online = lock(&self.online);
+                let Some(o) = online.get_mut(&p) else {
+                    away.push(p);
+                    continue;
+                };
+                match &mut o.early {
+                    Some(early) if early.len() < MAX_EARLY => {
+                        early.push(bytes.clone());
+                        continue;
+                    }
+                    Some(_) => {
+                        self.metrics.social_dropped.inc();
+                        continue;
+                    }
+                    None => o.outbox.clone(),
+                }
+            };
+            if outbox.push_reliable(bytes.clone()) == Reliable::TooSlow {
                 self.metrics.kick(arcane_protocol::KickReason::SlowClient);
             }
         }
+        away
     }
 
     /// Applies what the orchestrator sent: deliveries, hidden lists and mutes take
     /// effect here; what the tick must do (kicks, mute notices) is handed back.
     pub fn apply(&self, down: SocialDown) -> Option<SocialDown> {
         match down {
-            SocialDown::Deliver { players, event } => {
-                self.deliver(&players, event);
+            SocialDown::Deliver {
+                players,
+                event,
+                attempt,
+            } => {
+                let away = self.deliver(&players, event.clone());
+                if !away.is_empty() {
+                    self.send(SocialUp::Bounced {
+                        players: away,
+                        event,
+                        attempt,
+                    });
+                }
                 None
             }
             SocialDown::Hidden { player, ids } => {
@@ -307,13 +356,14 @@ pub async fn run_link(
                     lease_generation: config.lease_generation,
                     online: social.online_now(),
                 };
-                let mut ok = send(&mut sink, &hello).await;
+                let mut ok = send(&mut sink, &hello, true).await;
                 tracing::info!(%url, "social link up");
                 while ok {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         m = rx.recv() => match m {
-                            Some(m) => ok = send(&mut sink, &m).await,
+                            // Flushed when nothing else waits: one write per burst.
+                            Some(m) => ok = send(&mut sink, &m, rx.is_empty()).await,
                             None => return,
                         },
                         frame = stream.next() => match frame {
@@ -358,9 +408,16 @@ async fn connect(url: &str, key: &ControlKey) -> anyhow::Result<Ws> {
     Ok(ws)
 }
 
-async fn send(sink: &mut futures_util::stream::SplitSink<Ws, Message>, m: &SocialUp) -> bool {
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    m: &SocialUp,
+    flush: bool,
+) -> bool {
     match serde_json::to_string(m) {
-        Ok(json) => sink.send(Message::Text(json.into())).await.is_ok(),
+        Ok(json) => {
+            sink.feed(Message::Text(json.into())).await.is_ok()
+                && (!flush || sink.flush().await.is_ok())
+        }
         Err(e) => {
             tracing::error!("cannot encode a social message: {e}");
             true
@@ -391,7 +448,7 @@ fn refuse(social: &Social, m: SocialUp) {
         } => (player, request_unavailable(request.as_str())),
         _ => return,
     };
-    social.deliver(&[player], event);
+    let _ = social.deliver(&[player], event);
 }
 
 #[cfg(test)]
@@ -452,7 +509,12 @@ mod tests {
             from: "cy".into(),
             text: "hi".into(),
         };
-        social.deliver(&[1, 2, 9], chat);
+        assert_eq!(social.deliver(&[1, 2, 9], chat.clone()), vec![9]);
+        assert!(a.take().reliable.is_empty(), "nothing before the welcome");
+        social.welcomed(1);
+        social.welcomed(2);
+        assert_eq!(a.take().reliable.len(), 1);
+        social.deliver(&[1, 2], chat);
         assert_eq!(a.take().reliable.len(), 1);
         assert!(b.take().reliable.is_empty());
         let kick = SocialDown::Kick {

@@ -171,6 +171,13 @@ impl Pair {
         }
     }
 
+    /// Raw bytes from `peer` reach the zone now (malformed frames).
+    pub fn send_raw(&self, peer: &mut Peer, bytes: &[u8]) {
+        if let Err((reason, _)) = self.ctx.on_frame_at(&mut peer.session, bytes, self.now()) {
+            peer.session.outbox.close(reason, "refused");
+        }
+    }
+
     /// One tick passes: the zone takes what came in and steps.
     pub fn tick(&mut self) {
         self.elapsed += self.period;

@@ -121,6 +121,7 @@ async fn say_reaches_the_neighbour_and_a_whisper_goes_out_and_back_through_the_l
     );
     // The orchestrator delivers it back to this zone.
     let down = SocialDown::Deliver {
+        attempt: 0,
         players: vec![2],
         event: EventKind::Chat {
             channel,
@@ -231,4 +232,43 @@ async fn a_moderator_kick_closes_the_connection() {
     step(&mut pair, &mut a, &mut b);
     assert_eq!(b.kicked, Some(KickReason::Moderator));
     assert_eq!(a.kicked, None);
+}
+
+#[tokio::test]
+async fn a_chat_line_that_is_not_utf8_is_refused_and_counted_as_malformed() {
+    let (mut pair, mut a, mut b) = two().await;
+    let mut frame = Vec::new();
+    arcane_protocol::codec::encode_client_frame(&[chat(ChatChannel::Say, "ok")], &mut frame)
+        .unwrap();
+    let n = frame.len();
+    frame[n - 2..].copy_from_slice(&[0xff, 0xfe]);
+    pair.send_raw(&mut a, &frame);
+    step(&mut pair, &mut a, &mut b);
+    assert_eq!(refusals(&events(&mut a)), [ChatRefusal::InvalidText]);
+    assert!(chats(&events(&mut b)).is_empty());
+    assert_eq!(pair.ctx.metrics.malformed_frames.get(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_for_a_player_who_is_not_here_goes_back_to_the_orchestrator() {
+    let (mut pair, mut a, mut b) = two().await;
+    while pair.social_up.try_recv().is_ok() {}
+    let notice = EventKind::Notice { text: "hi".into() };
+    let down = SocialDown::Deliver {
+        players: vec![2, 77],
+        event: notice.clone(),
+        attempt: 3,
+    };
+    link(&pair, down);
+    step(&mut pair, &mut a, &mut b);
+    assert!(events(&mut b).contains(&notice));
+    let up = pair.social_up.try_recv().expect("a bounce");
+    assert_eq!(
+        up,
+        SocialUp::Bounced {
+            players: vec![77],
+            event: notice,
+            attempt: 3
+        }
+    );
 }

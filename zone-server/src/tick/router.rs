@@ -330,6 +330,10 @@ impl Router {
                 {
                     self.metrics.kick(KickReason::SlowClient);
                 }
+                // Social news that came before the welcome follows it.
+                if let Some(social) = &self.social {
+                    social.welcomed(player.0);
+                }
             }
             ZoneOutput::Event { player, event } => self.push_event(player, event),
             ZoneOutput::Chat(c) => self.chat(*c, self.tick),
