@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # What chat and parties cost the zones, and how fast chat is delivered, under BOTS
 # WebSocket bots across two zones. The orchestrator runs meadow and forest as its
-# child processes, all pinned to CPU 0; the bot swarm runs on CPU 1. Alternates
-# "traveller" bots (they walk back and forth across the border: half the time in
-# each zone) and "social" bots (the same walk, plus one chat message every 5 s on say,
-# zone, party or a whisper to a random bot, and parties of four made in the game),
+# child processes, all pinned to CPU 0; the bot swarm runs on CPU 1. The bots are
+# `--behaviour social`: half of them cross into the forest once, then all wander.
+# Alternates "quiet" runs (`--chat-every 0s`: the same walk, no chat, no party) and
+# "social" runs (one chat message every 5 s per bot on say, zone, party or a whisper
+# to a random bot, often in the other zone, and parties of four made in the game),
 # ROUNDS times each, each run on a fresh database. Prints, per run, both zones' CPU
 # per client per tick (their CPU seconds over their ticks, from /metrics, between the
 # end of the ramp and the end) and the chat delivery p99 per channel, then medians.
@@ -41,8 +42,8 @@ print(cpu, ticks / max(len(zones), 1), len(zones))
 EOF
 }
 
-run() { # $1 = behaviour
-    local behaviour=$1 dir="$WORK/$1-$RANDOM"
+run() { # $1 = label, $2 = seconds between a bot's chat messages (0s: none)
+    local behaviour=$1 every=$2 dir="$WORK/$1-$RANDOM"
     mkdir -p "$dir"
     taskset -c 0 "$BIN/orchestrator" --addr "$PUBLIC" --internal-addr "$INTERNAL" \
         --database-url "sqlite://$dir/arcane.db" --run-dir "$dir/run" --zones meadow,forest \
@@ -53,7 +54,7 @@ run() { # $1 = behaviour
         sleep 0.2
     done
     taskset -c 1 "$BIN/arcane-loadtest" --orchestrator "http://$PUBLIC" --bots "$BOTS" \
-        --behaviour "$behaviour" --duration "${SECS}s" --ramp "${RAMP}s" \
+        --behaviour social --chat-every "$every" --duration "${SECS}s" --ramp "${RAMP}s" \
         --report "$dir/report.json" >"$dir/loadtest.log" 2>&1 &
     local bots=$!
     sleep $((RAMP + 3))
@@ -74,29 +75,31 @@ us = (cpu1 - cpu0) * 1e6 / max(ticks1 - ticks0, 1) / max(r["connected"], 1)
 lat = r["social"]["latency_ms"]
 p99 = {c: lat[c]["p99"] for c in ("say", "zone", "party", "whisper") if c in lat}
 print(label, f"{us:.2f}", r["connected"], r["errors"], r["disconnects"],
-      f"{ticks1 - ticks0:.0f}",
+      f"{ticks1 - ticks0:.0f}", f'input={r["latency_ms"]["p99"]:.1f}',
       " ".join(f"{c}={v:.1f}" for c, v in p99.items()),
       json.dumps(r["social"]["delivered"], separators=(",", ":")))
 EOF
 }
 
-echo "behaviour cpu_us_per_client_tick connected errors disconnects ticks p99_ms_by_channel delivered"
+echo "run cpu_us_per_client_tick connected errors disconnects ticks p99_ms(input, then chat by channel) delivered"
 for _ in $(seq "$ROUNDS"); do
-    run traveller
-    run social
+    run quiet 0s
+    run social 5s
 done
 python3 - "$WORK/results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-med = {b: statistics.median(float(r[1]) for r in rows if r[0] == b) for b in ("traveller", "social")}
-print(f'median µs/client/tick (both zones): traveller {med["traveller"]:.2f}, social {med["social"]:.2f} '
-      f'({100 * (med["social"] / med["traveller"] - 1):+.1f} %)')
+med = {b: statistics.median(float(r[1]) for r in rows if r[0] == b) for b in ("quiet", "social")}
+print(f'median µs/client/tick (both zones): quiet {med["quiet"]:.2f}, social {med["social"]:.2f} '
+      f'({100 * (med["social"] / med["quiet"] - 1):+.1f} %)')
 chan = {}
 for r in rows:
     if r[0] != "social":
         continue
-    for kv in r[6:-1]:
+    for kv in r[7:-1]:
         c, v = kv.split("=")
         chan.setdefault(c, []).append(float(v))
-print("median delivery p99 (ms): " + ", ".join(f"{c} {statistics.median(v):.1f}" for c, v in sorted(chan.items())))
+inp = statistics.median(float(r[6].split("=")[1]) for r in rows if r[0] == "social")
+print("median p99 (ms) in the social runs: input→observed " + f"{inp:.1f}, " +
+      ", ".join(f"{c} {statistics.median(v):.1f}" for c, v in sorted(chan.items())))
 EOF

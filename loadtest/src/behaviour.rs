@@ -22,9 +22,9 @@ pub enum Behaviour {
     /// Weakens wild creatures with missiles and captures them, and breeds the ones it
     /// owns (see `tamer`).
     Tamer,
-    /// Walks like a traveller (so half the time in the other zone) and chats: one
-    /// message every `--chat-every` on say, zone, party or a whisper; every fourth
-    /// bot makes a party of the next three (see `social`).
+    /// Half of them cross into the next zone once, then all wander, and they chat:
+    /// one message every `--chat-every` (0: none) on say, zone, party or a whisper;
+    /// every fourth bot makes a party of the next three (see `social`).
     Social,
 }
 

@@ -91,7 +91,8 @@ struct Cli {
     /// What bots do besides walking: wanderer, caster, healer, or a mix.
     #[arg(long, value_enum, default_value = "wanderer")]
     behaviour: arcane_loadtest::behaviour::BehaviourMix,
-    /// How often each social bot sends a chat message.
+    /// How often each social bot sends a chat message (0: social bots walk but say
+    /// nothing and form no party, the baseline of a chat cost measurement).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     chat_every: Duration,
     /// Log bots in through this orchestrator (`http://host:port`) instead of minting

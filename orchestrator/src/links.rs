@@ -31,6 +31,13 @@ impl Default for SocialLimits {
     }
 }
 
+/// How long a transferred player may take to arrive in its new zone (as long as a
+/// client's join ticket lives) before it counts as offline.
+pub const ARRIVAL_WAIT: Duration = Duration::from_secs(60);
+
+/// Most arrivals awaited at once (a minute of transfers at 4,000 a second).
+const MAX_ARRIVALS: usize = 240_000;
+
 /// Messages waiting for one zone's link writer.
 pub const LINK_QUEUE: usize = 8192;
 
@@ -41,6 +48,8 @@ pub struct SocialHub {
     next_link: AtomicU64,
     /// Player ids by name (names never change).
     pub(crate) names: Mutex<HashMap<String, u64>>,
+    /// Transferred players on their way: (deadline ms, player, zone), oldest first.
+    arrivals: Mutex<std::collections::VecDeque<(u64, u64, String)>>,
     pub limits: SocialLimits,
 }
 
@@ -75,6 +84,27 @@ impl SocialHub {
 
     pub(crate) fn local(&self, zone: &str) -> Option<mpsc::Sender<SocialDown>> {
         lock(&self.zones).get(zone).map(|(_, tx)| tx.clone())
+    }
+
+    /// Expects `player` in `zone` within [`ARRIVAL_WAIT`] of `now_ms`.
+    pub fn expect_arrival(&self, now_ms: u64, player: u64, zone: &str) {
+        let deadline = now_ms + ARRIVAL_WAIT.as_millis() as u64;
+        let mut a = lock(&self.arrivals);
+        if a.len() < MAX_ARRIVALS {
+            a.push_back((deadline, player, zone.to_string()));
+        }
+    }
+
+    /// The expected arrivals whose time ran out by `now_ms`.
+    pub fn overdue(&self, now_ms: u64) -> Vec<(u64, String)> {
+        let mut a = lock(&self.arrivals);
+        let mut out = Vec::new();
+        while a.front().is_some_and(|(d, _, _)| *d <= now_ms) {
+            if let Some((_, player, zone)) = a.pop_front() {
+                out.push((player, zone));
+            }
+        }
+        out
     }
 
     /// Zones linked here.

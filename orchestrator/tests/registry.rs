@@ -225,6 +225,8 @@ async fn presence_contract<R: ZoneRegistry>(s: &R, what: &str) {
         blocks: vec![3],
         hidden: vec![3, 4],
         muted_until: 9,
+        arriving: false,
+        epoch: 2,
     };
     assert_eq!(
         s.presence_set(7, at("meadow")).await.unwrap(),

@@ -89,6 +89,8 @@ pub(super) struct BotState {
     rng: ChaCha8Rng,
     /// A traveller's heading along x: +1 east, -1 west; flips at every transfer.
     heading: i8,
+    /// Zone transfers this bot went through.
+    crossed: u32,
     welcomed_once: bool,
     /// When the last redirect arrived, until the next zone welcomes the bot.
     transfer_started: Option<Instant>,
@@ -113,10 +115,11 @@ pub(super) async fn run_bot(
     let mut bot = BotState {
         rng: ChaCha8Rng::seed_from_u64(i as u64),
         heading: 1,
+        crossed: 0,
         welcomed_once: false,
         transfer_started: None,
         roster: TamerRoster::default(),
-        social: (cfg.behaviour.for_bot(i) == Behaviour::Social)
+        social: (cfg.behaviour.for_bot(i) == Behaviour::Social && !cfg.chat_every.is_zero())
             .then(|| SocialBot::new(i, cfg.first_player, cfg.bots, cfg.chat_every)),
     };
     // Where to connect next: the redirect's endpoint and ticket, or a fresh login.
@@ -182,6 +185,7 @@ pub(super) async fn run_bot(
             Ended::Redirect(r) => {
                 rejoining_since = None;
                 bot.heading = -bot.heading;
+                bot.crossed += 1;
                 if !r.endpoint.is_empty() {
                     match cfg.transport.pick(r.endpoint, r.quic_endpoint) {
                         Ok(endpoint) => next = Some((endpoint, r.ticket)),
@@ -307,6 +311,13 @@ impl Session {
             Walk::Wander => self.dir,
             Walk::Stand => (0, 0),
             Walk::Toward(x, y) => MoveInput::quantize_direction(x, y),
+            // Social bots settle: odd ones cross into the next zone once, even ones
+            // stay, so the swarm lives in two zones without crossing all the time.
+            Walk::Travel
+                if self.behaviour == Behaviour::Social && (self.i % 2 == 0 || bot.crossed > 0) =>
+            {
+                self.dir
+            }
             Walk::Travel => MoveInput::quantize_direction(f32::from(bot.heading), 0.0),
         };
         self.sent_at[seq as usize % SENT_RING] = Some(now);

@@ -200,9 +200,11 @@ pub async fn spawn<R: ZoneRegistry>(
     let task = tokio::spawn(async move {
         let sweeper = tokio::spawn(roll_forward(state.clone()));
         let bus = tokio::spawn(crate::social::run_bus(state.clone()));
+        let arrivals = tokio::spawn(crate::social::sweep_arrivals(state.clone()));
         let served = serve(public, internal, state).await;
         sweeper.abort();
         bus.abort();
+        arrivals.abort();
         if let Err(e) = served {
             tracing::error!("orchestrator API stopped: {e}");
         }

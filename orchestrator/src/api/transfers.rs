@@ -32,7 +32,22 @@ async fn carry_out<R: ZoneRegistry>(
         .await
         .map_err(IntoResponse::into_response)?;
     match outcome {
-        HandoffStatus::Committed { to_zone, .. } => {
+        HandoffStatus::Committed { to_zone, epoch } => {
+            // What is said to the player from now on goes to where it is going: its
+            // new zone holds it until the player arrives.
+            let arriving = to_zone.clone();
+            let moved = o.update_presence(player_id, |p| {
+                p.zone = arriving;
+                p.arriving = true;
+                p.epoch = p.epoch.max(epoch);
+            });
+            match moved.await {
+                // A player who never arrives (its client quit on the way) is offline
+                // once the arrival could not happen any more.
+                Ok(Some(_)) => o.social.expect_arrival(o.now_ms(), player_id, &to_zone),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(player = player_id, "presence not moved: {e}"),
+            }
             let zones = o.zones_now().await.map_err(IntoResponse::into_response)?;
             let endpoints = Endpoints::of(&zones, &to_zone, true);
             let (ticket, expires_unix) = o.mint(player_id, &to_zone);

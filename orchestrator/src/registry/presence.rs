@@ -35,6 +35,13 @@ pub struct Presence {
     /// A moderator's mute, until (ms since the Unix epoch; 0: none).
     #[serde(default)]
     pub muted_until: u64,
+    /// Its transfer to `zone` committed and it has not arrived yet.
+    #[serde(default)]
+    pub arriving: bool,
+    /// The ownership epoch `zone` holds it at: reports of an older one are stale (a
+    /// zone's late news of a player who has moved on since).
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 /// A message for a zone, published to every replica (zone id, JSON of a `SocialDown`).

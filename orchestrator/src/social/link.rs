@@ -173,7 +173,7 @@ async fn relink<R: ZoneRegistry>(
         o.went_offline(zone, *gone).await?;
     }
     for p in online {
-        o.came_online(zone, p.player, &p.name).await?;
+        o.came_online(zone, p.player, &p.name, p.epoch).await?;
     }
     Ok(())
 }
@@ -193,7 +193,7 @@ async fn handle<R: ZoneRegistry>(
             o.redeliver(&players, event, attempt).await;
             Ok(())
         }
-        SocialUp::Online(p) => o.came_online(zone, p.player, &p.name).await,
+        SocialUp::Online(p) => o.came_online(zone, p.player, &p.name, p.epoch).await,
         SocialUp::Offline { player } => o.went_offline(zone, player).await,
         SocialUp::Chat {
             from,

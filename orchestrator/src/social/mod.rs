@@ -19,7 +19,7 @@ use arcane_protocol::{EventKind, SocialEvent};
 pub const MAX_ATTEMPTS: u8 = 8;
 
 /// The wait before a bounced delivery is tried again.
-pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl<R: ZoneRegistry> Orchestrator<R> {
     /// Sends `down` to `zone`: through its link when it ends here, else on the bus.
@@ -103,6 +103,19 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             names.insert(name.to_string(), id);
         }
         Ok(id)
+    }
+}
+
+/// Marks offline, once a second, the transferred players who never arrived.
+pub async fn sweep_arrivals<R: ZoneRegistry>(o: std::sync::Arc<Orchestrator<R>>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        for (player, zone) in o.social.overdue(o.now_ms()) {
+            if let Err(e) = o.never_arrived(&zone, player).await {
+                tracing::warn!(player, "presence not cleared: {e}");
+            }
+        }
     }
 }
 

@@ -27,24 +27,36 @@ pub const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(1)
 
 impl<R: ZoneRegistry> Orchestrator<R> {
     /// `player` is online in `zone` (a join, a transfer's arrival, a relinked zone).
-    /// A player already online elsewhere moved: its new zone gets its hidden list and
-    /// mute, its friends and party its new zone. Otherwise it logged in: its state is
-    /// read from the store, and it gets its lists and party too.
+    /// A player present already (it moved, or its zone linked again) keeps what its
+    /// presence holds: the zone gets its hidden list and mute, and its friends and
+    /// party its new zone when it moved. A player who was not logged in: its state is
+    /// read from the store, and it gets its lists and party too (a client that
+    /// reconnects asks for them with `Status`).
     pub(crate) async fn came_online(
         &self,
         zone: &str,
         player: u64,
         name: &str,
+        epoch: i64,
     ) -> Result<(), SocialError> {
         let before = self.registry.presence_get(&[player]).await?.pop().flatten();
-        let moved = before.as_ref().is_some_and(|b| b.zone != zone);
-        let arrived = before.as_ref().is_none_or(|b| b.zone != zone);
+        if before.as_ref().is_some_and(|b| epoch < b.epoch) {
+            // The player moved on since: this zone's news is stale.
+            return Ok(());
+        }
+        let fresh = before.is_none();
+        let arrived = before.as_ref().is_none_or(|b| b.zone != zone || b.arriving);
         let p = match before {
-            Some(b) if moved => Presence {
+            Some(b) => Presence {
                 zone: zone.to_string(),
+                arriving: false,
+                epoch,
                 ..b
             },
-            _ => self.presence_from_store(zone, player, name).await?,
+            None => Presence {
+                epoch,
+                ..self.presence_from_store(zone, player, name).await?
+            },
         };
         self.registry.presence_set(player, p.clone()).await?;
         self.metrics.presence_updates.inc();
@@ -65,7 +77,7 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             Some(id) => self.store.party(id).await?,
             None => None,
         };
-        if !moved {
+        if fresh {
             let lists = self.lists(player).await?;
             self.tell(zone, player, lists).await;
             let view = match &party {
@@ -94,6 +106,8 @@ impl<R: ZoneRegistry> Orchestrator<R> {
             hp: 0,
             max_hp: 0,
             party: self.store.party_of(player).await?.map(|p| p.id),
+            arriving: false,
+            epoch: 0,
             blocks: blocks.into_iter().map(|(id, _)| id).collect(),
             hidden: self.store.hidden(player).await?,
             muted_until: self.store.chat_mute(player).await?.max(0) as u64,
@@ -124,6 +138,16 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                 None => None,
             };
             self.announce(player, &p.name, "", party.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// A player whose transfer to `zone` committed has still not arrived: it is
+    /// offline (its client quit on the way).
+    pub(crate) async fn never_arrived(&self, zone: &str, player: u64) -> Result<(), SocialError> {
+        let p = self.registry.presence_get(&[player]).await?.pop().flatten();
+        if p.is_some_and(|p| p.arriving && p.zone == zone) {
+            self.went_offline(zone, player).await?;
         }
         Ok(())
     }

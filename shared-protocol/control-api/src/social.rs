@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct OnlinePlayer {
     pub player: u64,
     pub name: String,
+    /// The ownership epoch the zone holds the player at (0: a zone without a
+    /// database); an older one than presence knows is a stale report.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 /// Zone → orchestrator.

@@ -212,6 +212,7 @@ impl SessionContext {
             (None, Role::Admin) => format!("admin-{}", player.0),
             (None, _) => format!("player-{}", player.0),
         };
+        let epoch = loaded.as_ref().map_or(0, |(_, epoch, _)| *epoch);
         let saved = loaded.map(|(state, epoch, _)| (state, epoch));
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
@@ -231,7 +232,8 @@ impl SessionContext {
                 "the zone is shutting down".into(),
             ));
         }
-        self.social.online(player.0, &name, conn, outbox.clone());
+        self.social
+            .online(player.0, &name, epoch, conn, outbox.clone());
         Ok(Session {
             player,
             conn,

@@ -50,6 +50,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A player connected here.
 struct Online {
     name: String,
+    /// The ownership epoch the player was loaded at (0 without a database).
+    epoch: i64,
     conn: ConnId,
     outbox: Arc<Outbox>,
     /// What came for the player before the zone welcomed it (the `Welcome` is the
@@ -57,8 +59,17 @@ struct Online {
     early: Option<Vec<Bytes>>,
 }
 
-/// Most deliveries held for a player the zone has not welcomed yet.
+/// Most deliveries held for a player the zone has not welcomed yet (or who has not
+/// arrived yet).
 const MAX_EARLY: usize = 64;
+
+/// How long a delivery for a player who is not here waits for it to arrive (a
+/// transfer's new zone hears of the player before the player connects) before it
+/// goes back to the orchestrator.
+pub const HOLD: Duration = Duration::from_secs(5);
+
+/// A delivery waiting for its player: since when, what, and its attempt.
+type Held = (std::time::Instant, EventKind, u8);
 
 /// What sessions, the tick and the link share.
 pub struct Social {
@@ -66,6 +77,8 @@ pub struct Social {
     /// Who is connected here: the `Hello` of every (re)link lists them, and
     /// deliveries go straight to their outboxes.
     online: Mutex<HashMap<u64, Online>>,
+    /// Deliveries for players expected here, by player.
+    held: Mutex<HashMap<u64, Vec<Held>>>,
     /// Player → whose chat they hide (their block and mute lists).
     hidden: Mutex<HashMap<u64, FxHashSet<u64>>>,
     /// Player → (muted until, ms since the Unix epoch; the moderator's reason).
@@ -97,6 +110,7 @@ impl Social {
         let social = Social {
             up,
             online: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             hidden: Mutex::new(HashMap::new()),
             muted: Mutex::new(HashMap::new()),
             quota: Mutex::new(quota(chat.per_minute, chat.burst)),
@@ -134,17 +148,24 @@ impl Social {
         self.linked.load(Ordering::Relaxed) && self.up.try_send(m).is_ok()
     }
 
-    pub fn online(&self, player: u64, name: &str, conn: ConnId, outbox: Arc<Outbox>) {
+    pub fn online(&self, player: u64, name: &str, epoch: i64, conn: ConnId, outbox: Arc<Outbox>) {
         let online = Online {
             name: name.to_string(),
+            epoch,
             conn,
             outbox,
             early: Some(Vec::new()),
         };
         lock(&self.online).insert(player, online);
+        // What came for the player on its way here follows its welcome.
+        let held = lock(&self.held).remove(&player).unwrap_or_default();
+        for (_, event, _) in held {
+            let _ = self.deliver(&[player], event);
+        }
         self.send(SocialUp::Online(OnlinePlayer {
             player,
             name: name.to_string(),
+            epoch,
         }));
     }
 
@@ -178,6 +199,7 @@ impl Social {
             .map(|(&player, o)| OnlinePlayer {
                 player,
                 name: o.name.clone(),
+                epoch: o.epoch,
             })
             .collect();
         out.sort_by_key(|p| p.player);
@@ -238,6 +260,27 @@ impl Social {
         away
     }
 
+    /// The deliveries whose players did not arrive within [`HOLD`] of `now`, to go
+    /// back to the orchestrator (which tries again where they are).
+    pub fn expired(&self, now: std::time::Instant) -> Vec<SocialUp> {
+        let mut out = Vec::new();
+        lock(&self.held).retain(|&player, list| {
+            list.retain(|(since, event, attempt)| {
+                if now.saturating_duration_since(*since) < HOLD {
+                    return true;
+                }
+                out.push(SocialUp::Bounced {
+                    players: vec![player],
+                    event: event.clone(),
+                    attempt: *attempt,
+                });
+                false
+            });
+            !list.is_empty()
+        });
+        out
+    }
+
     /// Applies what the orchestrator sent: deliveries, hidden lists and mutes take
     /// effect here; what the tick must do (kicks, mute notices) is handed back.
     pub fn apply(&self, down: SocialDown) -> Option<SocialDown> {
@@ -248,12 +291,15 @@ impl Social {
                 attempt,
             } => {
                 let away = self.deliver(&players, event.clone());
-                if !away.is_empty() {
-                    self.send(SocialUp::Bounced {
-                        players: away,
-                        event,
-                        attempt,
-                    });
+                let now = std::time::Instant::now();
+                let mut held = lock(&self.held);
+                for p in away {
+                    let list = held.entry(p).or_default();
+                    if list.len() < MAX_EARLY {
+                        list.push((now, event.clone(), attempt));
+                    } else {
+                        self.metrics.social_dropped.inc();
+                    }
                 }
                 None
             }
@@ -357,10 +403,17 @@ pub async fn run_link(
                     online: social.online_now(),
                 };
                 let mut ok = send(&mut sink, &hello, true).await;
+                let mut sweep = tokio::time::interval(HOLD / 4);
                 tracing::info!(%url, "social link up");
                 while ok {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
+                        _ = sweep.tick() => {
+                            for up in social.expired(std::time::Instant::now()) {
+                                ok &= send(&mut sink, &up, false).await;
+                            }
+                            ok = ok && sink.flush().await.is_ok();
+                        }
                         m = rx.recv() => match m {
                             // Flushed when nothing else waits: one write per burst.
                             Some(m) => ok = send(&mut sink, &m, rx.is_empty()).await,
@@ -484,8 +537,8 @@ mod tests {
     fn a_newer_connection_of_a_player_stays_online_when_the_older_ends() {
         let social = social();
         let outbox = || Arc::new(Outbox::new());
-        social.online(1, "ann", 10, outbox());
-        social.online(1, "ann", 11, outbox());
+        social.online(1, "ann", 0, 10, outbox());
+        social.online(1, "ann", 0, 11, outbox());
         social.offline(1, 10);
         assert_eq!(social.online_now().len(), 1);
         social.offline(1, 11);
@@ -496,8 +549,8 @@ mod tests {
     fn deliveries_skip_readers_who_hide_the_speaker() {
         let social = social();
         let (a, b) = (Arc::new(Outbox::new()), Arc::new(Outbox::new()));
-        social.online(1, "ann", 1, a.clone());
-        social.online(2, "bob", 2, b.clone());
+        social.online(1, "ann", 0, 1, a.clone());
+        social.online(2, "bob", 0, 2, b.clone());
         let hidden = SocialDown::Hidden {
             player: 2,
             ids: vec![3],

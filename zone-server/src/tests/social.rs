@@ -250,25 +250,37 @@ async fn a_chat_line_that_is_not_utf8_is_refused_and_counted_as_malformed() {
 }
 
 #[tokio::test]
-async fn a_delivery_for_a_player_who_is_not_here_goes_back_to_the_orchestrator() {
+async fn a_delivery_waits_for_its_player_to_arrive_then_goes_back_to_the_orchestrator() {
     let (mut pair, mut a, mut b) = two().await;
     while pair.social_up.try_recv().is_ok() {}
-    let notice = EventKind::Notice { text: "hi".into() };
-    let down = SocialDown::Deliver {
-        players: vec![2, 77],
-        event: notice.clone(),
-        attempt: 3,
-    };
-    link(&pair, down);
+    let notice = |text: &str| EventKind::Notice { text: text.into() };
+    // Player 3 is on its way here (its transfer committed); 77 never comes.
+    for (players, text) in [(vec![2, 3], "for 3"), (vec![77], "for 77")] {
+        let down = SocialDown::Deliver {
+            players,
+            event: notice(text),
+            attempt: 3,
+        };
+        link(&pair, down);
+    }
     step(&mut pair, &mut a, &mut b);
-    assert!(events(&mut b).contains(&notice));
-    let up = pair.social_up.try_recv().expect("a bounce");
+    assert!(events(&mut b).contains(&notice("for 3")));
+    assert!(pair.social_up.try_recv().is_err(), "held, not bounced");
+    let mut c = pair.join(3).await;
+    step(&mut pair, &mut a, &mut b);
+    pair.deliver(&mut c, |_| false, 0);
+    assert!(
+        matches!(c.received.first(), Some(ServerMessage::Welcome(_))),
+        "the welcome comes first"
+    );
+    assert!(events(&mut c).contains(&notice("for 3")));
+    let later = std::time::Instant::now() + crate::net::social::HOLD;
     assert_eq!(
-        up,
-        SocialUp::Bounced {
+        pair.ctx.social.expired(later),
+        vec![SocialUp::Bounced {
             players: vec![77],
-            event: notice,
+            event: notice("for 77"),
             attempt: 3
-        }
+        }]
     );
 }
