@@ -314,7 +314,8 @@ impl Session {
             // Social bots settle: odd ones cross into the next zone once, even ones
             // stay, so the swarm lives in two zones without crossing all the time.
             Walk::Travel
-                if self.behaviour == Behaviour::Social && (self.i % 2 == 0 || bot.crossed > 0) =>
+                if self.behaviour == Behaviour::Social
+                    && (self.i.is_multiple_of(2) || bot.crossed > 0) =>
             {
                 self.dir
             }
