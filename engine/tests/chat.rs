@@ -75,6 +75,9 @@ fn say(zone: &mut Zone, channel: ChatChannel, text: &str) -> (Vec<(u64, EventKin
             {
                 events.push((player.0, event.kind));
             }
+            ZoneOutput::Broadcast { players, event } => {
+                events.extend(players.into_iter().map(|p| (p.0, event.kind.clone())));
+            }
             ZoneOutput::Chat(c) => chats.push(*c),
             _ => {}
         }

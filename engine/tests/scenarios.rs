@@ -74,6 +74,10 @@ fn drain(zone: &mut Zone) -> Outputs {
             ZoneOutput::Welcome { player, welcome } => o.welcomes.push((player, welcome.player)),
             ZoneOutput::Snapshot { player, bytes } => o.snapshots.push((player, bytes.to_vec())),
             ZoneOutput::Event { player, event } => o.events.push((player, event.kind)),
+            ZoneOutput::Broadcast { players, event } => {
+                let each = players.into_iter().map(|p| (p, event.kind.clone()));
+                o.events.extend(each);
+            }
             ZoneOutput::Kick { player, reason, .. } => o.kicks.push((player, reason)),
             ZoneOutput::Disconnect { player, reason, .. } => o.disconnects.push((player, reason)),
             ZoneOutput::Logout { player, .. } => o.logouts.push(player),

@@ -1,7 +1,7 @@
 //! The chat command: clean the text, deliver `say` and `zone` here, hand everything
 //! accepted to the host.
 
-use arcane_protocol::{ChatChannel, EventKind};
+use arcane_protocol::{ChatChannel, EventKind, ReliableEvent};
 use bevy_ecs::prelude::*;
 
 use super::rules::clean;
@@ -54,17 +54,18 @@ pub(super) fn speak(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> O
             ChatChannel::Party | ChatChannel::Whisper { .. } => Vec::new(),
         };
         let mut outbox = world.resource_mut::<ZoneOutbox>();
-        for to in &recipients {
-            outbox.event(
-                *to,
-                tick,
-                EventKind::Chat {
-                    channel: channel.clone(),
-                    from_id: player.0,
-                    from: name.clone(),
-                    text: cleaned.text.clone(),
-                },
-            );
+        let delivered = recipients.len() as u32;
+        if !recipients.is_empty() {
+            let kind = EventKind::Chat {
+                channel: channel.clone(),
+                from_id: player.0,
+                from: name.clone(),
+                text: cleaned.text.clone(),
+            };
+            outbox.0.push(ZoneOutput::Broadcast {
+                players: recipients,
+                event: ReliableEvent { tick, kind },
+            });
         }
         outbox.0.push(ZoneOutput::Chat(Box::new(ChatOut {
             player: *player,
@@ -72,7 +73,7 @@ pub(super) fn speak(entity: &mut EntityWorldMut<'_>, command: &ZoneCommand) -> O
             channel: channel.clone(),
             text: cleaned.text,
             filtered: cleaned.filtered,
-            delivered: recipients.len() as u32,
+            delivered,
         })));
     });
     None

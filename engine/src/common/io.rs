@@ -118,6 +118,11 @@ pub enum ZoneOutput {
         player: PlayerId,
         event: ReliableEvent,
     },
+    /// One event for many players (a chat line many hear): the host encodes it once.
+    Broadcast {
+        players: Vec<PlayerId>,
+        event: ReliableEvent,
+    },
     /// The zone removed the player; the connection should be closed with this reason.
     /// A violation kick comes just after a `Logout` that saves the player (unless it
     /// is being handed over, when the handoff record is the only state kept).

@@ -90,6 +90,34 @@ impl Router {
         self.events.entry(player).or_default().push(event);
     }
 
+    /// One event for many players, encoded once (a chat line): a frame of its own in
+    /// each reader's outbox, ahead of the tick's other events.
+    fn broadcast(&mut self, players: &[PlayerId], event: ReliableEvent) {
+        let from = match &event.kind {
+            EventKind::Chat { from_id, .. } => Some(*from_id),
+            _ => None,
+        };
+        let Some(bytes) = encode(&mut self.scratch, &ServerMessage::Events(vec![event])) else {
+            return;
+        };
+        for &p in players {
+            let Some(c) = self.sessions.get(&p) else {
+                continue;
+            };
+            if let (Some(from), Some(social)) = (from, &self.social)
+                && social.hides(p.0, from)
+            {
+                self.metrics.chat_hidden.inc();
+                continue;
+            }
+            match c.outbox.enqueue_reliable(bytes.clone()) {
+                Reliable::Queued => self.to_wake.push(c.outbox.clone()),
+                Reliable::TooSlow => self.metrics.kick(KickReason::SlowClient),
+                Reliable::Closing => {}
+            }
+        }
+    }
+
     /// What the social layer left to the tick: moderator kicks and mute notices (the
     /// link applies the rest itself, `Social::apply`).
     fn social_down(&mut self, down: SocialDown, tick: u32) {
@@ -336,6 +364,7 @@ impl Router {
                 }
             }
             ZoneOutput::Event { player, event } => self.push_event(player, event),
+            ZoneOutput::Broadcast { players, event } => self.broadcast(&players, event),
             ZoneOutput::Chat(c) => self.chat(*c, self.tick),
             ZoneOutput::Kick {
                 player,
