@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use arcane_protocol::{ChatChannel, ClientMessage, EventKind, SocialEvent, SocialRequest};
 use hdrhistogram::Histogram;
 use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::report::{LatencyMs, SocialFigures};
 
@@ -78,6 +78,9 @@ pub struct SocialBot {
     asked_party: bool,
     /// The members of the bot's party as last shown (empty: in none).
     party: Vec<String>,
+    /// Its own stream, so chatting changes nothing of how the bot walks (a run with
+    /// chat and one without walk the same).
+    rng: ChaCha8Rng,
 }
 
 /// The name of bot `i` of a swarm whose first player id is `first`.
@@ -97,6 +100,7 @@ impl SocialBot {
             pending: Vec::new(),
             asked_party: false,
             party: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(0x50c1a1 ^ index as u64),
         }
     }
 
@@ -110,14 +114,11 @@ impl SocialBot {
 
     /// What to send with the input at `now`: waiting requests and answers, and a chat
     /// message when one is due (the first after a random part of the interval).
-    pub fn due(
-        &mut self,
-        now: Instant,
-        rng: &mut ChaCha8Rng,
-        figures: &mut SocialFigures,
-    ) -> Vec<ClientMessage> {
+    pub fn due(&mut self, now: Instant, figures: &mut SocialFigures) -> Vec<ClientMessage> {
+        let leads = self.leads();
+        let rng = &mut self.rng;
         let mut out = std::mem::take(&mut self.pending);
-        if self.leads() && !self.asked_party {
+        if leads && !self.asked_party {
             self.asked_party = true;
             out.push(ClientMessage::Social(SocialRequest::PartyCreate));
         }
@@ -129,7 +130,7 @@ impl SocialBot {
             self.next_chat = Some(next + self.every);
             // A leader invites whoever of its three is not in yet (they may not have
             // logged in at the first try).
-            if self.leads() && self.party.first() == Some(&self.name) {
+            if leads && self.party.first() == Some(&self.name) {
                 let missing: Vec<String> = (self.index + 1..self.index + PARTY)
                     .filter_map(|i| self.others.get(i))
                     .filter(|n| !self.party.contains(n))
@@ -243,7 +244,6 @@ impl SocialBot {
 mod tests {
     use super::*;
     use arcane_protocol::{PartyMember, PartyView};
-    use rand_chacha::rand_core::SeedableRng;
 
     fn party_of(names: &[&str]) -> EventKind {
         let members = names
@@ -266,14 +266,13 @@ mod tests {
 
     #[test]
     fn a_leader_creates_a_party_and_invites_the_next_three_who_accept() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
         let (mut stats, now) = (SocialStats::default(), Instant::now());
         let mut lead = SocialBot::new(4, 100, 10, Duration::from_secs(5));
-        let first = lead.due(now, &mut rng, &mut stats.figures);
+        let first = lead.due(now, &mut stats.figures);
         assert!(first.contains(&ClientMessage::Social(SocialRequest::PartyCreate)));
         lead.on_event(&party_of(&["bot104"]), now, &mut stats);
         let invites: Vec<_> = lead
-            .due(now, &mut rng, &mut stats.figures)
+            .due(now, &mut stats.figures)
             .into_iter()
             .filter_map(|m| match m {
                 ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
@@ -288,7 +287,7 @@ mod tests {
             from: "bot104".into(),
         }));
         follower.on_event(&invited, now, &mut stats);
-        let out = follower.due(now, &mut rng, &mut stats.figures);
+        let out = follower.due(now, &mut stats.figures);
         assert!(
             out.contains(&ClientMessage::Social(SocialRequest::PartyAccept {
                 party: "p1".into()
@@ -306,14 +305,13 @@ mod tests {
 
     #[test]
     fn one_message_per_interval_and_deliveries_are_timed_per_channel() {
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
         let mut stats = SocialStats::default();
         let mut bot = SocialBot::new(1, 100, 10, Duration::from_secs(5));
         let t0 = Instant::now();
         let mut sent = Vec::new();
         for ms in (0..20_000).step_by(50) {
             let at = t0 + Duration::from_millis(ms);
-            for m in bot.due(at, &mut rng, &mut stats.figures) {
+            for m in bot.due(at, &mut stats.figures) {
                 if let ClientMessage::Chat { channel, text } = m {
                     assert!(!matches!(&channel, ChatChannel::Whisper { to } if to == "bot101"));
                     sent.push((channel, text, at));

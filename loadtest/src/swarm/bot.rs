@@ -350,7 +350,7 @@ impl Session {
             self.tame(decision.capture, &mut msgs, &mut st.gameplay);
         }
         if let Some(social) = &mut self.bot.social {
-            msgs.extend(social.due(now, &mut self.bot.rng, &mut st.social.figures));
+            msgs.extend(social.due(now, &mut st.social.figures));
         }
         msgs
     }
