@@ -73,3 +73,29 @@ pub(super) fn check(c: &ChatContent) -> Vec<Problem> {
     }
     r.out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::content::ContentSources;
+
+    #[test]
+    fn bad_chat_rules_are_reported_by_file_line_and_column() {
+        let mut s = ContentSources::shipped();
+        s.set(
+            "chat.ron",
+            "(\n    max_chars: 0,\n    per_minute: 30,\n    burst: 0,\n    filtered_words: [\"ok\", \" \"],\n)",
+        );
+        let errors = s.validate().unwrap_err().to_string();
+        for want in [
+            "chat.ron:2:5: max_chars must be between 1 and 512",
+            "chat.ron:4:5: burst must be at least 1",
+            "filtered word \" \" must be visible text",
+        ] {
+            assert!(errors.contains(want), "{want} not in:\n{errors}");
+        }
+        // Without the file, the defaults apply.
+        s.remove("chat.ron");
+        let zone = s.zone("meadow").unwrap();
+        assert_eq!(zone.chat, super::ChatContent::default());
+    }
+}
