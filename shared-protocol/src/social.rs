@@ -177,6 +177,8 @@ pub enum SocialRefusal {
     ListFull,
     /// The orchestrator could not be reached; try again.
     Unavailable,
+    /// More requests than the per-player rate allows; wait and send again.
+    RateLimited,
 }
 
 impl SocialRefusal {
@@ -193,6 +195,7 @@ impl SocialRefusal {
             SocialRefusal::NotMember => "not_member",
             SocialRefusal::ListFull => "list_full",
             SocialRefusal::Unavailable => "unavailable",
+            SocialRefusal::RateLimited => "rate_limited",
         }
     }
 }

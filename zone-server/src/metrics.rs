@@ -135,6 +135,7 @@ metric_set! {
         chat_filtered: Counter => "chat_filtered", "Chat messages with words masked by the filter";
         chat_hidden: Counter => "chat_hidden", "Chat copies not shown because the reader blocks or mutes the speaker";
         social_requests: Counter => "social_requests", "Friend, block and party requests handed to the orchestrator";
+        social_requests_refused: Counter => "social_requests_refused", "Social requests refused here for the per-player rate";
         social_link_up: Gauge => "social_link_up", "1 while the social link to the orchestrator is up";
         social_dropped: Counter => "social_dropped", "Social messages dropped (the link or the tick inbox full)";
         journal_records: Counter => "journal_records", "Records written to the zone's journal";

@@ -60,6 +60,7 @@ pub struct Session {
     malformed: u32,
     rate: RateLimit,
     chat: crate::net::social::ChatLimiter,
+    requests: crate::net::social::ChatLimiter,
 }
 
 /// A token bucket over client frames: `per_second` tokens a second, holding at most
@@ -242,6 +243,7 @@ impl SessionContext {
             malformed: 0,
             rate: RateLimit::new(self.max_frames_per_second, std::time::Instant::now()),
             chat: self.social.limiter(),
+            requests: self.social.request_limiter(),
         })
     }
 
@@ -348,8 +350,13 @@ impl SessionContext {
                     }
                 }
                 ClientMessage::Social(request) => {
-                    self.metrics.social_requests.inc();
                     let kind = request.as_str();
+                    if session.requests.check().is_err() {
+                        self.metrics.social_requests_refused.inc();
+                        self.tell(session, crate::net::social::request_rate_limited(kind));
+                        continue;
+                    }
+                    self.metrics.social_requests.inc();
                     let up = SocialUp::Request {
                         player: player.0,
                         name: session.name.clone(),

@@ -38,6 +38,10 @@ use crate::status::TickStatus;
 /// Messages waiting for the link.
 pub const UP_QUEUE: usize = 8192;
 
+/// Social requests a player may send per minute on average, and at once.
+pub const REQUESTS_PER_MINUTE: u32 = 60;
+pub const REQUEST_BURST: u32 = 10;
+
 const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// One player's chat rate limit (governor's token bucket on the monotonic clock).
@@ -125,6 +129,12 @@ impl Social {
     /// A new chat limiter for a joining player, on the current quota.
     pub fn limiter(&self) -> ChatLimiter {
         RateLimiter::direct(*lock(&self.quota))
+    }
+
+    /// A new limiter of a joining player's social requests (friends, lists, parties:
+    /// each is work for the orchestrator's database).
+    pub fn request_limiter(&self) -> ChatLimiter {
+        RateLimiter::direct(quota(REQUESTS_PER_MINUTE, REQUEST_BURST))
     }
 
     /// New content's chat rules (players joining from now on get its rate).
@@ -354,6 +364,17 @@ pub fn chat_unavailable(channel: &ChatChannel) -> EventKind {
             channel.as_str()
         ),
     }
+}
+
+/// The refusal of a social request over the player's rate.
+pub fn request_rate_limited(request: &str) -> EventKind {
+    EventKind::Social(Box::new(SocialEvent::Refused {
+        request: request.to_string(),
+        reason: SocialRefusal::RateLimited,
+        detail: format!(
+            "too many requests (at most {REQUESTS_PER_MINUTE} a minute, {REQUEST_BURST} at once); wait"
+        ),
+    }))
 }
 
 /// The refusal of a social request while the orchestrator is out of reach.

@@ -284,3 +284,24 @@ async fn a_delivery_waits_for_its_player_to_arrive_then_goes_back_to_the_orchest
         }]
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_social_requests_is_refused_past_the_rate() {
+    let (mut pair, mut a, mut b) = two().await;
+    while pair.social_up.try_recv().is_ok() {}
+    let status = ClientMessage::Social(SocialRequest::Status);
+    for _ in 0..crate::net::social::REQUEST_BURST + 3 {
+        pair.send(&mut a, std::slice::from_ref(&status));
+    }
+    let mut forwarded = 0;
+    while pair.social_up.try_recv().is_ok() {
+        forwarded += 1;
+    }
+    assert_eq!(forwarded, crate::net::social::REQUEST_BURST);
+    step(&mut pair, &mut a, &mut b);
+    let limited = events(&mut a)
+        .iter()
+        .filter(|e| matches!(e, EventKind::Social(s) if matches!(**s, SocialEvent::Refused { reason: SocialRefusal::RateLimited, .. })))
+        .count();
+    assert_eq!(limited, 3);
+}
