@@ -221,7 +221,8 @@ struct ZoneDriver {
 enum Wake {
     Shutdown,
     Mail,
-    Joined(Joined),
+    /// Boxed: a joined session is far larger than the other wakes.
+    Joined(Box<Joined>),
     Stats,
 }
 
@@ -235,7 +236,7 @@ impl Driver for ZoneDriver {
             biased;
             _ = self.shutdown.cancelled(), if !stopping => Wake::Shutdown,
             _ = self.mail.notify.notified() => Wake::Mail,
-            Some(j) = self.joined_rx.recv() => Wake::Joined(j),
+            Some(j) = self.joined_rx.recv() => Wake::Joined(Box::new(j)),
             _ = self.stats.tick() => Wake::Stats,
         }
     }
@@ -250,7 +251,7 @@ impl Driver for ZoneDriver {
                 self.stop_at = Some(now + SHUTDOWN_GRACE);
             }
             Wake::Mail => self.take_mail(core, now),
-            Wake::Joined(j) => self.on_joined(core, j, now),
+            Wake::Joined(j) => self.on_joined(core, *j, now),
             Wake::Stats => {
                 for c in core.conns.iter_mut() {
                     c.stats.fold(&c.proto, &self.metrics);
