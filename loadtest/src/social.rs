@@ -1,7 +1,7 @@
 //! A social bot's decisions, without I/O: one chat message every `chat_every` on a
-//! channel drawn at random (say, zone, party, or a whisper to another bot of the
-//! swarm, often in the other zone), parties of four formed in the game (every fourth
-//! bot creates one and invites the next three, who accept), and what each message's
+//! channel drawn at random (say, zone, party, or a whisper to another social bot of
+//! the swarm, often in the other zone), parties of four formed in the game (every
+//! fourth social bot creates one and invites the next three, who accept), and what each message's
 //! delivery took. Every bot of a swarm runs in one process, so a message's text
 //! carries its send time on the swarm's clock and any reader measures the delivery.
 
@@ -68,8 +68,9 @@ impl SocialStats {
 #[derive(Debug)]
 pub struct SocialBot {
     name: String,
-    /// The bots of the swarm, by name: whisper targets and party members.
+    /// The social bots of the swarm, by name: whisper targets and party members.
     others: Vec<String>,
+    /// This bot's place among them.
     index: usize,
     every: Duration,
     next_chat: Option<Instant>,
@@ -89,18 +90,20 @@ pub fn bot_name(first: u64, i: usize) -> String {
 }
 
 impl SocialBot {
-    pub fn new(index: usize, first_player: u64, bots: usize, every: Duration) -> SocialBot {
+    /// Social bot `bot` of a swarm whose social bots are `peers` (bot indices, in
+    /// order): parties are made of four peers in a row.
+    pub fn new(bot: usize, first_player: u64, peers: &[usize], every: Duration) -> SocialBot {
         let _ = epoch();
         SocialBot {
-            name: bot_name(first_player, index),
-            others: (0..bots).map(|i| bot_name(first_player, i)).collect(),
-            index,
+            name: bot_name(first_player, bot),
+            others: peers.iter().map(|&i| bot_name(first_player, i)).collect(),
+            index: peers.iter().position(|&i| i == bot).unwrap_or(0),
             every: every.max(Duration::from_millis(100)),
             next_chat: None,
             pending: Vec::new(),
             asked_party: false,
             party: Vec::new(),
-            rng: ChaCha8Rng::seed_from_u64(0x50c1a1 ^ index as u64),
+            rng: ChaCha8Rng::seed_from_u64(0x50c1a1 ^ bot as u64),
         }
     }
 
@@ -245,6 +248,8 @@ mod tests {
     use super::*;
     use arcane_protocol::{PartyMember, PartyView};
 
+    const PEERS: [usize; 10] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
     fn party_of(names: &[&str]) -> EventKind {
         let members = names
             .iter()
@@ -267,7 +272,7 @@ mod tests {
     #[test]
     fn a_leader_creates_a_party_and_invites_the_next_three_who_accept() {
         let (mut stats, now) = (SocialStats::default(), Instant::now());
-        let mut lead = SocialBot::new(4, 100, 10, Duration::from_secs(5));
+        let mut lead = SocialBot::new(4, 100, &PEERS, Duration::from_secs(5));
         let first = lead.due(now, &mut stats.figures);
         assert!(first.contains(&ClientMessage::Social(SocialRequest::PartyCreate)));
         lead.on_event(&party_of(&["bot104"]), now, &mut stats);
@@ -281,7 +286,8 @@ mod tests {
             .collect();
         assert_eq!(invites, ["bot105", "bot106", "bot107"]);
 
-        let mut follower = SocialBot::new(6, 100, 10, Duration::from_secs(5));
+        let mut follower = SocialBot::new(6, 100, &PEERS, Duration::from_secs(5));
+        assert!(!follower.leads());
         let invited = EventKind::Social(Box::new(SocialEvent::Invited {
             party: "p1".into(),
             from: "bot104".into(),
@@ -306,7 +312,7 @@ mod tests {
     #[test]
     fn one_message_per_interval_and_deliveries_are_timed_per_channel() {
         let mut stats = SocialStats::default();
-        let mut bot = SocialBot::new(1, 100, 10, Duration::from_secs(5));
+        let mut bot = SocialBot::new(1, 100, &PEERS, Duration::from_secs(5));
         let t0 = Instant::now();
         let mut sent = Vec::new();
         for ms in (0..20_000).step_by(50) {
@@ -320,7 +326,7 @@ mod tests {
         }
         assert_eq!(sent.len(), 4, "every 5 s over 20 s");
         let (channel, text, at) = sent[0].clone();
-        let mut reader = SocialBot::new(2, 100, 10, Duration::from_secs(5));
+        let mut reader = SocialBot::new(2, 100, &PEERS, Duration::from_secs(5));
         let chat = EventKind::Chat {
             channel: channel.clone(),
             from_id: 101,
@@ -332,5 +338,26 @@ mod tests {
         assert_eq!(report.delivered[channel.as_str()], 1);
         let p50 = report.latency_ms[channel.as_str()].p50;
         assert!((29.0..31.0).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn parties_are_made_of_social_bots_only() {
+        // In a mix, social bots are every eighth: 4, 12, 20, 28, 36.
+        let peers = [4, 12, 20, 28, 36];
+        let (mut stats, now) = (SocialStats::default(), Instant::now());
+        let mut lead = SocialBot::new(4, 1, &peers, Duration::from_secs(5));
+        lead.due(now, &mut stats.figures);
+        lead.on_event(&party_of(&["bot5"]), now, &mut stats);
+        let invited: Vec<_> = lead
+            .due(now, &mut stats.figures)
+            .into_iter()
+            .filter_map(|m| match m {
+                ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(invited, ["bot13", "bot21", "bot29"]);
+        let fifth = SocialBot::new(36, 1, &peers, Duration::from_secs(5));
+        assert!(fifth.leads(), "the fifth social bot leads the next party");
     }
 }

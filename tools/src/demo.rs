@@ -264,7 +264,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 sum_of(&text, "arcane_creature_deaths_total"),
                 sum_of(&text, "arcane_creature_population"),
             ));
-            let chat = |c| labelled(&text, "arcane_chat_messages_total", "channel", c);
+            let chat = |c| labelled(&text, "arcane_chat_messages_total", "channel", c) + 0.0;
             lines.push(format!(
                 "  {:<10} chat: say {}  zone {}  party {}  whisper {}  refused {}  filtered {}",
                 "",
@@ -285,7 +285,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             labelled(&orch, "arcane_orchestrator_transfers_total", "result", "committed"),
             labelled(&orch, "arcane_orchestrator_transfers_total", "result", "aborted"),
         ));
-        let routed = |c| labelled(&orch, "arcane_orchestrator_chat_routed_total", "channel", c);
+        let routed =
+            |c| labelled(&orch, "arcane_orchestrator_chat_routed_total", "channel", c) + 0.0;
         lines.push(format!(
             "  orchestrator: whispers {}  party lines {}  refused {}  parties {}  presence updates {}",
             routed("whisper"),
@@ -320,10 +321,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     if a.zones.len() > 1 && a.bots >= 8 && report.transfers.completed == 0 {
         broken.push("no bot crossed a zone border".into());
     }
+    let social = (0..a.bots)
+        .filter(|&i| a.behaviour.for_bot(i) == arcane_loadtest::behaviour::Behaviour::Social)
+        .count();
+    if social >= 2 && !a.chat_every.is_zero() && a.duration >= 3 * a.chat_every {
+        let c = &report.social;
+        if c.delivered.values().sum::<u64>() == 0 {
+            broken.push("no chat message reached a bot".into());
+        }
+        if c.accepted == 0 {
+            broken.push("no bot joined a party".into());
+        }
+    }
     if broken.is_empty() {
         println!(
-            "demo ok: {} bots connected, {} zone transfers, 0 errors",
-            report.connected, report.transfers.completed
+            "demo ok: {} bots connected, {} zone transfers, {} chat copies delivered, {} joined parties, 0 errors",
+            report.connected,
+            report.transfers.completed,
+            report.social.delivered.values().sum::<u64>(),
+            report.social.accepted
         );
         Ok(())
     } else {

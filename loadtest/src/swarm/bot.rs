@@ -119,8 +119,14 @@ pub(super) async fn run_bot(
         welcomed_once: false,
         transfer_started: None,
         roster: TamerRoster::default(),
-        social: (cfg.behaviour.for_bot(i) == Behaviour::Social && !cfg.chat_every.is_zero())
-            .then(|| SocialBot::new(i, cfg.first_player, cfg.bots, cfg.chat_every)),
+        social: (cfg.behaviour.for_bot(i) == Behaviour::Social && !cfg.chat_every.is_zero()).then(
+            || {
+                let peers: Vec<usize> = (0..cfg.bots)
+                    .filter(|&j| cfg.behaviour.for_bot(j) == Behaviour::Social)
+                    .collect();
+                SocialBot::new(i, cfg.first_player, &peers, cfg.chat_every)
+            },
+        ),
     };
     // Where to connect next: the redirect's endpoint and ticket, or a fresh login.
     let mut next: Option<(String, String)> = None;
