@@ -428,26 +428,14 @@ impl SessionContext {
                 return;
             }
         };
-        let player = session.player.0;
-        self.metrics.chat(channel.as_str());
-        if !cleaned.filtered.is_empty() {
-            self.metrics.chat_filtered.inc();
-            self.social.send(SocialUp::Audit {
-                player,
-                action: "filter".into(),
-                detail: format!("{} chat: {}", channel.as_str(), cleaned.filtered.join(", ")),
-            });
-        }
-        let refusal = crate::net::social::chat_unavailable(&channel);
-        let up = SocialUp::Chat {
-            from: player,
-            from_name: session.name.clone(),
+        let line = crate::net::social::Accepted {
+            player: session.player.0,
+            name: session.name.clone(),
             channel,
             text: cleaned.text,
-            sent_ms: arcane_service::unix_ms(),
+            filtered: cleaned.filtered,
         };
-        if !self.social.send(up) {
-            self.metrics.chat_refusal(ChatRefusal::Unavailable);
+        if let Some(refusal) = self.social.accepted(line) {
             self.tell(session, refusal);
         }
     }

@@ -148,6 +148,40 @@ impl Social {
         lock(&self.content).clone()
     }
 
+    /// What follows a chat line the zone accepted, wherever it was checked: it is
+    /// counted, a filter hit goes to the audit, and a whisper or party line goes to
+    /// the link. The refusal to tell the speaker when it cannot leave the zone.
+    pub fn accepted(&self, line: Accepted) -> Option<EventKind> {
+        let channel = line.channel.as_str();
+        self.metrics.chat(channel);
+        if !line.filtered.is_empty() {
+            self.metrics.chat_filtered.inc();
+            self.send(SocialUp::Audit {
+                player: line.player,
+                action: "filter".into(),
+                detail: format!("{channel} chat: {}", line.filtered.join(", ")),
+            });
+        }
+        if !matches!(
+            line.channel,
+            ChatChannel::Party | ChatChannel::Whisper { .. }
+        ) {
+            return None;
+        }
+        let up = SocialUp::Chat {
+            from: line.player,
+            from_name: line.name,
+            channel: line.channel,
+            text: line.text,
+            sent_ms: arcane_service::unix_ms(),
+        };
+        if self.send(up) {
+            return None;
+        }
+        self.metrics.chat_refusal(ChatRefusal::Unavailable);
+        Some(chat_unavailable(channel))
+    }
+
     /// Marks the link up or down (the link task; tests that play the orchestrator).
     pub fn set_linked(&self, up: bool) {
         self.linked.store(up, Ordering::Relaxed);
@@ -355,15 +389,21 @@ impl Social {
     }
 }
 
-/// The refusal of a chat message that could not leave the zone.
-pub fn chat_unavailable(channel: &ChatChannel) -> EventKind {
+/// The refusal of a chat message on `channel` that could not leave the zone.
+pub fn chat_unavailable(channel: &str) -> EventKind {
     EventKind::ChatRefused {
         reason: ChatRefusal::Unavailable,
-        detail: format!(
-            "{} chat is unavailable right now; try again",
-            channel.as_str()
-        ),
+        detail: format!("{channel} chat is unavailable right now; try again"),
     }
+}
+
+/// A chat line the zone accepted (checked and cleaned): whoever said it, as whom.
+pub struct Accepted {
+    pub player: u64,
+    pub name: String,
+    pub channel: ChatChannel,
+    pub text: String,
+    pub filtered: Vec<String>,
 }
 
 /// The refusal of a social request over the player's rate.
@@ -516,7 +556,7 @@ pub(crate) fn receive(
 /// Tells the sender of `m` it could not be carried.
 fn refuse(social: &Social, m: SocialUp) {
     let (player, event) = match m {
-        SocialUp::Chat { from, channel, .. } => (from, chat_unavailable(&channel)),
+        SocialUp::Chat { from, channel, .. } => (from, chat_unavailable(channel.as_str())),
         SocialUp::Request {
             player, request, ..
         } => (player, request_unavailable(request.as_str())),

@@ -10,7 +10,7 @@ use arcane_engine::common::io::ChatOut;
 use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
-use arcane_protocol::{ChatChannel, EventKind, KickReason, ReliableEvent, ServerMessage};
+use arcane_protocol::{EventKind, KickReason, ReliableEvent, ServerMessage};
 use bytes::Bytes;
 
 use crate::metrics::{Metrics, kick_label};
@@ -24,6 +24,14 @@ pub(super) struct Connection {
     pub(super) outbox: Arc<Outbox>,
 }
 
+/// What a player is sent at the end of the tick.
+#[derive(Default)]
+struct Pending {
+    events: Vec<ReliableEvent>,
+    /// Frames encoded once for many readers (chat lines).
+    frames: Vec<Bytes>,
+}
+
 /// Connections by player, and the routing of zone outputs to their outboxes.
 pub(super) struct Router {
     pub(super) sessions: HashMap<PlayerId, Connection>,
@@ -32,8 +40,9 @@ pub(super) struct Router {
     pub(super) commands: Vec<ZoneCommand>,
     /// Content waiting for the tick boundary.
     pub(super) reload: Option<(Box<ZoneContent>, arcane_journal::ContentFiles)>,
-    /// This tick's events per player, sent as one `Events` message each.
-    events: HashMap<PlayerId, Vec<ReliableEvent>>,
+    /// This tick's events per player, sent as one `Events` message each, and the
+    /// broadcast frames it reads.
+    pending: HashMap<PlayerId, Pending>,
     pub(super) metrics: Arc<Metrics>,
     scratch: Vec<u8>,
     /// Write-behind persistence and transfers (zones with a database).
@@ -61,7 +70,7 @@ impl Router {
             to_wake: Vec::new(),
             commands: Vec::new(),
             reload: None,
-            events: HashMap::new(),
+            pending: HashMap::new(),
             metrics,
             scratch: Vec::new(),
             persist,
@@ -75,46 +84,46 @@ impl Router {
         }
     }
 
-    /// Queues an event for a connected player, unless it is chat the player hides.
-    fn push_event(&mut self, player: PlayerId, event: ReliableEvent) {
+    /// Whether `player` is not here, or is and hides chat `kind` (counted).
+    fn skips(&self, player: PlayerId, kind: &EventKind) -> bool {
         if !self.sessions.contains_key(&player) {
-            return;
+            return true;
         }
-        if let EventKind::Chat { from_id, .. } = &event.kind
-            && let Some(social) = &self.social
-            && social.hides(player.0, *from_id)
-        {
+        let hidden = matches!(kind, EventKind::Chat { from_id, .. }
+            if self.social.as_ref().is_some_and(|s| s.hides(player.0, *from_id)));
+        if hidden {
             self.metrics.chat_hidden.inc();
-            return;
         }
-        self.events.entry(player).or_default().push(event);
+        hidden
     }
 
-    /// One event for many players, encoded once (a chat line): a frame of its own in
-    /// each reader's outbox, ahead of the tick's other events.
+    /// Queues an event for a connected player, unless it is chat the player hides.
+    fn push_event(&mut self, player: PlayerId, event: ReliableEvent) {
+        if !self.skips(player, &event.kind) {
+            self.pending.entry(player).or_default().events.push(event);
+        }
+    }
+
+    /// One event for many players, encoded once (a chat line): a frame of its own,
+    /// sent with the reader's other events of the tick.
     fn broadcast(&mut self, players: &[PlayerId], event: ReliableEvent) {
-        let from = match &event.kind {
-            EventKind::Chat { from_id, .. } => Some(*from_id),
-            _ => None,
-        };
+        let readers: Vec<PlayerId> = players
+            .iter()
+            .copied()
+            .filter(|&p| !self.skips(p, &event.kind))
+            .collect();
+        if readers.is_empty() {
+            return;
+        }
         let Some(bytes) = encode(&mut self.scratch, &ServerMessage::Events(vec![event])) else {
             return;
         };
-        for &p in players {
-            let Some(c) = self.sessions.get(&p) else {
-                continue;
-            };
-            if let (Some(from), Some(social)) = (from, &self.social)
-                && social.hides(p.0, from)
-            {
-                self.metrics.chat_hidden.inc();
-                continue;
-            }
-            match c.outbox.enqueue_reliable(bytes.clone()) {
-                Reliable::Queued => self.to_wake.push(c.outbox.clone()),
-                Reliable::TooSlow => self.metrics.kick(KickReason::SlowClient),
-                Reliable::Closing => {}
-            }
+        for p in readers {
+            self.pending
+                .entry(p)
+                .or_default()
+                .frames
+                .push(bytes.clone());
         }
     }
 
@@ -160,37 +169,19 @@ impl Router {
     /// An accepted chat message: counted, audited when the filter masked words, and
     /// handed to the social link when it leaves the zone.
     fn chat(&mut self, c: ChatOut, tick: u32) {
-        self.metrics.chat(c.channel.as_str());
-        let Some(social) = &self.social else { return };
-        if !c.filtered.is_empty() {
-            self.metrics.chat_filtered.inc();
-            social.send(SocialUp::Audit {
-                player: c.player.0,
-                action: "filter".into(),
-                detail: format!("{} chat: {}", c.channel.as_str(), c.filtered.join(", ")),
-            });
-        }
-        if !matches!(c.channel, ChatChannel::Party | ChatChannel::Whisper { .. }) {
+        let Some(social) = &self.social else {
+            self.metrics.chat(c.channel.as_str());
             return;
-        }
-        let refusal = crate::net::social::chat_unavailable(&c.channel);
-        let up = SocialUp::Chat {
-            from: c.player.0,
-            from_name: c.name,
+        };
+        let line = crate::net::social::Accepted {
+            player: c.player.0,
+            name: c.name,
             channel: c.channel,
             text: c.text,
-            sent_ms: arcane_service::unix_ms(),
+            filtered: c.filtered,
         };
-        if !social.send(up) {
-            self.metrics
-                .chat_refusal(arcane_protocol::ChatRefusal::Unavailable);
-            self.push_event(
-                c.player,
-                ReliableEvent {
-                    tick,
-                    kind: refusal,
-                },
-            );
+        if let Some(kind) = social.accepted(line) {
+            self.push_event(c.player, ReliableEvent { tick, kind });
         }
     }
 
@@ -299,36 +290,48 @@ impl Router {
         }
     }
 
-    /// Sends each player this tick's events as one message. The per-player buffers
-    /// are kept for the next tick while the player is connected.
+    /// Sends each player this tick's broadcast frames, then its other events as one
+    /// message, and wakes its writer once. The per-player buffers are kept for the
+    /// next tick while the player is connected.
     pub(super) fn flush_events(&mut self) {
         let Router {
-            events,
+            pending,
             sessions,
             to_wake,
             metrics,
             scratch,
             ..
         } = self;
-        events.retain(|player, list| {
+        pending.retain(|player, p| {
             let Some(c) = sessions.get(player) else {
                 return false;
             };
-            if list.is_empty() {
+            if p.events.is_empty() && p.frames.is_empty() {
                 return true;
             }
-            let msg = ServerMessage::Events(std::mem::take(list));
-            let bytes = encode(scratch, &msg);
-            if let ServerMessage::Events(mut buffer) = msg {
-                buffer.clear();
-                *list = buffer;
-            }
-            if let Some(b) = bytes {
-                match c.outbox.enqueue_reliable(b) {
-                    Reliable::Queued => to_wake.push(c.outbox.clone()),
-                    Reliable::TooSlow => metrics.kick(KickReason::SlowClient),
-                    Reliable::Closing => {}
+            let mut frames = std::mem::take(&mut p.frames);
+            if !p.events.is_empty() {
+                let msg = ServerMessage::Events(std::mem::take(&mut p.events));
+                frames.extend(encode(scratch, &msg));
+                if let ServerMessage::Events(mut buffer) = msg {
+                    buffer.clear();
+                    p.events = buffer;
                 }
+            }
+            let mut queued = false;
+            for b in frames.drain(..) {
+                match c.outbox.enqueue_reliable(b) {
+                    Reliable::Queued => queued = true,
+                    Reliable::TooSlow => {
+                        metrics.kick(KickReason::SlowClient);
+                        break;
+                    }
+                    Reliable::Closing => break,
+                }
+            }
+            p.frames = frames;
+            if queued {
+                to_wake.push(c.outbox.clone());
             }
             true
         });
