@@ -269,6 +269,16 @@ mod tests {
         }))))
     }
 
+    /// Whom these messages invite.
+    fn invited(msgs: Vec<ClientMessage>) -> Vec<String> {
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_leader_creates_a_party_and_invites_the_next_three_who_accept() {
         let (mut stats, now) = (SocialStats::default(), Instant::now());
@@ -276,14 +286,7 @@ mod tests {
         let first = lead.due(now, &mut stats.figures);
         assert!(first.contains(&ClientMessage::Social(SocialRequest::PartyCreate)));
         lead.on_event(&party_of(&["bot104"]), now, &mut stats);
-        let invites: Vec<_> = lead
-            .due(now, &mut stats.figures)
-            .into_iter()
-            .filter_map(|m| match m {
-                ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
-                _ => None,
-            })
-            .collect();
+        let invites = invited(lead.due(now, &mut stats.figures));
         assert_eq!(invites, ["bot105", "bot106", "bot107"]);
 
         let mut follower = SocialBot::new(6, 100, &PEERS, Duration::from_secs(5));
@@ -348,15 +351,8 @@ mod tests {
         let mut lead = SocialBot::new(4, 1, &peers, Duration::from_secs(5));
         lead.due(now, &mut stats.figures);
         lead.on_event(&party_of(&["bot5"]), now, &mut stats);
-        let invited: Vec<_> = lead
-            .due(now, &mut stats.figures)
-            .into_iter()
-            .filter_map(|m| match m {
-                ClientMessage::Social(SocialRequest::PartyInvite { name }) => Some(name),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(invited, ["bot13", "bot21", "bot29"]);
+        let invites = invited(lead.due(now, &mut stats.figures));
+        assert_eq!(invites, ["bot13", "bot21", "bot29"]);
         let fifth = SocialBot::new(36, 1, &peers, Duration::from_secs(5));
         assert!(fifth.leads(), "the fifth social bot leads the next party");
     }

@@ -76,13 +76,8 @@ pub async fn run(a: ModerateArgs) -> anyhow::Result<()> {
         }
         Moderation::Kick { player, reason } => (player, ModerationAction::Kick, reason),
         Moderation::Audit { limit } => {
-            let rows: Vec<AuditEntry> = http
-                .get(format!("{base}{}?limit={limit}", paths::AUDIT))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let url = format!("{base}{}?limit={limit}", paths::AUDIT);
+            let rows: Vec<AuditEntry> = get(&http, &url).await?;
             for r in rows {
                 println!(
                     "{} {:<8} player {:<8} by {:<16} {} {}",
@@ -92,17 +87,8 @@ pub async fn run(a: ModerateArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         Moderation::Presence { names } => {
-            let rows: Vec<PresenceEntry> = http
-                .get(format!(
-                    "{base}{}?names={}",
-                    paths::PRESENCE,
-                    names.join(",")
-                ))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let url = format!("{base}{}?names={}", paths::PRESENCE, names.join(","));
+            let rows: Vec<PresenceEntry> = get(&http, &url).await?;
             for r in rows {
                 let at = if r.zone.is_empty() {
                     "offline"
@@ -141,4 +127,17 @@ pub async fn run(a: ModerateArgs) -> anyhow::Result<()> {
     }
     println!("done: {player}");
     Ok(())
+}
+
+/// A GET of the internal API's JSON.
+async fn get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<T> {
+    let r = http
+        .get(url)
+        .send()
+        .await
+        .context("cannot reach the orchestrator")?;
+    Ok(r.error_for_status()?.json().await?)
 }
