@@ -84,6 +84,8 @@ async fn main() {
         start_position: (125.0, 125.0),
         start_vitals: (200, 100),
         registry_warmup: Duration::ZERO,
+        cors_origins: Vec::new(),
+        admins: Vec::new(),
     };
     let tag = format!("{}", std::process::id());
     let ((base, internal), shared) = match std::env::var("REDIS_URL") {

@@ -121,6 +121,14 @@ pub struct OrchestratorArgs {
     /// How long a party invitation stands.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub invite_ttl: Duration,
+    /// Browser origins (e.g. `https://game.example`; `*` for any) allowed to call the
+    /// public API from pages served elsewhere (CORS). Comma separated.
+    #[arg(long, env = "ARCANE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+    /// Players (login names, or JWT subjects) with the admin role: they may open the
+    /// zone viewer at `/viewer/`. Comma separated.
+    #[arg(long, env = "ARCANE_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
 }
 
 fn parse_point(s: &str) -> Result<(f64, f64), String> {
@@ -150,6 +158,8 @@ impl OrchestratorArgs {
             start_position: self.start_position,
             start_vitals: self.start_vitals,
             registry_warmup: (self.heartbeat_timeout * 2).max(Duration::from_secs(2)),
+            cors_origins: self.cors_origin.clone(),
+            admins: self.admins.clone(),
         }
     }
 

@@ -33,6 +33,13 @@ pub struct ApiConfig {
     /// answered "try again" instead of aborted or relocated (the in-memory registry
     /// starts empty after a restart).
     pub registry_warmup: Duration,
+    /// Browser origins allowed to call the public API from another origin (CORS):
+    /// `https://game.example`, or `*` for any. Empty: same-origin pages only (the web
+    /// client the orchestrator serves itself needs none).
+    pub cors_origins: Vec<String>,
+    /// Identities (login names, or JWT subjects) with the admin role: they may open the
+    /// zone viewer.
+    pub admins: Vec<String>,
 }
 
 /// Longest wait for a zone the orchestrator opened (an overflow copy, an instance)

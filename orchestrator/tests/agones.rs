@@ -102,6 +102,8 @@ async fn opening_a_zone_allocates_a_game_server_for_it() {
         start_position: (5.0, 5.0),
         start_vitals: (200, 100),
         registry_warmup: Duration::ZERO,
+        cors_origins: Vec::new(),
+        admins: Vec::new(),
     };
     let sup = AgonesSupervisor::new(AgonesConfig {
         api_server: Some(kube_api),

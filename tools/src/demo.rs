@@ -61,6 +61,10 @@ pub struct DemoArgs {
     /// How often each social bot says something.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub chat_every: Duration,
+    /// Where the orchestrator's public API and the web client listen (port 0: any
+    /// free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
 }
 
 /// `content/` of the checkout this was built from, else `./content`, else the
@@ -118,7 +122,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let (base, internal, supervisor) = server_rt.block_on(async {
         let store = Store::connect(&database_url).await?;
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = tokio::net::TcpListener::bind(loopback).await?;
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.addr))?;
         let internal_listener = tokio::net::TcpListener::bind(loopback).await?;
         let base = format!("http://{}", listener.local_addr()?);
         let internal = format!("http://{}", internal_listener.local_addr()?);
@@ -157,6 +163,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             start_position,
             start_vitals: (200, 100),
             registry_warmup: Duration::ZERO,
+            cors_origins: Vec::new(),
+            admins: Vec::new(),
         };
         let o = Arc::new(
             Orchestrator::new(store, MemoryRegistry::default(), config)
@@ -210,6 +218,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         a.bots,
+        humantime::format_duration(a.duration)
+    );
+    println!(
+        "arcane demo: play in a browser at {base}/play/ (the demo runs for {}; --duration 30m plays longer)",
         humantime::format_duration(a.duration)
     );
     let swarm = SwarmConfig {

@@ -74,6 +74,8 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
                     start_position: (20.0, 50.0),
                     start_vitals: (200, 100),
                     registry_warmup: Duration::ZERO,
+                    cors_origins: Vec::new(),
+                    admins: Vec::new(),
                 },
             )
             .with_identity(identity),

@@ -15,6 +15,7 @@ mod probes;
 mod problem;
 mod social;
 mod transfers;
+mod web;
 mod zones;
 
 pub(crate) use problem::Problem;
@@ -114,7 +115,12 @@ fn probes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
 
 /// What players reach: login and the probes.
 pub fn public_router<R: ZoneRegistry>(state: Arc<Orchestrator<R>>) -> Router {
-    conventions(public_routes().with_state(state))
+    let cors = web::cors(&state.config.cors_origins);
+    let router = conventions(public_routes().with_state(state));
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
 }
 
 /// The public routes, probes included.
@@ -122,6 +128,7 @@ fn public_routes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
     Router::new()
         .route(paths::LOGIN, post(login::login::<R>))
         .route("/openapi.json", get(openapi::public_json))
+        .merge(web::routes())
         .merge(probes())
 }
 

@@ -28,6 +28,8 @@ pub fn config() -> ApiConfig {
         start_position: (5.0, 5.0),
         start_vitals: (200, 100),
         registry_warmup: Duration::ZERO,
+        cors_origins: Vec::new(),
+        admins: Vec::new(),
     }
 }
 

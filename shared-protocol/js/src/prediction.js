@@ -31,7 +31,12 @@ export function step(pos, dirX, dirY, speedCmPerTick, bounds) {
  * @returns {[number, number]}
  */
 export function quantizeDirection(x, y) {
-  const q = (/** @type {number} */ v) => (Number.isNaN(v) ? 0 : Math.round(Math.min(1, Math.max(-1, v)) * 127));
+  // Half away from zero, as Rust's `f32::round` (JavaScript's Math.round goes up).
+  const q = (/** @type {number} */ v) => {
+    if (Number.isNaN(v)) return 0;
+    const scaled = Math.min(1, Math.max(-1, v)) * 127;
+    return Math.sign(scaled) * Math.round(Math.abs(scaled)) || 0;
+  };
   return [q(x), q(y)];
 }
 
