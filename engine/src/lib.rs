@@ -30,6 +30,7 @@ pub mod players;
 pub mod replication;
 pub mod rng;
 pub mod skills;
+pub mod viewer;
 mod zone;
 
 pub use common::io::{PlayerId, ZoneCommand, ZoneOutput};

@@ -65,6 +65,9 @@ pub struct DemoArgs {
     /// free port; the URL is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: SocketAddr,
+    /// The name that opens the zone viewer (`/viewer/`) with the admin role.
+    #[arg(long, default_value = "designer")]
+    pub admin: String,
 }
 
 /// `content/` of the checkout this was built from, else `./content`, else the
@@ -164,7 +167,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             start_vitals: (200, 100),
             registry_warmup: Duration::ZERO,
             cors_origins: Vec::new(),
-            admins: Vec::new(),
+            admins: vec![a.admin.clone()],
         };
         let o = Arc::new(
             Orchestrator::new(store, MemoryRegistry::default(), config)
@@ -221,8 +224,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         humantime::format_duration(a.duration)
     );
     println!(
-        "arcane demo: play in a browser at {base}/play/ (the demo runs for {}; --duration 30m plays longer)",
-        humantime::format_duration(a.duration)
+        "arcane demo: play in a browser at {base}/play/ (the demo runs for {}; --duration 30m plays longer); zone viewer at {base}/viewer/ (as {})",
+        humantime::format_duration(a.duration),
+        a.admin
     );
     let swarm = SwarmConfig {
         chat_every: a.chat_every,

@@ -6,7 +6,9 @@
 //! `/players` (the ids of the connected players, a JSON array: operators and the
 //! transfer fault test check where players are); `/endpoints` (where clients connect);
 //! `/journal` (the zone's current journal run as one segment file, for a bug report:
-//! it holds players' states, so this listener must stay internal).
+//! it holds players' states, so this listener must stay internal); `/world` (the
+//! whole zone for the zone viewer, `?player=` focuses one player's view, `?map=true`
+//! only the map: bounds, obstacles, exits).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,6 +42,65 @@ pub struct OpsState {
     pub endpoints: Endpoints,
     /// The journal run the zone writes, if it keeps one.
     pub journal_run: Option<std::path::PathBuf>,
+    /// The tick's inbox, for `/world` (`None`: not served).
+    pub inbox: Option<tokio::sync::mpsc::Sender<crate::net::inbound::Inbound>>,
+    /// Inspections in flight at once (each costs the tick a walk over the world).
+    pub inspecting: Arc<tokio::sync::Semaphore>,
+}
+
+/// `/world`'s query.
+#[derive(Debug, serde::Deserialize)]
+struct WorldQuery {
+    /// Focus on this player id's view.
+    player: Option<u64>,
+    /// Only the map (no entities, no cells).
+    #[serde(default)]
+    map: bool,
+}
+
+/// Longest wait for the tick to answer an inspection.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/world`: the zone as the viewer draws it, read between two ticks.
+async fn world(
+    State(s): State<OpsState>,
+    axum::extract::Query(q): axum::extract::Query<WorldQuery>,
+) -> axum::response::Response {
+    let Some(inbox) = s.inbox else {
+        return (StatusCode::NOT_FOUND, "this zone serves no world view\n").into_response();
+    };
+    let Ok(_permit) = s.inspecting.acquire().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let focus = q.player.map(arcane_engine::PlayerId);
+    let asked = tokio::time::timeout(
+        INSPECT_TIMEOUT,
+        inbox.send(crate::net::inbound::Inbound::Inspect { focus, reply }),
+    );
+    if !matches!(asked.await, Ok(Ok(()))) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the tick is not taking requests\n",
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(INSPECT_TIMEOUT, answer).await {
+        Ok(Ok(mut view)) => {
+            if q.map {
+                view.entities.clear();
+                view.cells = None;
+                view.spawners.clear();
+                view.focus = None;
+            }
+            axum::Json(view).into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the tick did not answer in time\n",
+        )
+            .into_response(),
+    }
 }
 
 /// `/journal`: the run as one segment, streamed in chunks read off the I/O threads
@@ -148,6 +209,7 @@ pub async fn serve(listener: TcpListener, state: OpsState, shutdown: Cancellatio
         .route("/endpoints", get(endpoints))
         .route("/players", get(players))
         .route("/journal", get(journal))
+        .route("/world", get(world))
         .with_state(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -319,6 +319,8 @@ pub(crate) async fn start_with_pause(
             quic: quic_endpoint.clone(),
         },
         journal_run,
+        inbox: Some(inbox_tx.clone()),
+        inspecting: Arc::new(tokio::sync::Semaphore::new(2)),
     };
     tasks.extend([
         tokio::spawn(dispatcher.run(shutdown.child_token())),

@@ -12,6 +12,16 @@ use super::stream;
 use crate::content::{Bounds, WildDef, ZoneContent};
 use crate::rng::ZoneStream;
 
+/// A read of the grid: `counts[cell * species + s]` live in each cell, under `caps`.
+#[derive(Debug)]
+pub struct Occupancy<'a> {
+    pub cols: u32,
+    pub rows: u32,
+    pub cell_size: f32,
+    pub counts: &'a [u32],
+    pub caps: &'a [u32],
+}
+
 /// The grid, its caps and occupancy, and the cells' timers.
 #[derive(Resource, Default, Debug)]
 pub struct BreedingCells {
@@ -92,6 +102,20 @@ impl BreedingCells {
         let (lo, hi) = def.breed_interval_s;
         let mut rng = ZoneStream::keyed(seed, u64::from(cell), tick, stream::TIMER);
         content.ticks(rng.range(lo, hi.max(lo)), 1)
+    }
+
+    /// The grid's shape with its counts and caps per (cell, species), for the zone
+    /// viewer; `None` without a grid.
+    pub fn grid_occupancy(&self, bounds: Bounds) -> Option<Occupancy<'_>> {
+        let def = self.def.as_ref()?;
+        let (cols, rows) = def.grid(self.bounds.unwrap_or(bounds));
+        Some(Occupancy {
+            cols,
+            rows,
+            cell_size: def.cell_size,
+            counts: &self.counts,
+            caps: &self.caps,
+        })
     }
 
     /// Whether this zone has a grid at all.

@@ -15,6 +15,7 @@ mod probes;
 mod problem;
 mod social;
 mod transfers;
+mod viewer;
 mod web;
 mod zones;
 
@@ -128,6 +129,10 @@ fn public_routes<R: ZoneRegistry>() -> Router<Arc<Orchestrator<R>>> {
     Router::new()
         .route(paths::LOGIN, post(login::login::<R>))
         .route("/openapi.json", get(openapi::public_json))
+        .route("/v1/maps/{zone}", get(viewer::map::<R>))
+        .route("/v1/viewer/session", post(viewer::session::<R>))
+        .route("/v1/viewer/zones", get(viewer::zones::<R>))
+        .route("/v1/viewer/zones/{zone}/world", get(viewer::world::<R>))
         .merge(web::routes())
         .merge(probes())
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 pub(crate) enum Problem {
     BadRequest,
     Unauthorized,
+    Forbidden,
     NotFound,
     Conflict,
     IdempotencyMismatch,
@@ -36,6 +37,7 @@ impl Problem {
                 "Unauthorized",
                 StatusCode::UNAUTHORIZED,
             ),
+            Forbidden => (problems::FORBIDDEN, "Forbidden", StatusCode::FORBIDDEN),
             NotFound => (problems::NOT_FOUND, "Not found", StatusCode::NOT_FOUND),
             Conflict => (problems::CONFLICT, "Conflict", StatusCode::CONFLICT),
             IdempotencyMismatch => (

@@ -32,12 +32,36 @@ const VIEWER: &[Asset] = &[
 ];
 
 const SDK: &[Asset] = &[
-    ("index.js", JS, include_str!("../../../shared-protocol/js/src/index.js")),
-    ("codec.js", JS, include_str!("../../../shared-protocol/js/src/codec.js")),
-    ("messages.js", JS, include_str!("../../../shared-protocol/js/src/messages.js")),
-    ("view.js", JS, include_str!("../../../shared-protocol/js/src/view.js")),
-    ("prediction.js", JS, include_str!("../../../shared-protocol/js/src/prediction.js")),
-    ("client.js", JS, include_str!("../../../shared-protocol/js/src/client.js")),
+    (
+        "index.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/index.js"),
+    ),
+    (
+        "codec.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/codec.js"),
+    ),
+    (
+        "messages.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/messages.js"),
+    ),
+    (
+        "view.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/view.js"),
+    ),
+    (
+        "prediction.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/prediction.js"),
+    ),
+    (
+        "client.js",
+        JS,
+        include_str!("../../../shared-protocol/js/src/client.js"),
+    ),
 ];
 
 fn serve(assets: &'static [Asset], name: &str) -> Response {
@@ -62,11 +86,20 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(|| async { Redirect::to("/play/") }))
         .route("/play", get(|| async { Redirect::to("/play/") }))
         .route("/play/", get(|| async { serve(PLAY, "") }))
-        .route("/play/{file}", get(|Path(f): Path<String>| async move { serve(PLAY, &f) }))
+        .route(
+            "/play/{file}",
+            get(|Path(f): Path<String>| async move { serve(PLAY, &f) }),
+        )
         .route("/viewer", get(|| async { Redirect::to("/viewer/") }))
         .route("/viewer/", get(|| async { serve(VIEWER, "") }))
-        .route("/viewer/{file}", get(|Path(f): Path<String>| async move { serve(VIEWER, &f) }))
-        .route("/sdk/{file}", get(|Path(f): Path<String>| async move { serve(SDK, &f) }))
+        .route(
+            "/viewer/{file}",
+            get(|Path(f): Path<String>| async move { serve(VIEWER, &f) }),
+        )
+        .route(
+            "/sdk/{file}",
+            get(|Path(f): Path<String>| async move { serve(SDK, &f) }),
+        )
 }
 
 /// CORS for the configured origins (`*`: any), or `None` when none is configured.
@@ -83,7 +116,10 @@ pub(super) fn cors(origins: &[String]) -> Option<CorsLayer> {
             .filter_map(|o| {
                 let v = HeaderValue::from_str(o.trim_end_matches('/')).ok();
                 if v.is_none() {
-                    tracing::warn!(origin = o, "ignoring a CORS origin that is not a header value");
+                    tracing::warn!(
+                        origin = o,
+                        "ignoring a CORS origin that is not a header value"
+                    );
                 }
                 v
             })

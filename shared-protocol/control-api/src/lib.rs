@@ -97,6 +97,8 @@ pub mod problems {
     pub const BAD_REQUEST: &str = "urn:arcane:problem:bad-request";
     /// A login token, or a control call's signature, is missing, forged or expired.
     pub const UNAUTHORIZED: &str = "urn:arcane:problem:unauthorized";
+    /// The caller is known but may not do this (the zone viewer without the admin role).
+    pub const FORBIDDEN: &str = "urn:arcane:problem:forbidden";
     /// The zone is not registered (register first) or the route does not exist.
     pub const NOT_FOUND: &str = "urn:arcane:problem:not-found";
     /// The transfer was aborted, or the zone process was replaced by a newer one.

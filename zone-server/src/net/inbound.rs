@@ -59,4 +59,10 @@ pub enum Inbound {
     Evacuate(ExitTarget),
     /// What the orchestrator's social layer sent for players here.
     Social(Box<arcane_control_api::SocialDown>),
+    /// The zone viewer asks for the whole zone (with one player's view when `focus`
+    /// names one), answered after the next tick.
+    Inspect {
+        focus: Option<PlayerId>,
+        reply: tokio::sync::oneshot::Sender<Box<arcane_engine::viewer::WorldView>>,
+    },
 }

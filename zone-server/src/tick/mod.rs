@@ -136,6 +136,11 @@ impl Ticker {
         self.journal.digest(&mut self.zone, &self.router.metrics);
         self.router.flush_events();
         self.dispatcher.submit(&mut self.router.to_wake);
+        for (focus, reply) in self.router.inspections.drain(..) {
+            let view = arcane_engine::viewer::world_view(self.zone.world_mut(), tick, focus);
+            // The asker may have given up waiting.
+            let _ = reply.send(Box::new(view));
+        }
         if std::mem::take(&mut self.router.roster_changed) {
             let mut ids: Vec<u64> = self.router.sessions.keys().map(|p| p.0).collect();
             ids.sort_unstable();

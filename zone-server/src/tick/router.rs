@@ -61,7 +61,15 @@ pub(super) struct Router {
     pub(super) max_hp: u32,
     /// The zone's tick now (stamped on events the social layer delivers).
     pub(super) tick: u32,
+    /// Zone viewer requests, answered once this tick has run.
+    pub(super) inspections: Vec<Inspection>,
 }
+
+/// A zone viewer's request: the player to focus on and where the answer goes.
+pub(super) type Inspection = (
+    Option<PlayerId>,
+    tokio::sync::oneshot::Sender<Box<arcane_engine::viewer::WorldView>>,
+);
 
 impl Router {
     pub(super) fn new(metrics: Arc<Metrics>, persist: Option<PersistHandle>) -> Self {
@@ -81,6 +89,7 @@ impl Router {
             reported_hp: HashMap::new(),
             max_hp: 0,
             tick: 0,
+            inspections: Vec::new(),
         }
     }
 
@@ -287,6 +296,7 @@ impl Router {
             }
             Inbound::Reload(content, files) => self.reload = Some((content, files)),
             Inbound::Social(down) => self.social_down(*down, self.tick),
+            Inbound::Inspect { focus, reply } => self.inspections.push((focus, reply)),
         }
     }
 
