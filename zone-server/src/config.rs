@@ -22,8 +22,10 @@ pub struct ZoneServerConfig {
     /// Serve QUIC as well as WebSocket (`--quic false` for WebSocket only).
     #[arg(long, env = "ARCANE_QUIC", default_value_t = true, action = clap::ArgAction::Set)]
     pub quic: bool,
-    /// TLS certificate chain (PEM) for QUIC. Without it a self-signed certificate is
-    /// made at start and its SHA-256 advertised in the endpoint for clients to pin.
+    /// TLS certificate chain (PEM) for QUIC and for WebSocket, which then serves
+    /// `wss://` (browsers on https pages need it). Without it QUIC makes a self-signed
+    /// certificate at start and advertises its SHA-256 for clients to pin, and
+    /// WebSocket serves plain `ws://`.
     #[arg(long, env = "ARCANE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of `--tls-cert`.
@@ -103,8 +105,9 @@ pub struct ZoneServerConfig {
     /// Instances take theirs from content (`instance.close_after_empty_s`).
     #[arg(long, env = "ARCANE_CLOSE_AFTER_EMPTY", value_parser = humantime::parse_duration)]
     pub close_after_empty: Option<Duration>,
-    /// The WebSocket address clients are told to use (default: `ws://` + the bound
-    /// `--ws-addr`); set it when clients reach the zone through another address.
+    /// The WebSocket address clients are told to use (default: `ws://`, or `wss://`
+    /// with `--tls-cert`, + the bound `--ws-addr`); set it when clients reach the zone
+    /// through another address (a certificate names a host, not `127.0.0.1`).
     #[arg(long, env = "ARCANE_PUBLIC_ENDPOINT")]
     pub public_endpoint: Option<String>,
     /// Journal everything that enters the simulation (joins with their saved state,

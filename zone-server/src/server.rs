@@ -141,10 +141,14 @@ pub(crate) async fn start_with_pause(
         false => None,
     };
     let quic_endpoint = quic.as_ref().map(|q| q.public_endpoint.clone());
+    // With a certificate the WebSocket listener speaks TLS (`wss://`), as browsers on
+    // https pages require.
+    let tls = crate::net::ws::tls_acceptor(&config)?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let ws_endpoint = config
         .public_endpoint
         .clone()
-        .unwrap_or_else(|| format!("ws://{ws_addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{ws_addr}"));
 
     let metrics = Arc::new(Metrics::new(&zone_id));
     if let Some(r) = &recovered {
@@ -330,6 +334,7 @@ pub(crate) async fn start_with_pause(
             config.clone(),
             slots,
             shutdown.child_token(),
+            tls,
         )),
         tokio::spawn(crate::ops_http::serve(
             ops,

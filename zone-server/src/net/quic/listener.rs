@@ -34,13 +34,7 @@ fn identity(
     PrivateKeyDer<'static>,
     Option<String>,
 )> {
-    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
-        anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-        let key = PrivateKeyDer::from_pem_file(key)
-            .with_context(|| format!("cannot read the private key {}", key.display()))?;
+    if let Some((chain, key)) = configured_identity(config)? {
         return Ok((chain, key, None));
     }
     let names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
@@ -49,6 +43,23 @@ fn identity(
     let hash = arcane_protocol::cert_sha256(&der);
     let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()).into();
     Ok((vec![der], key, Some(hash)))
+}
+
+/// The certificate chain and key of `--tls-cert`/`--tls-key`, when given (QUIC and
+/// `wss://` share them).
+pub fn configured_identity(
+    config: &ZoneServerConfig,
+) -> anyhow::Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the private key {}", key.display()))?;
+    Ok(Some((chain, key)))
 }
 
 /// Binds the QUIC endpoint of a zone.

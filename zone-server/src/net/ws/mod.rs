@@ -1,5 +1,6 @@
-//! WebSocket transport: accepts connections, caps frame sizes before any decoding, runs
-//! the handshake, then pumps frames between the socket and the session/outbox.
+//! WebSocket transport: accepts connections (plain `ws://`, or `wss://` when the zone
+//! has a certificate), caps frame sizes before any decoding, runs the handshake, then
+//! pumps frames between the socket and the session/outbox.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use arcane_protocol::{KickReason, MAX_CLIENT_FRAME};
 use arcane_service::CancellationToken;
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
@@ -25,14 +27,44 @@ use crate::net::session::{Refusal, Session, SessionContext, kick_frame};
 
 mod socket;
 
-use socket::WsSocket;
+use socket::{WsDirect, WsSocket};
 
 /// How often the server pings an idle connection so dead peers are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest a single flush to a client may take before it counts as too slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-type Ws = WebSocketStream<WsSocket>;
+/// A connection's byte stream: plain TCP, which the dispatcher may also write
+/// snapshots into directly, or TLS, where every byte goes through tungstenite.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Stops the dispatcher's direct writes (the task sends its last frames).
+    fn stop_direct(&self) {}
+}
+
+impl Stream for WsSocket {
+    fn stop_direct(&self) {
+        WsSocket::stop_direct(self);
+    }
+}
+
+impl Stream for tokio_rustls::server::TlsStream<TcpStream> {}
+
+type Ws<S> = WebSocketStream<S>;
+
+/// The TLS side of a `wss://` listener, from the zone's certificate and key.
+pub fn tls_acceptor(config: &ZoneServerConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    let Some((chain, key)) = crate::net::quic::configured_identity(config)? else {
+        return Ok(None);
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| anyhow::anyhow!("the certificate and key do not match: {e}"))?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+}
 
 /// Per-connection read buffer: a few client frames.
 const READ_BUFFER: usize = 4 * 1024;
@@ -56,6 +88,7 @@ pub async fn serve(
     config: Arc<ZoneServerConfig>,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -78,20 +111,37 @@ pub async fn serve(
         let ctx = ctx.clone();
         let config = config.clone();
         let permit = slots.clone().try_acquire_owned();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            match permit {
-                Ok(_permit) => handle_connection(stream, ctx, config).await,
-                Err(_) => refuse_full(stream, ctx, config).await,
+            match (tls, permit) {
+                (None, Ok(_permit)) => {
+                    let socket = WsSocket::new(stream);
+                    let direct = socket.direct(ctx.metrics.clone());
+                    handle_connection(socket, Some(direct), ctx, config).await;
+                }
+                (None, Err(_)) => refuse_full(WsSocket::new(stream), ctx, config).await,
+                (Some(acceptor), permit) => {
+                    let accepted = timeout(config.handshake_timeout, acceptor.accept(stream)).await;
+                    let Ok(Ok(tls)) = accepted else {
+                        ctx.metrics.handshake_failure("tls");
+                        tracing::debug!(%peer, "TLS handshake failed");
+                        return;
+                    };
+                    match permit {
+                        Ok(_permit) => handle_connection(tls, None, ctx, config).await,
+                        Err(_) => refuse_full(tls, ctx, config).await,
+                    }
+                }
             }
             tracing::trace!(%peer, "connection finished");
         });
     }
 }
 
-async fn refuse_full(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
+async fn refuse_full<S: Stream>(stream: S, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
     if let Ok(Ok(mut ws)) = timeout(
         config.handshake_timeout,
-        tokio_tungstenite::accept_async_with_config(WsSocket::new(stream), Some(ws_config())),
+        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
     )
     .await
     {
@@ -108,7 +158,7 @@ async fn refuse_full(stream: TcpStream, ctx: Arc<SessionContext>, config: Arc<Zo
     }
 }
 
-async fn send_kick(ws: &mut Ws, (reason, detail): Refusal) {
+async fn send_kick<S: Stream>(ws: &mut Ws<S>, (reason, detail): Refusal) {
     let frame = kick_frame(reason, &detail);
     let close = Message::Close(Some(CloseFrame {
         code: CloseCode::Policy,
@@ -136,13 +186,12 @@ fn describe(e: &WsError) -> Option<Refusal> {
     }
 }
 
-async fn handle_connection(
-    stream: TcpStream,
+async fn handle_connection<S: Stream>(
+    socket: S,
+    direct: Option<WsDirect>,
     ctx: Arc<SessionContext>,
     config: Arc<ZoneServerConfig>,
 ) {
-    let socket = WsSocket::new(stream);
-    let direct = socket.direct(ctx.metrics.clone());
     let upgrade = timeout(
         config.handshake_timeout,
         tokio_tungstenite::accept_async_with_config(socket, Some(ws_config())),
@@ -197,8 +246,10 @@ async fn handle_connection(
         }
     };
     ctx.metrics.connections.inc();
-    // From here the dispatcher writes lone snapshots straight into the socket.
-    session.outbox.set_direct(Arc::new(direct));
+    // From here the dispatcher writes lone snapshots straight into a plain socket.
+    if let Some(direct) = direct {
+        session.outbox.set_direct(Arc::new(direct));
+    }
     // Instrumented, not entered: an entered span held across an await would tag
     // other connections' lines on the same worker with this player.
     let span = tracing::info_span!("session", zone = %ctx.zone_id, player = player.0, conn = session.conn, transport = "ws");
@@ -210,8 +261,8 @@ async fn handle_connection(
 /// Pumps one connection: frames in, outbox out, and a periodic ping/heartbeat check.
 /// One task drives the unsplit stream (no lock between a reader and a writer half),
 /// and liveness is checked on the ping tick rather than with a timer per frame.
-async fn run_session(
-    mut ws: Ws,
+async fn run_session<S: Stream>(
+    mut ws: Ws<S>,
     ctx: &SessionContext,
     session: &mut Session,
     config: &ZoneServerConfig,
@@ -297,7 +348,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// until it closes too, for at most `CLOSE_LINGER`. Closing a socket with unread input
 /// (a client's pongs, its last inputs) makes the kernel send a reset, which throws away
 /// the kick still in the send buffer.
-async fn linger(ws: &mut Ws) {
+async fn linger<S: Stream>(ws: &mut Ws<S>) {
     let _ = timeout(CLOSE_LINGER, async {
         while let Some(Ok(_)) = ws.next().await {}
     })
@@ -314,7 +365,7 @@ enum WriteResult {
 
 /// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
 /// then a kick and close if one was requested) with one flush.
-async fn write_batch(ws: &mut Ws, outbox: &Outbox, metrics: &Metrics) -> WriteResult {
+async fn write_batch<S: Stream>(ws: &mut Ws<S>, outbox: &Outbox, metrics: &Metrics) -> WriteResult {
     let batch = outbox.take();
     let mut sent = 0u64;
     let mut frames = 0u64;
