@@ -71,6 +71,8 @@ fn the_sdk_and_the_web_client_type_check() {
         return;
     }
     run(Command::new("node").args(["node_modules/typescript/bin/tsc", "-p", "jsconfig.json"]));
+    // index.d.ts, as a TypeScript user compiles against it (strict).
+    run(Command::new("node").args(["node_modules/typescript/bin/tsc", "-p", "types-test"]));
 }
 
 /// A running `arcane demo`, killed (with its zones, on their parent-death signal) when

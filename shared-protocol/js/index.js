@@ -1,0 +1,2 @@
+// The package entry: the SDK's modules (types for TypeScript in index.d.ts).
+export * from './src/index.js';
