@@ -33,7 +33,10 @@ fn available(what: &str, present: bool) -> bool {
 fn node_here() -> bool {
     available(
         "node",
-        Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()),
+        Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
     )
 }
 
@@ -124,7 +127,10 @@ fn start_demo() -> Demo {
 fn the_web_client_and_the_viewer_work_in_headless_chromium() {
     if !node_here()
         || !packages_here()
-        || !available("Chromium (/usr/bin/chromium)", Path::new("/usr/bin/chromium").exists())
+        || !available(
+            "Chromium (/usr/bin/chromium)",
+            Path::new("/usr/bin/chromium").exists(),
+        )
     {
         return;
     }
@@ -145,5 +151,8 @@ fn the_web_client_and_the_viewer_work_in_headless_chromium() {
     ]));
     assert!(viewer.contains("focuses a player"), "{viewer}");
     assert!(shots.join("play.png").exists() && shots.join("viewer.png").exists());
-    eprintln!("browser runs took {:?}:\n{play}\n{viewer}", started.elapsed());
+    eprintln!(
+        "browser runs took {:?}:\n{play}\n{viewer}",
+        started.elapsed()
+    );
 }

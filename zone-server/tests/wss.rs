@@ -41,11 +41,16 @@ async fn a_zone_with_a_certificate_serves_wss() {
     )
     .await
     .unwrap();
-    assert!(plain.is_err(), "a plain WebSocket upgrade succeeded on the wss listener");
+    assert!(
+        plain.is_err(),
+        "a plain WebSocket upgrade succeeded on the wss listener"
+    );
 
     // A client that trusts the certificate plays over wss://.
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(made.cert.der().to_vec())).unwrap();
+    roots
+        .add(CertificateDer::from(made.cert.der().to_vec()))
+        .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -52,7 +52,9 @@ impl Stream for tokio_rustls::server::TlsStream<TcpStream> {}
 type Ws<S> = WebSocketStream<S>;
 
 /// The TLS side of a `wss://` listener, from the zone's certificate and key.
-pub fn tls_acceptor(config: &ZoneServerConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+pub fn tls_acceptor(
+    config: &ZoneServerConfig,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
     let Some((chain, key)) = crate::net::quic::configured_identity(config)? else {
         return Ok(None);
     };
@@ -138,7 +140,11 @@ pub async fn serve(
     }
 }
 
-async fn refuse_full<S: Stream>(stream: S, ctx: Arc<SessionContext>, config: Arc<ZoneServerConfig>) {
+async fn refuse_full<S: Stream>(
+    stream: S,
+    ctx: Arc<SessionContext>,
+    config: Arc<ZoneServerConfig>,
+) {
     if let Ok(Ok(mut ws)) = timeout(
         config.handshake_timeout,
         tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())),
