@@ -32,6 +32,58 @@ use utoipa::OpenApi;
 )]
 fn login() {}
 
+/// A viewer session for an admin (`--admins`): the identity of a login, and a token for
+/// the zone viewer's routes.
+#[utoipa::path(
+    post, path = "/v1/viewer/session", tag = "viewer", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A viewer token (`token`, `expires_unix`, `name`)", body = Object),
+        (status = 400, description = "Malformed request", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, forged or expired identity token", body = ApiError, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ApiError, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ApiError, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = ApiError, content_type = "application/problem+json"),
+    )
+)]
+fn viewer_session() {}
+
+/// The zones, for the viewer (bearer: a viewer token).
+#[utoipa::path(get, path = "/v1/viewer/zones", tag = "viewer",
+    security(("viewer" = [])),
+    responses(
+        (status = 200, description = "Every registered zone: id, template, instance, players, up", body = Vec<Object>),
+        (status = 401, description = "No or a bad viewer token", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Registry failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn viewer_zones() {}
+
+/// One zone whole, as its tick holds it (bearer: a viewer token).
+#[utoipa::path(get, path = "/v1/viewer/zones/{zone}/world", tag = "viewer",
+    security(("viewer" = [])),
+    params(("zone" = String, Path, description = "A zone id"),
+        ("player" = Option<u64>, Query, minimum = 0, maximum = 2147483647,
+            description = "Focus on this player's interest")),
+    responses(
+        (status = 200, description = "Entities, enemy states, spawners, obstacles, exits, creature cells, the focus", body = Object),
+        (status = 400, description = "`player` is not a player id", body = ApiError, content_type = "application/problem+json"),
+        (status = 401, description = "No or a bad viewer token", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "No such running zone", body = ApiError, content_type = "application/problem+json"),
+        (status = 503, description = "The zone did not answer", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Registry failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn viewer_world() {}
+
+/// A zone's map: bounds, obstacles and exits, in metres.
+#[utoipa::path(get, path = "/v1/maps/{zone}", tag = "public",
+    params(("zone" = String, Path, description = "A zone id")),
+    responses(
+        (status = 200, description = "The zone's map", body = Object),
+        (status = 404, description = "No such running zone", body = ApiError, content_type = "application/problem+json"),
+        (status = 503, description = "The zone did not answer", body = ApiError, content_type = "application/problem+json"),
+        (status = 500, description = "Registry failure", body = ApiError, content_type = "application/problem+json"),
+    ))]
+fn map() {}
+
 /// The orchestrator's process is alive.
 #[utoipa::path(get, path = "/livez", tag = "probes",
     responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
@@ -179,10 +231,25 @@ fn presence() {}
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Arcane Realms orchestrator: public API", version = "1"),
-    paths(login, livez, healthz, readyz),
-    components(schemas(LoginRequest, LoginResponse, ApiError))
+    paths(login, map, viewer_session, viewer_zones, viewer_world, livez, healthz, readyz),
+    components(schemas(LoginRequest, LoginResponse, ApiError)),
+    modifiers(&ViewerToken)
 )]
 pub struct PublicApi;
+
+/// The viewer routes' bearer token.
+struct ViewerToken;
+
+impl utoipa::Modify for ViewerToken {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "viewer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// What zones and operators reach.
 #[derive(OpenApi)]

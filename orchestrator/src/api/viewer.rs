@@ -171,12 +171,15 @@ async fn from_zone<R: ZoneRegistry>(o: &Orchestrator<R>, zone: &str, query: &str
 pub(super) async fn world<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
     Path(zone): Path<String>,
-    Query(q): Query<WorldQuery>,
+    query: Result<Query<WorldQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorized(&o, &headers) {
         return r;
     }
+    let Ok(Query(q)) = query else {
+        return Problem::BadRequest.answer("player must be a player id (an unsigned integer)");
+    };
     let query = q.player.map(|p| format!("?player={p}")).unwrap_or_default();
     from_zone(&o, &zone, &query).await
 }
