@@ -76,19 +76,22 @@ pub(super) async fn session<R: ZoneRegistry>(
     .into_response()
 }
 
-/// Checks the bearer token of a viewer call.
-fn authorized<R: ZoneRegistry>(o: &Orchestrator<R>, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the bearer token of a viewer call: `None` when it may go on, else the
+/// refusal to answer.
+fn refused<R: ZoneRegistry>(o: &Orchestrator<R>, headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            Problem::Unauthorized.answer("a viewer token (Authorization: Bearer) is required")
-        })?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return Some(
+            Problem::Unauthorized.answer("a viewer token (Authorization: Bearer) is required"),
+        );
+    };
     match o.key.verify(token, VIEWER_AUDIENCE, o.now_ms() / 1000) {
-        Ok(c) if c.role == Role::Admin => Ok(()),
-        Ok(_) => Err(Problem::Forbidden.answer("not a viewer token")),
-        Err(e) => Err(Problem::Unauthorized.answer(format!("viewer token refused: {e}"))),
+        Ok(c) if c.role == Role::Admin => None,
+        Ok(_) => Some(Problem::Forbidden.answer("not a viewer token")),
+        Err(e) => Some(Problem::Unauthorized.answer(format!("viewer token refused: {e}"))),
     }
 }
 
@@ -106,7 +109,7 @@ pub(super) async fn zones<R: ZoneRegistry>(
     State(o): State<Arc<Orchestrator<R>>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&o, &headers) {
+    if let Some(r) = refused(&o, &headers) {
         return r;
     }
     let timeout = o.config.heartbeat_timeout.as_millis() as u64;
@@ -174,7 +177,7 @@ pub(super) async fn world<R: ZoneRegistry>(
     query: Result<Query<WorldQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&o, &headers) {
+    if let Some(r) = refused(&o, &headers) {
         return r;
     }
     let Ok(Query(q)) = query else {
