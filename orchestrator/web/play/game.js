@@ -22,6 +22,11 @@ let map = null;
 const keys = new Set();
 const perf = { frames: 0, fps: 0, frameMs: /** @type {number[]} */ ([]), since: performance.now(), zones: /** @type {string[]} */ ([]) };
 
+/** Magic Missile's range in the shipped content (30 m). */
+const MISSILE_RANGE_CM = 3000;
+/** The last direction walked (for aiming without a cursor). */
+let facing = [1, 0];
+
 /** Which target a skill wants (PROTOCOL.md "Cast"): by the content's skill ids. */
 function castTarget(/** @type {string} */ skill) {
   const me = client?.welcome?.player;
@@ -30,13 +35,18 @@ function castTarget(/** @type {string} */ skill) {
   if (skill === 'heal') {
     return target && target.state.kind === 'Player' && target.net_id !== me ? { Entity: target.net_id } : 'Caster';
   }
-  // Magic Missile and other projectiles: the selected enemy, else the nearest one to
-  // the cursor, else the ground under the cursor.
+  // Magic Missile and other projectiles: the selected enemy, else the one under the
+  // cursor, else the nearest within range, else the ground towards the cursor (or
+  // ahead), within range.
   if (target && target.state.kind === 'Enemy') return { Entity: target.net_id };
-  const near = nearest(mouse.inside ? cam.toWorld(mouse.x, mouse.y) : [cam.x, cam.y], ['Enemy'], 1500);
+  const cursor = mouse.inside ? cam.toWorld(mouse.x, mouse.y) : null;
+  const near = (cursor && nearest(cursor, ['Enemy'], 500)) || nearest([cam.x, cam.y], ['Enemy'], MISSILE_RANGE_CM);
   if (near) return { Entity: near.net_id };
-  const [x, y] = cam.toWorld(mouse.x, mouse.y);
-  return { Point: { x_cm: Math.round(x), y_cm: Math.round(y) } };
+  let [dx, dy] = cursor ? [cursor[0] - cam.x, cursor[1] - cam.y] : [facing[0] * 1000, facing[1] * 1000];
+  const len = Math.hypot(dx, dy) || 1;
+  const reach = Math.min(len, MISSILE_RANGE_CM - 100);
+  [dx, dy] = [(dx / len) * reach, (dy / len) * reach];
+  return { Point: { x_cm: Math.round(cam.x + dx), y_cm: Math.round(cam.y + dy) } };
 }
 
 /** The nearest living entity of these kinds within `maxCm` of a point. */
@@ -59,6 +69,7 @@ function steer() {
   const x = (keys.has('d') || keys.has('arrowright') ? 1 : 0) - (keys.has('a') || keys.has('arrowleft') ? 1 : 0);
   const y = (keys.has('w') || keys.has('arrowup') ? 1 : 0) - (keys.has('s') || keys.has('arrowdown') ? 1 : 0);
   const len = Math.hypot(x, y) || 1;
+  if (x || y) facing = [x / len, y / len];
   client.move(x / len, y / len);
 }
 
