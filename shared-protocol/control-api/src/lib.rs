@@ -52,6 +52,14 @@ pub mod paths {
     pub const AUDIT: &str = "/v1/moderation/audit";
     /// `GET ?names=a,b` → `Vec<`[`PresenceEntry`](crate::PresenceEntry)`>`.
     pub const PRESENCE: &str = "/v1/presence";
+    /// `GET` → a zone's static map (obstacles, exits, size) as JSON; public.
+    pub const MAP: &str = "/v1/maps/{zone}";
+    /// `POST` [`LoginRequest`](crate::LoginRequest) → a viewer token, for admins only.
+    pub const VIEWER_SESSION: &str = "/v1/viewer/session";
+    /// `GET` (viewer token) → the zones a viewer may open.
+    pub const VIEWER_ZONES: &str = "/v1/viewer/zones";
+    /// `GET ?player=&map=` (viewer token) → the zone's whole world, proxied from it.
+    pub const VIEWER_WORLD: &str = "/v1/viewer/zones/{zone}/world";
 }
 
 /// Annotations on an Agones `GameServerAllocation` through which the orchestrator
