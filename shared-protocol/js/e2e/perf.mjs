@@ -5,7 +5,7 @@
 // snapshot decode+apply time (median, p99, max).
 //
 //   node shared-protocol/js/e2e/perf.mjs [entities] [seconds]   (default 200 30)
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -39,11 +39,7 @@ const server = createServer(async (req, res) => {
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [...(process.env.ARCANE_JS_FLAGS ? [`--js-flags=${process.env.ARCANE_JS_FLAGS}`] : []), '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(process.env.ARCANE_JS_FLAGS ? [`--js-flags=${process.env.ARCANE_JS_FLAGS}`] : []);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(base);

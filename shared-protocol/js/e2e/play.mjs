@@ -4,7 +4,7 @@
 // exits non-zero when a step fails.
 //
 //   node e2e/play.mjs http://127.0.0.1:8080/play/ [screenshot.png]
-import { chromium } from 'playwright-core';
+import { scenario } from './browser.mjs';
 
 const url = process.argv[2];
 const shot = process.argv[3] ?? 'play.png';
@@ -12,32 +12,8 @@ if (!url) {
   console.error('usage: node e2e/play.mjs <play URL> [screenshot.png]');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  // playwright starts it with a fresh, temporary --user-data-dir of its own.
-});
-const findings = { steps: /** @type {string[]} */ ([]) };
-let failed = null;
-try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await scenario((page) => page.evaluate(() => window.arcane.state()), async ({ page, until, findings, state }) => {
   await page.goto(url);
-  const state = () => page.evaluate(() => window.arcane.state());
-  const until = async (what, pred, ms) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const s = await state();
-      if (pred(s)) {
-        findings.steps.push(what);
-        return s;
-      }
-      if (Date.now() > end) throw new Error(`timed out: ${what}; last state ${JSON.stringify(s)}`);
-      await page.waitForTimeout(100);
-    }
-  };
   await page.fill('#login-name', `browser_${process.pid}`);
   await page.click('#login-button');
   let s = await until('logged in and playing', (s) => s.playing && s.position && s.own, 15_000);
@@ -62,14 +38,4 @@ try {
   s = await state();
   findings.final = { zone: s.zone, visible: s.visible, fps: s.fps, frameMsP95: s.frameMsP95, decodeMs: s.decodeMs, snapshotRate: s.snapshotRate, rttMs: s.rttMs };
   await page.screenshot({ path: shot });
-  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
-if (failed) {
-  console.error(String(failed));
-  process.exit(1);
-}
+});

@@ -5,38 +5,15 @@
 // non-zero exit when a step fails.
 //
 //   node e2e/viewer.mjs http://127.0.0.1:8080 designer [screenshot.png]
-import { chromium } from 'playwright-core';
+import { scenario } from './browser.mjs';
 
 const [base, admin = 'designer', shot = 'viewer.png'] = process.argv.slice(2);
 if (!base) {
   console.error('usage: node e2e/viewer.mjs <orchestrator URL> [admin name] [screenshot.png]');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const findings = { steps: /** @type {string[]} */ ([]) };
-let failed = null;
-try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await scenario((page) => page.evaluate(() => window.arcaneViewer.state()), async ({ page, until, findings, state }) => {
   await page.goto(`${base}/viewer/`);
-  const state = () => page.evaluate(() => window.arcaneViewer.state());
-  const until = async (what, pred, ms) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const s = await state();
-      if (s && pred(s)) {
-        findings.steps.push(what);
-        return s;
-      }
-      if (Date.now() > end) throw new Error(`timed out: ${what}; last state ${JSON.stringify(s)}`);
-      await page.waitForTimeout(100);
-    }
-  };
   await page.fill('#viewer-name', 'not_an_admin');
   await page.click('#viewer-login');
   await page.waitForFunction(() => document.getElementById('viewer-error').textContent.length > 0, null, { timeout: 5000 });
@@ -63,14 +40,4 @@ try {
   s = await state();
   if (s.tick !== frozen) throw new Error('the view moved on while paused');
   await page.screenshot({ path: shot });
-  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-} catch (e) {
-  failed = e;
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
-if (failed) {
-  console.error(String(failed));
-  process.exit(1);
-}
+});
