@@ -170,6 +170,7 @@ fn delta_encode(c: &mut Criterion) {
             tx.ack(t.saturating_sub(2) as u32);
             tx.encode_next(
                 t as u32,
+                100,
                 InputReceipt::default(),
                 &views[t % 64],
                 None,

@@ -32,6 +32,7 @@ impl Zone {
             tick: 0,
             dt,
             host_us: 0,
+            time_rate: 100,
         });
         world.insert_resource(ZoneSettings(content));
         world.insert_resource(ZoneRng::from_seed(seed));
@@ -85,6 +86,13 @@ impl Zone {
             self.world.resource_mut::<ZoneCounters>().system_faults += faults;
         }
         self.world.resource_mut::<ZoneClock>().tick += 1;
+    }
+
+    /// The host's time rate in percent of real time (100, or less while it dilates
+    /// time under overload), which snapshots tell clients from the next tick on. The
+    /// simulation never reads it: a tick is one period of game time at any rate.
+    pub fn set_time_rate(&mut self, percent: u8) {
+        self.world.resource_mut::<ZoneClock>().time_rate = percent.clamp(1, 100);
     }
 
     /// Runs without clients to serve (a replay): skips per-client views and snapshot

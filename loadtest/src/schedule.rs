@@ -17,6 +17,9 @@ const MEANT_FOR: usize = 8;
 /// zone applies one per tick).
 pub struct InputSchedule {
     clock: TickClock,
+    /// The zone's tick period at full speed; the clock's is this over the zone's time
+    /// rate.
+    nominal: Duration,
     lead: LeadControl,
     /// The tick the next input is for; `None` before the first snapshot.
     next: Option<u32>,
@@ -46,11 +49,24 @@ impl InputSchedule {
     pub fn new(period: Duration, lead: Duration, margin: Option<Duration>) -> Self {
         InputSchedule {
             clock: TickClock::new(period),
+            nominal: period,
             lead: LeadControl::new(period, lead, margin),
             next: None,
             meant_for: [(0, 0); MEANT_FOR],
             last_sent: 0,
             ignore_through: 0,
+        }
+    }
+
+    /// Follows the zone's time rate (a share of real time, from its snapshots): while
+    /// it dilates time its ticks come further apart, and so do the inputs. A change of
+    /// rate starts the tick clock again from the next snapshot.
+    pub fn set_time_rate(&mut self, rate: f32) {
+        // The rate travels as whole percent: back to it for an exact period.
+        let pct = (rate * 100.0).round().clamp(1.0, 100.0) as u32;
+        let period = self.nominal * 100 / pct;
+        if period != self.clock.period {
+            self.clock = TickClock::new(period);
         }
     }
 
@@ -354,6 +370,23 @@ mod tests {
         s.on_snapshot(3, ms(t0, 30), absurd);
         s.on_sent(ms(t0, 600_000), 3);
         assert!(s.lead() <= PERIOD);
+    }
+
+    #[test]
+    fn a_dilating_zone_gets_one_input_per_tick_at_its_rate() {
+        let t0 = Instant::now();
+        let mut s = fixed();
+        s.on_snapshot(10, t0, none(0));
+        // The zone slows to half speed: ticks 100 ms apart, and the sends with them.
+        s.set_time_rate(0.5);
+        let at = s.on_snapshot(11, ms(t0, 100), none(0)).send_at;
+        assert_eq!(at, ms(t0, 200 - 20));
+        let (_, next) = s.on_sent(at, 1);
+        assert_eq!(next, ms(t0, 300 - 20));
+        // Back at full speed.
+        s.set_time_rate(1.0);
+        let at = s.on_snapshot(12, ms(t0, 200), none(1)).send_at;
+        assert_eq!(at, ms(t0, 250 - 20));
     }
 
     #[test]

@@ -39,6 +39,7 @@ async fn contract<R: ZoneRegistry, F: Future<Output = u64>>(
     let load = ZoneLoad {
         players: 7,
         tick_p99_ms: 3.5,
+        ..ZoneLoad::default()
     };
     assert_eq!(
         s.heartbeat("a", 0, load, 2_000).await.unwrap(),

@@ -1,4 +1,4 @@
-// Types of the Arcane Realms JavaScript SDK (protocol version 7), for TypeScript users.
+// Types of the Arcane Realms JavaScript SDK (protocol version 8), for TypeScript users.
 // The values are the messages in serde's JSON shape (see PROTOCOL.md): a unit enum
 // variant is its name as a string, any other variant `{ Name: value }`.
 
@@ -63,6 +63,8 @@ export interface OwnState {
 export interface Snapshot {
   id: number; tick: number; baseline: number; last_input_seq: number;
   input_wait: { seq_back: number; wait_100us: number } | null;
+  /** The zone's time rate in percent of real time (100 unless it dilates time). */
+  time_rate: number;
   leaves: number[]; enters: EntityEnter[]; updates: EntityUpdate[]; own: OwnState | null;
 }
 export interface CreatureView {
@@ -135,6 +137,8 @@ export class ApplyError extends Error {
 export class ClientView {
   tick: number;
   lastInputSeq: number;
+  /** The zone's time rate, a fraction of real time in (0, 1]: 1 unless it dilates time. */
+  timeRate: number;
   currentId(): number;
   entities(): Map<number, ViewEntity>;
   own(): OwnState | null;

@@ -37,12 +37,12 @@ pub use social::{
 };
 
 /// Bumped whenever the byte layout of any message changes.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// The QUIC ALPN protocol id: names the protocol version, so a client of another
 /// version fails the TLS handshake with a clear `no_application_protocol` instead of
 /// mis-decoding frames.
-pub const QUIC_ALPN: &[u8] = b"arcane/7";
+pub const QUIC_ALPN: &[u8] = b"arcane/8";
 
 /// Bytes before the server message in a QUIC snapshot datagram: a per-connection
 /// datagram sequence number (`u32`, big-endian), from which a client counts loss.

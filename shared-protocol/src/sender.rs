@@ -93,10 +93,12 @@ impl SnapshotSender {
 
     /// Builds the next snapshot of `current` (sorted by `local`, unique) and the
     /// player's `own` state against the newest usable baseline, and appends its encoded
-    /// `ServerMessage` to `out`.
+    /// `ServerMessage` to `out`. `time_rate` is the zone's time rate in percent of real
+    /// time (see [`Snapshot::time_rate`]).
     pub fn encode_next(
         &mut self,
         tick: u32,
+        time_rate: u8,
         input: InputReceipt,
         current: &[ViewEntity],
         own: Option<&OwnState>,
@@ -109,6 +111,7 @@ impl SnapshotSender {
         let mut snap = std::mem::take(&mut self.scratch);
         snap.id = id;
         snap.tick = tick;
+        snap.time_rate = time_rate;
         snap.last_input_seq = input.seq;
         snap.input_wait = input.wait;
         snap.baseline = baseline.unwrap_or(0);
@@ -222,7 +225,7 @@ mod tests {
                 e.state.kind = kind;
                 e.state.variant = variant;
                 out.clear();
-                tx.encode_next(t, InputReceipt::default(), &[e], None, &mut out)
+                tx.encode_next(t, 100, InputReceipt::default(), &[e], None, &mut out)
                     .unwrap();
                 tx.ack(t);
                 sizes.push(out.len());
@@ -248,6 +251,7 @@ mod tests {
         let s1 = tx
             .encode_next(
                 1,
+                100,
                 InputReceipt::default(),
                 &[ent(0, 10, 0, 0), ent(1, 11, 500, 500)],
                 None,
@@ -261,6 +265,7 @@ mod tests {
         let s2 = tx
             .encode_next(
                 2,
+                100,
                 InputReceipt::default(),
                 &[ent(0, 10, 20, -20), ent(1, 11, 500, 500)],
                 None,
@@ -310,9 +315,9 @@ mod tests {
     fn acks_for_unsent_or_older_snapshots_are_ignored() {
         let mut tx = SnapshotSender::new();
         let mut out = Vec::new();
-        tx.encode_next(1, InputReceipt::default(), &[], None, &mut out)
+        tx.encode_next(1, 100, InputReceipt::default(), &[], None, &mut out)
             .unwrap();
-        tx.encode_next(2, InputReceipt::default(), &[], None, &mut out)
+        tx.encode_next(2, 100, InputReceipt::default(), &[], None, &mut out)
             .unwrap();
         tx.ack(7);
         assert_eq!(tx.baseline_id(), None);
@@ -327,7 +332,7 @@ mod tests {
         let mut out = Vec::new();
         let mut send = |tx: &mut SnapshotSender, n: u32| {
             for t in 0..n {
-                tx.encode_next(t, InputReceipt::default(), &[], None, &mut out)
+                tx.encode_next(t, 100, InputReceipt::default(), &[], None, &mut out)
                     .unwrap();
             }
         };
@@ -354,6 +359,7 @@ mod tests {
         let mut out = Vec::new();
         tx.encode_next(
             1,
+            100,
             InputReceipt::default(),
             &[ent(0, 1, 0, 0)],
             None,
@@ -364,6 +370,7 @@ mod tests {
         for t in 0..SENT_RING as u32 {
             tx.encode_next(
                 t + 2,
+                100,
                 InputReceipt::default(),
                 &[ent(0, 1, 0, 0)],
                 None,
@@ -375,6 +382,7 @@ mod tests {
         let stats = tx
             .encode_next(
                 99,
+                100,
                 InputReceipt::default(),
                 &[ent(0, 1, 0, 0)],
                 None,

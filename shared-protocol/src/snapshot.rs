@@ -268,7 +268,7 @@ pub struct OwnState {
 
 /// One snapshot for one client. Encoded field by field in this order (by hand, so the
 /// updates can be batched: see `encode_updates`); decoded by the derived code.
-#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Decode, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Decode, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Per-client sequence, starting at 1; what the client acks.
     pub id: u32,
@@ -282,12 +282,34 @@ pub struct Snapshot {
     /// `None` when this tick applied none. From this a client times its sends so each
     /// input arrives just before its tick.
     pub input_wait: Option<InputWait>,
+    /// The zone's time rate, in percent of real time: 100 normally, lower while the
+    /// zone dilates time under overload (each tick still simulates one period, but
+    /// ticks come `100 / time_rate` periods apart). A client sends its inputs, and
+    /// runs its tick clock, at this rate.
+    pub time_rate: u8,
     pub leaves: Vec<LocalId>,
     pub enters: Vec<EntityEnter>,
     pub updates: Vec<EntityUpdate>,
     /// The player's own state, when it changed since the baseline (always in a full
     /// snapshot of a player that has one).
     pub own: Option<OwnState>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            id: 0,
+            tick: 0,
+            baseline: 0,
+            last_input_seq: 0,
+            input_wait: None,
+            time_rate: 100,
+            leaves: Vec::new(),
+            enters: Vec::new(),
+            updates: Vec::new(),
+            own: None,
+        }
+    }
 }
 
 impl Encode for Snapshot {
@@ -297,6 +319,7 @@ impl Encode for Snapshot {
         self.baseline.encode(encoder)?;
         self.last_input_seq.encode(encoder)?;
         self.input_wait.encode(encoder)?;
+        self.time_rate.encode(encoder)?;
         self.leaves.encode(encoder)?;
         self.enters.encode(encoder)?;
         encode_updates(&self.updates, encoder)?;

@@ -27,13 +27,26 @@ struct DecodedView {
 }
 
 /// A client's decoded picture of the world.
-#[derive(Default)]
 pub struct ClientView {
     history: VecDeque<DecodedView>,
     /// Zone tick of the newest applied snapshot.
     pub tick: u32,
     /// Newest input sequence the server says it applied.
     pub last_input_seq: u32,
+    /// The zone's time rate as of the newest snapshot, as a fraction of real time in
+    /// (0, 1] (see [`Snapshot::time_rate`]); 1 before the first.
+    pub time_rate: f32,
+}
+
+impl Default for ClientView {
+    fn default() -> Self {
+        ClientView {
+            history: VecDeque::new(),
+            tick: 0,
+            last_input_seq: 0,
+            time_rate: 1.0,
+        }
+    }
 }
 
 impl ClientView {
@@ -140,6 +153,13 @@ impl ClientView {
         });
         self.tick = snapshot.tick;
         self.last_input_seq = snapshot.last_input_seq;
+        self.time_rate = time_rate(snapshot.time_rate);
         Ok(())
     }
+}
+
+/// A snapshot's `time_rate` byte as a fraction of real time: percent, where 0 (which
+/// no zone sends) and anything over 100 read as the nearest valid rate.
+pub fn time_rate(percent: u8) -> f32 {
+    f32::from(percent.clamp(1, 100)) / 100.0
 }

@@ -201,7 +201,7 @@ proptest! {
         prop_assert_eq!(wait.is_some(), back <= 255 && back <= seq);
         let mut tx = SnapshotSender::new();
         let mut bytes = Vec::new();
-        tx.encode_next(1, InputReceipt { seq, wait }, &[], None, &mut bytes).unwrap();
+        tx.encode_next(1, 100, InputReceipt { seq, wait }, &[], None, &mut bytes).unwrap();
         let snap = match decode_server_message(&bytes).unwrap() {
             ServerMessage::Snapshot(s) => s,
             other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
@@ -288,7 +288,7 @@ proptest! {
             let view = ids.assign(visible);
             let mut bytes = Vec::new();
             let own = own_at(i / 2);
-            tx.encode_next(i as u32, InputReceipt::default(), &view, Some(&own), &mut bytes).unwrap();
+            tx.encode_next(i as u32, 100, InputReceipt::default(), &view, Some(&own), &mut bytes).unwrap();
             sent.push((i as u32 + 1, view, own));
             in_flight.push(bytes);
             if swaps[i % 60] && in_flight.len() >= 2 {
@@ -320,7 +320,7 @@ proptest! {
             }
             let mut bytes = Vec::new();
             let own = own_at(total);
-            tx.encode_next(0, InputReceipt::default(), &last, Some(&own), &mut bytes).unwrap();
+            tx.encode_next(0, 100, InputReceipt::default(), &last, Some(&own), &mut bytes).unwrap();
             sent.push((sent.len() as u32 + 1, last.clone(), own));
             in_flight.push(bytes);
         }

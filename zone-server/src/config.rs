@@ -132,6 +132,11 @@ pub struct ZoneServerConfig {
     /// name the entities that diverged (0 for never).
     #[arg(long, env = "ARCANE_STATE_ROWS_EVERY", default_value_t = 20)]
     pub state_rows_every: u32,
+    /// CPU work added to every tick (a busy loop on the tick thread), to rehearse
+    /// overload: with more than the tick period the zone must dilate time. For load
+    /// drills and tests; `0s` (the default) in production.
+    #[arg(long, env = "ARCANE_EXTRA_TICK_WORK", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub extra_tick_work: Duration,
 }
 
 impl ZoneServerConfig {
@@ -168,6 +173,7 @@ impl ZoneServerConfig {
             journal_keep_runs: 8,
             state_hash_every: 1,
             state_rows_every: 20,
+            extra_tick_work: Duration::ZERO,
         }
     }
 }

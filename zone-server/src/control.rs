@@ -187,6 +187,17 @@ async fn heartbeat(
         load: ZoneLoad {
             players,
             tick_p99_ms: status.slowest_tick_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
+            time_rate: match status.time_rate_pct.load(Ordering::Relaxed) {
+                0 => 1.0, // before the first tick
+                pct => pct as f64 / 100.0,
+            },
+            dilated_s: match status.dilated_since_ms.load(Ordering::Relaxed) {
+                0 => 0.0,
+                since => {
+                    (status.host_us(std::time::Instant::now()) / 1000).saturating_sub(since) as f64
+                        / 1e3
+                }
+            },
         },
         lease_generation: me.lease_generation,
     };

@@ -57,6 +57,9 @@ metric_set! {
         ]) => "tick_duration", "Time to run one zone tick", Seconds;
         ticks: Counter => "ticks", "Zone ticks run";
         tick_overruns: Counter => "tick_overruns", "Ticks that took longer than the tick budget";
+        time_rate: Gauge<f64, AtomicU64> => "time_rate",
+            "The zone's time rate as a share of real time: 1, or less while it dilates time";
+        dilated_ticks: Counter => "dilated_ticks", "Ticks run while the zone dilated time";
         players: Gauge => "players", "Players in the zone";
         entities: Gauge => "entities", "Entities in the zone";
         connections: Gauge => "connections", "Open client connections";

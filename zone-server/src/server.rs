@@ -216,6 +216,7 @@ pub(crate) async fn start_with_pause(
         persist,
     );
     let journal_slot = ticker.set_journal(journal, config.state_hash_every);
+    ticker.set_extra_work(config.extra_tick_work);
     let (social, social_rx) =
         crate::net::social::Social::new(&chat, status.clone(), metrics.clone());
     let social = Arc::new(social);

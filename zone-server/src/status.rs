@@ -28,6 +28,11 @@ pub struct TickStatus {
     /// Until when (host µs, see [`TickStatus::host_us`]) this process surely holds its
     /// zone's lease; the tick pauses after it. `u64::MAX` for a zone without a lease.
     pub lease_until_us: AtomicU64,
+    /// The zone's time rate in percent of real time (100 unless it dilates time).
+    pub time_rate_pct: AtomicU64,
+    /// Since when (host ms, at least 1) the zone has dilated time without a break; 0
+    /// while it runs at full speed.
+    pub dilated_since_ms: AtomicU64,
 }
 
 impl TickStatus {

@@ -46,7 +46,10 @@ impl CommandKind {
             ZoneCommand::Breed { .. } => CommandKind::Breed,
             ZoneCommand::RosterRequest { .. } => CommandKind::RosterRequest,
             ZoneCommand::Chat { .. } => CommandKind::Chat,
-            ZoneCommand::Join { .. } | ZoneCommand::Leave { .. } | ZoneCommand::Resumed { .. } => {
+            ZoneCommand::Join { .. }
+            | ZoneCommand::Leave { .. }
+            | ZoneCommand::Resumed { .. }
+            | ZoneCommand::Dilated { .. } => {
                 return None;
             }
         })

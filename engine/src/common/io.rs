@@ -98,6 +98,15 @@ pub enum ZoneCommand {
         channel: arcane_protocol::ChatChannel,
         text: String,
     },
+    /// The host dilates time (its ticks run over budget, so they come further apart):
+    /// `time_rate` percent of real time. Like [`ZoneCommand::Resumed`], floods and
+    /// replays do not count toward a kick for the next
+    /// [`crate::players::rules::STALL_AMNESTY_TICKS`] ticks, since clients need a
+    /// snapshot or two to slow their inputs to the rate. (Last: journals name
+    /// variants by index.)
+    Dilated {
+        time_rate: u8,
+    },
 }
 
 /// Output of one tick, addressed to one player's connection.

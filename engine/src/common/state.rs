@@ -16,6 +16,9 @@ pub struct ZoneClock {
     /// [`Zone::step_at`] (0 with [`Zone::step`]). The simulation never reads it: it
     /// only measures how long inputs waited, which snapshots report to clients.
     pub host_us: u64,
+    /// The host's time rate in percent of real time, as [`Zone::set_time_rate`] set
+    /// it; only snapshots carry it (the simulation never reads it).
+    pub time_rate: u8,
 }
 
 /// The loaded content of this zone.

@@ -200,7 +200,9 @@ fn player_of(command: &ZoneCommand) -> Option<PlayerId> {
         | ZoneCommand::Breed { player, .. }
         | ZoneCommand::RosterRequest { player }
         | ZoneCommand::Chat { player, .. } => Some(*player),
-        ZoneCommand::Evacuate { .. } | ZoneCommand::Resumed { .. } => None,
+        ZoneCommand::Evacuate { .. }
+        | ZoneCommand::Resumed { .. }
+        | ZoneCommand::Dilated { .. } => None,
     }
 }
 
@@ -230,6 +232,11 @@ pub fn ingest_commands(world: &mut World) {
                 let tick = world.resource::<ZoneClock>().tick;
                 world.resource_mut::<StallAmnesty>().until_tick = tick + STALL_AMNESTY_TICKS;
                 tracing::warn!(tick, missed_ticks, "zone resumed after a stall");
+                continue;
+            }
+            ZoneCommand::Dilated { .. } => {
+                let tick = world.resource::<ZoneClock>().tick;
+                world.resource_mut::<StallAmnesty>().until_tick = tick + STALL_AMNESTY_TICKS;
                 continue;
             }
             ref other => match CommandKind::of(other) {

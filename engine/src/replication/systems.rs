@@ -113,10 +113,14 @@ pub fn encode_snapshots(
             own_state(own, v);
             &*own
         });
-        match link
-            .sender
-            .encode_next(tick, receipt(input), &interest.view, own, buffer)
-        {
+        match link.sender.encode_next(
+            tick,
+            clock.time_rate,
+            receipt(input),
+            &interest.view,
+            own,
+            buffer,
+        ) {
             Ok(stats) => {
                 counters.snapshots += 1;
                 counters.full_snapshots += u64::from(stats.full);

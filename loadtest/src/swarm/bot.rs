@@ -467,6 +467,7 @@ impl Session {
                         seq: snap.last_input_seq,
                         wait: snap.input_wait,
                     };
+                    self.schedule.set_time_rate(self.view.time_rate);
                     let verdict = self.schedule.on_snapshot(snap.tick, read_at, receipt);
                     st.inputs_late += u64::from(verdict.late == Some(true));
                     self.next_send = verdict.send_at;

@@ -51,8 +51,18 @@ fn open(z: &ZoneStatus) -> bool {
     z.up && z.load.players < z.info.capacity
 }
 
+/// A zone that has dilated time this long (its ticks over budget, its time slowed)
+/// takes no new arrivals: they go to a copy below its threshold, or a new copy opens.
+/// Players returning to it still go home.
+pub const DILATION_OVERFLOW_S: f64 = 10.0;
+
+/// Whether `z` has dilated time for [`DILATION_OVERFLOW_S`] or more without a break.
+pub fn persistently_dilated(z: &ZoneStatus) -> bool {
+    z.load.dilated_s >= DILATION_OVERFLOW_S
+}
+
 fn below_threshold(z: &ZoneStatus) -> bool {
-    z.up && z.load.players < z.info.overflow_at()
+    z.up && z.load.players < z.info.overflow_at() && !persistently_dilated(z)
 }
 
 fn fill(z: &ZoneStatus) -> f64 {
@@ -61,8 +71,9 @@ fn fill(z: &ZoneStatus) -> f64 {
 
 /// Where a player owned by `owner` goes when they log in. They return to their own
 /// zone while it is up and has room (sticky). When it is down or full, they go to the
-/// least-filled running copy of the same map below its overflow threshold; when every
-/// copy is past it, a new copy is opened. `arriving` marks a new player or a transfer
+/// least-filled running copy of the same map below its overflow threshold (a copy
+/// that has dilated time for long counts as past it); when every copy is past it, a
+/// new copy is opened. `arriving` marks a new player or a transfer
 /// (they count as new arrivals for the overflow threshold even in their own zone).
 pub fn choose(zones: &[ZoneStatus], owner: &str, arriving: bool) -> Choice {
     let template = template_of(owner);
@@ -131,7 +142,7 @@ mod tests {
             },
             load: ZoneLoad {
                 players,
-                tick_p99_ms: 0.0,
+                ..ZoneLoad::default()
             },
             last_heartbeat_ms: 0,
             up,
@@ -201,6 +212,33 @@ mod tests {
         assert_eq!(
             choose(&zones, "meadow", true),
             Choice::OpenCopy("meadow~2".into())
+        );
+    }
+
+    #[test]
+    fn a_zone_dilating_time_for_long_sends_arrivals_to_a_new_copy() {
+        let mut meadow = zone("meadow", 30, 100, true);
+        meadow.load.time_rate = 0.45;
+        meadow.load.dilated_s = DILATION_OVERFLOW_S - 1.0;
+        // A short dilation: still its own zone.
+        assert_eq!(
+            choose(std::slice::from_ref(&meadow), "meadow", true),
+            Choice::Zone("meadow".into())
+        );
+        meadow.load.dilated_s = DILATION_OVERFLOW_S;
+        assert_eq!(
+            choose(std::slice::from_ref(&meadow), "meadow", true),
+            Choice::OpenCopy("meadow~2".into())
+        );
+        // A copy with room takes them; returning players still go home.
+        let zones = [meadow, zone("meadow~2", 10, 100, true)];
+        assert_eq!(
+            choose(&zones, "meadow", true),
+            Choice::Zone("meadow~2".into())
+        );
+        assert_eq!(
+            choose(&zones, "meadow", false),
+            Choice::Zone("meadow".into())
         );
     }
 

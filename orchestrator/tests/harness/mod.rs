@@ -188,6 +188,7 @@ pub async fn beat(api: &Api, zone: &str, players: u32) -> u16 {
         load: ZoneLoad {
             players,
             tick_p99_ms: 4.0,
+            ..ZoneLoad::default()
         },
         lease_generation,
     };

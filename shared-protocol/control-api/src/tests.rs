@@ -32,8 +32,13 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn zone_load()(players in any::<u32>(), tick_p99_ms in 0.0f64..1e6) -> ZoneLoad {
-        ZoneLoad { players, tick_p99_ms }
+    fn zone_load()(
+        players in any::<u32>(),
+        tick_p99_ms in 0.0f64..1e6,
+        time_rate in 0.1f64..=1.0,
+        dilated_s in 0.0f64..1e5,
+    ) -> ZoneLoad {
+        ZoneLoad { players, tick_p99_ms, time_rate, dilated_s }
     }
 }
 
@@ -88,6 +93,7 @@ fn field_names_are_the_wire_contract() {
         load: ZoneLoad {
             players: 12,
             tick_p99_ms: 1.5,
+            ..ZoneLoad::default()
         },
         last_heartbeat_ms: 7,
         up: true,

@@ -56,13 +56,36 @@ impl ZoneInfo {
 }
 
 /// A zone's load, sent with every heartbeat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneLoad {
     pub players: u32,
     /// The slowest tick since the last heartbeat, in milliseconds (20 ticks at 20 Hz:
     /// at least their p99).
     pub tick_p99_ms: f64,
+    /// The zone's time rate, a share of real time: 1, or less while its ticks run
+    /// over budget and it dilates time.
+    #[serde(default = "full_speed")]
+    pub time_rate: f64,
+    /// How long the zone has dilated time without a break, in seconds (0 at full
+    /// speed). Placement sends no new players to a zone dilated for long.
+    #[serde(default)]
+    pub dilated_s: f64,
+}
+
+fn full_speed() -> f64 {
+    1.0
+}
+
+impl Default for ZoneLoad {
+    fn default() -> Self {
+        ZoneLoad {
+            players: 0,
+            tick_p99_ms: 0.0,
+            time_rate: full_speed(),
+            dilated_s: 0.0,
+        }
+    }
 }
 
 /// `POST /v1/zones/heartbeat`, every second.

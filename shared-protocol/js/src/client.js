@@ -301,6 +301,13 @@ export class ArcaneClient {
     }
     this.stats.snapshots++;
     const now = this.now();
+    // A zone that dilates time ticks slower: the tick clock (inputs, interpolation)
+    // follows its rate; the offset starts again on the new period.
+    const period = 1000 / (this.welcome.tick_rate_hz * this.view.timeRate);
+    if (Math.abs(period - this.periodMs) > 1e-6) {
+      this.periodMs = period;
+      this.clockOffset = NaN;
+    }
     // The zone's clock as seen here: smoothed, but reset after a jump (a new zone).
     const offset = snapshot.tick * this.periodMs - now;
     if (Number.isNaN(this.clockOffset) || Math.abs(offset - this.clockOffset) > 250) {

@@ -1,4 +1,4 @@
-// Every message of protocol version 7, as codecs (see codec.js for the value shapes).
+// Every message of protocol version 8, as codecs (see codec.js for the value shapes).
 // The tables mirror PROTOCOL.md; the order of variants and fields is the wire format.
 
 import {
@@ -7,7 +7,7 @@ import {
 } from './codec.js';
 
 /** The protocol version this SDK speaks (`Hello.protocol_version`). */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 /** Largest client frame a zone accepts, in bytes. */
 export const MAX_CLIENT_FRAME = 4096;
 /** Largest server frame a client accepts, in bytes. */
@@ -134,7 +134,7 @@ export const OwnState = struct([
 
 export const Snapshot = struct([
   ['id', u32], ['tick', u32], ['baseline', u32], ['last_input_seq', u32],
-  ['input_wait', opt(struct([['seq_back', u8], ['wait_100us', u16]]))],
+  ['input_wait', opt(struct([['seq_back', u8], ['wait_100us', u16]]))], ['time_rate', u8],
   ['leaves', vec(u16)], ['enters', vec(EntityEnter)], ['updates', vec(EntityUpdate)],
   ['own', opt(OwnState)],
 ]);

@@ -35,6 +35,8 @@ export class ClientView {
     this.tick = 0;
     /** Newest input sequence the server says it applied. */
     this.lastInputSeq = 0;
+    /** The zone's time rate as of the newest snapshot, a fraction of real time in (0, 1]. */
+    this.timeRate = 1;
   }
 
   /** Id of the newest applied snapshot (what to ack); 0 before the first. */
@@ -113,5 +115,6 @@ export class ClientView {
     this.history.push({ id: snapshot.id, entities, own: snapshot.own ?? baseOwn });
     this.tick = snapshot.tick;
     this.lastInputSeq = snapshot.last_input_seq;
+    this.timeRate = Math.min(100, Math.max(1, snapshot.time_rate)) / 100;
   }
 }

@@ -54,8 +54,8 @@ const welcome = (zone = 'meadow') => ({
 
 const player = (x, y, flags = 0) => ({ kind: 'Player', variant: 0, x_cm: x, y_cm: y, hp_pct: 100, flags });
 
-function snapshot(id, tick, baseline, lastInput, enters, updates = []) {
-  return { Snapshot: { id, tick, baseline, last_input_seq: lastInput, input_wait: null, leaves: [], enters, updates, own: null } };
+function snapshot(id, tick, baseline, lastInput, enters, updates = [], rate = 100) {
+  return { Snapshot: { id, tick, baseline, last_input_seq: lastInput, input_wait: null, time_rate: rate, leaves: [], enters, updates, own: null } };
 }
 
 /** A ticket whose claims carry `expires` (the client reads it to decide on reuse). */
@@ -131,6 +131,31 @@ test('login, handshake, inputs on the tick with acks, and prediction reconciled'
   ws.push(snapshot(2, 101, 1, 1, [], [{ local: 0, pos_delta: [10, 0], hp_pct: null, flags: null }]));
   assert.equal(me().x_cm, 1010 + 30 * (inputs.length - 1));
   assert.equal(client.predictor.lastCorrectionCm, 20);
+  client.close();
+});
+
+test('a zone that dilates time slows the input clock to its rate, and back', async (t) => {
+  t.after(() => mock.timers.reset());
+  const { client, advance } = setup();
+  const welcomed = client.login();
+  await flush(); await flush();
+  const ws = FakeSocket.all[0];
+  ws.push(welcome());
+  await welcomed;
+  ws.push(snapshot(1, 100, 0, 0, [{ local: 0, net_id: 1, state: player(1000, 1000) }]));
+  advance(1000);
+  const full = ws.sentOf('Input').length;
+  assert.ok(full >= 19 && full <= 21, `${full} inputs in a second at full speed`);
+  // Half speed: ticks come every 100 ms, so do inputs.
+  ws.push(snapshot(2, 101, 1, 0, [], [], 50));
+  assert.equal(client.view.timeRate, 0.5);
+  advance(1000);
+  const half = ws.sentOf('Input').length - full;
+  assert.ok(half >= 9 && half <= 11, `${half} inputs in a second at half speed`);
+  ws.push(snapshot(3, 102, 2, 0, [], [], 100));
+  advance(1000);
+  const back = ws.sentOf('Input').length - full - half;
+  assert.ok(back >= 19 && back <= 21, `${back} inputs in a second back at full speed`);
   client.close();
 });
 

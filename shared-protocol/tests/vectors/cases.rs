@@ -521,6 +521,7 @@ pub fn full_snapshot() -> Snapshot {
         baseline: 0,
         last_input_seq: 0,
         input_wait: None,
+        time_rate: 100,
         leaves: vec![],
         enters: vec![
             EntityEnter {
@@ -587,6 +588,7 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
                 seq_back: 0,
                 wait_100us: 123,
             }),
+            time_rate: 100,
             leaves: vec![2],
             enters: vec![EntityEnter {
                 local: 4,
@@ -611,6 +613,7 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
                 seq_back: 255,
                 wait_100us: u16::MAX,
             }),
+            time_rate: 100,
             leaves: vec![0],
             enters: vec![EntityEnter {
                 local: 0,
@@ -626,6 +629,7 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
             baseline: 3,
             last_input_seq: 4,
             input_wait: None,
+            time_rate: 45,
             leaves: vec![],
             enters: vec![],
             updates: vec![],

@@ -3,6 +3,7 @@
 //! zone's rate. The thread never awaits and never blocks on I/O: it reads a bounded
 //! channel with `try_recv` and writes to outboxes that never grow.
 
+pub mod dilation;
 mod router;
 
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ pub struct Ticker {
     dispatcher: Arc<Dispatcher>,
     last_counters: ZoneCounters,
     journal: TickJournal,
+    dilation: dilation::Dilation,
+    /// Busy work added to each tick (`--extra-tick-work`).
+    extra_work: Duration,
 }
 
 impl Ticker {
@@ -54,6 +58,7 @@ impl Ticker {
         persist: Option<PersistHandle>,
     ) -> Self {
         metrics.set_content_version(&zone.content_version().to_string());
+        let period = period_of(&zone);
         Ticker {
             zone,
             router: Router::new(metrics, persist),
@@ -62,6 +67,8 @@ impl Ticker {
             dispatcher,
             last_counters: ZoneCounters::default(),
             journal: TickJournal::new(None, 0),
+            dilation: dilation::Dilation::new(period),
+            extra_work: Duration::ZERO,
         }
     }
 
@@ -146,9 +153,18 @@ impl Ticker {
             ids.sort_unstable();
             *self.status.roster.lock().unwrap_or_else(|e| e.into_inner()) = ids;
         }
+        // Rehearsed overload: real CPU work, as a heavier simulation would take.
+        while t0.elapsed() < self.extra_work {
+            std::hint::spin_loop();
+        }
         let elapsed = t0.elapsed();
         self.publish(elapsed);
         elapsed
+    }
+
+    /// Adds `work` of busy CPU time to every tick (`--extra-tick-work`).
+    pub fn set_extra_work(&mut self, work: Duration) {
+        self.extra_work = work;
     }
 
     /// What the rest of the process sees of the tick that just ran.
@@ -239,10 +255,70 @@ impl Ticker {
         &mut self.zone
     }
 
-    pub fn tick_period(&self) -> Duration {
-        let rate = f64::from(self.zone.settings().netcode.tick_rate_hz.max(1));
-        Duration::from_secs_f64(1.0 / rate)
+    /// Feeds time dilation with the work of the tick that just ran (see
+    /// [`dilation`]); returns the real time from that tick's start to the next one's.
+    /// While the zone dilates, snapshots carry its rate and the zone is told (so floods
+    /// from clients still sending at the full rate are not held against them).
+    pub fn pace(&mut self, work: Duration) -> Duration {
+        let period = self.tick_period();
+        if self.dilation.nominal() != period {
+            // A content reload changed the tick rate: start again at full speed on it.
+            self.dilation = dilation::Dilation::new(period);
+        }
+        let change = self.dilation.on_tick(work);
+        let rate = self.dilation.rate();
+        let tick = self.zone.tick();
+        match change {
+            Some(dilation::Change::Slowed(r)) => tracing::warn!(
+                tick,
+                time_rate_pct = r,
+                tick_ms = self.dilation.load() * period.as_secs_f64() * 1e3,
+                period_ms = period.as_secs_f64() * 1e3,
+                "time dilation: ticks run over budget, the zone slows its time to {r} % of real time"
+            ),
+            Some(dilation::Change::Restored) => {
+                tracing::info!(
+                    tick,
+                    "time dilation over: the zone runs at full speed again"
+                );
+            }
+            None => {}
+        }
+        self.zone.set_time_rate(rate);
+        let m = &self.router.metrics;
+        m.time_rate.set(f64::from(rate) / 100.0);
+        self.status
+            .time_rate_pct
+            .store(u64::from(rate), Ordering::Relaxed);
+        if rate < 100 {
+            m.dilated_ticks.inc();
+            if change.is_some() || tick.is_multiple_of(10) {
+                self.router
+                    .commands
+                    .push(ZoneCommand::Dilated { time_rate: rate });
+            }
+            let now_ms = self.status.host_us(Instant::now()) / 1000;
+            let _ = self.status.dilated_since_ms.compare_exchange(
+                0,
+                now_ms.max(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.status.dilated_since_ms.store(0, Ordering::Relaxed);
+        }
+        self.dilation.period()
     }
+
+    pub fn tick_period(&self) -> Duration {
+        period_of(&self.zone)
+    }
+}
+
+/// The nominal tick period of `zone`'s content.
+fn period_of(zone: &Zone) -> Duration {
+    let rate = f64::from(zone.settings().netcode.tick_rate_hz.max(1));
+    Duration::from_secs_f64(1.0 / rate)
 }
 
 /// Marks the tick thread stopped when dropped, which also happens when it panics, so
@@ -279,7 +355,7 @@ pub fn spawn(
                 status: status.clone(),
                 stopped,
             };
-            let period = ticker.tick_period();
+            let mut period = ticker.tick_period();
             let metrics = ticker.router.metrics.clone();
             let mut next = Instant::now();
             let mut last_start = next;
@@ -323,12 +399,14 @@ pub fn spawn(
                 let elapsed = ticker.step(host_us);
                 if elapsed > period {
                     metrics.tick_overruns.inc();
-                    tracing::warn!(
+                    tracing::debug!(
                         tick = ticker.zone.tick(),
                         took_ms = elapsed.as_secs_f64() * 1e3,
                         "tick over budget"
                     );
                 }
+                // Under sustained overload the period stretches (time dilation).
+                period = ticker.pace(elapsed);
                 next += period;
                 let now = Instant::now();
                 if next > now {
