@@ -6,12 +6,15 @@
 # QUIC), then the zone (pinned to CPU 0) against the bot swarm (CPU 1). Prints one
 # table row per N: zone CPU per client per tick and its ratio to the floor, ticks/s,
 # the zone's time rate, bytes per entity update (headers included), latency
-# percentiles, and the zone's memory (resident at the end, and its peak).
+# percentiles, the zone's memory (resident at the end, and its peak), the share
+# of a core the bots used, and the zone's CPU by thread.
 #
 #   cargo build --release --bin zone-server --bin arcane-loadtest
 #   cargo build --release -p arcane-benches --example tcp_floor
 #   benches/scale.sh [N ...]                 # default: 500 1000 2000 3000 4000
 #   TRANSPORT=quic SECS=30 benches/scale.sh 1000
+#   ZONE_ARGS="--extra-tick-work 100ms" benches/scale.sh 500   # overloaded 2×: time dilation
+#   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRANSPORT=${TRANSPORT:-ws}
@@ -25,6 +28,8 @@ done
 # Every bot and every floor client is a socket, on both sides of loopback.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 WORK=$(mktemp -d /tmp/arcane-scale.XXXXXX)
+OUT=${OUT:-/tmp/arcane-scale-out}   # reports and profiles are kept here
+mkdir -p "$OUT"
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -81,11 +86,24 @@ floor() { # $1 = N: the transport floor's server CPU per client per tick (µs)
     sed -n 's/.*= \([0-9.]*\) µs CPU.*/\1/p' "$WORK/floor.txt"
 }
 
+threads() { # $1 = pid: "name utime stime" per thread (clock ticks)
+    for t in /proc/"$1"/task/*; do
+        # The name is in parentheses and may hold spaces; the fields after it count
+        # from the state (3rd field): utime is the 14th, stime the 15th.
+        local stat name
+        stat=$(cat "$t/stat" 2>/dev/null) || continue
+        name=${stat#*(}
+        name=${name%)*}
+        set -- ${stat##*) }
+        echo "${name// /_} ${12} ${13}"
+    done
+}
+
 zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memory
     local n=$1 dir=$2
     taskset -c 0 "$BIN/zone-server" --content "$dir" --zone scale --watch-content false \
         --ws-addr 127.0.0.1:7791 --quic-addr 127.0.0.1:7792 --admin-addr 127.0.0.1:9191 \
-        --max-connections $((n + 200)) >"$WORK/zone.log" 2>&1 &
+        --max-connections $((n + 200)) ${ZONE_ARGS:-} >"$WORK/zone.log" 2>&1 &
     local zone=$!
     PIDS+=("$zone")
     for _ in $(seq 100); do
@@ -101,21 +119,70 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
         --behaviour wanderer --duration "${SECS}s" --ramp "${ramp}s" \
         --metrics http://127.0.0.1:9191/metrics --report "$WORK/report.json" \
         --max-p99-ms 1000000 --max-errors 1000000000 --max-disconnects 1000000000 \
-        --min-connected 0 >"$WORK/swarm.log" 2>&1 || true
+        --min-connected 0 >"$WORK/swarm.log" 2>&1 &
+    local swarm=$!
+    PIDS+=("$swarm")
+    # Per-thread CPU of the zone over the middle of the measured window (user and
+    # system clock ticks of each thread, by name), and a profile with PERF=1.
+    sleep $((ramp + 2))
+    threads >"$WORK/threads-0.txt" "$zone"
+    threads >"$WORK/bots-0.txt" "$swarm"
+    local window=$((SECS - 4))
+    if [ "${PERF:-0}" = 1 ]; then
+        perf record -F 499 -g -p "$zone" -o "$OUT/perf-$TRANSPORT-$n.data" -- sleep "$window" \
+            >/dev/null 2>&1
+    else
+        sleep "$window"
+    fi
+    threads >"$WORK/threads-1.txt" "$zone"
+    threads >"$WORK/bots-1.txt" "$swarm"
+    echo "$window" >"$WORK/window.txt"
+    wait "$swarm" || true
     grep -E '^(VmRSS|VmHWM)' "/proc/$zone/status" | awk '{print $2}' | tr '\n' ' ' >"$WORK/mem.txt"
-    curl -s http://127.0.0.1:9191/metrics | awk '$1 == "arcane_time_rate" {print $2}' >"$WORK/rate.txt"
+    curl -s http://127.0.0.1:9191/metrics | awk '$1 ~ /^arcane_time_rate($|\{)/ {print $2}' >"$WORK/rate.txt"
     kill -TERM "$zone"
     wait "$zone" 2>/dev/null || true
 }
 
-printf '%-6s %-4s %9s %9s %6s %7s %6s %9s %8s %8s %8s %8s %8s\n' \
-    N conn "µs/cl/tk" floor ratio ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB
+printf '%-6s %-4s %9s %9s %6s %7s %6s %9s %8s %8s %8s %8s %8s %5s  %s\n' \
+    N conn "µs/cl/tk" floor ratio ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots \
+    "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
     f=$(floor "$n")
     zone_run "$n" "$dir"
-    python3 - "$n" "${f:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" <<'EOF'
-import json, sys
+    cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n.json"
+    python3 - "$n" "${f:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" "$WORK" <<'EOF'
+import json, os, sys
+from collections import defaultdict
+
+def busy(work):
+    """Share of a core the bot process used over the window."""
+    total = lambda path: sum(int(u) + int(s) for _, u, s in (l.split() for l in open(path)))
+    secs = float(open(f"{work}/window.txt").read())
+    return (total(f"{work}/bots-1.txt") - total(f"{work}/bots-0.txt")) / os.sysconf("SC_CLK_TCK") / secs
+
+def split(work, n, ticks_per_s):
+    """CPU per client per tick of each kind of zone thread, user+system, in µs."""
+    def read(path):
+        out = defaultdict(lambda: [0, 0])
+        for line in open(path):
+            name, u, s = line.split()
+            kind = name.rstrip("0123456789-_") or name
+            out[kind][0] += int(u)
+            out[kind][1] += int(s)
+        return out
+    a, b = read(f"{work}/threads-0.txt"), read(f"{work}/threads-1.txt")
+    secs = float(open(f"{work}/window.txt").read())
+    hz = os.sysconf("SC_CLK_TCK")
+    per = lambda ticks: ticks / hz * 1e6 / (secs * ticks_per_s) / n
+    parts = []
+    for kind in sorted(b, key=lambda k: -(b[k][0] + b[k][1])):
+        u, s = (b[kind][i] - a.get(kind, [0, 0])[i] for i in (0, 1))
+        if u + s:
+            parts.append(f"{kind} {per(u):.1f}+{per(s):.1f}")
+    return ", ".join(parts)
+
 n, floor = int(sys.argv[1]), float(sys.argv[2])
 r = json.load(open(sys.argv[3]))
 mem = [int(x) for x in open(sys.argv[4]).read().split()] + [0, 0]
@@ -129,6 +196,6 @@ lat = r["latency_ms"]
 print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor else 0:6.2f} '
       f'{s.get("ticks_per_s", 0):7.2f} {float(rate):6.2f} {per_update:9.2f} {lat["p50"]:8.1f} '
       f'{lat["p99"]:8.1f} {r["bytes_per_client_per_s"] / 1e3:8.2f} {mem[0] / 1024:8.1f} '
-      f'{mem[1] / 1024:8.1f}')
+      f'{mem[1] / 1024:8.1f} {busy(sys.argv[6]):5.2f}  {split(sys.argv[6], n, s.get("ticks_per_s") or 20)}')
 EOF
 done

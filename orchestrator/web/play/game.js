@@ -212,6 +212,8 @@ function frame() {
       `snaps/s  ${client.snapshotRate}`,
       `visible  ${entities.length}`,
       `fps      ${perf.fps}`,
+      // An overloaded zone slows its time (time dilation).
+      ...(client.view.timeRate < 1 ? [`time     ${Math.round(client.view.timeRate * 100)} %`] : []),
     ].join('\n');
   }
 }
@@ -273,6 +275,7 @@ $('breed-button').addEventListener('click', () => client && breedChosen(client))
       decodeMs: client.stats.decodeMs,
       snapshots: client.stats.snapshots,
       snapshotRate: client.snapshotRate,
+      timeRate: client.view.timeRate,
       rttMs: client.rttMs,
     };
   },
