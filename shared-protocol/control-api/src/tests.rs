@@ -93,7 +93,8 @@ fn field_names_are_the_wire_contract() {
         load: ZoneLoad {
             players: 12,
             tick_p99_ms: 1.5,
-            ..ZoneLoad::default()
+            time_rate: 0.5,
+            dilated_s: 12.5,
         },
         last_heartbeat_ms: 7,
         up: true,
@@ -108,7 +109,7 @@ fn field_names_are_the_wire_contract() {
                 "quic_endpoint": "quic://10.0.0.1:7778?sha256=ab",
                 "lease_generation": 3
             },
-            "load": {"players": 12, "tick_p99_ms": 1.5},
+            "load": {"players": 12, "tick_p99_ms": 1.5, "time_rate": 0.5, "dilated_s": 12.5},
             "last_heartbeat_ms": 7,
             "up": true
         })
