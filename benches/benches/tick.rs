@@ -155,6 +155,7 @@ fn delta_encode(c: &mut Criterion) {
                     hp_pct: 100,
                     flags: 0,
                 },
+                vel: (0, 0),
             })
             .collect()
     };

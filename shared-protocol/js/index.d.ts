@@ -54,7 +54,11 @@ export type ClientMessage =
 export type EntityKind = 'Player' | 'Npc' | 'Enemy' | 'Projectile' | 'Creature';
 export interface EntityState { kind: EntityKind; variant: number; x_cm: number; y_cm: number; hp_pct: number; flags: number }
 export interface EntityEnter { local: number; net_id: NetId; state: EntityState }
-export interface EntityUpdate { local: number; pos_delta: [number, number] | null; hp_pct: number | null; flags: number | null }
+/** Changed fields; `pos_delta` is the residual against the dead-reckoned position, `vel` a new velocity (cm per tick). */
+export interface EntityUpdate {
+  local: number; pos_delta: [number, number] | null; hp_pct: number | null; flags: number | null;
+  vel: [number, number] | null;
+}
 export interface OwnState {
   hp: number; max_hp: number; mana: number; max_mana: number; ready_tick: number[];
   gcd_ready_tick: number; casting: [number, number] | null; respawn_tick: number | null;
@@ -130,7 +134,8 @@ export function encodeServerMessage(message: ServerMessage): Uint8Array;
 export function creatureVariant(variant: number): { species: number; visible: [number, number] };
 export function ticketExpiry(ticket: string): number;
 
-export interface ViewEntity { local: number; net_id: NetId; state: EntityState }
+/** `vel`: centimetres per tick as the snapshots state it; positions are dead-reckoned by it. */
+export interface ViewEntity { local: number; net_id: NetId; state: EntityState; vel: [number, number] }
 export class ApplyError extends Error {
   kind: 'stale' | 'baseline_missing' | 'inconsistent';
 }

@@ -19,6 +19,9 @@ pub struct EncodeStats {
 
 struct SentSnapshot {
     id: u32,
+    tick: u32,
+    /// The view as the client holds it once it applied this snapshot (velocities
+    /// included).
     entities: Vec<ViewEntity>,
     own: Option<OwnState>,
 }
@@ -33,6 +36,8 @@ pub struct SnapshotSender {
     /// ring (0: none yet). A client that stays far behind still proves it reads.
     heard: u32,
     scratch: Snapshot,
+    /// The view being built for the next slot of the ring.
+    scratch_view: Vec<ViewEntity>,
 }
 
 impl Default for SnapshotSender {
@@ -47,6 +52,7 @@ impl SnapshotSender {
             ring: (0..SENT_RING)
                 .map(|_| SentSnapshot {
                     id: 0,
+                    tick: 0,
                     entities: Vec::new(),
                     own: None,
                 })
@@ -55,6 +61,7 @@ impl SnapshotSender {
             acked: None,
             heard: 0,
             scratch: Snapshot::default(),
+            scratch_view: Vec::new(),
         }
     }
 
@@ -109,6 +116,7 @@ impl SnapshotSender {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let baseline = self.baseline_id();
         let mut snap = std::mem::take(&mut self.scratch);
+        let mut view = std::mem::take(&mut self.scratch_view);
         snap.id = id;
         snap.tick = tick;
         snap.time_rate = time_rate;
@@ -118,7 +126,13 @@ impl SnapshotSender {
         let empty: &[ViewEntity] = &[];
         let base_snap = baseline.and_then(|b| self.sent(b));
         let base = base_snap.map_or(empty, |s| s.entities.as_slice());
-        diff_views(base, current, &mut snap);
+        let dt = base_snap.map_or(0, |s| tick.wrapping_sub(s.tick));
+        // The view sent one tick ago, from which velocities are measured.
+        let prev = self
+            .sent(id.wrapping_sub(1))
+            .filter(|p| p.tick == tick.wrapping_sub(1))
+            .map_or(empty, |p| p.entities.as_slice());
+        diff_views(base, dt, prev, current, &mut snap, &mut view);
         let base_own = base_snap.and_then(|s| s.own.as_ref());
         snap.own = match own {
             Some(o) if base_own != Some(o) => Some(o.clone()),
@@ -138,12 +152,16 @@ impl SnapshotSender {
         if let ServerMessage::Snapshot(s) = message {
             self.scratch = s;
         }
-        result?;
+        if let Err(e) = result {
+            self.scratch_view = view;
+            return Err(e);
+        }
 
         let slot = &mut self.ring[id as usize % SENT_RING];
         slot.id = id;
-        slot.entities.clear();
-        slot.entities.extend_from_slice(current);
+        slot.tick = tick;
+        std::mem::swap(&mut slot.entities, &mut view);
+        self.scratch_view = view;
         match (own, &mut slot.own) {
             (Some(o), Some(kept)) => kept.clone_from(o),
             (o, kept) => *kept = o.cloned(),
@@ -173,6 +191,7 @@ mod tests {
                 hp_pct: 100,
                 flags: 0,
             },
+            vel: (0, 0),
         }
     }
 
@@ -188,15 +207,30 @@ mod tests {
         // More updates than one 512-byte chunk of `encode_updates` holds, with deltas
         // of 1, 3 and 5 bytes and every field combination, so chunk edges fall inside
         // the list.
-        let deltas = [0, 1, -1, 125, -126, 30_000, -40_000, i32::MAX, i32::MIN];
+        let deltas = [
+            0,
+            1,
+            -1,
+            3,
+            -4,
+            4,
+            -5,
+            125,
+            -126,
+            30_000,
+            -40_000,
+            i32::MAX,
+            i32::MIN,
+        ];
         let updates: Vec<EntityUpdate> = (0..400u16)
             .map(|i| {
                 let d = deltas[usize::from(i) % deltas.len()];
                 EntityUpdate {
-                    local: i * 163,
-                    pos_delta: (i % 4 != 1).then_some((d, d.wrapping_mul(3))),
+                    local: (i * 163) % 250,
+                    pos_delta: (i % 4 != 1).then_some((d, d.wrapping_neg())),
                     hp_pct: (i % 3 == 1).then_some(i as u8),
                     flags: (i % 5 == 1 || i % 4 == 1).then_some(0xF0),
+                    vel: (i % 7 == 2 || i % 4 == 1).then_some((d, -7)),
                 }
             })
             .collect();
@@ -275,12 +309,14 @@ mod tests {
         assert!(!s2.full);
         let snap = decode(&out);
         assert_eq!(snap.baseline, 1);
-        // The unchanged entity costs nothing; the moved one is one short update.
+        // The unchanged entity costs nothing; the moved one states its move and, as
+        // it moved since the last tick, that step as its velocity.
         assert_eq!(
             snap.updates,
             vec![EntityUpdate {
                 local: 0,
                 pos_delta: Some((20, -20)),
+                vel: Some((20, -20)),
                 ..EntityUpdate::default()
             }]
         );
@@ -288,24 +324,85 @@ mod tests {
     }
 
     #[test]
-    fn small_move_update_is_three_bytes() {
-        let mut bytes = Vec::new();
-        codec::encode_into(
-            &EntityUpdate {
-                local: 40,
-                pos_delta: Some((-100, 125)),
-                ..EntityUpdate::default()
-            },
-            &mut bytes,
-        )
-        .unwrap();
-        assert_eq!(bytes.len(), 3);
+    fn update_sizes_follow_the_form() {
+        let size = |u: EntityUpdate| {
+            let mut bytes = Vec::new();
+            codec::encode_into(&u, &mut bytes).unwrap();
+            bytes.len()
+        };
+        let moved = |d| EntityUpdate {
+            local: 249,
+            pos_delta: Some(d),
+            ..EntityUpdate::default()
+        };
+        assert_eq!(size(moved((-4, 3))), 2, "a nudge");
+        assert_eq!(size(moved((4, 0))), 4, "a small residual");
+        assert_eq!(size(moved((-100, 125))), 4);
+        let turned = EntityUpdate {
+            vel: Some((200, -1)),
+            ..moved((3, 3))
+        };
+        assert_eq!(
+            size(turned),
+            8,
+            "mask, residual, velocity (200 zigzags to 3 bytes)"
+        );
+    }
+
+    /// A walker at a steady velocity with a centimetre of rounding jitter costs one
+    /// update stating the velocity, then nudges or nothing, each snapshot acked.
+    #[test]
+    fn steady_walker_is_dead_reckoned() {
+        let mut tx = SnapshotSender::new();
+        let mut client = crate::view::ClientView::new();
+        let mut out = Vec::new();
+        let mut sizes = Vec::new();
+        for tick in 0..40i32 {
+            let jitter = [0, 1, 0, -1][tick as usize % 4];
+            let walker = ent(7, 70, 1_000 + 200 * tick + jitter, -150 * tick);
+            let still = ent(8, 80, 5, 5);
+            out.clear();
+            tx.encode_next(
+                tick as u32,
+                100,
+                InputReceipt::default(),
+                &[walker, still],
+                None,
+                &mut out,
+            )
+            .unwrap();
+            let snap = decode(&out);
+            client.apply(&snap).unwrap();
+            assert_eq!(client.entities()[0].state, walker.state, "tick {tick}");
+            tx.ack(snap.id);
+            sizes.push(snap.updates.len());
+            if tick >= 3 {
+                for u in &snap.updates {
+                    assert_eq!(u.vel, None, "tick {tick}: {u:?}");
+                    let (dx, dy) = u.pos_delta.unwrap();
+                    assert!(NUDGE.contains(&dx) && dy == 0, "tick {tick}: {u:?}");
+                }
+            }
+        }
+        assert!(
+            sizes[3..].iter().filter(|&&n| n == 0).count() >= 15,
+            "{sizes:?}"
+        );
     }
 
     #[test]
     fn reused_local_id_becomes_leave_and_enter() {
         let mut snap = Snapshot::default();
-        diff_views(&[ent(3, 1, 0, 0)], &[ent(3, 2, 0, 0)], &mut snap);
+        let mut sent = Vec::new();
+        diff_views(
+            &[ent(3, 1, 0, 0)],
+            1,
+            &[],
+            &[ent(3, 2, 0, 0)],
+            &mut snap,
+            &mut sent,
+        );
+        assert_eq!(sent, [ent(3, 2, 0, 0)]);
         assert_eq!(snap.leaves, vec![3]);
         assert_eq!(snap.enters.len(), 1);
         assert!(snap.updates.is_empty());
@@ -394,8 +491,8 @@ mod tests {
 
     #[test]
     fn unknown_mask_bits_are_a_decode_error() {
-        // header: local 1, long form (0b10), then mask with an unknown bit
-        let bytes = [0b10u8, 0b1000_0000];
+        // local 1, then a field mask with an unknown bit
+        let bytes = [1u8, 0b0001_0000];
         let r: Result<EntityUpdate, _> = codec::decode_limited::<_, 64>(&bytes);
         assert!(r.is_err());
     }

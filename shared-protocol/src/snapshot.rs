@@ -108,13 +108,20 @@ pub struct EntityEnter {
 }
 
 /// Changed fields of an entity already in view. `None` means unchanged.
+///
+/// Positions are dead-reckoned: an entity in view carries a velocity (centimetres per
+/// tick, see [`ViewEntity::vel`]), and between the baseline and this snapshot it moves
+/// by that velocity times the ticks between them. `pos_delta` is what is left over
+/// (the residual); an entity that moved exactly as extrapolated is not listed at all.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EntityUpdate {
     pub local: LocalId,
-    /// Position change in centimetres since the baseline.
+    /// Position residual in centimetres against the extrapolated position.
     pub pos_delta: Option<(i32, i32)>,
     pub hp_pct: Option<u8>,
     pub flags: Option<u8>,
+    /// The entity's new velocity in centimetres per tick.
+    pub vel: Option<(i32, i32)>,
 }
 
 /// Field mask bits of an `EntityUpdate` (written only when the short form does not apply).
@@ -122,9 +129,22 @@ pub mod field {
     pub const POSITION: u8 = 1 << 0;
     pub const HP: u8 = 1 << 1;
     pub const FLAGS: u8 = 1 << 2;
+    pub const VELOCITY: u8 = 1 << 3;
     /// Every bit a decoder of this protocol version understands.
-    pub const KNOWN: u8 = POSITION | HP | FLAGS;
+    pub const KNOWN: u8 = POSITION | HP | FLAGS | VELOCITY;
 }
+
+/// The largest local id (one byte on the wire, with room for nothing else).
+pub const MAX_LOCAL: LocalId = 249;
+
+/// A position residual both of whose axes lie in this range travels as a *nudge*:
+/// one byte for both.
+pub const NUDGE: std::ops::RangeInclusive<i32> = -4..=3;
+
+/// Second byte of an update: a nudge (`0b10xx_xyyy`), a position residual in two
+/// varints (`0b0100_0000`), or a field mask (`0b00mm_mmmm`, non-zero).
+const FORM_NUDGE: u8 = 0b1000_0000;
+const FORM_RESIDUAL: u8 = 0b0100_0000;
 
 impl EntityUpdate {
     fn mask(&self) -> u8 {
@@ -138,28 +158,43 @@ impl EntityUpdate {
         if self.flags.is_some() {
             m |= field::FLAGS;
         }
+        if self.vel.is_some() {
+            m |= field::VELOCITY;
+        }
         m
     }
 }
 
-// Wire form: a varint header `local << 1 | short`. `short == 1` means "position only"
-// and the two deltas follow directly, which is the common case for moving entities
-// (3 bytes in total for small moves). Otherwise a mask byte follows, then each field
-// whose bit is set, in bit order.
+// Wire form: the local id in one byte (0..=249), then one byte that says what
+// follows. A position residual alone, both axes in -4..=3, is a nudge: that byte is
+// `0b10xx_xyyy` (x + 4, y + 4) and the update is 2 bytes, the common case for a
+// moving entity off its extrapolation by rounding. A position residual alone
+// otherwise: `0b0100_0000`, then the two residuals as varints. Anything else: the
+// field mask (`field::*`, non-zero), then each field whose bit is set, in bit order.
 impl EntityUpdate {
-    /// The most bytes one update takes: header ≤ 5, mask 1, two deltas ≤ 5 each, HP 1,
-    /// flags 1.
-    const MAX_BYTES: usize = 18;
+    /// The most bytes one update takes: local 1, form 1, two residuals ≤ 5 each, HP 1,
+    /// flags 1, two velocities ≤ 5 each.
+    const MAX_BYTES: usize = 24;
 
-    /// Appends this update's wire form (see above) to `out`.
+    /// Appends this update's wire form (see above) to `out`. The local id must be at
+    /// most [`MAX_LOCAL`] (`encode_updates` checks).
     #[inline]
     fn write_to<const N: usize>(&self, out: &mut StackBytes<N>) {
+        out.u8(self.local as u8);
         let mask = self.mask();
-        let short = mask == field::POSITION;
-        out.u32((u32::from(self.local) << 1) | u32::from(short));
-        if !short {
-            out.u8(mask);
+        if mask == field::POSITION
+            && let Some((dx, dy)) = self.pos_delta
+        {
+            if NUDGE.contains(&dx) && NUDGE.contains(&dy) {
+                out.u8(FORM_NUDGE | (((dx + 4) as u8) << 3) | (dy + 4) as u8);
+            } else {
+                out.u8(FORM_RESIDUAL);
+                out.i32(dx);
+                out.i32(dy);
+            }
+            return;
         }
+        out.u8(mask);
         if let Some((dx, dy)) = self.pos_delta {
             out.i32(dx);
             out.i32(dy);
@@ -170,11 +205,31 @@ impl EntityUpdate {
         if let Some(f) = self.flags {
             out.u8(f);
         }
+        if let Some((vx, vy)) = self.vel {
+            out.i32(vx);
+            out.i32(vy);
+        }
+    }
+}
+
+impl EntityUpdate {
+    /// Why this update has no wire form, if it has none.
+    fn unencodable(&self) -> Option<&'static str> {
+        if self.local > MAX_LOCAL {
+            Some("update local id over 249")
+        } else if self.mask() == 0 {
+            Some("update with no fields")
+        } else {
+            None
+        }
     }
 }
 
 impl Encode for EntityUpdate {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        if let Some(why) = self.unencodable() {
+            return Err(EncodeError::Other(why));
+        }
         let mut out = StackBytes::<{ EntityUpdate::MAX_BYTES }>::new();
         self.write_to(&mut out);
         encoder.writer().write(out.as_slice())
@@ -192,6 +247,9 @@ fn encode_updates<E: Encoder>(
     (updates.len() as u64).encode(encoder)?;
     let mut chunk = StackBytes::<512>::new();
     for update in updates {
+        if let Some(why) = update.unencodable() {
+            return Err(EncodeError::Other(why));
+        }
         if chunk.room() < EntityUpdate::MAX_BYTES {
             encoder.writer().write(chunk.as_slice())?;
             chunk.clear();
@@ -203,41 +261,47 @@ fn encode_updates<E: Encoder>(
 
 impl<C> Decode<C> for EntityUpdate {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        let header = u32::decode(decoder)?;
-        let local = LocalId::try_from(header >> 1)
-            .map_err(|_| DecodeError::Other("update local id out of range"))?;
-        let mask = if header & 1 == 1 {
-            field::POSITION
-        } else {
-            u8::decode(decoder)?
+        let local = LocalId::from(u8::decode(decoder)?);
+        if local > MAX_LOCAL {
+            return Err(DecodeError::Other("update local id out of range"));
+        }
+        let form = u8::decode(decoder)?;
+        let mut update = EntityUpdate {
+            local,
+            ..EntityUpdate::default()
         };
+        if form & FORM_NUDGE != 0 {
+            if form & FORM_RESIDUAL != 0 {
+                return Err(DecodeError::Other("unknown update form"));
+            }
+            let axis = |bits: u8| i32::from(bits & 0b111) - 4;
+            update.pos_delta = Some((axis(form >> 3), axis(form)));
+            return Ok(update);
+        }
+        if form == FORM_RESIDUAL {
+            update.pos_delta = Some((i32::decode(decoder)?, i32::decode(decoder)?));
+            return Ok(update);
+        }
+        let mask = form;
         if mask & !field::KNOWN != 0 {
             return Err(DecodeError::Other("unknown update field bits"));
         }
         if mask == 0 {
             return Err(DecodeError::Other("update with no fields"));
         }
-        let pos_delta = if mask & field::POSITION != 0 {
-            Some((i32::decode(decoder)?, i32::decode(decoder)?))
-        } else {
-            None
-        };
-        let hp_pct = if mask & field::HP != 0 {
-            Some(u8::decode(decoder)?)
-        } else {
-            None
-        };
-        let flags = if mask & field::FLAGS != 0 {
-            Some(u8::decode(decoder)?)
-        } else {
-            None
-        };
-        Ok(EntityUpdate {
-            local,
-            pos_delta,
-            hp_pct,
-            flags,
-        })
+        if mask & field::POSITION != 0 {
+            update.pos_delta = Some((i32::decode(decoder)?, i32::decode(decoder)?));
+        }
+        if mask & field::HP != 0 {
+            update.hp_pct = Some(u8::decode(decoder)?);
+        }
+        if mask & field::FLAGS != 0 {
+            update.flags = Some(u8::decode(decoder)?);
+        }
+        if mask & field::VELOCITY != 0 {
+            update.vel = Some((i32::decode(decoder)?, i32::decode(decoder)?));
+        }
+        Ok(update)
     }
 }
 bincode::impl_borrow_decode!(EntityUpdate);
@@ -379,50 +443,136 @@ pub struct ViewEntity {
     pub local: LocalId,
     pub net_id: NetId,
     pub state: EntityState,
+    /// Velocity in centimetres per tick, as the snapshots state it: left out of a
+    /// delta, the entity moves by this much a tick (dead reckoning). Zero when it
+    /// enters. Interest leaves it zero; the sender works it out.
+    pub vel: (i32, i32),
 }
 
-/// Fills `snap`'s leaves/enters/updates with what turns `base` into `current`; both
-/// slices are sorted by local id.
-pub fn diff_views(base: &[ViewEntity], current: &[ViewEntity], snap: &mut Snapshot) {
+impl ViewEntity {
+    /// An entity with no stated velocity.
+    pub fn new(local: LocalId, net_id: NetId, state: EntityState) -> Self {
+        ViewEntity {
+            local,
+            net_id,
+            state,
+            vel: (0, 0),
+        }
+    }
+
+    /// Where this entity is `dt` ticks later by its velocity (wrapping, as the client
+    /// computes it).
+    pub fn extrapolated(&self, dt: u32) -> (i32, i32) {
+        let dt = dt as i32;
+        (
+            self.state.x_cm.wrapping_add(self.vel.0.wrapping_mul(dt)),
+            self.state.y_cm.wrapping_add(self.vel.1.wrapping_mul(dt)),
+        )
+    }
+}
+
+/// The fastest velocity a sender states, in centimetres per tick (400 m/s at 20 Hz):
+/// a bigger step is a teleport or a respawn, not a walk.
+pub const MAX_VEL_CM: u32 = 2_000;
+
+/// How far, in centimetres per tick on an axis, a step may differ from the stated
+/// velocity before the velocity is stated anew: positions round to whole
+/// centimetres, so a steady walker's steps wander by one either side of its speed,
+/// two apart; the residual absorbs that.
+pub const VEL_SLACK: u32 = 2;
+
+/// Fills `snap`'s leaves/enters/updates with what turns `base` (taken `dt` ticks ago)
+/// into `current`, and `sent` with `current` as the client will hold it (velocities
+/// included). `prev` is the view sent one tick ago (empty when there is none): an
+/// entity's velocity is its step since then, stated anew when it differs from the
+/// baseline's by more than [`VEL_SLACK`] on an axis. All slices are sorted by local
+/// id.
+pub fn diff_views(
+    base: &[ViewEntity],
+    dt: u32,
+    prev: &[ViewEntity],
+    current: &[ViewEntity],
+    snap: &mut Snapshot,
+    sent: &mut Vec<ViewEntity>,
+) {
     snap.leaves.clear();
     snap.enters.clear();
     snap.updates.clear();
+    sent.clear();
     let enter = |c: &ViewEntity| EntityEnter {
         local: c.local,
         net_id: c.net_id,
         state: c.state,
     };
-    // A merge of two id-sorted lists; most entities are in both.
-    let (mut i, mut j) = (0, 0);
-    while let (Some(b), Some(c)) = (base.get(i), current.get(j)) {
+    let still = |c: &ViewEntity| ViewEntity { vel: (0, 0), ..*c };
+    // A merge of id-sorted lists; most entities are in all of them.
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    while let Some(c) = current.get(j) {
+        let Some(b) = base.get(i) else {
+            break;
+        };
         if b.local < c.local {
             snap.leaves.push(b.local);
             i += 1;
             continue;
         }
+        j += 1;
         if c.local < b.local {
             snap.enters.push(enter(c));
-            j += 1;
+            sent.push(still(c));
             continue;
         }
+        i += 1;
         let (bs, cs) = (&b.state, &c.state);
         if b.net_id != c.net_id || bs.kind != cs.kind || bs.variant != cs.variant {
             // The local id was reused for another entity.
             snap.leaves.push(b.local);
             snap.enters.push(enter(c));
-        } else if bs != cs {
-            let moved = bs.x_cm != cs.x_cm || bs.y_cm != cs.y_cm;
+            sent.push(still(c));
+            continue;
+        }
+        while prev.get(k).is_some_and(|p| p.local < c.local) {
+            k += 1;
+        }
+        let step = prev
+            .get(k)
+            .filter(|p| p.local == c.local && p.net_id == c.net_id)
+            .map(|p| {
+                (
+                    cs.x_cm.wrapping_sub(p.state.x_cm),
+                    cs.y_cm.wrapping_sub(p.state.y_cm),
+                )
+            });
+        let vel = match step {
+            Some(v)
+                if v.0.wrapping_sub(b.vel.0).unsigned_abs() > VEL_SLACK
+                    || v.1.wrapping_sub(b.vel.1).unsigned_abs() > VEL_SLACK =>
+            {
+                if v.0.unsigned_abs() > MAX_VEL_CM || v.1.unsigned_abs() > MAX_VEL_CM {
+                    (0, 0)
+                } else {
+                    v
+                }
+            }
+            _ => b.vel,
+        };
+        let (px, py) = b.extrapolated(dt);
+        let residual = (cs.x_cm.wrapping_sub(px), cs.y_cm.wrapping_sub(py));
+        let moved = residual != (0, 0);
+        if moved || vel != b.vel || bs.hp_pct != cs.hp_pct || bs.flags != cs.flags {
             snap.updates.push(EntityUpdate {
                 local: c.local,
-                pos_delta: moved
-                    .then(|| (cs.x_cm.wrapping_sub(bs.x_cm), cs.y_cm.wrapping_sub(bs.y_cm))),
+                pos_delta: moved.then_some(residual),
                 hp_pct: (bs.hp_pct != cs.hp_pct).then_some(cs.hp_pct),
                 flags: (bs.flags != cs.flags).then_some(cs.flags),
+                vel: (vel != b.vel).then_some(vel),
             });
         }
-        i += 1;
-        j += 1;
+        sent.push(ViewEntity { vel, ..*c });
     }
     snap.leaves.extend(base[i..].iter().map(|b| b.local));
-    snap.enters.extend(current[j..].iter().map(enter));
+    for c in &current[j..] {
+        snap.enters.push(enter(c));
+        sent.push(still(c));
+    }
 }

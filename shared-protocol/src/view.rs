@@ -22,6 +22,7 @@ pub enum ApplyError {
 
 struct DecodedView {
     id: u32,
+    tick: u32,
     entities: Vec<ViewEntity>,
     own: Option<OwnState>,
 }
@@ -95,7 +96,22 @@ impl ClientView {
                 .rev()
                 .find(|v| v.id == snapshot.baseline)
             {
-                Some(v) => (v.entities.clone(), v.own.clone()),
+                Some(v) => {
+                    // Every entity moves on by its velocity; updates then correct.
+                    let dt = snapshot.tick.wrapping_sub(v.tick);
+                    let moved = v.entities.iter().map(|e| {
+                        let (x_cm, y_cm) = e.extrapolated(dt);
+                        ViewEntity {
+                            state: crate::snapshot::EntityState {
+                                x_cm,
+                                y_cm,
+                                ..e.state
+                            },
+                            ..*e
+                        }
+                    });
+                    (moved.collect(), v.own.clone())
+                }
                 None => {
                     return Err(ApplyError::BaselineMissing {
                         id: snapshot.id,
@@ -117,14 +133,9 @@ impl ClientView {
         for enter in &snapshot.enters {
             match entities.binary_search_by_key(&enter.local, |e| e.local) {
                 Ok(_) => return Err(bad("enter into an occupied local id")),
-                Err(at) => entities.insert(
-                    at,
-                    ViewEntity {
-                        local: enter.local,
-                        net_id: enter.net_id,
-                        state: enter.state,
-                    },
-                ),
+                Err(at) => {
+                    entities.insert(at, ViewEntity::new(enter.local, enter.net_id, enter.state))
+                }
             }
         }
         for update in &snapshot.updates {
@@ -142,12 +153,16 @@ impl ClientView {
             if let Some(f) = update.flags {
                 state.flags = f;
             }
+            if let Some(v) = update.vel {
+                entities[at].vel = v;
+            }
         }
         if self.history.len() == VIEW_HISTORY {
             self.history.pop_front();
         }
         self.history.push_back(DecodedView {
             id: snapshot.id,
+            tick: snapshot.tick,
             entities,
             own: snapshot.own.clone().or(base_own),
         });

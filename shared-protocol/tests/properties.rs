@@ -101,6 +101,11 @@ fn history() -> impl Strategy<Value = Vec<Vec<(u32, i32, i32)>>> {
     )
 }
 
+/// What a client shows of a view: everything but the velocities it extrapolates by.
+fn states(view: &[ViewEntity]) -> Vec<(u16, NetId, EntityState)> {
+    view.iter().map(|e| (e.local, e.net_id, e.state)).collect()
+}
+
 /// Assigns local ids the way a server does: keep an entity's id while it stays
 /// visible, give a newcomer the lowest free one.
 struct LocalIds {
@@ -147,11 +152,168 @@ impl LocalIds {
                     hp_pct,
                     flags,
                 },
+                vel: (0, 0),
             });
         }
         out.sort_by_key(|e| e.local);
         out
     }
+}
+
+/// Sends `steps` through a sender to a client over a link that drops, reorders and
+/// loses acks as told, checking every applied snapshot reproduces what was sent.
+fn check_converges(
+    steps: &[Vec<(u32, i32, i32)>],
+    drops: &[bool],
+    ack_drops: &[bool],
+    swaps: &[bool],
+) -> Result<(), TestCaseError> {
+    let mut tx = SnapshotSender::new();
+    let mut ids = LocalIds {
+        by_net: Default::default(),
+    };
+    let mut client = ClientView::new();
+    let mut sent: Vec<(u32, Vec<ViewEntity>, OwnState)> = Vec::new();
+    let mut in_flight: Vec<Vec<u8>> = Vec::new();
+    let mut pending_acks: Vec<u32> = Vec::new();
+
+    // The player's own state changes every third step.
+    let own_at = |i: usize| OwnState {
+        hp: (i / 3) as u32,
+        max_hp: 100,
+        ready_tick: vec![i as u32 / 3, 7],
+        casting: i.is_multiple_of(2).then_some((1, 9)),
+        ..OwnState::default()
+    };
+    let deliver = |bytes: &[u8],
+                   client: &mut ClientView,
+                   sent: &[(u32, Vec<ViewEntity>, OwnState)],
+                   acks: &mut Vec<u32>|
+     -> Result<(), TestCaseError> {
+        let snap = match decode_server_message(bytes).unwrap() {
+            ServerMessage::Snapshot(s) => s,
+            other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+        };
+        match client.apply(&snap) {
+            Ok(()) => {
+                let (_, expected, own) = sent.iter().find(|(id, _, _)| *id == snap.id).unwrap();
+                prop_assert_eq!(states(client.entities()), states(expected));
+                prop_assert_eq!(client.own(), Some(own));
+                acks.push(snap.id);
+            }
+            Err(ApplyError::Stale { .. }) => {}
+            Err(e) => return Err(TestCaseError::fail(format!("apply failed: {e}"))),
+        }
+        Ok(())
+    };
+
+    let total = steps.len();
+    for (i, visible) in steps.iter().enumerate() {
+        // Acks reach the server one step late, some are lost.
+        for a in pending_acks.drain(..) {
+            tx.ack(a);
+        }
+        let view = ids.assign(visible);
+        let mut bytes = Vec::new();
+        let own = own_at(i / 2);
+        tx.encode_next(
+            i as u32,
+            100,
+            InputReceipt::default(),
+            &view,
+            Some(&own),
+            &mut bytes,
+        )
+        .unwrap();
+        sent.push((i as u32 + 1, view, own));
+        in_flight.push(bytes);
+        if swaps[i % 60] && in_flight.len() >= 2 {
+            let n = in_flight.len();
+            in_flight.swap(n - 1, n - 2);
+        }
+        // Deliver all but the newest (one step of latency), dropping some.
+        while in_flight.len() > 1 {
+            let b = in_flight.remove(0);
+            if !drops[(i + in_flight.len()) % 60] {
+                let mut acks = Vec::new();
+                deliver(&b, &mut client, &sent, &mut acks)?;
+                if !ack_drops[i % 60] {
+                    pending_acks.extend(acks);
+                }
+            }
+        }
+    }
+    // Clean delivery from here on: the client converges to the final state.
+    let last = ids.assign(&steps[total - 1]);
+    for _ in 0..3 {
+        for b in in_flight.drain(..) {
+            let mut acks = Vec::new();
+            deliver(&b, &mut client, &sent, &mut acks)?;
+            pending_acks.extend(acks);
+        }
+        for a in pending_acks.drain(..) {
+            tx.ack(a);
+        }
+        let mut bytes = Vec::new();
+        let own = own_at(total);
+        let tick = sent.len() as u32;
+        tx.encode_next(
+            tick,
+            100,
+            InputReceipt::default(),
+            &last,
+            Some(&own),
+            &mut bytes,
+        )
+        .unwrap();
+        sent.push((sent.len() as u32 + 1, last.clone(), own));
+        in_flight.push(bytes);
+    }
+    for b in in_flight.drain(..) {
+        let mut acks = Vec::new();
+        deliver(&b, &mut client, &sent, &mut acks)?;
+    }
+    prop_assert_eq!(states(client.entities()), states(&last));
+    prop_assert_eq!(client.own(), Some(&own_at(total)));
+    Ok(())
+}
+
+/// Entities walking: each keeps a velocity (cm per tick) for a while, with a jitter of
+/// a centimetre or two a tick, turns now and then, and blinks out of view.
+fn walks() -> impl Strategy<Value = Vec<Vec<(u32, i32, i32)>>> {
+    let walker = (
+        (-100_000i32..100_000, -100_000i32..100_000),
+        prop::collection::vec(
+            (
+                any::<u8>(),
+                (-300i32..300, -300i32..300),
+                (-2i32..=2, -2i32..=2),
+            ),
+            60,
+        ),
+    );
+    (prop::collection::vec(walker, 1..25), 1usize..60).prop_map(|(walkers, n)| {
+        let mut at: Vec<(i32, i32, (i32, i32))> =
+            walkers.iter().map(|(p, _)| (p.0, p.1, (0, 0))).collect();
+        (0..n)
+            .map(|step| {
+                let mut visible = Vec::new();
+                for (id, (_, plan)) in walkers.iter().enumerate() {
+                    let (roll, turn, jitter) = plan[step];
+                    let a = &mut at[id];
+                    if roll < 25 {
+                        a.2 = turn;
+                    }
+                    a.0 += a.2.0 + jitter.0;
+                    a.1 += a.2.1 + jitter.1;
+                    if roll % 8 != 7 {
+                        visible.push((id as u32, a.0, a.1));
+                    }
+                }
+                visible
+            })
+            .collect()
+    })
 }
 
 proptest! {
@@ -164,34 +326,59 @@ proptest! {
         prop_assert_eq!(decode_client_frame(&bytes).unwrap(), msgs);
     }
 
-    /// Any entity update decodes as sent, and its hand-built bytes are exactly
-    /// bincode's own for the same fields (header, mask unless position-only, deltas,
-    /// HP, flags), so clients written against PROTOCOL.md's layout read it.
+    /// Any entity update decodes as sent, and its bytes follow PROTOCOL.md's layout:
+    /// the local id in a byte, then a nudge, a residual form or a field mask with
+    /// each field in bincode's encoding.
     #[test]
-    fn entity_updates_round_trip_in_bincode_layout(
-        local in any::<u16>(),
-        pos_delta in prop::option::of((any::<i32>(), any::<i32>())),
+    fn entity_updates_round_trip_in_documented_layout(
+        local in 0u16..=249,
+        pos_delta in prop::option::of(prop_oneof![
+            (-4i32..=3, -4i32..=3),
+            (-300i32..300, -300i32..300),
+            (any::<i32>(), any::<i32>()),
+        ]),
         hp_pct in prop::option::of(any::<u8>()),
         flags in prop::option::of(any::<u8>()),
+        vel in prop::option::of((any::<i32>(), any::<i32>())),
     ) {
-        prop_assume!(pos_delta.is_some() || hp_pct.is_some() || flags.is_some());
-        let update = EntityUpdate { local, pos_delta, hp_pct, flags };
+        prop_assume!(pos_delta.is_some() || hp_pct.is_some() || flags.is_some() || vel.is_some());
+        let update = EntityUpdate { local, pos_delta, hp_pct, flags, vel };
         let bytes = encode_to_vec(&update).unwrap();
         let mask = u8::from(pos_delta.is_some()) | u8::from(hp_pct.is_some()) << 1
-            | u8::from(flags.is_some()) << 2;
-        let short = mask == 1;
-        let mut expected = encode_to_vec(&((u32::from(local) << 1) | u32::from(short))).unwrap();
-        if !short {
-            expected.push(mask);
+            | u8::from(flags.is_some()) << 2 | u8::from(vel.is_some()) << 3;
+        let mut expected = vec![local as u8];
+        match pos_delta {
+            Some((dx, dy)) if mask == 1 && (-4..=3).contains(&dx) && (-4..=3).contains(&dy) => {
+                expected.push(0x80 | ((dx + 4) as u8) << 3 | (dy + 4) as u8);
+            }
+            Some((dx, dy)) if mask == 1 => {
+                expected.push(0x40);
+                expected.extend(encode_to_vec(&(dx, dy)).unwrap());
+            }
+            _ => {
+                expected.push(mask);
+                if let Some((dx, dy)) = pos_delta {
+                    expected.extend(encode_to_vec(&(dx, dy)).unwrap());
+                }
+                expected.extend(hp_pct);
+                expected.extend(flags);
+                if let Some(v) = vel {
+                    expected.extend(encode_to_vec(&v).unwrap());
+                }
+            }
         }
-        if let Some((dx, dy)) = pos_delta {
-            expected.extend(encode_to_vec(&(dx, dy)).unwrap());
-        }
-        expected.extend(hp_pct);
-        expected.extend(flags);
         prop_assert_eq!(&bytes, &expected);
         let decoded: EntityUpdate = decode_limited::<_, 64>(&bytes).unwrap();
         prop_assert_eq!(decoded, update);
+    }
+
+    /// Local ids over 249 and updates with no field have no wire form.
+    #[test]
+    fn unencodable_updates_are_refused(local in 250u16.., dx in any::<i32>()) {
+        let far = EntityUpdate { local, pos_delta: Some((dx, 0)), ..EntityUpdate::default() };
+        prop_assert!(encode_to_vec(&far).is_err());
+        let empty = EntityUpdate { local: local % 250, ..EntityUpdate::default() };
+        prop_assert!(encode_to_vec(&empty).is_err());
     }
 
     /// A snapshot's input receipt decodes as sent, whatever its values.
@@ -246,89 +433,19 @@ proptest! {
         ack_drops in prop::collection::vec(any::<bool>(), 60),
         swaps in prop::collection::vec(any::<bool>(), 60),
     ) {
-        let mut tx = SnapshotSender::new();
-        let mut ids = LocalIds { by_net: Default::default() };
-        let mut client = ClientView::new();
-        let mut sent: Vec<(u32, Vec<ViewEntity>, OwnState)> = Vec::new();
-        let mut in_flight: Vec<Vec<u8>> = Vec::new();
-        let mut pending_acks: Vec<u32> = Vec::new();
+        check_converges(&steps, &drops, &ack_drops, &swaps)?;
+    }
 
-        // The player's own state changes every third step.
-        let own_at = |i: usize| OwnState {
-            hp: (i / 3) as u32,
-            max_hp: 100,
-            ready_tick: vec![i as u32 / 3, 7],
-            casting: i.is_multiple_of(2).then_some((1, 9)),
-            ..OwnState::default()
-        };
-        let deliver = |bytes: &[u8], client: &mut ClientView, sent: &[(u32, Vec<ViewEntity>, OwnState)], acks: &mut Vec<u32>| -> Result<(), TestCaseError> {
-            let snap = match decode_server_message(bytes).unwrap() {
-                ServerMessage::Snapshot(s) => s,
-                other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
-            };
-            match client.apply(&snap) {
-                Ok(()) => {
-                    let (_, expected, own) = sent.iter().find(|(id, _, _)| *id == snap.id).unwrap();
-                    prop_assert_eq!(client.entities(), expected.as_slice());
-                    prop_assert_eq!(client.own(), Some(own));
-                    acks.push(snap.id);
-                }
-                Err(ApplyError::Stale { .. }) => {}
-                Err(e) => return Err(TestCaseError::fail(format!("apply failed: {e}"))),
-            }
-            Ok(())
-        };
-
-        let total = steps.len();
-        for (i, visible) in steps.iter().enumerate() {
-            // Acks reach the server one step late, some are lost.
-            for a in pending_acks.drain(..) {
-                tx.ack(a);
-            }
-            let view = ids.assign(visible);
-            let mut bytes = Vec::new();
-            let own = own_at(i / 2);
-            tx.encode_next(i as u32, 100, InputReceipt::default(), &view, Some(&own), &mut bytes).unwrap();
-            sent.push((i as u32 + 1, view, own));
-            in_flight.push(bytes);
-            if swaps[i % 60] && in_flight.len() >= 2 {
-                let n = in_flight.len();
-                in_flight.swap(n - 1, n - 2);
-            }
-            // Deliver all but the newest (one step of latency), dropping some.
-            while in_flight.len() > 1 {
-                let b = in_flight.remove(0);
-                if !drops[(i + in_flight.len()) % 60] {
-                    let mut acks = Vec::new();
-                    deliver(&b, &mut client, &sent, &mut acks)?;
-                    if !ack_drops[i % 60] {
-                        pending_acks.extend(acks);
-                    }
-                }
-            }
-        }
-        // Clean delivery from here on: the client converges to the final state.
-        let last = ids.assign(&steps[total - 1]);
-        for _ in 0..3 {
-            for b in in_flight.drain(..) {
-                let mut acks = Vec::new();
-                deliver(&b, &mut client, &sent, &mut acks)?;
-                pending_acks.extend(acks);
-            }
-            for a in pending_acks.drain(..) {
-                tx.ack(a);
-            }
-            let mut bytes = Vec::new();
-            let own = own_at(total);
-            tx.encode_next(0, 100, InputReceipt::default(), &last, Some(&own), &mut bytes).unwrap();
-            sent.push((sent.len() as u32 + 1, last.clone(), own));
-            in_flight.push(bytes);
-        }
-        for b in in_flight.drain(..) {
-            let mut acks = Vec::new();
-            deliver(&b, &mut client, &sent, &mut acks)?;
-        }
-        prop_assert_eq!(client.entities(), last.as_slice());
-        prop_assert_eq!(client.own(), Some(&own_at(total)));
+    /// The same for walkers, whose positions are dead-reckoned: extrapolated by the
+    /// velocity a snapshot stated, over however many ticks separate it from the one
+    /// built on it, plus the residual.
+    #[test]
+    fn dead_reckoned_walkers_converge_under_loss_and_reordering(
+        steps in walks(),
+        drops in prop::collection::vec(any::<bool>(), 60),
+        ack_drops in prop::collection::vec(any::<bool>(), 60),
+        swaps in prop::collection::vec(any::<bool>(), 60),
+    ) {
+        check_converges(&steps, &drops, &ack_drops, &swaps)?;
     }
 }

@@ -53,6 +53,7 @@ fn view_json(view: &ClientView) -> Value {
         "last_input_seq": view.last_input_seq,
         "entities": view.entities().iter().map(|e| json!({
             "local": e.local, "net_id": e.net_id.0, "state": to_json(&e.state),
+            "vel": [e.vel.0, e.vel.1],
         })).collect::<Vec<_>>(),
         "own": to_json(&view.own()),
     })

@@ -231,6 +231,7 @@ impl InterestState {
                     local: local as LocalId,
                     net_id: s.net_id,
                     state: s.last_sent,
+                    vel: (0, 0),
                 });
             } else if !s.entered {
                 s.priority += if s.net_id == own {
@@ -271,6 +272,7 @@ impl InterestState {
                     local: local as LocalId,
                     net_id: s.net_id,
                     state: s.last_sent,
+                    vel: (0, 0),
                 });
             }
         }

@@ -86,43 +86,78 @@ const EntityEnter = struct([['local', u16], ['net_id', netId], ['state', EntityS
 const FIELD_POSITION = 1;
 const FIELD_HP = 2;
 const FIELD_FLAGS = 4;
-const FIELD_KNOWN = FIELD_POSITION | FIELD_HP | FIELD_FLAGS;
+const FIELD_VELOCITY = 8;
+const FIELD_KNOWN = FIELD_POSITION | FIELD_HP | FIELD_FLAGS | FIELD_VELOCITY;
+/** The largest local id an update can name (one byte). */
+const MAX_LOCAL = 249;
+const FORM_NUDGE = 0x80;
+const FORM_RESIDUAL = 0x40;
+const isNudge = (/** @type {number} */ d) => d >= -4 && d <= 3;
 
 /**
- * `EntityUpdate`, hand-encoded (PROTOCOL.md "EntityUpdate"): a varint header
- * `local << 1 | short`; short means position only, else a field mask byte follows.
+ * `EntityUpdate`, hand-encoded (PROTOCOL.md "EntityUpdate"): the local id in one
+ * byte, then a form byte: `0b10xx_xyyy` a nudge (position residual, x + 4 and y + 4),
+ * `0x40` a position residual as two varints, else a field mask followed by each
+ * field whose bit is set (position residual, HP, flags, velocity).
  */
 export const EntityUpdate = {
   /** @param {Reader} r */
   dec(r) {
-    const header = r.u32();
-    const local = Math.floor(header / 2);
-    if (local > 0xffff) throw new CodecError('update local id out of range');
-    const mask = header % 2 === 1 ? FIELD_POSITION : r.u8();
+    const local = r.u8();
+    if (local > MAX_LOCAL) throw new CodecError('update local id out of range');
+    const form = r.u8();
+    /** @type {{local: number, pos_delta: [number, number]|null, hp_pct: number|null, flags: number|null, vel: [number, number]|null}} */
+    const u = { local, pos_delta: null, hp_pct: null, flags: null, vel: null };
+    if (form & FORM_NUDGE) {
+      if (form & FORM_RESIDUAL) throw new CodecError('unknown update form');
+      u.pos_delta = [((form >> 3) & 7) - 4, (form & 7) - 4];
+      return u;
+    }
+    if (form === FORM_RESIDUAL) {
+      u.pos_delta = [r.i32(), r.i32()];
+      return u;
+    }
+    const mask = form;
     if (mask & ~FIELD_KNOWN) throw new CodecError('unknown update field bits');
     if (mask === 0) throw new CodecError('update with no fields');
-    const pos_delta = mask & FIELD_POSITION ? [r.i32(), r.i32()] : null;
-    const hp_pct = mask & FIELD_HP ? r.u8() : null;
-    const flags = mask & FIELD_FLAGS ? r.u8() : null;
-    return { local, pos_delta, hp_pct, flags };
+    if (mask & FIELD_POSITION) u.pos_delta = [r.i32(), r.i32()];
+    if (mask & FIELD_HP) u.hp_pct = r.u8();
+    if (mask & FIELD_FLAGS) u.flags = r.u8();
+    if (mask & FIELD_VELOCITY) u.vel = [r.i32(), r.i32()];
+    return u;
   },
   /**
    * @param {Writer} w
-   * @param {{local: number, pos_delta: [number, number]|null, hp_pct: number|null, flags: number|null}} v
+   * @param {{local: number, pos_delta: [number, number]|null, hp_pct: number|null, flags: number|null, vel?: [number, number]|null}} v
    */
   enc(w, v) {
     const mask = (v.pos_delta != null ? FIELD_POSITION : 0) | (v.hp_pct != null ? FIELD_HP : 0)
-      | (v.flags != null ? FIELD_FLAGS : 0);
+      | (v.flags != null ? FIELD_FLAGS : 0) | (v.vel != null ? FIELD_VELOCITY : 0);
     if (mask === 0) throw new CodecError('update with no fields');
-    const short = mask === FIELD_POSITION;
-    w.u32(v.local * 2 + (short ? 1 : 0));
-    if (!short) w.u8(mask);
+    if (!(v.local >= 0 && v.local <= MAX_LOCAL)) throw new CodecError('update local id over 249');
+    w.u8(v.local);
+    if (mask === FIELD_POSITION && v.pos_delta != null) {
+      const [dx, dy] = v.pos_delta;
+      if (isNudge(dx) && isNudge(dy)) {
+        w.u8(FORM_NUDGE | ((dx + 4) << 3) | (dy + 4));
+      } else {
+        w.u8(FORM_RESIDUAL);
+        w.i32(dx);
+        w.i32(dy);
+      }
+      return;
+    }
+    w.u8(mask);
     if (v.pos_delta != null) {
       w.i32(v.pos_delta[0]);
       w.i32(v.pos_delta[1]);
     }
     if (v.hp_pct != null) w.u8(v.hp_pct);
     if (v.flags != null) w.u8(v.flags);
+    if (v.vel != null) {
+      w.i32(v.vel[0]);
+      w.i32(v.vel[1]);
+    }
   },
 };
 

@@ -7,7 +7,9 @@ export const VIEW_HISTORY = 32;
 
 /**
  * @typedef {{ kind: string, variant: number, x_cm: number, y_cm: number, hp_pct: number, flags: number }} EntityStateValue
- * @typedef {{ local: number, net_id: number, state: EntityStateValue }} ViewEntity
+ * @typedef {{ local: number, net_id: number, state: EntityStateValue, vel: [number, number] }} ViewEntity
+ *   `vel`: centimetres per tick as the snapshots state it; positions are dead-reckoned
+ *   by it between a baseline and the snapshot built on it.
  * @typedef {{ hp: number, max_hp: number, mana: number, max_mana: number, ready_tick: number[],
  *   gcd_ready_tick: number, casting: [number, number]|null, respawn_tick: number|null,
  *   invulnerable_until: number }} OwnStateValue
@@ -29,7 +31,7 @@ export class ApplyError extends Error {
 /** A client's decoded picture of the world. */
 export class ClientView {
   constructor() {
-    /** @type {{ id: number, entities: Map<number, ViewEntity>, own: OwnStateValue|null }[]} */
+    /** @type {{ id: number, tick: number, entities: Map<number, ViewEntity>, own: OwnStateValue|null }[]} */
     this.history = [];
     /** Zone tick of the newest applied snapshot. */
     this.tick = 0;
@@ -87,9 +89,17 @@ export class ClientView {
         throw new ApplyError('baseline_missing',
           `snapshot ${snapshot.id} needs baseline ${snapshot.baseline}, which is gone`);
       }
-      // Entities are copied (not shared) so older views stay valid baselines.
+      // Entities are copied (not shared) so older views stay valid baselines, and
+      // each moves on by its velocity over the ticks since the baseline (32-bit
+      // wrapping arithmetic, as the server computes it); updates then correct.
+      const dt = (snapshot.tick - base.tick) | 0;
       entities = new Map();
-      for (const [k, e] of base.entities) entities.set(k, { local: e.local, net_id: e.net_id, state: { ...e.state } });
+      for (const [k, e] of base.entities) {
+        const state = { ...e.state };
+        state.x_cm = (state.x_cm + Math.imul(e.vel[0], dt)) | 0;
+        state.y_cm = (state.y_cm + Math.imul(e.vel[1], dt)) | 0;
+        entities.set(k, { local: e.local, net_id: e.net_id, state, vel: e.vel });
+      }
       baseOwn = base.own;
     }
     const bad = (/** @type {string} */ what) =>
@@ -99,7 +109,9 @@ export class ClientView {
     }
     for (const enter of snapshot.enters) {
       if (entities.has(enter.local)) throw bad('enter into an occupied local id');
-      entities.set(enter.local, { local: enter.local, net_id: enter.net_id, state: { ...enter.state } });
+      entities.set(enter.local, {
+        local: enter.local, net_id: enter.net_id, state: { ...enter.state }, vel: [0, 0],
+      });
     }
     for (const u of snapshot.updates) {
       const e = entities.get(u.local);
@@ -110,9 +122,10 @@ export class ClientView {
       }
       if (u.hp_pct != null) e.state.hp_pct = u.hp_pct;
       if (u.flags != null) e.state.flags = u.flags;
+      if (u.vel) e.vel = [u.vel[0], u.vel[1]];
     }
     if (this.history.length === VIEW_HISTORY) this.history.shift();
-    this.history.push({ id: snapshot.id, entities, own: snapshot.own ?? baseOwn });
+    this.history.push({ id: snapshot.id, tick: snapshot.tick, entities, own: snapshot.own ?? baseOwn });
     this.tick = snapshot.tick;
     this.lastInputSeq = snapshot.last_input_seq;
     this.timeRate = Math.min(100, Math.max(1, snapshot.time_rate)) / 100;

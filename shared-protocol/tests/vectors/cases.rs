@@ -576,6 +576,7 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
         pos_delta,
         hp_pct,
         flags: f,
+        vel: None,
     };
     vec![
         full_snapshot(),
@@ -597,9 +598,15 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
             }],
             updates: vec![
                 upd(0, Some((200, -1)), None, None),
-                upd(1, Some((-125, 126)), Some(50), None),
+                EntityUpdate {
+                    vel: Some((30, -20)),
+                    ..upd(1, Some((-125, 126)), Some(50), None)
+                },
                 upd(3, None, Some(0), Some(flags::DEAD)),
-                upd(249, None, None, Some(0)),
+                EntityUpdate {
+                    vel: Some((i32::MIN, i32::MAX)),
+                    ..upd(249, None, None, Some(0))
+                },
             ],
             own: Some(own(150)),
         },
@@ -621,6 +628,28 @@ pub fn snapshot_sequence() -> Vec<Snapshot> {
                 state: state(EntityKind::Player, 0, 0, 0, 100, flags::INVULNERABLE),
             }],
             updates: vec![upd(249, Some((i32::MAX, i32::MIN)), Some(100), Some(0))],
+            own: None,
+        },
+        // Against 2, two ticks on: local 1 moved by its velocity twice and is off by
+        // a nudge; local 0 by a residual; local 3 (a nudge, but with a new velocity:
+        // the mask form); local 4 exactly as extrapolated (still, unlisted).
+        Snapshot {
+            id: 4,
+            tick: 1_003,
+            baseline: 2,
+            last_input_seq: 3,
+            input_wait: None,
+            time_rate: 100,
+            leaves: vec![],
+            enters: vec![],
+            updates: vec![
+                upd(0, Some((5, -300)), None, None),
+                upd(1, Some((3, -4)), None, None),
+                EntityUpdate {
+                    vel: Some((7, 0)),
+                    ..upd(3, Some((-4, 3)), None, None)
+                },
+            ],
             own: None,
         },
         Snapshot {
@@ -718,12 +747,18 @@ pub fn malformed() -> Vec<(&'static str, &'static str, String)> {
     encode_client_frame(&[ClientMessage::Ping { nonce: 1 }], &mut ping).unwrap();
     let mut trailing = ping.clone();
     trailing.push(0);
-    let mut update_mask_zero = Vec::new();
-    // id 1, tick 1, baseline 0, seq 0, no wait, no leaves, no enters, 1 update: header
-    // local 0 not short (0), mask 0; no own.
-    update_mask_zero.extend([1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
-    let mut unknown_bits = update_mask_zero.clone();
-    unknown_bits[9] = 0x08;
+    // id 1, tick 1, baseline 0, seq 0, no wait, time rate 100, no leaves, no enters,
+    // 1 update: local 0, form byte 0 (a mask with no field); no own.
+    let update_mask_zero = [1, 1, 0, 0, 0, 100, 0, 0, 1, 0, 0, 0];
+    let with = |at: usize, byte: u8| {
+        let mut bytes = update_mask_zero;
+        bytes[at] = byte;
+        bytes
+    };
+    let unknown_bits = with(10, 0x10);
+    let form_11 = with(10, 0xC0);
+    let mut local_250 = with(10, 0x80);
+    local_250[9] = 250;
     vec![
         ("empty_frame", "client", String::new()),
         ("zero_messages", "client", "00".into()),
@@ -751,6 +786,12 @@ pub fn malformed() -> Vec<(&'static str, &'static str, String)> {
             "update_unknown_bits",
             "server",
             format!("01{}", hex(&unknown_bits)),
+        ),
+        ("update_form_11", "server", format!("01{}", hex(&form_11))),
+        (
+            "update_local_250",
+            "server",
+            format!("01{}", hex(&local_250)),
         ),
         ("marker_254", "server", "04fe".into()),
     ]
