@@ -124,7 +124,8 @@ pub struct EntityUpdate {
     pub vel: Option<(i32, i32)>,
 }
 
-/// Field mask bits of an `EntityUpdate` (written only when the short form does not apply).
+/// Field mask bits of an `EntityUpdate` (written when it is neither a nudge nor a
+/// residual alone).
 pub mod field {
     pub const POSITION: u8 = 1 << 0;
     pub const HP: u8 = 1 << 1;

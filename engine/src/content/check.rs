@@ -163,11 +163,13 @@ fn check_netcode(n: &NetcodeDef) -> Vec<Problem> {
             &format!("tiers.{name}.priority_falloff"),
             t.priority_falloff,
         );
-        if t.tracked_cap == 0 || t.tracked_cap > 250 {
+        // Local ids 0..=MAX_LOCAL: one byte on the wire.
+        let most = arcane_protocol::snapshot::MAX_LOCAL + 1;
+        if t.tracked_cap == 0 || t.tracked_cap > most {
             r.bad(
                 &at("tracked_cap"),
                 format!(
-                    "tiers.{name}.tracked_cap must be between 1 and 250 (one-byte local ids), got {}",
+                    "tiers.{name}.tracked_cap must be between 1 and {most} (one-byte local ids), got {}",
                     t.tracked_cap
                 ),
             );
