@@ -4,7 +4,8 @@
 # 20 Hz inputs, no NPCs, no enemies, no creatures). For each N the transport floor is
 # measured first, in the same run, at the same N (`tcp_floor`, or its UDP modes for
 # QUIC), then the zone (pinned to CPU 0) against the bot swarm (CPU 1). Prints one
-# table row per N: zone CPU per client per tick and its ratio to the floor, ticks/s,
+# table row per N: zone CPU per client per tick and its ratio to the floor, the floor
+# again against clients that sleep in epoll as the bots do (floor_w, WebSocket), ticks/s,
 # the zone's time rate, bytes per entity update (headers included), latency
 # percentiles, the zone's memory (resident at the end, and its peak), the share
 # of a core the bots used, and the zone's CPU by thread.
@@ -74,8 +75,8 @@ EOF
     echo "$dir"
 }
 
-floor() { # $1 = N: the transport floor's server CPU per client per tick (µs)
-    local n=$1 server=server clients=clients
+floor() { # $1 = N [$2 = client mode]: the transport floor's server CPU per client per tick (µs)
+    local n=$1 server=server clients=${2:-clients}
     if [ "$TRANSPORT" = quic ]; then server=udp-server; clients=udp-clients-shared; fi
     taskset -c 0 "$BIN/examples/tcp_floor" "$server" "$n" 15 >"$WORK/floor.txt" 2>&1 &
     local pid=$!
@@ -144,15 +145,19 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
     wait "$zone" 2>/dev/null || true
 }
 
-printf '%-6s %-4s %9s %9s %6s %7s %6s %9s %8s %8s %8s %8s %8s %5s  %s\n' \
-    N conn "µs/cl/tk" floor ratio ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots \
+printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s  %s\n' \
+    N conn "µs/cl/tk" floor ratio floor_w ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots \
     "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
     f=$(floor "$n")
+    # WebSocket: the floor again with clients that sleep in epoll, as the bots do (the
+    # server's writes then wake them); QUIC's shared-socket clients have no such mode.
+    fw=0
+    if [ "$TRANSPORT" != quic ]; then fw=$(floor "$n" clients-waiting); fi
     zone_run "$n" "$dir"
     cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n.json"
-    python3 - "$n" "${f:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" "$WORK" <<'EOF'
+    python3 - "$n" "${f:-0}" "${fw:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" "$WORK" <<'EOF'
 import json, os, sys
 from collections import defaultdict
 
@@ -183,10 +188,10 @@ def split(work, n, ticks_per_s):
             parts.append(f"{kind} {per(u):.1f}+{per(s):.1f}")
     return ", ".join(parts)
 
-n, floor = int(sys.argv[1]), float(sys.argv[2])
-r = json.load(open(sys.argv[3]))
-mem = [int(x) for x in open(sys.argv[4]).read().split()] + [0, 0]
-rate = open(sys.argv[5]).read().strip() or "1"
+n, floor, floor_w = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+r = json.load(open(sys.argv[4]))
+mem = [int(x) for x in open(sys.argv[5]).read().split()] + [0, 0]
+rate = open(sys.argv[6]).read().strip() or "1"
 s = r.get("server") or {}
 cpu = s.get("cpu_us_per_client_tick", 0.0)
 snaps = r["snapshots_per_client_per_s"] or 1
@@ -194,8 +199,8 @@ view = r["mean_view_size"] or 1
 per_update = r["bytes_per_client_per_s"] / snaps / view
 lat = r["latency_ms"]
 print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor else 0:6.2f} '
-      f'{s.get("ticks_per_s", 0):7.2f} {float(rate):6.2f} {per_update:9.2f} {lat["p50"]:8.1f} '
+      f'{floor_w:7.2f} {s.get("ticks_per_s", 0):7.2f} {float(rate):6.2f} {per_update:9.2f} {lat["p50"]:8.1f} '
       f'{lat["p99"]:8.1f} {r["bytes_per_client_per_s"] / 1e3:8.2f} {mem[0] / 1024:8.1f} '
-      f'{mem[1] / 1024:8.1f} {busy(sys.argv[6]):5.2f}  {split(sys.argv[6], n, s.get("ticks_per_s") or 20)}')
+      f'{mem[1] / 1024:8.1f} {busy(sys.argv[7]):5.2f}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
 EOF
 done

@@ -6,7 +6,10 @@
 //!
 //! `tcp_floor server [clients] [seconds]` listens on 127.0.0.1:7999 and prints its own
 //! CPU per client per tick; `tcp_floor clients [clients] [seconds]` is the other side
-//! (run it as a second process, as the bots are).
+//! (run it as a second process, as the bots are). `tcp_floor clients-waiting` reads
+//! the snapshots in tasks on a tokio runtime that sleeps in epoll between deliveries,
+//! as the bots and real clients do: each of the server's writes then also wakes the
+//! reader, work the kernel does inside the server's `write` (and charges to it).
 //!
 //! `udp-server` and `udp-clients` do the same over UDP, as an unencrypted QUIC zone
 //! would at best: one socket on 127.0.0.1:7998 that reads every input datagram with
@@ -70,9 +73,10 @@ fn main() -> std::io::Result<()> {
         "udp-clients-waiting" => udp_clients_waiting(n)?,
         "udp-clients-shared" => udp_clients_shared(n)?,
         "server" | "clients" => tcp(&mode, n)?,
+        "clients-waiting" => tcp_clients_waiting(n)?,
         other => {
             eprintln!(
-                "unknown mode {other:?}: use server, clients, udp-server, \
+                "unknown mode {other:?}: use server, clients, clients-waiting, udp-server, \
                  udp-server-batched, udp-clients, udp-clients-waiting or \
                  udp-clients-shared [clients] [seconds]"
             );
@@ -130,6 +134,59 @@ fn tcp(mode: &str, n: usize) -> std::io::Result<Tick> {
         s.set_nonblocking(true).ok();
     }
     Ok(Box::new(move |buf: &mut [u8]| pump(&mut socks, out, buf)))
+}
+
+/// As the `clients` side of [`tcp`], but each connection's snapshots are read by a task
+/// on a one-thread tokio runtime that sleeps in epoll between deliveries; the ticking
+/// thread only writes the inputs (through a second handle on the same socket).
+fn tcp_clients_waiting(n: usize) -> std::io::Result<Tick> {
+    let mut writers = Vec::with_capacity(n);
+    let mut readers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = TcpStream::connect("127.0.0.1:7999")?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        readers.push(s.try_clone()?);
+        writers.push(s);
+    }
+    spawn_waiting_readers(readers, |s| async move {
+        use tokio::io::AsyncReadExt;
+        let Ok(mut s) = tokio::net::TcpStream::from_std(s) else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        while s.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    })?;
+    Ok(Box::new(move |_: &mut [u8]| {
+        for s in writers.iter_mut() {
+            let _ = s.write(&INPUT);
+        }
+    }))
+}
+
+/// Runs `read(socket)` for every socket, each a task on a one-thread tokio runtime of
+/// its own thread, which sleeps in epoll between deliveries as a bot process does.
+fn spawn_waiting_readers<S, F>(
+    sockets: Vec<S>,
+    read: impl Fn(S) -> F + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for s in sockets {
+                tasks.spawn(read(s));
+            }
+            while tasks.join_next().await.is_some() {}
+        });
+    });
+    Ok(())
 }
 
 const UDP_ADDR: &str = "127.0.0.1:7998";
@@ -227,24 +284,13 @@ fn udp_clients_waiting(n: usize) -> std::io::Result<Tick> {
         readers.push(s.try_clone()?);
         senders.push(s);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for s in readers {
-                let Ok(s) = tokio::net::UdpSocket::from_std(s) else {
-                    continue;
-                };
-                tasks.spawn(async move {
-                    let mut buf = [0u8; 2048];
-                    while s.recv(&mut buf).await.is_ok() {}
-                });
-            }
-            while tasks.join_next().await.is_some() {}
-        });
-    });
+    spawn_waiting_readers(readers, |s| async move {
+        let Ok(s) = tokio::net::UdpSocket::from_std(s) else {
+            return;
+        };
+        let mut buf = [0u8; 2048];
+        while s.recv(&mut buf).await.is_ok() {}
+    })?;
     Ok(Box::new(move |_: &mut [u8]| {
         for s in &senders {
             let _ = s.send(&INPUT);

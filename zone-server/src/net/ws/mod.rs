@@ -68,14 +68,16 @@ pub fn tls_acceptor(
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
 }
 
-/// Per-connection read buffer: a few client frames.
-const READ_BUFFER: usize = 4 * 1024;
+/// Per-connection read buffer: a dozen input frames; a larger frame (up to
+/// `MAX_CLIENT_FRAME`) takes a few reads.
+const READ_BUFFER: usize = 512;
 
 fn ws_config() -> WebSocketConfig {
     // tungstenite's defaults accept 64 MiB messages; a client never needs more than a
     // few KiB, so anything larger is refused before it is buffered.
-    // The read buffer is zeroed on every read: the 128 KiB default made memset half of
-    // the process's CPU at 1,000 clients (see BENCHMARKS.md).
+    // tungstenite zeroes the read buffer's free part before every read: the 128 KiB
+    // default made memset half of the process's CPU at 1,000 clients (BENCHMARKS.md),
+    // and 4 KiB still cost 1.5 % of the zone's.
     WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_FRAME))
         .max_frame_size(Some(MAX_CLIENT_FRAME))
@@ -278,8 +280,14 @@ async fn run_session<S: Stream>(
     let mut ping = tokio::time::interval(PING_INTERVAL.min(config.heartbeat_timeout / 2));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = tokio::time::Instant::now();
+    // One waiter for the outbox across iterations: an input frame (most wakes) neither
+    // drops nor re-registers it, and `biased` takes the frame without polling the
+    // outbox or the ping timer at all. tokio's cooperative budget makes a flooding
+    // socket yield, so the other branches still get their turn.
+    let mut pending = std::pin::pin!(outbox.ready());
     let refusal: Option<Refusal> = loop {
         tokio::select! {
+            biased;
             incoming = ws.next() => {
                 let m = match incoming {
                     None => break None,
@@ -309,7 +317,8 @@ async fn run_session<S: Stream>(
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
-            _ = outbox.ready() => {
+            _ = pending.as_mut() => {
+                pending.set(outbox.ready());
                 match write_batch(&mut ws, &outbox, &metrics).await {
                     WriteResult::Open => {}
                     WriteResult::Closed => {
