@@ -1,8 +1,11 @@
 //! Crash recovery: a zone that starts with a journal and a database first looks at
 //! its zone's newest journal run. A run with no end record belongs to a process that
-//! was killed. If that process held the lease just before this one (its generation is
-//! one less), the run is replayed to the last tick it wrote, and every player in it is
-//! written to the database under the epoch it was loaded with, as a checkpoint would.
+//! was killed. If that process was the last to serve the zone (the lease's served
+//! generation, see `Store::mark_serving`, is the run's), the run is replayed to the
+//! last tick it wrote, and every player in it is written to the database under the
+//! epoch it was loaded with, as a checkpoint would. Processes that took the lease
+//! since and died before serving (killed while starting or recovering) change
+//! nothing: their successor still recovers the run.
 //! A player frozen in a transfer is written too: the database refuses the write when
 //! the transfer already moved the player (the epoch changed); otherwise the
 //! transfer's own record, if any, carries the same state (a frozen player changes
@@ -95,18 +98,26 @@ pub async fn recover(
         );
         return Ok(None);
     }
-    if report.lease_generation != Some(lease.generation - 1) {
+    // The last process to serve the zone; before that was recorded (an older
+    // database), the one that held the lease just before this one.
+    let served = store
+        .served_generation(zone_id)
+        .await
+        .context("cannot read which process served the zone last")?
+        .or(Some(lease.generation - 1));
+    if report.lease_generation != served {
         tracing::warn!(
             run = %run.display(),
             run_generation = ?report.lease_generation,
+            served = ?served,
             generation = lease.generation,
-            "the last journal run did not end, but another process held the zone since; \
+            "the last journal run did not end, but another process served the zone since; \
              not recovering it"
         );
         mark(
             &run,
             report.tick,
-            "not recovered: another process ran the zone since",
+            "not recovered: another process served the zone since",
         );
         return Ok(None);
     }

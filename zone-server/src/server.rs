@@ -128,6 +128,15 @@ pub(crate) async fn start_with_pause(
         }
         _ => None,
     };
+    // From here this process may take players in: the next one recovers this one's
+    // journal, not a predecessor's (which is recovered above, or was not this zone's
+    // to recover).
+    if let Some((store, lease)) = &store {
+        store
+            .mark_serving(lease)
+            .await
+            .context("cannot record that this process serves the zone")?;
+    }
     let ws = TcpListener::bind(config.ws_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.ws_addr))?;

@@ -143,6 +143,41 @@ impl Store {
         Ok(())
     }
 
+    /// Records that `lease`'s process serves its zone from now on (it takes players
+    /// in): crash recovery replays only the journal of the last process that did.
+    /// Fenced like every write: a superseded holder gets [`StoreError::Fenced`].
+    pub async fn mark_serving(&self, lease: &ZoneLease) -> Result<(), StoreError> {
+        let marked = sqlx::query(
+            "UPDATE zone_leases SET served_generation = generation \
+             WHERE zone_id = $1 AND generation = $2",
+        )
+        .bind(&lease.zone_id)
+        .bind(lease.generation)
+        .execute(&self.pool)
+        .await?;
+        if marked.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Fenced {
+                zone: lease.zone_id.clone(),
+                generation: lease.generation,
+            })
+        }
+    }
+
+    /// The generation of the last process that served `zone_id` (see
+    /// [`Store::mark_serving`]); `None` when none has since this was recorded.
+    pub async fn served_generation(&self, zone_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT served_generation FROM zone_leases WHERE zone_id = $1")
+            .bind(zone_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()?
+            .flatten())
+    }
+
     /// The newest generation of `zone_id`'s lease (`None`: never taken). The
     /// orchestrator registers only the zone process that holds it.
     pub async fn lease_generation(&self, zone_id: &str) -> Result<Option<i64>, StoreError> {

@@ -447,3 +447,49 @@ async fn a_zone_lease_is_taken_once_and_fences_every_write_of_a_replaced_holder(
         );
     }
 }
+
+#[tokio::test]
+async fn the_served_generation_is_the_last_holder_that_marked_itself_serving() {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
+        let zone = services::unique("meadow");
+        let t0 = arcane_service::unix_ms();
+        assert_eq!(store.served_generation(&zone).await.unwrap(), None, "{db}");
+        let first = store
+            .acquire_lease(&zone, "first", None, t0, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.served_generation(&zone).await.unwrap(), None, "{db}");
+        store.mark_serving(&first).await.unwrap();
+        assert_eq!(
+            store.served_generation(&zone).await.unwrap(),
+            Some(first.generation),
+            "{db}"
+        );
+        // A successor that never serves (it died starting) leaves the mark alone.
+        let second = store
+            .acquire_lease(&zone, "second", Some("first"), t0 + 1, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.served_generation(&zone).await.unwrap(),
+            Some(first.generation),
+            "{db}"
+        );
+        // A superseded holder cannot mark itself.
+        let third = store
+            .acquire_lease(&zone, "third", Some("second"), t0 + 2, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(fenced(store.mark_serving(&second).await), "{db}");
+        store.mark_serving(&third).await.unwrap();
+        assert_eq!(
+            store.served_generation(&zone).await.unwrap(),
+            Some(third.generation),
+            "{db}"
+        );
+    }
+}

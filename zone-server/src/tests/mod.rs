@@ -5,6 +5,7 @@
 
 mod journal;
 mod pair;
+mod recovery;
 mod social;
 
 use std::time::Duration;
