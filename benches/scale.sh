@@ -8,7 +8,8 @@
 # again against clients that sleep in epoll as the bots do (floor_w, WebSocket), ticks/s,
 # the zone's time rate, bytes per entity update (headers included), latency
 # percentiles, the zone's memory (resident at the end, and its peak), the share
-# of a core the bots used, and the zone's CPU by thread.
+# of a core the bots used, QUIC packets sent and datagrams received per client per
+# tick, and the zone's CPU by thread.
 #
 #   cargo build --release --bin zone-server --bin arcane-loadtest
 #   cargo build --release -p arcane-benches --example tcp_floor
@@ -100,6 +101,13 @@ threads() { # $1 = pid: "name utime stime" per thread (clock ticks)
     done
 }
 
+packets() { # the zone's QUIC packets sent and datagrams received so far
+    curl -s http://127.0.0.1:9191/metrics | awk '
+        $1 ~ /^arcane_quic_packets_sent_total($|\{)/ {s += $2}
+        $1 ~ /^arcane_quic_datagrams_received_total($|\{)/ {r += $2}
+        END {print s + 0, r + 0}'
+}
+
 zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memory
     local n=$1 dir=$2
     taskset -c 0 "$BIN/zone-server" --content "$dir" --zone scale --watch-content false \
@@ -127,6 +135,7 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
     # system clock ticks of each thread, by name), and a profile with PERF=1.
     sleep $((ramp + 2))
     threads >"$WORK/threads-0.txt" "$zone"
+    packets >"$WORK/packets-0.txt"
     threads >"$WORK/bots-0.txt" "$swarm"
     local window=$((SECS - 4))
     if [ "${PERF:-0}" = 1 ]; then
@@ -136,6 +145,7 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
         sleep "$window"
     fi
     threads >"$WORK/threads-1.txt" "$zone"
+    packets >"$WORK/packets-1.txt"
     threads >"$WORK/bots-1.txt" "$swarm"
     echo "$window" >"$WORK/window.txt"
     wait "$swarm" || true
@@ -145,8 +155,8 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
     wait "$zone" 2>/dev/null || true
 }
 
-printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s  %s\n' \
-    N conn "µs/cl/tk" floor ratio floor_w ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots \
+printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s %9s  %s\n' \
+    N conn "µs/cl/tk" floor ratio floor_w ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots "pk out/in" \
     "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
@@ -188,6 +198,15 @@ def split(work, n, ticks_per_s):
             parts.append(f"{kind} {per(u):.1f}+{per(s):.1f}")
     return ", ".join(parts)
 
+def packets(work, n, ticks_per_s):
+    """QUIC packets sent and datagrams received per client per tick ("-" for WebSocket)."""
+    (s0, r0), (s1, r1) = ([float(x) for x in open(f"{work}/packets-{i}.txt").read().split()]
+                          for i in (0, 1))
+    if s1 == s0:
+        return "-"
+    per = float(open(f"{work}/window.txt").read()) * ticks_per_s * n
+    return f"{(s1 - s0) / per:.2f}/{(r1 - r0) / per:.2f}"
+
 n, floor, floor_w = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 r = json.load(open(sys.argv[4]))
 mem = [int(x) for x in open(sys.argv[5]).read().split()] + [0, 0]
@@ -201,6 +220,7 @@ lat = r["latency_ms"]
 print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor else 0:6.2f} '
       f'{floor_w:7.2f} {s.get("ticks_per_s", 0):7.2f} {float(rate):6.2f} {per_update:9.2f} {lat["p50"]:8.1f} '
       f'{lat["p99"]:8.1f} {r["bytes_per_client_per_s"] / 1e3:8.2f} {mem[0] / 1024:8.1f} '
-      f'{mem[1] / 1024:8.1f} {busy(sys.argv[7]):5.2f}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
+      f'{mem[1] / 1024:8.1f} {busy(sys.argv[7]):5.2f} '
+      f'{packets(sys.argv[7], n, s.get("ticks_per_s") or 20):>9}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
 EOF
 done

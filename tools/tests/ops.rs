@@ -607,6 +607,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
     assert!(v("arcane_snapshot_size_bytes_count") > 0.0);
     assert!(v("arcane_snapshot_datagrams_total") > 0.0);
     assert!(v("arcane_quic_packets_sent_total") > 0.0);
+    assert!(v("arcane_quic_datagrams_received_total") > 0.0);
     assert!(v("arcane_quic_packets_lost_total") >= 0.0);
     assert_eq!(
         scrape::labelled(&text, "arcane_kicks_total", "reason", "slow_client"),

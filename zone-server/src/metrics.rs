@@ -84,6 +84,8 @@ metric_set! {
         snapshot_stream_fallbacks: Counter => "snapshot_stream_fallbacks",
             "Snapshots too large for a QUIC datagram, sent on the stream instead";
         quic_packets_sent: Counter => "quic_packets_sent", "QUIC packets sent to clients";
+        quic_datagrams_received: Counter => "quic_datagrams_received",
+            "UDP datagrams received on QUIC connections (inputs, acks, ACK-only packets)";
         quic_packets_lost: Counter => "quic_packets_lost",
             "QUIC packets the clients' acknowledgements showed lost (datagram loss)";
         rate_limited_frames: Counter => "rate_limited_frames",

@@ -93,14 +93,20 @@ enum Phase {
 struct StatsSeen {
     sent_packets: u64,
     lost_packets: u64,
+    received_datagrams: u64,
 }
 
 impl StatsSeen {
     fn fold(&mut self, conn: &quinn_proto::Connection, metrics: &Metrics) {
-        let path = conn.stats().path;
+        let stats = conn.stats();
+        let (path, rx) = (stats.path, stats.udp_rx.datagrams);
         metrics
             .quic_packets_sent
             .inc_by(path.sent_packets.saturating_sub(self.sent_packets));
+        metrics
+            .quic_datagrams_received
+            .inc_by(rx.saturating_sub(self.received_datagrams));
+        self.received_datagrams = self.received_datagrams.max(rx);
         metrics
             .quic_packets_lost
             .inc_by(path.lost_packets.saturating_sub(self.lost_packets));
