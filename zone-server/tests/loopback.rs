@@ -638,3 +638,58 @@ async fn a_client_close_is_answered_with_a_close() {
     z.shutdown();
     z.wait().await;
 }
+
+/// A frame longer than the server's read buffer (512 bytes) is read in parts and
+/// taken whole: three long chat lines around an input all reach the speaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_longer_than_the_read_buffer_arrives_whole() {
+    use arcane_protocol::ChatChannel;
+    let z = start_zone(Duration::from_secs(15)).await;
+    let mut p = Player::join(&z, 410).await;
+    p.step((0, 0)).await;
+    // Under the shipped chat's 200 characters and within its burst of 5.
+    let lines: Vec<String> = (1..=3)
+        .map(|i| {
+            format!(
+                "line {i}: {}",
+                "the quick brown fox jumps over the lazy dog ".repeat(4)
+            )
+        })
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let chat = |text: &String| ClientMessage::Chat {
+        channel: ChatChannel::Say,
+        text: text.clone(),
+    };
+    p.seq += 1;
+    let frame = [
+        chat(&lines[0]),
+        ClientMessage::Input(MoveInput {
+            seq: p.seq,
+            dir_x: 0,
+            dir_y: 0,
+        }),
+        chat(&lines[1]),
+        ClientMessage::Ack {
+            snapshot_id: p.view.current_id(),
+        },
+        chat(&lines[2]),
+    ];
+    let sent = p.client.send(&frame).await.unwrap();
+    assert!(sent > 512, "the frame is {sent} bytes");
+    let heard = |events: &[EventKind], line: &String| {
+        events
+            .iter()
+            .any(|e| matches!(e, EventKind::Chat { text, .. } if text == line))
+    };
+    for _ in 0..40 {
+        if lines.iter().all(|l| heard(&p.events, l)) {
+            assert!(p.view.last_input_seq >= p.seq, "the input was applied");
+            z.shutdown();
+            z.wait().await;
+            return;
+        }
+        p.next_snapshot().await;
+    }
+    panic!("not every chat line came back: {:?}", p.events);
+}
