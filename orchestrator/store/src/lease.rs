@@ -41,7 +41,13 @@ pub(crate) async fn fence(
     .bind(lease.generation)
     .execute(c)
     .await?;
-    if held.rows_affected() == 1 {
+    held_by(lease, held.rows_affected())
+}
+
+/// The outcome of an update conditioned on `lease` being the newest generation:
+/// `Fenced` when it matched no row.
+fn held_by(lease: &ZoneLease, rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 1 {
         Ok(())
     } else {
         Err(StoreError::Fenced {
@@ -155,14 +161,7 @@ impl Store {
         .bind(lease.generation)
         .execute(&self.pool)
         .await?;
-        if marked.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Fenced {
-                zone: lease.zone_id.clone(),
-                generation: lease.generation,
-            })
-        }
+        held_by(lease, marked.rows_affected())
     }
 
     /// The generation of the last process that served `zone_id` (see
