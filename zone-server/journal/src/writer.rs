@@ -1,8 +1,9 @@
 //! Writing a journal off the tick thread. [`Journal`] is the tick side: it hands
 //! records to a writer thread through a bounded queue and never waits. The writer
-//! appends them to the run's current segment, rotates segments at a size cap, syncs
-//! them to disk on an interval, and at start removes the oldest runs beyond the
-//! number kept.
+//! appends them to the run's current segment, rotates segments at a size cap, has
+//! them synced to disk on an interval by a thread of its own (a slow sync never holds
+//! back the next records), and at start removes the oldest runs beyond the number
+//! kept.
 //!
 //! A journal that cannot keep up (its queue is full) or cannot write (a full disk)
 //! stops: the zone goes on without it, logs why, and counts it
@@ -336,18 +337,43 @@ fn new_segment(run_dir: &Path, n: u32) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// The writer thread: takes what is queued, writes it in one go, syncs on the
-/// interval, and stops on the first error (the tick side then sees it gone).
+/// Stops the journal after an I/O error (the tick side then sees it gone).
+fn stop(stats: &JournalStats, run_dir: &Path, e: std::io::Error) {
+    stats.errors.fetch_add(1, Ordering::Relaxed);
+    stats.running.store(false, Ordering::Relaxed);
+    tracing::error!(
+        run = %run_dir.display(),
+        "journal stopped: cannot write: {e}; the zone runs on without one"
+    );
+}
+
+/// The syncer thread: syncs the segment handles it is given. A sync can take tens of
+/// milliseconds on a busy disk; done by the writer, it held back the next records,
+/// and a tick whose record is late sends its outputs unjournaled.
+fn sync_loop(rx: Receiver<File>, stats: Arc<JournalStats>, run_dir: PathBuf) {
+    for file in rx {
+        if let Err(e) = file.sync_data() {
+            return stop(&stats, &run_dir, e);
+        }
+    }
+}
+
+/// The writer thread: takes what is queued, writes it in one go, has the segment
+/// synced on the interval (by the syncer thread), and stops on the first error.
 fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
     let mut last_sync = Instant::now();
-    let fail = |seg: &Segments, e: std::io::Error| {
-        seg.stats.errors.fetch_add(1, Ordering::Relaxed);
-        seg.stats.running.store(false, Ordering::Relaxed);
-        tracing::error!(
-            run = %seg.run_dir.display(),
-            "journal stopped: cannot write: {e}; the zone runs on without one"
-        );
+    let fail = |seg: &Segments, e: std::io::Error| stop(&seg.stats, &seg.run_dir, e);
+    // One sync at a time: while one runs, the next interval's is skipped.
+    let (sync_tx, sync_rx) = sync_channel::<File>(1);
+    let syncer = {
+        let (stats, run_dir) = (seg.stats.clone(), seg.run_dir.clone());
+        std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || sync_loop(sync_rx, stats, run_dir))
     };
+    if let Err(e) = &syncer {
+        tracing::warn!("no journal sync thread ({e}); syncs wait for the end of the run");
+    }
     loop {
         let first = match rx.recv_timeout(sync_every) {
             Ok(r) => Some(r),
@@ -362,13 +388,17 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             .and_then(|()| {
                 if last_sync.elapsed() >= sync_every {
                     last_sync = Instant::now();
-                    seg.file.sync_data()?;
+                    let _ = sync_tx.try_send(seg.file.try_clone()?);
                 }
                 Ok(())
             });
         if let Err(e) = result {
             return fail(&seg, e);
         }
+    }
+    drop(sync_tx);
+    if let Ok(t) = syncer {
+        let _ = t.join();
     }
     if let Err(e) = seg.flush().and_then(|()| seg.file.sync_data()) {
         fail(&seg, e);
