@@ -3,7 +3,8 @@
 //! was killed. If that process was the last to serve the zone (the lease's served
 //! generation, see `Store::mark_serving`, is the run's), the run is replayed to the
 //! last tick it wrote, and every player in it is written to the database under the
-//! epoch it was loaded with, as a checkpoint would. Processes that took the lease
+//! epoch it was loaded with, as a checkpoint would; so is every player who left
+//! during the run, with the state it left with (its logout save was only queued). Processes that took the lease
 //! since and died before serving (killed while starting or recovering) change
 //! nothing: their successor still recovers the run.
 //! A player frozen in a transfer is written too: the database refuses the write when
@@ -67,7 +68,7 @@ pub async fn recover(
     .and_then(|r| r.map_err(|e| e.to_string()));
     // A run that cannot be replayed is marked, not retried: retrying would stop
     // every start of this zone the same way.
-    let (report, mut zone) = match replayed {
+    let (mut report, mut zone) = match replayed {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(
@@ -121,10 +122,13 @@ pub async fn recover(
         );
         return Ok(None);
     }
-    let rows: Vec<(u64, i64, arcane_store::SavedPlayer)> = zone
-        .player_states()
+    // Those still here, and those who left: their logout save was queued, and may
+    // not have reached the database before the kill.
+    let mut states = std::mem::take(&mut report.logouts);
+    states.extend(zone.player_states().into_iter().map(|(p, s)| (p.0, s)));
+    let rows: Vec<(u64, i64, arcane_store::SavedPlayer)> = states
         .into_iter()
-        .filter_map(|(p, state)| Some((p.0, *report.epochs.get(&p.0)?, state)))
+        .filter_map(|(p, state)| Some((p, *report.epochs.get(&p)?, state)))
         .collect();
     let fenced = store
         .checkpoint_batch(lease, &rows)

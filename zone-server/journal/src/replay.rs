@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
-use arcane_engine::Zone;
 use arcane_engine::common::state_hash::StateDigest;
 use arcane_engine::content::ContentSources;
+use arcane_engine::{Zone, ZoneCommand, ZoneOutput};
+use arcane_protocol::saved::SavedPlayer;
 
 use crate::record::{ContentFiles, FORMAT_VERSION, Record, Start};
 use crate::segment::{JournalReader, ReadError, Tail};
@@ -71,6 +72,9 @@ pub struct ReplayReport {
     pub creature_ids: Option<(u64, u64)>,
     /// The ownership epoch each player was last loaded from the database with.
     pub epochs: std::collections::BTreeMap<u64, i64>,
+    /// The state of each player whose last session in the run ended in a logout,
+    /// as it left (the killed process may not have written that save yet).
+    pub logouts: std::collections::BTreeMap<u64, SavedPlayer>,
 }
 
 /// What stops a replay before it could compare anything.
@@ -139,6 +143,7 @@ pub fn replay_zone(
         tail: Tail::Clean,
         final_hash: 0,
         epochs: Default::default(),
+        logouts: Default::default(),
         lease_generation: start.lease_generation,
         creature_ids: start.creature_ids,
     };
@@ -187,8 +192,19 @@ pub fn replay_zone(
                     });
                 }
                 report.epochs.extend(epochs);
+                // A player who joins again starts a new session: an older logout
+                // is not its last state any more.
+                for c in &commands {
+                    if let ZoneCommand::Join { player, .. } = c {
+                        report.logouts.remove(&player.0);
+                    }
+                }
                 zone.step_at(commands, host_us);
-                zone.drain_outputs().for_each(drop);
+                for out in zone.drain_outputs() {
+                    if let ZoneOutput::Logout { player, state } = out {
+                        report.logouts.insert(player.0, state);
+                    }
+                }
                 report.ticks_replayed += 1;
                 dump_now(&mut zone, &mut report);
             }

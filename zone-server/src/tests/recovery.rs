@@ -1,7 +1,8 @@
 //! Crash recovery across successors: a zone process killed after serving is recovered
 //! from its journal even when a process that took the lease after it died before
 //! serving (killed while starting, or ended as an orphan by a restarted
-//! orchestrator), and is not recovered once a later process served the zone.
+//! orchestrator), and is not recovered once a later process served the zone. A
+//! player who left before the kill is recovered as it left.
 
 use std::path::Path;
 
@@ -24,9 +25,9 @@ async fn take(store: &Store, holder: &str, dead: Option<&str>) -> ZoneLease {
 }
 
 /// What the killed process ran: `player` joined with a state the database does not
-/// have yet (walked since its last checkpoint), then the process was killed (no end
-/// record).
-fn killed_run(journal: &Path, lease: &ZoneLease, player: u64, epoch: i64) {
+/// have yet (walked since its last checkpoint), left again if `leaves` (its logout
+/// save only queued), then the process was killed (no end record).
+fn killed_run(journal: &Path, lease: &ZoneLease, player: u64, epoch: i64, leaves: bool) {
     let sources = ContentSources::shipped();
     let start = Start {
         format: arcane_journal::FORMAT_VERSION,
@@ -69,6 +70,16 @@ fn killed_run(journal: &Path, lease: &ZoneLease, player: u64, epoch: i64) {
         }],
         epochs: vec![(player, epoch)],
     });
+    if leaves {
+        j.record(Record::Tick {
+            tick: 1,
+            host_us: 50_000,
+            commands: vec![ZoneCommand::Leave {
+                player: PlayerId(player),
+            }],
+            epochs: Vec::new(),
+        });
+    }
     // Dropped without `finish`: the writer stops with no end record, as on SIGKILL.
     drop(j);
 }
@@ -91,7 +102,7 @@ async fn a_successor_that_died_before_serving_does_not_stop_the_recovery() {
     let journal = dir.path().join("journal");
     let served = take(&store, "first", None).await;
     store.mark_serving(&served).await.unwrap();
-    killed_run(&journal, &served, player, epoch);
+    killed_run(&journal, &served, player, epoch, false);
     // The next process takes the lease and dies before it serves anyone.
     let _died = take(&store, "second", Some("first")).await;
     let third = take(&store, "third", Some("second")).await;
@@ -115,7 +126,7 @@ async fn a_run_is_not_recovered_over_a_later_process_that_served() {
     let journal = dir.path().join("journal");
     let first = take(&store, "first", None).await;
     store.mark_serving(&first).await.unwrap();
-    killed_run(&journal, &first, player, epoch);
+    killed_run(&journal, &first, player, epoch, false);
     // A process without a journal served the zone since: its checkpoints are newer.
     let second = take(&store, "second", Some("first")).await;
     store.mark_serving(&second).await.unwrap();
@@ -130,4 +141,47 @@ async fn a_run_is_not_recovered_over_a_later_process_that_served() {
         (10.0, 10.0, 100),
         "untouched: {row:?}"
     );
+}
+
+#[tokio::test]
+async fn a_player_who_left_before_the_kill_is_saved_as_it_left() {
+    let (dir, store, player, epoch) = setup().await;
+    let journal = dir.path().join("journal");
+    let first = take(&store, "first", None).await;
+    store.mark_serving(&first).await.unwrap();
+    // Its logout save was queued, never written: only the journal has its state.
+    killed_run(&journal, &first, player, epoch, true);
+    let second = take(&store, "second", Some("first")).await;
+    let recovered = crate::recovery::recover(&journal, ZONE, &store, &second)
+        .await
+        .unwrap()
+        .expect("the run is recovered");
+    assert_eq!((recovered.saved, recovered.fenced), (1, 0));
+    let row = store.player(player).await.unwrap().unwrap();
+    assert_eq!((row.x, row.y, row.hp), (12.5, 14.0, 77), "{row:?}");
+    assert_eq!(row.inventory.len(), 1, "{row:?}");
+}
+
+#[tokio::test]
+async fn a_player_who_left_and_moved_on_is_not_written_back() {
+    let (dir, store, player, epoch) = setup().await;
+    let journal = dir.path().join("journal");
+    let first = take(&store, "first", None).await;
+    store.mark_serving(&first).await.unwrap();
+    killed_run(&journal, &first, player, epoch, true);
+    // Since it left, another zone took the player over (a new epoch).
+    let owner = store.owner(player).await.unwrap().unwrap();
+    store
+        .move_owner(player, &owner, "elsewhere", None)
+        .await
+        .unwrap()
+        .expect("moved");
+    let second = take(&store, "second", Some("first")).await;
+    let recovered = crate::recovery::recover(&journal, ZONE, &store, &second)
+        .await
+        .unwrap()
+        .expect("the run is recovered");
+    assert_eq!((recovered.saved, recovered.fenced), (0, 1));
+    let row = store.player(player).await.unwrap().unwrap();
+    assert_eq!((row.x, row.y, row.hp), (10.0, 10.0, 100), "{row:?}");
 }
