@@ -125,6 +125,8 @@ metric_set! {
         ]) => "checkpoint_duration_seconds", "Time to write one checkpoint batch";
         checkpoints_skipped: Counter => "checkpoints_skipped",
             "Checkpoints skipped because the previous one was still being written";
+        rejoins_before_save: Counter => "rejoins_before_save",
+            "Players who joined again before their logout save was read back (they keep the state they left with)";
         creature_births: Counter => "creature_births", "Wild creatures born in breeding cells";
         creature_deaths: Counter => "creature_deaths", "Wild creatures that died";
         captures: Counter => "captures", "Wild creatures captured into a roster";

@@ -28,7 +28,7 @@ use backon::Retryable as _;
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
-use crate::net::inbound::Inbound;
+use crate::net::inbound::{ConnId, Inbound};
 
 /// Waits between attempts of a transfer's steps while the database or the
 /// orchestrator cannot be reached.
@@ -42,8 +42,9 @@ const SAVE_RETRY: RetryPolicy =
 pub enum PersistJob {
     /// The periodic checkpoint: (player, owned epoch, state).
     Checkpoint(Vec<(u64, i64, SavedPlayer)>),
-    /// A logout's final save; retried harder than a checkpoint.
-    Logout(u64, i64, SavedPlayer),
+    /// A logout's final save (player, epoch, state, and the connection whose join
+    /// holds the player: the save clears that hold); retried harder than a checkpoint.
+    Logout(u64, i64, SavedPlayer, ConnId),
     /// Hand a frozen player to another zone.
     Transfer {
         player: u64,
@@ -90,6 +91,17 @@ impl PersistHandle {
 
     pub fn send(&self, job: PersistJob) -> bool {
         self.jobs.send(job).is_ok()
+    }
+
+    /// A handle whose jobs the caller reads (tests play the persistence task).
+    #[cfg(test)]
+    pub fn detached() -> (PersistHandle, mpsc::UnboundedReceiver<PersistJob>) {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let handle = PersistHandle {
+            jobs,
+            checkpoint_busy: Arc::default(),
+        };
+        (handle, rx)
     }
 }
 
@@ -142,11 +154,11 @@ async fn run(
     while let Some(job) = jobs.recv().await {
         match job {
             PersistJob::Checkpoint(batch) => {
-                save(&p, &batch, 2).await;
+                save(&p, &batch, 2, None).await;
                 busy.store(false, Ordering::Release);
             }
-            PersistJob::Logout(player, epoch, state) => {
-                save(&p, &[(player, epoch, state)], 8).await;
+            PersistJob::Logout(player, epoch, state, conn) => {
+                save(&p, &[(player, epoch, state)], 8, Some(conn)).await;
             }
             PersistJob::Transfer {
                 player,
@@ -182,10 +194,26 @@ async fn run(
 }
 
 /// Writes a batch, in up to `attempts` tries; players this zone turns out not to own
-/// any more are released.
-async fn save(p: &Persister, batch: &[(u64, i64, SavedPlayer)], attempts: usize) {
+/// any more are released. A logout (one player) also clears the hold of the join of
+/// connection `logout`.
+async fn save(
+    p: &Persister,
+    batch: &[(u64, i64, SavedPlayer)],
+    attempts: usize,
+    logout: Option<ConnId>,
+) {
     let started = Instant::now();
-    let written = (|| p.store.checkpoint_batch(&p.lease, batch))
+    let write = || async {
+        match (logout, batch) {
+            (Some(conn), [one]) => {
+                let token = arcane_store::hold_token(&p.lease, conn);
+                let owned = p.store.logout_save(&p.lease, one, token).await?;
+                Ok(if owned { Vec::new() } else { vec![one.0] })
+            }
+            _ => p.store.checkpoint_batch(&p.lease, batch).await,
+        }
+    };
+    let written = write
         .retry(
             SAVE_RETRY
                 .builder()

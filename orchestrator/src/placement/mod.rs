@@ -76,13 +76,13 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     self.store
                         .move_owner(player.id, &owner, &to, relocate)
                         .await
-                        .map_err(int)?;
+                        .map_err(held_or_int)?;
                     continue;
                 }
             };
             if to != owner.zone {
                 let moved = self.store.move_owner(player.id, &owner, &to, None);
-                if moved.await.map_err(int)?.is_none() {
+                if moved.await.map_err(held_or_int)?.is_none() {
                     // Another replica (or a transfer) moved the player first; look again.
                     continue;
                 }
@@ -119,6 +119,17 @@ impl<R: ZoneRegistry> Orchestrator<R> {
                     && theirs.contains(&z.info.zone_id)
             })
             .map(|z| z.info.zone_id.clone()))
+    }
+}
+
+/// A player its zone still holds (its last save there is on its way) is refused for
+/// a moment, as a zone that is restarting is: the client logs in again.
+fn held_or_int(e: arcane_store::StoreError) -> Refused {
+    match e {
+        arcane_store::StoreError::Held { zone, .. } => Refused::Unavailable(format!(
+            "zone {zone} is still saving this player; try again in a moment"
+        )),
+        e => int(e),
     }
 }
 

@@ -3,7 +3,7 @@
 //! A zone process takes its zone's lease at start and renews it; taking it bumps the
 //! generation, and it is taken only from a holder that released it or let it expire.
 //! Every write a zone makes ([`Store::checkpoint_batch`], [`Store::begin_handoff`])
-//! and every join it loads ([`Store::load_owned`]) names its [`ZoneLease`], and the
+//! and every join it loads ([`Store::hold_owned`]) names its [`ZoneLease`], and the
 //! store refuses it ([`StoreError::Fenced`]) once a newer generation exists. So a
 //! zone process that was replaced can change nothing, whatever it still believes.
 
@@ -140,28 +140,42 @@ impl Store {
 
     /// Gives the lease up (a clean exit, after the last save), so the next process can
     /// take it at once. Nothing happens when it was superseded.
+    /// Its process holds no player any more: their holds are cleared with it.
     pub async fn release_lease(&self, lease: &ZoneLease) -> Result<(), StoreError> {
-        sqlx::query("UPDATE zone_leases SET expires_ms = 0 WHERE zone_id = $1 AND generation = $2")
-            .bind(&lease.zone_id)
-            .bind(lease.generation)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        let released = sqlx::query(
+            "UPDATE zone_leases SET expires_ms = 0 WHERE zone_id = $1 AND generation = $2",
+        )
+        .bind(&lease.zone_id)
+        .bind(lease.generation)
+        .execute(&mut *tx)
+        .await?;
+        if released.rows_affected() == 1 {
+            crate::clear_holds(&mut tx, &lease.zone_id).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Records that `lease`'s process serves its zone from now on (it takes players
     /// in): crash recovery replays only the journal of the last process that did.
     /// Fenced like every write: a superseded holder gets [`StoreError::Fenced`].
+    /// The holds of earlier processes are cleared with it: this one holds no player
+    /// yet, and what a killed one held is recovered by now.
     pub async fn mark_serving(&self, lease: &ZoneLease) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         let marked = sqlx::query(
             "UPDATE zone_leases SET served_generation = generation \
              WHERE zone_id = $1 AND generation = $2",
         )
         .bind(&lease.zone_id)
         .bind(lease.generation)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        held_by(lease, marked.rows_affected())
+        held_by(lease, marked.rows_affected())?;
+        crate::clear_holds(&mut tx, &lease.zone_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The generation of the last process that served `zone_id` (see

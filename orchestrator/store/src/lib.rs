@@ -8,9 +8,11 @@
 //! that lost a player (or came back from the dead) cannot overwrite the new owner's state.
 
 mod creatures;
+mod hold;
 mod lease;
 mod social;
 
+pub use hold::{STRANDED_AFTER_MS, hold_token};
 pub use lease::{LeaseHeld, ZoneLease};
 pub use social::{Departure, ListKind, PartyRecord, Social};
 
@@ -32,6 +34,12 @@ pub enum StoreError {
     /// one may write nothing.
     #[error("zone {zone}'s lease generation {generation} was superseded; another process runs it")]
     Fenced { zone: String, generation: i64 },
+    /// A live process of the zone that owns the player holds it in memory (see
+    /// `hold`): it cannot be moved without a handoff until that process saved it.
+    #[error(
+        "player {player} is held by a process of zone {zone}; try again once it saved the player"
+    )]
+    Held { player: u64, zone: String },
 }
 
 pub use arcane_protocol::saved::{ItemStack, SavedCreature, SavedPlayer};
@@ -165,6 +173,7 @@ macro_rules! select_player {
         )
     };
 }
+pub(crate) use select_player;
 
 /// Moves ownership of `id` from (`from_zone`, `from_epoch`) to `to`, bumping the
 /// epoch: the compare-and-set every change of owner goes through. False when the
@@ -177,7 +186,7 @@ async fn cas_owner(
     to: &str,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE ownership SET zone = $1, epoch = epoch + 1 \
+        "UPDATE ownership SET zone = $1, epoch = epoch + 1, held_by = NULL \
          WHERE player_id = $2 AND zone = $3 AND epoch = $4",
     )
     .bind(to)
@@ -220,6 +229,16 @@ async fn with_creatures(
     let mut p = record(&row)?;
     p.creatures = creatures::load(c, p.id).await?;
     Ok(Some(p))
+}
+
+/// Clears every hold of `zone`: its process holds no one (it starts serving, or
+/// stopped after its last saves).
+async fn clear_holds(c: &mut sqlx::AnyConnection, zone: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE ownership SET held_by = NULL WHERE zone = $1 AND held_by IS NOT NULL")
+        .bind(zone)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 /// Writes a player's saved state (and the zone it is in) to its row, and its
@@ -402,7 +421,8 @@ impl Store {
     /// Moves ownership by compare-and-set (the new epoch, or `None` when `from` is
     /// stale) and, in the same transaction,
     /// puts the player at `relocate` (used when the player moves to another map
-    /// without a handoff: the zone it was in is gone for good).
+    /// without a handoff: the zone it was in is gone for good). Refused
+    /// ([`StoreError::Held`]) while a live zone process holds the player.
     pub async fn move_owner(
         &self,
         id: u64,
@@ -411,6 +431,9 @@ impl Store {
         relocate: Option<(f64, f64)>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(zone) = hold::held(&mut tx, id, arcane_service::unix_ms() as i64).await? {
+            return Err(StoreError::Held { player: id, zone });
+        }
         if !cas_owner(&mut tx, id, &from.zone, from.epoch, to).await? {
             return Ok(None);
         }
@@ -607,15 +630,36 @@ impl Store {
 
     /// Aborts a pending transfer (the target cannot take the player); returns the
     /// outcome, which is the earlier one when it was already resolved.
+    ///
+    /// The player stays with its source zone, and in the same transaction its row
+    /// takes the handoff's state while that zone still owns it at the handoff's
+    /// epoch: that is its newest state (a frozen player changes nothing), and
+    /// nothing else may save it (a player whose connection closed while frozen left
+    /// the zone unsaved, the handoff being the only state kept).
     pub async fn abort_handoff(&self, transfer_id: &str) -> Result<HandoffStatus, StoreError> {
-        sqlx::query(
+        let now = arcane_service::unix_ms() as i64;
+        let mut tx = self.pool.begin().await?;
+        let aborted = sqlx::query(
             "UPDATE handoffs SET status = 'aborted', resolved_ms = $1 \
              WHERE transfer_id = $2 AND status = 'pending'",
         )
-        .bind(arcane_service::unix_ms() as i64)
+        .bind(now)
         .bind(transfer_id)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(select_handoff!("transfer_id = $1"))
+            .bind(transfer_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let (true, Some(row)) = (aborted, row) {
+            let (h, _) = handoff(&row)?;
+            if lock_owned(&mut tx, h.player_id, &h.from_zone, h.from_epoch).await? {
+                write_state(&mut tx, h.player_id, &h.from_zone, &h.state, now).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(self
             .handoff(transfer_id)
             .await?

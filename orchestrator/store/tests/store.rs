@@ -493,3 +493,51 @@ async fn the_served_generation_is_the_last_holder_that_marked_itself_serving() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_aborted_handoff_leaves_the_player_with_its_source_as_it_was_frozen() {
+    let (stores, _scratch) = stores().await;
+    for (db, store) in stores {
+        let [(meadow, meadow_lease), (forest, _), _] = zones(&store).await;
+        let p = store
+            .login(&services::unique("eve"), &meadow, (1.0, 1.0), (200, 100))
+            .await
+            .unwrap();
+        let owner = store.owner(p.id).await.unwrap().unwrap();
+        let checkpoint = state(3.0, &[("gem", 2)]);
+        let lost = store
+            .checkpoint_batch(&meadow_lease, &[(p.id, owner.epoch, checkpoint)])
+            .await
+            .unwrap();
+        assert!(lost.is_empty(), "{db}");
+        // Frozen with a sword found since the checkpoint; its connection may close
+        // while frozen, leaving the handoff as the only record of the sword.
+        let h = Handoff {
+            transfer_id: services::unique("t"),
+            player_id: p.id,
+            from_zone: meadow.clone(),
+            from_epoch: owner.epoch,
+            target: format!("zone:{forest}"),
+            state: state(8.0, &[("gem", 2), ("sword", 1)]),
+        };
+        store.begin_handoff(&meadow_lease, &h).await.unwrap();
+        let (a, b) = tokio::join!(
+            store.abort_handoff(&h.transfer_id),
+            store.abort_handoff(&h.transfer_id)
+        );
+        let aborted = HandoffStatus::Aborted;
+        assert_eq!((a.unwrap(), b.unwrap()), (aborted.clone(), aborted), "{db}");
+        let now = store.player(p.id).await.unwrap().unwrap();
+        assert_eq!((now.zone.as_str(), now.x), (meadow.as_str(), 8.0), "{db}");
+        assert_eq!(now.inventory, h.state.inventory, "{db}");
+        assert_eq!(store.owner(p.id).await.unwrap().unwrap(), owner, "{db}");
+        // The source plays on from there; an abort read again writes nothing.
+        let later = state(9.0, &[("gem", 1), ("sword", 1)]);
+        store
+            .checkpoint_batch(&meadow_lease, &[(p.id, owner.epoch, later)])
+            .await
+            .unwrap();
+        store.abort_handoff(&h.transfer_id).await.unwrap();
+        assert_eq!(store.player(p.id).await.unwrap().unwrap().x, 9.0, "{db}");
+    }
+}

@@ -160,24 +160,30 @@ impl SessionContext {
     }
 
     /// Loads the player's saved state when the zone persists players: only the zone
-    /// that owns a player may take it in (its state lives here until it leaves).
-    /// Admin tickets without a stored player join unsaved.
+    /// that owns a player may take it in (its state lives here until it leaves), and
+    /// the load marks it held by connection `conn` until its logout save (see
+    /// `arcane_store`'s holds). Admin tickets without a stored player join unsaved.
     async fn load(
         &self,
         player: PlayerId,
         role: Role,
+        conn: ConnId,
     ) -> Result<Option<(Box<SavedPlayer>, i64, String)>, Refusal> {
         let Some((store, lease)) = &self.store else {
             return Ok(None);
         };
-        let loaded = store.load_owned(player.0, lease).await.map_err(|e| {
-            tracing::error!(player = player.0, "cannot load the player: {e}");
-            let detail = match e {
-                StoreError::Fenced { .. } => "this zone process was replaced; log in again",
-                _ => "the player could not be loaded; log in again",
-            };
-            (KickReason::NotOwner, detail.to_string())
-        })?;
+        let token = arcane_store::hold_token(lease, conn);
+        let loaded = store
+            .hold_owned(player.0, lease, token)
+            .await
+            .map_err(|e| {
+                tracing::error!(player = player.0, "cannot load the player: {e}");
+                let detail = match e {
+                    StoreError::Fenced { .. } => "this zone process was replaced; log in again",
+                    _ => "the player could not be loaded; log in again",
+                };
+                (KickReason::NotOwner, detail.to_string())
+            })?;
         match loaded {
             Some((record, epoch)) => {
                 failpoint("zone.load").await;
@@ -207,7 +213,21 @@ impl SessionContext {
                 "the zone is draining; log in again to be placed elsewhere".into(),
             ));
         }
-        let loaded = self.load(player, role).await?;
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let loaded = self.load(player, role, conn).await?;
+        self.join_loaded(player, tier, role, conn, loaded).await
+    }
+
+    /// [`SessionContext::join`] once the player's saved state (its epoch and name) is
+    /// loaded for connection `conn`.
+    pub(crate) async fn join_loaded(
+        &self,
+        player: PlayerId,
+        tier: ClientTier,
+        role: Role,
+        conn: ConnId,
+        loaded: Option<(Box<SavedPlayer>, i64, String)>,
+    ) -> Result<Session, Refusal> {
         let name = match (&loaded, role) {
             (Some((_, _, name)), _) => name.clone(),
             (None, Role::Admin) => format!("admin-{}", player.0),
@@ -215,7 +235,6 @@ impl SessionContext {
         };
         let epoch = loaded.as_ref().map_or(0, |(_, epoch, _)| *epoch);
         let saved = loaded.map(|(state, epoch, _)| (state, epoch));
-        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(Outbox::new());
         let join = Inbound::Join {
             player,

@@ -6,6 +6,7 @@
 mod journal;
 mod pair;
 mod recovery;
+mod rejoin;
 mod social;
 
 use std::time::Duration;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use arcane_engine::Zone;
 use arcane_engine::content::{ContentSources, ZoneContent};
+use arcane_engine::{PlayerId, Zone};
 use arcane_journal::Journal;
 use arcane_protocol::codec::{decode_server_message, encode_client_frame};
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::ticket::{DEV_TICKET_SECRET, Role, TicketClaims, TicketKey};
 use arcane_protocol::view::ClientView;
 use arcane_protocol::{
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::net::io_pause::IoPause;
 use crate::net::outbox::Dispatcher;
 use crate::net::session::{Session, SessionContext};
+use crate::persist::{PersistHandle, PersistJob};
 use crate::status::TickStatus;
 use crate::tick::Ticker;
 
@@ -41,6 +43,19 @@ pub struct Peer {
     pub lost: u32,
     /// Why the zone closed the connection, once it did.
     pub kicked: Option<KickReason>,
+}
+
+impl Peer {
+    fn of(session: Session) -> Peer {
+        Peer {
+            session,
+            view: ClientView::new(),
+            received: Vec::new(),
+            acks: VecDeque::new(),
+            lost: 0,
+            kicked: None,
+        }
+    }
 }
 
 /// The zone's side: its session logic and its tick, on the test's clock.
@@ -77,6 +92,22 @@ impl Pair {
     /// [`Pair::new`] with the zone journaled into `journal`, digesting every
     /// `hash_every` ticks. Its seed is 7.
     pub fn journaled(content: ZoneContent, journal: Option<Journal>, hash_every: u32) -> Pair {
+        Pair::build(content, journal, hash_every, None)
+    }
+
+    /// [`Pair::new`] for a zone that persists players: the test reads what the zone
+    /// hands its persistence task.
+    pub fn persisted(content: ZoneContent) -> (Pair, mpsc::UnboundedReceiver<PersistJob>) {
+        let (handle, jobs) = PersistHandle::detached();
+        (Pair::build(content, None, 0, Some(handle)), jobs)
+    }
+
+    fn build(
+        content: ZoneContent,
+        journal: Option<Journal>,
+        hash_every: u32,
+        persist: Option<PersistHandle>,
+    ) -> Pair {
         let zone_id = content.zone.id.clone();
         let chat = content.chat.clone();
         let (inbox, inbox_rx) = mpsc::channel(16 * 1024);
@@ -91,7 +122,7 @@ impl Pair {
             metrics.clone(),
             status.clone(),
             dispatcher,
-            None,
+            persist,
         );
         let journal = ticker.set_journal(journal, hash_every);
         let (social, social_up) =
@@ -135,6 +166,22 @@ impl Pair {
         self.join_as(player, Role::Player).await
     }
 
+    /// `player` joins with `saved`, as loaded from the database at `epoch`.
+    pub async fn join_saved(&mut self, player: u64, saved: SavedPlayer, epoch: i64) -> Peer {
+        let loaded = Some((Box::new(saved), epoch, format!("player-{player}")));
+        let conn = self
+            .ctx
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (id, tier, role) = (PlayerId(player), ClientTier::Desktop, Role::Player);
+        let session = self
+            .ctx
+            .join_loaded(id, tier, role, conn, loaded)
+            .await
+            .expect("join");
+        Peer::of(session)
+    }
+
     /// [`Pair::join`] with a ticket for `role`.
     pub async fn join_as(&mut self, player: u64, role: Role) -> Peer {
         let ticket = TicketKey::new(DEV_TICKET_SECRET).mint(&TicketClaims {
@@ -150,14 +197,7 @@ impl Pair {
         })]);
         let (id, tier, role) = self.ctx.check_hello(&hello).expect("hello");
         let session = self.ctx.join(id, tier, role).await.expect("join");
-        Peer {
-            session,
-            view: ClientView::new(),
-            received: Vec::new(),
-            acks: VecDeque::new(),
-            lost: 0,
-            kicked: None,
-        }
+        Peer::of(session)
     }
 
     /// A frame from `peer` reaches the zone now.
@@ -228,6 +268,14 @@ impl Pair {
     }
 
     /// The zone's state hash now.
+    /// The state `player` would be saved with now, if it is in the zone.
+    pub fn player_state(&mut self, player: u64) -> Option<SavedPlayer> {
+        let states = self.ticker.zone_mut().player_states();
+        states
+            .into_iter()
+            .find_map(|(p, s)| (p == PlayerId(player)).then_some(s))
+    }
+
     pub fn state_hash(&mut self) -> u64 {
         self.ticker.zone_mut().state_hash()
     }

@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arcane_control_api::{SocialDown, SocialUp};
 use arcane_engine::common::io::ChatOut;
 use arcane_engine::content::ZoneContent;
 use arcane_engine::{PlayerId, ZoneCommand, ZoneOutput};
 use arcane_protocol::codec::encode_server_message;
+use arcane_protocol::saved::SavedPlayer;
 use arcane_protocol::{EventKind, KickReason, ReliableEvent, ServerMessage};
 use bytes::Bytes;
 
@@ -49,9 +51,15 @@ pub(super) struct Router {
     persist: Option<PersistHandle>,
     /// The ownership epoch of each player loaded from the database.
     epochs: HashMap<PlayerId, i64>,
+    /// The connection whose join loaded (and holds) each of those players: its
+    /// logout save clears that hold.
+    holds: HashMap<PlayerId, ConnId>,
     /// The epochs of this tick's joins, for the journal (crash recovery saves a
     /// player under the epoch it was loaded with).
     pub(super) joined_epochs: Vec<(u64, i64)>,
+    /// The state of each player who logged out of this process in the last
+    /// [`LEFT_KEPT`], with its epoch: see [`Router::fresher`].
+    left: HashMap<PlayerId, Left>,
     /// Set when a player joined or left this tick (the roster is republished).
     pub(super) roster_changed: bool,
     /// The social layer (`None`: a zone without one, as in some tests).
@@ -63,6 +71,18 @@ pub(super) struct Router {
     pub(super) tick: u32,
     /// Zone viewer requests, answered once this tick has run.
     pub(super) inspections: Vec<Inspection>,
+}
+
+/// How long the zone remembers the state a player logged out with. A session that
+/// loaded the player before that logout's save was written joins well within it (the
+/// save's retries end within seconds).
+const LEFT_KEPT: Duration = Duration::from_secs(60);
+
+/// A logged-out player's state as it left, and its ownership epoch.
+struct Left {
+    epoch: i64,
+    state: Box<SavedPlayer>,
+    at: Instant,
 }
 
 /// A zone viewer's request: the player to focus on and where the answer goes.
@@ -83,13 +103,41 @@ impl Router {
             scratch: Vec::new(),
             persist,
             epochs: HashMap::new(),
+            holds: HashMap::new(),
             joined_epochs: Vec::new(),
+            left: HashMap::new(),
             roster_changed: false,
             social: None,
             reported_hp: HashMap::new(),
             max_hp: 0,
             tick: 0,
             inspections: Vec::new(),
+        }
+    }
+
+    /// The state a joining player starts from: what the session loaded from the
+    /// database, unless the player logged out of this process lately under the same
+    /// epoch. Its logout save is written behind, so the load may have read the
+    /// checkpoint before it; the state it left with is then the newer one. (Nothing
+    /// else writes a player's state while one zone owns it at one epoch.)
+    fn fresher(
+        &mut self,
+        player: PlayerId,
+        loaded: Box<SavedPlayer>,
+        epoch: i64,
+    ) -> Box<SavedPlayer> {
+        match self.left.remove(&player) {
+            Some(l) if l.epoch == epoch && l.at.elapsed() < LEFT_KEPT => {
+                if *l.state != *loaded {
+                    self.metrics.rejoins_before_save.inc();
+                    tracing::info!(
+                        player = player.0,
+                        "joined before its logout save was read back; it keeps the state it left with"
+                    );
+                }
+                l.state
+            }
+            _ => loaded,
         }
     }
 
@@ -241,8 +289,14 @@ impl Router {
                     self.metrics.kick(KickReason::DuplicateLogin);
                 }
                 self.roster_changed = true;
+                // Its leave this tick has not run yet: the player is still here, and
+                // this is a reconnect (its state here is newer than what was loaded).
+                self.commands
+                    .retain(|c| !matches!(c, ZoneCommand::Leave { player: p } if *p == player));
                 let saved = saved.map(|(state, epoch)| {
+                    let state = self.fresher(player, state, epoch);
                     self.epochs.insert(player, epoch);
+                    self.holds.insert(player, conn);
                     self.joined_epochs.push((player.0, epoch));
                     state
                 });
@@ -270,6 +324,7 @@ impl Router {
                     self.metrics.kick(KickReason::SlowClient);
                 }
                 self.epochs.remove(&player);
+                self.holds.remove(&player);
                 self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
             }
             Inbound::TransferFailed { player, detail } => {
@@ -279,6 +334,7 @@ impl Router {
             Inbound::OwnershipLost { player } => {
                 // Forget the epoch first: the Leave's final save must not be tried.
                 self.epochs.remove(&player);
+                self.holds.remove(&player);
                 self.drop_player(
                     player,
                     KickReason::NotOwner,
@@ -424,7 +480,17 @@ impl Router {
             }
             ZoneOutput::Logout { player, state } => {
                 if let (Some(p), Some(epoch)) = (&self.persist, self.epochs.remove(&player)) {
-                    p.send(PersistJob::Logout(player.0, epoch, state));
+                    if self.left.len() % 64 == 63 {
+                        self.left.retain(|_, l| l.at.elapsed() < LEFT_KEPT);
+                    }
+                    let left = Left {
+                        epoch,
+                        state: Box::new(state.clone()),
+                        at: Instant::now(),
+                    };
+                    self.left.insert(player, left);
+                    let conn = self.holds.remove(&player).unwrap_or_default();
+                    p.send(PersistJob::Logout(player.0, epoch, state, conn));
                 }
             }
             ZoneOutput::Transfer { player, to, state } => {
