@@ -70,9 +70,10 @@ pub fn start(
 }
 
 /// The longest a tick waits for its journal record to be written: a tick period.
-/// Past it the tick's outputs go out unjournaled (counted): a crash then could lose
-/// what they told clients. 10 ms proved short on a loaded host (the likely cause of
-/// acknowledged captures the chaos suite lost); time dilation absorbs a longer tick.
+/// Past it the tick's snapshots go out, but its events (captures, items, eggs: what
+/// a client is told it has) wait in the router until a later tick's record is
+/// written (counted): a crash then loses nothing a client was told. Time dilation
+/// absorbs a longer tick.
 pub const WRITE_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Where the tick thread leaves its journal when it stops: the run is ended (its
@@ -128,17 +129,19 @@ impl TickJournal {
         }
     }
 
-    /// Write-ahead: returns once tick `tick`'s record is written (in the page cache,
-    /// so it survives a killed process), before anything of that tick leaves the
-    /// process. The writer normally finished while the zone stepped, so this rarely
-    /// waits; it gives up after `WRITE_AHEAD_WAIT` (counted) rather than hold the
-    /// tick back.
-    pub fn written(&mut self, tick: u64, metrics: &Metrics) {
+    /// Write-ahead: true once tick `tick`'s record is written (in the page cache, so
+    /// it survives a killed process), before anything of that tick leaves the
+    /// process; true at once without a running journal. The writer normally finished
+    /// while the zone stepped, so this rarely waits; past `WRITE_AHEAD_WAIT` it is
+    /// false (counted) rather than hold the tick back.
+    pub fn written(&mut self, tick: u64, metrics: &Metrics) -> bool {
         if let Some(j) = self.journal.as_ref().filter(|j| j.is_running())
             && !j.wait_written(tick, WRITE_AHEAD_WAIT)
         {
             metrics.journal_late.inc();
+            return false;
         }
+        true
     }
 
     /// Content applied before tick `tick`.

@@ -135,13 +135,16 @@ impl Ticker {
             &mut self.router.joined_epochs,
         );
         self.zone.step_at(self.router.commands.drain(..), host_us);
-        // Nothing of this tick leaves before its journal record is written.
-        self.journal.written(tick, &self.router.metrics);
+        // Nothing of this tick leaves before its journal record is written; when it
+        // is late, the events wait for a later tick's (records are written in order).
+        let journaled = self.journal.written(tick, &self.router.metrics);
         for out in self.zone.drain_outputs() {
             self.router.route(out);
         }
         self.journal.digest(&mut self.zone, &self.router.metrics);
-        self.router.flush_events();
+        if journaled {
+            self.router.flush_events();
+        }
         self.dispatcher.submit(&mut self.router.to_wake);
         for (focus, reply) in self.router.inspections.drain(..) {
             let view = arcane_engine::viewer::world_view(self.zone.world_mut(), tick, focus);
