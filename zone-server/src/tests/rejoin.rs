@@ -1,7 +1,8 @@
 //! A player who leaves and comes straight back keeps what it did. Its logout save is
 //! written behind the tick, so the session of its next login may have loaded the
 //! checkpoint before that save landed: the zone then starts it from the state it
-//! left with. A leave and a join in one tick are a reconnect (the player never left).
+//! left with, for a minute of the zone's clock. A leave and a join in one tick are a
+//! reconnect (the player never left).
 
 use arcane_engine::content::ContentSources;
 use arcane_protocol::saved::{ItemStack, SavedPlayer};
@@ -117,4 +118,27 @@ async fn a_leave_and_a_join_in_one_tick_are_a_reconnect() {
         panic!("one logout save")
     };
     assert_eq!(place(left), place(&here));
+}
+
+#[tokio::test]
+async fn the_state_a_player_left_with_is_forgotten_after_a_minute() {
+    let (mut pair, mut jobs) = pair();
+    let mut first = pair.join_saved(1, checkpoint(), EPOCH).await;
+    walk(&mut pair, &mut first, 10);
+    pair.leave(&first).await;
+    pair.tick();
+    assert_eq!(logouts(&mut jobs).len(), 1);
+    // A minute on the zone's clock: the save has long been written (or given up),
+    // so the database is the truth again.
+    for _ in 0..1_201 {
+        pair.tick();
+    }
+    let second = pair.join_saved(1, checkpoint(), EPOCH).await;
+    pair.tick();
+    pair.leave(&second).await;
+    pair.tick();
+    let [(1, EPOCH, again)] = &logouts(&mut jobs)[..] else {
+        panic!("one logout save")
+    };
+    assert_eq!(place(again), place(&checkpoint()));
 }

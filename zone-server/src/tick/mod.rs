@@ -128,6 +128,7 @@ impl Ticker {
         let t0 = Instant::now();
         let tick = self.zone.tick();
         self.router.tick = tick as u32;
+        self.router.now_us = host_us;
         self.journal.tick(
             tick,
             host_us,

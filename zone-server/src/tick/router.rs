@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arcane_control_api::{SocialDown, SocialUp};
 use arcane_engine::common::io::ChatOut;
@@ -69,6 +69,8 @@ pub(super) struct Router {
     pub(super) max_hp: u32,
     /// The zone's tick now (stamped on events the social layer delivers).
     pub(super) tick: u32,
+    /// The host clock at the last tick (µs; the tick's injected clock).
+    pub(super) now_us: u64,
     /// Zone viewer requests, answered once this tick has run.
     pub(super) inspections: Vec<Inspection>,
 }
@@ -78,11 +80,18 @@ pub(super) struct Router {
 /// save's retries end within seconds).
 const LEFT_KEPT: Duration = Duration::from_secs(60);
 
-/// A logged-out player's state as it left, and its ownership epoch.
+/// A logged-out player's state as it left, its ownership epoch, and when it left
+/// (host clock, µs).
 struct Left {
     epoch: i64,
     state: Box<SavedPlayer>,
-    at: Instant,
+    at_us: u64,
+}
+
+impl Left {
+    fn kept(&self, now_us: u64) -> bool {
+        Duration::from_micros(now_us.saturating_sub(self.at_us)) < LEFT_KEPT
+    }
 }
 
 /// A zone viewer's request: the player to focus on and where the answer goes.
@@ -111,6 +120,7 @@ impl Router {
             reported_hp: HashMap::new(),
             max_hp: 0,
             tick: 0,
+            now_us: 0,
             inspections: Vec::new(),
         }
     }
@@ -127,7 +137,7 @@ impl Router {
         epoch: i64,
     ) -> Box<SavedPlayer> {
         match self.left.remove(&player) {
-            Some(l) if l.epoch == epoch && l.at.elapsed() < LEFT_KEPT => {
+            Some(l) if l.epoch == epoch && l.kept(self.now_us) => {
                 if *l.state != *loaded {
                     self.metrics.rejoins_before_save.inc();
                     tracing::info!(
@@ -480,13 +490,14 @@ impl Router {
             }
             ZoneOutput::Logout { player, state } => {
                 if let (Some(p), Some(epoch)) = (&self.persist, self.epochs.remove(&player)) {
+                    let now_us = self.now_us;
                     if self.left.len() % 64 == 63 {
-                        self.left.retain(|_, l| l.at.elapsed() < LEFT_KEPT);
+                        self.left.retain(|_, l| l.kept(now_us));
                     }
                     let left = Left {
                         epoch,
                         state: Box::new(state.clone()),
-                        at: Instant::now(),
+                        at_us: now_us,
                     };
                     self.left.insert(player, left);
                     let conn = self.holds.remove(&player).unwrap_or_default();
