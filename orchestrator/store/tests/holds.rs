@@ -10,19 +10,6 @@ mod services;
 
 use arcane_store::{STRANDED_AFTER_MS, Store, StoreError, ZoneLease, hold_token};
 
-async fn stores() -> (Vec<(&'static str, Store)>, tempfile::TempDir) {
-    let dir = tempfile::Builder::new()
-        .prefix("arcane-holds-")
-        .tempdir()
-        .unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("arcane.db").display());
-    let mut out = vec![("sqlite", Store::connect(&sqlite).await.unwrap())];
-    if let Some(url) = services::url("ARCANE_TEST_DATABASE_URL") {
-        out.push(("postgres", Store::connect(&url).await.unwrap()));
-    }
-    (out, dir)
-}
-
 /// A lease on `zone` taken at `at_ms` for `ttl_ms`, from `dead` (its previous holder).
 async fn lease(
     store: &Store,
@@ -55,7 +42,7 @@ fn held(r: Result<Option<i64>, StoreError>) -> bool {
 
 #[tokio::test]
 async fn a_held_player_moves_only_after_the_logout_save_of_its_join() {
-    let (stores, _scratch) = stores().await;
+    let (stores, _scratch) = services::stores("arcane-holds-").await;
     for (db, store) in stores {
         let (id, live, copy) = player(&store, "ann").await;
         let (record, epoch) = store
@@ -128,7 +115,7 @@ async fn a_held_player_moves_only_after_the_logout_save_of_its_join() {
 
 #[tokio::test]
 async fn the_next_process_serving_or_a_release_clears_the_holds_of_its_zone() {
-    let (stores, _scratch) = stores().await;
+    let (stores, _scratch) = services::stores("arcane-holds-").await;
     for (db, store) in stores {
         // A process killed while holding the player: its successor recovers the
         // journal, then serves, and the hold goes.
@@ -177,7 +164,7 @@ async fn the_next_process_serving_or_a_release_clears_the_holds_of_its_zone() {
 
 #[tokio::test]
 async fn a_hold_of_a_process_that_died_long_ago_strands_no_one() {
-    let (stores, _scratch) = stores().await;
+    let (stores, _scratch) = services::stores("arcane-holds-").await;
     for (db, store) in stores {
         let zone = services::unique("meadow");
         let long_ago = arcane_service::unix_ms() - 2 * STRANDED_AFTER_MS as u64;

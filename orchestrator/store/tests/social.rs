@@ -9,19 +9,6 @@ use arcane_control_api::AuditEntry;
 use arcane_protocol::SocialRefusal;
 use arcane_store::{ListKind, Store};
 
-async fn stores() -> (Vec<(&'static str, Store)>, tempfile::TempDir) {
-    let dir = tempfile::Builder::new()
-        .prefix("arcane-social-")
-        .tempdir()
-        .unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("arcane.db").display());
-    let mut out = vec![("sqlite", Store::connect(&sqlite).await.unwrap())];
-    if let Some(url) = services::url("ARCANE_TEST_DATABASE_URL") {
-        out.push(("postgres", Store::connect(&url).await.unwrap()));
-    }
-    (out, dir)
-}
-
 async fn player(store: &Store, name: &str) -> u64 {
     store
         .login(&services::unique(name), "meadow", (1.0, 1.0), (100, 10))
@@ -32,7 +19,7 @@ async fn player(store: &Store, name: &str) -> u64 {
 
 #[tokio::test]
 async fn lists_add_remove_and_refuse_oneself_and_a_full_list() {
-    let (stores, _dir) = stores().await;
+    let (stores, _dir) = services::stores("arcane-social-").await;
     for (db, s) in stores {
         let (a, b, c) = (
             player(&s, "ann").await,
@@ -84,7 +71,7 @@ async fn lists_add_remove_and_refuse_oneself_and_a_full_list() {
 
 #[tokio::test]
 async fn a_party_takes_invited_players_up_to_its_size_and_hands_over_its_lead() {
-    let (stores, _dir) = stores().await;
+    let (stores, _dir) = services::stores("arcane-social-").await;
     for (db, s) in stores {
         let ids = [
             player(&s, "lead").await,
@@ -157,7 +144,7 @@ async fn a_party_takes_invited_players_up_to_its_size_and_hands_over_its_lead() 
 
 #[tokio::test]
 async fn a_party_named_at_login_is_made_once_and_joined_after() {
-    let (stores, _dir) = stores().await;
+    let (stores, _dir) = services::stores("arcane-social-").await;
     for (db, s) in stores {
         let (a, b) = (player(&s, "bot").await, player(&s, "bot").await);
         let name = services::unique("red");
@@ -175,7 +162,7 @@ async fn a_party_named_at_login_is_made_once_and_joined_after() {
 
 #[tokio::test]
 async fn mutes_and_the_audit_are_kept() {
-    let (stores, _dir) = stores().await;
+    let (stores, _dir) = services::stores("arcane-social-").await;
     for (db, s) in stores {
         let a = player(&s, "loud").await;
         assert_eq!(s.chat_mute(a).await.unwrap(), 0);

@@ -43,11 +43,45 @@ fn logouts(jobs: &mut UnboundedReceiver<PersistJob>) -> Vec<(u64, i64, SavedPlay
         .collect()
 }
 
+/// The one logout save since the last call (player 1's): its epoch and state.
+fn one_logout(jobs: &mut UnboundedReceiver<PersistJob>) -> (i64, SavedPlayer) {
+    match logouts(jobs).as_slice() {
+        [(1, epoch, state)] => (*epoch, state.clone()),
+        other => panic!("one logout save of player 1, not {other:?}"),
+    }
+}
+
 fn walk(pair: &mut Pair, peer: &mut Peer, ticks: u32) {
     for seq in 1..=ticks {
         pair.send(peer, &[input(seq)]);
         pair.tick();
     }
+}
+
+/// Player 1 joins from the checkpoint, walks and leaves: the state it left with.
+async fn walked_and_left(pair: &mut Pair, jobs: &mut UnboundedReceiver<PersistJob>) -> SavedPlayer {
+    let mut first = pair.join_saved(1, checkpoint(), EPOCH).await;
+    walk(pair, &mut first, 10);
+    pair.leave(&first).await;
+    pair.tick();
+    let (epoch, left) = one_logout(jobs);
+    assert_eq!(epoch, EPOCH);
+    assert_ne!(place(&left), place(&checkpoint()), "it walked");
+    left
+}
+
+/// Player 1 joins with `loaded` at `epoch` and leaves at once: its logout save.
+async fn visit(
+    pair: &mut Pair,
+    jobs: &mut UnboundedReceiver<PersistJob>,
+    loaded: SavedPlayer,
+    epoch: i64,
+) -> (i64, SavedPlayer) {
+    let peer = pair.join_saved(1, loaded, epoch).await;
+    pair.tick();
+    pair.leave(&peer).await;
+    pair.tick();
+    one_logout(jobs)
 }
 
 fn place(s: &SavedPlayer) -> (i32, i32) {
@@ -57,45 +91,26 @@ fn place(s: &SavedPlayer) -> (i32, i32) {
 #[tokio::test]
 async fn a_player_who_logs_in_again_before_its_logout_save_keeps_what_it_did() {
     let (mut pair, mut jobs) = pair();
-    let mut first = pair.join_saved(1, checkpoint(), EPOCH).await;
-    walk(&mut pair, &mut first, 10);
-    pair.leave(&first).await;
-    pair.tick();
-    let [(1, EPOCH, left)] = &logouts(&mut jobs)[..] else {
-        panic!("one logout save")
-    };
-    assert_ne!(place(left), place(&checkpoint()), "it walked");
+    let left = walked_and_left(&mut pair, &mut jobs).await;
     // The next session read the database before that save was written.
-    let second = pair.join_saved(1, checkpoint(), EPOCH).await;
-    pair.tick();
-    pair.leave(&second).await;
-    pair.tick();
-    let [(1, EPOCH, again)] = &logouts(&mut jobs)[..] else {
-        panic!("one logout save")
-    };
-    assert_eq!(place(again), place(left), "the walk is kept");
+    let (epoch, again) = visit(&mut pair, &mut jobs, checkpoint(), EPOCH).await;
+    assert_eq!(
+        (epoch, place(&again)),
+        (EPOCH, place(&left)),
+        "the walk is kept"
+    );
     assert_eq!(again.inventory, checkpoint().inventory);
 }
 
 #[tokio::test]
 async fn a_player_owned_at_a_new_epoch_starts_from_what_the_database_holds() {
     let (mut pair, mut jobs) = pair();
-    let mut first = pair.join_saved(1, checkpoint(), EPOCH).await;
-    walk(&mut pair, &mut first, 10);
-    pair.leave(&first).await;
-    pair.tick();
-    assert_eq!(logouts(&mut jobs).len(), 1);
+    walked_and_left(&mut pair, &mut jobs).await;
     // Another zone owned the player since (and moved it): its state is newer.
     let mut elsewhere = checkpoint();
     elsewhere.x = 30.0;
-    let second = pair.join_saved(1, elsewhere.clone(), EPOCH + 2).await;
-    pair.tick();
-    pair.leave(&second).await;
-    pair.tick();
-    let [(1, epoch, again)] = &logouts(&mut jobs)[..] else {
-        panic!("one logout save")
-    };
-    assert_eq!((*epoch, place(again)), (EPOCH + 2, place(&elsewhere)));
+    let (epoch, again) = visit(&mut pair, &mut jobs, elsewhere.clone(), EPOCH + 2).await;
+    assert_eq!((epoch, place(&again)), (EPOCH + 2, place(&elsewhere)));
 }
 
 #[tokio::test]
@@ -114,31 +129,19 @@ async fn a_leave_and_a_join_in_one_tick_are_a_reconnect() {
     assert_eq!(place(&now), place(&here));
     pair.leave(&second).await;
     pair.tick();
-    let [(1, EPOCH, left)] = &logouts(&mut jobs)[..] else {
-        panic!("one logout save")
-    };
-    assert_eq!(place(left), place(&here));
+    let (_, left) = one_logout(&mut jobs);
+    assert_eq!(place(&left), place(&here));
 }
 
 #[tokio::test]
 async fn the_state_a_player_left_with_is_forgotten_after_a_minute() {
     let (mut pair, mut jobs) = pair();
-    let mut first = pair.join_saved(1, checkpoint(), EPOCH).await;
-    walk(&mut pair, &mut first, 10);
-    pair.leave(&first).await;
-    pair.tick();
-    assert_eq!(logouts(&mut jobs).len(), 1);
+    walked_and_left(&mut pair, &mut jobs).await;
     // A minute on the zone's clock: the save has long been written (or given up),
     // so the database is the truth again.
     for _ in 0..1_201 {
         pair.tick();
     }
-    let second = pair.join_saved(1, checkpoint(), EPOCH).await;
-    pair.tick();
-    pair.leave(&second).await;
-    pair.tick();
-    let [(1, EPOCH, again)] = &logouts(&mut jobs)[..] else {
-        panic!("one logout save")
-    };
-    assert_eq!(place(again), place(&checkpoint()));
+    let (_, again) = visit(&mut pair, &mut jobs, checkpoint(), EPOCH).await;
+    assert_eq!(place(&again), place(&checkpoint()));
 }
