@@ -45,6 +45,9 @@ pub enum PersistJob {
     /// A logout's final save (player, epoch, state, and the connection whose join
     /// holds the player: the save clears that hold); retried harder than a checkpoint.
     Logout(u64, i64, SavedPlayer, ConnId),
+    /// Clear the hold of a player's join without a save (it left while frozen, and
+    /// its aborted handoff wrote its state back).
+    Release(u64, ConnId),
     /// Hand a frozen player to another zone.
     Transfer {
         player: u64,
@@ -159,6 +162,17 @@ async fn run(
             }
             PersistJob::Logout(player, epoch, state, conn) => {
                 save(&p, &[(player, epoch, state)], 8, Some(conn)).await;
+            }
+            PersistJob::Release(player, conn) => {
+                let token = arcane_store::hold_token(&p.lease, conn);
+                let released = (|| p.store.release_hold(&p.lease, player, token))
+                    .retry(SAVE_RETRY.builder().with_max_times(7))
+                    .when(|e| !is_fenced(e))
+                    .sleep(tokio::time::sleep)
+                    .await;
+                if let Err(e) = released {
+                    tracing::warn!(player, "cannot release the player's hold: {e}");
+                }
             }
             PersistJob::Transfer {
                 player,

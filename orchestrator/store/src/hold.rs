@@ -112,6 +112,26 @@ impl Store {
         Ok(true)
     }
 
+    /// Clears the hold `token` of player `id` without a save: the join it belongs to
+    /// ended and another write holds its state (an aborted handoff of a player that
+    /// left while frozen). A later join's hold is left alone.
+    pub async fn release_hold(
+        &self,
+        lease: &ZoneLease,
+        id: u64,
+        token: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        fence(&mut tx, lease).await?;
+        sqlx::query("UPDATE ownership SET held_by = NULL WHERE player_id = $1 AND held_by = $2")
+            .bind(id as i64)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The zone process holding player `id` in memory, when one does (see the module).
     pub async fn holder(&self, id: u64) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;

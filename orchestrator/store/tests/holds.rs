@@ -1,8 +1,8 @@
 //! Holds, against SQLite and a real PostgreSQL: a player a live zone process loaded
 //! cannot be moved without a handoff until that join's logout save is written (or the
 //! zone's next process serves, or its process releases its lease); a later join's
-//! hold outlives an earlier join's logout; a hold of a process that died long ago
-//! without a successor strands no one.
+//! hold outlives an earlier join's logout (and release); a hold of a process that
+//! died long ago without a successor strands no one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 
@@ -83,6 +83,15 @@ async fn a_held_player_moves_only_after_the_logout_save_of_its_join() {
             "{db}"
         );
         assert_eq!(store.player(id).await.unwrap().unwrap().x, 9.0, "{db}");
+        // Releasing a hold that is not the current one changes nothing.
+        store
+            .release_hold(&live, id, hold_token(&live, 1))
+            .await
+            .unwrap();
+        assert!(
+            held(store.move_owner(id, &owner, &copy, None).await),
+            "{db}"
+        );
         // The second join's logout save: nobody holds the player, it moves.
         assert!(
             store
@@ -139,6 +148,18 @@ async fn the_next_process_serving_or_a_release_clears_the_holds_of_its_zone() {
             "{db}: recovering"
         );
         store.mark_serving(&next).await.unwrap();
+        assert_eq!(store.holder(id).await.unwrap(), None, "{db}");
+        // A hold released without a save (a player that left while frozen, whose
+        // aborted handoff wrote its state back).
+        store
+            .hold_owned(id, &next, hold_token(&next, 7))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .release_hold(&next, id, hold_token(&next, 7))
+            .await
+            .unwrap();
         assert_eq!(store.holder(id).await.unwrap(), None, "{db}");
         // A process that stops clears its holds with its lease.
         store

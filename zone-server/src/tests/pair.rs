@@ -46,6 +46,11 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The zone's id of this connection.
+    pub fn conn(&self) -> crate::net::inbound::ConnId {
+        self.session.conn
+    }
+
     fn of(session: Session) -> Peer {
         Peer {
             session,

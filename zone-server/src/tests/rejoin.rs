@@ -2,14 +2,18 @@
 //! written behind the tick, so the session of its next login may have loaded the
 //! checkpoint before that save landed: the zone then starts it from the state it
 //! left with, for a minute of the zone's clock. A leave and a join in one tick are a
-//! reconnect (the player never left).
+//! reconnect (the player never left). A player that leaves while frozen in a transfer
+//! is not saved; when the transfer is aborted its hold is released.
 
+use arcane_engine::PlayerId;
 use arcane_engine::content::ContentSources;
 use arcane_protocol::saved::{ItemStack, SavedPlayer};
+use arcane_protocol::{ClientMessage, MoveInput};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::input;
 use super::pair::{Pair, Peer};
+use crate::net::inbound::Inbound;
 use crate::persist::PersistJob;
 
 const EPOCH: i64 = 5;
@@ -144,4 +148,52 @@ async fn the_state_a_player_left_with_is_forgotten_after_a_minute() {
     }
     let (_, again) = visit(&mut pair, &mut jobs, checkpoint(), EPOCH).await;
     assert_eq!(place(&again), place(&checkpoint()));
+}
+
+#[tokio::test]
+async fn a_player_that_left_while_frozen_is_released_when_its_transfer_is_aborted() {
+    let (mut pair, mut jobs) = pair();
+    // By the border with the forest, walking east into it.
+    let mut at_border = checkpoint();
+    (at_border.x, at_border.y) = (993.0, 500.0);
+    let mut peer = pair.join_saved(1, at_border, EPOCH).await;
+    let mut frozen = false;
+    for seq in 1..=40 {
+        pair.send(
+            &mut peer,
+            &[ClientMessage::Input(MoveInput {
+                seq,
+                dir_x: 127,
+                dir_y: 0,
+            })],
+        );
+        pair.tick();
+        let jobs: Vec<_> = std::iter::from_fn(|| jobs.try_recv().ok()).collect();
+        if jobs
+            .iter()
+            .any(|j| matches!(j, PersistJob::Transfer { player: 1, .. }))
+        {
+            frozen = true;
+            break;
+        }
+    }
+    assert!(frozen, "the player reached the exit");
+    // Its connection closes while frozen: no logout save (the handoff holds it).
+    pair.leave(&peer).await;
+    pair.tick();
+    assert!(logouts(&mut jobs).is_empty());
+    // The orchestrator aborted the transfer, and wrote the frozen state back.
+    let failed = Inbound::TransferFailed {
+        player: PlayerId(1),
+        detail: "the forest is down".into(),
+    };
+    pair.ctx.inbox.send(failed).await.unwrap();
+    pair.tick();
+    let released: Vec<_> = std::iter::from_fn(|| jobs.try_recv().ok())
+        .filter_map(|j| match j {
+            PersistJob::Release(player, conn) => Some((player, conn)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, [(1, peer.conn())]);
 }

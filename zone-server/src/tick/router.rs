@@ -338,6 +338,14 @@ impl Router {
                 self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
             }
             Inbound::TransferFailed { player, detail } => {
+                // A player that left while frozen was not saved (the handoff held its
+                // state, and the abort wrote that back): its join's hold goes now.
+                if !self.sessions.contains_key(&player)
+                    && let (Some(p), Some(conn)) = (&self.persist, self.holds.remove(&player))
+                {
+                    self.epochs.remove(&player);
+                    p.send(PersistJob::Release(player.0, conn));
+                }
                 self.commands
                     .push(ZoneCommand::TransferFailed { player, detail });
             }
