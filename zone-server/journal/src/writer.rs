@@ -70,9 +70,17 @@ pub struct JournalStats {
     /// Ticks whose `Tick` record is written: the last one's tick + 1.
     written_through: std::sync::Mutex<u64>,
     written: std::sync::Condvar,
+    /// Taken by the writer around each batch; [`JournalStats::hold_writes`].
+    gate: std::sync::Mutex<()>,
 }
 
 impl JournalStats {
+    /// Holds the writer back (as a stalled disk would) until the guard is dropped:
+    /// for rehearsing a late journal.
+    pub fn hold_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn mark_written(&self, through: u64) {
         let mut w = self
             .written_through
@@ -380,6 +388,8 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        let stats = seg.stats.clone();
+        let _gate = stats.gate.lock().unwrap_or_else(|e| e.into_inner());
         let result = first
             .into_iter()
             .chain(std::iter::from_fn(|| rx.try_recv().ok()))

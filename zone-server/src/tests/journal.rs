@@ -3,7 +3,8 @@
 //! their breeding, captures, player breeding and hatching, admin commands, a
 //! content reload, leaving and coming back), then replayed from its journal: every
 //! digest must match. A journal with one input changed must be caught at the tick
-//! and on the entity it changed.
+//! and on the entity it changed. A tick whose record is late sends no event before
+//! the record is written.
 
 use std::path::{Path, PathBuf};
 
@@ -368,4 +369,47 @@ fn net_id_of(dump: &[(String, Vec<(u64, String)>)], player: u64) -> u64 {
         .find(|(_, row)| row.contains(&format!("player:Some({player})")))
         .map(|(id, _)| *id)
         .unwrap_or_else(|| panic!("player {player} in {rows:?}"))
+}
+
+#[tokio::test]
+async fn a_tick_whose_journal_record_is_late_keeps_its_events_until_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = ContentSources::shipped();
+    let journal = Journal::start(&JournalConfig::new(dir.path()), start_record(&sources)).unwrap();
+    let stats = journal.stats();
+    let mut pair = Pair::journaled(sources.zone("meadow").unwrap(), Some(journal), 0);
+    let mut peer = pair.join(1).await;
+    pair.tick();
+    pair.deliver(&mut peer, |_| false, 0);
+    let rosters = |p: &Peer| {
+        p.received
+            .iter()
+            .filter(|m| match m {
+                ServerMessage::Events(events) => events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Roster { .. })),
+                _ => false,
+            })
+            .count()
+    };
+    let snapshots = |p: &Peer| {
+        p.received
+            .iter()
+            .filter(|m| matches!(m, ServerMessage::Snapshot(_)))
+            .count()
+    };
+    // The disk stalls: the tick's record is not written within the wait.
+    let stalled = stats.hold_writes();
+    pair.send(&mut peer, &[ClientMessage::RosterRequest]);
+    pair.tick();
+    pair.deliver(&mut peer, |_| false, 0);
+    assert_eq!(rosters(&peer), 0, "the answer waits for its record");
+    let seen = snapshots(&peer);
+    assert!(seen >= 1, "snapshots still go");
+    // The disk is back: the next tick's record is written, the answer goes with it.
+    drop(stalled);
+    pair.tick();
+    pair.deliver(&mut peer, |_| false, 0);
+    assert_eq!(rosters(&peer), 1);
+    pair.finish();
 }
