@@ -1,9 +1,9 @@
 //! Writing a journal off the tick thread. [`Journal`] is the tick side: it hands
 //! records to a writer thread through a bounded queue and never waits. The writer
 //! appends them to the run's current segment, rotates segments at a size cap, has
-//! them synced to disk on an interval by a thread of its own (a slow sync never holds
-//! back the next records), and at start removes the oldest runs beyond the number
-//! kept.
+//! them synced to disk on an interval and each closed segment synced, by a thread of
+//! its own (a slow sync never holds back the next records), and at start removes the
+//! oldest runs beyond the number kept.
 //!
 //! A journal that cannot keep up (its queue is full) or cannot write (a full disk)
 //! stops: the zone goes on without it, logs why, and counts it
@@ -275,6 +275,9 @@ struct Segments {
     stats: Arc<JournalStats>,
     /// The newest `Tick` record in `buf`: its tick + 1.
     pending_through: u64,
+    /// The syncer thread, when it runs: a closed segment is synced there, in order
+    /// with the later interval syncs, rather than by the writer.
+    syncer: Option<SyncSender<File>>,
 }
 
 impl Segments {
@@ -290,6 +293,7 @@ impl Segments {
             buf: Vec::with_capacity(1 << 16),
             stats,
             pending_through: 0,
+            syncer: None,
         })
     }
 
@@ -327,9 +331,18 @@ impl Segments {
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
-        self.file.sync_data()?;
+        let next = new_segment(&self.run_dir, self.n + 1)?;
+        let closed = std::mem::replace(&mut self.file, next);
+        // Waits only while a sync is already queued; without the syncer, inline.
+        match &self.syncer {
+            Some(tx) => {
+                if let Err(e) = tx.send(closed) {
+                    e.0.sync_data()?;
+                }
+            }
+            None => closed.sync_data()?,
+        }
         self.n += 1;
-        self.file = new_segment(&self.run_dir, self.n)?;
         self.size = MAGIC.len() as u64;
         self.stats.segments.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -379,8 +392,11 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             .name("journal-sync".into())
             .spawn(move || sync_loop(sync_rx, stats, run_dir))
     };
-    if let Err(e) = &syncer {
-        tracing::warn!("no journal sync thread ({e}); syncs wait for the end of the run");
+    match &syncer {
+        Ok(_) => seg.syncer = Some(sync_tx.clone()),
+        Err(e) => {
+            tracing::warn!("no journal sync thread ({e}); syncs wait for the end of the run")
+        }
     }
     loop {
         let first = match rx.recv_timeout(sync_every) {
@@ -406,6 +422,7 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             return fail(&seg, e);
         }
     }
+    seg.syncer = None;
     drop(sync_tx);
     if let Ok(t) = syncer {
         let _ = t.join();
