@@ -117,7 +117,16 @@ pub async fn run(c: ControlPlane) {
             status.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
-                deregister(&http, &key, base, &me).await;
+                // Best effort, within the drain: once the zone shuts down (its players
+                // saved), an orchestrator that is not answering (one that was killed,
+                // and whose successor ends its orphans) must not hold the exit back;
+                // a zone that goes silent is marked down anyway.
+                tokio::select! {
+                    () = deregister(&http, &key, base, &me) => {}
+                    () = lifecycle.shutdown.cancelled() => {
+                        tracing::warn!(zone = %zone_id, "stopping before the deregistration landed");
+                    }
+                }
             }
             lifecycle.shutdown.cancelled().await;
             return;
@@ -255,5 +264,32 @@ async fn register(
             tracing::warn!("cannot reach the orchestrator at {base}: {e}");
             Landed::No
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stopping_zone_does_not_wait_for_its_deregistration() {
+        // The orchestrator takes connections and never answers (one that is starting
+        // up, ending its killed predecessor's zones).
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lifecycle = Lifecycle::default();
+        // The zone drained and stops (draining is a child of shutdown).
+        lifecycle.shutdown.cancel();
+        let plane = ControlPlane {
+            orchestrator: Some(format!("http://{}", silent.local_addr().unwrap())),
+            me: ZoneInfo::default(),
+            key: ControlKey::new("test"),
+            close_after_empty: None,
+            status: Arc::default(),
+            lifecycle,
+        };
+        // Well before one attempt's timeout (2 s), let alone four.
+        tokio::time::timeout(Duration::from_secs(1), run(plane))
+            .await
+            .expect("the control loop ends when the zone stops");
     }
 }

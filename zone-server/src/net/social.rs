@@ -452,7 +452,13 @@ pub async fn run_link(
         paths::SOCIAL
     );
     loop {
-        match connect(&url, &config.key).await {
+        // An orchestrator that accepts but does not answer (one starting up, ending
+        // its predecessor's orphans) must not hold a stopping zone for the timeout.
+        let connected = tokio::select! {
+            c = connect(&url, &config.key) => c,
+            () = cancel.cancelled() => return,
+        };
+        match connected {
             Ok(ws) => {
                 backoff.reset();
                 let (mut sink, mut stream) = ws.split();
@@ -568,6 +574,31 @@ fn refuse(social: &Social, m: SocialUp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stopping_zone_does_not_wait_for_an_orchestrator_that_does_not_answer() {
+        // It takes connections and never answers, as one starting up does.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = LinkConfig {
+            orchestrator: format!("http://{}", silent.local_addr().unwrap()),
+            key: ControlKey::new("test"),
+            zone_id: "meadow".into(),
+            lease_generation: 1,
+        };
+        let metrics = Arc::new(Metrics::new("test"));
+        let (social, rx) = Social::new(&ChatContent::default(), Arc::default(), metrics.clone());
+        let (inbox, _inbox_rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let link = run_link(Arc::new(social), rx, config, inbox, metrics, cancel.clone());
+        let link = tokio::spawn(link);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+        // Well before the connect timeout (5 s).
+        tokio::time::timeout(Duration::from_secs(2), link)
+            .await
+            .expect("the link stops when the zone does")
+            .unwrap();
+    }
 
     fn social() -> Social {
         let metrics = Arc::new(Metrics::new("test"));
