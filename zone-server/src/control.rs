@@ -16,6 +16,10 @@ use crate::status::{Lifecycle, TickStatus};
 /// Heartbeat period (the orchestrator marks a zone down after a few missed ones).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a stopping zone still waits for its deregistration (an orchestrator that
+/// answers does so in milliseconds).
+const DEREGISTER_AFTER_STOP: Duration = Duration::from_millis(500);
+
 /// Waits between attempts while the orchestrator is unreachable or refuses.
 const RETRY: RetryPolicy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(5));
 
@@ -117,13 +121,17 @@ pub async fn run(c: ControlPlane) {
             status.registered.store(false, Ordering::Relaxed);
             if let Some(base) = &base {
                 tracing::info!(zone = %zone_id, "draining; deregistering");
-                // Best effort, within the drain: once the zone shuts down (its players
-                // saved), an orchestrator that is not answering (one that was killed,
-                // and whose successor ends its orphans) must not hold the exit back;
-                // a zone that goes silent is marked down anyway.
+                // Best effort: once the zone shuts down (its players saved), an
+                // orchestrator that is not answering (one that was killed, whose
+                // successor ends its orphans) holds the exit back for at most
+                // `DEREGISTER_AFTER_STOP`; a zone that goes silent is marked down anyway.
+                let stopped = async {
+                    lifecycle.shutdown.cancelled().await;
+                    tokio::time::sleep(DEREGISTER_AFTER_STOP).await;
+                };
                 tokio::select! {
                     () = deregister(&http, &key, base, &me) => {}
-                    () = lifecycle.shutdown.cancelled() => {
+                    () = stopped => {
                         tracing::warn!(zone = %zone_id, "stopping before the deregistration landed");
                     }
                 }
@@ -288,7 +296,7 @@ mod tests {
             lifecycle,
         };
         // Well before one attempt's timeout (2 s), let alone four.
-        tokio::time::timeout(Duration::from_secs(1), run(plane))
+        tokio::time::timeout(Duration::from_millis(1500), run(plane))
             .await
             .expect("the control loop ends when the zone stops");
     }
