@@ -280,7 +280,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_stopping_zone_does_not_wait_for_its_deregistration() {
+    async fn a_stopping_zone_waits_only_briefly_for_its_deregistration() {
         // The orchestrator takes connections and never answers (one that is starting
         // up, ending its killed predecessor's zones).
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -295,7 +295,7 @@ mod tests {
             status: Arc::default(),
             lifecycle,
         };
-        // Well before one attempt's timeout (2 s), let alone four.
+        // 500 ms, well before one attempt's timeout (2 s), let alone four.
         tokio::time::timeout(Duration::from_millis(1500), run(plane))
             .await
             .expect("the control loop ends when the zone stops");
