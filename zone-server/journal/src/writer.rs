@@ -393,18 +393,18 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             .spawn(move || sync_loop(sync_rx, stats, run_dir))
     };
     match &syncer {
-        Ok(_) => seg.syncer = Some(sync_tx.clone()),
+        Ok(_) => seg.syncer = Some(sync_tx),
         Err(e) => {
             tracing::warn!("no journal sync thread ({e}); syncs wait for the end of the run")
         }
     }
+    let stats = seg.stats.clone();
     loop {
         let first = match rx.recv_timeout(sync_every) {
             Ok(r) => Some(r),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let stats = seg.stats.clone();
         let _gate = stats.gate.lock().unwrap_or_else(|e| e.into_inner());
         let result = first
             .into_iter()
@@ -412,9 +412,11 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             .try_for_each(|r| seg.append(&r))
             .and_then(|()| seg.flush())
             .and_then(|()| {
-                if last_sync.elapsed() >= sync_every {
+                if last_sync.elapsed() >= sync_every
+                    && let Some(tx) = &seg.syncer
+                {
                     last_sync = Instant::now();
-                    let _ = sync_tx.try_send(seg.file.try_clone()?);
+                    let _ = tx.try_send(seg.file.try_clone()?);
                 }
                 Ok(())
             });
@@ -422,8 +424,8 @@ fn write_loop(mut seg: Segments, rx: Receiver<Record>, sync_every: Duration) {
             return fail(&seg, e);
         }
     }
+    // Dropping the sender ends the syncer once it synced what it was given.
     seg.syncer = None;
-    drop(sync_tx);
     if let Ok(t) = syncer {
         let _ = t.join();
     }
