@@ -208,8 +208,8 @@ async fn run(
 }
 
 /// Writes a batch, in up to `attempts` tries; players this zone turns out not to own
-/// any more are released. A logout (one player) also clears the hold of the join of
-/// connection `logout`.
+/// any more are released. A logout also clears the hold of the join of connection
+/// `logout`.
 async fn save(
     p: &Persister,
     batch: &[(u64, i64, SavedPlayer)],
@@ -218,13 +218,12 @@ async fn save(
 ) {
     let started = Instant::now();
     let write = || async {
-        match (logout, batch) {
-            (Some(conn), [one]) => {
+        match logout {
+            Some(conn) => {
                 let token = arcane_store::hold_token(&p.lease, conn);
-                let owned = p.store.logout_save(&p.lease, one, token).await?;
-                Ok(if owned { Vec::new() } else { vec![one.0] })
+                p.store.logout_save(&p.lease, batch, token).await
             }
-            _ => p.store.checkpoint_batch(&p.lease, batch).await,
+            None => p.store.checkpoint_batch(&p.lease, batch).await,
         }
     };
     let written = write

@@ -14,7 +14,7 @@
 use sqlx::Row;
 
 use crate::lease::{ZoneLease, fence};
-use crate::{PlayerRecord, SavedPlayer, Store, StoreError, lock_owned, write_state};
+use crate::{PlayerRecord, SavedPlayer, Store, StoreError, write_owned};
 
 /// A hold held this long past its zone's lease expiry belongs to a process that died
 /// and was not replaced (its host is gone): placement may move the player then, and
@@ -47,6 +47,16 @@ pub(crate) async fn held(
     .fetch_optional(&mut *c)
     .await?;
     Ok(row.map(|r| r.try_get::<String, _>("zone")).transpose()?)
+}
+
+/// Clears player `id`'s hold if it is still `token`'s.
+async fn unhold(c: &mut sqlx::AnyConnection, id: u64, token: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE ownership SET held_by = NULL WHERE player_id = $1 AND held_by = $2")
+        .bind(id as i64)
+        .bind(token)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -86,30 +96,22 @@ impl Store {
         Ok(record.map(|r| (r, epoch)))
     }
 
-    /// A logout's save: the state written as a checkpoint would, and the hold of the
-    /// join it ends (`token`) cleared. A later join's hold is left alone. False when
-    /// the zone does not own the player at `epoch` any more; refused
-    /// ([`StoreError::Fenced`]) when the lease was superseded.
+    /// Logouts' saves: written as [`Store::checkpoint_batch`] writes them (the
+    /// players the zone no longer owns come back, unwritten), and the hold `token` of
+    /// the join each ends cleared; a later join's hold is left alone.
     pub async fn logout_save(
         &self,
         lease: &ZoneLease,
-        (id, epoch, state): &(u64, i64, SavedPlayer),
+        players: &[(u64, i64, SavedPlayer)],
         token: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        fence(&mut tx, lease).await?;
-        if !lock_owned(&mut tx, *id, &lease.zone_id, *epoch).await? {
-            return Ok(false);
+        let lost = write_owned(&mut tx, lease, players).await?;
+        for (id, _, _) in players.iter().filter(|(id, _, _)| !lost.contains(id)) {
+            unhold(&mut tx, *id, token).await?;
         }
-        let now = arcane_service::unix_ms() as i64;
-        write_state(&mut tx, *id, &lease.zone_id, state, now).await?;
-        sqlx::query("UPDATE ownership SET held_by = NULL WHERE player_id = $1 AND held_by = $2")
-            .bind(*id as i64)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(lost)
     }
 
     /// Clears the hold `token` of player `id` without a save: the join it belongs to
@@ -123,11 +125,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         fence(&mut tx, lease).await?;
-        sqlx::query("UPDATE ownership SET held_by = NULL WHERE player_id = $1 AND held_by = $2")
-            .bind(id as i64)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
+        unhold(&mut tx, id, token).await?;
         tx.commit().await?;
         Ok(())
     }

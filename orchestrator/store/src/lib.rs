@@ -231,6 +231,27 @@ async fn with_creatures(
     Ok(Some(p))
 }
 
+/// A checkpoint's writes, in the caller's transaction: fenced by `lease`, each player
+/// written only while its zone owns it at that epoch; returns the players it does not.
+async fn write_owned(
+    c: &mut sqlx::AnyConnection,
+    lease: &ZoneLease,
+    players: &[(u64, i64, SavedPlayer)],
+) -> Result<Vec<u64>, StoreError> {
+    let zone = lease.zone_id.as_str();
+    let now = arcane_service::unix_ms() as i64;
+    lease::fence(c, lease).await?;
+    let mut lost = Vec::new();
+    for (id, epoch, p) in players {
+        if !lock_owned(c, *id, zone, *epoch).await? {
+            lost.push(*id);
+            continue;
+        }
+        write_state(c, *id, zone, p, now).await?;
+    }
+    Ok(lost)
+}
+
 /// Clears every hold of `zone`: its process holds no one (it starts serving, or
 /// stopped after its last saves).
 async fn clear_holds(c: &mut sqlx::AnyConnection, zone: &str) -> Result<(), StoreError> {
@@ -467,21 +488,11 @@ impl Store {
         lease: &ZoneLease,
         players: &[(u64, i64, SavedPlayer)],
     ) -> Result<Vec<u64>, StoreError> {
-        let mut lost = Vec::new();
         if players.is_empty() {
-            return Ok(lost);
+            return Ok(Vec::new());
         }
-        let zone = lease.zone_id.as_str();
-        let now = arcane_service::unix_ms() as i64;
         let mut tx = self.pool.begin().await?;
-        lease::fence(&mut tx, lease).await?;
-        for (id, epoch, p) in players {
-            if !lock_owned(&mut tx, *id, zone, *epoch).await? {
-                lost.push(*id);
-                continue;
-            }
-            write_state(&mut tx, *id, zone, p, now).await?;
-        }
+        let lost = write_owned(&mut tx, lease, players).await?;
         tx.commit().await?;
         Ok(lost)
     }

@@ -71,13 +71,11 @@ async fn a_held_player_moves_only_after_the_logout_save_of_its_join() {
         let mut state = record.saved();
         state.x = 9.0;
         let first = (id, epoch, state.clone());
-        assert!(
-            store
-                .logout_save(&live, &first, hold_token(&live, 1))
-                .await
-                .unwrap(),
-            "{db}"
-        );
+        let lost = store
+            .logout_save(&live, std::slice::from_ref(&first), hold_token(&live, 1))
+            .await
+            .unwrap();
+        assert!(lost.is_empty(), "{db}");
         assert!(
             held(store.move_owner(id, &owner, &copy, None).await),
             "{db}"
@@ -93,24 +91,20 @@ async fn a_held_player_moves_only_after_the_logout_save_of_its_join() {
             "{db}"
         );
         // The second join's logout save: nobody holds the player, it moves.
-        assert!(
-            store
-                .logout_save(&live, &first, hold_token(&live, 2))
-                .await
-                .unwrap(),
-            "{db}"
-        );
+        let lost = store
+            .logout_save(&live, std::slice::from_ref(&first), hold_token(&live, 2))
+            .await
+            .unwrap();
+        assert!(lost.is_empty(), "{db}");
         assert_eq!(store.holder(id).await.unwrap(), None, "{db}");
         let moved = store.move_owner(id, &owner, &copy, None).await.unwrap();
         assert_eq!(moved, Some(epoch + 1), "{db}");
         // The old owner's logout save is refused now, and holds nothing.
-        assert!(
-            !store
-                .logout_save(&live, &first, hold_token(&live, 2))
-                .await
-                .unwrap(),
-            "{db}"
-        );
+        let lost = store
+            .logout_save(&live, std::slice::from_ref(&first), hold_token(&live, 2))
+            .await
+            .unwrap();
+        assert_eq!(lost, [id], "{db}");
         assert!(
             store
                 .hold_owned(id, &live, hold_token(&live, 3))
