@@ -49,11 +49,9 @@ pub(super) struct Router {
     scratch: Vec<u8>,
     /// Write-behind persistence and transfers (zones with a database).
     persist: Option<PersistHandle>,
-    /// The ownership epoch of each player loaded from the database.
-    epochs: HashMap<PlayerId, i64>,
-    /// The connection whose join loaded (and holds) each of those players: its
-    /// logout save clears that hold.
-    holds: HashMap<PlayerId, ConnId>,
+    /// Each player loaded from the database: its ownership epoch, and the connection
+    /// whose join loaded (and holds) it, whose logout save clears that hold.
+    loaded: HashMap<PlayerId, Loaded>,
     /// The epochs of this tick's joins, for the journal (crash recovery saves a
     /// player under the epoch it was loaded with).
     pub(super) joined_epochs: Vec<(u64, i64)>,
@@ -79,6 +77,13 @@ pub(super) struct Router {
 /// loaded the player before that logout's save was written joins well within it (the
 /// save's retries end within seconds).
 const LEFT_KEPT: Duration = Duration::from_secs(60);
+
+/// A player loaded from the database: its ownership epoch and the connection whose
+/// join holds it.
+struct Loaded {
+    epoch: i64,
+    conn: ConnId,
+}
 
 /// A logged-out player's state as it left, its ownership epoch, and when it left
 /// (host clock, µs).
@@ -111,8 +116,7 @@ impl Router {
             metrics,
             scratch: Vec::new(),
             persist,
-            epochs: HashMap::new(),
-            holds: HashMap::new(),
+            loaded: HashMap::new(),
             joined_epochs: Vec::new(),
             left: HashMap::new(),
             roster_changed: false,
@@ -305,8 +309,7 @@ impl Router {
                     .retain(|c| !matches!(c, ZoneCommand::Leave { player: p } if *p == player));
                 let saved = saved.map(|(state, epoch)| {
                     let state = self.fresher(player, state, epoch);
-                    self.epochs.insert(player, epoch);
-                    self.holds.insert(player, conn);
+                    self.loaded.insert(player, Loaded { epoch, conn });
                     self.joined_epochs.push((player.0, epoch));
                     state
                 });
@@ -333,26 +336,23 @@ impl Router {
                 {
                     self.metrics.kick(KickReason::SlowClient);
                 }
-                self.epochs.remove(&player);
-                self.holds.remove(&player);
+                self.loaded.remove(&player);
                 self.drop_player(player, KickReason::Redirected, &format!("moved to {zone}"));
             }
             Inbound::TransferFailed { player, detail } => {
                 // A player that left while frozen was not saved (the handoff held its
                 // state, and the abort wrote that back): its join's hold goes now.
                 if !self.sessions.contains_key(&player)
-                    && let (Some(p), Some(conn)) = (&self.persist, self.holds.remove(&player))
+                    && let (Some(p), Some(l)) = (&self.persist, self.loaded.remove(&player))
                 {
-                    self.epochs.remove(&player);
-                    p.send(PersistJob::Release(player.0, conn));
+                    p.send(PersistJob::Release(player.0, l.conn));
                 }
                 self.commands
                     .push(ZoneCommand::TransferFailed { player, detail });
             }
             Inbound::OwnershipLost { player } => {
                 // Forget the epoch first: the Leave's final save must not be tried.
-                self.epochs.remove(&player);
-                self.holds.remove(&player);
+                self.loaded.remove(&player);
                 self.drop_player(
                     player,
                     KickReason::NotOwner,
@@ -469,7 +469,7 @@ impl Router {
                 // the `Logout` that saved it (routed while its epoch was still known;
                 // none for a player being handed over), and a `ZoneFull` kick never
                 // had one.
-                self.epochs.remove(&player);
+                self.loaded.remove(&player);
             }
             ZoneOutput::Disconnect {
                 player,
@@ -490,14 +490,16 @@ impl Router {
                 let Some(p) = &self.persist else { return };
                 let batch: Vec<_> = states
                     .into_iter()
-                    .filter_map(|(player, s)| Some((player.0, *self.epochs.get(&player)?, s)))
+                    .filter_map(|(player, s)| Some((player.0, self.loaded.get(&player)?.epoch, s)))
                     .collect();
                 if !batch.is_empty() && !p.checkpoint(batch) {
                     self.metrics.checkpoints_skipped.inc();
                 }
             }
             ZoneOutput::Logout { player, state } => {
-                if let (Some(p), Some(epoch)) = (&self.persist, self.epochs.remove(&player)) {
+                if let (Some(p), Some(Loaded { epoch, conn })) =
+                    (&self.persist, self.loaded.remove(&player))
+                {
                     let now_us = self.now_us;
                     if self.left.len() % 64 == 63 {
                         self.left.retain(|_, l| l.kept(now_us));
@@ -508,13 +510,12 @@ impl Router {
                         at_us: now_us,
                     };
                     self.left.insert(player, left);
-                    let conn = self.holds.remove(&player).unwrap_or_default();
                     p.send(PersistJob::Logout(player.0, epoch, state, conn));
                 }
             }
             ZoneOutput::Transfer { player, to, state } => {
-                let job = match (&self.persist, self.epochs.get(&player)) {
-                    (Some(p), Some(&epoch)) => Some((p, epoch)),
+                let job = match (&self.persist, self.loaded.get(&player)) {
+                    (Some(p), Some(l)) => Some((p, l.epoch)),
                     _ => None,
                 };
                 let sent = job.is_some_and(|(p, epoch)| {
