@@ -17,6 +17,7 @@
 #   TRANSPORT=quic SECS=30 benches/scale.sh 1000
 #   ZONE_ARGS="--extra-tick-work 100ms" benches/scale.sh 500   # overloaded 2×: time dilation
 #   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT
+#   PERF=1 PERF_CALLGRAPH=dwarf SECS=10 benches/scale.sh 1000   # with call stacks (large)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRANSPORT=${TRANSPORT:-ws}
@@ -139,7 +140,7 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
     threads >"$WORK/bots-0.txt" "$swarm"
     local window=$((SECS - 4))
     if [ "${PERF:-0}" = 1 ]; then
-        perf record -F 499 -g -p "$zone" -o "$OUT/perf-$TRANSPORT-$n.data" -- sleep "$window" \
+        perf record -F 499 --call-graph "${PERF_CALLGRAPH:-fp}" -p "$zone" -o "$OUT/perf-$TRANSPORT-$n.data" -- sleep "$window" \
             >/dev/null 2>&1
     else
         sleep "$window"
