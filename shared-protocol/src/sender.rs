@@ -132,7 +132,12 @@ impl SnapshotSender {
             .sent(id.wrapping_sub(1))
             .filter(|p| p.tick == tick.wrapping_sub(1))
             .map_or(empty, |p| p.entities.as_slice());
-        diff_views(base, dt, prev, current, &mut snap, &mut view);
+        // And the one two ticks ago, from which the step before that is measured.
+        let before = self
+            .sent(id.wrapping_sub(2))
+            .filter(|p| p.tick == tick.wrapping_sub(2))
+            .map_or(empty, |p| p.entities.as_slice());
+        diff_views(base, dt, (prev, before), current, &mut snap, &mut view);
         let base_own = base_snap.and_then(|s| s.own.as_ref());
         snap.own = match own {
             Some(o) if base_own != Some(o) => Some(o.clone()),
@@ -390,6 +395,108 @@ mod tests {
         );
     }
 
+    /// Encoded bytes per entity per snapshot for 24 walkers over 400 ticks, each
+    /// snapshot applied by a client whose acks arrive `lag` ticks late. `late` is the
+    /// share of ticks a walker's input misses, so it stands still that tick and makes
+    /// up the step in the next (its server applies two inputs then), as on a zone whose
+    /// inputs arrive late. Walkers turn every 40–80 ticks.
+    fn bytes_per_update(late: f64, lag: usize) -> f64 {
+        let mut tx = SnapshotSender::new();
+        let mut client = crate::view::ClientView::new();
+        let mut out = Vec::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut roll = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let n = 24u16;
+        let mut pos: Vec<(i32, i32)> = (0..n).map(|i| (i32::from(i) * 5_000, 0)).collect();
+        let mut dir: Vec<(i32, i32)> = vec![(200, 0); usize::from(n)];
+        let mut owed = vec![0i32; usize::from(n)];
+        let mut ids = std::collections::VecDeque::new();
+        let (mut bytes, mut counted) = (0usize, 0usize);
+        for tick in 0..400u32 {
+            for w in 0..usize::from(n) {
+                if roll() % 60 == 0 {
+                    let a = (roll() % 360) as f64 * std::f64::consts::PI / 180.0;
+                    dir[w] = ((a.cos() * 200.0) as i32, (a.sin() * 200.0) as i32);
+                }
+                let steps = if (roll() % 1_000) as f64 / 1_000.0 < late {
+                    owed[w] += 1;
+                    0
+                } else {
+                    1 + std::mem::take(&mut owed[w])
+                };
+                let jitter = (roll() % 3) as i32 - 1;
+                pos[w].0 += dir[w].0 * steps + jitter;
+                pos[w].1 += dir[w].1 * steps;
+            }
+            let view: Vec<ViewEntity> = (0..n)
+                .map(|i| {
+                    ent(
+                        i,
+                        100 + u32::from(i),
+                        pos[usize::from(i)].0,
+                        pos[usize::from(i)].1,
+                    )
+                })
+                .collect();
+            out.clear();
+            tx.encode_next(tick, 100, InputReceipt::default(), &view, None, &mut out)
+                .unwrap();
+            let snap = decode(&out);
+            client.apply(&snap).unwrap();
+            let states = |v: &[ViewEntity]| v.iter().map(|e| e.state).collect::<Vec<_>>();
+            assert_eq!(states(client.entities()), states(&view), "tick {tick}");
+            ids.push_back(snap.id);
+            if ids.len() > lag {
+                tx.ack(ids.pop_front().unwrap());
+            }
+            if tick >= 50 {
+                bytes += out.len();
+                counted += usize::from(n);
+            }
+        }
+        bytes as f64 / counted as f64
+    }
+
+    /// Inputs that come unevenly (none in a tick, two in the next) make odd steps
+    /// along the same velocity; stating each as a new velocity cost a mask, a
+    /// residual and a velocity per entity per tick. Bytes per entity per snapshot in
+    /// this simulation before hiccups were told from turns: 2.58 regular, 5.18 with
+    /// 10 % of inputs late, 9.91 with half late and acks 3 ticks behind (a saturated
+    /// zone); after: 2.58, 3.50, 8.30.
+    #[test]
+    fn uneven_inputs_do_not_restate_the_velocity_each_tick() {
+        let regular = bytes_per_update(0.0, 1);
+        assert!(
+            regular < 2.7,
+            "regular walkers: {regular:.2} bytes per update"
+        );
+        let uneven = bytes_per_update(0.1, 1);
+        assert!(uneven < 4.0, "10 % late: {uneven:.2} bytes per update");
+        let saturated = bytes_per_update(0.5, 3);
+        assert!(
+            saturated < 9.0,
+            "half late: {saturated:.2} bytes per update"
+        );
+    }
+
+    #[test]
+    fn a_step_along_the_velocity_is_a_hiccup_and_a_turn_is_not() {
+        use crate::snapshot::hiccup;
+        for step in [(0, 0), (401, 198), (601, 299), (1_600, 800)] {
+            assert!(hiccup(step, (200, 100)), "{step:?}");
+        }
+        for step in [(200, 100), (-200, -100), (100, 200), (300, 150), (0, 5)] {
+            assert!(!hiccup(step, (200, 100)), "{step:?}");
+        }
+        assert!(!hiccup((200, 0), (0, 0)), "from rest, any step is a start");
+        assert!(!hiccup((i32::MAX, i32::MIN), (i32::MIN, i32::MAX)));
+    }
+
     #[test]
     fn reused_local_id_becomes_leave_and_enter() {
         let mut snap = Snapshot::default();
@@ -397,7 +504,7 @@ mod tests {
         diff_views(
             &[ent(3, 1, 0, 0)],
             1,
-            &[],
+            (&[], &[]),
             &[ent(3, 2, 0, 0)],
             &mut snap,
             &mut sent,

@@ -482,16 +482,67 @@ pub const MAX_VEL_CM: u32 = 2_000;
 /// two apart; the residual absorbs that.
 pub const VEL_SLACK: u32 = 2;
 
+/// Whether `step` looks like an entity at velocity `vel` whose inputs came unevenly:
+/// none in a tick (a step of 0), or several at once, so the step is a whole multiple
+/// of the velocity (within [`VEL_SLACK`] per input) in the same direction. A turn or
+/// a change of speed is not.
+pub(crate) fn hiccup(step: (i32, i32), vel: (i32, i32)) -> bool {
+    // Beyond that it is a teleport, not a walk (and the products below stay small).
+    let far = MAX_INPUTS_AT_ONCE * MAX_VEL_CM;
+    if [step.0, step.1, vel.0, vel.1]
+        .iter()
+        .any(|c| c.unsigned_abs() > far)
+    {
+        return false;
+    }
+    let (v, s) = (
+        (i64::from(vel.0), i64::from(vel.1)),
+        (i64::from(step.0), i64::from(step.1)),
+    );
+    let speed2 = v.0 * v.0 + v.1 * v.1;
+    if speed2 == 0 {
+        return false;
+    }
+    // How many inputs' worth the step is along the velocity, rounded.
+    let n = ((s.0 * v.0 + s.1 * v.1) * 2 + speed2).div_euclid(2 * speed2);
+    if n == 1 || !(0..=i64::from(MAX_INPUTS_AT_ONCE)).contains(&n) {
+        return false;
+    }
+    let slack = i64::from(VEL_SLACK) * n.max(1);
+    (s.0 - n * v.0).abs() <= slack && (s.1 - n * v.1).abs() <= slack
+}
+
+/// The most inputs [`hiccup`] takes a zone to apply in one tick.
+const MAX_INPUTS_AT_ONCE: u32 = 8;
+
+/// The step from `from` to `to`, in centimetres (wrapping, as positions do).
+fn step_between(from: &EntityState, to: &EntityState) -> (i32, i32) {
+    (
+        to.x_cm.wrapping_sub(from.x_cm),
+        to.y_cm.wrapping_sub(from.y_cm),
+    )
+}
+
+/// Whether velocities `a` and `b` differ by more than [`VEL_SLACK`] on an axis.
+fn differs(a: (i32, i32), b: (i32, i32)) -> bool {
+    a.0.wrapping_sub(b.0).unsigned_abs() > VEL_SLACK
+        || a.1.wrapping_sub(b.1).unsigned_abs() > VEL_SLACK
+}
+
 /// Fills `snap`'s leaves/enters/updates with what turns `base` (taken `dt` ticks ago)
 /// into `current`, and `sent` with `current` as the client will hold it (velocities
-/// included). `prev` is the view sent one tick ago (empty when there is none): an
-/// entity's velocity is its step since then, stated anew when it differs from the
-/// baseline's by more than [`VEL_SLACK`] on an axis. All slices are sorted by local
-/// id.
+/// included). `prev` and `before` are the views sent one and two ticks ago (empty
+/// when there is none). An entity's velocity is its step since `prev`, stated anew
+/// when it differs from the baseline's by more than [`VEL_SLACK`] on an axis, unless
+/// it is a [`hiccup`] the step before it (since `before`) does not confirm: an input
+/// that missed its tick, then two in the next, leaves the velocity as it was and
+/// costs a residual, where stating it twice would cost two velocities. A turn is
+/// stated at once, and so is the step of an entity not in `before`. All slices are
+/// sorted by local id.
 pub fn diff_views(
     base: &[ViewEntity],
     dt: u32,
-    prev: &[ViewEntity],
+    (prev, before): (&[ViewEntity], &[ViewEntity]),
     current: &[ViewEntity],
     snap: &mut Snapshot,
     sent: &mut Vec<ViewEntity>,
@@ -507,7 +558,7 @@ pub fn diff_views(
     };
     let still = |c: &ViewEntity| ViewEntity { vel: (0, 0), ..*c };
     // A merge of id-sorted lists; most entities are in all of them.
-    let (mut i, mut j, mut k) = (0, 0, 0);
+    let (mut i, mut j, mut k, mut m) = (0, 0, 0, 0);
     while let Some(c) = current.get(j) {
         let Some(b) = base.get(i) else {
             break;
@@ -535,28 +586,33 @@ pub fn diff_views(
         while prev.get(k).is_some_and(|p| p.local < c.local) {
             k += 1;
         }
-        let step = prev
+        let p = prev
             .get(k)
-            .filter(|p| p.local == c.local && p.net_id == c.net_id)
-            .map(|p| {
-                (
-                    cs.x_cm.wrapping_sub(p.state.x_cm),
-                    cs.y_cm.wrapping_sub(p.state.y_cm),
-                )
-            });
-        let vel = match step {
-            Some(v)
-                if v.0.wrapping_sub(b.vel.0).unsigned_abs() > VEL_SLACK
-                    || v.1.wrapping_sub(b.vel.1).unsigned_abs() > VEL_SLACK =>
-            {
-                if v.0.unsigned_abs() > MAX_VEL_CM || v.1.unsigned_abs() > MAX_VEL_CM {
+            .filter(|p| p.local == c.local && p.net_id == c.net_id);
+        let mut vel = b.vel;
+        if let Some(p) = p
+            && let v = step_between(&p.state, cs)
+            && differs(v, b.vel)
+        {
+            // A hiccup is confirmed by the step before it (or stated at once when the
+            // entity was not in view two ticks ago). `before` is walked only here.
+            let restate = !hiccup(v, b.vel) || {
+                while before.get(m).is_some_and(|q| q.local < c.local) {
+                    m += 1;
+                }
+                before
+                    .get(m)
+                    .filter(|q| q.local == c.local && q.net_id == c.net_id)
+                    .is_none_or(|q| !differs(step_between(&q.state, &p.state), v))
+            };
+            if restate {
+                vel = if v.0.unsigned_abs() > MAX_VEL_CM || v.1.unsigned_abs() > MAX_VEL_CM {
                     (0, 0)
                 } else {
                     v
-                }
+                };
             }
-            _ => b.vel,
-        };
+        }
         let (px, py) = b.extrapolated(dt);
         let residual = (cs.x_cm.wrapping_sub(px), cs.y_cm.wrapping_sub(py));
         let moved = residual != (0, 0);

@@ -279,7 +279,8 @@ fn check_converges(
 }
 
 /// Entities walking: each keeps a velocity (cm per tick) for a while, with a jitter of
-/// a centimetre or two a tick, turns now and then, and blinks out of view.
+/// a centimetre or two a tick, turns now and then, sometimes misses a step or makes
+/// two at once (uneven inputs), and blinks out of view.
 fn walks() -> impl Strategy<Value = Vec<Vec<(u32, i32, i32)>>> {
     let walker = (
         (-100_000i32..100_000, -100_000i32..100_000),
@@ -304,8 +305,15 @@ fn walks() -> impl Strategy<Value = Vec<Vec<(u32, i32, i32)>>> {
                     if roll < 25 {
                         a.2 = turn;
                     }
-                    a.0 += a.2.0 + jitter.0;
-                    a.1 += a.2.1 + jitter.1;
+                    // Now and then an input misses its tick (no step) or two come at
+                    // once (a double step): the sender must not lose track either way.
+                    let inputs = match (roll / 8) % 8 {
+                        0 => 0,
+                        1 => 2,
+                        _ => 1,
+                    };
+                    a.0 += a.2.0 * inputs + jitter.0;
+                    a.1 += a.2.1 * inputs + jitter.1;
                     if roll % 8 != 7 {
                         visible.push((id as u32, a.0, a.1));
                     }
