@@ -31,9 +31,9 @@ struct SentSnapshot {
 pub struct SnapshotSender {
     ring: Vec<SentSnapshot>,
     next_id: u32,
-    acked: Option<u32>,
     /// The newest snapshot the client acknowledged, whether or not it is still in the
-    /// ring (0: none yet). A client that stays far behind still proves it reads.
+    /// ring (0: none yet): the baseline while it is in the ring. A client that stays
+    /// far behind still proves it reads.
     heard: u32,
     scratch: Snapshot,
     /// The view being built for the next slot of the ring.
@@ -58,25 +58,21 @@ impl SnapshotSender {
                 })
                 .collect(),
             next_id: 1,
-            acked: None,
             heard: 0,
             scratch: Snapshot::default(),
             scratch_view: Vec::new(),
         }
     }
 
-    /// Records a client ack. Acks of unknown, future or older ids are ignored, so a
-    /// reordered or forged ack can never select a baseline the client does not have.
+    /// Records a client ack. Acks of future or older ids are ignored, so a reordered
+    /// or forged ack can never select a baseline the client does not have. Whether
+    /// the acked snapshot is still in the ring is asked when it is used
+    /// ([`Self::baseline_id`]), not here: an ack then costs no read of the ring (a
+    /// cache miss per client per tick), and an id newer than the baseline in use is in
+    /// the ring whenever that one is.
     pub fn ack(&mut self, snapshot_id: u32) {
-        if snapshot_id == 0 || snapshot_id >= self.next_id {
-            return;
-        }
-        self.heard = self.heard.max(snapshot_id);
-        if self.acked.is_some_and(|a| snapshot_id <= a) {
-            return;
-        }
-        if self.sent(snapshot_id).is_some() {
-            self.acked = Some(snapshot_id);
+        if snapshot_id < self.next_id {
+            self.heard = self.heard.max(snapshot_id);
         }
     }
 
@@ -90,7 +86,7 @@ impl SnapshotSender {
 
     /// The newest acknowledged snapshot id still usable as a baseline.
     pub fn baseline_id(&self) -> Option<u32> {
-        self.acked.filter(|id| self.sent(*id).is_some())
+        Some(self.heard).filter(|&id| self.sent(id).is_some())
     }
 
     fn sent(&self, id: u32) -> Option<&SentSnapshot> {
