@@ -391,7 +391,7 @@ mod tests {
         );
     }
 
-    /// Encoded bytes per entity per snapshot for 24 walkers over 400 ticks, each
+    /// Encoded bytes per entity per snapshot for 24 walking players over 400 ticks, each
     /// snapshot applied by a client whose acks arrive `lag` ticks late. `late` is the
     /// share of ticks a walker's input misses, so it stands still that tick and makes
     /// up the step in the next (its server applies two inputs then), as on a zone whose
@@ -431,12 +431,14 @@ mod tests {
             }
             let view: Vec<ViewEntity> = (0..n)
                 .map(|i| {
-                    ent(
+                    let mut e = ent(
                         i,
                         100 + u32::from(i),
                         pos[usize::from(i)].0,
                         pos[usize::from(i)].1,
-                    )
+                    );
+                    e.state.kind = EntityKind::Player;
+                    e
                 })
                 .collect();
             out.clear();

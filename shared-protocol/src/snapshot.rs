@@ -482,7 +482,7 @@ pub const MAX_VEL_CM: u32 = 2_000;
 /// two apart; the residual absorbs that.
 pub const VEL_SLACK: u32 = 2;
 
-/// Whether `step` looks like an entity at velocity `vel` whose inputs came unevenly:
+/// Whether `step` looks like a player at velocity `vel` whose inputs came unevenly:
 /// none in a tick (a step of 0), or several at once, so the step is a whole multiple
 /// of the velocity (within [`VEL_SLACK`] per input) in the same direction. A turn or
 /// a change of speed is not.
@@ -534,7 +534,7 @@ fn differs(a: (i32, i32), b: (i32, i32)) -> bool {
 /// included). `prev` and `before` are the views sent one and two ticks ago (empty
 /// when there is none). An entity's velocity is its step since `prev`, stated anew
 /// when it differs from the baseline's by more than [`VEL_SLACK`] on an axis, unless
-/// it is a [`hiccup`] the step before it (since `before`) does not confirm: an input
+/// it is a player's [`hiccup`] the step before it (since `before`) does not confirm: an input
 /// that missed its tick, then two in the next, leaves the velocity as it was and
 /// costs a residual, where stating it twice would cost two velocities. A turn is
 /// stated at once, and so is the step of an entity not in `before`. All slices are
@@ -594,9 +594,10 @@ pub fn diff_views(
             && let v = step_between(&p.state, cs)
             && differs(v, b.vel)
         {
-            // A hiccup is confirmed by the step before it (or stated at once when the
-            // entity was not in view two ticks ago). `before` is walked only here.
-            let restate = !hiccup(v, b.vel) || {
+            // Only players move by inputs, so only their steps can be hiccups. One is
+            // confirmed by the step before it (or stated at once when the entity was
+            // not in view two ticks ago). `before` is walked only here.
+            let restate = cs.kind != EntityKind::Player || !hiccup(v, b.vel) || {
                 while before.get(m).is_some_and(|q| q.local < c.local) {
                     m += 1;
                 }
