@@ -557,6 +557,10 @@ pub fn diff_views(
         state: c.state,
     };
     let still = |c: &ViewEntity| ViewEntity { vel: (0, 0), ..*c };
+    // With acks a tick behind, the baseline is the view sent one tick ago: then each
+    // entity's `prev` is its baseline entry, and `prev` is not walked.
+    let prev_is_base = core::ptr::eq(prev, base);
+    sent.reserve(current.len());
     // A merge of id-sorted lists; most entities are in all of them.
     let (mut i, mut j, mut k, mut m) = (0, 0, 0, 0);
     while let Some(c) = current.get(j) {
@@ -583,12 +587,15 @@ pub fn diff_views(
             sent.push(still(c));
             continue;
         }
-        while prev.get(k).is_some_and(|p| p.local < c.local) {
-            k += 1;
-        }
-        let p = prev
-            .get(k)
-            .filter(|p| p.local == c.local && p.net_id == c.net_id);
+        let p = if prev_is_base {
+            Some(b)
+        } else {
+            while prev.get(k).is_some_and(|p| p.local < c.local) {
+                k += 1;
+            }
+            prev.get(k)
+                .filter(|p| p.local == c.local && p.net_id == c.net_id)
+        };
         let mut vel = b.vel;
         if let Some(p) = p
             && let v = step_between(&p.state, cs)
