@@ -534,9 +534,9 @@ fn differs(a: (i32, i32), b: (i32, i32)) -> bool {
 /// included). `prev` and `before` are the views sent one and two ticks ago (empty
 /// when there is none). An entity's velocity is its step since `prev`, stated anew
 /// when it differs from the baseline's by more than [`VEL_SLACK`] on an axis, unless
-/// it is a player's [`hiccup`] the step before it (since `before`) does not confirm: an input
-/// that missed its tick, then two in the next, leaves the velocity as it was and
-/// costs a residual, where stating it twice would cost two velocities. A turn is
+/// it is a player's [`hiccup`] the step before it (since `before`) does not confirm:
+/// an input that missed its tick, then two in the next, leaves the velocity as it was
+/// and costs a residual, where stating it twice would cost two velocities. A turn is
 /// stated at once, and so is the step of an entity not in `before`. All slices are
 /// sorted by local id.
 pub fn diff_views(
