@@ -529,6 +529,22 @@ fn differs(a: (i32, i32), b: (i32, i32)) -> bool {
         || a.1.wrapping_sub(b.1).unsigned_abs() > VEL_SLACK
 }
 
+/// `c`'s entry in `list` (sorted by local id, as `c`'s list is), searched from
+/// `*cursor` on; the cursor is left there for the next, higher, local id.
+// Inlined: called, it cost the 1,000-player profile tick 0.12 M instructions.
+#[inline(always)]
+fn same_entity<'a>(
+    list: &'a [ViewEntity],
+    cursor: &mut usize,
+    c: &ViewEntity,
+) -> Option<&'a ViewEntity> {
+    while list.get(*cursor).is_some_and(|q| q.local < c.local) {
+        *cursor += 1;
+    }
+    list.get(*cursor)
+        .filter(|q| q.local == c.local && q.net_id == c.net_id)
+}
+
 /// Fills `snap`'s leaves/enters/updates with what turns `base` (taken `dt` ticks ago)
 /// into `current`, and `sent` with `current` as the client will hold it (velocities
 /// included). `prev` and `before` are the views sent one and two ticks ago (empty
@@ -590,11 +606,7 @@ pub fn diff_views(
         let p = if prev_is_base {
             Some(b)
         } else {
-            while prev.get(k).is_some_and(|p| p.local < c.local) {
-                k += 1;
-            }
-            prev.get(k)
-                .filter(|p| p.local == c.local && p.net_id == c.net_id)
+            same_entity(prev, &mut k, c)
         };
         let mut vel = b.vel;
         if let Some(p) = p
@@ -604,15 +616,10 @@ pub fn diff_views(
             // Only players move by inputs, so only their steps can be hiccups. One is
             // confirmed by the step before it (or stated at once when the entity was
             // not in view two ticks ago). `before` is walked only here.
-            let restate = cs.kind != EntityKind::Player || !hiccup(v, b.vel) || {
-                while before.get(m).is_some_and(|q| q.local < c.local) {
-                    m += 1;
-                }
-                before
-                    .get(m)
-                    .filter(|q| q.local == c.local && q.net_id == c.net_id)
-                    .is_none_or(|q| !differs(step_between(&q.state, &p.state), v))
-            };
+            let restate = cs.kind != EntityKind::Player
+                || !hiccup(v, b.vel)
+                || same_entity(before, &mut m, c)
+                    .is_none_or(|q| !differs(step_between(&q.state, &p.state), v));
             if restate {
                 vel = if v.0.unsigned_abs() > MAX_VEL_CM || v.1.unsigned_abs() > MAX_VEL_CM {
                     (0, 0)
