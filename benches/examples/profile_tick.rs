@@ -4,7 +4,9 @@
 //! wildlife; `profile_tick combat [players] [enemies] [ticks] [period_ms]` has them cast
 //! among enemies and prints what happened (casts, hits, kills, deaths, enemy attacks);
 //! `profile_tick creatures [players] [npcs] [ticks] [period_ms]` adds as many wild
-//! creatures as NPCs, breeding in 2,025 cells.
+//! creatures as NPCs, breeding in 2,025 cells; `profile_tick scale [players] [ticks]
+//! [period_ms]` is the scaling scenario of `benches/scale.sh` (players alone, about 28
+//! in view).
 //!
 //! Ticks run back to back unless `period_ms` is given: then each starts on that fixed
 //! schedule, as in the zone server, and only the ticks themselves are timed. The
@@ -12,10 +14,20 @@
 fn main() {
     let combat = std::env::args().nth(1).is_some_and(|a| a == "combat");
     let creatures = std::env::args().nth(1).is_some_and(|a| a == "creatures");
+    let scale = std::env::args().nth(1).is_some_and(|a| a == "scale");
     let args: Vec<u32> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    // The scaling scenario has no others: its arguments shift one place left.
+    let args: Vec<u32> = if scale {
+        [args.first().copied().unwrap_or(1000), 0]
+            .into_iter()
+            .chain(args.iter().skip(1).copied())
+            .collect()
+    } else {
+        args
+    };
     let (players, others, ticks) = (
         args.first().copied().unwrap_or(1000),
         args.get(1)
@@ -24,7 +36,9 @@ fn main() {
         args.get(2).copied().unwrap_or(200),
     );
     let period = std::time::Duration::from_millis(args.get(3).copied().unwrap_or(0).into());
-    let mut z = if combat {
+    let mut z = if scale {
+        arcane_benches::LoadedZone::scale(players)
+    } else if combat {
         arcane_benches::LoadedZone::combat(players, others)
     } else if creatures {
         arcane_benches::LoadedZone::creatures(players, others, others)
@@ -45,7 +59,9 @@ fn main() {
     let per = times.iter().sum::<std::time::Duration>() / ticks;
     times.sort_unstable();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    let kind = if combat {
+    let kind = if scale {
+        "others (the scaling scenario)"
+    } else if combat {
         "enemies"
     } else if creatures {
         "npcs and as many creatures"

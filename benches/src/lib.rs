@@ -97,6 +97,31 @@ pub fn creature_content(players: u32, npcs: u32, creatures: u32) -> ZoneContent 
     c
 }
 
+/// The scaling scenario of `benches/scale.sh` (issue 28): `players` players and
+/// nothing else in a square of side √players·50 m (one per 2,500 m²), a desktop
+/// interest radius of 150 m (about 28 in view), players at 40 m/s, spawn points on
+/// a 10 × 10 grid. Only the players' paths differ from the bot swarm's random walk.
+pub fn scale_content(players: u32) -> ZoneContent {
+    let mut c = scaled_content(players, 0);
+    let side = (f64::from(players.max(1)).sqrt() * 50.0) as f32;
+    let z = &mut c.zone;
+    z.bounds.min = glam::Vec2::ZERO;
+    z.bounds.max = glam::Vec2::splat(side);
+    z.player_speed = 40.0;
+    let k = 10;
+    let cell = side / k as f32;
+    z.spawn_points = (0..k * k)
+        .map(|i| glam::Vec2::new((i / k) as f32 + 0.5, (i % k) as f32 + 0.5) * cell)
+        .collect();
+    z.respawn_points = z.spawn_points.clone();
+    z.spawn_radius = cell * 0.71;
+    z.obstacles.clear();
+    z.npcs.clear();
+    z.exits.clear();
+    c.netcode.tiers.desktop.radius = 150.0;
+    c
+}
+
 /// The meadow scaled for `players + enemies` at the shipped density, with `enemies`
 /// enemies (wolves, archers, golems) spread over a grid of spawners and no wildlife.
 pub fn combat_content(players: u32, enemies: u32) -> ZoneContent {
@@ -131,6 +156,9 @@ pub struct LoadedZone {
     commands: Vec<ZoneCommand>,
     /// Also send a cast intent per player per tick (and respawn when dead).
     casting: bool,
+    /// Walk straight legs of 1–4 s in random directions, as the swarm's wanderers do,
+    /// rather than turning a little every tick.
+    legs: bool,
 }
 
 impl LoadedZone {
@@ -141,6 +169,13 @@ impl LoadedZone {
     /// `players` players among `npcs` wanderers and `creatures` wild creatures.
     pub fn creatures(players: u32, npcs: u32, creatures: u32) -> LoadedZone {
         Self::with_content(creature_content(players, npcs, creatures), players, false)
+    }
+
+    /// The scaling scenario's zone (`scale_content`): `players` players alone.
+    pub fn scale(players: u32) -> LoadedZone {
+        let mut z = Self::with_content(scale_content(players), players, false);
+        z.legs = true;
+        z
     }
 
     /// `players` players casting at their full rate among `enemies` enemies.
@@ -163,6 +198,7 @@ impl LoadedZone {
             seq: 0,
             commands: Vec::new(),
             casting,
+            legs: false,
         };
         for _ in 0..10 {
             lz.tick();
@@ -176,8 +212,13 @@ impl LoadedZone {
         let seq = self.seq;
         self.commands.clear();
         for p in 0..self.players {
-            let a = (p as f32 * 0.37 + seq as f32 * 0.01).sin();
-            let (dir_x, dir_y) = MoveInput::quantize_direction(a, (1.0 - a * a).sqrt());
+            let (dir_x, dir_y) = if self.legs {
+                let (angle_x, angle_y) = leg_heading(p, seq);
+                MoveInput::quantize_direction(angle_x, angle_y)
+            } else {
+                let a = (p as f32 * 0.37 + seq as f32 * 0.01).sin();
+                MoveInput::quantize_direction(a, (1.0 - a * a).sqrt())
+            };
             self.commands.push(ZoneCommand::Input {
                 player: PlayerId(u64::from(p)),
                 input: MoveInput { seq, dir_x, dir_y },
@@ -229,6 +270,21 @@ impl LoadedZone {
         }
         bytes
     }
+}
+
+/// Player `p`'s heading at input `seq` when walking legs: a random direction held for
+/// 20–79 inputs (each player its own length and phase), as the swarm's wanderers walk.
+fn leg_heading(p: u32, seq: u32) -> (f32, f32) {
+    let mix = |x: u64| {
+        // splitmix64's finalizer: a fixed, well-spread hash of the inputs.
+        let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    let len = 20 + mix(u64::from(p)) % 60;
+    let leg = (u64::from(seq) + mix(u64::from(p) + 1)) / len;
+    let a = (mix(u64::from(p) << 32 | leg) % 3600) as f32 / 3600.0 * std::f32::consts::TAU;
+    (a.cos(), a.sin())
 }
 
 impl LoadedZone {

@@ -111,7 +111,11 @@ impl SpatialIndex {
             self.slot_frame.clear();
             self.slot_frame.extend(0..self.frame.len() as u32);
         } else {
-            self.drift += max_step;
+            // A walker's step is `max_step` give or take f32 rounding (a normalized
+            // direction times the speed, added to a position of a few hundred metres):
+            // without the tolerance a quarter of the players at full speed counted as
+            // jumpers, and every query searched them again in the recent tree.
+            self.drift += max_step + Self::STEP_TOLERANCE_M;
             let reach2 = self.drift * self.drift;
             self.placed.clear();
             self.placed.resize(self.frame.len(), false);
@@ -143,6 +147,10 @@ impl SpatialIndex {
             RTree::bulk_load(points)
         });
     }
+
+    /// How far past `max_step` a tick's walk may land through rounding alone (1 cm;
+    /// f32 rounding of a step at 10 km from the origin is under 1 mm).
+    const STEP_TOLERANCE_M: f32 = 0.01;
 
     /// Up to this many recent entities are scanned by every query; more get a tree.
     const RECENT_SCAN_MAX: usize = 32;
@@ -335,6 +343,51 @@ mod tests {
         );
         assert_eq!(found(&index, 10.0), vec![2, 3, 4]);
         assert_eq!(index.recent, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn walkers_at_full_speed_stay_in_the_tree_whatever_the_rounding() {
+        // 400 walkers at 2 m a tick in every direction, from points a few hundred
+        // metres out, stepped as movement steps them (direction normalized, times the
+        // step): none may need the recent list between rebuilds.
+        let step = 2.0;
+        let start = |id: u32| {
+            Vec2::new(
+                300.0 + (id % 20) as f32 * 7.3,
+                800.0 + (id / 20) as f32 * 5.1,
+            )
+        };
+        let dir = |id: u32| {
+            let (x, y) = (
+                (id * 37 % 255) as f32 - 127.0,
+                (id * 91 % 255) as f32 - 127.0,
+            );
+            Vec2::new(x, y).normalize_or(Vec2::X)
+        };
+        let mut pos: Vec<Vec2> = (0..400).map(start).collect();
+        let frame = |pos: &[Vec2]| {
+            let frame: Vec<FrameEntity> = (0..400)
+                .map(|id| FrameEntity {
+                    pos: pos[id as usize],
+                    ..at(id + 1, 0.0)
+                })
+                .collect();
+            frame.into_iter()
+        };
+        let mut index = SpatialIndex::default();
+        index.rebuild(frame(&pos));
+        for tick in 1..4 {
+            for (id, p) in pos.iter_mut().enumerate() {
+                *p += dir(id as u32) * step;
+            }
+            index.refresh(frame(&pos), false, step);
+            assert_eq!(
+                index.recent.len(),
+                0,
+                "tick {tick}: {} jumpers",
+                index.recent.len()
+            );
+        }
     }
 
     #[test]
