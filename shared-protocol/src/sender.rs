@@ -196,6 +196,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_kept_own_state_is_overwritten_in_place() {
+        // The sender overwrites each client's kept own state every tick: its slot list
+        // must be reused, not reallocated, and the copy must be whole.
+        let own = OwnState {
+            hp: 5,
+            max_hp: 9,
+            mana: 3,
+            max_mana: 7,
+            ready_tick: vec![1, 2, 3],
+            gcd_ready_tick: 4,
+            casting: Some((1, 9)),
+            respawn_tick: Some(11),
+            invulnerable_until: 12,
+        };
+        let mut kept = OwnState {
+            ready_tick: Vec::with_capacity(8),
+            ..OwnState::default()
+        };
+        let list = kept.ready_tick.as_ptr();
+        kept.clone_from(&own);
+        assert_eq!(kept, own);
+        assert_eq!(kept.ready_tick.as_ptr(), list, "reallocated");
+        assert_eq!(own.clone(), own);
+    }
+
     fn decode(bytes: &[u8]) -> Snapshot {
         match decode_server_message(bytes).unwrap() {
             ServerMessage::Snapshot(s) => s,

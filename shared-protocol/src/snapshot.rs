@@ -311,7 +311,7 @@ bincode::impl_borrow_decode!(EntityUpdate);
 /// is ready. Sent only when it differs from the baseline's (times are absolute ticks,
 /// so a cooldown counting down does not change it).
 #[derive(
-    Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize,
+    Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode, Serialize, Deserialize,
 )]
 pub struct OwnState {
     pub hp: u32,
@@ -329,6 +329,41 @@ pub struct OwnState {
     pub respawn_tick: Option<u32>,
     /// Invulnerable until this tick (`u32::MAX`: until turned off).
     pub invulnerable_until: u32,
+}
+
+/// By hand for `clone_from`: the sender keeps every client's last own state and
+/// overwrites it each tick, and the derived one would allocate a new `ready_tick`
+/// each time (an allocation and a free per client per tick).
+impl Clone for OwnState {
+    fn clone(&self) -> Self {
+        let mut out = OwnState::default();
+        out.clone_from(self);
+        out
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured, so a new field cannot be forgotten here.
+        let OwnState {
+            hp,
+            max_hp,
+            mana,
+            max_mana,
+            ready_tick,
+            gcd_ready_tick,
+            casting,
+            respawn_tick,
+            invulnerable_until,
+        } = source;
+        self.hp = *hp;
+        self.max_hp = *max_hp;
+        self.mana = *mana;
+        self.max_mana = *max_mana;
+        self.ready_tick.clone_from(ready_tick);
+        self.gcd_ready_tick = *gcd_ready_tick;
+        self.casting = *casting;
+        self.respawn_tick = *respawn_tick;
+        self.invulnerable_until = *invulnerable_until;
+    }
 }
 
 /// One snapshot for one client. Encoded field by field in this order (by hand, so the
