@@ -607,14 +607,16 @@ pub fn diff_views(
         net_id: c.net_id,
         state: c.state,
     };
-    let still = |c: &ViewEntity| ViewEntity { vel: (0, 0), ..*c };
     // With acks a tick behind, the baseline is the view sent one tick ago: then each
     // entity's `prev` is its baseline entry, and `prev` is not walked.
     let prev_is_base = core::ptr::eq(prev, base);
-    sent.reserve(current.len());
+    // `sent` is `current` with each entity's velocity as the client will hold it: one
+    // copy up front, then the merge writes only the velocities (zero for an entity
+    // the client meets anew).
+    sent.extend_from_slice(current);
     // A merge of id-sorted lists; most entities are in all of them.
     let (mut i, mut j, mut k, mut m) = (0, 0, 0, 0);
-    while let Some(c) = current.get(j) {
+    while let (Some(c), Some(s)) = (current.get(j), sent.get_mut(j)) {
         let Some(b) = base.get(i) else {
             break;
         };
@@ -626,7 +628,7 @@ pub fn diff_views(
         j += 1;
         if c.local < b.local {
             snap.enters.push(enter(c));
-            sent.push(still(c));
+            s.vel = (0, 0);
             continue;
         }
         i += 1;
@@ -635,7 +637,7 @@ pub fn diff_views(
             // The local id was reused for another entity.
             snap.leaves.push(b.local);
             snap.enters.push(enter(c));
-            sent.push(still(c));
+            s.vel = (0, 0);
             continue;
         }
         let p = if prev_is_base {
@@ -663,6 +665,7 @@ pub fn diff_views(
                 };
             }
         }
+        s.vel = vel;
         let (px, py) = b.extrapolated(dt);
         let residual = (cs.x_cm.wrapping_sub(px), cs.y_cm.wrapping_sub(py));
         let moved = residual != (0, 0);
@@ -675,11 +678,10 @@ pub fn diff_views(
                 vel: (vel != b.vel).then_some(vel),
             });
         }
-        sent.push(ViewEntity { vel, ..*c });
     }
     snap.leaves.extend(base[i..].iter().map(|b| b.local));
-    for c in &current[j..] {
+    for (c, s) in current[j..].iter().zip(&mut sent[j..]) {
         snap.enters.push(enter(c));
-        sent.push(still(c));
+        s.vel = (0, 0);
     }
 }
