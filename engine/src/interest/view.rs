@@ -119,9 +119,14 @@ impl InterestState {
         let outer = tier.radius + tier.margin;
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
+        // `free` holds exactly the empty ids below `used`.
+        if self.used - self.free.len() <= usize::from(tier.snapshot_cap) {
+            self.refresh_all(index, pos, outer);
+            return;
+        }
         let mut tracked = 0;
         for slot in self.slots[..self.used].iter_mut().flatten() {
-            let Some(idx) = index.frame_index(slot.net_id) else {
+            let Some(idx) = index.frame_index_near(slot.net_id, slot.frame_idx) else {
                 continue;
             };
             let d2 = index.frame[idx as usize].pos.distance_squared(pos);
@@ -134,6 +139,45 @@ impl InterestState {
             }
         }
         self.finish(index, own, tier, tracked, 0);
+    }
+
+    /// An in-between tick when everything tracked fits one snapshot (the common
+    /// case): what is still within `outer` is refreshed and makes the view, in one
+    /// pass over the slots; the rest is dropped.
+    fn refresh_all(&mut self, index: &SpatialIndex, pos: Vec2, outer: f32) {
+        let generation = self.generation;
+        self.view.clear();
+        self.refresh.clear();
+        let mut dropped = false;
+        for local in 0..self.used {
+            let Some(s) = self.slots[local].as_mut() else {
+                continue;
+            };
+            let found = index
+                .frame_index_near(s.net_id, s.frame_idx)
+                .map(|idx| (idx, &index.frame[idx as usize]))
+                .map(|(idx, f)| (idx, f, f.pos.distance_squared(pos)))
+                .filter(|&(_, _, d2)| d2 <= outer * outer);
+            let Some((idx, f, d2)) = found else {
+                dropped = true;
+                self.by_net.remove(&s.net_id);
+                self.free.push(local as LocalId);
+                self.slots[local] = None;
+                continue;
+            };
+            s.seen = generation;
+            s.frame_idx = idx;
+            s.distance = d2.sqrt();
+            s.entered = false;
+            s.last_sent = f.state;
+            self.view.push(ViewEntity {
+                local: local as LocalId,
+                net_id: s.net_id,
+                state: s.last_sent,
+                vel: (0, 0),
+            });
+        }
+        self.release_trailing(dropped);
     }
 
     fn update_with_query(
@@ -242,15 +286,7 @@ impl InterestState {
                 self.refresh.push((s.priority, local as LocalId));
             }
         }
-        // Trim trailing free ids so `used` tracks the highest live id.
-        while self.used > 0 && self.slots[self.used - 1].is_none() {
-            self.used -= 1;
-        }
-        if dropped {
-            let used = self.used as LocalId;
-            self.free.retain(|&l| l < used);
-            self.free.sort_unstable_by(|a, b| b.cmp(a));
-        }
+        self.release_trailing(dropped);
         if fits {
             return;
         }
@@ -275,6 +311,21 @@ impl InterestState {
                     vel: (0, 0),
                 });
             }
+        }
+    }
+}
+
+impl InterestState {
+    /// Trims trailing free ids so `used` tracks the highest live id; after a drop, the
+    /// free list is put back in order (highest first).
+    fn release_trailing(&mut self, dropped: bool) {
+        while self.used > 0 && self.slots[self.used - 1].is_none() {
+            self.used -= 1;
+        }
+        if dropped {
+            let used = self.used as LocalId;
+            self.free.retain(|&l| l < used);
+            self.free.sort_unstable_by(|a, b| b.cmp(a));
         }
     }
 }
@@ -311,4 +362,78 @@ pub(super) fn restart_player_view(back: On<PlayerReconnected>, mut commands: Com
     commands
         .entity(back.entity)
         .insert(InterestState::new(back.tier));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::spatial::FrameEntity;
+    use arcane_protocol::EntityKind;
+    use arcane_protocol::quant::metres_to_cm;
+
+    fn at(id: u32, x: f32) -> FrameEntity {
+        FrameEntity {
+            entity: Entity::PLACEHOLDER,
+            net_id: NetId(id),
+            pos: Vec2::new(x, 0.0),
+            state: EntityState {
+                kind: EntityKind::Npc,
+                variant: 0,
+                x_cm: metres_to_cm(x),
+                y_cm: 0,
+                hp_pct: 100,
+                flags: 0,
+            },
+        }
+    }
+
+    /// The view as (net id, x in cm), by net id.
+    fn seen(state: &InterestState) -> Vec<(u32, i32)> {
+        let mut seen: Vec<_> = (state.view.iter())
+            .map(|v| (v.net_id.0, v.state.x_cm))
+            .collect();
+        seen.sort_unstable();
+        seen
+    }
+
+    #[test]
+    fn between_queries_the_tracked_refresh_and_the_far_drop_in_one_pass() {
+        let tier = InterestTier {
+            radius: 50.0,
+            margin: 8.0,
+            tracked_cap: 160,
+            snapshot_cap: 96,
+            priority_falloff: 15.0,
+            query_interval_ticks: 4,
+        };
+        let own = NetId(100);
+        let mut index = SpatialIndex::default();
+        index.rebuild([at(100, 0.0), at(1, 10.0), at(2, 40.0)].into_iter());
+        let mut state = InterestState::new(ClientTier::Desktop);
+        state.update(&index, Vec2::ZERO, own, &tier, 0); // (0 + 100) % 4 == 0: a query
+        assert_eq!(seen(&state), [(1, 1000), (2, 4000), (100, 0)]);
+        // Tick 1, no query: 1 moved (and the frame's order changed), 2 left beyond the
+        // margin, 3 arrived (it waits for the next query).
+        index.refresh(
+            [at(3, 5.0), at(2, 70.0), at(1, 12.0), at(100, 0.0)].into_iter(),
+            true,
+            0.0,
+        );
+        state.update(&index, Vec2::ZERO, own, &tier, 1);
+        assert_eq!(seen(&state), [(1, 1200), (100, 0)]);
+        assert!(!state.tracks(NetId(2)));
+        // Within the margin an entity stays between queries.
+        index.refresh([at(100, 0.0), at(1, 57.0)].into_iter(), true, 0.0);
+        state.update(&index, Vec2::ZERO, own, &tier, 2);
+        assert_eq!(seen(&state), [(1, 5700), (100, 0)]);
+        // The next query takes the newcomer in.
+        index.refresh(
+            [at(100, 0.0), at(1, 57.0), at(3, 5.0)].into_iter(),
+            true,
+            0.0,
+        );
+        state.update(&index, Vec2::ZERO, own, &tier, 4);
+        assert_eq!(seen(&state), [(1, 5700), (3, 500), (100, 0)]);
+        assert!(state.view.windows(2).all(|w| w[0].local < w[1].local));
+    }
 }

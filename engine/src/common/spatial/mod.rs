@@ -195,6 +195,17 @@ impl SpatialIndex {
         self.by_net.get(net_id.0)
     }
 
+    /// [`Self::frame_index`], trying `hint` (where the entity was on an earlier tick)
+    /// first: the frame keeps its order from tick to tick while nothing spawns, dies
+    /// or changes archetype, so the hint is nearly always right and saves the lookup.
+    #[inline]
+    pub fn frame_index_near(&self, net_id: NetId, hint: u32) -> Option<u32> {
+        match self.frame.get(hint as usize) {
+            Some(f) if f.net_id == net_id => Some(hint),
+            _ => self.frame_index(net_id),
+        }
+    }
+
     /// Calls `found` for every frame entity that may be within `radius` of `pos` now:
     /// the frame is the previous tick's, so gameplay systems running before this tick's
     /// refresh pass a `slack` of how far things may have moved since, and check the
