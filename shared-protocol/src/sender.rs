@@ -162,11 +162,22 @@ impl SnapshotSender {
         slot.id = id;
         slot.tick = tick;
         std::mem::swap(&mut slot.entities, &mut view);
-        self.scratch_view = view;
         match (own, &mut slot.own) {
             (Some(o), Some(kept)) => kept.clone_from(o),
             (o, kept) => *kept = o.cloned(),
         }
+        // The next view is built in the list of the newest snapshot that is needed no
+        // more, not in the one this slot held (written `SENT_RING` ticks ago and long
+        // out of the cache): one older than the newest ack is never a baseline again,
+        // and the next tick's `prev` and `before` are this one and the one before it.
+        if let Some(dead) = self.heard.checked_sub(1).filter(|&d| d != 0) {
+            let old = &mut self.ring[dead as usize % SENT_RING];
+            if old.id == dead {
+                old.id = 0;
+                std::mem::swap(&mut old.entities, &mut view);
+            }
+        }
+        self.scratch_view = view;
         Ok(EncodeStats {
             bytes: out.len() - start,
             ..stats
@@ -579,6 +590,41 @@ mod tests {
         assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
         tx.ack(4); // older than one already heard: changes nothing
         assert_eq!(tx.unacknowledged(), 3 + SENT_RING as u32 + 10 - 5);
+    }
+
+    #[test]
+    fn the_next_view_is_built_in_the_list_of_a_snapshot_needed_no_more() {
+        // Acks two ticks behind: each tick releases the snapshot older than the newest
+        // ack, whose list (written two ticks ago, not `SENT_RING` ago) takes the next
+        // view. Baselines stay usable and the client's view stays exact.
+        let mut tx = SnapshotSender::new();
+        let mut client = crate::view::ClientView::new();
+        let mut out = Vec::new();
+        for t in 1..40u32 {
+            if t > 2 {
+                tx.ack(t - 2);
+            }
+            let view: Vec<_> = (0..30u16)
+                .map(|i| ent(i, u32::from(i) + 1, i32::from(i) * 100 + t as i32 * 50, 0))
+                .collect();
+            let dead = tx.heard.checked_sub(1).filter(|&d| d != 0);
+            let dead_list = dead.and_then(|d| tx.sent(d)).map(|s| s.entities.as_ptr());
+            out.clear();
+            let stats = tx
+                .encode_next(t, 100, InputReceipt::default(), &view, None, &mut out)
+                .unwrap();
+            assert_eq!(stats.full, t <= 2, "tick {t}");
+            if let (Some(d), Some(list)) = (dead, dead_list) {
+                assert!(tx.sent(d).is_none(), "tick {t}: {d} is still kept");
+                assert_eq!(tx.scratch_view.as_ptr(), list, "tick {t}: another list");
+            }
+            assert_eq!(t >= 4, dead_list.is_some(), "tick {t}");
+            // The client holds every snapshot (it acks two ticks late).
+            client.apply(&decode(&out)).unwrap();
+            let held: Vec<_> = client.entities().iter().map(|e| e.state).collect();
+            let sent: Vec<_> = view.iter().map(|e| e.state).collect();
+            assert_eq!(held, sent, "tick {t}");
+        }
     }
 
     #[test]
