@@ -3,7 +3,7 @@
 //! accumulated priority when more are tracked than one snapshot carries.
 
 use arcane_protocol::snapshot::ViewEntity;
-use arcane_protocol::{ClientTier, EntityState, LocalId, NetId};
+use arcane_protocol::{ClientTier, LocalId, NetId};
 use bevy_ecs::prelude::*;
 use glam::Vec2;
 use rustc_hash::FxHashMap;
@@ -15,18 +15,21 @@ use crate::common::spatial::SpatialIndex;
 use crate::common::state::{Headless, ZoneClock, ZoneSettings};
 use crate::content::InterestTier;
 
+/// One tracked entity: 16 bytes, as every client's slots are walked every tick (the
+/// state last offered is in `InterestState::view`, read back only over the cap).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     net_id: NetId,
-    /// State this client was last sent (stale while the entity waits for a refresh).
-    last_sent: EntityState,
+    /// Where it is in this tick's frame (once seen this generation).
+    frame_idx: u32,
     /// Accumulated refresh priority.
     priority: f32,
-    /// Generation in which the entity was last found in view.
-    seen: u32,
-    frame_idx: u32,
-    distance: f32,
+    /// Generation in which the entity was last found in view. Every update marks or
+    /// drops every slot, so a wrapping byte tells this generation from the last.
+    seen: u8,
     entered: bool,
+    /// Over the snapshot cap: its state is this tick's (refreshed, or just entered).
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +52,12 @@ pub struct InterestState {
     by_net: FxHashMap<NetId, LocalId>,
     /// Free local ids below `used`, highest first (so `pop` yields the lowest).
     free: Vec<LocalId>,
-    generation: u32,
-    /// This tick's view, sorted by local id; read by replication.
+    generation: u8,
+    /// This tick's view, sorted by local id; read by replication. Until the next
+    /// update it also holds the state last offered for each entity.
     pub view: Vec<ViewEntity>,
+    /// Over the snapshot cap, the last view while the new one is built.
+    last_view: Vec<ViewEntity>,
     candidates: Vec<Candidate>,
     refresh: Vec<(f32, LocalId)>,
 }
@@ -71,6 +77,7 @@ impl InterestState {
             free: Vec::new(),
             generation: 0,
             view: Vec::new(),
+            last_view: Vec::new(),
             candidates: Vec::new(),
             refresh: Vec::new(),
         }
@@ -133,12 +140,11 @@ impl InterestState {
             if d2 <= outer * outer {
                 slot.seen = generation;
                 slot.frame_idx = idx;
-                slot.distance = d2.sqrt();
                 slot.entered = false;
                 tracked += 1;
             }
         }
-        self.finish(index, own, tier, tracked, 0);
+        self.finish(index, pos, own, tier, tracked, 0);
     }
 
     /// An in-between tick when everything tracked fits one snapshot (the common
@@ -156,9 +162,8 @@ impl InterestState {
             let found = index
                 .frame_index_near(s.net_id, s.frame_idx)
                 .map(|idx| (idx, &index.frame[idx as usize]))
-                .map(|(idx, f)| (idx, f, f.pos.distance_squared(pos)))
-                .filter(|&(_, _, d2)| d2 <= outer * outer);
-            let Some((idx, f, d2)) = found else {
+                .filter(|(_, f)| f.pos.distance_squared(pos) <= outer * outer);
+            let Some((idx, f)) = found else {
                 dropped = true;
                 self.by_net.remove(&s.net_id);
                 self.free.push(local as LocalId);
@@ -167,13 +172,11 @@ impl InterestState {
             };
             s.seen = generation;
             s.frame_idx = idx;
-            s.distance = d2.sqrt();
             s.entered = false;
-            s.last_sent = f.state;
             self.view.push(ViewEntity {
                 local: local as LocalId,
                 net_id: s.net_id,
-                state: s.last_sent,
+                state: f.state,
                 vel: (0, 0),
             });
         }
@@ -213,12 +216,10 @@ impl InterestState {
         for i in 0..kept {
             let c = self.candidates[i];
             let f = &index.frame[c.frame_idx as usize];
-            let distance = c.d2.sqrt();
             if let Some(local) = c.local {
                 if let Some(s) = self.slots[usize::from(local)].as_mut() {
                     s.seen = generation;
                     s.frame_idx = c.frame_idx;
-                    s.distance = distance;
                     s.entered = false;
                 }
                 continue;
@@ -229,23 +230,23 @@ impl InterestState {
             self.by_net.insert(f.net_id, local);
             self.slots[usize::from(local)] = Some(Slot {
                 net_id: f.net_id,
-                last_sent: f.state,
+                frame_idx: c.frame_idx,
                 priority: 0.0,
                 seen: generation,
-                frame_idx: c.frame_idx,
-                distance,
                 entered: true,
+                fresh: true,
             });
             entered += 1;
         }
 
-        self.finish(index, own, tier, kept, entered);
+        self.finish(index, pos, own, tier, kept, entered);
     }
 
     /// Drops what was not seen this generation, refreshes states and builds the view.
     fn finish(
         &mut self,
         index: &SpatialIndex,
+        pos: Vec2,
         own: NetId,
         tier: &InterestTier,
         kept: usize,
@@ -253,8 +254,12 @@ impl InterestState {
     ) {
         let generation = self.generation;
         // 4. Drop what left the view; if everything fits the snapshot cap, refresh and
-        //    build the view in the same pass (the common case).
+        //    build the view in the same pass (the common case). Over the cap, the last
+        //    view is kept aside: it holds the states last offered.
         let fits = kept <= usize::from(tier.snapshot_cap);
+        if !fits {
+            std::mem::swap(&mut self.view, &mut self.last_view);
+        }
         self.view.clear();
         self.refresh.clear();
         let mut dropped = false;
@@ -270,19 +275,20 @@ impl InterestState {
                 continue;
             }
             if fits {
-                s.last_sent = index.frame[s.frame_idx as usize].state;
                 self.view.push(ViewEntity {
                     local: local as LocalId,
                     net_id: s.net_id,
-                    state: s.last_sent,
+                    state: index.frame[s.frame_idx as usize].state,
                     vel: (0, 0),
                 });
             } else if !s.entered {
+                let at = index.frame[s.frame_idx as usize].pos;
                 s.priority += if s.net_id == own {
                     f32::INFINITY
                 } else {
-                    priority_gain(s.distance, tier.priority_falloff)
+                    priority_gain(at.distance(pos), tier.priority_falloff)
                 };
+                s.fresh = false;
                 self.refresh.push((s.priority, local as LocalId));
             }
         }
@@ -298,19 +304,33 @@ impl InterestState {
         let n = keep_smallest(&mut self.refresh, budget, |(p, _)| -p);
         for &(_, local) in &self.refresh[..n] {
             if let Some(s) = self.slots[usize::from(local)].as_mut() {
-                s.last_sent = index.frame[s.frame_idx as usize].state;
                 s.priority = 0.0;
+                s.fresh = true;
             }
         }
+        // The rest keep the state last offered (the last view is sorted by local id,
+        // as the slots are walked).
+        let mut last = self.last_view.iter().peekable();
         for local in 0..self.used {
-            if let Some(s) = &self.slots[local] {
-                self.view.push(ViewEntity {
-                    local: local as LocalId,
-                    net_id: s.net_id,
-                    state: s.last_sent,
-                    vel: (0, 0),
-                });
-            }
+            let Some(s) = &self.slots[local] else {
+                continue;
+            };
+            let local = local as LocalId;
+            while last.next_if(|v| v.local < local).is_some() {}
+            let offered = last
+                .peek()
+                .filter(|v| v.local == local && v.net_id == s.net_id);
+            let state = match offered {
+                Some(v) if !s.fresh => v.state,
+                // Refreshed, just entered, or (never) missing from the last view.
+                _ => index.frame[s.frame_idx as usize].state,
+            };
+            self.view.push(ViewEntity {
+                local,
+                net_id: s.net_id,
+                state,
+                vel: (0, 0),
+            });
         }
     }
 }
@@ -368,8 +388,8 @@ pub(super) fn restart_player_view(back: On<PlayerReconnected>, mut commands: Com
 mod tests {
     use super::*;
     use crate::common::spatial::FrameEntity;
-    use arcane_protocol::EntityKind;
     use arcane_protocol::quant::metres_to_cm;
+    use arcane_protocol::{EntityKind, EntityState};
 
     fn at(id: u32, x: f32) -> FrameEntity {
         FrameEntity {
@@ -435,5 +455,55 @@ mod tests {
         state.update(&index, Vec2::ZERO, own, &tier, 4);
         assert_eq!(seen(&state), [(1, 5700), (3, 500), (100, 0)]);
         assert!(state.view.windows(2).all(|w| w[0].local < w[1].local));
+    }
+
+    #[test]
+    fn over_the_snapshot_cap_the_rest_keep_the_state_last_offered() {
+        let tier = InterestTier {
+            radius: 50.0,
+            margin: 8.0,
+            tracked_cap: 160,
+            snapshot_cap: 2,
+            priority_falloff: 15.0,
+            query_interval_ticks: 1,
+        };
+        let own = NetId(100);
+        // Everything walks 1 m a tick along x; the client stays at the origin.
+        let frame = |t: u32| {
+            let x = |start: f32| start + t as f32;
+            [at(100, 0.0), at(1, x(10.0)), at(2, x(20.0)), at(3, x(30.0))].into_iter()
+        };
+        let mut index = SpatialIndex::default();
+        index.rebuild(frame(0));
+        let mut state = InterestState::new(ClientTier::Desktop);
+        state.update(&index, Vec2::ZERO, own, &tier, 0);
+        // Newcomers are stamped with their state on entry, over the cap or not.
+        assert_eq!(seen(&state), [(1, 1000), (2, 2000), (3, 3000), (100, 0)]);
+        index.rebuild(frame(1));
+        state.update(&index, Vec2::ZERO, own, &tier, 1);
+        // Two refreshed: the client's own entity and the nearest; the others keep
+        // the state last offered.
+        assert_eq!(seen(&state), [(1, 1100), (2, 2000), (3, 3000), (100, 0)]);
+        // Priority builds up: every entity is refreshed within a few ticks, and an
+        // entity's state is always one it had.
+        let mut refreshed = std::collections::HashSet::new();
+        for t in 2..8 {
+            let before = seen(&state);
+            index.rebuild(frame(t));
+            state.update(&index, Vec2::ZERO, own, &tier, u64::from(t));
+            for ((id, x), (_, was)) in seen(&state).into_iter().zip(before) {
+                let now = index.frame[index.frame_index(NetId(id)).unwrap() as usize]
+                    .state
+                    .x_cm;
+                assert!(
+                    x == now || x == was,
+                    "tick {t}: {id} at {x}, was {was}, is {now}"
+                );
+                if x == now && id != 100 {
+                    refreshed.insert(id);
+                }
+            }
+        }
+        assert_eq!(refreshed.len(), 3, "refreshed: {refreshed:?}");
     }
 }
