@@ -150,7 +150,15 @@ pub fn decide(behaviour: Behaviour, view: &ClientView, me: NetId, slots: Slots) 
         respawn: false,
         capture: None,
     };
-    let (Some(own), Some(me)) = (view.own(), view.entity(me)) else {
+    let Some(own) = view.own() else {
+        return idle;
+    };
+    // A living wanderer wanders whatever it sees: spare it the search of its view
+    // for its own entity (a swarm of thousands makes that search every tick).
+    if behaviour == Behaviour::Wanderer && own.respawn_tick.is_none() {
+        return idle;
+    }
+    let Some(me) = view.entity(me) else {
         return idle;
     };
     let tick = view.tick;
