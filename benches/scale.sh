@@ -16,12 +16,15 @@
 #   benches/scale.sh [N ...]                 # default: 500 1000 2000 3000 4000
 #   TRANSPORT=quic SECS=30 benches/scale.sh 1000
 #   ZONE_ARGS="--extra-tick-work 100ms" benches/scale.sh 500   # overloaded 2×: time dilation
+#   ROUNDS=3 benches/scale.sh 1000           # floor and zone 3 times, alternately: the
+#                                            # median round, then every round's ratios
 #   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT
 #   PERF=1 PERF_CALLGRAPH=dwarf SECS=10 benches/scale.sh 1000   # with call stacks (large)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRANSPORT=${TRANSPORT:-ws}
 SECS=${SECS:-20}
+ROUNDS=${ROUNDS:-1}   # floor and zone measured this many times per N, alternately
 NS=("$@")
 [ ${#NS[@]} -gt 0 ] || NS=(500 1000 2000 3000 4000)
 BIN=target/release
@@ -161,14 +164,17 @@ printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s %9s  %s\n'
     "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
-    f=$(floor "$n")
-    # WebSocket: the floor again with clients that sleep in epoll, as the bots do (the
-    # server's writes then wake them); QUIC's shared-socket clients have no such mode.
-    fw=0
-    if [ "$TRANSPORT" != quic ]; then fw=$(floor "$n" clients-waiting); fi
-    zone_run "$n" "$dir"
-    cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n.json"
-    python3 - "$n" "${f:-0}" "${fw:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" "$WORK" <<'EOF'
+    : >"$WORK/rows.txt"
+    for round in $(seq "$ROUNDS"); do
+        f=$(floor "$n")
+        # WebSocket: the floor again with clients that sleep in epoll, as the bots do (the
+        # server's writes then wake them); QUIC's shared-socket clients have no such mode.
+        fw=0
+        if [ "$TRANSPORT" != quic ]; then fw=$(floor "$n" clients-waiting); fi
+        zone_run "$n" "$dir"
+        cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n.json"
+        [ "$ROUNDS" -eq 1 ] || cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n-r$round.json"
+        python3 - "$n" "${f:-0}" "${fw:-0}" "$WORK/report.json" "$WORK/mem.txt" "$WORK/rate.txt" "$WORK" >>"$WORK/rows.txt" <<'EOF'
 import json, os, sys
 from collections import defaultdict
 
@@ -223,5 +229,20 @@ print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor
       f'{lat["p99"]:8.1f} {r["bytes_per_client_per_s"] / 1e3:8.2f} {mem[0] / 1024:8.1f} '
       f'{mem[1] / 1024:8.1f} {busy(sys.argv[7]):5.2f} '
       f'{packets(sys.argv[7], n, s.get("ticks_per_s") or 20):>9}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
+EOF
+    done
+    # With ROUNDS > 1: the round with the median ratio to the floor, then every round's
+    # ratio to the floor (and to floor_w).
+    python3 - "$WORK/rows.txt" <<'EOF'
+import sys
+rows = [l.rstrip("\n") for l in open(sys.argv[1]) if l.strip()]
+if len(rows) == 1:
+    print(rows[0])
+else:
+    ratio = lambda r: float(r.split()[4])
+    over_w = lambda r: float(r.split()[2]) / max(float(r.split()[5]), 1e-9)
+    rows.sort(key=ratio)
+    print(rows[len(rows) // 2] + "  rounds: " + ", ".join(
+        f"{ratio(r):.2f}× ({over_w(r):.2f}×)" for r in rows))
 EOF
 done
