@@ -156,7 +156,6 @@ impl InterestState {
     fn refresh_all(&mut self, index: &SpatialIndex, pos: Vec2, outer: f32) {
         let generation = self.generation;
         self.view.clear();
-        self.refresh.clear();
         let mut dropped = false;
         for local in 0..self.used {
             let Some(s) = self.slots[local].as_mut() else {
@@ -167,10 +166,9 @@ impl InterestState {
                 .map(|idx| (idx, &index.frame[idx as usize]))
                 .filter(|(_, f)| f.pos.distance_squared(pos) <= outer * outer);
             let Some((idx, f)) = found else {
+                let net_id = s.net_id;
                 dropped = true;
-                self.by_net.remove(&s.net_id);
-                self.free.push(local as LocalId);
-                self.slots[local] = None;
+                self.release(local, net_id);
                 continue;
             };
             s.seen = generation;
@@ -271,10 +269,9 @@ impl InterestState {
                 continue;
             };
             if s.seen != generation {
+                let net_id = s.net_id;
                 dropped = true;
-                self.by_net.remove(&s.net_id);
-                self.free.push(local as LocalId);
-                self.slots[local] = None;
+                self.release(local, net_id);
                 continue;
             }
             if fits {
@@ -339,6 +336,13 @@ impl InterestState {
 }
 
 impl InterestState {
+    /// Stops tracking the entity under `local` (its id is free again).
+    fn release(&mut self, local: usize, net_id: NetId) {
+        self.by_net.remove(&net_id);
+        self.free.push(local as LocalId);
+        self.slots[local] = None;
+    }
+
     /// Trims trailing free ids so `used` tracks the highest live id; after a drop, the
     /// free list is put back in order (highest first).
     fn release_trailing(&mut self, dropped: bool) {
