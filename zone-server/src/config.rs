@@ -137,6 +137,11 @@ pub struct ZoneServerConfig {
     /// drills and tests; `0s` (the default) in production.
     #[arg(long, env = "ARCANE_EXTRA_TICK_WORK", default_value = "0s", value_parser = humantime::parse_duration)]
     pub extra_tick_work: Duration,
+    /// Serve plain `ws://` connections with a task each, as `wss://` ones are, instead
+    /// of reading and writing them from the tick thread once a tick (the default,
+    /// and the cheaper: see docs/notes/2026-12-05-polled-websockets.md).
+    #[arg(long, env = "ARCANE_WS_TASKS")]
+    pub ws_tasks: bool,
 }
 
 impl ZoneServerConfig {
@@ -174,6 +179,7 @@ impl ZoneServerConfig {
             state_hash_every: 1,
             state_rows_every: 20,
             extra_tick_work: Duration::ZERO,
+            ws_tasks: false,
         }
     }
 }

@@ -246,6 +246,25 @@ pub(crate) async fn start_with_pause(
             shutdown.child_token(),
         )));
     }
+    let ctx = Arc::new(SessionContext {
+        zone_id: zone_id.clone(),
+        key: TicketKey::new(&config.ticket_secret),
+        inbox: inbox_tx.clone(),
+        metrics: metrics.clone(),
+        status: status.clone(),
+        draining: lifecycle.draining.clone(),
+        store: store.clone(),
+        max_frames_per_second: config.max_frames_per_second,
+        next_conn: AtomicU64::new(1),
+        social: social.clone(),
+    });
+    // Plain-TCP WebSocket connections are read and written by the tick thread.
+    let poller = (!config.ws_tasks).then(|| {
+        let (poller, link) =
+            crate::net::ws::poller::Poller::new(ctx.clone(), config.heartbeat_timeout);
+        ticker.set_poller(poller);
+        link
+    });
     let tick_thread = crate::tick::spawn(
         ticker,
         shutdown.child_token(),
@@ -274,18 +293,6 @@ pub(crate) async fn start_with_pause(
                 .ok()
         })
         .flatten();
-    let ctx = Arc::new(SessionContext {
-        zone_id: zone_id.clone(),
-        key: TicketKey::new(&config.ticket_secret),
-        inbox: inbox_tx.clone(),
-        metrics: metrics.clone(),
-        status: status.clone(),
-        draining: lifecycle.draining.clone(),
-        store: store.clone(),
-        max_frames_per_second: config.max_frames_per_second,
-        next_conn: AtomicU64::new(1),
-        social,
-    });
     let config = Arc::new(config);
     let close_after_empty = instance
         .as_ref()
@@ -345,6 +352,7 @@ pub(crate) async fn start_with_pause(
             slots,
             shutdown.child_token(),
             tls,
+            poller,
         )),
         tokio::spawn(crate::ops_http::serve(
             ops,

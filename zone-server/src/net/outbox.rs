@@ -6,7 +6,7 @@
 //! is closed with `SlowClient` instead.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arcane_protocol::KickReason;
@@ -94,6 +94,9 @@ pub struct Outbox {
     stale: AtomicU32,
     notify: Notify,
     direct: OnceLock<Arc<dyn DirectSnapshots>>,
+    /// The tick thread's poller serves the connection (`ws/poller.rs`): it writes
+    /// every tick, and nothing wakes a writer.
+    polled: AtomicBool,
 }
 
 impl Outbox {
@@ -202,9 +205,42 @@ impl Outbox {
         batch
     }
 
+    /// What [`Outbox::take`] takes, unless a close is pending: then nothing is taken,
+    /// and the connection's task sends it all, the kick last.
+    pub fn take_open(&self) -> Option<Batch> {
+        let mut p = self.lock();
+        if p.close.is_some() {
+            return None;
+        }
+        let batch = Batch {
+            reliable: p.reliable.drain(..).collect(),
+            snapshot: p.snapshot.take(),
+            close: None,
+        };
+        drop(p);
+        if batch.snapshot.is_some() {
+            self.stale.store(0, Ordering::Relaxed);
+        }
+        Some(batch)
+    }
+
+    /// Hands the connection to the tick thread's poller (`true`), or back to its task.
+    pub fn set_polled(&self, polled: bool) {
+        self.polled.store(polled, Ordering::Relaxed);
+    }
+
+    /// Whether the tick thread's poller writes this outbox (no writer to wake).
+    pub fn is_polled(&self) -> bool {
+        self.polled.load(Ordering::Relaxed)
+    }
+
     /// Wakes the writer: through the transport when it takes the wakes itself (see
-    /// [`DirectSnapshots::wake_writer`]), else whoever waits on [`Outbox::ready`].
+    /// [`DirectSnapshots::wake_writer`]), else whoever waits on [`Outbox::ready`];
+    /// nobody while the poller serves the connection.
     pub fn wake(&self) {
+        if self.is_polled() {
+            return;
+        }
         if self.direct.get().is_some_and(|d| d.wake_writer()) {
             return;
         }

@@ -268,14 +268,13 @@ impl SessionContext {
 
     /// Tells the tick thread the connection is gone.
     pub async fn leave(&self, session: &Session) {
-        self.social.offline(session.player.0, session.conn);
-        let _ = self
-            .inbox
-            .send(Inbound::Leave {
-                player: session.player,
-                conn: session.conn,
-            })
-            .await;
+        self.leave_ids(session.player, session.conn).await;
+    }
+
+    /// [`SessionContext::leave`] by the player and connection ids.
+    pub async fn leave_ids(&self, player: PlayerId, conn: ConnId) {
+        self.social.offline(player.0, conn);
+        let _ = self.inbox.send(Inbound::Leave { player, conn }).await;
     }
 
     fn forward(&self, msg: Inbound) {

@@ -23,6 +23,7 @@ use crate::journaling::{JournalSlot, TickJournal};
 use crate::metrics::Metrics;
 use crate::net::inbound::Inbound;
 use crate::net::outbox::Dispatcher;
+use crate::net::ws::poller::Poller;
 use crate::persist::PersistHandle;
 use crate::status::TickStatus;
 use router::Router;
@@ -46,6 +47,9 @@ pub struct Ticker {
     dilation: dilation::Dilation,
     /// Busy work added to each tick (`--extra-tick-work`).
     extra_work: Duration,
+    /// Plain-TCP WebSocket connections the tick thread reads before each tick and
+    /// writes after it.
+    poller: Option<Poller>,
 }
 
 impl Ticker {
@@ -69,7 +73,13 @@ impl Ticker {
             journal: TickJournal::new(None, 0),
             dilation: dilation::Dilation::new(period),
             extra_work: Duration::ZERO,
+            poller: None,
         }
+    }
+
+    /// Serves `poller`'s connections from the tick thread ([`spawn`]).
+    pub fn set_poller(&mut self, poller: Poller) {
+        self.poller = Some(poller);
     }
 
     /// Connects the tick to the social layer: chat leaving the zone, vitals for
@@ -394,6 +404,9 @@ pub fn spawn(
                 // The tick's start for input waits: what is in the inbox now is in
                 // time for this tick; what arrives from here on waits for the next.
                 let host_us = status.host_us(start);
+                if let Some(p) = &mut ticker.poller {
+                    p.read();
+                }
                 let stopping = shutdown.is_cancelled();
                 // Taken even when stopping: a join in it is closed properly below.
                 let open = ticker.take_inbox();
@@ -401,6 +414,9 @@ pub fn spawn(
                     break;
                 }
                 let elapsed = ticker.step(host_us);
+                if let Some(p) = &mut ticker.poller {
+                    p.write();
+                }
                 if elapsed > period {
                     metrics.tick_overruns.inc();
                     tracing::debug!(
@@ -420,7 +436,12 @@ pub fn spawn(
                     next = now;
                 }
             }
+            let poller = ticker.poller.take();
             ticker.finish();
+            // Their tasks send the kicks `finish` queued.
+            if let Some(p) = poller {
+                p.finish();
+            }
             tracing::info!("tick thread stopped");
         })
 }

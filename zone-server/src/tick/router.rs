@@ -414,7 +414,7 @@ impl Router {
                 }
             }
             p.frames = frames;
-            if queued {
+            if queued && !c.outbox.is_polled() {
                 to_wake.push(c.outbox.clone());
             }
             true
@@ -428,6 +428,8 @@ impl Router {
                     return;
                 };
                 match c.outbox.offer_snapshot(bytes) {
+                    // The tick thread's poller writes its connections itself.
+                    Offer::Queued if c.outbox.is_polled() => {}
                     Offer::Queued => self.to_wake.push(c.outbox.clone()),
                     Offer::Replaced => {
                         self.metrics.outbox_drops.inc();

@@ -25,8 +25,12 @@ use crate::metrics::kick_label;
 use crate::net::outbox::Outbox;
 use crate::net::session::{Refusal, Session, SessionContext, kick_frame};
 
+mod conn;
+pub mod poller;
 mod socket;
 
+use conn::{AsyncConn, Frames};
+use poller::{End, Handoff, PollerLink};
 use socket::{WsDirect, WsSocket};
 
 /// How often the server pings an idle connection so dead peers are noticed.
@@ -85,7 +89,9 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// Accepts connections until `shutdown` is cancelled. `slots` are the zone's
-/// connection slots, shared with the QUIC transport.
+/// connection slots, shared with the QUIC transport. With `poller`, plain-TCP
+/// connections are served by the tick thread between their handshake and their
+/// close (`poller.rs`); TLS ones are always served by their task.
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<SessionContext>,
@@ -93,6 +99,7 @@ pub async fn serve(
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    poller: Option<PollerLink>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -116,15 +123,19 @@ pub async fn serve(
         let config = config.clone();
         let permit = slots.clone().try_acquire_owned();
         let tls = tls.clone();
+        let poller = poller.clone();
         tokio::spawn(async move {
-            match (tls, permit) {
-                (None, Ok(_permit)) => {
+            match (tls, permit, poller) {
+                (None, Ok(_permit), Some(poller)) => {
+                    handle_polled(stream, poller, ctx, config).await;
+                }
+                (None, Ok(_permit), None) => {
                     let socket = WsSocket::new(stream);
                     let direct = socket.direct(ctx.metrics.clone());
                     handle_connection(socket, Some(direct), ctx, config).await;
                 }
-                (None, Err(_)) => refuse_full(WsSocket::new(stream), ctx, config).await,
-                (Some(acceptor), permit) => {
+                (None, Err(_), _) => refuse_full(WsSocket::new(stream), ctx, config).await,
+                (Some(acceptor), permit, _) => {
                     let accepted = timeout(config.handshake_timeout, acceptor.accept(stream)).await;
                     let Ok(Ok(tls)) = accepted else {
                         ctx.metrics.handshake_failure("tls");
@@ -166,15 +177,16 @@ async fn refuse_full<S: Stream>(
     }
 }
 
-async fn send_kick<S: Stream>(ws: &mut Ws<S>, (reason, detail): Refusal) {
+async fn send_kick<F: Frames>(ws: &mut F, (reason, detail): Refusal) {
     let frame = kick_frame(reason, &detail);
     let close = Message::Close(Some(CloseFrame {
         code: CloseCode::Policy,
         reason: kick_label(reason).into(),
     }));
     let _ = timeout(WRITE_TIMEOUT, async {
-        ws.feed(Message::Binary(frame)).await?;
-        ws.send(close).await
+        ws.feed_message(Message::Binary(frame)).await?;
+        ws.feed_message(close).await?;
+        ws.flush_all().await
     })
     .await;
 }
@@ -194,30 +206,154 @@ fn describe(e: &WsError) -> Option<Refusal> {
     }
 }
 
+/// The HTTP upgrade, within the handshake timeout; `None` (counted) when it fails.
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: S,
+    ctx: &SessionContext,
+    config: &ZoneServerConfig,
+) -> Option<Ws<S>> {
+    let upgrade = timeout(
+        config.handshake_timeout,
+        tokio_tungstenite::accept_async_with_config(socket, Some(ws_config())),
+    )
+    .await;
+    match upgrade {
+        Ok(Ok(ws)) => Some(ws),
+        Ok(Err(e)) => {
+            ctx.metrics.handshake_failure("upgrade");
+            tracing::debug!("websocket upgrade failed: {e}");
+            None
+        }
+        Err(_) => {
+            ctx.metrics.handshake_failure("timeout");
+            None
+        }
+    }
+}
+
 async fn handle_connection<S: Stream>(
     socket: S,
     direct: Option<WsDirect>,
     ctx: Arc<SessionContext>,
     config: Arc<ZoneServerConfig>,
 ) {
-    let upgrade = timeout(
-        config.handshake_timeout,
-        tokio_tungstenite::accept_async_with_config(socket, Some(ws_config())),
-    )
-    .await;
-    let mut ws = match upgrade {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
-            ctx.metrics.handshake_failure("upgrade");
-            tracing::debug!("websocket upgrade failed: {e}");
-            return;
+    let Some(mut ws) = upgrade(socket, &ctx, &config).await else {
+        return;
+    };
+    let Some(mut session) = hello_and_join(&mut ws, &ctx, &config).await else {
+        return;
+    };
+    ctx.metrics.connections.inc();
+    // From here the dispatcher writes lone snapshots straight into a plain socket.
+    if let Some(direct) = direct {
+        session.outbox.set_direct(Arc::new(direct));
+    }
+    // Instrumented, not entered: an entered span held across an await would tag
+    // other connections' lines on the same worker with this player.
+    let span = tracing::info_span!("session", zone = %ctx.zone_id, player = session.player.0, conn = session.conn, transport = "ws");
+    tracing::Instrument::instrument(run_session(ws, &ctx, &mut session, &config), span).await;
+    ctx.leave(&session).await;
+    ctx.metrics.connections.dec();
+}
+
+/// A plain-TCP connection served by the tick thread's poller once it has joined:
+/// this task does the handshake and the join, hands the socket over, and takes it
+/// back to close it.
+async fn handle_polled(
+    stream: TcpStream,
+    poller: PollerLink,
+    ctx: Arc<SessionContext>,
+    config: Arc<ZoneServerConfig>,
+) {
+    let Some(ws) = upgrade(stream, &ctx, &config).await else {
+        return;
+    };
+    // tungstenite's own reader is left behind with its buffer, which holds nothing:
+    // a client sends no frame before it has the upgrade's answer (RFC 6455 §4.1).
+    let mut conn = AsyncConn::new(ws.into_inner(), ws_config());
+    let Some(session) = hello_and_join(&mut conn, &ctx, &config).await else {
+        return;
+    };
+    ctx.metrics.connections.inc();
+    let (player, id) = (session.player, session.conn);
+    let span = tracing::info_span!("session", zone = %ctx.zone_id, player = player.0, conn = id, transport = "ws");
+    let served = match conn.stream.into_std() {
+        Ok(stream) => {
+            let (back, returned) = tokio::sync::oneshot::channel();
+            let handoff = Handoff {
+                stream,
+                ws: conn.ws,
+                session,
+                back,
+            };
+            match poller.send(handoff) {
+                Ok(()) => returned.await.ok(),
+                // The tick thread is gone: the zone stops.
+                Err(std::sync::mpsc::SendError(h)) => Some(poller::Returned {
+                    stream: h.stream,
+                    ws: h.ws,
+                    session: h.session,
+                    end: End::Close((
+                        KickReason::ServerShutdown,
+                        "the zone is shutting down".into(),
+                    )),
+                }),
+            }
         }
-        Err(_) => {
-            ctx.metrics.handshake_failure("timeout");
+        Err(e) => {
+            tracing::warn!("cannot take a connection out of the runtime: {e}");
+            ctx.leave_ids(player, id).await;
+            ctx.metrics.connections.dec();
             return;
         }
     };
-    let first = timeout(config.handshake_timeout, ws.next()).await;
+    let Some(r) = served else {
+        // The poller dropped the connection without a word: the process is ending.
+        ctx.leave_ids(player, id).await;
+        ctx.metrics.connections.dec();
+        return;
+    };
+    let close = async {
+        let Ok(stream) = TcpStream::from_std(r.stream) else {
+            return;
+        };
+        let mut conn = AsyncConn { stream, ws: r.ws };
+        close_polled(&mut conn, &ctx, &r.session, r.end).await;
+    };
+    tracing::Instrument::instrument(close, span).await;
+    ctx.leave(&r.session).await;
+    ctx.metrics.connections.dec();
+}
+
+/// Ends a connection the poller gave back: answers the peer's close, or sends what
+/// the outbox holds and the kick, then waits for the peer's close.
+async fn close_polled(conn: &mut AsyncConn, ctx: &SessionContext, session: &Session, end: End) {
+    let outbox = &session.outbox;
+    match end {
+        End::Closed => {
+            // The answer to a close frame, queued by tungstenite.
+            let _ = timeout(WRITE_TIMEOUT, conn.flush_all()).await;
+        }
+        End::Close((reason, detail)) => {
+            tracing::debug!(reason = kick_label(reason), "closing: {detail}");
+            // Counted once: the tick may have closed it already (and counted that).
+            if outbox.close(reason, detail) {
+                ctx.metrics.kick(reason);
+            }
+            let _ = timeout(WRITE_TIMEOUT, write_batch(conn, outbox, &ctx.metrics)).await;
+            linger(conn).await;
+        }
+    }
+}
+
+/// Reads the client's Hello, checks it and joins the player; a refusal is sent as a
+/// kick. `None` when the connection ends here.
+async fn hello_and_join<F: Frames>(
+    ws: &mut F,
+    ctx: &SessionContext,
+    config: &ZoneServerConfig,
+) -> Option<Session> {
+    let first = timeout(config.handshake_timeout, ws.next_message()).await;
     let hello = match first {
         Ok(Some(Ok(Message::Binary(b)))) => {
             ctx.metrics.ws.bytes_received.inc_by(b.len() as u64);
@@ -231,7 +367,7 @@ async fn handle_connection<S: Stream>(
         Ok(Some(Err(e))) => {
             Err(describe(&e).unwrap_or((KickReason::HandshakeFailed, e.to_string())))
         }
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(_) => Err((
             KickReason::Timeout,
             "no Hello within the handshake timeout".into(),
@@ -241,29 +377,19 @@ async fn handle_connection<S: Stream>(
         Ok(x) => x,
         Err(refusal) => {
             ctx.refused_handshake(&refusal);
-            send_kick(&mut ws, refusal).await;
-            return;
+            send_kick(ws, refusal).await;
+            return None;
         }
     };
-    let mut session = match ctx.join(player, tier, role).await {
+    let session = match ctx.join(player, tier, role).await {
         Ok(s) => s,
         Err(refusal) => {
             ctx.refused_handshake(&refusal);
-            send_kick(&mut ws, refusal).await;
-            return;
+            send_kick(ws, refusal).await;
+            return None;
         }
     };
-    ctx.metrics.connections.inc();
-    // From here the dispatcher writes lone snapshots straight into a plain socket.
-    if let Some(direct) = direct {
-        session.outbox.set_direct(Arc::new(direct));
-    }
-    // Instrumented, not entered: an entered span held across an await would tag
-    // other connections' lines on the same worker with this player.
-    let span = tracing::info_span!("session", zone = %ctx.zone_id, player = player.0, conn = session.conn, transport = "ws");
-    tracing::Instrument::instrument(run_session(ws, &ctx, &mut session, &config), span).await;
-    ctx.leave(&session).await;
-    ctx.metrics.connections.dec();
+    Some(session)
 }
 
 /// Pumps one connection: frames in, outbox out, and a periodic ping/heartbeat check.
@@ -363,9 +489,9 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// until it closes too, for at most `CLOSE_LINGER`. Closing a socket with unread input
 /// (a client's pongs, its last inputs) makes the kernel send a reset, which throws away
 /// the kick still in the send buffer.
-async fn linger<S: Stream>(ws: &mut Ws<S>) {
+async fn linger<F: Frames>(ws: &mut F) {
     let _ = timeout(CLOSE_LINGER, async {
-        while let Some(Ok(_)) = ws.next().await {}
+        while let Some(Ok(_)) = ws.next_message().await {}
     })
     .await;
 }
@@ -380,7 +506,7 @@ enum WriteResult {
 
 /// Sends everything pending in the outbox (reliable frames, then the newest snapshot,
 /// then a kick and close if one was requested) with one flush.
-async fn write_batch<S: Stream>(ws: &mut Ws<S>, outbox: &Outbox, metrics: &Metrics) -> WriteResult {
+async fn write_batch<F: Frames>(ws: &mut F, outbox: &Outbox, metrics: &Metrics) -> WriteResult {
     let batch = outbox.take();
     let mut sent = 0u64;
     let mut frames = 0u64;
@@ -392,20 +518,20 @@ async fn write_batch<S: Stream>(ws: &mut Ws<S>, outbox: &Outbox, metrics: &Metri
         for b in batch.reliable.into_iter().chain(batch.snapshot) {
             sent += b.len() as u64;
             frames += 1;
-            ws.feed(Message::Binary(b)).await?;
+            ws.feed_message(Message::Binary(b)).await?;
         }
         if let Some((reason, detail)) = &batch.close {
             let frame = kick_frame(*reason, detail);
             sent += frame.len() as u64;
             frames += 1;
-            ws.feed(Message::Binary(frame)).await?;
-            ws.feed(Message::Close(Some(CloseFrame {
+            ws.feed_message(Message::Binary(frame)).await?;
+            ws.feed_message(Message::Close(Some(CloseFrame {
                 code: CloseCode::Policy,
                 reason: kick_label(*reason).into(),
             })))
             .await?;
         }
-        ws.flush().await
+        ws.flush_all().await
     };
     let result = timeout(WRITE_TIMEOUT, write).await;
     metrics.ws.bytes_sent.inc_by(sent);
