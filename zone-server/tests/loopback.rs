@@ -39,11 +39,35 @@ fn test_content() -> tempfile::TempDir {
 /// The test zone; it reads its content once (no watching), so the folder goes when
 /// it has started.
 async fn start_zone(heartbeat: Duration) -> RunningZone {
+    start_zone_on(heartbeat, false).await
+}
+
+/// The test zone, its plain connections served by a task each (`--ws-tasks`) or by
+/// the tick thread (the default).
+async fn start_zone_on(heartbeat: Duration, ws_tasks: bool) -> RunningZone {
     let content = test_content();
     let mut config = ZoneServerConfig::local(content.path().to_path_buf(), "test");
     config.watch_content = false;
     config.heartbeat_timeout = heartbeat;
+    config.ws_tasks = ws_tasks;
     arcane_zone_server::start(config).await.unwrap()
+}
+
+/// A test of each way a plain connection is served: by the tick thread (the
+/// default) and by a task of its own (`--ws-tasks`, and every `wss://` connection).
+macro_rules! both_paths {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn by_the_tick_thread() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn by_a_task() {
+                super::$name(true).await
+            }
+        }
+    };
 }
 
 mod support;
@@ -223,6 +247,15 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
     assert!(c.waits.iter().all(|&(seq, _)| seq >= 1 && seq <= c.seq));
     assert!(c.waits.iter().any(|&(_, w)| w > 0), "{:?}", c.waits);
     assert!(c.waits.iter().all(|&(_, w)| w < 10_000), "{:?}", c.waits);
+    // Measured from the input's arrival, not from when the zone got round to reading
+    // it: the tick thread reads its connections right at the tick's start, so read
+    // times would make every wait zero.
+    let long = c.waits.iter().filter(|&&(_, w)| w >= 100).count();
+    assert!(
+        long * 3 >= c.waits.len(),
+        "few waits of 10 ms or more: {:?}",
+        c.waits
+    );
 
     // A disconnect removes the player's entity: B leaves A's view within a few ticks.
     let b_id = b.me;
@@ -238,9 +271,9 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
     z.wait().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
-    let z = start_zone(Duration::from_secs(15)).await;
+both_paths!(bad_input_gets_its_documented_outcome_while_others_are_served);
+async fn bad_input_gets_its_documented_outcome_while_others_are_served(ws_tasks: bool) {
+    let z = start_zone_on(Duration::from_secs(15), ws_tasks).await;
     let u = url(&z);
     let mut good = Player::join(&z, 100).await;
     good.step((0, 0)).await;
@@ -435,9 +468,9 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served() {
     z.wait().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection() {
-    let z = start_zone(Duration::from_millis(800)).await;
+both_paths!(silent_peers_time_out_and_duplicate_logins_replace_the_old_connection);
+async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection(ws_tasks: bool) {
+    let z = start_zone_on(Duration::from_millis(800), ws_tasks).await;
     // Says hello, then nothing (not even pongs): closed for a timeout. A dead peer
     // cannot read the kick, so the outcome is checked on the connection and metrics.
     let mut silent = Client::join(&url(&z), &good_ticket(1), ClientTier::Mobile)
@@ -495,8 +528,8 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection()
 
 /// A client that stops reading: once the kernel buffers are full, newer snapshots
 /// replace unsent ones, and a client that stays behind is closed as `SlowClient`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_closed_as_slow() {
+both_paths!(a_client_that_stops_reading_is_closed_as_slow);
+async fn a_client_that_stops_reading_is_closed_as_slow(ws_tasks: bool) {
     // Many NPCs around the spawn make every (never acked, so full) snapshot ~2 KB.
     let dir = test_content();
     let crowded = std::fs::read_to_string(dir.path().join("zones/test.ron"))
@@ -504,9 +537,9 @@ async fn a_client_that_stops_reading_is_closed_as_slow() {
         .replace("max: (400.0, 400.0)", "max: (150.0, 250.0)")
         .replace("count: 20", "count: 300");
     std::fs::write(dir.path().join("zones/test.ron"), crowded).unwrap();
-    let z = arcane_zone_server::start(ZoneServerConfig::local(dir.path().to_path_buf(), "test"))
-        .await
-        .unwrap();
+    let mut config = ZoneServerConfig::local(dir.path().to_path_buf(), "test");
+    config.ws_tasks = ws_tasks;
+    let z = arcane_zone_server::start(config).await.unwrap();
     let mut good = Player::join(&z, 1).await;
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
@@ -592,11 +625,11 @@ async fn a_client_that_stops_reading_is_closed_as_slow() {
 }
 
 /// A client's WebSocket close frame is answered with one (a clean close, not 1006).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_close_is_answered_with_a_close() {
+both_paths!(a_client_close_is_answered_with_a_close);
+async fn a_client_close_is_answered_with_a_close(ws_tasks: bool) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let z = start_zone(Duration::from_secs(15)).await;
+    let z = start_zone_on(Duration::from_secs(15), ws_tasks).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(url(&z)).await.unwrap();
     let mut hello = Vec::new();
     arcane_protocol::codec::encode_client_frame(
