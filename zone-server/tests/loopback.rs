@@ -70,6 +70,11 @@ macro_rules! both_paths {
     };
 }
 
+both_paths!(bad_input_gets_its_documented_outcome_while_others_are_served);
+both_paths!(silent_peers_time_out_and_duplicate_logins_replace_the_old_connection);
+both_paths!(a_client_that_stops_reading_is_closed_as_slow);
+both_paths!(a_client_close_is_answered_with_a_close);
+
 mod support;
 use support::{now_unix as now, ticket};
 
@@ -271,7 +276,6 @@ async fn near_players_see_each_other_and_far_ones_do_not() {
     z.wait().await;
 }
 
-both_paths!(bad_input_gets_its_documented_outcome_while_others_are_served);
 async fn bad_input_gets_its_documented_outcome_while_others_are_served(ws_tasks: bool) {
     let z = start_zone_on(Duration::from_secs(15), ws_tasks).await;
     let u = url(&z);
@@ -468,7 +472,6 @@ async fn bad_input_gets_its_documented_outcome_while_others_are_served(ws_tasks:
     z.wait().await;
 }
 
-both_paths!(silent_peers_time_out_and_duplicate_logins_replace_the_old_connection);
 async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection(ws_tasks: bool) {
     let z = start_zone_on(Duration::from_millis(800), ws_tasks).await;
     // Says hello, then nothing (not even pongs): closed for a timeout. A dead peer
@@ -528,7 +531,6 @@ async fn silent_peers_time_out_and_duplicate_logins_replace_the_old_connection(w
 
 /// A client that stops reading: once the kernel buffers are full, newer snapshots
 /// replace unsent ones, and a client that stays behind is closed as `SlowClient`.
-both_paths!(a_client_that_stops_reading_is_closed_as_slow);
 async fn a_client_that_stops_reading_is_closed_as_slow(ws_tasks: bool) {
     // Many NPCs around the spawn make every (never acked, so full) snapshot ~2 KB.
     let dir = test_content();
@@ -625,7 +627,6 @@ async fn a_client_that_stops_reading_is_closed_as_slow(ws_tasks: bool) {
 }
 
 /// A client's WebSocket close frame is answered with one (a clean close, not 1006).
-both_paths!(a_client_close_is_answered_with_a_close);
 async fn a_client_close_is_answered_with_a_close(ws_tasks: bool) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
