@@ -192,30 +192,24 @@ impl Outbox {
 
     /// Takes everything pending (reliable first, then the newest snapshot).
     pub fn take(&self) -> Batch {
-        let mut p = self.lock();
-        let batch = Batch {
-            reliable: p.reliable.drain(..).collect(),
-            snapshot: p.snapshot.take(),
-            close: p.close.clone(),
-        };
-        drop(p);
-        if batch.snapshot.is_some() {
-            self.stale.store(0, Ordering::Relaxed);
-        }
-        batch
+        self.take_unless(false).unwrap_or_default()
     }
 
     /// What [`Outbox::take`] takes, unless a close is pending: then nothing is taken,
     /// and the connection's task sends it all, the kick last.
     pub fn take_open(&self) -> Option<Batch> {
+        self.take_unless(true)
+    }
+
+    fn take_unless(&self, closing: bool) -> Option<Batch> {
         let mut p = self.lock();
-        if p.close.is_some() {
+        if closing && p.close.is_some() {
             return None;
         }
         let batch = Batch {
             reliable: p.reliable.drain(..).collect(),
             snapshot: p.snapshot.take(),
-            close: None,
+            close: p.close.clone(),
         };
         drop(p);
         if batch.snapshot.is_some() {

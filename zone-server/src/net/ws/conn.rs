@@ -47,7 +47,8 @@ where
     }
 }
 
-fn would_block(e: &WsError) -> bool {
+/// Whether tungstenite stopped because the socket would block.
+pub(super) fn would_block(e: &WsError) -> bool {
     matches!(e, WsError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 

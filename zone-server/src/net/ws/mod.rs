@@ -33,6 +33,26 @@ use conn::{AsyncConn, Frames};
 use poller::{End, Handoff, PollerLink};
 use socket::{WsDirect, WsSocket};
 
+/// The kick of a connection whose peer sent nothing for the heartbeat timeout.
+fn timed_out() -> Refusal {
+    let detail = "nothing received within the heartbeat timeout";
+    (KickReason::Timeout, detail.into())
+}
+
+/// The kick of a connection whose socket took nothing for `WRITE_TIMEOUT`.
+fn stalled() -> Refusal {
+    let detail = "the connection stopped taking data";
+    (KickReason::SlowClient, detail.into())
+}
+
+/// The kick of every connection when the zone stops.
+fn shutting_down() -> Refusal {
+    (
+        KickReason::ServerShutdown,
+        "the zone is shutting down".into(),
+    )
+}
+
 /// How often the server pings an idle connection so dead peers are noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest a single flush to a client may take before it counts as too slow.
@@ -293,10 +313,7 @@ async fn handle_polled(
                     stream: h.stream,
                     ws: h.ws,
                     session: h.session,
-                    end: End::Close((
-                        KickReason::ServerShutdown,
-                        "the zone is shutting down".into(),
-                    )),
+                    end: End::Close(shutting_down()),
                 }),
             }
         }
@@ -451,15 +468,12 @@ async fn run_session<S: Stream>(
                         linger(&mut ws).await;
                         return;
                     }
-                    WriteResult::Stalled => break Some((
-                        KickReason::SlowClient,
-                        "the connection stopped taking data".to_string(),
-                    )),
+                    WriteResult::Stalled => break Some(stalled()),
                 }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.heartbeat_timeout {
-                    break Some((KickReason::Timeout, "nothing received within the heartbeat timeout".to_string()));
+                    break Some(timed_out());
                 }
                 if ws.send(Message::Ping(Default::default())).await.is_err() {
                     return;

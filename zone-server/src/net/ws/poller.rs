@@ -22,15 +22,14 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use arcane_protocol::KickReason;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketContext;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::conn::Stamped;
-use super::{PING_INTERVAL, WRITE_TIMEOUT, describe};
+use super::conn::{Stamped, would_block};
+use super::{PING_INTERVAL, WRITE_TIMEOUT, describe, shutting_down, stalled, timed_out};
 use crate::net::session::{Refusal, Session, SessionContext};
 
 /// Most messages read from one connection in one tick: a client over it is slowed by
@@ -121,7 +120,7 @@ impl Poller {
             for _ in 0..MAX_MESSAGES_PER_TICK {
                 let message = match c.ws.read(&mut io) {
                     Ok(m) => m,
-                    Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if would_block(&e) => break,
                     Err(e) => {
                         end = Some(ended_by(&e));
                         break;
@@ -180,7 +179,7 @@ impl Poller {
             self.admit(h, now);
         }
         for c in &mut self.conns {
-            c.end.get_or_insert_with(shutting_down);
+            c.end.get_or_insert_with(|| End::Close(shutting_down()));
         }
         self.release();
     }
@@ -225,20 +224,6 @@ impl Poller {
     }
 }
 
-fn shutting_down() -> End {
-    End::Close((
-        KickReason::ServerShutdown,
-        "the zone is shutting down".into(),
-    ))
-}
-
-fn too_slow() -> End {
-    End::Close((
-        KickReason::SlowClient,
-        "the connection stopped taking data".into(),
-    ))
-}
-
 /// How a read error ends a connection: a refusal for what the client sent wrong,
 /// a plain close for a peer that is gone.
 fn ended_by(e: &WsError) -> End {
@@ -258,8 +243,7 @@ impl Polled {
         cmsg: &mut [u8],
     ) -> Option<End> {
         if now.duration_since(self.last_heard) > heartbeat {
-            let detail = "nothing received within the heartbeat timeout".to_string();
-            return Some(End::Close((KickReason::Timeout, detail)));
+            return Some(End::Close(timed_out()));
         }
         let mut io = Stamped::new(&self.stream, cmsg);
         if let Some(since) = self.blocked_since {
@@ -269,14 +253,17 @@ impl Polled {
             match self.ws.flush(&mut io) {
                 Ok(()) => self.blocked_since = None,
                 Err(e) if would_block(&e) => {
-                    return (now.duration_since(since) > WRITE_TIMEOUT).then(too_slow);
+                    let late = now.duration_since(since) > WRITE_TIMEOUT;
+                    return late.then(|| End::Close(stalled()));
                 }
                 Err(_) => return Some(End::Closed),
             }
         }
         let outbox = &self.session.outbox;
         let Some(batch) = outbox.take_open() else {
-            return Some(shutting_down());
+            // A close is pending (a kick, a transfer, the zone stopping): the task
+            // sends it, and the outbox's reason wins over this fallback.
+            return Some(End::Close(shutting_down()));
         };
         let mut sent = 0u64;
         let mut frames = 0u64;
@@ -301,7 +288,7 @@ impl Polled {
                 Ok(()) => {}
                 Err(e) if would_block(&e) => {}
                 Err(WsError::WriteBufferFull(_)) => {
-                    end = Some(too_slow());
+                    end = Some(End::Close(stalled()));
                     break;
                 }
                 Err(_) => {
@@ -325,8 +312,4 @@ impl Polled {
             Err(_) => Some(End::Closed),
         }
     }
-}
-
-fn would_block(e: &WsError) -> bool {
-    matches!(e, WsError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
