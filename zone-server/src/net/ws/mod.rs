@@ -319,26 +319,22 @@ async fn handle_polled(
         }
         Err(e) => {
             tracing::warn!("cannot take a connection out of the runtime: {e}");
-            ctx.leave_ids(player, id).await;
-            ctx.metrics.connections.dec();
-            return;
+            None
         }
     };
-    let Some(r) = served else {
-        // The poller dropped the connection without a word: the process is ending.
-        ctx.leave_ids(player, id).await;
-        ctx.metrics.connections.dec();
-        return;
-    };
-    let close = async {
-        let Ok(stream) = TcpStream::from_std(r.stream) else {
-            return;
+    // Without it, the poller dropped the connection without a word (the process is
+    // ending), or the connection never reached the poller.
+    if let Some(r) = served {
+        let close = async {
+            let Ok(stream) = TcpStream::from_std(r.stream) else {
+                return;
+            };
+            let mut conn = AsyncConn { stream, ws: r.ws };
+            close_polled(&mut conn, &ctx, &r.session, r.end).await;
         };
-        let mut conn = AsyncConn { stream, ws: r.ws };
-        close_polled(&mut conn, &ctx, &r.session, r.end).await;
-    };
-    tracing::Instrument::instrument(close, span).await;
-    ctx.leave(&r.session).await;
+        tracing::Instrument::instrument(close, span).await;
+    }
+    ctx.leave_ids(player, id).await;
     ctx.metrics.connections.dec();
 }
 
