@@ -5,14 +5,15 @@
 # measured first, in the same run, at the same N (`tcp_floor`, or its UDP modes for
 # QUIC), then the zone (pinned to CPU 0) against the bot swarm (CPU 1). Prints one
 # table row per N: zone CPU per client per tick and its ratio to the floor, the floor
-# again against clients that sleep in epoll as the bots do (floor_w, WebSocket), ticks/s,
+# again against clients that sleep in epoll as the bots do (floor_w, WebSocket) or the
+# zone's QUIC stack alone carrying the same datagrams (floor_q, QUIC), ticks/s,
 # the zone's time rate, bytes per entity update (headers included), latency
 # percentiles, the zone's memory (resident at the end, and its peak), the share
 # of a core the bots used, QUIC packets sent and datagrams received per client per
 # tick, and the zone's CPU by thread.
 #
 #   cargo build --release --bin zone-server --bin arcane-loadtest
-#   cargo build --release -p arcane-benches --example tcp_floor
+#   cargo build --release -p arcane-benches --example tcp_floor --example quic_floor
 #   benches/scale.sh [N ...]                 # default: 500 1000 2000 3000 4000
 #   TRANSPORT=quic SECS=30 benches/scale.sh 1000
 #   ZONE_ARGS="--extra-tick-work 100ms" benches/scale.sh 500   # overloaded 2×: time dilation
@@ -28,7 +29,7 @@ ROUNDS=${ROUNDS:-1}   # floor and zone measured this many times per N, alternate
 NS=("$@")
 [ ${#NS[@]} -gt 0 ] || NS=(500 1000 2000 3000 4000)
 BIN=target/release
-for b in zone-server arcane-loadtest examples/tcp_floor; do
+for b in zone-server arcane-loadtest examples/tcp_floor examples/quic_floor; do
     [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: build it first (see the header)" >&2; exit 2; }
 done
 # Every bot and every floor client is a socket, on both sides of loopback.
@@ -81,13 +82,18 @@ EOF
 }
 
 floor() { # $1 = N [$2 = client mode]: the transport floor's server CPU per client per tick (µs)
-    local n=$1 server=server clients=${2:-clients}
-    if [ "$TRANSPORT" = quic ]; then server=udp-server; clients=udp-clients-shared; fi
-    taskset -c 0 "$BIN/examples/tcp_floor" "$server" "$n" 15 >"$WORK/floor.txt" 2>&1 &
+    local n=$1 bin=tcp_floor server=server clients=${2:-clients}
+    if [ "$clients" = quic ]; then
+        # The zone's QUIC stack alone (examples/quic_floor), the second floor for QUIC.
+        bin=quic_floor clients=clients
+    elif [ "$TRANSPORT" = quic ]; then
+        server=udp-server clients=udp-clients-shared
+    fi
+    taskset -c 0 "$BIN/examples/$bin" "$server" "$n" 15 >"$WORK/floor.txt" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     sleep 0.5
-    taskset -c 1 "$BIN/examples/tcp_floor" "$clients" "$n" 15 >/dev/null 2>&1 || true
+    taskset -c 1 "$BIN/examples/$bin" "$clients" "$n" 15 >/dev/null 2>&1 || true
     wait "$pid" || true
     sed -n 's/.*= \([0-9.]*\) µs CPU.*/\1/p' "$WORK/floor.txt"
 }
@@ -159,18 +165,20 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
     wait "$zone" 2>/dev/null || true
 }
 
+second=floor_w
+[ "$TRANSPORT" = quic ] && second=floor_q
 printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s %9s  %s\n' \
-    N conn "µs/cl/tk" floor ratio floor_w ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots "pk out/in" \
+    N conn "µs/cl/tk" floor ratio "$second" ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots "pk out/in" \
     "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
     : >"$WORK/rows.txt"
     for round in $(seq "$ROUNDS"); do
         f=$(floor "$n")
-        # WebSocket: the floor again with clients that sleep in epoll, as the bots do (the
-        # server's writes then wake them); QUIC's shared-socket clients have no such mode.
-        fw=0
-        if [ "$TRANSPORT" != quic ]; then fw=$(floor "$n" clients-waiting); fi
+        # The second floor: WebSocket, the floor again with clients that sleep in epoll,
+        # as the bots do (the server's writes then wake them); QUIC, the zone's QUIC
+        # stack (TLS, quinn-proto, the endpoint loop) carrying the same traffic alone.
+        if [ "$TRANSPORT" = quic ]; then fw=$(floor "$n" quic); else fw=$(floor "$n" clients-waiting); fi
         zone_run "$n" "$dir"
         cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n.json"
         [ "$ROUNDS" -eq 1 ] || cp "$WORK/report.json" "$OUT/report-$TRANSPORT-$n-r$round.json"

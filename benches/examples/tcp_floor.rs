@@ -27,21 +27,15 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::cpu;
+
 /// One tick of one side's traffic, given a receive buffer.
 type Tick = Box<dyn FnMut(&mut [u8])>;
 
 const TICK: Duration = Duration::from_millis(50);
 const SNAPSHOT: [u8; 110] = [7; 110];
 const INPUT: [u8; 20] = [3; 20];
-
-/// (user, system) CPU seconds of this process so far (zeros if /proc cannot be read).
-fn cpu() -> (f64, f64) {
-    let Ok(stat) = procfs::process::Process::myself().and_then(|p| p.stat()) else {
-        return (0.0, 0.0);
-    };
-    let hz = procfs::ticks_per_second() as f64;
-    (stat.utime as f64 / hz, stat.stime as f64 / hz)
-}
 
 fn pump(socks: &mut [TcpStream], out: &[u8], buf: &mut [u8]) {
     for s in socks.iter_mut() {
@@ -99,16 +93,12 @@ fn main() -> std::io::Result<()> {
             std::thread::sleep(wait);
         }
     }
-    let (u0, s0) = start.1;
-    let (u1, s1) = cpu();
-    let measured = (total - 40) as f64;
-    let per = |x: f64| x * 1e6 / measured / n as f64;
-    println!(
-        "{mode}: {n} clients, {:.1} s: {:.2} µs user + {:.2} µs system = {:.2} µs CPU per client per tick",
+    support::report(
+        &mode,
+        n,
+        total - 40,
         start.0.elapsed().as_secs_f64(),
-        per(u1 - u0),
-        per(s1 - s0),
-        per(u1 - u0 + s1 - s0)
+        start.1,
     );
     Ok(())
 }

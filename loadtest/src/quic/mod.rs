@@ -22,7 +22,7 @@ use anyhow::{Context as _, bail};
 use arcane_protocol::{ClientMessage, MAX_CLIENT_FRAME};
 use arcane_quic_io::{ConnKey, Core, UdpIo};
 use bytes::Bytes;
-use quinn_proto::{Endpoint, EndpointConfig};
+use quinn_proto::{ClientConfig, Endpoint, EndpointConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::frame::{Incoming, client_frame};
@@ -122,6 +122,15 @@ pub struct QuicEndpoint {
     link_events: usize,
 }
 
+/// What connecting to `quic://host:port[?sha256=…]` takes: the address, the server
+/// name, and quinn-proto's client configuration (the certificate pinned by the hash,
+/// else the CAs of `ARCANE_QUIC_CA`).
+pub fn client_config_for(url: &str) -> anyhow::Result<(SocketAddr, String, ClientConfig)> {
+    let target = parse(url)?;
+    let config = client_config(&target)?;
+    Ok((target.addr, target.host, config))
+}
+
 /// A client endpoint many connections can share (a bot swarm): one socket and one
 /// task instead of one each.
 pub fn shared_endpoint() -> anyhow::Result<QuicEndpoint> {
@@ -218,9 +227,8 @@ impl QuicLink {
     /// Connects to `quic://host:port[?sha256=…]` and opens the session's stream, from
     /// `via` when given (a shared endpoint) or from a UDP socket of its own.
     pub async fn connect(url: &str, via: Option<&QuicEndpoint>) -> anyhow::Result<QuicLink> {
-        let target = parse(url)?;
-        let config = client_config(&target)?;
-        let v6 = target.addr.is_ipv6();
+        let (addr, host, config) = client_config_for(url)?;
+        let v6 = addr.is_ipv6();
         let (endpoint, owns_endpoint) = match via {
             Some(e) if e.v6 == v6 => (e.clone(), false),
             _ => (QuicEndpoint::bind(v6)?, true),
@@ -228,8 +236,8 @@ impl QuicLink {
         let (events, rx) = mpsc::channel(endpoint.link_events);
         let (reply, answer) = oneshot::channel();
         endpoint.command(Command::Connect {
-            addr: target.addr,
-            host: target.host,
+            addr,
+            host,
             config,
             events,
             reply,
@@ -241,7 +249,7 @@ impl QuicLink {
         let key = (&mut pending.answer)
             .await
             .map_err(|_| anyhow::anyhow!("the QUIC endpoint has stopped"))?
-            .map_err(|e| anyhow::anyhow!("QUIC handshake with {} failed: {e}", target.addr))?;
+            .map_err(|e| anyhow::anyhow!("QUIC handshake with {addr} failed: {e}"))?;
         drop(pending);
         Ok(QuicLink {
             key,

@@ -13,4 +13,4 @@ mod link;
 mod listener;
 
 pub use driver::serve;
-pub use listener::{bind, configured_identity};
+pub use listener::{QuicListener, bind, configured_identity};
