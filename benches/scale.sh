@@ -17,6 +17,7 @@
 #   benches/scale.sh [N ...]                 # default: 500 1000 2000 3000 4000
 #   TRANSPORT=quic SECS=30 benches/scale.sh 1000
 #   ZONE_ARGS="--extra-tick-work 100ms" benches/scale.sh 500   # overloaded 2×: time dilation
+#   BOT_ARGS="--ws-tasks" benches/scale.sh 3000   # WebSocket bots in a task each (the old swarm)
 #   ROUNDS=3 benches/scale.sh 1000           # floor and zone 3 times, alternately: the
 #                                            # median round, then every round's ratios
 #   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT
@@ -138,7 +139,7 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
         --behaviour wanderer --duration "${SECS}s" --ramp "${ramp}s" \
         --metrics http://127.0.0.1:9191/metrics --report "$WORK/report.json" \
         --max-p99-ms 1000000 --max-errors 1000000000 --max-disconnects 1000000000 \
-        --min-connected 0 >"$WORK/swarm.log" 2>&1 &
+        --min-connected 0 ${BOT_ARGS:-} >"$WORK/swarm.log" 2>&1 &
     local swarm=$!
     PIDS+=("$swarm")
     # Per-thread CPU of the zone over the middle of the measured window (user and

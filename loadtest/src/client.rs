@@ -49,6 +49,8 @@ pub struct Client {
 enum Link {
     Ws(Box<WsStream>),
     Quic(Box<QuicLink>),
+    /// The WebSocket went to a poller ([`Client::take_ws`]), which closes it.
+    Gone,
 }
 
 /// `ws://host:port` → `host:port`.
@@ -107,7 +109,7 @@ impl Client {
     pub fn datagrams(&self) -> DatagramCount {
         match &self.link {
             Link::Quic(q) => q.datagrams(),
-            Link::Ws(_) => DatagramCount::default(),
+            Link::Ws(_) | Link::Gone => DatagramCount::default(),
         }
     }
 
@@ -141,6 +143,7 @@ impl Client {
         match &mut self.link {
             Link::Ws(ws) => ws.send(Message::Binary(frame)).await?,
             Link::Quic(q) => q.send(frame, unreliable).await?,
+            Link::Gone => bail!("the connection was handed over"),
         }
         Ok(n)
     }
@@ -150,7 +153,19 @@ impl Client {
     pub fn quic_link(&mut self) -> Option<&mut QuicLink> {
         match &mut self.link {
             Link::Quic(q) => Some(q),
-            Link::Ws(_) => None,
+            Link::Ws(_) | Link::Gone => None,
+        }
+    }
+
+    /// Takes the WebSocket out of this client (to run a bot on a poller:
+    /// [`crate::ws_poll::WsPoller::drive`]); the client is then closed.
+    pub fn take_ws(&mut self) -> Option<WsStream> {
+        match std::mem::replace(&mut self.link, Link::Gone) {
+            Link::Ws(ws) => Some(*ws),
+            other => {
+                self.link = other;
+                None
+            }
         }
     }
 
@@ -159,6 +174,7 @@ impl Client {
         match &mut self.link {
             Link::Ws(ws) => ws.send(Message::Binary(bytes.into())).await?,
             Link::Quic(q) => q.send_unchecked(&bytes).await?,
+            Link::Gone => bail!("the connection was handed over"),
         }
         Ok(())
     }
@@ -168,6 +184,7 @@ impl Client {
         match &mut self.link {
             Link::Ws(ws) => ws.send(Message::Text(text.into())).await?,
             Link::Quic(_) => bail!("QUIC has no text frames"),
+            Link::Gone => bail!("the connection was handed over"),
         }
         Ok(())
     }
@@ -177,6 +194,7 @@ impl Client {
         let ws = match &mut self.link {
             Link::Ws(ws) => ws,
             Link::Quic(q) => return q.recv().await,
+            Link::Gone => return Incoming::Closed(Some("the connection was handed over".into())),
         };
         loop {
             match ws.next().await {
@@ -224,6 +242,7 @@ impl Client {
                 let _ = WebSocketStream::close(&mut ws, None).await;
             }
             Link::Quic(q) => q.close().await,
+            Link::Gone => {}
         }
     }
 }

@@ -1,10 +1,11 @@
 //! What a client sends and receives, whatever the transport: one frame batching client
-//! messages, and each server message as it arrived.
+//! messages, and each server message as it arrived; and the [`Handler`] interface by
+//! which a bot runs inside the task that reads its socket.
 
 use std::time::Instant;
 
 use arcane_protocol::codec::encode_client_frame;
-use arcane_protocol::{ClientMessage, ServerMessage};
+use arcane_protocol::{ClientMessage, MAX_CLIENT_FRAME, ServerMessage};
 
 /// One received frame.
 #[derive(Debug)]
@@ -42,4 +43,56 @@ pub fn client_frame(
         )
     });
     Ok((bytes::Bytes::copy_from_slice(buf), unreliable))
+}
+
+/// Runs a connection from inside the task that reads its socket rather than through
+/// a channel or a task of its own: a swarm's bot, on a QUIC endpoint's task
+/// ([`crate::quic::QuicLink::drive`]) or on the WebSocket poller
+/// ([`crate::ws_poll::WsPoller::drive`]). The task calls it with each message as it
+/// reads it and when its wake time comes, and checks for due wake times between
+/// reads, so one thread can run thousands of them and still send each one's input on
+/// time while a tick's snapshots wait to be read.
+pub trait Handler: std::any::Any + Send {
+    /// A message from the server, or the close; what to send back goes in `out`.
+    fn on_incoming(&mut self, incoming: Incoming, out: &mut Outbox) -> Flow;
+    /// When [`Handler::on_wake`] is next due (asked again after every call).
+    fn wake_at(&self) -> Option<Instant>;
+    fn on_wake(&mut self, now: Instant, out: &mut Outbox) -> Flow;
+}
+
+/// Whether a [`Handler`] goes on driving its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Hand the connection back (to its link, or to the bot that asked for it).
+    Stop,
+}
+
+/// What a [`Handler`] sends: frames, as [`crate::client::Client::send`] makes them.
+#[derive(Default)]
+pub struct Outbox {
+    pub(crate) frames: Vec<(bytes::Bytes, bool)>,
+    buf: Vec<u8>,
+}
+
+impl Outbox {
+    /// Queues one frame batching `messages`; returns its size.
+    pub fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
+        let (frame, unreliable) = client_frame(messages, &mut self.buf)?;
+        check_frame_size(&frame)?;
+        let n = frame.len();
+        self.frames.push((frame, unreliable));
+        Ok(n)
+    }
+}
+
+/// Refuses a frame over the zone's limit for client frames.
+pub(crate) fn check_frame_size(frame: &[u8]) -> anyhow::Result<()> {
+    if frame.len() > MAX_CLIENT_FRAME {
+        anyhow::bail!(
+            "a client frame of {} bytes is over the {MAX_CLIENT_FRAME}-byte limit",
+            frame.len()
+        );
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ pub mod scrape;
 pub mod social;
 pub mod swarm;
 pub mod tamer;
+pub mod ws_poll;
 
 pub use report::Report;
 pub use swarm::{SwarmConfig, run_swarm, run_swarm_blocking};

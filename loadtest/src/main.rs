@@ -95,6 +95,10 @@ struct Cli {
     /// nothing and form no party, the baseline of a chat cost measurement).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     chat_every: Duration,
+    /// Run each WebSocket bot in a task of its own (as before the poller thread that
+    /// runs them all by default), to compare the two.
+    #[arg(long)]
+    ws_tasks: bool,
     /// Log bots in through this orchestrator (`http://host:port`) instead of minting
     /// tickets for `--target`.
     #[arg(long)]
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<Vec<String>> {
         transport: cli.transport,
         idp_secret: cli.idp_secret,
         chat_every: cli.chat_every,
+        ws_tasks: cli.ws_tasks,
         impairment: cli.loss.map(|drop| arcane_loadtest::lossy::Impairment {
             drop,
             reorder: cli.reorder,

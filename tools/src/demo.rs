@@ -230,6 +230,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     );
     let swarm = SwarmConfig {
         chat_every: a.chat_every,
+        ws_tasks: false,
         target: endpoint(&first.info),
         bots: a.bots,
         duration: a.duration,

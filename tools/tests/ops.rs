@@ -540,6 +540,7 @@ async fn the_dashboard_and_runbook_name_only_metrics_a_loaded_zone_exports() {
     ] {
         let swarm = SwarmConfig {
             chat_every: Duration::from_secs(5),
+            ws_tasks: false,
             target,
             bots: 20,
             duration: Duration::from_secs(3),

@@ -104,6 +104,7 @@ fn serve_bots(tag: &str, idp_secret: Option<&str>, transport: Transport) {
 
     let swarm = SwarmConfig {
         chat_every: Duration::from_secs(5),
+        ws_tasks: false,
         target: "ws://unused".into(),
         bots: 20,
         duration: Duration::from_secs(3),

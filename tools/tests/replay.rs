@@ -42,6 +42,7 @@ async fn journaled_run(journal: &Path) -> (PathBuf, PathBuf) {
     let zone = arcane_zone_server::start(config).await.unwrap();
     let swarm = SwarmConfig {
         chat_every: Duration::from_secs(5),
+        ws_tasks: false,
         target: format!("ws://{}", zone.ws_addr),
         bots: 16,
         duration: Duration::from_secs(4),

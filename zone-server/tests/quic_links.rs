@@ -359,6 +359,7 @@ async fn a_swarm_that_cannot_join_reports_why() {
     let (base, _hash) = pinned.split_once("sha256=").unwrap();
     let swarm = arcane_loadtest::SwarmConfig {
         chat_every: Duration::from_secs(5),
+        ws_tasks: false,
         target: format!("{base}sha256={}", "0".repeat(64)),
         bots: 4,
         duration: Duration::from_secs(1),

@@ -16,16 +16,16 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use arcane_protocol::{ClientMessage, MAX_CLIENT_FRAME};
+use anyhow::Context as _;
 use arcane_quic_io::{ConnKey, Core, UdpIo};
 use bytes::Bytes;
 use quinn_proto::{ClientConfig, Endpoint, EndpointConfig};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::frame::{Incoming, client_frame};
+pub use crate::frame::{Flow, Handler, Outbox};
+use crate::frame::{Incoming, check_frame_size};
 use driver::{ClientDriver, Command, PACE};
 pub use inbound::DatagramCount;
 use inbound::{Inbound, LinkEvent};
@@ -41,45 +41,6 @@ const CLOSE_FLUSH: Duration = Duration::from_millis(200);
 /// snapshots at 20 Hz. A link that stops reading must not grow the endpoint's memory
 /// without bound, as a zone's outbox must not.
 pub const LINK_EVENTS: usize = 256;
-
-/// Runs a connection from inside its endpoint's task rather than through a
-/// [`QuicLink`]'s channel (see [`QuicLink::drive`]): a swarm's bot. The task calls it
-/// with each message as it reads it and when its wake time comes, and checks for due
-/// wake times between datagrams, so one thread can run a thousand of them and still
-/// send each one's input on time while a tick's snapshots wait to be read.
-pub trait Handler: std::any::Any + Send {
-    /// A message from the server, or the close; what to send back goes in `out`.
-    fn on_incoming(&mut self, incoming: Incoming, out: &mut Outbox) -> Flow;
-    /// When [`Handler::on_wake`] is next due (asked again after every call).
-    fn wake_at(&self) -> Option<Instant>;
-    fn on_wake(&mut self, now: Instant, out: &mut Outbox) -> Flow;
-}
-
-/// Whether a [`Handler`] goes on driving its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// Hand the connection back to its link.
-    Stop,
-}
-
-/// What a [`Handler`] sends: frames, as [`crate::client::Client::send`] makes them.
-#[derive(Default)]
-pub struct Outbox {
-    pub(super) frames: Vec<(Bytes, bool)>,
-    buf: Vec<u8>,
-}
-
-impl Outbox {
-    /// Queues one frame batching `messages`; returns its size.
-    pub fn send(&mut self, messages: &[ClientMessage]) -> anyhow::Result<usize> {
-        let (frame, unreliable) = client_frame(messages, &mut self.buf)?;
-        check_frame_size(&frame)?;
-        let n = frame.len();
-        self.frames.push((frame, unreliable));
-        Ok(n)
-    }
-}
 
 /// A handler at work, with what its link lent it: the channel (for messages that
 /// reached it before the handler took over) and the datagram count.
@@ -99,16 +60,6 @@ impl Driving {
     fn take_early_event(&mut self) -> Option<LinkEvent> {
         self.events.try_recv().ok()
     }
-}
-
-fn check_frame_size(frame: &[u8]) -> anyhow::Result<()> {
-    if frame.len() > MAX_CLIENT_FRAME {
-        bail!(
-            "a client frame of {} bytes is over the {MAX_CLIENT_FRAME}-byte limit",
-            frame.len()
-        );
-    }
-    Ok(())
 }
 
 /// A client UDP endpoint: one socket and the task that drives every connection made

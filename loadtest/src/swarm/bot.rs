@@ -16,7 +16,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::behaviour::{Behaviour, Slots, Walk, decide};
 use crate::client::{Client, Incoming};
-use crate::quic::Flow;
+use crate::frame::Flow;
 use crate::report::GameplayFigures;
 use crate::schedule::InputSchedule;
 use crate::social::SocialBot;
@@ -100,6 +100,14 @@ pub(super) struct BotState {
     social: Option<SocialBot>,
 }
 
+/// What a bot's connections run on: its group's shared QUIC endpoint, or the swarm's
+/// WebSocket poller (neither: a task of its own).
+#[derive(Clone)]
+pub(super) struct Carriers {
+    pub(super) quic: Option<crate::quic::QuicEndpoint>,
+    pub(super) ws_poller: Option<crate::ws_poll::WsPoller>,
+}
+
 /// Longest a bot keeps trying to get back into a zone after a transfer or re-login.
 const REJOIN_FOR: Duration = Duration::from_secs(30);
 
@@ -109,7 +117,7 @@ pub(super) async fn run_bot(
     http: reqwest::Client,
     stats: Arc<Mutex<Stats>>,
     links: Rc<Links>,
-    quic: Option<crate::quic::QuicEndpoint>,
+    carriers: Carriers,
     deadline: Instant,
 ) {
     let mut bot = BotState {
@@ -139,7 +147,9 @@ pub(super) async fn run_bot(
         };
         let joined = match target {
             Ok((endpoint, ticket)) => match links.route(endpoint, cfg.impairment).await {
-                Ok(endpoint) => Client::join_via(&endpoint, &ticket, cfg.tier, quic.as_ref()).await,
+                Ok(endpoint) => {
+                    Client::join_via(&endpoint, &ticket, cfg.tier, carriers.quic.as_ref()).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -172,7 +182,8 @@ pub(super) async fn run_bot(
             }
         };
         let session = Session::new(i, &cfg, stats.clone(), bot, deadline);
-        let Some((back, ended)) = play(&mut client, session).await else {
+        let Some((back, ended)) = play(&mut client, session, carriers.ws_poller.as_ref()).await
+        else {
             lock(&stats).disconnects += 1;
             return;
         };
@@ -213,9 +224,10 @@ pub(super) async fn run_bot(
 }
 
 /// One bot's play on one connection, without I/O: what it makes of each message from
-/// the zone, and which input it sends when. A WebSocket bot drives it from its own task
-/// ([`play_ws`]); a QUIC bot hands it to its endpoint's task ([`play_quic`]), which
-/// runs it between datagrams, so an input due while a thousand snapshots wait on the
+/// the zone, and which input it sends when. A WebSocket bot hands it to the swarm's
+/// poller thread (`crate::ws_poll`), or with `ws_tasks` drives it from its own task
+/// ([`play_ws`]); a QUIC bot hands it to its endpoint's task ([`play_quic`]). Both
+/// run it between reads, so an input due while thousands of snapshots wait on the
 /// bot thread goes out when it is due rather than after them.
 struct Session {
     i: usize,
@@ -514,12 +526,28 @@ impl Session {
 }
 
 /// Plays one connection until the deadline, a redirect or a close; hands back the
-/// bot's state with how it ended (`None`: the QUIC endpoint's task stopped, and the
-/// bot's state went with it).
-async fn play(client: &mut Client, session: Session) -> Option<(BotState, Ended)> {
-    let session = match client.quic_link() {
-        Some(link) => play_quic(link, session).await?,
-        None => play_ws(client, session).await,
+/// bot's state with how it ended (`None`: the QUIC endpoint's task or the WebSocket
+/// poller stopped, and the bot's state went with it).
+async fn play(
+    client: &mut Client,
+    session: Session,
+    ws_poller: Option<&crate::ws_poll::WsPoller>,
+) -> Option<(BotState, Ended)> {
+    let session = if let Some(link) = client.quic_link() {
+        play_quic(link, session).await?
+    } else if let Some(poller) = ws_poller
+        && let Some(ws) = client.take_ws()
+    {
+        let i = session.i;
+        match poller.drive(ws, session).await {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::debug!(bot = i, "the WebSocket poller stopped: {e:#}");
+                return None;
+            }
+        }
+    } else {
+        play_ws(client, session).await
     };
     let ended = session.ended.unwrap_or(Ended::Lost);
     Some((session.bot, ended))
@@ -578,8 +606,9 @@ async fn play_quic(link: &mut crate::quic::QuicLink, session: Session) -> Option
     }
 }
 
-impl crate::quic::Handler for Session {
-    fn on_incoming(&mut self, incoming: Incoming, _: &mut crate::quic::Outbox) -> Flow {
+/// How the QUIC endpoint's task and the WebSocket poller run a bot.
+impl crate::frame::Handler for Session {
+    fn on_incoming(&mut self, incoming: Incoming, _: &mut crate::frame::Outbox) -> Flow {
         // A snapshot may move the next input's due time: the endpoint's task asks
         // `wake_at` again after this, and the input goes from `on_wake`.
         match self.on_message(incoming) {
@@ -598,7 +627,7 @@ impl crate::quic::Handler for Session {
         )
     }
 
-    fn on_wake(&mut self, now: Instant, out: &mut crate::quic::Outbox) -> Flow {
+    fn on_wake(&mut self, now: Instant, out: &mut crate::frame::Outbox) -> Flow {
         if now >= self.deadline {
             self.finish();
             return Flow::Stop;

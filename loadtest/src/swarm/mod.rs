@@ -21,7 +21,7 @@ use crate::scrape::{self, ServerSample};
 
 mod bot;
 
-use bot::{BOTS_PER_ENDPOINT, run_bot};
+use bot::{BOTS_PER_ENDPOINT, Carriers, run_bot};
 
 #[derive(Debug, Clone)]
 pub struct SwarmConfig {
@@ -64,6 +64,10 @@ pub struct SwarmConfig {
     pub idp_secret: Option<String>,
     /// How often a social bot sends a chat message.
     pub chat_every: Duration,
+    /// WebSocket bots each in a task of their own, as before the poller (for
+    /// comparison); by default they all run on the poller's thread
+    /// ([`crate::ws_poll::WsPoller`]).
+    pub ws_tasks: bool,
 }
 
 /// A login request for `name`: with an identity token signed by `idp_secret` (the
@@ -236,6 +240,12 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
     let endpoints: Vec<crate::quic::QuicEndpoint> = (0..groups)
         .map(|_| crate::quic::shared_endpoint())
         .collect::<anyhow::Result<_>>()?;
+    // WebSocket bots, once joined, run on one poller thread.
+    let ws_poller = if quic || cfg.ws_tasks {
+        None
+    } else {
+        Some(crate::ws_poll::WsPoller::new()?)
+    };
     let start = Instant::now();
     let deadline = start + cfg.ramp + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.bots);
@@ -287,7 +297,10 @@ pub async fn run_swarm(cfg: SwarmConfig) -> anyhow::Result<Report> {
             http.clone(),
             stats.clone(),
             links.clone(),
-            endpoints.get(i / BOTS_PER_ENDPOINT).cloned(),
+            Carriers {
+                quic: endpoints.get(i / BOTS_PER_ENDPOINT).cloned(),
+                ws_poller: ws_poller.clone(),
+            },
             deadline,
         )));
         if !step.is_zero() {
