@@ -26,9 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use arcane_quic_io::{ConnKey, Core, Driven, Driver, LoopConfig, UdpIo, earliest, run};
+use arcane_quic_io::{ConnKey, Core, Driven, Driver, UdpIo, earliest, run};
+use arcane_zone_server::QUIC_PACE as PACE;
 use bytes::Bytes;
-use quinn_proto::{ClientConfig, Connection, Endpoint, EndpointConfig, Event, Incoming, VarInt};
+use quinn_proto::{
+    ClientConfig, Connection, ConnectionHandle, Endpoint, EndpointConfig, Event, Incoming, VarInt,
+};
 
 mod support;
 
@@ -44,11 +47,6 @@ const WARM_UP: u64 = 40;
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
 /// How long the closes get to leave before the server stops.
 const CLOSE_FLUSH: Duration = Duration::from_millis(300);
-/// As the zone's endpoint paces itself.
-const PACE: LoopConfig = LoopConfig {
-    recv_batches: 16,
-    serve_due_every: None,
-};
 
 struct Conn {
     key: ConnKey,
@@ -161,19 +159,39 @@ impl Floor {
                     per(1),
                     per(2)
                 );
-                self.slots.clear();
-                for c in core.conns.iter_mut() {
+                self.pass(core, |c| {
                     c.proto.close(now, VarInt::from_u32(0), Bytes::new());
-                    self.slots.push(c.key.slot);
-                }
-                for &slot in &self.slots {
-                    core.conns.mark(slot);
-                }
+                    true
+                });
                 self.stop_at = Some(now + CLOSE_FLUSH);
             }
             _ => {}
         }
     }
+
+    /// Runs `f` on every connection and queues those it returns true for to send.
+    fn pass(&mut self, core: &mut Core<Conn>, mut f: impl FnMut(&mut Conn) -> bool) {
+        self.slots.clear();
+        for c in core.conns.iter_mut() {
+            if f(c) {
+                self.slots.push(c.key.slot);
+            }
+        }
+        for &slot in &self.slots {
+            core.conns.mark(slot);
+        }
+    }
+}
+
+/// A new connection, not yet established.
+fn insert(core: &mut Core<Conn>, handle: ConnectionHandle, proto: Connection) {
+    let key = core.conns.new_key(handle);
+    core.conns.insert(Conn {
+        key,
+        proto,
+        live: false,
+        send_at: None,
+    });
 }
 
 /// The wake-ups are the ticks.
@@ -186,36 +204,22 @@ impl Driver for Floor {
     }
 
     fn on_wake(&mut self, core: &mut Core<Conn>, _: (), now: Instant) {
-        let f = self;
-        if let Some((addr, host, config, n)) = f.connect.take() {
+        if let Some((addr, host, config, n)) = self.connect.take() {
             for _ in 0..n {
                 match core.endpoint.connect(now, config.clone(), addr, &host) {
-                    Ok((handle, proto)) => {
-                        let key = core.conns.new_key(handle);
-                        core.conns.insert(Conn {
-                            key,
-                            proto,
-                            live: false,
-                            send_at: None,
-                        });
-                    }
-                    Err(e) => f.failed = Some(format!("cannot connect to {addr}: {e}")),
+                    Ok((handle, proto)) => insert(core, handle, proto),
+                    Err(e) => self.failed = Some(format!("cannot connect to {addr}: {e}")),
                 }
             }
         }
-        if f.measure.is_none() {
+        if self.measure.is_none() {
             return;
         }
-        f.slots.clear();
-        for c in core.conns.iter_mut() {
-            if c.live && c.proto.datagrams().send(f.payload.clone(), true).is_ok() {
-                f.slots.push(c.key.slot);
-            }
-        }
-        for &slot in &f.slots {
-            core.conns.mark(slot);
-        }
-        f.measure(core, now);
+        let payload = self.payload.clone();
+        self.pass(core, |c| {
+            c.live && c.proto.datagrams().send(payload.clone(), true).is_ok()
+        });
+        self.measure(core, now);
     }
 
     fn on_incoming(&mut self, core: &mut Core<Conn>, incoming: Incoming, now: Instant) {
@@ -224,13 +228,7 @@ impl Driver for Floor {
             return;
         }
         if let Ok((handle, proto)) = core.accept(incoming, now) {
-            let key = core.conns.new_key(handle);
-            core.conns.insert(Conn {
-                key,
-                proto,
-                live: false,
-                send_at: None,
-            });
+            insert(core, handle, proto);
         }
     }
 

@@ -9,8 +9,8 @@ use arcane_protocol::codec::decode_server_message;
 use arcane_protocol::{ClientMessage, ClientTier, Hello, PROTOCOL_VERSION, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use crate::frame::{Incoming, Received, client_frame};
@@ -51,6 +51,28 @@ enum Link {
     Quic(Box<QuicLink>),
     /// The WebSocket went to a poller ([`Client::take_ws`]), which closes it.
     Gone,
+}
+
+/// What one WebSocket read is to a client: a message (or a binary frame that does not
+/// decode), the close, or nothing to hand on (`None`: a ping, a pong, a text frame).
+/// Shared by [`Client::recv`] and the poller (`crate::ws_poll`).
+pub(crate) fn ws_incoming(read: Result<Message, WsError>) -> Option<Incoming> {
+    Some(match read {
+        Ok(Message::Binary(b)) => {
+            let received = Received {
+                bytes: b.len(),
+                at: Instant::now(),
+            };
+            match decode_server_message(&b) {
+                Ok(m) => Incoming::Message(m, received),
+                Err(e) => Incoming::Malformed(e.to_string()),
+            }
+        }
+        Ok(Message::Close(frame)) => Incoming::Closed(frame.map(|f| f.reason.to_string())),
+        Ok(_) => return None,
+        Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Incoming::Closed(None),
+        Err(e) => Incoming::Closed(Some(format!("error: {e}"))),
+    })
 }
 
 /// `ws://host:port` → `host:port`.
@@ -197,23 +219,11 @@ impl Client {
             Link::Gone => return Incoming::Closed(Some("the connection was handed over".into())),
         };
         loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(b))) => {
-                    let received = Received {
-                        bytes: b.len(),
-                        at: Instant::now(),
-                    };
-                    return match decode_server_message(&b) {
-                        Ok(m) => Incoming::Message(m, received),
-                        Err(e) => Incoming::Malformed(e.to_string()),
-                    };
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return Incoming::Closed(frame.map(|f| f.reason.to_string()));
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Incoming::Closed(Some(format!("error: {e}"))),
-                None => return Incoming::Closed(None),
+            let Some(read) = ws.next().await else {
+                return Incoming::Closed(None);
+            };
+            if let Some(incoming) = ws_incoming(read) {
+                return incoming;
             }
         }
     }

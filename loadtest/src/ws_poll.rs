@@ -21,7 +21,6 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use arcane_protocol::codec::decode_server_message;
 use arcane_quic_io::Timers;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -30,7 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketContext};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::frame::{Flow, Handler, Incoming, Outbox, Received};
+use crate::client::ws_incoming;
+use crate::frame::{Flow, Handler, Incoming, Outbox};
 
 /// Sockets read between two looks at the timer heap.
 const DUE_EVERY: usize = 16;
@@ -257,42 +257,22 @@ impl Bots {
         let Some(p) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let mut ended = None;
         loop {
-            let incoming = match p.ws.read(&mut p.stream) {
-                Ok(Message::Binary(b)) => {
-                    let received = Received {
-                        bytes: b.len(),
-                        at: Instant::now(),
-                    };
-                    match decode_server_message(&b) {
-                        Ok(m) => Incoming::Message(m, received),
-                        Err(e) => Incoming::Malformed(e.to_string()),
-                    }
-                }
-                Ok(Message::Close(frame)) => {
-                    ended = Some(Incoming::Closed(frame.map(|f| f.reason.to_string())));
-                    break;
-                }
-                Ok(_) => continue,
-                Err(WsError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                    ended = Some(Incoming::Closed(None));
-                    break;
-                }
-                Err(e) => {
-                    ended = Some(Incoming::Closed(Some(format!("error: {e}"))));
-                    break;
-                }
+            let read = p.ws.read(&mut p.stream);
+            if matches!(&read, Err(e) if would_block(e)) {
+                break;
+            }
+            let Some(incoming) = ws_incoming(read) else {
+                continue;
             };
+            if let Incoming::Closed(_) = incoming {
+                return self.stop(ep, slot, Some(incoming));
+            }
             if p.handler.on_incoming(incoming, &mut self.outbox) == Flow::Stop
                 || !send(p, &mut self.outbox)
             {
                 return self.stop(ep, slot, None);
             }
-        }
-        if let Some(closed) = ended {
-            return self.stop(ep, slot, Some(closed));
         }
         // A ping's pong, or an input the socket took only in part.
         if let Err(e) = p.ws.flush(&mut p.stream)

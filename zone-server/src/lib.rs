@@ -13,7 +13,8 @@
 //!
 //! The public surface is what `zone-server`, `arcane` and the tests use: start a zone
 //! in-process ([`start`]) or as a process ([`run_process`]), and its configuration;
-//! and its QUIC endpoint's set-up alone ([`bind_quic`]), for the QUIC floor benchmark.
+//! and its QUIC endpoint's set-up and pace alone ([`bind_quic`], [`QUIC_PACE`]), for
+//! the QUIC floor benchmark.
 
 mod agones;
 mod control;
@@ -35,7 +36,7 @@ pub mod config;
 pub use config::{IoOptions, ZoneServerConfig};
 pub use lease::{SUPERSEDED_EXIT, Superseded};
 pub use metrics::Metrics;
-pub use net::quic::{QuicListener, bind as bind_quic};
+pub use net::quic::{PACE as QUIC_PACE, QuicListener, bind as bind_quic};
 pub use net::session::MAX_MALFORMED_FRAMES;
 pub use process::{exit_code, run_process};
 pub use recovery::Recovered;

@@ -54,7 +54,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 const CLOSE_FLUSH: Duration = Duration::from_millis(200);
 /// How the endpoint loop paces the zone: up to 16 receive batches per wake before
 /// their datagrams are handled; timeouts only when the timer rings.
-const PACE: LoopConfig = LoopConfig {
+pub const PACE: LoopConfig = LoopConfig {
     recv_batches: 16,
     serve_due_every: None,
 };

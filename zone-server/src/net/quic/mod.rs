@@ -12,5 +12,5 @@ mod driver;
 mod link;
 mod listener;
 
-pub use driver::serve;
+pub use driver::{PACE, serve};
 pub use listener::{QuicListener, bind, configured_identity};
