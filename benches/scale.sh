@@ -9,8 +9,10 @@
 # zone's QUIC stack alone carrying the same datagrams (floor_q, QUIC), ticks/s,
 # the zone's time rate, bytes per entity update (headers included), latency
 # percentiles, the zone's memory (resident at the end, and its peak), the share
-# of a core the bots used, QUIC packets sent and datagrams received per client per
-# tick, and the zone's CPU by thread.
+# of a core the bots used, the share of inputs that missed their tick and how late
+# the bots sent their inputs (p99, ms: at 3,000 the swarm's own sends take a third
+# of its core), QUIC packets sent and datagrams received per client per tick, and
+# the zone's CPU by thread.
 #
 #   cargo build --release --bin zone-server --bin arcane-loadtest
 #   cargo build --release -p arcane-benches --example tcp_floor --example quic_floor
@@ -168,8 +170,8 @@ zone_run() { # $1 = N, $2 = content folder: the swarm's report, the zone's memor
 
 second=floor_w
 [ "$TRANSPORT" = quic ] && second=floor_q
-printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s %9s  %s\n' \
-    N conn "µs/cl/tk" floor ratio "$second" ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots "pk out/in" \
+printf '%-6s %-4s %9s %9s %6s %7s %7s %6s %9s %8s %8s %8s %8s %8s %5s %6s %7s %9s  %s\n' \
+    N conn "µs/cl/tk" floor ratio "$second" ticks/s rate B/update p50_ms p99_ms kB/cl/s rss_MB peak_MB bots late% send99 "pk out/in" \
     "µs/cl/tk by thread (user+system)"
 for n in "${NS[@]}"; do
     dir=$(content "$n")
@@ -237,6 +239,7 @@ print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor
       f'{floor_w:7.2f} {s.get("ticks_per_s", 0):7.2f} {float(rate):6.2f} {per_update:9.2f} {lat["p50"]:8.1f} '
       f'{lat["p99"]:8.1f} {r["bytes_per_client_per_s"] / 1e3:8.2f} {mem[0] / 1024:8.1f} '
       f'{mem[1] / 1024:8.1f} {busy(sys.argv[7]):5.2f} '
+      f'{100 * r["inputs_late"] / max(r["inputs_sent"], 1):6.2f} {r["bot_send_delay_ms"]["p99"]:7.1f} '
       f'{packets(sys.argv[7], n, s.get("ticks_per_s") or 20):>9}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
 EOF
     done
