@@ -9,6 +9,7 @@ use arcane_engine::common::components::{Position, Replicated};
 use arcane_engine::common::spatial::{FrameEntity, SpatialIndex};
 use arcane_engine::interest::InterestState;
 use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::sent_views::SentViews;
 use arcane_protocol::snapshot::{InputReceipt, ViewEntity};
 use arcane_protocol::{ClientTier, EntityKind, EntityState, NetId};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -161,7 +162,7 @@ fn delta_encode(c: &mut Criterion) {
     };
     let views: Vec<_> = (0..64).map(view).collect();
     g.bench_function("40_moving_entities", |b| {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut sent) = (SnapshotSender::new(), SentViews::new());
         let mut out = Vec::with_capacity(256);
         let mut t = 0usize;
         b.iter(|| {
@@ -170,6 +171,7 @@ fn delta_encode(c: &mut Criterion) {
             // Ack two ticks behind, as a client one round trip away would.
             tx.ack(t.saturating_sub(2) as u32);
             tx.encode_next(
+                &mut sent,
                 t as u32,
                 100,
                 InputReceipt::default(),

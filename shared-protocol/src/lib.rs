@@ -11,6 +11,7 @@ pub mod messages;
 pub mod quant;
 pub mod saved;
 pub mod sender;
+pub mod sent_views;
 pub mod snapshot;
 pub mod social;
 pub mod ticket;

@@ -1,9 +1,11 @@
-//! The server side of delta snapshots: per client, the ring of recently sent views and
-//! the newest acknowledged one, and the encoding of the next snapshot against it. Pure
-//! logic: time and input come in as arguments.
+//! The server side of delta snapshots: per client, the ring of recently sent snapshots
+//! (their views live in the zone's shared [`SentViews`]) and the newest acknowledged
+//! one, and the encoding of the next snapshot against it. Pure logic: time and input
+//! come in as arguments.
 
 use crate::codec::{self, CodecError};
 use crate::messages::ServerMessage;
+use crate::sent_views::{SentViews, ViewRef};
 use crate::snapshot::SENT_RING;
 use crate::snapshot::{InputReceipt, OwnState, Snapshot, ViewEntity, diff_views};
 
@@ -21,13 +23,13 @@ struct SentSnapshot {
     id: u32,
     tick: u32,
     /// The view as the client holds it once it applied this snapshot (velocities
-    /// included).
-    entities: Vec<ViewEntity>,
+    /// included), in the zone's [`SentViews`].
+    view: ViewRef,
     own: Option<OwnState>,
 }
 
-/// Server-side per-client snapshot state: the ring of recently sent views and the
-/// newest acknowledged id. Pure logic: time and input come in as arguments.
+/// Server-side per-client snapshot state: the ring of recently sent snapshots (where
+/// their views are in [`SentViews`]) and the newest acknowledged id. Pure logic: time and input come in as arguments.
 pub struct SnapshotSender {
     ring: Vec<SentSnapshot>,
     next_id: u32,
@@ -36,8 +38,6 @@ pub struct SnapshotSender {
     /// far behind still proves it reads.
     heard: u32,
     scratch: Snapshot,
-    /// The view being built for the next slot of the ring.
-    scratch_view: Vec<ViewEntity>,
 }
 
 impl Default for SnapshotSender {
@@ -53,14 +53,13 @@ impl SnapshotSender {
                 .map(|_| SentSnapshot {
                     id: 0,
                     tick: 0,
-                    entities: Vec::new(),
+                    view: ViewRef::NONE,
                     own: None,
                 })
                 .collect(),
             next_id: 1,
             heard: 0,
             scratch: Snapshot::default(),
-            scratch_view: Vec::new(),
         }
     }
 
@@ -97,9 +96,13 @@ impl SnapshotSender {
     /// Builds the next snapshot of `current` (sorted by `local`, unique) and the
     /// player's `own` state against the newest usable baseline, and appends its encoded
     /// `ServerMessage` to `out`. `time_rate` is the zone's time rate in percent of real
-    /// time (see [`Snapshot::time_rate`]).
+    /// time (see [`Snapshot::time_rate`]). The views sent are kept in `views`, which
+    /// the zone shares among its clients: a baseline whose tick `views` no longer
+    /// holds is not used (the snapshot is then full).
+    #[allow(clippy::too_many_arguments)]
     pub fn encode_next(
         &mut self,
+        views: &mut SentViews,
         tick: u32,
         time_rate: u8,
         input: InputReceipt,
@@ -110,33 +113,39 @@ impl SnapshotSender {
         debug_assert!(current.windows(2).all(|w| w[0].local < w[1].local));
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let baseline = self.baseline_id();
+        // Opening the tick may drop the oldest views: before a baseline is chosen.
+        views.open(tick);
+        let base_snap = self
+            .baseline_id()
+            .and_then(|b| self.sent(b))
+            .filter(|s| views.get(s.view).is_some());
+        let baseline = base_snap.map(|s| s.id);
+        let dt = base_snap.map_or(0, |s| tick.wrapping_sub(s.tick));
+        let base = base_snap.map_or(ViewRef::NONE, |s| s.view);
+        // The view sent one tick ago, from which velocities are measured, and the one
+        // two ticks ago, from which the step before that is measured.
+        let sent_at = |back: u32| {
+            self.sent(id.wrapping_sub(back))
+                .filter(|p| p.tick == tick.wrapping_sub(back))
+                .map_or(ViewRef::NONE, |p| p.view)
+        };
+        let (prev, before) = (sent_at(1), sent_at(2));
+        // With acks a tick behind, the baseline is the view sent one tick ago.
+        let prev_is_base = baseline.is_some() && base == prev;
+        let own_changed = own.is_some_and(|o| base_snap.and_then(|s| s.own.as_ref()) != Some(o));
         let mut snap = std::mem::take(&mut self.scratch);
-        let mut view = std::mem::take(&mut self.scratch_view);
         snap.id = id;
         snap.tick = tick;
         snap.time_rate = time_rate;
         snap.last_input_seq = input.seq;
         snap.input_wait = input.wait;
         snap.baseline = baseline.unwrap_or(0);
-        let empty: &[ViewEntity] = &[];
-        let base_snap = baseline.and_then(|b| self.sent(b));
-        let base = base_snap.map_or(empty, |s| s.entities.as_slice());
-        let dt = base_snap.map_or(0, |s| tick.wrapping_sub(s.tick));
-        // The view sent one tick ago, from which velocities are measured.
-        let prev = self
-            .sent(id.wrapping_sub(1))
-            .filter(|p| p.tick == tick.wrapping_sub(1))
-            .map_or(empty, |p| p.entities.as_slice());
-        // And the one two ticks ago, from which the step before that is measured.
-        let before = self
-            .sent(id.wrapping_sub(2))
-            .filter(|p| p.tick == tick.wrapping_sub(2))
-            .map_or(empty, |p| p.entities.as_slice());
-        diff_views(base, dt, (prev, before), current, &mut snap, &mut view);
-        let base_own = base_snap.and_then(|s| s.own.as_ref());
+        let (view, ()) = views.append(tick, [base, prev, before], |[base, prev, before], sent| {
+            let prev = if prev_is_base { base } else { prev };
+            diff_views(base, dt, (prev, before), current, &mut snap, sent);
+        });
         snap.own = match own {
-            Some(o) if base_own != Some(o) => Some(o.clone()),
+            Some(o) if own_changed => Some(o.clone()),
             _ => None,
         };
 
@@ -153,31 +162,16 @@ impl SnapshotSender {
         if let ServerMessage::Snapshot(s) = message {
             self.scratch = s;
         }
-        if let Err(e) = result {
-            self.scratch_view = view;
-            return Err(e);
-        }
+        result?;
 
         let slot = &mut self.ring[id as usize % SENT_RING];
         slot.id = id;
         slot.tick = tick;
-        std::mem::swap(&mut slot.entities, &mut view);
+        slot.view = view;
         match (own, &mut slot.own) {
             (Some(o), Some(kept)) => kept.clone_from(o),
             (o, kept) => *kept = o.cloned(),
         }
-        // The next view is built in the list of the newest snapshot that is needed no
-        // more, not in the one this slot held (written `SENT_RING` ticks ago and long
-        // out of the cache): one older than the newest ack is never a baseline again,
-        // and the next tick's `prev` and `before` are this one and the one before it.
-        if let Some(dead) = self.heard.checked_sub(1).filter(|&d| d != 0) {
-            let old = &mut self.ring[dead as usize % SENT_RING];
-            if old.id == dead {
-                old.id = 0;
-                std::mem::swap(&mut old.entities, &mut view);
-            }
-        }
-        self.scratch_view = view;
         Ok(EncodeStats {
             bytes: out.len() - start,
             ..stats
@@ -231,6 +225,17 @@ mod tests {
         assert_eq!(kept, own);
         assert_eq!(kept.ready_tick.as_ptr(), list, "reallocated");
         assert_eq!(own.clone(), own);
+    }
+
+    /// The next snapshot of `view` at `tick`, with no inputs and no own state.
+    fn encode(
+        tx: &mut SnapshotSender,
+        views: &mut SentViews,
+        tick: u32,
+        view: &[ViewEntity],
+        out: &mut Vec<u8>,
+    ) -> EncodeStats {
+        (tx.encode_next(views, tick, 100, InputReceipt::default(), view, None, out)).unwrap()
     }
 
     fn decode(bytes: &[u8]) -> Snapshot {
@@ -289,7 +294,7 @@ mod tests {
         // Species and traits travel in the variant, which only an enter carries:
         // a moving creature's update has the bytes of a moving player's.
         let bytes_of = |kind: EntityKind, variant: u16| {
-            let mut tx = SnapshotSender::new();
+            let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
             let mut out = Vec::new();
             let mut sizes = Vec::new();
             for t in 1..=3u32 {
@@ -297,8 +302,7 @@ mod tests {
                 e.state.kind = kind;
                 e.state.variant = variant;
                 out.clear();
-                tx.encode_next(t, 100, InputReceipt::default(), &[e], None, &mut out)
-                    .unwrap();
+                encode(&mut tx, &mut views, t, &[e], &mut out);
                 tx.ack(t);
                 sizes.push(out.len());
             }
@@ -318,10 +322,11 @@ mod tests {
 
     #[test]
     fn first_snapshot_is_full_then_deltas_follow_acks() {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut out = Vec::new();
         let s1 = tx
             .encode_next(
+                &mut views,
                 1,
                 100,
                 InputReceipt::default(),
@@ -336,6 +341,7 @@ mod tests {
         out.clear();
         let s2 = tx
             .encode_next(
+                &mut views,
                 2,
                 100,
                 InputReceipt::default(),
@@ -391,7 +397,7 @@ mod tests {
     /// update stating the velocity, then nudges or nothing, each snapshot acked.
     #[test]
     fn steady_walker_is_dead_reckoned() {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut client = crate::view::ClientView::new();
         let mut out = Vec::new();
         let mut sizes = Vec::new();
@@ -401,6 +407,7 @@ mod tests {
             let still = ent(8, 80, 5, 5);
             out.clear();
             tx.encode_next(
+                &mut views,
                 tick as u32,
                 100,
                 InputReceipt::default(),
@@ -434,7 +441,7 @@ mod tests {
     /// up the step in the next (its server applies two inputs then), as on a zone whose
     /// inputs arrive late. Walkers turn every 40–80 ticks.
     fn bytes_per_update(late: f64, lag: usize) -> f64 {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut client = crate::view::ClientView::new();
         let mut out = Vec::new();
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -479,8 +486,7 @@ mod tests {
                 })
                 .collect();
             out.clear();
-            tx.encode_next(tick, 100, InputReceipt::default(), &view, None, &mut out)
-                .unwrap();
+            encode(&mut tx, &mut views, tick, &view, &mut out);
             let snap = decode(&out);
             client.apply(&snap).unwrap();
             let states = |v: &[ViewEntity]| v.iter().map(|e| e.state).collect::<Vec<_>>();
@@ -552,12 +558,10 @@ mod tests {
 
     #[test]
     fn acks_for_unsent_or_older_snapshots_are_ignored() {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut out = Vec::new();
-        tx.encode_next(1, 100, InputReceipt::default(), &[], None, &mut out)
-            .unwrap();
-        tx.encode_next(2, 100, InputReceipt::default(), &[], None, &mut out)
-            .unwrap();
+        encode(&mut tx, &mut views, 1, &[], &mut out);
+        encode(&mut tx, &mut views, 2, &[], &mut out);
         tx.ack(7);
         assert_eq!(tx.baseline_id(), None);
         tx.ack(2);
@@ -567,12 +571,11 @@ mod tests {
 
     #[test]
     fn unacknowledged_counts_snapshots_since_the_newest_ack_even_beyond_the_ring() {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut out = Vec::new();
         let mut send = |tx: &mut SnapshotSender, n: u32| {
             for t in 0..n {
-                tx.encode_next(t, 100, InputReceipt::default(), &[], None, &mut out)
-                    .unwrap();
+                encode(tx, &mut views, t, &[], &mut out);
             }
         };
         assert_eq!(tx.unacknowledged(), 0);
@@ -593,45 +596,63 @@ mod tests {
     }
 
     #[test]
-    fn the_next_view_is_built_in_the_list_of_a_snapshot_needed_no_more() {
-        // Acks two ticks behind: each tick releases the snapshot older than the newest
-        // ack, whose list (written two ticks ago, not `SENT_RING` ago) takes the next
-        // view. Baselines stay usable and the client's view stays exact.
-        let mut tx = SnapshotSender::new();
-        let mut client = crate::view::ClientView::new();
+    fn clients_share_one_list_per_tick_and_their_views_stay_exact() {
+        // Three clients acking two ticks behind, their views in one list per tick:
+        // baselines stay usable, each client's view stays exact, and only the ring's
+        // lists are held.
+        let mut views = SentViews::new();
+        let mut txs: Vec<_> = (0..3).map(|_| SnapshotSender::new()).collect();
+        let mut clients: Vec<_> = (0..3).map(|_| crate::view::ClientView::new()).collect();
         let mut out = Vec::new();
         for t in 1..40u32 {
-            if t > 2 {
-                tx.ack(t - 2);
+            for (c, (tx, client)) in txs.iter_mut().zip(&mut clients).enumerate() {
+                if t > 2 {
+                    tx.ack(t - 2);
+                }
+                let view: Vec<_> = (0..30u16)
+                    .map(|i| {
+                        let x = i32::from(i) * 100 + t as i32 * 50 * (c as i32 + 1);
+                        ent(i, u32::from(i) + 1, x, c as i32)
+                    })
+                    .collect();
+                out.clear();
+                let stats = encode(tx, &mut views, t, &view, &mut out);
+                assert_eq!(stats.full, t <= 2, "tick {t}");
+                client.apply(&decode(&out)).unwrap();
+                let held: Vec<_> = client.entities().iter().map(|e| e.state).collect();
+                let sent: Vec<_> = view.iter().map(|e| e.state).collect();
+                assert_eq!(held, sent, "tick {t}, client {c}");
             }
-            let view: Vec<_> = (0..30u16)
-                .map(|i| ent(i, u32::from(i) + 1, i32::from(i) * 100 + t as i32 * 50, 0))
-                .collect();
-            let dead = tx.heard.checked_sub(1).filter(|&d| d != 0);
-            let dead_list = dead.and_then(|d| tx.sent(d)).map(|s| s.entities.as_ptr());
-            out.clear();
-            let stats = tx
-                .encode_next(t, 100, InputReceipt::default(), &view, None, &mut out)
-                .unwrap();
-            assert_eq!(stats.full, t <= 2, "tick {t}");
-            if let (Some(d), Some(list)) = (dead, dead_list) {
-                assert!(tx.sent(d).is_none(), "tick {t}: {d} is still kept");
-                assert_eq!(tx.scratch_view.as_ptr(), list, "tick {t}: another list");
-            }
-            assert_eq!(t >= 4, dead_list.is_some(), "tick {t}");
-            // The client holds every snapshot (it acks two ticks late).
-            client.apply(&decode(&out)).unwrap();
-            let held: Vec<_> = client.entities().iter().map(|e| e.state).collect();
-            let sent: Vec<_> = view.iter().map(|e| e.state).collect();
-            assert_eq!(held, sent, "tick {t}");
         }
+        assert_eq!(views.len(), 3 * 30 * (SENT_RING + 1));
+    }
+
+    #[test]
+    fn a_baseline_whose_tick_the_views_dropped_is_not_used() {
+        // The client's snapshots are far apart in ticks: its baseline is still in its
+        // ring, but the zone's views dropped that tick long ago.
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
+        let mut out = Vec::new();
+        let e = [ent(0, 1, 0, 0)];
+        encode(&mut tx, &mut views, 1, &e, &mut out);
+        tx.ack(1);
+        let mut other = SnapshotSender::new();
+        for t in 2..2 + SENT_RING as u32 {
+            encode(&mut other, &mut views, t, &e, &mut out);
+        }
+        assert_eq!(tx.baseline_id(), Some(1));
+        out.clear();
+        let stats = encode(&mut tx, &mut views, 99, &e, &mut out);
+        assert!(stats.full);
+        assert_eq!(decode(&out).baseline, 0);
     }
 
     #[test]
     fn baseline_older_than_the_ring_falls_back_to_full() {
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut out = Vec::new();
         tx.encode_next(
+            &mut views,
             1,
             100,
             InputReceipt::default(),
@@ -643,6 +664,7 @@ mod tests {
         tx.ack(1);
         for t in 0..SENT_RING as u32 {
             tx.encode_next(
+                &mut views,
                 t + 2,
                 100,
                 InputReceipt::default(),
@@ -655,6 +677,7 @@ mod tests {
         out.clear();
         let stats = tx
             .encode_next(
+                &mut views,
                 99,
                 100,
                 InputReceipt::default(),

@@ -581,8 +581,8 @@ fn same_entity<'a>(
 }
 
 /// Fills `snap`'s leaves/enters/updates with what turns `base` (taken `dt` ticks ago)
-/// into `current`, and `sent` with `current` as the client will hold it (velocities
-/// included). `prev` and `before` are the views sent one and two ticks ago (empty
+/// into `current`, and appends to `sent` `current` as the client will hold it
+/// (velocities included). `prev` and `before` are the views sent one and two ticks ago (empty
 /// when there is none). An entity's velocity is its step since `prev`, stated anew
 /// when it differs from the baseline's by more than [`VEL_SLACK`] on an axis, unless
 /// it is a player's [`hiccup`] the step before it (since `before`) does not confirm:
@@ -601,7 +601,6 @@ pub fn diff_views(
     snap.leaves.clear();
     snap.enters.clear();
     snap.updates.clear();
-    sent.clear();
     let enter = |c: &ViewEntity| EntityEnter {
         local: c.local,
         net_id: c.net_id,
@@ -613,7 +612,9 @@ pub fn diff_views(
     // `sent` is `current` with each entity's velocity as the client will hold it: one
     // copy up front, then the merge writes only the velocities (zero for an entity
     // the client meets anew).
+    let start = sent.len();
     sent.extend_from_slice(current);
+    let sent = &mut sent[start..];
     // A merge of id-sorted lists; most entities are in all of them.
     let (mut i, mut j, mut k, mut m) = (0, 0, 0, 0);
     while let (Some(c), Some(s)) = (current.get(j), sent.get_mut(j)) {

@@ -8,6 +8,7 @@ use arcane_protocol::codec::{
     decode_client_frame, decode_limited, decode_server_message, encode_client_frame, encode_to_vec,
 };
 use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::sent_views::SentViews;
 use arcane_protocol::snapshot::{EntityUpdate, InputReceipt, OwnState, ViewEntity};
 use arcane_protocol::view::{ApplyError, ClientView};
 use arcane_protocol::{
@@ -168,7 +169,7 @@ fn check_converges(
     ack_drops: &[bool],
     swaps: &[bool],
 ) -> Result<(), TestCaseError> {
-    let mut tx = SnapshotSender::new();
+    let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
     let mut ids = LocalIds {
         by_net: Default::default(),
     };
@@ -217,6 +218,7 @@ fn check_converges(
         let mut bytes = Vec::new();
         let own = own_at(i / 2);
         tx.encode_next(
+            &mut views,
             i as u32,
             100,
             InputReceipt::default(),
@@ -258,6 +260,7 @@ fn check_converges(
         let own = own_at(total);
         let tick = sent.len() as u32;
         tx.encode_next(
+            &mut views,
             tick,
             100,
             InputReceipt::default(),
@@ -394,9 +397,9 @@ proptest! {
     fn input_receipts_round_trip(seq in any::<u32>(), back in any::<u32>(), wait_us in any::<u64>()) {
         let wait = arcane_protocol::InputWait::new(seq, seq.wrapping_sub(back), wait_us);
         prop_assert_eq!(wait.is_some(), back <= 255 && back <= seq);
-        let mut tx = SnapshotSender::new();
+        let (mut tx, mut views) = (SnapshotSender::new(), SentViews::new());
         let mut bytes = Vec::new();
-        tx.encode_next(1, 100, InputReceipt { seq, wait }, &[], None, &mut bytes).unwrap();
+        tx.encode_next(&mut views, 1, 100, InputReceipt { seq, wait }, &[], None, &mut bytes).unwrap();
         let snap = match decode_server_message(&bytes).unwrap() {
             ServerMessage::Snapshot(s) => s,
             other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),

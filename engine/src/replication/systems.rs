@@ -2,6 +2,7 @@
 //! acks in, a fresh history on join and reconnect.
 
 use arcane_protocol::sender::SnapshotSender;
+use arcane_protocol::sent_views::SentViews;
 use arcane_protocol::snapshot::{InputReceipt, InputWait};
 use arcane_protocol::{KickReason, OwnState};
 use bevy_ecs::prelude::*;
@@ -34,6 +35,8 @@ pub struct SnapshotScratch {
     ranges: Vec<(PlayerId, std::ops::Range<usize>)>,
     /// Reused for each client's own state.
     own: OwnState,
+    /// Every client's sent views, the baselines of their next snapshots.
+    views: SentViews,
 }
 
 /// The snapshot's report on the player's inputs: the newest applied, and the wait of
@@ -105,6 +108,7 @@ pub fn encode_snapshots(
         buffer,
         ranges,
         own,
+        views,
     } = &mut *scratch;
     ranges.clear();
     for (player, input, interest, mut link, vitals) in &mut clients {
@@ -114,6 +118,7 @@ pub fn encode_snapshots(
             &*own
         });
         match link.sender.encode_next(
+            views,
             tick,
             clock.time_rate,
             receipt(input),
