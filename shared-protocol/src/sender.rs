@@ -29,7 +29,8 @@ struct SentSnapshot {
 }
 
 /// Server-side per-client snapshot state: the ring of recently sent snapshots (where
-/// their views are in [`SentViews`]) and the newest acknowledged id. Pure logic: time and input come in as arguments.
+/// their views are in [`SentViews`]) and the newest acknowledged id. Pure logic: time
+/// and input come in as arguments.
 pub struct SnapshotSender {
     ring: Vec<SentSnapshot>,
     next_id: u32,

@@ -1,6 +1,6 @@
 //! The views a zone sent its clients, kept for the last [`SENT_RING`] ticks (and the
-//! current one) as the baselines of their next snapshots: one list per tick, every client's view back to
-//! back in the order they were encoded.
+//! current one) as the baselines of their next snapshots: one list per tick, every
+//! client's view back to back in the order they were encoded.
 //!
 //! A zone encodes its clients in the same order every tick, so the baselines it reads
 //! (mostly last tick's) and the views it writes are each one forward stream through
@@ -148,13 +148,10 @@ impl SentViews {
         (at, result)
     }
 
-    /// Entities held across all ticks' lists (for memory metrics and tests).
-    pub fn len(&self) -> usize {
+    /// Entities held across all ticks' lists.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.ticks.iter().map(|t| t.entities.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -582,14 +582,14 @@ fn same_entity<'a>(
 
 /// Fills `snap`'s leaves/enters/updates with what turns `base` (taken `dt` ticks ago)
 /// into `current`, and appends to `sent` `current` as the client will hold it
-/// (velocities included). `prev` and `before` are the views sent one and two ticks ago (empty
-/// when there is none). An entity's velocity is its step since `prev`, stated anew
-/// when it differs from the baseline's by more than [`VEL_SLACK`] on an axis, unless
-/// it is a player's [`hiccup`] the step before it (since `before`) does not confirm:
-/// an input that missed its tick, then two in the next, leaves the velocity as it was
-/// and costs a residual, where stating it twice would cost two velocities. A turn is
-/// stated at once, and so is the step of an entity not in `before`. All slices are
-/// sorted by local id.
+/// (velocities included). `prev` and `before` are the views sent one and two ticks ago
+/// (empty when there is none). An entity's velocity is its step since `prev`, stated
+/// anew when it differs from the baseline's by more than [`VEL_SLACK`] on an axis,
+/// unless it is a player's [`hiccup`] the step before it (since `before`) does not
+/// confirm: an input that missed its tick, then two in the next, leaves the velocity as
+/// it was and costs a residual, where stating it twice would cost two velocities. A
+/// turn is stated at once, and so is the step of an entity not in `before`. All slices
+/// are sorted by local id.
 pub fn diff_views(
     base: &[ViewEntity],
     dt: u32,
