@@ -5,15 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly by design
 #![cfg(unix)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use arcane_orchestrator::supervisor::{LocalConfig, LocalSupervisor, Supervisor, ZoneSpec};
 use arcane_service::RetryPolicy;
 
 /// A script that appends one line per start to `starts` and exits with the code in
-/// the file `code` (default 1).
-fn script(dir: &std::path::Path) -> std::path::PathBuf {
+/// the file `code` (default 1). It is run by `/bin/sh`, not executed itself: a file
+/// just written cannot be executed while a child another test forks meanwhile still
+/// holds the writer's descriptor (`ETXTBSY`, until that child's own `exec`).
+fn script(dir: &std::path::Path) -> String {
     let path = dir.join("fake-zone.sh");
     std::fs::write(
         &path,
@@ -24,8 +25,7 @@ fn script(dir: &std::path::Path) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    path.display().to_string()
 }
 
 fn starts(dir: &std::path::Path) -> Vec<String> {
@@ -44,8 +44,8 @@ async fn crashed_zones_restart_with_backoff_and_closed_ones_stay_closed() {
         .unwrap();
     let dir = scratch.path().to_path_buf();
     let sup = LocalSupervisor::new(LocalConfig {
-        program: script(&dir),
-        args: vec!["zone".into()],
+        program: "/bin/sh".into(),
+        args: vec![script(&dir), "zone".into()],
         orchestrator_url: "http://127.0.0.1:1".into(),
         content: dir.join("content"),
         env: vec![],
@@ -103,8 +103,8 @@ async fn a_configured_map_is_started_again_after_a_clean_exit() {
     let dir = scratch.path().to_path_buf();
     std::fs::write(dir.join("code"), "0").unwrap();
     let sup = LocalSupervisor::new(LocalConfig {
-        program: script(&dir),
-        args: vec!["zone".into()],
+        program: "/bin/sh".into(),
+        args: vec![script(&dir), "zone".into()],
         orchestrator_url: "http://127.0.0.1:1".into(),
         content: dir.join("content"),
         env: vec![],
@@ -163,8 +163,8 @@ async fn a_new_supervisor_ends_the_zones_its_killed_predecessor_left() {
     std::fs::write(run.join("crypt~party-red.pid"), reused.to_string()).unwrap();
 
     let sup = LocalSupervisor::new(LocalConfig {
-        program: script(&dir),
-        args: vec![],
+        program: "/bin/sh".into(),
+        args: vec![script(&dir)],
         orchestrator_url: "http://127.0.0.1:1".into(),
         content: dir.join("content"),
         env: vec![],
