@@ -131,8 +131,6 @@ impl SnapshotSender {
                 .map_or(ViewRef::NONE, |p| p.view)
         };
         let (prev, before) = (sent_at(1), sent_at(2));
-        // With acks a tick behind, the baseline is the view sent one tick ago.
-        let prev_is_base = baseline.is_some() && base == prev;
         let own_changed = own.is_some_and(|o| base_snap.and_then(|s| s.own.as_ref()) != Some(o));
         let mut snap = std::mem::take(&mut self.scratch);
         snap.id = id;
@@ -141,8 +139,9 @@ impl SnapshotSender {
         snap.last_input_seq = input.seq;
         snap.input_wait = input.wait;
         snap.baseline = baseline.unwrap_or(0);
+        // With acks a tick behind, the baseline is the view sent one tick ago: both
+        // references then read the same slice, which `diff_views` walks once.
         let (view, ()) = views.append(tick, [base, prev, before], |[base, prev, before], sent| {
-            let prev = if prev_is_base { base } else { prev };
             diff_views(base, dt, (prev, before), current, &mut snap, sent);
         });
         snap.own = match own {
