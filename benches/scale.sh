@@ -22,7 +22,8 @@
 #   BOT_ARGS="--ws-tasks" benches/scale.sh 3000   # WebSocket bots in a task each (the old swarm)
 #   ROUNDS=3 benches/scale.sh 1000           # floor and zone 3 times, alternately: the
 #                                            # median round, then every round's ratios
-#   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT
+#   PERF=1 benches/scale.sh 1000             # and a perf profile of the zone, kept in $OUT,
+#                                            # split into parts (benches/profile-split.py)
 #   PERF=1 PERF_CALLGRAPH=dwarf SECS=10 benches/scale.sh 1000   # with call stacks (large)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -242,6 +243,12 @@ print(f'{n:<6} {r["connected"]:<4} {cpu:9.2f} {floor:9.2f} {cpu / floor if floor
       f'{100 * r["inputs_late"] / max(r["inputs_sent"], 1):6.2f} {r["bot_send_delay_ms"]["p99"]:7.1f} '
       f'{packets(sys.argv[7], n, s.get("ticks_per_s") or 20):>9}  {split(sys.argv[7], n, s.get("ticks_per_s") or 20)}')
 EOF
+        if [ "${PERF:-0}" = 1 ]; then
+            # Where the zone's CPU went in this round, in µs per client per tick.
+            perf script -i "$OUT/perf-$TRANSPORT-$n.data" 2>/dev/null |
+                python3 benches/profile-split.py --us "$(tail -1 "$WORK/rows.txt" | awk '{print $3}')" \
+                    >"$OUT/split-$TRANSPORT-$n.txt" || true
+        fi
     done
     # With ROUNDS > 1: the round with the median ratio to the floor, then every round's
     # ratio to the floor (and to floor_w).
@@ -258,3 +265,9 @@ else:
         f"{ratio(r):.2f}× ({over_w(r):.2f}×)" for r in rows))
 EOF
 done
+if [ "${PERF:-0}" = 1 ]; then
+    for n in "${NS[@]}"; do
+        printf '\n%s, %s bots (the last round; profile in %s):\n' "$TRANSPORT" "$n" "$OUT"
+        cat "$OUT/split-$TRANSPORT-$n.txt" 2>/dev/null || echo "(no profile)"
+    done
+fi

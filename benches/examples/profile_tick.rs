@@ -11,6 +11,11 @@
 //! Ticks run back to back unless `period_ms` is given: then each starts on that fixed
 //! schedule, as in the zone server, and only the ticks themselves are timed. The
 //! difference is the cost of a working set that went cold between ticks.
+//!
+//! `ARCANE_EVICT_MB=64` writes a buffer that large between ticks, so every tick starts
+//! with the caches holding none of its data, as on a host whose neighbours evict it;
+//! under `valgrind --tool=cachegrind` that counts each function's cold misses, free of
+//! the host's noise (`cg_annotate`).
 fn main() {
     let combat = std::env::args().nth(1).is_some_and(|a| a == "combat");
     let creatures = std::env::args().nth(1).is_some_and(|a| a == "creatures");
@@ -49,7 +54,19 @@ fn main() {
     let mut times = Vec::with_capacity(ticks as usize);
     let mut next = std::time::Instant::now();
     let mut bytes = 0;
-    for _ in 0..ticks {
+    let mut evict = vec![
+        0u8;
+        std::env::var("ARCANE_EVICT_MB")
+            .ok()
+            .and_then(|mb| mb.parse::<usize>().ok())
+            .unwrap_or(0)
+            << 20
+    ];
+    for i in 0..ticks {
+        for line in evict.chunks_mut(64) {
+            line[0] = i as u8;
+        }
+        std::hint::black_box(&mut evict);
         std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
         let t = std::time::Instant::now();
         bytes += z.tick();
