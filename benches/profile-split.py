@@ -13,7 +13,9 @@ from the leaf up that names a part. The kernel's samples go by the system call
 their stack entered through. A user sample whose only named frames are generic
 (copies, allocation, hashing) counts as those, unless a frame above names a part
 (`PERF_CALLGRAPH=dwarf` gives user stacks; the default frame-pointer stacks give
-the kernel's stacks and only the leaf of user code).
+the kernel's stacks and only the leaf of user code). User code on any thread but the
+tick thread counts as "other threads"; the kernel's work goes by its system call on
+every thread.
 """
 import argparse
 import re
@@ -60,17 +62,15 @@ def classify(comm, frames):
             if any(k in entry for k in keys):
                 return part, wake and part.startswith("kernel: writes")
         return "kernel: other system calls", False
+    if not comm.startswith("tick"):
+        return "other threads", False
     generic = None
     for sym, _ in frames:
         for part, keys in USER_PARTS:
             if any(k in sym for k in keys):
-                if not comm.startswith("tick") and part.startswith("tick"):
-                    return "other threads", False
                 return part, False
         if generic is None:
             generic = next((p for p, keys in GENERIC if any(k in sym for k in keys)), None)
-    if not comm.startswith("tick"):
-        return "other threads", False
     return generic or "other user code", False
 
 

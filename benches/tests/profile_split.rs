@@ -108,7 +108,7 @@ fn each_sample_lands_in_its_part() {
     );
     // With no named frame above it, an allocation counts as one.
     assert_eq!(row(&out, "copies, allocation"), ["10.0%", "1.00"]);
-    // The tick's code run by another thread is that thread's.
+    // User code on another thread is that thread's, whatever it runs.
     assert_eq!(row(&out, "other threads"), ["10.0%", "1.00"]);
     assert_eq!(
         row(&out, "kernel: interrupts, faults, scheduling"),
